@@ -1,0 +1,75 @@
+import ini from 'ini';
+
+/** An INI document as plain strings: section → key → value, in file order. */
+export type IniDocument = Record<string, Record<string, string>>;
+
+/**
+ * Reads INI text with the `ini` package. Values are strings: the package turns bare
+ * `true`/`false`/`null` into JSON values, which are turned back, so what was written reads back.
+ * Keys outside any section land under the section name `''`.
+ */
+export function parseIni(text: string): IniDocument {
+  const raw = ini.parse(text) as Record<string, unknown>;
+  const doc: IniDocument = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (isPlainObject(value)) {
+      doc[name] = flattenSection(value);
+    } else {
+      doc[''] ??= {};
+      doc[''][name] = scalar(value);
+    }
+  }
+  return doc;
+}
+
+function flattenSection(section: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(section)) {
+    if (isPlainObject(value)) continue; // nested `[a.b]` sections: not used by any of our files
+    out[key] = Array.isArray(value) ? value.map(scalar).join(', ') : scalar(value);
+  }
+  return out;
+}
+
+function scalar(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null) return 'null';
+  return String(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Writes INI text that `parseIni` (and so the `ini` package) reads back exactly: a value is
+ * written bare when the package would return it unchanged, and JSON-quoted otherwise (`;`, `#`,
+ * backslashes, quotes, leading or trailing spaces, `true`).
+ */
+export function stringifyIni(doc: IniDocument): string {
+  const blocks: string[] = [];
+  for (const [section, entries] of Object.entries(doc)) {
+    const lines = section === '' ? [] : [`[${section}]`];
+    for (const [key, value] of Object.entries(entries)) lines.push(`${key}=${encodeValue(value)}`);
+    blocks.push(lines.join('\n'));
+  }
+  return blocks.length === 0 ? '' : `${blocks.join('\n\n')}\n`;
+}
+
+const bareCache = new Map<string, boolean>();
+
+function encodeValue(value: string): string {
+  if (readsBackBare(value)) return value;
+  // JSON.stringify leaves U+2028/U+2029 raw, and the `ini` line pattern's `.` stops at them.
+  return JSON.stringify(value).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+function readsBackBare(value: string): boolean {
+  if (value === '' || /^\s|\s$|[;#\\"'=[\]\u2028\u2029]|^(true|false|null)$/.test(value)) return false;
+  let ok = bareCache.get(value);
+  if (ok === undefined) {
+    ok = (ini.parse(`k=${value}`) as Record<string, unknown>)['k'] === value;
+    if (bareCache.size < 1000) bareCache.set(value, ok);
+  }
+  return ok;
+}

@@ -1,0 +1,39 @@
+/**
+ * One interface for every way of reaching a host. A transport runs one POSIX sh program on the
+ * host and hands back what it printed; it knows nothing of bootstrap operations. The program is
+ * self-contained (lib/host renders it), so the same text works over any transport.
+ */
+
+export type TransportKind = 'local' | 'ssh' | 'ssm';
+
+export interface ExecRequest {
+  /** The whole sh program. ssh and local feed it to `sh -s` on stdin; ssm sends it as AWS-RunShellScript's commands. */
+  program: string;
+  /** Give up after this long with `TRANSPORT_TIMEOUT`. The program on the host may still be running. */
+  timeoutMs?: number;
+  /** Abort the wait (the caller gave up). Rejects with `TRANSPORT_TIMEOUT`. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** Everything the program printed on stdout, whole (transports that truncate must page). */
+  stdout: string;
+  /** What it printed on stderr; diagnostics only, may be truncated. */
+  stderr: string;
+  /** The program's exit status; 128+N when a signal N ended it. */
+  exitCode: number;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /** The host as named in results and errors (inventory name, address or instance id). */
+  readonly target: string;
+  /**
+   * Runs one program. Rejects with a BootstrapError coded `UNREACHABLE`, `AUTH_FAILED`,
+   * `HOST_KEY_MISMATCH` or `TRANSPORT_TIMEOUT` when the program could not be run or followed
+   * to its end; never resolves with a partial stdout.
+   */
+  exec(request: ExecRequest): Promise<ExecResult>;
+  /** Releases what the transport holds (connections); exec after close is an error. */
+  close(): Promise<void>;
+}
