@@ -43,7 +43,12 @@ const SERVER_KEYS = ['modes', 'initial_mode', 'provisioned_mode', 'callback_url'
 const ROLE_KEYS = ['products'];
 const PRODUCT_KEYS = ['keys', 'provision', 'upgrade', 'check'];
 
-function configError(file: string, section: string | null, key: string | null, problem: string): BootstrapError {
+function configError(
+  file: string,
+  section: string | null,
+  key: string | null,
+  problem: string,
+): BootstrapError {
   const where = [section === null ? null : `[${section}]`, key].filter((part) => part !== null).join(' ');
   return new BootstrapError('CONFIG_ERROR', `${file}: ${where ? `${where}: ` : ''}${problem}`, {
     file,
@@ -71,9 +76,15 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
   if (!server) throw configError(file, 'server', null, 'missing section');
 
   for (const section of Object.keys(doc)) {
-    if (section === '') throw configError(file, null, Object.keys(doc[''] ?? {})[0] ?? null, 'key outside any section');
+    if (section === '')
+      throw configError(file, null, Object.keys(doc[''] ?? {})[0] ?? null, 'key outside any section');
     if (section !== 'server' && !/^(role|product):/.test(section)) {
-      throw configError(file, section, null, 'unknown section (expected [server], [role:NAME] or [product:NAME])');
+      throw configError(
+        file,
+        section,
+        null,
+        'unknown section (expected [server], [role:NAME] or [product:NAME])',
+      );
     }
   }
   for (const key of Object.keys(server)) {
@@ -81,12 +92,15 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
   }
 
   const modes = list(server['modes']);
-  if (modes.length === 0) throw configError(file, 'server', 'modes', 'required: a comma-separated list of modes');
+  if (modes.length === 0)
+    throw configError(file, 'server', 'modes', 'required: a comma-separated list of modes');
   for (const mode of modes) {
-    if (!MODE_PATTERN.test(mode)) throw configError(file, 'server', 'modes', `invalid mode name ${JSON.stringify(mode)}`);
+    if (!MODE_PATTERN.test(mode))
+      throw configError(file, 'server', 'modes', `invalid mode name ${JSON.stringify(mode)}`);
   }
   const initialMode = server['initial_mode'] ?? modes[0]!;
-  if (!modes.includes(initialMode)) throw configError(file, 'server', 'initial_mode', `${initialMode} is not in modes`);
+  if (!modes.includes(initialMode))
+    throw configError(file, 'server', 'initial_mode', `${initialMode} is not in modes`);
   const provisionedMode = server['provisioned_mode'] ?? null;
   if (provisionedMode !== null && !modes.includes(provisionedMode)) {
     throw configError(file, 'server', 'provisioned_mode', `${provisionedMode} is not in modes`);
@@ -108,7 +122,8 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
   for (const [section, entries] of Object.entries(doc)) {
     if (!section.startsWith('product:')) continue;
     const name = section.slice('product:'.length);
-    if (!NAME_PATTERN.test(name)) throw configError(file, section, null, `invalid product name ${JSON.stringify(name)}`);
+    if (!NAME_PATTERN.test(name))
+      throw configError(file, section, null, `invalid product name ${JSON.stringify(name)}`);
     products[name] = parseProduct(file, section, name, entries);
   }
 
@@ -116,34 +131,45 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
   for (const [section, entries] of Object.entries(doc)) {
     if (!section.startsWith('role:')) continue;
     const name = section.slice('role:'.length);
-    if (!NAME_PATTERN.test(name)) throw configError(file, section, null, `invalid role name ${JSON.stringify(name)}`);
+    if (!NAME_PATTERN.test(name))
+      throw configError(file, section, null, `invalid role name ${JSON.stringify(name)}`);
     for (const key of Object.keys(entries)) {
       if (!ROLE_KEYS.includes(key)) throw configError(file, section, key, 'unknown key');
     }
     const members = list(entries['products']);
-    if (members.length === 0) throw configError(file, section, 'products', 'required: a comma-separated list of products');
+    if (members.length === 0)
+      throw configError(file, section, 'products', 'required: a comma-separated list of products');
     for (const product of members) {
-      if (!products[product]) throw configError(file, section, 'products', `unknown product ${JSON.stringify(product)}`);
+      if (!products[product])
+        throw configError(file, section, 'products', `unknown product ${JSON.stringify(product)}`);
     }
-    if (new Set(members).size !== members.length) throw configError(file, section, 'products', 'a product is listed twice');
+    if (new Set(members).size !== members.length)
+      throw configError(file, section, 'products', 'a product is listed twice');
     roles[name] = members;
   }
 
   return { file, server: { modes, initialMode, provisionedMode, callbackUrl, hookTimeout }, roles, products };
 }
 
-function parseProduct(file: string, section: string, name: string, entries: Record<string, string>): ProductConfig {
+function parseProduct(
+  file: string,
+  section: string,
+  name: string,
+  entries: Record<string, string>,
+): ProductConfig {
   for (const key of Object.keys(entries)) {
     if (!PRODUCT_KEYS.includes(key)) throw configError(file, section, key, 'unknown key');
   }
   const keys = list(entries['keys']);
   for (const key of keys) {
-    if (!KEY_PATTERN.test(key)) throw configError(file, section, 'keys', `invalid key name ${JSON.stringify(key)}`);
+    if (!KEY_PATTERN.test(key))
+      throw configError(file, section, 'keys', `invalid key name ${JSON.stringify(key)}`);
   }
   const hook = (key: 'provision' | 'upgrade'): string | null => {
     const path = entries[key];
     if (path === undefined || path === '') return null;
-    if (!path.startsWith('/') || /[\0-\x1f]/.test(path)) throw configError(file, section, key, 'not an absolute path');
+    if (!path.startsWith('/') || /[\0-\x1f]/.test(path))
+      throw configError(file, section, key, 'not an absolute path');
     return path;
   };
   const checks = list(entries['check']).map((raw) => parseCheck(file, section, raw));
@@ -152,7 +178,8 @@ function parseProduct(file: string, section: string, name: string, entries: Reco
 
 /** One `check =` item: `process:NAME`, `systemd:UNIT`, `tcp:HOST:PORT`, `http:URL` or `exec:PATH`. */
 export function parseCheck(file: string, section: string, raw: string): Check {
-  const bad = (why: string) => configError(file, section, 'check', `bad check ${JSON.stringify(raw)}: ${why}`);
+  const bad = (why: string) =>
+    configError(file, section, 'check', `bad check ${JSON.stringify(raw)}: ${why}`);
   const colon = raw.indexOf(':');
   if (colon <= 0) throw bad('expected KIND:TARGET');
   const kind = raw.slice(0, colon);

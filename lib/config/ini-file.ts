@@ -61,7 +61,9 @@ const bareCache = new Map<string, boolean>();
 function encodeValue(value: string): string {
   if (readsBackBare(value)) return value;
   // JSON.stringify leaves U+2028/U+2029 raw, and the `ini` line pattern's `.` stops at them.
-  return JSON.stringify(value).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function readsBackBare(value: string): boolean {

@@ -22,7 +22,8 @@ export function valueProblem(value: string): string | null {
   if (Buffer.byteLength(value, 'utf8') > MAX_VALUE_BYTES) return `longer than ${MAX_VALUE_BYTES} bytes`;
   if (value.includes('\0')) return 'contains NUL';
   if (/[\r\n]/.test(value)) return 'contains a line break (CR or LF)';
-  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(value)) return 'contains a control character';
+  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(value))
+    return 'contains a control character';
   if (!value.isWellFormed()) return 'is not valid UTF-8 (lone surrogate)';
   return null;
 }

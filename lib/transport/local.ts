@@ -29,7 +29,12 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
   };
 }
 
-function runLocal(shell: string, env: NodeJS.ProcessEnv, target: string, request: ExecRequest): Promise<ExecResult> {
+function runLocal(
+  shell: string,
+  env: NodeJS.ProcessEnv,
+  target: string,
+  request: ExecRequest,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(shell, ['-s'], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -46,7 +51,12 @@ function runLocal(shell: string, env: NodeJS.ProcessEnv, target: string, request
       finish(() => {
         // The program's own detached work (long operations) is in another session and lives on.
         child.kill('SIGTERM');
-        reject(new BootstrapError('TRANSPORT_TIMEOUT', `${target}: ${why}`, { server: target, transport: 'local' }));
+        reject(
+          new BootstrapError('TRANSPORT_TIMEOUT', `${target}: ${why}`, {
+            server: target,
+            transport: 'local',
+          }),
+        );
       });
     const onAbort = () => giveUp('the caller gave up waiting');
     const timer =

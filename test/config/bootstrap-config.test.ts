@@ -70,10 +70,20 @@ describe('bootstrap.ini', () => {
   const broken: Array<[string, string, string | null, string | null]> = [
     ['[role:x]\nproducts = a\n', 'no [server]', 'server', null],
     ['[server]\ninitial_mode = a\n', 'no modes', 'server', 'modes'],
-    ['[server]\nmodes = a\n[role:edge]\nproducts = ghost\n', 'role names an unknown product', 'role:edge', 'products'],
+    [
+      '[server]\nmodes = a\n[role:edge]\nproducts = ghost\n',
+      'role names an unknown product',
+      'role:edge',
+      'products',
+    ],
     ['[server]\nmodes = a\n[product:p]\ncheck = bogus:x\n', 'bad check kind', 'product:p', 'check'],
     ['[server]\nmodes = a\n[product:p]\ncheck = tcp:host\n', 'tcp without port', 'product:p', 'check'],
-    ['[server]\nmodes = a\n[product:p]\nprovision = relative.sh\n', 'relative hook', 'product:p', 'provision'],
+    [
+      '[server]\nmodes = a\n[product:p]\nprovision = relative.sh\n',
+      'relative hook',
+      'product:p',
+      'provision',
+    ],
     ['[server]\nmodes = a\nhook_timeout = soon\n', 'bad timeout', 'server', 'hook_timeout'],
     ['[server]\nmodes = a\ninitial_mode = b\n', 'initial mode not allowed', 'server', 'initial_mode'],
     ['[server]\nmodes = a\n[product:Bad]\n', 'bad product name', 'product:Bad', null],

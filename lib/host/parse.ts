@@ -1,0 +1,192 @@
+import { BootstrapError, isErrorCode } from '../errors.ts';
+import type { ExecResult } from '../transport/types.ts';
+
+export type FileState = { kind: 'absent' } | { kind: 'notfile' } | { kind: 'file'; data: Buffer };
+
+export type LockState =
+  | { kind: 'absent' }
+  | { kind: 'symlink' }
+  | { kind: 'record'; alive: boolean; record: string };
+
+export interface JournalDump {
+  /** The journal's process still runs (meaningful while its status is `running`). */
+  alive: boolean;
+  text: string;
+}
+
+export interface CheckResult {
+  product: string;
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Everything one program printed, as records (`@tag …` lines of lib/host/prelude.sh). */
+export interface HostAnswer {
+  facts: { now?: string; uptime?: number; load?: [number, number, number] };
+  files: Map<string, FileState>;
+  lock?: LockState;
+  journals: Map<string, JournalDump | null>;
+  checks: CheckResult[];
+  /** `@locked`: the holder's record. */
+  locked?: string;
+  conflict: boolean;
+  /** `@ok NOW`: a quick write succeeded at the host's time NOW. */
+  ok?: string;
+  /** `@error CODE …`: the host refused. */
+  error?: { code: string; fields: string[] };
+  ended: boolean;
+}
+
+const unb64 = (text: string): string => Buffer.from(text, 'base64').toString('utf8');
+
+/** Reads a program's output; anything that is not a well-formed answer is `INTERNAL`. */
+export function parseAnswer(target: string, result: ExecResult): HostAnswer {
+  const answer: HostAnswer = {
+    facts: {},
+    files: new Map(),
+    journals: new Map(),
+    checks: [],
+    conflict: false,
+    ended: false,
+  };
+  const lines = result.stdout.split('\n');
+  const start = lines.indexOf('@bootstrap 1');
+  if (start < 0) {
+    throw new BootstrapError(
+      'INTERNAL',
+      `${target}: the host program did not run (exit ${result.exitCode})`,
+      {
+        server: target,
+        exitCode: result.exitCode,
+        stderr: result.stderr.slice(-2000),
+      },
+    );
+  }
+  for (const line of lines.slice(start + 1)) {
+    if (line === '') continue;
+    const [tag, ...fields] = line.split(' ');
+    const bad = () =>
+      new BootstrapError('INTERNAL', `${target}: unexpected answer from the host: ${line.slice(0, 200)}`, {
+        server: target,
+        stderr: result.stderr.slice(-2000),
+      });
+    switch (tag) {
+      case '@fact':
+        readFact(answer, fields);
+        break;
+      case '@file': {
+        const [name, kind, data] = fields;
+        if (!name) throw bad();
+        if (kind === 'absent') answer.files.set(name, { kind: 'absent' });
+        else if (kind === 'notfile') answer.files.set(name, { kind: 'notfile' });
+        else if (kind === 'b64' && data !== undefined && !data.includes('!'))
+          answer.files.set(name, { kind: 'file', data: Buffer.from(data, 'base64') });
+        else throw bad();
+        break;
+      }
+      case '@lock': {
+        const [kind, alive, data] = fields;
+        if (kind === 'absent' || kind === 'symlink') answer.lock = { kind };
+        else if (kind === 'record' && data !== undefined)
+          answer.lock = { kind, alive: alive === '1', record: unb64(data) };
+        else throw bad();
+        break;
+      }
+      case '@journal': {
+        const [id, alive, data] = fields;
+        if (!id) throw bad();
+        answer.journals.set(
+          id,
+          alive === 'absent' ? null : { alive: alive === '1', text: unb64(data ?? '') },
+        );
+        break;
+      }
+      case '@check': {
+        const [product, ok, check, detail] = fields;
+        if (!product || check === undefined) throw bad();
+        answer.checks.push({ product, ok: ok === '1', check: unb64(check), detail: unb64(detail ?? '') });
+        break;
+      }
+      case '@locked':
+        answer.locked = unb64(fields[0] ?? '');
+        break;
+      case '@conflict':
+        answer.conflict = true;
+        break;
+      case '@ok':
+        answer.ok = fields[0] ?? '';
+        break;
+      case '@error':
+        if (!fields[0]) throw bad();
+        answer.error = { code: fields[0], fields: fields.slice(1) };
+        break;
+      case '@end':
+        answer.ended = true;
+        break;
+      default:
+        throw bad();
+    }
+  }
+  return answer;
+}
+
+function readFact(answer: HostAnswer, fields: string[]): void {
+  const [name, ...rest] = fields;
+  if (name === 'now') answer.facts.now = rest[0] ?? '';
+  else if (name === 'uptime') answer.facts.uptime = Math.floor(Number(rest[0]) || 0);
+  else if (name === 'load') {
+    const [a, b, c] = rest.map((v) => Number(v) || 0);
+    answer.facts.load = [a ?? 0, b ?? 0, c ?? 0];
+  }
+}
+
+/** The holder named by a lock record (SPEC 2.3: first line PID, then key=value lines). */
+export function parseLockRecord(record: string): {
+  pid: number | null;
+  operation: string | null;
+  command: string | null;
+  started_at: string | null;
+} {
+  const [first, ...rest] = record.split('\n');
+  const fields = new Map(
+    rest.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+  const pid = /^[0-9]+$/.test(first ?? '') ? Number(first) : null;
+  return {
+    pid,
+    operation: fields.get('operation') ?? null,
+    command: fields.get('command') ?? null,
+    started_at: fields.get('started_at') ?? null,
+  };
+}
+
+/** The error a host's `@error` record stands for. */
+export function hostError(target: string, error: { code: string; fields: string[] }): BootstrapError {
+  const [a, b, c, d] = error.fields;
+  if (error.code === 'INVALID_SCRIPT') {
+    const path = unb64(d ?? '');
+    const why =
+      { missing: 'is missing', notfile: 'is not a file', notexecutable: 'is not executable' }[c ?? ''] ?? c;
+    return new BootstrapError('INVALID_SCRIPT', `${b} hook of ${a} (${path}) ${why}`, {
+      server: target,
+      product: a,
+      action: b,
+      path,
+      reason: c,
+    });
+  }
+  if (error.code === 'CONFIG_ERROR' && a === 'symlink') {
+    const path = unb64(b ?? '');
+    return new BootstrapError('CONFIG_ERROR', `${path} is a symlink; refusing to follow it`, {
+      server: target,
+      file: path,
+      section: null,
+      key: null,
+    });
+  }
+  const code = isErrorCode(error.code) ? error.code : 'INTERNAL';
+  return new BootstrapError(code, `${target}: host refused: ${error.code} ${error.fields.join(' ')}`, {
+    server: target,
+  });
+}

@@ -1,0 +1,405 @@
+# cloudiq-bootstrap host prelude: the functions every program rendered by lib/host builds on.
+# Needs only a POSIX sh, awk and coreutils (or busybox). Values never reach this code as code:
+# the renderer passes them as single-quoted words or base64 data. Output is line records
+# (`@tag field...`) that lib/host/parse.ts reads; anything binary travels as base64.
+
+umask 027
+
+b_emit() { printf '%s\n' "$*"; }
+b_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+b_b64() { base64 -w 0 2>/dev/null || base64 | tr -d '\n'; }
+b_b64_file() { b_b64 < "$1"; }
+b_str64() { printf '%s' "$1" | b_b64; }
+b_unb64() { printf '%s' "$1" | base64 -d; }
+b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
+b_have() { command -v "$1" >/dev/null 2>&1; }
+
+# Fault points let tests kill the program at a named step (kill -9 atomicity tests).
+b_fault() { [ "${BOOTSTRAP_FAULT_AT:-}" = "$1" ] && kill -9 $$; return 0; }
+
+# The start time of a process (field 22 of /proc/PID/stat), which tells it from a later one with the same PID.
+b_pid_start() { [ -r "/proc/$1/stat" ] && sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# Is PID alive, and (when START is given and /proc exists) the same process that recorded START?
+b_pid_alive() {
+  case "$1" in '' | *[!0-9]*) return 1 ;; esac
+  if [ -d /proc/self ]; then
+    [ -r "/proc/$1/stat" ] || return 1
+    case "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" in Z | X | '') return 1 ;; esac
+    [ -z "${2:-}" ] || [ "$(b_pid_start "$1")" = "$2" ]
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
+
+# JSON string (with quotes) of stdin: escapes quotes, backslashes and control bytes, byte-wise.
+# With `tail`, leading UTF-8 continuation bytes of a cut are dropped so the string starts cleanly.
+b_json_stdin() {
+  { tr -d '\000'; printf 'X'; } | LC_ALL=C awk -v cut="${1:-0}" '
+    BEGIN { for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i); ctl["\t"] = "\\t"; out = "" }
+    function esc(s,   r, i, c) {
+      if (s !~ /[\\"\001-\037]/) return s
+      r = ""
+      for (i = 1; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c == "\\") r = r "\\\\"; else if (c == "\"") r = r "\\\""; else if (c in ctl) r = r ctl[c]; else r = r c
+      }
+      return r
+    }
+    { if (NR == 1 && cut) { while (length($0) > 0 && substr($0, 1, 1) >= "\200" && substr($0, 1, 1) < "\300") $0 = substr($0, 2) }
+      lines[NR] = $0 }
+    END { n = NR; lines[n] = substr(lines[n], 1, length(lines[n]) - 1)
+      for (i = 1; i <= n; i++) out = out (i > 1 ? "\\n" : "") esc(lines[i])
+      printf "\"%s\"", out }'
+}
+b_json_str() { printf '%s' "$1" | b_json_stdin; }
+
+# Atomic replace: temp file in the same directory, fsync, rename, fsync of the directory.
+b_write_stdin() {
+  _w_dir=${1%/*}
+  _w_tmp="$_w_dir/.${1##*/}.tmp.$$"
+  cat > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_fault write:temp
+  sync "$_w_tmp" 2>/dev/null || sync
+  b_fault write:synced
+  mv -f "$_w_tmp" "$1" || { rm -f "$_w_tmp"; return 1; }
+  b_fault write:renamed
+  sync "$_w_dir" 2>/dev/null || sync
+}
+
+# Write a file from base64 data, with the host's time in place of each \001NOW\001 marker.
+b_write_b64() {
+  _wb_now=${B_NOW:-$(b_now)}
+  b_unb64 "$2" | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
+}
+
+b_mkdirs() {
+  if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
+  mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
+}
+
+# ---- reading -------------------------------------------------------------------------------------
+
+# @file NAME b64 | @file NAME absent | @file NAME notfile
+b_dump() {
+  if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then b_emit "@file $1 notfile"
+  elif [ -f "$2" ]; then printf '@file %s b64 ' "$1"; b_b64_file "$2" || printf '!'; printf '\n'
+  else b_emit "@file $1 absent"; fi
+}
+
+b_dump_products() {
+  for _f in "$B_STATE"/products/*.ini; do
+    [ -e "$_f" ] || continue
+    _n=${_f##*/}; b_dump "product:${_n%.ini}" "$_f"
+  done
+}
+
+# @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder still runs)
+b_dump_lock() {
+  _l="$B_STATE/bootstrap.pid"
+  if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
+  if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
+  _rec=$(cat "$_l" 2>/dev/null)
+  _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
+  _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
+  if b_pid_alive "$_pid" "$_st"; then _alive=1; else _alive=0; fi
+  b_emit "@lock record $_alive $(b_str64 "$_rec")"
+}
+
+# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal's pid still runs)
+b_dump_journal() {
+  _j="$B_STATE/operations/$1.json"
+  if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
+  _jc=$(cat "$_j")
+  _jp=$(printf '%s' "$_jc" | sed -n 's/^{.*"status":"running","pid":\([0-9]*\),.*/\1/p')
+  if [ -n "$_jp" ] && b_pid_alive "$_jp"; then _alive=1; else _alive=0; fi
+  b_emit "@journal $1 $_alive $(b_str64 "$_jc")"
+}
+
+b_dump_newest_journal() {
+  _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{p;q;}')
+  [ -n "$_newest" ] && b_dump_journal "${_newest%.json}"
+}
+
+b_facts() {
+  _up=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)
+  _load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+  b_emit "@fact now $(b_now)"
+  b_emit "@fact uptime ${_up:-0}"
+  b_emit "@fact load ${_load:-0 0 0}"
+}
+
+# ---- checks (SPEC 2.1) -----------------------------------------------------------------------------
+
+# @check PRODUCT OK B64(check) B64(detail)
+b_check() {
+  _c_product=$1 _c=$2 _c_detail=''
+  _c_kind=${_c%%:*} _c_target=${_c#*:}
+  case "$_c" in http://* | https://*) _c_kind=http _c_target=$_c ;; esac
+  case "$_c_kind" in
+    process) b_check_process "$_c_target" ;;
+    systemd)
+      if b_have systemctl; then
+        _c_state=$(systemctl is-active -- "$_c_target" 2>/dev/null)
+        [ "$_c_state" = active ] || { _c_detail="systemctl is-active: ${_c_state:-unknown}"; false; }
+      else _c_detail='systemctl not found'; false; fi ;;
+    tcp) b_check_tcp "${_c_target%:*}" "${_c_target##*:}" ;;
+    http) b_check_http "$_c_target" ;;
+    exec)
+      if [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
+        (cd / && timeout 10 "$_c_target" </dev/null >/dev/null 2>&1); _c_rc=$?
+        [ $_c_rc -eq 0 ] || { _c_detail="exited $_c_rc"; false; }
+      else _c_detail='not an executable file'; false; fi ;;
+    *) _c_detail='unknown check kind'; false ;;
+  esac
+  if [ $? -eq 0 ]; then _c_ok=1; else _c_ok=0; fi
+  b_emit "@check $_c_product $_c_ok $(b_str64 "$_c") $(b_str64 "$_c_detail")"
+}
+
+b_check_process() {
+  _p=$(printf '%s' "$1" | cut -c1-15)
+  if [ -d /proc/self ]; then
+    cat /proc/[0-9]*/comm 2>/dev/null | LC_ALL=C awk -v n="$_p" '$0 == n { f = 1 } END { exit !f }' && return 0
+  elif b_have pgrep; then pgrep -x -- "$1" >/dev/null && return 0
+  fi
+  _c_detail="no process named $1"; return 1
+}
+
+b_check_tcp() {
+  _h=$1; case "$_h" in \[*\]) _h=${_h#\[}; _h=${_h%\]} ;; esac
+  if b_have bash; then
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$_h" "$2" 2>/dev/null && return 0
+  elif b_have nc; then
+    timeout 3 nc -z -w 3 "$_h" "$2" </dev/null >/dev/null 2>&1 && return 0
+  else _c_detail='no TCP client on host (bash or nc)'; return 1; fi
+  _c_detail="no TCP connection to $1:$2 within 3 s"; return 1
+}
+
+b_check_http() {
+  if b_have curl; then
+    _code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -- "$1" 2>/dev/null)
+  elif b_have wget; then
+    _code=$(wget -q -S -T 5 -O /dev/null -- "$1" 2>&1 | awk '/^ *HTTP\//{c=$2} END{print c}')
+  else _c_detail='no HTTP client on host (curl or wget)'; return 1; fi
+  case "$_code" in 2??) return 0 ;; esac
+  _c_detail="HTTP ${_code:-no answer} within 5 s"; return 1
+}
+
+# Runs every product's checks as bootstrap.ini on this host lists them (the same text for every
+# host, so SSM can send it to many at once). lib/host/parse.ts cross-checks the list against its
+# own reading of the file and asks again for any check this simple reading missed.
+b_checks_from_config() {
+  [ -f "$B_CONFIG" ] || return 0
+  LC_ALL=C awk '
+    /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[/, "", s); sub(/\][ \t]*$/, "", s); prod = (s ~ /^product:/) ? substr(s, 9) : ""; next }
+    prod != "" && /^[ \t]*check[ \t]*=/ {
+      v = $0; sub(/^[^=]*=/, "", v); sub(/[ \t]*[;#].*$/, "", v)
+      n = split(v, parts, ",")
+      for (i = 1; i <= n; i++) { c = parts[i]; gsub(/^[ \t]+|[ \t]+$/, "", c); if (c != "") print prod "\t" c }
+    }' "$B_CONFIG" 2>/dev/null | while IFS='	' read -r _cp _cc; do b_check "$_cp" "$_cc"; done
+}
+
+# ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
+
+B_LOCKED=0
+B_STALE=''
+
+b_lock_record() {
+  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$(b_now)" "$(b_pid_start $$)"
+}
+
+# b_take_lock OPERATION COMMAND WAIT_SECONDS: 0 taken; 1 held by a live process (@locked emitted); 2 refused.
+b_take_lock() {
+  _lk="$B_STATE/bootstrap.pid"
+  if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
+  _deadline=$(( $(date +%s) + ${3:-0} ))
+  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
+    exec 9<>"$_lk" || return 2
+    while ! flock -n 9; do
+      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked; exec 9>&-; return 1; fi
+      b_sleep 0.1
+    done
+    _old=$(cat "$_lk")
+    [ -n "$_old" ] && B_STALE=$_old
+    b_lock_record "$1" "$2" > "$_lk"
+  else
+    _tmp="$_lk.$$.new"
+    while :; do
+      b_lock_record "$1" "$2" > "$_tmp"
+      if ln "$_tmp" "$_lk" 2>/dev/null; then rm -f "$_tmp"; break; fi
+      rm -f "$_tmp"
+      _old=$(cat "$_lk" 2>/dev/null)
+      _opid=$(printf '%s\n' "$_old" | sed -n 1p)
+      _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
+      if [ -n "$_old" ] && ! b_pid_alive "$_opid" "$_ost"; then
+        b_break_stale "$_lk" "$_old" && B_STALE=$_old
+        continue
+      fi
+      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked; return 1; fi
+      b_sleep 0.1
+    done
+  fi
+  B_LOCKED=1
+  trap 'b_release_lock' EXIT
+  return 0
+}
+
+# Without flock, breaking a stale lock is serialised by a directory (atomic mkdir), so two takers
+# can never both remove it and one of them remove the other's fresh lock.
+b_break_stale() {
+  _brk="$1.break"
+  if mkdir "$_brk" 2>/dev/null; then
+    [ "$(cat "$1" 2>/dev/null)" = "$2" ] && rm -f "$1"
+    rmdir "$_brk"
+  else
+    _age=$(( $(date +%s) - $(stat -c %Y "$_brk" 2>/dev/null || date +%s) ))
+    [ "$_age" -gt 30 ] && rmdir "$_brk" 2>/dev/null
+    b_sleep 0.05
+  fi
+  return 0
+}
+
+b_locked() {
+  _rec=$(cat "$B_STATE/bootstrap.pid" 2>/dev/null)
+  b_emit "@locked $(b_str64 "$_rec")"
+}
+
+b_release_lock() {
+  [ "$B_LOCKED" = 1 ] || return 0
+  B_LOCKED=0
+  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
+    : > "$B_STATE/bootstrap.pid"
+    flock -u 9 2>/dev/null
+    exec 9>&-
+  else
+    [ "$(sed -n 1p "$B_STATE/bootstrap.pid" 2>/dev/null)" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
+  fi
+}
+
+# b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what was read.
+b_expect_unchanged() {
+  while [ $# -ge 2 ]; do
+    if [ "$2" = absent ]; then
+      [ -e "$1" ] && { b_emit "@conflict"; return 1; }
+    else
+      _h=$(sha256sum < "$1" 2>/dev/null | cut -c1-64)
+      [ "$_h" = "$2" ] || { b_emit "@conflict"; return 1; }
+    fi
+    shift 2
+  done
+  return 0
+}
+
+# b_check_hook PRODUCT ACTION PATH: @error INVALID_SCRIPT when missing or not executable.
+b_check_hook() {
+  if [ ! -e "$3" ]; then _why=missing
+  elif [ ! -f "$3" ]; then _why=notfile
+  elif [ ! -x "$3" ]; then _why=notexecutable
+  else return 0; fi
+  b_emit "@error INVALID_SCRIPT $1 $2 $_why $(b_str64 "$3")"
+  return 1
+}
+
+# ---- long operations: journal and hooks (SPEC 2.4, 2.5) ---------------------------------------------
+# The runner sets J_ID (operation id), J_HEAD (JSON of "id","command","args" fields, rendered by
+# lib/host), then calls these. Steps accumulate in J_STEPS as JSON.
+
+J_STEPS=''
+J_EXTRA=''
+J_STATUS=running
+J_ERROR=null
+J_FINISHED=null
+
+b_journal_write() {
+  printf '{%s,"status":"%s","pid":%s,"startedAt":"%s","finishedAt":%s,"error":%s,"steps":[%s]%s}\n' \
+    "$J_HEAD" "$J_STATUS" "$$" "$J_STARTED" "$J_FINISHED" "$J_ERROR" "$J_STEPS" "$J_EXTRA" \
+    | b_write_stdin "$B_STATE/operations/$J_ID.json"
+}
+
+# The old holder of a stale lock, as the journal's staleLockRemoved.
+b_journal_stale() {
+  [ -n "$B_STALE" ] || return 0
+  _sp=$(printf '%s\n' "$B_STALE" | sed -n 1p)
+  case "$_sp" in '' | *[!0-9]*) _sp=null ;; esac
+  _so=$(printf '%s\n' "$B_STALE" | sed -n 's/^operation=//p')
+  _sc=$(printf '%s\n' "$B_STALE" | sed -n 's/^command=//p')
+  _sa=$(printf '%s\n' "$B_STALE" | sed -n 's/^started_at=//p')
+  J_EXTRA=",\"staleLockRemoved\":{\"pid\":$_sp,\"operation\":$(b_json_str "$_so"),\"command\":$(b_json_str "$_sc"),\"started_at\":$(b_json_str "$_sa")}"
+}
+
+# b_fail CODE MESSAGE DETAILS_JSON: the operation's error (message is plain text, escaped here).
+b_fail() {
+  J_STATUS=failed
+  J_ERROR="{\"code\":\"$1\",\"message\":$(b_json_str "$2"),\"details\":$3}"
+}
+
+b_finish() {
+  [ "$J_STATUS" = running ] && J_STATUS=succeeded
+  J_FINISHED="\"$(b_now)\""
+  b_journal_write
+  b_release_lock
+  exit 0
+}
+
+# b_run_hook PRODUCT ACTION PATH [VERSION]: runs one hook with SPEC 2.4's environment, stdin
+# closed, the lock's descriptor closed, its output appended to the operation's log; adds a step.
+# The caller exports the BOOTSTRAP_CFG_* variables (in a subshell) before calling.
+b_run_hook() {
+  _log="$B_STATE/logs/$J_ID.log"
+  _off=$(wc -c < "$_log" 2>/dev/null || echo 0)
+  _t0=$(date +%s)
+  _st=$(b_now)
+  (
+    cd / || exit 126
+    [ -n "${B_CFG_FN:-}" ] && "$B_CFG_FN"
+    BOOTSTRAP_OPERATION_ID=$J_ID BOOTSTRAP_COMMAND=$J_COMMAND BOOTSTRAP_PRODUCT=$1 \
+      BOOTSTRAP_STATE_DIR=$B_STATE BOOTSTRAP_PRODUCT_FILE="$B_STATE/products/$1.ini"
+    export BOOTSTRAP_OPERATION_ID BOOTSTRAP_COMMAND BOOTSTRAP_PRODUCT BOOTSTRAP_STATE_DIR BOOTSTRAP_PRODUCT_FILE
+    if [ $# -ge 4 ]; then BOOTSTRAP_VERSION=$4; export BOOTSTRAP_VERSION; set -- "$3" "$4"; else set -- "$3"; fi
+    if b_have timeout; then exec timeout -k 10 "$B_HOOK_TIMEOUT" "$@"; else exec "$@"; fi
+  ) 9>&- 0<&- >>"$_log" 2>&1 &
+  B_HOOK_PID=$!
+  wait "$B_HOOK_PID"
+  _rc=$?
+  B_HOOK_PID=''
+  _elapsed=$(( $(date +%s) - _t0 ))
+  _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
+  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$(b_now)\",\"output\":$_out}"
+  [ "$_rc" -eq 0 ] && return 0
+  case "$_rc" in
+    124 | 137 | 143)
+      if [ "$_elapsed" -ge "$B_HOOK_TIMEOUT" ]; then
+        b_fail HOOK_TIMEOUT "$2 hook of $1 ran longer than $B_HOOK_TIMEOUT s" \
+          "{\"product\":\"$1\",\"action\":\"$2\",\"timeoutSeconds\":$B_HOOK_TIMEOUT}"
+        return 1
+      fi ;;
+  esac
+  b_fail HOOK_FAILED "$2 hook of $1 exited $_rc" "{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc}"
+  return 1
+}
+
+# SIGTERM/SIGINT on the runner: stop the hook, record the failure, release the lock.
+b_on_signal() {
+  trap '' TERM INT HUP
+  [ -n "${B_HOOK_PID:-}" ] && kill -TERM "$B_HOOK_PID" 2>/dev/null && wait "$B_HOOK_PID" 2>/dev/null
+  b_fail HOOK_FAILED "interrupted by SIG$1" "{\"signal\":\"$1\"}"
+  [ -n "${B_ON_SIGNAL_STATE:-}" ] && eval "$B_ON_SIGNAL_STATE"
+  b_finish
+}
+
+# b_follow ID WAIT_SECONDS: wait until the operation's journal is final (or its process is gone,
+# or WAIT runs out), then dump it.
+b_follow() {
+  _fj="$B_STATE/operations/$1.json"
+  _fdl=$(( $(date +%s) + $2 ))
+  while [ -f "$_fj" ] && [ "$(date +%s)" -lt "$_fdl" ]; do
+    case "$(cat "$_fj")" in
+      *'"status":"running","pid":'*)
+        _fp=$(sed -n 's/^{.*"status":"running","pid":\([0-9]*\),.*/\1/p' "$_fj")
+        b_pid_alive "$_fp" || break
+        b_sleep 0.1 ;;
+      *) break ;;
+    esac
+  done
+  b_dump_journal "$1"
+}

@@ -1,0 +1,193 @@
+import { b64, shq } from './quote.ts';
+import { PRELUDE } from './shell-source.ts';
+
+/** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
+export const NOW_MARKER = '\u0001NOW\u0001';
+
+export interface HostPaths {
+  configPath: string;
+  stateDir: string;
+}
+
+export interface ReadPlan {
+  /** Report the lock's record and whether its holder runs. */
+  lock?: boolean;
+  /** Dump this operation's journal. */
+  journalId?: string;
+  /** Dump the most recently written journal (heartbeat's lastOperation). */
+  newestJournal?: boolean;
+  /** Run every product's checks as listed in bootstrap.ini on the host. */
+  checks?: boolean;
+}
+
+/** A file the program will replace atomically; `content` may hold NOW_MARKER. */
+export interface FileWrite {
+  path: string;
+  content: string;
+}
+
+/** A file the plan was made from: the program refuses to go on (`@conflict`) if it changed since. */
+export interface Expectation {
+  path: string;
+  sha256: string | null;
+}
+
+function header(paths: HostPaths): string {
+  return `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n${PRELUDE}\n`;
+}
+
+/** The read-only program: the same text for every host that shares the paths and plan. */
+export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
+  const lines = [
+    'b_emit "@bootstrap 1"',
+    'b_facts',
+    'b_dump config "$B_CONFIG"',
+    'b_dump server "$B_STATE/server.ini"',
+  ];
+  lines.push('b_dump_products');
+  if (plan.lock) lines.push('b_dump_lock');
+  if (plan.journalId !== undefined) lines.push(`b_dump_journal ${shq(plan.journalId)}`);
+  if (plan.newestJournal) lines.push('b_dump_newest_journal');
+  if (plan.checks) lines.push('b_checks_from_config');
+  lines.push('b_emit "@end"');
+  return header(paths) + lines.join('\n') + '\n';
+}
+
+/** Runs the named checks (when the generic reading of bootstrap.ini on the host missed some). */
+export function renderChecks(
+  paths: HostPaths,
+  checks: ReadonlyArray<{ product: string; raw: string }>,
+): string {
+  const lines = ['b_emit "@bootstrap 1"', ...checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`)];
+  lines.push('b_emit "@end"');
+  return header(paths) + lines.join('\n') + '\n';
+}
+
+export function renderFollow(paths: HostPaths, operationId: string, waitSeconds: number): string {
+  const wait = Math.max(0, Math.floor(waitSeconds));
+  return `${header(paths)}b_emit "@bootstrap 1"\nb_follow ${shq(operationId)} ${wait}\nb_emit "@end"\n`;
+}
+
+function expectLine(expect: readonly Expectation[]): string {
+  const args = expect.map((e) => `${shq(e.path)} ${e.sha256 ?? 'absent'}`).join(' ');
+  return `b_expect_unchanged ${args}`;
+}
+
+function writeLine(write: FileWrite): string {
+  return `b_write_b64 ${shq(write.path)} ${shq(b64(write.content))}`;
+}
+
+export interface QuickWritePlan {
+  operationId: string;
+  command: string;
+  waitLockSeconds: number;
+  expect: readonly Expectation[];
+  writes: readonly FileWrite[];
+}
+
+/** A short mutating command (product.set, server.mode MODE): under the lock, in the foreground. */
+export function renderQuickWrite(paths: HostPaths, plan: QuickWritePlan): string {
+  const lines = [
+    "trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP",
+    'b_emit "@bootstrap 1"',
+    'b_mkdirs || { b_emit "@error INTERNAL mkdir"; exit 0; }',
+    `b_take_lock ${shq(plan.operationId)} ${shq(plan.command)} ${plan.waitLockSeconds} || exit 0`,
+    `${expectLine(plan.expect)} || exit 0`,
+    'B_NOW=$(b_now)',
+    ...plan.writes.map(writeLine),
+    'b_emit "@ok $B_NOW"',
+  ];
+  return header(paths) + lines.join('\n') + '\n';
+}
+
+export interface HookStep {
+  product: string;
+  action: 'provision' | 'upgrade';
+  path: string;
+  version?: string;
+  /** BOOTSTRAP_CFG_* variables. */
+  env: Record<string, string>;
+  /** The product file while the hook runs (status provisioning/upgrading). */
+  before: FileWrite;
+  onSuccess: FileWrite;
+  onFailure: FileWrite;
+}
+
+export interface LongPlan {
+  operationId: string;
+  command: 'server.provision' | 'product.upgrade';
+  /** JSON of the journal's `args`. */
+  args: Record<string, string>;
+  waitLockSeconds: number;
+  hookTimeout: number;
+  expect: readonly Expectation[];
+  steps: readonly HookStep[];
+  /** Written after every step succeeded (server.ini of a provision). */
+  onSuccess?: FileWrite;
+}
+
+/**
+ * A long command: the program starts a runner in its own session (setsid) that takes the lock,
+ * owns the journal and runs the hooks, and relays the runner's first answer (the running journal,
+ * or why it refused). The runner finishes whatever happens to the connection that started it.
+ */
+export function renderLong(paths: HostPaths, plan: LongPlan): string {
+  const runner = header(paths) + renderRunnerBody(plan);
+  const lines = [
+    'b_emit "@bootstrap 1"',
+    'B_FIFO_DIR=$(mktemp -d) && mkfifo "$B_FIFO_DIR/answer" || { b_emit "@error INTERNAL mkfifo"; exit 0; }',
+    `B_RUNNER=${shq(runner)}`,
+    'if b_have setsid; then',
+    '  setsid "${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &',
+    'else',
+    `  ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner ) </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &`,
+    'fi',
+    'cat "$B_FIFO_DIR/answer"',
+    'rm -rf "$B_FIFO_DIR"',
+    'b_emit "@end"',
+  ];
+  return header(paths) + lines.join('\n') + '\n';
+}
+
+function renderRunnerBody(plan: LongPlan): string {
+  const id = shq(plan.operationId);
+  const head = `"id":${JSON.stringify(plan.operationId)},"command":${JSON.stringify(plan.command)},"args":${JSON.stringify(plan.args)}`;
+  const lines = [
+    "trap '' HUP",
+    `J_ID=${id}; J_COMMAND=${shq(plan.command)}; J_HEAD=${shq(head)}; B_HOOK_TIMEOUT=${plan.hookTimeout}`,
+    // An id that already has a journal answers with it instead of running again (SPEC 2.5).
+    '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
+    ...plan.steps.map((s) => `b_check_hook ${shq(s.product)} ${s.action} ${shq(s.path)} || exit 0`),
+    'b_mkdirs || { b_emit "@error INTERNAL mkdir"; exit 0; }',
+    `b_take_lock "$J_ID" "$J_COMMAND" ${plan.waitLockSeconds} || exit 0`,
+    '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
+    `${expectLine(plan.expect)} || exit 0`,
+    "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT",
+    'J_STARTED=$(b_now)',
+    'b_journal_stale',
+    'b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }',
+    'b_fault long:started',
+    'exec 2>>"$B_STATE/logs/$J_ID.log"',
+    'b_dump_journal "$J_ID"',
+    'exec >/dev/null',
+  ];
+  plan.steps.forEach((step, index) => {
+    const fn = `b_step_${index}`;
+    const env = Object.entries(step.env)
+      .map(([name, value]) => ` ${name}=${shq(value)}; export ${name};`)
+      .join('');
+    lines.push(`${fn}_env() { :;${env} }`);
+    lines.push(`${fn}_failed() { ${writeLine(step.onFailure)}; }`);
+    lines.push(writeLine(step.before));
+    lines.push(`b_fault long:before-hook-${index}`);
+    lines.push(`B_CFG_FN=${fn}_env; B_ON_SIGNAL_STATE=${fn}_failed`);
+    const version = step.version === undefined ? '' : ` ${shq(step.version)}`;
+    lines.push(`if b_run_hook ${shq(step.product)} ${step.action} ${shq(step.path)}${version}; then`);
+    lines.push(`  B_ON_SIGNAL_STATE=; ${writeLine(step.onSuccess)}`);
+    lines.push(`else\n  B_ON_SIGNAL_STATE=; ${fn}_failed; b_finish\nfi`);
+    lines.push(`b_fault long:after-hook-${index}`);
+  });
+  if (plan.onSuccess) lines.push(writeLine(plan.onSuccess));
+  lines.push('b_finish');
+  return lines.join('\n') + '\n';
+}

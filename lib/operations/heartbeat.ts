@@ -1,0 +1,98 @@
+import type { CheckResult } from '../host/parse.ts';
+import { parseLockRecord } from '../host/parse.ts';
+import { renderChecks } from '../host/programs.ts';
+import { readJournal } from './journal.ts';
+import { currentMode } from './server-mode.ts';
+import { execProgram, type Snapshot } from './snapshot.ts';
+import type { HostTarget, RunOptions } from './types.ts';
+
+export interface HeartbeatAnswer {
+  mode: string;
+  role: string | null;
+  products: Record<string, { version: string | null; status: string | null }>;
+  lock: {
+    pid: number | null;
+    operation: string | null;
+    command: string | null;
+    started_at: string | null;
+  } | null;
+  lastOperation: { id: string; command: string; status: string; finishedAt: string | null } | null;
+  uptimeSeconds: number;
+  load: [number, number, number];
+}
+
+export interface AppstackAnswer {
+  status: 'healthy' | 'degraded' | 'down';
+  products: Record<
+    string,
+    { status: 'healthy' | 'unhealthy'; checks: Array<{ check: string; ok: boolean; detail?: string }> }
+  >;
+}
+
+/** `heartbeat.get` from a read made with `{ lock: true, newestJournal: true }`. */
+export function heartbeatGet(host: HostTarget, snapshot: Snapshot): HeartbeatAnswer {
+  const products: HeartbeatAnswer['products'] = {};
+  for (const name of Object.keys(snapshot.config.products)) {
+    const state = snapshot.products.get(name)?.state ?? {};
+    products[name] = { version: state.version ?? null, status: state.status ?? null };
+  }
+  const lock = snapshot.answer.lock;
+  let lastOperation: HeartbeatAnswer['lastOperation'] = null;
+  for (const dump of snapshot.answer.journals.values()) {
+    if (!dump) continue;
+    const journal = readJournal(host.name, dump);
+    lastOperation = {
+      id: journal.id,
+      command: journal.command,
+      status: journal.status,
+      finishedAt: journal.finishedAt,
+    };
+  }
+  return {
+    mode: currentMode(snapshot),
+    role: snapshot.server.role ?? null,
+    products,
+    lock: lock?.kind === 'record' && lock.alive ? parseLockRecord(lock.record) : null,
+    lastOperation,
+    uptimeSeconds: snapshot.answer.facts.uptime ?? 0,
+    load: snapshot.answer.facts.load ?? [0, 0, 0],
+  };
+}
+
+/**
+ * `heartbeat.appstack` from a read made with `{ checks: true }`. The host ran the checks as its own
+ * simple reading of bootstrap.ini found them; any check that reading missed (unusual quoting) is
+ * run in a second, targeted program so the answer always covers exactly the parsed config.
+ */
+export async function heartbeatAppstack(
+  host: HostTarget,
+  snapshot: Snapshot,
+  options: RunOptions,
+): Promise<AppstackAnswer> {
+  const found = new Map<string, CheckResult>();
+  const keyOf = (product: string, check: string) => `${product}\n${check}`;
+  for (const result of snapshot.answer.checks) found.set(keyOf(result.product, result.check), result);
+  const missing = Object.values(snapshot.config.products).flatMap((p) =>
+    p.checks.filter((c) => !found.has(keyOf(p.name, c.raw))).map((c) => ({ product: p.name, raw: c.raw })),
+  );
+  if (missing.length > 0) {
+    const again = await execProgram(host, renderChecks(host, missing), options);
+    for (const result of again.checks) found.set(keyOf(result.product, result.check), result);
+  }
+  const products: AppstackAnswer['products'] = {};
+  let healthy = 0;
+  for (const product of Object.values(snapshot.config.products)) {
+    const checks = product.checks.map((c) => {
+      const result = found.get(keyOf(product.name, c.raw));
+      const ok = result?.ok ?? false;
+      const detail = result ? result.detail : 'the check did not run';
+      return ok || detail === '' ? { check: c.raw, ok } : { check: c.raw, ok, detail };
+    });
+    const status = checks.every((c) => c.ok) ? 'healthy' : 'unhealthy';
+    if (status === 'healthy') healthy++;
+    products[product.name] = { status, checks };
+  }
+  const total = Object.keys(products).length;
+  const status = healthy === total ? 'healthy' : healthy === 0 ? 'down' : 'degraded';
+  return { status, products };
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { BootstrapError } from '../errors.ts';
+import type { JournalDump } from '../host/parse.ts';
+
+const errorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+
+const stepSchema = z.object({
+  product: z.string(),
+  action: z.string(),
+  exitCode: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  output: z.string(),
+});
+
+/** `operations/<id>.json` as the host writes it (SPEC 2.5). */
+export const journalSchema = z.object({
+  id: z.string(),
+  command: z.enum(['server.provision', 'product.upgrade']),
+  args: z.record(z.string(), z.string()),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  pid: z.number(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  error: errorSchema.nullable(),
+  steps: z.array(stepSchema),
+  staleLockRemoved: z
+    .object({
+      pid: z.number().nullable(),
+      operation: z.string(),
+      command: z.string(),
+      started_at: z.string(),
+    })
+    .optional(),
+});
+
+export type Journal = z.infer<typeof journalSchema>;
+
+/**
+ * Parses a dumped journal. A journal still `running` whose process is gone was cut short (the
+ * runner was killed): it is reported `failed` so that no caller waits for it forever.
+ */
+export function readJournal(server: string, dump: JournalDump): Journal {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(dump.text);
+  } catch (error) {
+    throw new BootstrapError('INTERNAL', `${server}: unreadable journal`, { server }, { cause: error });
+  }
+  const result = journalSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new BootstrapError('INTERNAL', `${server}: malformed journal: ${result.error.message}`, { server });
+  }
+  const journal = result.data;
+  if (journal.status === 'running' && !dump.alive) {
+    return {
+      ...journal,
+      status: 'failed',
+      error: {
+        code: 'INTERNAL',
+        message: `the operation's process (pid ${journal.pid}) ended without finishing its journal`,
+        details: { pid: journal.pid, abandoned: true },
+      },
+    };
+  }
+  return journal;
+}

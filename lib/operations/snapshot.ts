@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { type BootstrapConfig, parseBootstrapConfig } from '../config/bootstrap-config.ts';
+import { BootstrapError } from '../errors.ts';
+import { type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
+import { type Expectation, type ReadPlan, renderRead } from '../host/programs.ts';
+import { type ProductFile, parseProductIni, parseServerIni, type ServerState } from './state.ts';
+import type { HostTarget, RunOptions } from './types.ts';
+
+/** What one read of a host found: the parsed config, the state files and their hashes. */
+export interface Snapshot {
+  answer: HostAnswer;
+  config: BootstrapConfig;
+  server: ServerState;
+  products: Map<string, ProductFile>;
+  /** For the plan's `b_expect_unchanged`: each file read, with its hash (null when absent). */
+  expectations: Map<string, Expectation>;
+}
+
+/** Runs one program on the host and reads its records. */
+export async function execProgram(
+  host: HostTarget,
+  program: string,
+  options: RunOptions = {},
+): Promise<HostAnswer> {
+  const result = await host.transport.exec({
+    program,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const answer = parseAnswer(host.name, result);
+  if (!answer.ended && !answer.locked && !answer.conflict && !answer.error && answer.ok === undefined) {
+    throw new BootstrapError(
+      'INTERNAL',
+      `${host.name}: the host program ended early (exit ${result.exitCode})`,
+      {
+        server: host.name,
+        exitCode: result.exitCode,
+        stderr: result.stderr.slice(-2000),
+      },
+    );
+  }
+  if (answer.error) throw hostError(host.name, answer.error);
+  return answer;
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+export const productPath = (host: HostTarget, product: string) => `${host.stateDir}/products/${product}.ini`;
+export const serverPath = (host: HostTarget) => `${host.stateDir}/server.ini`;
+
+/** Reads the host (one round trip) and parses bootstrap.ini; a missing or bad one is `CONFIG_ERROR`. */
+export async function readSnapshot(
+  host: HostTarget,
+  plan: ReadPlan,
+  options: RunOptions = {},
+): Promise<Snapshot> {
+  const answer = await execProgram(host, renderRead(host, plan), options);
+  return snapshotFrom(host, answer);
+}
+
+export function snapshotFrom(host: HostTarget, answer: HostAnswer): Snapshot {
+  const expectations = new Map<string, Expectation>();
+  const text = (name: string, path: string): string | null => {
+    const file = answer.files.get(name);
+    if (!file || file.kind === 'absent') {
+      expectations.set(name, { path, sha256: null });
+      return null;
+    }
+    if (file.kind === 'notfile') {
+      throw new BootstrapError('CONFIG_ERROR', `${host.name}: ${path} is not a regular file`, {
+        server: host.name,
+        file: path,
+        section: null,
+        key: null,
+      });
+    }
+    expectations.set(name, { path, sha256: sha256(file.data) });
+    return file.data.toString('utf8');
+  };
+
+  const configText = text('config', host.configPath);
+  if (configText === null) {
+    throw new BootstrapError('CONFIG_ERROR', `${host.configPath}: not found on ${host.name}`, {
+      server: host.name,
+      file: host.configPath,
+      section: null,
+      key: null,
+    });
+  }
+  const config = parseBootstrapConfig(configText, host.configPath);
+  const server = parseServerIni(text('server', serverPath(host)));
+  const products = new Map<string, ProductFile>();
+  for (const name of Object.keys(config.products)) {
+    products.set(name, parseProductIni(text(`product:${name}`, productPath(host, name))));
+  }
+  return { answer, config, server, products, expectations };
+}
+
+/** The expectations for the named files (`config`, `server`, `product:NAME`). */
+export function expect(snapshot: Snapshot, ...names: string[]): Expectation[] {
+  return names.map((name) => {
+    const expectation = snapshot.expectations.get(name);
+    if (!expectation) throw new BootstrapError('INTERNAL', `no reading of ${name} to plan from`);
+    return expectation;
+  });
+}

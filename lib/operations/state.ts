@@ -1,0 +1,59 @@
+import { parseIni, stringifyIni } from '../config/ini-file.ts';
+
+/** `server.ini`'s `[server]` section (SPEC 2.2). */
+export interface ServerState {
+  mode?: string;
+  role?: string;
+  provisioned_at?: string;
+  updated_at?: string;
+  last_operation?: string;
+}
+
+/** `[state]` of `products/<product>.ini`. */
+export interface ProductStateFields {
+  version?: string;
+  status?: string;
+  updated_at?: string;
+  last_operation?: string;
+}
+
+export interface ProductFile {
+  config: Record<string, string>;
+  state: ProductStateFields;
+}
+
+const SERVER_FIELDS = ['mode', 'role', 'provisioned_at', 'updated_at', 'last_operation'] as const;
+const STATE_FIELDS = ['version', 'status', 'updated_at', 'last_operation'] as const;
+
+function pick<K extends string>(
+  fields: readonly K[],
+  section: Record<string, string> | undefined,
+): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const field of fields) {
+    const value = section?.[field];
+    if (value !== undefined) out[field] = value;
+  }
+  return out;
+}
+
+export function parseServerIni(text: string | null): ServerState {
+  return text === null ? {} : pick(SERVER_FIELDS, parseIni(text)['server']);
+}
+
+export function renderServerIni(state: ServerState): string {
+  return stringifyIni({ server: pick(SERVER_FIELDS, state as Record<string, string>) });
+}
+
+export function parseProductIni(text: string | null): ProductFile {
+  if (text === null) return { config: {}, state: {} };
+  const doc = parseIni(text);
+  return { config: { ...doc['config'] }, state: pick(STATE_FIELDS, doc['state']) };
+}
+
+export function renderProductIni(file: ProductFile): string {
+  return stringifyIni({
+    config: file.config,
+    state: pick(STATE_FIELDS, file.state as Record<string, string>),
+  });
+}
