@@ -1,0 +1,43 @@
+import { ensureDemoHost } from '../demo/demo-fleet.ts';
+import { runCommand } from '../operations/index.ts';
+import type { CommandRequest } from '../operations/types.ts';
+import { createLocalTransport } from '../transport/local.ts';
+import type { CliIo } from './main.ts';
+import { formatHuman } from './output.ts';
+
+/** `cloudiq-bootstrap demo`: provision a demo host, set a value, upgrade a product, print the heartbeat. */
+export async function runDemo(io: CliIo): Promise<number> {
+  const demo = ensureDemoHost('demo-1', ['demo']);
+  const host = {
+    name: demo.name,
+    transport: createLocalTransport(),
+    configPath: demo.configPath,
+    stateDir: demo.stateDir,
+  };
+  io.stdout(`Demo host: bootstrap.ini ${demo.configPath}, state ${demo.stateDir}\n`);
+  const steps: CommandRequest[] = [
+    { command: 'server.provision', role: 'edge' },
+    { command: 'product.set', product: 'haproxy', values: { maxconn: '4096', frontend_port: '8080' } },
+    { command: 'product.upgrade', product: 'deepfiler', version: '3.2.1' },
+    { command: 'heartbeat.get' },
+    { command: 'heartbeat.appstack' },
+  ];
+  for (const request of steps) {
+    const args = Object.entries(request)
+      .filter(([k]) => k !== 'command')
+      .map(([, v]) =>
+        typeof v === 'object'
+          ? Object.entries(v)
+              .map(([k, x]) => `${k}=${x}`)
+              .join(' ')
+          : String(v),
+      )
+      .join(' ');
+    io.stdout(`\n$ cloudiq-bootstrap ${request.command} ${args}\n`);
+    io.stdout(`${formatHuman(request.command, await runCommand(host, request))}\n`);
+  }
+  io.stdout(
+    `\nTry it yourself: npx cloudiq-bootstrap --config ${demo.configPath} --state-dir ${demo.stateDir} heartbeat.get\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,76 @@
+import { BootstrapError, errorBody, exitCodeFor, isErrorCode, toBootstrapError } from '../errors.ts';
+import { runCommand } from '../operations/index.ts';
+import type { CommandRequest } from '../operations/types.ts';
+import { type CliOptions, parseCli, toRequest } from './args.ts';
+import { helpFor } from './help.ts';
+import { formatError, formatHuman } from './output.ts';
+import { resolveSingleTarget } from './targets.ts';
+import { VERSION } from './version.ts';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  stderrIsTty: boolean;
+}
+
+const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  stderrIsTty: process.stderr.isTTY === true,
+};
+
+/** Runs one command line; resolves to the process exit code (SPEC 2.6). */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const { command, positionals, options } = parseCli(argv);
+    json = options.json;
+    if (options.version) {
+      io.stdout(`cloudiq-bootstrap ${VERSION}\n`);
+      return 0;
+    }
+    if (options.help || command === null) {
+      io.stdout(`${helpFor(command)}\n`);
+      return command === null && !options.help ? 2 : 0;
+    }
+    if (command === 'demo') return (await import('./demo.ts')).runDemo(io);
+    if (command === 'serve') return (await import('./serve.ts')).runServe(options, io);
+    const request = toRequest(command, positionals, options);
+    return await runOne(request, options, io);
+  } catch (error) {
+    const body = errorBody(error);
+    if (json) io.stdout(`${JSON.stringify({ error: body })}\n`);
+    else io.stderr(`${formatError(body)}\n`);
+    return exitCodeFor(body.code);
+  }
+}
+
+async function runOne(request: CommandRequest, options: CliOptions, io: CliIo): Promise<number> {
+  if (options.callback !== undefined) throw new BootstrapError('INTERNAL', '--callback: not implemented yet');
+  if (options.inventory !== undefined || options.select !== undefined) {
+    throw new BootstrapError('INTERNAL', '--inventory/--select: not implemented yet');
+  }
+  const host = await resolveSingleTarget(options, io.env);
+  try {
+    const answer = await runCommand(host, request, {
+      detach: options.detach,
+      dryRun: options.dryRun,
+      ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+    });
+    io.stdout(options.json ? `${JSON.stringify(answer)}\n` : `${formatHuman(request.command, answer)}\n`);
+    return exitCodeOfAnswer(answer);
+  } catch (error) {
+    throw toBootstrapError(error);
+  } finally {
+    await host.transport.close();
+  }
+}
+
+/** A long operation's journal that ended in failure exits with the code of its error. */
+function exitCodeOfAnswer(answer: unknown): number {
+  const a = answer as { status?: string; error?: { code?: unknown } | null };
+  if (a.status !== 'failed') return 0;
+  return isErrorCode(a.error?.code) ? exitCodeFor(a.error.code) : 1;
+}
