@@ -55,7 +55,9 @@ export async function readSnapshot(
   options: RunOptions = {},
 ): Promise<Snapshot> {
   const answer = await execProgram(host, renderRead(host, plan), options);
-  return snapshotFrom(host, answer);
+  const snapshot = snapshotFrom(host, answer);
+  options.onConfig?.(snapshot.config);
+  return snapshot;
 }
 
 export function snapshotFrom(host: HostTarget, answer: HostAnswer): Snapshot {

@@ -1,3 +1,4 @@
+import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import type { Transport } from '../transport/types.ts';
 
 /** Where one host keeps its files, and how to reach it. */
@@ -38,6 +39,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Stop following a long operation (it goes on on the host). */
   signal?: AbortSignal;
+  /** Told the host's parsed bootstrap.ini whenever it is read (e.g. for `callback_url`). */
+  onConfig?: (config: BootstrapConfig) => void;
 }
 
 export const MUTATING_COMMANDS: ReadonlySet<CommandName> = new Set([

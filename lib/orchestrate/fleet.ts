@@ -1,0 +1,23 @@
+import type { HostTarget } from '../operations/types.ts';
+import type { TransportKind } from '../transport/types.ts';
+
+/** One server as the API lists it (`GET /servers`). */
+export interface ServerEntry {
+  name: string;
+  groups: string[];
+  transport: TransportKind;
+}
+
+/**
+ * The servers an orchestrator can reach: built once per process (CLI run, Lambda cold start,
+ * `serve`) from an inventory and the transports' clients. Transports are created lazily and kept,
+ * so one SSH connection per host serves every operation.
+ */
+export interface Fleet {
+  servers(): ServerEntry[];
+  /** SPEC 3.1 selector → server names in inventory order; unknown names are `UNKNOWN_SERVER`. */
+  select(selector: string): string[];
+  /** The host behind a name; `UNKNOWN_SERVER` when the inventory lacks it. */
+  target(name: string): HostTarget;
+  close(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+import type { BootstrapConfig } from '../config/bootstrap-config.ts';
+import { BootstrapError, isErrorCode } from '../errors.ts';
+import {
+  type CallbackOutcome,
+  commandArgs,
+  type FleetProgressEvent,
+  type FleetResult,
+  type RateValue,
+  runFleet,
+  withCallbackOutcome,
+} from '../fleet/index.ts';
+import { newOperationId } from '../operations/ids.ts';
+import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
+import { type CommandRequest, LONG_COMMANDS } from '../operations/types.ts';
+import type { Fleet } from './fleet.ts';
+
+export type Deliver = (url: string, result: FleetResult) => Promise<CallbackOutcome>;
+
+export interface OrchestrateDeps {
+  fleet: Fleet;
+  /** Delivers a callback (lib/callback's deliverCallback, bound to its options); none: callbacks off. */
+  deliver?: Deliver;
+  now?: () => Date;
+}
+
+export interface FleetRunRequest {
+  select: string;
+  request: CommandRequest;
+  maxConcurrency?: RateValue;
+  maxErrors?: RateValue;
+  canary?: RateValue;
+  healthGate?: boolean;
+  callbackUrl?: string;
+  operationId?: string;
+  waitLockSeconds?: number;
+  /** How long one target may take (operation and health gate). */
+  targetTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: FleetProgressEvent) => void;
+}
+
+/** A finished journal that failed is the target's failure, with the journal in `details`. */
+function journalOutcome(journal: Journal): unknown {
+  if (journal.status === 'failed' && journal.error) {
+    const code = isErrorCode(journal.error.code) ? journal.error.code : 'INTERNAL';
+    throw new BootstrapError(code, journal.error.message, { ...journal.error.details, journal });
+  }
+  return journal;
+}
+
+/**
+ * One command over a selection (SPEC 4), then the callback (SPEC 5) when a URL is named or the
+ * first target's bootstrap.ini has `callback_url`. Long commands share one operation id on every
+ * host, so a repeated run with the same id answers from the journals instead of running again.
+ */
+export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequest): Promise<FleetResult> {
+  const targets = deps.fleet.select(run.select);
+  const operationId = run.operationId ?? newOperationId();
+  const long = LONG_COMMANDS.has(run.request.command);
+  const request = (long ? { ...run.request, operationId } : run.request) as CommandRequest;
+  let configCallback: string | null = null;
+  const onConfig = (config: BootstrapConfig) => {
+    configCallback ??= config.server.callbackUrl;
+  };
+  const options = (signal: AbortSignal) => ({
+    signal,
+    onConfig,
+    ...(run.waitLockSeconds === undefined ? {} : { waitLockSeconds: run.waitLockSeconds }),
+  });
+
+  const result = await runFleet({
+    operationId,
+    command: run.request.command,
+    args: commandArgs(run.request),
+    targets,
+    ...(run.maxConcurrency === undefined ? {} : { maxConcurrency: run.maxConcurrency }),
+    ...(run.maxErrors === undefined ? {} : { maxErrors: run.maxErrors }),
+    ...(run.canary === undefined ? {} : { canary: run.canary }),
+    ...(run.healthGate === undefined ? {} : { healthGate: run.healthGate }),
+    ...(run.targetTimeoutMs === undefined ? {} : { targetTimeoutMs: run.targetTimeoutMs }),
+    ...(run.signal === undefined ? {} : { signal: run.signal }),
+    ...(run.onProgress === undefined ? {} : { onProgress: run.onProgress }),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+    runTarget: async (server, signal) => {
+      const answer = await runCommand(deps.fleet.target(server), request, options(signal));
+      return { status: 'succeeded', result: long ? journalOutcome(answer as Journal) : answer };
+    },
+    healthCheck: async (server, signal) => {
+      const appstack = (await runCommand(
+        deps.fleet.target(server),
+        { command: 'heartbeat.appstack' },
+        options(signal),
+      )) as AppstackAnswer;
+      return { status: appstack.status, products: appstack.products };
+    },
+  });
+
+  const url = run.callbackUrl ?? configCallback ?? undefined;
+  if (url === undefined || !deps.deliver) {
+    if (url !== undefined)
+      throw new BootstrapError('INTERNAL', 'a callback URL is set but callbacks are not configured');
+    return result;
+  }
+  return withCallbackOutcome(result, await deps.deliver(url, result));
+}
