@@ -1,9 +1,9 @@
-import { BootstrapError, errorBody, exitCodeFor, isErrorCode, toBootstrapError } from '../errors.ts';
-import { runCommand } from '../operations/index.ts';
+import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { type CliOptions, parseCli, toRequest } from './args.ts';
 import { helpFor } from './help.ts';
-import { formatError, formatHuman } from './output.ts';
+import { formatError } from './output.ts';
+import { runSingle } from './run-single.ts';
 import { resolveSingleTarget } from './targets.ts';
 import { VERSION } from './version.ts';
 
@@ -48,29 +48,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 }
 
 async function runOne(request: CommandRequest, options: CliOptions, io: CliIo): Promise<number> {
-  if (options.callback !== undefined) throw new BootstrapError('INTERNAL', '--callback: not implemented yet');
   if (options.inventory !== undefined || options.select !== undefined) {
     throw new BootstrapError('INTERNAL', '--inventory/--select: not implemented yet');
   }
   const host = await resolveSingleTarget(options, io.env);
   try {
-    const answer = await runCommand(host, request, {
-      detach: options.detach,
-      dryRun: options.dryRun,
-      ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
-    });
-    io.stdout(options.json ? `${JSON.stringify(answer)}\n` : `${formatHuman(request.command, answer)}\n`);
-    return exitCodeOfAnswer(answer);
-  } catch (error) {
-    throw toBootstrapError(error);
+    return await runSingle(host, request, options, io);
   } finally {
     await host.transport.close();
   }
-}
-
-/** A long operation's journal that ended in failure exits with the code of its error. */
-function exitCodeOfAnswer(answer: unknown): number {
-  const a = answer as { status?: string; error?: { code?: unknown } | null };
-  if (a.status !== 'failed') return 0;
-  return isErrorCode(a.error?.code) ? exitCodeFor(a.error.code) : 1;
 }

@@ -21,3 +21,13 @@ export interface Fleet {
   target(name: string): HostTarget;
   close(): Promise<void>;
 }
+
+/** A fleet of one: how a single-server operation reuses the fleet path (one-target result, callback). */
+export function singleHostFleet(host: HostTarget): Fleet {
+  return {
+    servers: () => [{ name: host.name, groups: [], transport: host.transport.kind }],
+    select: () => [host.name],
+    target: () => host,
+    close: () => host.transport.close(),
+  };
+}

@@ -1,0 +1,84 @@
+import { BootstrapError, type ErrorBody, exitCodeFor, isErrorCode } from '../errors.ts';
+import { runCommand } from '../operations/index.ts';
+import {
+  type CommandRequest,
+  type HostTarget,
+  MUTATING_COMMANDS,
+  type RunOptions,
+} from '../operations/types.ts';
+import { createDeliver } from '../orchestrate/deliver.ts';
+import { singleHostFleet } from '../orchestrate/fleet.ts';
+import { runFleetOperation } from '../orchestrate/run.ts';
+import type { CliOptions } from './args.ts';
+import type { CliIo } from './main.ts';
+import { formatHuman } from './output.ts';
+
+function isMutating(request: CommandRequest): boolean {
+  return (
+    MUTATING_COMMANDS.has(request.command) ||
+    (request.command === 'server.mode' && request.mode !== undefined)
+  );
+}
+
+/**
+ * One command on one host. With a callback URL (`--callback`, or `[server] callback_url` for a
+ * mutating command) it runs as a one-target fleet operation, so the callback receives SPEC 4's
+ * aggregated result; the CLI still prints the command's own answer.
+ */
+export async function runSingle(
+  host: HostTarget,
+  request: CommandRequest,
+  options: CliOptions,
+  io: CliIo,
+): Promise<number> {
+  const runOptions: RunOptions = {
+    detach: options.detach,
+    dryRun: options.dryRun,
+    ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+  };
+  if (options.callback !== undefined && (options.detach || options.dryRun)) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `--callback cannot go with ${options.detach ? '--detach' : '--dry-run'}: the CLI would leave before the end`,
+    );
+  }
+  if (options.dryRun || options.detach || (options.callback === undefined && !isMutating(request))) {
+    return print(request, await runCommand(host, request, runOptions), options, io);
+  }
+  const deliver = createDeliver(io.env, (record) => {
+    if (record.event !== 'callback.delivered')
+      io.stderr(
+        `callback: ${record.event} ${record.target} attempt ${record.attempts}${record.error ? `: ${record.error}` : ''}\n`,
+      );
+  });
+  const result = await runFleetOperation(
+    { fleet: singleHostFleet(host), deliver },
+    {
+      select: host.name,
+      request,
+      maxConcurrency: 1,
+      canary: 0,
+      healthGate: false,
+      ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
+      ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+    },
+  );
+  const target = result.targets[0];
+  if (!target || target.status === 'skipped')
+    throw new BootstrapError('INTERNAL', 'the operation did not run');
+  if (target.status === 'succeeded') return print(request, target.result, options, io);
+  const journal = (target.error.details as { journal?: unknown }).journal;
+  if (journal !== undefined) return print(request, journal, options, io);
+  throw errorFromBody(target.error);
+}
+
+function errorFromBody(body: ErrorBody): BootstrapError {
+  return new BootstrapError(body.code, body.message, body.details);
+}
+
+function print(request: CommandRequest, answer: unknown, options: CliOptions, io: CliIo): number {
+  io.stdout(options.json ? `${JSON.stringify(answer)}\n` : `${formatHuman(request.command, answer)}\n`);
+  const a = answer as { status?: string; error?: { code?: unknown } | null };
+  if (a.status !== 'failed') return 0;
+  return isErrorCode(a.error?.code) ? exitCodeFor(a.error.code) : 1;
+}
