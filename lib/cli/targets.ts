@@ -1,7 +1,7 @@
 import { DEFAULT_CONFIG_PATH } from '../config/bootstrap-config.ts';
-import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
+import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
 import type { CliOptions } from './args.ts';
 
 export const DEFAULT_STATE_DIR = '/var/bootstrap';
@@ -17,14 +17,56 @@ export function hostPaths(
   };
 }
 
-/** The one host a non-fleet command line names: this machine unless --host or --ssm says otherwise. */
+/** `--host` with its key and trust flags, as an SSH endpoint (the jump host shares key and trust). */
+export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
+  const trust = {
+    ...(options.identity === undefined ? {} : { identity: options.identity }),
+    ...(options.knownHosts === undefined ? {} : { knownHosts: options.knownHosts }),
+    ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+  };
+  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust };
+  if (options.hostKey !== undefined) endpoint.hostKey = options.hostKey;
+  if (options.jump !== undefined) endpoint.jump = { ...parseSshAddress(options.jump), ...trust };
+  return endpoint;
+}
+
+/**
+ * The one host a non-fleet command line names: this machine, `--host` over SSH, or `--ssm` over
+ * Systems Manager. The CLI is a composition root: it builds the SSM client here, from the SDK's
+ * standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SSM, …).
+ */
 export async function resolveSingleTarget(options: CliOptions, env: NodeJS.ProcessEnv): Promise<HostTarget> {
   const paths = hostPaths(options, env);
-  if (options.host !== undefined || options.ssm !== undefined) {
-    throw new BootstrapError(
-      'INTERNAL',
-      `${options.host !== undefined ? '--host' : '--ssm'}: not implemented yet`,
-    );
+  if (options.host !== undefined) {
+    const endpoint = sshEndpointFromFlags(options);
+    return { name: endpoint.host, transport: createSshTransport(endpoint), ...paths };
+  }
+  if (options.ssm !== undefined) {
+    const { SSMClient } = await import('@aws-sdk/client-ssm');
+    const { createSsmTransport } = await import('../transport/ssm/index.ts');
+    const client = new SSMClient({
+      retryMode: 'adaptive',
+      ...(options.region === undefined ? {} : { region: options.region }),
+    });
+    const transport = createSsmTransport({
+      client,
+      instanceId: options.ssm,
+      ...(options.region === undefined ? {} : { region: options.region }),
+    });
+    // The client is this command's own: closing the target destroys it too.
+    return {
+      name: options.ssm,
+      transport: {
+        kind: 'ssm',
+        target: transport.target,
+        exec: (request) => transport.exec(request),
+        close: async () => {
+          await transport.close();
+          client.destroy();
+        },
+      },
+      ...paths,
+    };
   }
   const shell = env['BOOTSTRAP_LOCAL_SHELL'];
   return { name: 'localhost', transport: createLocalTransport(shell ? { shell } : {}), ...paths };
