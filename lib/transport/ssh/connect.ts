@@ -1,0 +1,215 @@
+/**
+ * Opening one authenticated ssh2 client: TCP (or a jump host's channel), the handshake with our
+ * algorithm lists, the host-key decision in ssh2's `hostVerifier` — before the client sends its
+ * user name or a signature, let alone a command — and key authentication. A reset before
+ * authentication (a busy sshd's `MaxStartups`) is retried with backoff; everything else fails
+ * at once with its code.
+ */
+import { connect as tcpConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ConnectConfig, Client as Ssh2Client } from 'ssh2';
+import ssh2 from 'ssh2';
+import type { BootstrapError } from '../../errors.ts';
+import { sshAlgorithms } from './algorithms.ts';
+import { KeyLoadError, loadClientKeys } from './auth.ts';
+import type { ResolvedEndpoint } from './endpoint.ts';
+import type { Ssh2Error } from './errors.ts';
+import { isRetryableBeforeAuth, mapConnectError, sshError } from './errors.ts';
+import type { HostKeyCheck, HostKeyVerdict } from './host-keys.ts';
+import { loadHostKeyCheck } from './host-keys.ts';
+
+export interface ConnectSettings {
+  /** Whole budget for TCP, handshake and authentication, retries included. */
+  connectTimeoutMs: number;
+  /** SSH-level keepalive: a ping every interval, the connection dropped after `count` unanswered. */
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  /** Attempts when the server resets the connection before authentication. */
+  connectAttempts: number;
+}
+
+/** Opens the byte stream to the server: TCP, or a channel through a jump host. */
+export type SocketOpener = (signal: AbortSignal) => Promise<Duplex>;
+
+export interface OpenedClient {
+  client: Ssh2Client;
+  sock: Duplex;
+  hostKey: HostKeyVerdict & { ok: true };
+}
+
+class Retryable extends Error {
+  constructor(readonly mapped: BootstrapError) {
+    super(mapped.message);
+  }
+}
+
+/** Connects and authenticates, or rejects with UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH or TRANSPORT_TIMEOUT. */
+export async function connectClient(
+  endpoint: ResolvedEndpoint,
+  settings: ConnectSettings,
+  openSocket: SocketOpener,
+): Promise<OpenedClient> {
+  const deadline = Date.now() + settings.connectTimeoutMs;
+  let agent: Awaited<ReturnType<typeof loadClientKeys>>;
+  try {
+    agent = await loadClientKeys(endpoint.keys);
+  } catch (error) {
+    if (error instanceof KeyLoadError) throw sshError('AUTH_FAILED', endpoint, error.message, error);
+    throw error;
+  }
+  let check: HostKeyCheck;
+  try {
+    check = await loadHostKeyCheck(endpoint.trust, endpoint.host, endpoint.port);
+  } catch (error) {
+    throw sshError('HOST_KEY_MISMATCH', endpoint, `cannot read ${endpoint.trust.knownHostsFile}`, error, {
+      reason: 'unknown',
+    });
+  }
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await connectOnce(endpoint, settings, openSocket, agent, check, deadline);
+    } catch (error) {
+      if (!(error instanceof Retryable)) throw error;
+      const delay = 100 * 2 ** (attempt - 1) * (0.5 + Math.random());
+      if (attempt >= settings.connectAttempts || Date.now() + delay >= deadline) throw error.mapped;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function connectOnce(
+  endpoint: ResolvedEndpoint,
+  settings: ConnectSettings,
+  openSocket: SocketOpener,
+  agent: NonNullable<ConnectConfig['agent']>,
+  check: HostKeyCheck,
+  deadline: number,
+): Promise<OpenedClient> {
+  return new Promise((resolve, reject) => {
+    const abort = new AbortController();
+    let client: Ssh2Client | undefined;
+    let sock: Duplex | undefined;
+    let verdict: HostKeyVerdict | undefined;
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      abort.abort();
+      client?.removeAllListeners('ready');
+      client?.on('error', () => {});
+      client?.end();
+      sock?.destroy();
+      reject(error);
+    };
+    const budget = Math.max(0, deadline - Date.now());
+    const timer = setTimeout(
+      () =>
+        fail(
+          sshError(
+            'TRANSPORT_TIMEOUT',
+            endpoint,
+            `no SSH session within ${budget} ms (connect, handshake, authentication)`,
+          ),
+        ),
+      budget,
+    );
+
+    openSocket(abort.signal).then(
+      (opened) => {
+        if (settled) {
+          opened.destroy();
+          return;
+        }
+        sock = opened;
+        const c = new ssh2.Client();
+        client = c;
+        c.on('error', (error: Ssh2Error) => {
+          if (verdict && !verdict.ok) {
+            return fail(
+              sshError('HOST_KEY_MISMATCH', endpoint, verdict.message, error, {
+                reason: verdict.reason,
+                fingerprint: verdict.fingerprint,
+                ...(endpoint.trust.knownHostsFile ? { knownHosts: endpoint.trust.knownHostsFile } : {}),
+              }),
+            );
+          }
+          const mapped = mapConnectError(endpoint, error);
+          fail(
+            error.level !== 'client-authentication' && isRetryableBeforeAuth(error)
+              ? new Retryable(mapped)
+              : mapped,
+          );
+        });
+        c.on('close', () =>
+          fail(new Retryable(sshError('UNREACHABLE', endpoint, 'connection closed before authentication'))),
+        );
+        c.on('ready', () => {
+          if (settled || !verdict?.ok)
+            return fail(sshError('INTERNAL', endpoint, 'ready without a verified host key'));
+          settled = true;
+          clearTimeout(timer);
+          // The listeners above stay: after `settled` they do nothing, and the connection adds its own.
+          resolve({ client: c, sock: opened, hostKey: verdict });
+        });
+        c.connect({
+          sock: opened,
+          username: endpoint.user,
+          agent,
+          // Only our agent: no `none` probe, never a password or keyboard-interactive prompt.
+          authHandler: ['agent'],
+          agentForward: false,
+          algorithms: sshAlgorithms(check.keyTypes),
+          hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+            check.verify(key).then(
+              (result) => {
+                verdict = result;
+                verify(result.ok);
+              },
+              (error: Error) => {
+                verdict = {
+                  ok: false,
+                  fingerprint: '',
+                  reason: 'unknown',
+                  message: `cannot record the new host key: ${error.message}`,
+                };
+                verify(false);
+              },
+            );
+          },
+          // Timeouts and keepalives are ours (connectTimeoutMs above, keepalive.ts after login).
+          readyTimeout: 0,
+          keepaliveInterval: 0,
+        });
+      },
+      (error: unknown) => fail(error),
+    );
+  });
+}
+
+/** A TCP connection with Nagle off: on a reused connection every exec otherwise waits ~40 ms for delayed ACKs. */
+export function openTcp(endpoint: ResolvedEndpoint): SocketOpener {
+  return (signal) =>
+    new Promise((resolve, reject) => {
+      const sock = tcpConnect({ host: endpoint.host, port: endpoint.port });
+      sock.setNoDelay(true);
+      const onAbort = () => sock.destroy();
+      signal.addEventListener('abort', onAbort, { once: true });
+      sock.once('connect', () => {
+        signal.removeEventListener('abort', onAbort);
+        sock.removeAllListeners('error');
+        // ssh2 reports socket errors itself; this keeps one arriving before it listens from throwing.
+        sock.on('error', () => {});
+        resolve(sock);
+      });
+      sock.once('error', (error: NodeJS.ErrnoException) => {
+        signal.removeEventListener('abort', onAbort);
+        const mapped = sshError('UNREACHABLE', endpoint, `cannot connect: ${error.message}`, error, {
+          ...(error.code ? { reason: error.code } : {}),
+        });
+        reject(
+          error.code && ['ECONNRESET', 'ECONNABORTED'].includes(error.code) ? new Retryable(mapped) : mapped,
+        );
+      });
+    });
+}

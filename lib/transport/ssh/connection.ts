@@ -1,0 +1,365 @@
+/**
+ * One SSH connection to one host, shared by every exec to it: channels are opened within the
+ * server's `MaxSessions` (a refused channel waits for a free one on the same connection), the
+ * socket keeps the process alive only while something runs, and an idle connection closes.
+ * A program's result is only ever reported when the server finished its output and sent its
+ * exit status; a connection lost before that rejects, never resolving with a partial stdout.
+ */
+import { constants } from 'node:os';
+import type { Duplex } from 'node:stream';
+import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
+import { BootstrapError } from '../../errors.ts';
+import type { ExecResult } from '../types.ts';
+import type { ConnectSettings, OpenedClient, SocketOpener } from './connect.ts';
+import { connectClient } from './connect.ts';
+import type { ResolvedEndpoint } from './endpoint.ts';
+import type { Ssh2Error } from './errors.ts';
+import { sshError } from './errors.ts';
+import { startKeepalive } from './keepalive.ts';
+import { ChannelSlots } from './slots.ts';
+
+export interface ConnectionSettings extends ConnectSettings {
+  /** Close a connection unused for this long. */
+  idleTimeoutMs: number;
+  /** Channels open at once per connection before the server tells us its own limit. */
+  maxSessions: number;
+}
+
+export interface ConnectionHooks {
+  openSocket: SocketOpener;
+  /** The jump host this connection goes through, if any. */
+  hop: SshConnection | null;
+  onClosed(connection: SshConnection): void;
+  onChannelRetry(): void;
+}
+
+interface InFlight {
+  channel: ClientChannel;
+  exited: boolean;
+  cut: boolean;
+}
+
+const MAX_REFUSALS = 200;
+
+/** Marks an exec that failed before its program was sent: safe to retry on a new connection. */
+export class NotSentError extends BootstrapError {}
+
+export class SshConnection {
+  readonly endpoint: ResolvedEndpoint;
+  readonly #settings: ConnectionSettings;
+  readonly #hooks: ConnectionHooks;
+  readonly #slots: ChannelSlots;
+  readonly #ready: Promise<OpenedClient>;
+  readonly #inFlight = new Set<InFlight>();
+  #opened: OpenedClient | undefined;
+  #closed = false;
+  #closing = false;
+  #lostError: BootstrapError | undefined;
+  #busy = 0;
+  #dependents = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopKeepalive: () => void = () => {};
+
+  constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
+    this.endpoint = endpoint;
+    this.#settings = settings;
+    this.#hooks = hooks;
+    this.#slots = new ChannelSlots(settings.maxSessions);
+    this.#ready = connectClient(endpoint, settings, hooks.openSocket).then(
+      (opened) => this.#adopt(opened),
+      (error: unknown) => {
+        this.#markClosed();
+        throw error;
+      },
+    );
+    // Awaited by every user; this only keeps an unawaited failure from being reported as unhandled.
+    this.#ready.catch(() => {});
+  }
+
+  /** Closed or closing: the pool hands out a new connection instead. */
+  get closed(): boolean {
+    return this.#closed || this.#closing;
+  }
+
+  /** The channel limit currently applied (lowered when the server refused a channel). */
+  get channelLimit(): number {
+    return this.#slots.limit;
+  }
+
+  /** Runs `command` with `program` on its stdin and collects everything it prints. */
+  async exec(command: string, program: string, signal: AbortSignal): Promise<ExecResult> {
+    this.hold();
+    try {
+      const { client } = await abortable(this.#ready, signal);
+      for (let refusals = 0; ; refusals += 1) {
+        await this.#slots.acquire(signal);
+        let channel: ClientChannel;
+        try {
+          channel = await this.#openExec(client, command, signal);
+        } catch (error) {
+          if (!isChannelRefusal(error) || this.#closed || refusals >= MAX_REFUSALS) {
+            this.#slots.release();
+            throw this.#mapOpenError(error);
+          }
+          this.#hooks.onChannelRetry();
+          // The sessions held by others are what the server allows: lower the limit before giving
+          // our slot back, so the slot does not go straight to another doomed open.
+          const others = this.#slots.inUse - 1;
+          if (others > 0) this.#slots.lowerTo(others);
+          this.#slots.release();
+          if (others === 0) await abortable(delay(Math.min(1000, 20 * 2 ** Math.min(refusals, 6))), signal);
+          continue;
+        }
+        return await this.#run(channel, program, signal);
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Opens a TCP channel to `host:port` from this host (a jump hop). */
+  async forwardOut(host: string, port: number, signal: AbortSignal): Promise<Duplex> {
+    const { client } = await abortable(this.#ready, signal);
+    return new Promise((resolve, reject) => {
+      client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => {
+        if (error) {
+          reject(
+            sshError(
+              'UNREACHABLE',
+              this.endpoint,
+              `cannot reach ${host}:${port} through this jump host`,
+              error,
+            ),
+          );
+        } else {
+          resolve(channel);
+        }
+      });
+    });
+  }
+
+  /** Something runs on (or through) this connection: keep the process alive, do not idle-close. */
+  hold(): void {
+    this.#busy += 1;
+    if (this.#busy > 1) return;
+    clearTimeout(this.#idleTimer);
+    this.#setRef(true);
+    this.#hooks.hop?.hold();
+  }
+
+  release(): void {
+    this.#busy -= 1;
+    if (this.#busy > 0) return;
+    this.#setRef(false);
+    this.#hooks.hop?.release();
+    this.#scheduleIdleClose();
+  }
+
+  /** A connection through this one exists: keep this one open while it does. */
+  addDependent(): void {
+    this.#dependents += 1;
+    clearTimeout(this.#idleTimer);
+  }
+
+  removeDependent(): void {
+    this.#dependents -= 1;
+    this.#scheduleIdleClose();
+  }
+
+  /** Ends the connection; running execs reject. */
+  async close(): Promise<void> {
+    if (this.#closed && !this.#opened) return;
+    this.#closing = true;
+    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
+    const opened = this.#opened ?? (await this.#ready.catch(() => undefined));
+    if (!opened) return;
+    await new Promise<void>((resolve) => {
+      if (this.#closed) return resolve();
+      const timer = setTimeout(() => {
+        opened.sock.destroy();
+        resolve();
+      }, 1000);
+      timer.unref();
+      opened.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      opened.client.end();
+    });
+  }
+
+  #adopt(opened: OpenedClient): OpenedClient {
+    this.#opened = opened;
+    this.#setRef(this.#busy > 0);
+    this.#hooks.hop?.addDependent();
+    const { keepaliveIntervalMs, keepaliveCountMax } = this.#settings;
+    this.#stopKeepalive = startKeepalive(opened.client, keepaliveIntervalMs, keepaliveCountMax, () => {
+      this.#lostError ??= sshError(
+        'TRANSPORT_TIMEOUT',
+        this.endpoint,
+        `connection lost: no answer to ${keepaliveCountMax} keepalives ${keepaliveIntervalMs} ms apart`,
+      );
+      opened.sock.destroy();
+    });
+    opened.client.on('error', (error: Ssh2Error) => {
+      this.#lostError ??=
+        error.level === 'client-timeout'
+          ? sshError('TRANSPORT_TIMEOUT', this.endpoint, `connection lost: ${error.message}`, error)
+          : sshError('UNREACHABLE', this.endpoint, `connection lost: ${error.message}`, error);
+    });
+    // ssh2 emits the client's 'close' before it closes the channels, so this sees which of them
+    // the server had finished (EOF and exit status received) and which were cut.
+    opened.client.once('close', () => {
+      for (const flight of this.#inFlight) {
+        const state = (flight.channel as unknown as { incoming?: { state?: string } }).incoming?.state;
+        if (!flight.exited || state === 'open') flight.cut = true;
+      }
+      this.#markClosed();
+      this.#hooks.hop?.removeDependent();
+    });
+    this.#scheduleIdleClose();
+    return opened;
+  }
+
+  #markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    this.#stopKeepalive();
+    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection lost');
+    this.#slots.failAll(this.#lostError);
+    this.#hooks.onClosed(this);
+  }
+
+  #openExec(client: Ssh2Client, command: string, signal: AbortSignal): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) return reject(new Error('connection lost'));
+      try {
+        client.exec(command, (error, channel) => {
+          if (error) return reject(error);
+          // The caller gave up while the channel was being opened: nothing was sent yet.
+          if (signal.aborted) {
+            channel.close();
+            return reject(signal.reason);
+          }
+          resolve(channel);
+        });
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }
+
+  #mapOpenError(error: unknown): unknown {
+    if (error instanceof BootstrapError) return error;
+    if (this.#closed) {
+      const lost = this.#lostError!;
+      return new NotSentError(lost.code, lost.message, lost.details, { cause: error });
+    }
+    return sshError(
+      'UNREACHABLE',
+      this.endpoint,
+      `cannot start the program: ${(error as Error).message}`,
+      error,
+    );
+  }
+
+  #run(channel: ClientChannel, program: string, signal: AbortSignal): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const flight: InFlight = { channel, exited: false, cut: false };
+      this.#inFlight.add(flight);
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let exitCode: number | undefined;
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        // The program may go on on the host; closing the channel stops following it.
+        channel.close();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      channel.on('data', (chunk: Buffer) => out.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      channel.on('exit', (code: number | null, signalName?: string) => {
+        flight.exited = true;
+        exitCode = code ?? 128 + signalNumber(signalName);
+      });
+      channel.on('error', () => {});
+      channel.on('close', () => {
+        this.#inFlight.delete(flight);
+        this.#slots.release();
+        signal.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        if (flight.cut || exitCode === undefined) {
+          const lost = this.#lostError;
+          reject(
+            lost
+              ? new BootstrapError(lost.code, `${lost.message} before the program finished`, lost.details, {
+                  cause: lost,
+                })
+              : sshError(
+                  'UNREACHABLE',
+                  this.endpoint,
+                  'the channel closed before the program reported its exit status',
+                ),
+          );
+          return;
+        }
+        resolve({
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          exitCode,
+        });
+      });
+      channel.end(program);
+    });
+  }
+
+  #setRef(on: boolean): void {
+    const sock = this.#opened?.sock as { ref?: () => void; unref?: () => void } | undefined;
+    if (on) sock?.ref?.();
+    else sock?.unref?.();
+  }
+
+  #scheduleIdleClose(): void {
+    clearTimeout(this.#idleTimer);
+    if (this.#closed || this.#busy > 0 || this.#dependents > 0 || !this.#opened) return;
+    this.#idleTimer = setTimeout(() => void this.close(), this.#settings.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+}
+
+function isChannelRefusal(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('(SSH) Channel open failure');
+}
+
+function signalNumber(name: string | undefined): number {
+  const signals = constants.signals as Record<string, number>;
+  return (name && signals[name.startsWith('SIG') ? name : `SIG${name}`]) || 0;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The promise, or the signal's reason if it aborts first (the promise itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

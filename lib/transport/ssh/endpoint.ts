@@ -1,0 +1,127 @@
+/**
+ * Where and how to reach one SSH host: address, user, keys, host-key trust, and the hop in
+ * front of it. `resolveEndpoint` fills in OpenSSH's defaults once, and gives each endpoint an id
+ * so that a pool shares one connection between everything that names the same host the same way.
+ */
+import { createHash } from 'node:crypto';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { BootstrapError } from '../../errors.ts';
+import type { KeySource } from './auth.ts';
+import type { HostKeyPolicy } from './host-keys.ts';
+import { normalizeFingerprint } from './host-keys.ts';
+
+export interface SshEndpoint extends KeySource {
+  /** Address or DNS name to connect to (and to look up in known_hosts). */
+  host: string;
+  /** 22 by default. */
+  port?: number;
+  /** The login; this process's user by default, as with OpenSSH. */
+  user?: string;
+  /** OpenSSH known_hosts file; `~/.ssh/known_hosts` by default (unused when `hostKey` is given). */
+  knownHosts?: string;
+  /** Pinned host key fingerprint(s), `SHA256:…`, instead of known_hosts. */
+  hostKey?: string | readonly string[];
+  /** Record an unknown host's key in known_hosts first (OpenSSH `accept-new`). */
+  acceptNewHostKey?: boolean;
+  /** The host to go through (its own key verified too). */
+  jump?: SshEndpoint;
+}
+
+export interface ResolvedEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  keys: KeySource;
+  trust: HostKeyPolicy;
+  jump: ResolvedEndpoint | null;
+  /** `user@host:port`, for messages. */
+  label: string;
+  /** Equal for endpoints that may share a connection. */
+  id: string;
+}
+
+/** Fills in defaults and checks what can be checked before connecting (INVALID_REQUEST). */
+export function resolveEndpoint(endpoint: SshEndpoint, depth = 0): ResolvedEndpoint {
+  if (depth > 8) throw new BootstrapError('INVALID_REQUEST', 'too many jump hosts (more than 8)', {});
+  const host = endpoint.host.trim();
+  if (host === '' || /[\s@/]/.test(host)) {
+    throw new BootstrapError('INVALID_REQUEST', `invalid ssh host ${JSON.stringify(endpoint.host)}`, {
+      host,
+    });
+  }
+  const port = endpoint.port ?? 22;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new BootstrapError('INVALID_REQUEST', `invalid ssh port ${port}`, { host, port });
+  }
+  const user = endpoint.user ?? userInfo().username;
+  const pins =
+    endpoint.hostKey === undefined
+      ? []
+      : typeof endpoint.hostKey === 'string'
+        ? [endpoint.hostKey]
+        : [...endpoint.hostKey];
+  const hostKeys = pins.map((pin) => {
+    const fingerprint = normalizeFingerprint(pin);
+    if (fingerprint === null) {
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        `invalid host key fingerprint ${JSON.stringify(pin)} (expected SHA256:…)`,
+        {
+          host,
+          hostKey: pin,
+        },
+      );
+    }
+    return fingerprint;
+  });
+  const trust: HostKeyPolicy =
+    hostKeys.length > 0
+      ? { hostKeys }
+      : {
+          knownHostsFile: endpoint.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'),
+          acceptNew: endpoint.acceptNewHostKey === true,
+        };
+  const keys: KeySource = {};
+  if (endpoint.identity !== undefined) keys.identity = endpoint.identity;
+  if (endpoint.privateKey !== undefined) keys.privateKey = endpoint.privateKey;
+  if (endpoint.passphrase !== undefined) keys.passphrase = endpoint.passphrase;
+  if (endpoint.agent !== undefined) keys.agent = endpoint.agent;
+  const jump = endpoint.jump ? resolveEndpoint(endpoint.jump, depth + 1) : null;
+  const label = `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // Key text and passphrases enter the id only as a digest: ids may appear in diagnostics.
+  const secret = createHash('sha256')
+    .update(`${keys.privateKey ?? ''}\0${keys.passphrase ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
+  const id = JSON.stringify([
+    label,
+    keys.identity ?? null,
+    secret,
+    keys.agent ?? null,
+    trust,
+    jump?.id ?? null,
+  ]);
+  return { host, port, user, keys, trust, jump, label, id };
+}
+
+/**
+ * Reads `[USER@]HOST[:PORT]` (IPv6 as `[addr]:port`), as `--host` and `--jump` take it.
+ */
+export function parseSshAddress(text: string): { host: string; port?: number; user?: string } {
+  const match = /^(?:([^@\s]+)@)?(?:\[([0-9A-Fa-f:.]+)\]|([^:@\s[\]]+))(?::([0-9]{1,5}))?$/.exec(text.trim());
+  if (!match) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `invalid ssh address ${JSON.stringify(text)} (expected [USER@]HOST[:PORT])`,
+      {
+        address: text,
+      },
+    );
+  }
+  const [, user, v6, name, port] = match;
+  const out: { host: string; port?: number; user?: string } = { host: (v6 ?? name)! };
+  if (user !== undefined) out.user = user;
+  if (port !== undefined) out.port = Number(port);
+  return out;
+}

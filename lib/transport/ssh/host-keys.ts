@@ -1,0 +1,231 @@
+/**
+ * Host-key trust: pinned `SHA256:` fingerprints, or an OpenSSH known_hosts file (plain and
+ * hashed `|1|salt|hash` names, `[host]:port`, wildcards and `!negation`, several keys per host,
+ * `@revoked`). No maintained npm package reads this format with hashed names and markers, so it
+ * is parsed here, in one place. `@cert-authority` lines are recognised and refused: ssh2 does not
+ * negotiate host certificates, so trusting a CA would trust nothing.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export type HostKeyRefusal = 'changed' | 'unknown' | 'revoked';
+
+export type HostKeyVerdict =
+  | { ok: true; fingerprint: string; how: 'pinned' | 'known_hosts' | 'accepted-new' }
+  | { ok: false; fingerprint: string; reason: HostKeyRefusal; message: string };
+
+export interface HostKeyPolicy {
+  /** Pinned fingerprints (`SHA256:…`); when given, known_hosts is not consulted. */
+  hostKeys?: readonly string[];
+  /** The known_hosts file; read fresh on every connection. */
+  knownHostsFile?: string;
+  /** Record the key of a host with no trusted key, as OpenSSH's `accept-new` does. */
+  acceptNew?: boolean;
+}
+
+export interface KnownHostEntry {
+  marker: 'revoked' | 'cert-authority' | null;
+  /** The host field as written: patterns, or one hashed name. */
+  hosts: string;
+  keyType: string;
+  key: Buffer;
+  line: number;
+}
+
+const FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
+
+/** OpenSSH's `SHA256:` fingerprint of a key blob (base64 without padding). */
+export function fingerprintOf(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** A pinned fingerprint in canonical form, or null when it is not one. */
+export function normalizeFingerprint(text: string): string | null {
+  const match = FINGERPRINT.exec(text.trim());
+  return match ? `SHA256:${match[1]}` : null;
+}
+
+/** The name known_hosts files use for a host: `host`, or `[host]:port` off port 22. */
+export function knownHostsName(host: string, port: number): string {
+  const name = host.toLowerCase();
+  return port === 22 ? name : `[${name}]:${port}`;
+}
+
+/** The key type named inside a key blob (its first SSH string). */
+export function keyTypeOf(blob: Buffer): string {
+  if (blob.length < 4) return '';
+  const length = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + length).toString('latin1');
+}
+
+/** Reads known_hosts text; lines that are not entries (comments, garbage) are skipped as OpenSSH does. */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const entries: KnownHostEntry[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const fields = raw.trim().split(/[ \t]+/);
+    if (fields[0] === undefined || fields[0] === '' || fields[0].startsWith('#')) return;
+    let marker: KnownHostEntry['marker'] = null;
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') {
+      marker = fields[0] === '@revoked' ? 'revoked' : 'cert-authority';
+      fields.shift();
+    } else if (fields[0].startsWith('@')) {
+      return;
+    }
+    const [hosts, keyType, base64] = fields;
+    if (hosts === undefined || keyType === undefined || base64 === undefined) return;
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return;
+    const key = Buffer.from(base64, 'base64');
+    if (keyTypeOf(key) !== keyType) return;
+    entries.push({ marker, hosts, keyType, key, line: index + 1 });
+  });
+  return entries;
+}
+
+/** Whether a known_hosts host field names `name` (hashed, or patterns with `*`, `?` and `!`). */
+export function hostFieldMatches(hosts: string, name: string): boolean {
+  if (hosts.startsWith('|1|')) {
+    const [, , salt, hash] = hosts.split('|');
+    if (salt === undefined || hash === undefined) return false;
+    const expected = Buffer.from(hash, 'base64');
+    const actual = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest();
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  }
+  let matched = false;
+  for (const pattern of hosts.toLowerCase().split(',')) {
+    const negated = pattern.startsWith('!');
+    if (!globToRegExp(negated ? pattern.slice(1) : pattern).test(name)) continue;
+    if (negated) return false;
+    matched = true;
+  }
+  return matched;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+/** What one connection needs to decide on a host key: preferred key types, and the check itself. */
+export interface HostKeyCheck {
+  /** Key types already trusted for this host (to offer those host-key algorithms first). */
+  keyTypes: string[];
+  verify(blob: Buffer): Promise<HostKeyVerdict>;
+}
+
+/** Reads the trust for one host (`host`, `port` as the client names them) before connecting. */
+export async function loadHostKeyCheck(
+  policy: HostKeyPolicy,
+  host: string,
+  port: number,
+): Promise<HostKeyCheck> {
+  const name = knownHostsName(host, port);
+  const pins = (policy.hostKeys ?? []).map((pin) => normalizeFingerprint(pin) ?? pin);
+  if (pins.length > 0) {
+    return {
+      keyTypes: [],
+      async verify(blob) {
+        const fingerprint = fingerprintOf(blob);
+        if (pins.includes(fingerprint)) return { ok: true, fingerprint, how: 'pinned' };
+        return {
+          ok: false,
+          fingerprint,
+          reason: 'changed',
+          message: `host key ${fingerprint} is not the pinned ${pins.join(' or ')}`,
+        };
+      },
+    };
+  }
+  const file = policy.knownHostsFile;
+  const entries = file === undefined ? [] : await readKnownHosts(file);
+  const forHost = entries.filter((entry) => hostFieldMatches(entry.hosts, name));
+  return {
+    keyTypes: [...new Set(forHost.filter((entry) => entry.marker === null).map((entry) => entry.keyType))],
+    async verify(blob) {
+      const fingerprint = fingerprintOf(blob);
+      const verdict = judge(forHost, blob, fingerprint, file ?? '(no known_hosts file)');
+      if (verdict.ok || verdict.reason !== 'unknown' || !policy.acceptNew || file === undefined)
+        return verdict;
+      if (forHost.some((entry) => entry.marker === 'cert-authority')) return verdict;
+      await recordHostKey(file, name, blob);
+      return { ok: true, fingerprint, how: 'accepted-new' };
+    },
+  };
+}
+
+function judge(forHost: KnownHostEntry[], blob: Buffer, fingerprint: string, file: string): HostKeyVerdict {
+  const revoked = forHost.find((entry) => entry.marker === 'revoked' && entry.key.equals(blob));
+  if (revoked) {
+    return {
+      ok: false,
+      fingerprint,
+      reason: 'revoked',
+      message: `host key ${fingerprint} is @revoked in ${file}`,
+    };
+  }
+  const plain = forHost.filter((entry) => entry.marker === null);
+  if (plain.some((entry) => entry.key.equals(blob))) return { ok: true, fingerprint, how: 'known_hosts' };
+  if (plain.length > 0) {
+    const lines = plain.map((entry) => entry.line).join(', ');
+    return {
+      ok: false,
+      fingerprint,
+      reason: 'changed',
+      message: `host key ${fingerprint} differs from the key(s) in ${file} (line ${lines}): it has CHANGED`,
+    };
+  }
+  if (forHost.some((entry) => entry.marker === 'cert-authority')) {
+    return {
+      ok: false,
+      fingerprint,
+      reason: 'unknown',
+      message: `${file} trusts this host only through @cert-authority, which is not supported: add the host's own key (${fingerprint}) or pin it`,
+    };
+  }
+  return { ok: false, fingerprint, reason: 'unknown', message: `no trusted key for this host in ${file}` };
+}
+
+async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  try {
+    return parseKnownHosts(await readFile(file, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+// One append at a time per file in this process, each re-reading first: two connections to the
+// same new host record it once.
+const appending = new Map<string, Promise<unknown>>();
+
+async function recordHostKey(file: string, name: string, blob: Buffer): Promise<void> {
+  const previous = appending.get(file) ?? Promise.resolve();
+  const next = previous
+    .catch(() => {})
+    .then(async () => {
+      let text = '';
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      }
+      const known = parseKnownHosts(text).some(
+        (entry) => entry.marker === null && entry.key.equals(blob) && hostFieldMatches(entry.hosts, name),
+      );
+      if (known) return;
+      const separator = text === '' || text.endsWith('\n') ? '' : '\n';
+      await appendFile(file, `${separator}${name} ${keyTypeOf(blob)} ${blob.toString('base64')}\n`, {
+        mode: 0o600,
+      });
+    });
+  appending.set(file, next);
+  try {
+    await next;
+  } finally {
+    if (appending.get(file) === next) appending.delete(file);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The SSH transport (SPEC 3.2): runs a program on a host over ssh2, with the host key verified
+ * before anything is sent, key authentication only, and one reused connection per host.
+ */
+import { BootstrapError } from '../../errors.ts';
+import type { ExecRequest, ExecResult, Transport } from '../types.ts';
+import { NotSentError } from './connection.ts';
+import type { SshEndpoint } from './endpoint.ts';
+import { resolveEndpoint } from './endpoint.ts';
+import type { SshPoolOptions } from './pool.ts';
+import { SshPool } from './pool.ts';
+
+export type { SshEndpoint } from './endpoint.ts';
+export { parseSshAddress, resolveEndpoint } from './endpoint.ts';
+export { fingerprintOf, knownHostsName, parseKnownHosts } from './host-keys.ts';
+export type { SshPoolOptions, SshPoolStats } from './pool.ts';
+export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
+
+/**
+ * What sshd runs: the user's login shell is given this with `-c`, so it must read the same in
+ * sh, bash, csh and fish. `env` hands the host program the shell that runs it (as the local
+ * transport does) without relying on the login shell's syntax for assignments.
+ */
+export const REMOTE_COMMAND = 'exec env BOOTSTRAP_SH=/bin/sh /bin/sh -s';
+
+export interface SshTransportOptions extends SshEndpoint, SshPoolOptions {
+  /** The host as named in results and errors; `host` by default. */
+  target?: string;
+  /** A shared connection cache; without one the transport has its own, closed by `close()`. */
+  pool?: SshPool;
+  /** Per exec when the request names none; no limit by default. */
+  commandTimeoutMs?: number;
+  /** Overrides REMOTE_COMMAND (tests, hosts without /bin/sh). */
+  remoteCommand?: string;
+}
+
+/** A Transport that runs programs on one host over SSH (`sh -s` with the program on stdin). */
+export function createSshTransport(options: SshTransportOptions): Transport {
+  const endpoint = resolveEndpoint(options);
+  const target = options.target ?? options.host;
+  const ownPool = options.pool === undefined;
+  const pool =
+    options.pool ??
+    new SshPool({
+      ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.keepaliveIntervalMs !== undefined && { keepaliveIntervalMs: options.keepaliveIntervalMs }),
+      ...(options.keepaliveCountMax !== undefined && { keepaliveCountMax: options.keepaliveCountMax }),
+      ...(options.connectAttempts !== undefined && { connectAttempts: options.connectAttempts }),
+      ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
+      ...(options.maxSessions !== undefined && { maxSessions: options.maxSessions }),
+    });
+  const command = options.remoteCommand ?? REMOTE_COMMAND;
+  let closed = false;
+
+  const withServer = (error: unknown): unknown => {
+    if (error instanceof BootstrapError && error.details['server'] === undefined) {
+      return new BootstrapError(
+        error.code,
+        error.message,
+        { server: target, ...error.details },
+        { cause: error.cause },
+      );
+    }
+    return error;
+  };
+
+  return {
+    kind: 'ssh',
+    target,
+    async exec(request: ExecRequest): Promise<ExecResult> {
+      if (closed) throw new BootstrapError('INTERNAL', `ssh transport to ${target} used after close`);
+      const controller = new AbortController();
+      const timeoutMs = request.timeoutMs ?? options.commandTimeoutMs;
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                controller.abort(
+                  new BootstrapError('TRANSPORT_TIMEOUT', `${target}: no answer within ${timeoutMs} ms`, {
+                    server: target,
+                    host: endpoint.host,
+                    port: endpoint.port,
+                    transport: 'ssh',
+                    timeoutMs,
+                  }),
+                ),
+              timeoutMs,
+            );
+      const onCallerAbort = () =>
+        controller.abort(
+          new BootstrapError('TRANSPORT_TIMEOUT', `${target}: the caller gave up waiting`, {
+            server: target,
+            host: endpoint.host,
+            port: endpoint.port,
+            transport: 'ssh',
+          }),
+        );
+      if (request.signal?.aborted) onCallerAbort();
+      request.signal?.addEventListener('abort', onCallerAbort, { once: true });
+      try {
+        // A connection found dead before the program was sent is replaced once; after that, never.
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            return await pool.connectionFor(endpoint).exec(command, request.program, controller.signal);
+          } catch (error) {
+            if (!(error instanceof NotSentError) || attempt >= 2) throw error;
+          }
+        }
+      } catch (error) {
+        throw withServer(error);
+      } finally {
+        clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onCallerAbort);
+      }
+    },
+    async close() {
+      closed = true;
+      if (ownPool) await pool.close();
+    },
+  };
+}

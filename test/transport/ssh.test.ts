@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BootstrapError } from '../../lib/errors.ts';
+import { createLocalTransport } from '../../lib/transport/local.ts';
+import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import type { SshdHost } from '../support/sshd.ts';
+import { generateClientKey, startSshd } from '../support/sshd.ts';
+
+function transportTo(host: SshdHost, extra: Partial<Parameters<typeof createSshTransport>[0]> = {}) {
+  return createSshTransport({
+    host: host.host,
+    port: host.port,
+    user: host.user,
+    identity: host.identityFile,
+    knownHosts: host.knownHostsFile,
+    target: 'web-1',
+    ...extra,
+  });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<BootstrapError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof BootstrapError, `not a BootstrapError: ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('ssh transport against a real sshd', () => {
+  let sshd: SshdHost;
+  before(async () => {
+    sshd = await startSshd({ maxSessions: 4 });
+  });
+  after(async () => {
+    await sshd.stop();
+  });
+
+  it('returns stdout, stderr and exit codes exactly as the local transport does', async () => {
+    const ssh = transportTo(sshd);
+    const local = createLocalTransport();
+    const programs = [
+      'echo hello; echo oops >&2; exit 3',
+      // every byte value but NUL, then invalid UTF-8 and multi-byte characters across lines
+      "awk 'BEGIN { for (i = 1; i < 256; i++) printf \"%c\", i }'; printf '\\377\\376 caf\\303\\251 \\342\\202\\254\\n'",
+      "printf 'a\\000b\\n'; printf 'no newline at the end'",
+      'kill -9 $$',
+      'exit 255',
+    ];
+    try {
+      for (const program of programs) {
+        assert.deepEqual(await ssh.exec({ program }), await local.exec({ program }), program);
+      }
+    } finally {
+      await ssh.close();
+      await local.close();
+    }
+  });
+
+  it('reports a program killed by a signal as 128 + the signal number', async () => {
+    const ssh = transportTo(sshd);
+    try {
+      assert.equal((await ssh.exec({ program: 'kill -TERM $$' })).exitCode, 143);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it('collects 1 MB of output whole, and feeds a large program on stdin', async () => {
+    const ssh = transportTo(sshd);
+    try {
+      const big = await ssh.exec({
+        program: 'awk \'BEGIN { for (i = 0; i < 16384; i++) printf "%063d\\n", i }\'',
+      });
+      assert.equal(big.exitCode, 0);
+      assert.equal(big.stdout.length, 1024 * 1024);
+      const lines = big.stdout.split('\n');
+      assert.equal(lines[16383], String(16383).padStart(63, '0'));
+      const payload = 'y'.repeat(512 * 1024);
+      const echoed = await ssh.exec({ program: `cat <<'EOF' | wc -c\n${payload}\nEOF\n` });
+      assert.equal(echoed.stdout.trim(), String(payload.length + 1));
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it('runs 30 concurrent programs over ONE connection on a host with MaxSessions 4', async () => {
+    const pool = new SshPool();
+    const ssh = transportTo(sshd, { pool });
+    const loginsBefore = await sshd.acceptedLogins();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => ssh.exec({ program: `sleep 0.05; echo ${i}` })),
+      );
+      assert.deepEqual(
+        results.map((result) => result.stdout),
+        Array.from({ length: 30 }, (_, i) => `${i}\n`),
+      );
+      assert.ok(results.every((result) => result.exitCode === 0));
+      assert.equal(pool.stats().connectionsOpened, 1);
+      assert.equal((await sshd.acceptedLogins()) - loginsBefore, 1);
+      // The pool starts at 8 channels: sshd refused some, and those waited instead of failing.
+      assert.ok(pool.stats().channelRetries > 0);
+    } finally {
+      await ssh.close();
+      await pool.close();
+    }
+  });
+
+  it('shares one connection between transports of one pool; a further exec is cheap', async () => {
+    const pool = new SshPool();
+    const first = transportTo(sshd, { pool });
+    const second = transportTo(sshd, { pool });
+    try {
+      await first.exec({ program: 'true' });
+      const times: number[] = [];
+      for (let i = 0; i < 40; i += 1) {
+        const started = performance.now();
+        const result = await (i % 2 ? first : second).exec({ program: 'echo ok' });
+        times.push(performance.now() - started);
+        assert.equal(result.stdout, 'ok\n');
+      }
+      times.sort((a, b) => a - b);
+      console.log(`# exec on an open connection: median ${times[20]!.toFixed(2)} ms over 40`);
+      assert.equal(pool.stats().connectionsOpened, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives up on a slow program with TRANSPORT_TIMEOUT, and the connection stays usable', async () => {
+    const pool = new SshPool();
+    const ssh = transportTo(sshd, { pool });
+    try {
+      const error = await rejection(ssh.exec({ program: 'sleep 5', timeoutMs: 300 }));
+      assert.equal(error.code, 'TRANSPORT_TIMEOUT');
+      assert.equal(error.details['server'], 'web-1');
+      const controller = new AbortController();
+      const aborted = ssh.exec({ program: 'sleep 5', signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      assert.equal((await rejection(aborted)).code, 'TRANSPORT_TIMEOUT');
+      assert.equal((await ssh.exec({ program: 'echo still' })).stdout, 'still\n');
+      assert.equal(pool.stats().connectionsOpened, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('closes idle connections and opens a new one when needed', async () => {
+    const pool = new SshPool({ idleTimeoutMs: 100 });
+    const ssh = transportTo(sshd, { pool });
+    try {
+      await ssh.exec({ program: 'true' });
+      assert.equal(pool.stats().open, 1);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(pool.stats().open, 0);
+      assert.equal((await ssh.exec({ program: 'echo again' })).stdout, 'again\n');
+      assert.equal(pool.stats().connectionsOpened, 2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses a key the host does not authorize with AUTH_FAILED, naming host and port', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ssh-key-'));
+    const ssh = transportTo(sshd, { identity: (await generateClientKey(dir)).identityFile });
+    try {
+      const error = await rejection(ssh.exec({ program: 'touch /tmp/never' }));
+      assert.equal(error.code, 'AUTH_FAILED');
+      assert.equal(error.details['host'], '127.0.0.1');
+      assert.equal(error.details['port'], sshd.port);
+      assert.equal(error.details['server'], 'web-1');
+    } finally {
+      await ssh.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('authenticates with a private key given as text', async () => {
+    const ssh = createSshTransport({
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      privateKey: await readFile(sshd.identityFile, 'utf8'),
+      hostKey: sshd.hostKeyFingerprint,
+    });
+    try {
+      assert.equal((await ssh.exec({ program: 'id -un' })).stdout, `${sshd.user}\n`);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it('refuses exec after close', async () => {
+    const ssh = transportTo(sshd);
+    await ssh.close();
+    await assert.rejects(ssh.exec({ program: 'true' }), BootstrapError);
+  });
+});
+
+describe('ssh transport: connection failures', () => {
+  it('reports a closed port as UNREACHABLE, naming host and port', async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    await new Promise((resolve) => server.close(resolve));
+    const dir = await mkdtemp(join(tmpdir(), 'ssh-key-'));
+    const ssh = createSshTransport({
+      host: '127.0.0.1',
+      port,
+      identity: (await generateClientKey(dir)).identityFile,
+      hostKey: `SHA256:${'A'.repeat(43)}`,
+    });
+    try {
+      const error = await rejection(ssh.exec({ program: 'true' }));
+      assert.equal(error.code, 'UNREACHABLE');
+      assert.equal(error.details['reason'], 'ECONNREFUSED');
+      assert.equal(error.details['port'], port);
+      assert.equal(error.details['server'], '127.0.0.1');
+    } finally {
+      await ssh.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('retries connections a busy sshd resets before authentication (MaxStartups)', async () => {
+    const sshd = await startSshd({ maxStartups: '1:100:1' });
+    const pools = Array.from({ length: 8 }, () => new SshPool());
+    try {
+      const results = await Promise.all(
+        pools.map((pool, i) => transportTo(sshd, { pool }).exec({ program: `echo ${i}` })),
+      );
+      assert.deepEqual(
+        results.map((result) => result.stdout),
+        pools.map((_, i) => `${i}\n`),
+      );
+      // The path under test was taken: sshd did drop connections.
+      assert.match(await readFile(sshd.logFile, 'utf8'), /past MaxStartups/);
+    } finally {
+      await Promise.all(pools.map((pool) => pool.close()));
+      await sshd.stop();
+    }
+  });
+});
