@@ -1,0 +1,113 @@
+// The host program needs only a POSIX sh, awk and coreutils: the same scenario under dash, bash
+// and busybox sh (busybox applets only, so no flock either) gives the same JSON.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { CommandRequest } from '../../lib/operations/index.ts';
+import { runCommand } from '../../lib/operations/index.ts';
+import { createLocalTransport } from '../../lib/transport/local.ts';
+import { createBusyboxDir } from '../support/host-files.ts';
+import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+
+const MOTD = ` it's "quoted" $(id -u) \`id\` ; # = \\ tab\there é 日本 😀 `;
+
+/** Runs the scenario on a fresh sandbox; answers (and errors) with host-specific parts normalised. */
+async function scenario(sandbox: Sandbox, shell: string, env: NodeJS.ProcessEnv = {}): Promise<unknown[]> {
+  const host = sandbox.host(createLocalTransport({ shell, env }));
+  const steps: Array<CommandRequest | (() => void)> = [
+    { command: 'server.mode' },
+    { command: 'product.set', product: 'haproxy', values: { maxconn: '2048', motd: MOTD } },
+    { command: 'product.set', product: 'deepfiler', values: { 'log.level': 'debug', threads: '4' } },
+    { command: 'product.get', product: 'haproxy' },
+    { command: 'product.get', product: 'haproxy', key: 'motd' },
+    { command: 'product.get', product: 'haproxy', key: 'frontend_port' },
+    { command: 'server.mode', mode: 'drain' },
+    { command: 'server.provision', role: 'edge' },
+    { command: 'product.upgrade', product: 'haproxy', version: '2.8.3' },
+    () => sandbox.behave('deepfiler', 'upgrade', { exit: 7, output: 'bad disk\tsector "9"' }),
+    { command: 'product.upgrade', product: 'deepfiler', version: '4.0' },
+    { command: 'heartbeat.get' },
+    () => sandbox.setHealthy('deepfiler', false),
+    { command: 'heartbeat.appstack' },
+    { command: 'product.set', product: 'haproxy', values: { nope: '1' } },
+    { command: 'server.mode', mode: 'standby' },
+    { command: 'product.get', product: 'deepfiler' },
+  ];
+  const answers: unknown[] = [];
+  for (const step of steps) {
+    if (typeof step === 'function') {
+      step();
+      continue;
+    }
+    answers.push(
+      await runCommand(host, step).catch((error: { code: string; message: string }) => ({
+        error: error.code,
+        message: error.message,
+      })),
+    );
+  }
+  return JSON.parse(
+    JSON.stringify(answers)
+      .replaceAll(sandbox.root, '<root>')
+      .replace(/op_[0-9A-Z]{26}/g, '<op>')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, '<time>')
+      .replace(/"pid":\d+/g, '"pid":0')
+      .replace(/"uptimeSeconds":\d+/g, '"uptimeSeconds":0')
+      .replace(/"load":\[[^\]]*\]/g, '"load":[]'),
+  ) as unknown[];
+}
+
+describe('the host program under dash, bash and busybox sh', () => {
+  const sandboxes: Sandbox[] = [];
+  const busybox = createBusyboxDir();
+  const results = new Map<string, unknown[]>();
+  const fresh = () => {
+    const sandbox = createSandbox();
+    sandboxes.push(sandbox);
+    return sandbox;
+  };
+  before(async () => {
+    results.set('dash', await scenario(fresh(), '/usr/bin/dash'));
+  });
+  after(() => {
+    for (const sandbox of sandboxes) sandbox.cleanup();
+    busybox.cleanup();
+  });
+
+  it('dash: the scenario answers as SPEC 2.5.1 says', () => {
+    const answers = results.get('dash') ?? [];
+    assert.deepEqual(answers[0], { mode: 'maintenance' });
+    assert.deepEqual(answers[4], { product: 'haproxy', key: 'motd', value: MOTD });
+    assert.deepEqual(answers[5], { product: 'haproxy', key: 'frontend_port', value: null });
+    assert.equal((answers[7] as { status: string }).status, 'succeeded');
+    const failed = answers[9] as {
+      status: string;
+      error: { code: string };
+      steps: Array<{ output: string }>;
+    };
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error.code, 'HOOK_FAILED');
+    assert.equal(failed.steps[0]?.output, 'bad disk\tsector "9"\n');
+    assert.deepEqual((answers[10] as { products: unknown }).products, {
+      haproxy: { version: '2.8.3', status: 'provisioned' },
+      deepfiler: { version: null, status: 'failed' },
+    });
+    assert.equal((answers[11] as { status: string }).status, 'degraded');
+    assert.equal((answers[12] as { error: string }).error, 'INVALID_KEY');
+    assert.equal((answers[13] as { error: string }).error, 'INVALID_MODE');
+  });
+
+  it('bash gives the same JSON as dash', async () => {
+    assert.deepEqual(await scenario(fresh(), '/bin/bash'), results.get('dash'));
+  });
+
+  it('busybox sh with busybox applets only gives the same JSON as dash', async () => {
+    assert.deepEqual(await scenario(fresh(), busybox.shell, { PATH: busybox.dir }), results.get('dash'));
+  });
+
+  it('dash with the no-flock lock gives the same JSON', async () => {
+    assert.deepEqual(
+      await scenario(fresh(), '/usr/bin/dash', { BOOTSTRAP_NO_FLOCK: '1' }),
+      results.get('dash'),
+    );
+  });
+});
