@@ -1,0 +1,382 @@
+/**
+ * Coalesces SSM invocations: execs that carry the same `commands` (and timeout), issued within a
+ * short window, go out as one `SendCommand` of up to 50 instance ids, SSM's limit. Read-only
+ * programs (the read step, heartbeats) are the same text on every host on purpose, so a fleet
+ * heartbeat costs one `SendCommand` per 50 hosts; per-host programs simply go one per call.
+ * Each command is then followed with `ListCommandInvocations` (one call per 50 instances per
+ * poll, `Details: true`); an invocation whose plugin `Output` is known to be whole is done with
+ * that, any other that ran is read once with `GetCommandInvocation` for its stdout.
+ */
+import {
+  CancelCommandCommand,
+  type CommandInvocation,
+  GetCommandInvocationCommand,
+  ListCommandInvocationsCommand,
+  SendCommandCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { BootstrapError } from '../../errors.ts';
+import { awsErrorName, Backoff, type BackoffOptions, codeForAwsError, isThrottling } from './retry.ts';
+import { judgeInvocation } from './status.ts';
+
+export interface SsmBatcherOptions {
+  /** How long a batch waits for more hosts running the same program, in ms (default 10). */
+  windowMs?: number;
+  /** Instance ids per `SendCommand` (default and maximum 50). */
+  maxInstances?: number;
+  /** Polling backoff (defaults: 500 ms, growing 1.5× to 5 s, with jitter; stretched while throttled). */
+  poll?: Partial<Omit<BackoffOptions, 'random'>>;
+  /** Jitter source, `Math.random` by default. */
+  random?: () => number;
+  /** `Comment` on each command, shown in the SSM console (default `cloudiq-bootstrap`). */
+  comment?: string;
+}
+
+export interface InvocationRequest {
+  instanceId: string;
+  /** The AWS-RunShellScript `commands` text. */
+  commands: string;
+  /** Sets `executionTimeout` and `TimeoutSeconds` (delivery) on the command. */
+  timeoutMs?: number;
+  /** Stops waiting and cancels the invocation; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Whether the plugin `Output` that ListCommandInvocations shows (its first 2,500 characters,
+   * stderr appended) is known to be the whole stdout; if so no GetCommandInvocation is made.
+   */
+  isWholeOutput?: (output: string) => boolean;
+}
+
+/** A final invocation as SSM reported it. */
+export interface InvocationResult {
+  commandId: string;
+  instanceId: string;
+  status: string;
+  statusDetails: string;
+  responseCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+type EntryState = 'queued' | 'sending' | 'sent' | 'fetching' | 'settled';
+
+interface Entry {
+  request: InvocationRequest;
+  state: EntryState;
+  commandId?: string;
+  resolve(result: InvocationResult): void;
+  reject(error: unknown): void;
+}
+
+interface Batch {
+  commands: string;
+  timeoutMs: number | undefined;
+  entries: Entry[];
+  timer?: NodeJS.Timeout;
+}
+
+const MAX_FAILURES = 5;
+
+/** One per `SSMClient` (and so per region): batches same-program execs into shared `SendCommand` calls. */
+export class SsmBatcher {
+  readonly client: SSMClient;
+  private readonly windowMs: number;
+  private readonly maxInstances: number;
+  private readonly backoff: BackoffOptions;
+  private readonly comment: string;
+  private readonly pending = new Map<string, Batch[]>();
+  /** Per command being polled: aborting it ends the poller's sleep early (an entry was settled). */
+  private readonly sleepers = new Map<string, AbortController>();
+
+  constructor(client: SSMClient, options: SsmBatcherOptions = {}) {
+    this.client = client;
+    this.windowMs = options.windowMs ?? 10;
+    this.maxInstances = Math.min(50, Math.max(1, options.maxInstances ?? 50));
+    this.backoff = {
+      initialMs: 500,
+      maxMs: 5000,
+      factor: 1.5,
+      ...options.poll,
+      random: options.random ?? Math.random,
+    };
+    this.comment = options.comment ?? 'cloudiq-bootstrap';
+  }
+
+  /** Runs `commands` on one instance, sharing the `SendCommand` with same-program runs, and waits for its end. */
+  run(request: InvocationRequest): Promise<InvocationResult> {
+    return new Promise((resolve, reject) => {
+      const { signal } = request;
+      if (signal?.aborted) return reject(signal.reason);
+      const entry: Entry = { request, state: 'queued', resolve, reject };
+      const settle = (fn: () => void, aborted = false) => {
+        if (entry.state === 'settled') return;
+        const was = entry.state;
+        entry.state = 'settled';
+        signal?.removeEventListener('abort', onAbort);
+        if (was === 'queued') this.dequeue(entry);
+        if (aborted && was === 'sent' && entry.commandId) {
+          this.cancel(entry.commandId, request.instanceId);
+          this.sleepers.get(entry.commandId)?.abort();
+        }
+        fn();
+      };
+      const onAbort = () => settle(() => reject(signal?.reason), true);
+      entry.resolve = (result) => settle(() => resolve(result));
+      entry.reject = (error) => settle(() => reject(error));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.enqueue(entry);
+    });
+  }
+
+  private key(request: InvocationRequest): string {
+    return `${request.timeoutMs ?? ''}\n${request.commands}`;
+  }
+
+  private enqueue(entry: Entry): void {
+    const key = this.key(entry.request);
+    const batches = this.pending.get(key) ?? [];
+    this.pending.set(key, batches);
+    // SSM refuses a duplicate instance id in one command: a second run on the same host waits for the next batch.
+    let batch = batches.find(
+      (b) => !b.entries.some((e) => e.request.instanceId === entry.request.instanceId),
+    );
+    if (!batch) {
+      const created: Batch = {
+        commands: entry.request.commands,
+        timeoutMs: entry.request.timeoutMs,
+        entries: [],
+      };
+      created.timer = setTimeout(() => this.flush(key, created), this.windowMs);
+      batches.push(created);
+      batch = created;
+    }
+    batch.entries.push(entry);
+    if (batch.entries.length >= this.maxInstances) this.flush(key, batch);
+  }
+
+  private dequeue(entry: Entry): void {
+    for (const batches of this.pending.values()) {
+      for (const batch of batches) {
+        const at = batch.entries.indexOf(entry);
+        if (at >= 0) batch.entries.splice(at, 1);
+      }
+    }
+  }
+
+  private flush(key: string, batch: Batch): void {
+    clearTimeout(batch.timer);
+    const batches = this.pending.get(key) ?? [];
+    const at = batches.indexOf(batch);
+    if (at >= 0) batches.splice(at, 1);
+    if (batches.length === 0) this.pending.delete(key);
+    const entries = batch.entries.filter((e) => e.state === 'queued');
+    for (const entry of entries) entry.state = 'sending';
+    if (entries.length > 0) void this.send(batch, entries);
+  }
+
+  private async send(batch: Batch, entries: Entry[]): Promise<void> {
+    const backoff = new Backoff(this.backoff);
+    const live = () => entries.filter((e) => e.state === 'sending');
+    for (;;) {
+      const targets = live();
+      if (targets.length === 0) return;
+      try {
+        const ids = targets.map((e) => e.request.instanceId);
+        const out = await this.client.send(new SendCommandCommand(this.sendInput(batch, ids)));
+        const commandId = out.Command?.CommandId;
+        if (!commandId) throw new BootstrapError('INTERNAL', 'SendCommand answered without a CommandId');
+        for (const entry of entries) {
+          if (entry.state === 'sending') {
+            entry.state = 'sent';
+            entry.commandId = commandId;
+          } else if (entry.state === 'settled' && ids.includes(entry.request.instanceId)) {
+            // Aborted while SendCommand was in flight: it was sent all the same.
+            this.cancel(commandId, entry.request.instanceId);
+          }
+        }
+        return void this.poll(commandId, targets);
+      } catch (error) {
+        if (isThrottling(error)) {
+          backoff.throttled();
+          await backoff.wait();
+          continue;
+        }
+        // SSM rejects the whole command when one id is not a managed node: halve until it is found.
+        if (awsErrorName(error) === 'InvalidInstanceId' && targets.length > 1) {
+          const half = Math.ceil(targets.length / 2);
+          await Promise.all([
+            this.send(batch, targets.slice(0, half)),
+            this.send(batch, targets.slice(half)),
+          ]);
+          return;
+        }
+        for (const entry of targets)
+          entry.reject(this.apiError('SendCommand', error, entry.request.instanceId));
+        return;
+      }
+    }
+  }
+
+  private sendInput(batch: Batch, instanceIds: string[]) {
+    const parameters: Record<string, string[]> = { commands: [batch.commands] };
+    const seconds =
+      batch.timeoutMs === undefined ? undefined : Math.max(1, Math.ceil(batch.timeoutMs / 1000));
+    if (seconds !== undefined) parameters['executionTimeout'] = [String(Math.min(172_800, seconds))];
+    return {
+      DocumentName: 'AWS-RunShellScript',
+      InstanceIds: instanceIds,
+      Parameters: parameters,
+      Comment: this.comment,
+      // One host's failure must never stop SSM from running the command on the others.
+      MaxConcurrency: '100%',
+      MaxErrors: '100%',
+      ...(seconds === undefined ? {} : { TimeoutSeconds: Math.min(2_592_000, Math.max(30, seconds)) }),
+    };
+  }
+
+  private async poll(commandId: string, entries: Entry[]): Promise<void> {
+    const backoff = new Backoff(this.backoff);
+    const byInstance = new Map(entries.map((e) => [e.request.instanceId, e]));
+    const waiting = () => entries.filter((e) => e.state === 'sent');
+    let failures = 0;
+    while (waiting().length > 0) {
+      const sleeper = new AbortController();
+      this.sleepers.set(commandId, sleeper);
+      await backoff.wait(sleeper.signal).catch(() => {});
+      this.sleepers.delete(commandId);
+      if (waiting().length === 0) return;
+      let invocations: CommandInvocation[];
+      try {
+        invocations = await this.listInvocations(commandId);
+        backoff.succeeded();
+        failures = 0;
+      } catch (error) {
+        if (isThrottling(error)) backoff.throttled();
+        else if (++failures >= MAX_FAILURES) {
+          for (const entry of waiting()) {
+            entry.reject(this.apiError('ListCommandInvocations', error, entry.request.instanceId));
+          }
+          return;
+        }
+        continue;
+      }
+      // Right after SendCommand an invocation may not be listed yet (eventual consistency): it is just waited for.
+      for (const invocation of invocations) {
+        const entry = byInstance.get(invocation.InstanceId ?? '');
+        if (entry?.state !== 'sent') continue;
+        const verdict = judgeInvocation(invocation.Status, invocation.StatusDetails);
+        if (verdict.kind === 'waiting') continue;
+        const plugin = invocation.CommandPlugins?.[0];
+        if (
+          verdict.kind === 'ran' &&
+          plugin?.Output !== undefined &&
+          entry.request.isWholeOutput?.(plugin.Output)
+        ) {
+          entry.resolve({
+            commandId,
+            instanceId: entry.request.instanceId,
+            status: invocation.Status ?? '',
+            statusDetails: invocation.StatusDetails ?? '',
+            responseCode: plugin.ResponseCode ?? -1,
+            stdout: plugin.Output,
+            stderr: '',
+          });
+          continue;
+        }
+        if (verdict.kind === 'ran') {
+          entry.state = 'fetching';
+          void this.fetch(commandId, entry);
+          continue;
+        }
+        entry.resolve({
+          commandId,
+          instanceId: entry.request.instanceId,
+          status: invocation.Status ?? '',
+          statusDetails: invocation.StatusDetails ?? '',
+          responseCode: plugin?.ResponseCode ?? -1,
+          stdout: '',
+          stderr: '',
+        });
+      }
+    }
+  }
+
+  private async listInvocations(commandId: string): Promise<CommandInvocation[]> {
+    const all: CommandInvocation[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListCommandInvocationsCommand({
+          CommandId: commandId,
+          Details: true,
+          MaxResults: 50,
+          ...(token ? { NextToken: token } : {}),
+        }),
+      );
+      all.push(...(out.CommandInvocations ?? []));
+      token = out.NextToken;
+    } while (token);
+    return all;
+  }
+
+  private async fetch(commandId: string, entry: Entry): Promise<void> {
+    const backoff = new Backoff(this.backoff);
+    const instanceId = entry.request.instanceId;
+    let failures = 0;
+    while (entry.state === 'fetching') {
+      try {
+        const out = await this.client.send(
+          new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+        );
+        entry.resolve({
+          commandId,
+          instanceId,
+          status: out.Status ?? '',
+          statusDetails: out.StatusDetails ?? '',
+          responseCode: out.ResponseCode ?? -1,
+          stdout: out.StandardOutputContent ?? '',
+          stderr: out.StandardErrorContent ?? '',
+        });
+        return;
+      } catch (error) {
+        if (isThrottling(error)) backoff.throttled();
+        else if (awsErrorName(error) !== 'InvocationDoesNotExist' && ++failures >= MAX_FAILURES) {
+          entry.reject(this.apiError('GetCommandInvocation', error, instanceId));
+          return;
+        }
+        await backoff.wait();
+      }
+    }
+  }
+
+  /** Best effort: the caller has already been answered, a failed cancel only leaves the command to its timeout. */
+  private cancel(commandId: string, instanceId: string): void {
+    this.client
+      .send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }))
+      .catch(() => {});
+  }
+
+  private apiError(action: string, error: unknown, instanceId: string): BootstrapError {
+    if (error instanceof BootstrapError) return error;
+    const name = awsErrorName(error);
+    const message = error instanceof Error ? error.message : String(error);
+    return new BootstrapError(
+      codeForAwsError(error),
+      `${instanceId}: SSM ${action} failed: ${name}: ${message}`,
+      { server: instanceId, transport: 'ssm', instanceId, awsError: name },
+      { cause: error },
+    );
+  }
+}
+
+const shared = new WeakMap<SSMClient, SsmBatcher>();
+
+/** The batcher shared by every transport built on `client`, created on first use. */
+export function sharedBatcher(client: SSMClient): SsmBatcher {
+  let batcher = shared.get(client);
+  if (!batcher) {
+    batcher = new SsmBatcher(client);
+    shared.set(client, batcher);
+  }
+  return batcher;
+}

@@ -1,0 +1,174 @@
+/**
+ * How a program travels through AWS-RunShellScript and how its answer comes back whole.
+ *
+ * AWS-RunShellScript writes its `commands` into a script file that the agent runs with `sh`. We
+ * do not hand it the program's text directly: SSM resolves `{{ssm:…}}` references inside
+ * command parameters, and exit code 194 asks the agent to reboot the node. So `commands` is a
+ * short wrapper that carries the program in base64, writes it to a private temp dir, and runs
+ * it with `sh FILE </dev/null`, its stdout and stderr into files (so that a detached child that
+ * inherited them can never keep the agent waiting). The program thus runs byte for byte as
+ * ssh and local run it. The wrapper is a pure function of the program, so the same program
+ * gives the same `commands` on every host and SSM can batch it.
+ *
+ * The wrapper prints only on stdout: a header line (mode, the program's real exit code, its
+ * stdout's size), one line with the last {@link STDERR_TAIL} bytes of its stderr in base64,
+ * then the answer. Because the agent then has no stderr to append and the header declares the
+ * size, a small answer read from `ListCommandInvocations`' plugin `Output` (2,500 characters)
+ * is known to be whole, and needs no `GetCommandInvocation` per host.
+ *
+ * SSM returns only the first 24,000 characters of stdout. Up to {@link INLINE_LIMIT} bytes
+ * the answer follows verbatim (`inline`); beyond, it stays on the host (gzipped when the host
+ * has gzip), its first {@link PAGE_BYTES} bytes follow in base64 (`paged`), and the transport
+ * fetches the rest with follow-up commands of one page each; the last one removes the temp dir.
+ * We chose paging over S3 output because it needs no bucket, no S3 rights on the node, and no
+ * S3 client here; answers are JSON and compress well, so pages are few.
+ */
+import { gunzipSync } from 'node:zlib';
+
+/** Program stdout up to this many bytes comes back inline (with header and stderr, under 24,000 characters). */
+export const INLINE_LIMIT = 20_000;
+/** Bytes of the stored output per page: their base64 (with line breaks) stays under 22,000 characters. */
+export const PAGE_BYTES = 16_000;
+/** The end of stderr that comes back (diagnostics only). */
+export const STDERR_TAIL = 2_000;
+
+const MAGIC = 'cloudiq-ssm/1';
+const DELIMITER = 'CLOUDIQ_PROGRAM';
+
+/** The AWS-RunShellScript `commands` text that runs `program` unchanged and frames its output. */
+export function wrapProgram(program: string): string {
+  const encoded = Buffer.from(program, 'utf8').toString('base64');
+  const lines = encoded.match(/.{1,76}/g) ?? [];
+  return [
+    '# cloudiq-bootstrap: the program is carried in base64 (see lib/transport/ssm/frame.ts)',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
+    't=$(mktemp -d "${TMPDIR:-/tmp}/cloudiq-ssm.XXXXXX") || { echo "cloudiq-ssm: mktemp failed" >&2; exit 125; }',
+    `base64 -d >"$t/p" <<'${DELIMITER}' || { echo "cloudiq-ssm: base64 -d failed" >&2; rm -rf "$t"; exit 125; }`,
+    ...lines,
+    DELIMITER,
+    'sh "$t/p" </dev/null >"$t/o" 2>"$t/e"',
+    'c=$?',
+    'n=$(wc -c <"$t/o"); n=$((n + 0))',
+    `e=$(tail -c ${STDERR_TAIL} "$t/e" | base64 | tr -d '\\n')`,
+    `if [ "$n" -le ${INLINE_LIMIT} ]; then`,
+    `  printf '${MAGIC} inline %s %s\\n%s\\n' "$c" "$n" "$e"`,
+    '  cat "$t/o"',
+    '  rm -rf "$t"',
+    'else',
+    '  f="$t/o"; z=raw',
+    '  if gzip -c <"$t/o" >"$t/z" 2>/dev/null; then f="$t/z"; z=gzip; fi',
+    '  s=$(wc -c <"$f"); s=$((s + 0))',
+    `  printf '${MAGIC} paged %s %s %s %s %s\\n%s\\n' "$c" "$n" "$z" "$s" "$f" "$e"`,
+    `  dd if="$f" bs=${PAGE_BYTES} count=1 2>/dev/null | base64`,
+    `  [ "$s" -gt ${PAGE_BYTES} ] || rm -rf "$t"`,
+    'fi',
+    '# 194 would make the SSM agent reboot the node; the real code is in the header above.',
+    '[ "$c" -eq 194 ] && c=1',
+    'exit "$c"',
+    '',
+  ].join('\n');
+}
+
+interface FrameCommon {
+  exitCode: number;
+  /** Bytes the program printed on stdout. */
+  outputBytes: number;
+  /** The end of what it printed on stderr. */
+  stderr: string;
+}
+
+export type Frame =
+  | (FrameCommon & { kind: 'inline'; stdout: string })
+  | (FrameCommon & {
+      kind: 'paged';
+      encoding: 'gzip' | 'raw';
+      /** Bytes of the stored file (after gzip). */
+      storedBytes: number;
+      /** The stored file on the host. */
+      path: string;
+      /** The first page, decoded. */
+      firstPage: Buffer;
+    });
+
+const INLINE = /^cloudiq-ssm\/1 inline (\d+) (\d+)\n([A-Za-z0-9+/=]*)\n/;
+const PAGED = /^cloudiq-ssm\/1 paged (\d+) (\d+) (gzip|raw) (\d+) ([A-Za-z0-9._/-]+)\n([A-Za-z0-9+/=]*)\n/;
+
+/** Reads the wrapper's answer; `undefined` when the wrapper did not get as far as printing its header. */
+export function parseFrame(output: string): Frame | undefined {
+  const inline = INLINE.exec(output);
+  if (inline) {
+    return {
+      kind: 'inline',
+      exitCode: Number(inline[1]),
+      outputBytes: Number(inline[2]),
+      stderr: Buffer.from(inline[3] ?? '', 'base64').toString('utf8'),
+      stdout: output.slice(inline[0].length),
+    };
+  }
+  const paged = PAGED.exec(output);
+  if (!paged) return undefined;
+  return {
+    kind: 'paged',
+    exitCode: Number(paged[1]),
+    outputBytes: Number(paged[2]),
+    encoding: paged[3] === 'gzip' ? 'gzip' : 'raw',
+    storedBytes: Number(paged[4]),
+    path: paged[5] ?? '',
+    stderr: Buffer.from(paged[6] ?? '', 'base64').toString('utf8'),
+    firstPage: Buffer.from(output.slice(paged[0].length), 'base64'),
+  };
+}
+
+/**
+ * True when `output` holds the whole framed answer (header, stderr line, every byte of an inline
+ * stdout): what an excerpt such as the plugin `Output` of ListCommandInvocations must show
+ * before it can stand for StandardOutputContent.
+ */
+export function isWholeFrame(output: string): boolean {
+  const frame = parseFrame(output);
+  return frame?.kind === 'inline' && Buffer.byteLength(frame.stdout, 'utf8') === frame.outputBytes;
+}
+
+/** How many pages the stored output has, the first one included. */
+export function pageCount(frame: Extract<Frame, { kind: 'paged' }>): number {
+  return Math.max(1, Math.ceil(frame.storedBytes / PAGE_BYTES));
+}
+
+function quote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The follow-up command that prints page `index` (0-based) of a stored output; the last page also removes it. */
+export function renderPageProgram(frame: Extract<Frame, { kind: 'paged' }>, index: number): string {
+  const last = index === pageCount(frame) - 1;
+  const dir = frame.path.slice(0, frame.path.lastIndexOf('/'));
+  return [
+    `f=${quote(frame.path)}`,
+    '[ -f "$f" ] || { echo "cloudiq-ssm: stored output is gone" >&2; exit 66; }',
+    `printf '${MAGIC} page %s\\n' ${index}`,
+    `dd if="$f" bs=${PAGE_BYTES} skip=${index} count=1 2>/dev/null | base64 || exit 74`,
+    last ? `rm -rf ${quote(dir)}` : '',
+    '',
+  ].join('\n');
+}
+
+/** Decodes one follow-up command's answer, or `undefined` when it is not the page asked for. */
+export function parsePage(output: string, index: number): Buffer | undefined {
+  const header = `${MAGIC} page ${index}\n`;
+  if (!output.startsWith(header)) return undefined;
+  return Buffer.from(output.slice(header.length), 'base64');
+}
+
+/** The program's whole stdout from its pages, or `undefined` when the bytes do not add up. */
+export function assemblePages(frame: Extract<Frame, { kind: 'paged' }>, pages: Buffer[]): string | undefined {
+  const stored = Buffer.concat(pages);
+  if (stored.length !== frame.storedBytes) return undefined;
+  const output = frame.encoding === 'gzip' ? gunzipSync(stored) : stored;
+  if (output.length !== frame.outputBytes) return undefined;
+  return output.toString('utf8');
+}
+
+/** A temp path the wrapper could have made: the only value a page program takes from the host. */
+export function isStoredPath(path: string): boolean {
+  return /^\/[A-Za-z0-9._/-]*\/cloudiq-ssm\.[A-Za-z0-9]+\/[oz]$/.test(path) && !path.includes('/../');
+}
