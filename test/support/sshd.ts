@@ -24,7 +24,7 @@ export interface SshdOptions {
   hostKeyTypes?: Array<'ed25519' | 'ecdsa' | 'rsa'>;
   /** A client key to authorize (a fleet shares one); a new one otherwise. */
   clientKey?: ClientKey;
-  /** More sshd_config lines. */
+  /** More sshd_config lines; they come first, so they override ours (sshd keeps a keyword's first value). */
   extraConfig?: string[];
 }
 
@@ -232,6 +232,7 @@ export async function startSshFleet(
 
 function sshdConfig(dir: string, port: number, user: string, types: string[], options: SshdOptions): string {
   return [
+    ...(options.extraConfig ?? []),
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     ...types.map((type) => `HostKey ${join(dir, `ssh_host_${type}_key`)}`),
@@ -250,7 +251,6 @@ function sshdConfig(dir: string, port: number, user: string, types: string[], op
     'LogLevel VERBOSE',
     ...(options.maxSessions === undefined ? [] : [`MaxSessions ${options.maxSessions}`]),
     ...(options.maxStartups === undefined ? [] : [`MaxStartups ${options.maxStartups}`]),
-    ...(options.extraConfig ?? []),
     '',
   ].join('\n');
 }

@@ -21,7 +21,7 @@ import { loadHostKeyCheck } from './host-keys.ts';
 export interface ConnectSettings {
   /** Whole budget for TCP, handshake and authentication, retries included. */
   connectTimeoutMs: number;
-  /** SSH-level keepalive: a ping every interval, the connection dropped after `count` unanswered. */
+  /** SSH-level keepalive (keepalive.ts): a request every interval, the connection dropped after `countMax` unanswered. */
   keepaliveIntervalMs: number;
   keepaliveCountMax: number;
   /** Attempts when the server resets the connection before authentication. */
@@ -67,7 +67,7 @@ export async function connectClient(
   }
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await connectOnce(endpoint, settings, openSocket, agent, check, deadline);
+      return await connectOnce(endpoint, openSocket, agent, check, deadline);
     } catch (error) {
       if (!(error instanceof Retryable)) throw error;
       const delay = 100 * 2 ** (attempt - 1) * (0.5 + Math.random());
@@ -79,7 +79,6 @@ export async function connectClient(
 
 function connectOnce(
   endpoint: ResolvedEndpoint,
-  settings: ConnectSettings,
   openSocket: SocketOpener,
   agent: NonNullable<ConnectConfig['agent']>,
   check: HostKeyCheck,

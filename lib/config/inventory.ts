@@ -1,0 +1,307 @@
+/**
+ * The INI inventory of SPEC 3.1: `[defaults]` merged under every `[host:NAME]`, validated with
+ * zod, each problem a `CONFIG_ERROR` naming the file, the section and the key. Local paths
+ * (`identity`, `known_hosts`) have `~` expanded and are taken relative to the inventory's
+ * folder; paths on the host (`state_dir`, `config_path`) must be absolute.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { BootstrapError } from '../errors.ts';
+import { parseIni } from './ini-file.ts';
+import { NAME_PATTERN } from './names.ts';
+
+/** Host names: like product names, upper case allowed. No dots: the INI reader nests `[a.b]`. */
+export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+const ADDRESS = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)$/;
+const JUMP =
+  /^(?:[A-Za-z0-9._][A-Za-z0-9._-]{0,31}@)?(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const REMOTE_PATH = /^\/[^\0-\x1f\x7f]*$/;
+
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+const text = (pattern: RegExp, what: string) => z.string().trim().regex(pattern, `expected ${what}`);
+
+/** One host's keys as written (strings), validated and turned into their typed values. */
+const hostKeysSchema = z.strictObject({
+  transport: z.enum(['ssh', 'ssm', 'local'], { error: 'expected ssh, ssm or local' }).default('ssh'),
+  address: text(ADDRESS, 'a host name or an IP address')
+    .transform((value) => value.replace(/^\[(.*)\]$/, '$1'))
+    .nullable()
+    .default(null),
+  port: text(/^[0-9]{1,5}$/, 'a port number')
+    .transform(Number)
+    .refine((port) => port >= 1 && port <= 65535, 'expected a port number (1-65535)')
+    .default(22),
+  user: text(/^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$/, 'a user name')
+    .nullable()
+    .default(null),
+  identity: z.string().trim().min(1, 'expected a path').nullable().default(null),
+  known_hosts: z.string().trim().min(1, 'expected a path').nullable().default(null),
+  host_key: z
+    .string()
+    .transform(list)
+    .refine(
+      (pins) => pins.length > 0 && pins.every((pin) => FINGERPRINT.test(pin)),
+      'expected SHA256:… fingerprint(s)',
+    )
+    .default([]),
+  jump: text(JUMP, 'a host of this inventory or [USER@]HOST[:PORT]').nullable().default(null),
+  instance_id: text(/^(?:i|mi)-[0-9a-f]{8,17}$/, 'an EC2 instance id (i-…)')
+    .nullable()
+    .default(null),
+  region: text(/^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/, 'an AWS region (eu-west-1)')
+    .nullable()
+    .default(null),
+  groups: z
+    .string()
+    .transform(list)
+    .refine(
+      (groups) => groups.every((group) => NAME_PATTERN.test(group)),
+      'expected group names (a-z, 0-9, _ and -)',
+    )
+    .default([]),
+  state_dir: text(REMOTE_PATH, 'an absolute path on the host').nullable().default(null),
+  config_path: text(REMOTE_PATH, 'an absolute path on the host').nullable().default(null),
+  accept_new_host_key: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((value) => ['true', 'false', 'yes', 'no'].includes(value), 'expected true or false')
+    .transform((value) => value === 'true' || value === 'yes')
+    .default(false),
+});
+
+const hostSchema = hostKeysSchema.transform((keys) => ({
+  transport: keys.transport,
+  /** For ssh: where to connect (the host's name when not set); null for other transports unless set. */
+  address: keys.address,
+  port: keys.port,
+  user: keys.user,
+  /** Absolute, `~` expanded. */
+  identity: keys.identity,
+  /** Absolute, `~` expanded. */
+  knownHosts: keys.known_hosts,
+  /** Pinned `SHA256:` fingerprints; empty when known_hosts is used. */
+  hostKey: keys.host_key,
+  /** Another host of this inventory, or `[USER@]HOST[:PORT]`. */
+  jump: keys.jump,
+  instanceId: keys.instance_id,
+  region: keys.region,
+  groups: keys.groups,
+  stateDir: keys.state_dir,
+  configPath: keys.config_path,
+  acceptNewHostKey: keys.accept_new_host_key,
+}));
+
+type HostFields = z.output<typeof hostSchema>;
+
+/** One validated `[host:NAME]`, with `[defaults]` merged in. */
+export type InventoryHost = { name: string } & HostFields;
+
+export interface Inventory {
+  file: string;
+  /** In file order. */
+  hosts: InventoryHost[];
+}
+
+function configError(
+  file: string,
+  section: string | null,
+  key: string | null,
+  problem: string,
+): BootstrapError {
+  const where = [section === null ? null : `[${section}]`, key].filter((part) => part !== null).join(' ');
+  return new BootstrapError('CONFIG_ERROR', `${file}: ${where ? `${where}: ` : ''}${problem}`, {
+    file,
+    section,
+    key,
+  });
+}
+
+/** Parses and validates inventory text; `file` names it in errors and anchors relative paths. */
+export function parseInventory(textIn: string, file: string): Inventory {
+  checkSectionHeaders(textIn, file);
+  const doc = parseIni(textIn);
+  const defaults = doc['defaults'] ?? {};
+  for (const section of Object.keys(doc)) {
+    if (section === '')
+      throw configError(file, null, Object.keys(doc[''] ?? {})[0] ?? null, 'key outside any section');
+    if (section !== 'defaults' && !section.startsWith('host:')) {
+      throw configError(file, section, null, 'unknown section (expected [defaults] or [host:NAME])');
+    }
+  }
+  for (const key of ['address', 'instance_id']) {
+    if (key in defaults) throw configError(file, 'defaults', key, 'belongs to one host, not to [defaults]');
+  }
+  validate(hostSchema, defaults, file, 'defaults', new Set(Object.keys(defaults)));
+
+  const hosts: InventoryHost[] = [];
+  for (const [section, entries] of Object.entries(doc)) {
+    if (!section.startsWith('host:')) continue;
+    const name = section.slice('host:'.length);
+    if (!HOST_NAME_PATTERN.test(name))
+      throw configError(file, section, null, `invalid host name ${JSON.stringify(name)}`);
+    const fields = validate(
+      hostSchema,
+      { ...defaults, ...entries },
+      file,
+      section,
+      new Set(Object.keys(entries)),
+    );
+    const address = fields.address ?? (fields.transport === 'ssh' ? name : null);
+    hosts.push({ name, ...localPaths(fields, file), address });
+  }
+  checkHosts(hosts, file);
+  return { file, hosts };
+}
+
+/** Reads and parses an inventory file; a missing or unreadable file is a CONFIG_ERROR too. */
+export async function loadInventory(file: string): Promise<Inventory> {
+  let content: string;
+  try {
+    content = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new BootstrapError(
+      'CONFIG_ERROR',
+      `${file}: cannot read the inventory: ${(error as Error).message}`,
+      { file, section: null, key: null },
+      { cause: error },
+    );
+  }
+  return parseInventory(content, file);
+}
+
+function validate(
+  schema: typeof hostSchema,
+  entries: Record<string, string>,
+  file: string,
+  section: string,
+  own: Set<string>,
+): HostFields {
+  const result = schema.safeParse(entries);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys')
+    throw configError(file, section, issue.keys[0] ?? null, 'unknown key');
+  const key = String(issue.path[0] ?? '');
+  // A bad value inherited from [defaults] is reported there.
+  const where = own.has(key) ? section : 'defaults';
+  throw configError(file, where, key || null, `${issue.message}, got ${JSON.stringify(entries[key] ?? '')}`);
+}
+
+function localPaths(fields: HostFields, file: string): HostFields {
+  const expand = (path: string | null) => {
+    if (path === null) return null;
+    const home = path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
+    return isAbsolute(home) ? home : resolve(dirname(resolve(file)), home);
+  };
+  return { ...fields, identity: expand(fields.identity), knownHosts: expand(fields.knownHosts) };
+}
+
+function checkHosts(hosts: InventoryHost[], file: string): void {
+  const byName = new Map(hosts.map((host) => [host.name, host]));
+  for (const host of hosts) {
+    const section = `host:${host.name}`;
+    if (host.transport === 'ssm' && host.instanceId === null) {
+      throw configError(file, section, 'instance_id', 'required for transport = ssm');
+    }
+    if (host.jump !== null && HOST_NAME_PATTERN.test(host.jump) && !byName.has(host.jump)) {
+      // A bare word is meant as one of our hosts: a typo must not send the connection elsewhere.
+      throw configError(
+        file,
+        section,
+        'jump',
+        `no [host:${host.jump}] in this inventory (for a host outside it, write USER@HOST or its full name)`,
+      );
+    }
+    // A jump naming a host of the inventory goes through it; follow the chain to refuse loops.
+    const seen = new Set([host.name]);
+    for (let hop = host.jump; hop !== null && byName.has(hop); hop = byName.get(hop)!.jump) {
+      const next = byName.get(hop)!;
+      if (next.transport !== 'ssh')
+        throw configError(file, section, 'jump', `${hop} is not reached over ssh`);
+      if (seen.has(hop)) throw configError(file, section, 'jump', `jump hosts loop through ${hop}`);
+      seen.add(hop);
+    }
+  }
+}
+
+/** The INI reader merges repeated sections and nests dotted ones; both would silently lose hosts. */
+function checkSectionHeaders(content: string, file: string): void {
+  const seen = new Set<string>();
+  for (const line of content.split(/\r?\n/)) {
+    const match = /^\s*\[(.*)\]\s*(?:[;#].*)?$/.exec(line);
+    if (!match) continue;
+    const section = match[1]!.trim();
+    if (section.includes('.')) {
+      throw configError(
+        file,
+        section,
+        null,
+        'a host name may not contain "."; name it without dots and set address =',
+      );
+    }
+    if (seen.has(section)) throw configError(file, section, null, 'section appears twice');
+    seen.add(section);
+  }
+}
+
+/**
+ * The hosts a selector picks (SPEC 3.1): `all`, or a comma-separated list of host names and
+ * `group:NAME`s; inventory order, each host once. An unknown name or group is UNKNOWN_SERVER;
+ * a selector that picks nothing is INVALID_REQUEST.
+ */
+export function selectHosts(inventory: Inventory, selector: string): InventoryHost[] {
+  const items = selector.split(',').map((item) => item.trim());
+  if (items.some((item) => item === '')) {
+    throw new BootstrapError('INVALID_REQUEST', `invalid selector ${JSON.stringify(selector)}: empty item`, {
+      selector,
+    });
+  }
+  const picked = new Set<string>();
+  for (const item of items) {
+    if (item === 'all') {
+      for (const host of inventory.hosts) picked.add(host.name);
+    } else if (item.startsWith('group:')) {
+      const group = item.slice('group:'.length);
+      const members = inventory.hosts.filter((host) => host.groups.includes(group));
+      if (members.length === 0) {
+        throw new BootstrapError(
+          'UNKNOWN_SERVER',
+          `no host of ${inventory.file} is in group ${JSON.stringify(group)}`,
+          {
+            selector,
+            group,
+          },
+        );
+      }
+      for (const host of members) picked.add(host.name);
+    } else if (inventory.hosts.some((host) => host.name === item)) {
+      picked.add(item);
+    } else {
+      throw new BootstrapError(
+        'UNKNOWN_SERVER',
+        `unknown server ${JSON.stringify(item)} (not in ${inventory.file})`,
+        {
+          server: item,
+          selector,
+        },
+      );
+    }
+  }
+  const hosts = inventory.hosts.filter((host) => picked.has(host.name));
+  if (hosts.length === 0) {
+    throw new BootstrapError('INVALID_REQUEST', `selector ${JSON.stringify(selector)} picks no host`, {
+      selector,
+    });
+  }
+  return hosts;
+}

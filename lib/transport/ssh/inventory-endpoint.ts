@@ -1,0 +1,49 @@
+/**
+ * From an inventory host (SPEC 3.1) to the SSH endpoint that reaches it: address, port, user,
+ * key and trust, and the jump — another host of the inventory, reached with its own settings,
+ * or a `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does).
+ */
+import type { Inventory, InventoryHost } from '../../config/inventory.ts';
+import { BootstrapError } from '../../errors.ts';
+import type { SshEndpoint } from './endpoint.ts';
+import { parseSshAddress } from './endpoint.ts';
+
+/** The SSH endpoint of an inventory host whose transport is ssh. */
+export function sshEndpointForHost(
+  inventory: Inventory,
+  host: InventoryHost | string,
+  depth = 0,
+): SshEndpoint {
+  const entry =
+    typeof host === 'string' ? inventory.hosts.find((candidate) => candidate.name === host) : host;
+  if (!entry) {
+    throw new BootstrapError('UNKNOWN_SERVER', `unknown server ${JSON.stringify(host)}`, { server: host });
+  }
+  if (entry.transport !== 'ssh' || entry.address === null) {
+    throw new BootstrapError('INVALID_REQUEST', `${entry.name} is not reached over ssh`, {
+      server: entry.name,
+      transport: entry.transport,
+    });
+  }
+  if (depth > 8)
+    throw new BootstrapError('CONFIG_ERROR', `${entry.name}: too many jump hosts`, { file: inventory.file });
+  const trust: Omit<SshEndpoint, 'host'> = {};
+  if (entry.identity !== null) trust.identity = entry.identity;
+  if (entry.hostKey.length > 0) trust.hostKey = entry.hostKey;
+  else if (entry.knownHosts !== null) trust.knownHosts = entry.knownHosts;
+  if (entry.acceptNewHostKey) trust.acceptNewHostKey = true;
+  const endpoint: SshEndpoint = { host: entry.address, port: entry.port, ...trust };
+  if (entry.user !== null) endpoint.user = entry.user;
+  if (entry.jump !== null) {
+    const named = inventory.hosts.find((candidate) => candidate.name === entry.jump);
+    if (named) {
+      endpoint.jump = sshEndpointForHost(inventory, named, depth + 1);
+    } else {
+      // A pinned key is the target's own: the outside hop is checked against known_hosts.
+      const { hostKey: _pinned, ...shared } = trust;
+      endpoint.jump = { ...parseSshAddress(entry.jump), ...shared };
+      if (entry.hostKey.length > 0 && entry.knownHosts !== null) endpoint.jump.knownHosts = entry.knownHosts;
+    }
+  }
+  return endpoint;
+}

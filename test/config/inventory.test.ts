@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Inventory } from '../../lib/config/inventory.ts';
+import { loadInventory, parseInventory, selectHosts } from '../../lib/config/inventory.ts';
+import { BootstrapError } from '../../lib/errors.ts';
+import { sshEndpointForHost } from '../../lib/transport/ssh/index.ts';
+
+const FILE = '/etc/cloudiq/inventory.ini';
+const PIN = `SHA256:${'3mrfx'.padEnd(43, 'Q')}`;
+
+const EXAMPLE = `
+; SPEC 3.1's example, completed
+[defaults]
+transport = ssh
+user = cloudiq
+port = 22
+identity = ~/.ssh/cloudiq_ed25519
+known_hosts = ~/.ssh/known_hosts
+
+[host:web-1]
+address = 10.0.1.11
+groups = edge, eu
+
+[host:web-2]
+address = 10.0.1.12
+host_key = ${PIN}                ; pinned fingerprint, instead of known_hosts
+jump = bastion                          ; reach it through [host:bastion]
+groups = edge
+
+[host:bastion]
+address = bastion.example.com
+port = 2222
+user = jump
+accept_new_host_key = true
+
+[host:worker-7]
+transport = ssm
+instance_id = i-0123456789abcdef0
+region = eu-west-1
+groups = workers
+state_dir = /srv/bootstrap
+config_path = /srv/cloudiq/bootstrap.ini
+`;
+
+function configError(text: string, section: string | null, key: string | null): BootstrapError {
+  try {
+    parseInventory(text, FILE);
+  } catch (error) {
+    assert.ok(error instanceof BootstrapError);
+    assert.equal(error.code, 'CONFIG_ERROR', error.message);
+    assert.deepEqual(error.details, { file: FILE, section, key }, error.message);
+    assert.ok(error.message.startsWith(`${FILE}: `), error.message);
+    return error;
+  }
+  assert.fail(`accepted: ${text}`);
+}
+
+describe('inventory parsing', () => {
+  it('reads every key, merges [defaults], expands ~ and keeps file order', () => {
+    const inventory = parseInventory(EXAMPLE, FILE);
+    const home = homedir();
+    assert.deepEqual(
+      inventory.hosts.map((host) => host.name),
+      ['web-1', 'web-2', 'bastion', 'worker-7'],
+    );
+    assert.deepEqual(inventory.hosts[0], {
+      name: 'web-1',
+      transport: 'ssh',
+      address: '10.0.1.11',
+      port: 22,
+      user: 'cloudiq',
+      identity: `${home}/.ssh/cloudiq_ed25519`,
+      knownHosts: `${home}/.ssh/known_hosts`,
+      hostKey: [],
+      jump: null,
+      instanceId: null,
+      region: null,
+      groups: ['edge', 'eu'],
+      stateDir: null,
+      configPath: null,
+      acceptNewHostKey: false,
+    });
+    assert.deepEqual(inventory.hosts[1]?.hostKey, [PIN]);
+    assert.equal(inventory.hosts[1]?.jump, 'bastion');
+    assert.equal(inventory.hosts[2]?.port, 2222);
+    assert.equal(inventory.hosts[2]?.user, 'jump');
+    assert.equal(inventory.hosts[2]?.acceptNewHostKey, true);
+    assert.deepEqual(
+      { ...inventory.hosts[3], identity: null, knownHosts: null },
+      {
+        name: 'worker-7',
+        transport: 'ssm',
+        address: null,
+        port: 22,
+        user: 'cloudiq',
+        identity: null,
+        knownHosts: null,
+        hostKey: [],
+        jump: null,
+        instanceId: 'i-0123456789abcdef0',
+        region: 'eu-west-1',
+        groups: ['workers'],
+        stateDir: '/srv/bootstrap',
+        configPath: '/srv/cloudiq/bootstrap.ini',
+        acceptNewHostKey: false,
+      },
+    );
+  });
+
+  it('defaults the address to the host name, and reads local paths relative to the inventory', () => {
+    const inventory = parseInventory('[host:db-1]\nidentity = keys/id\nknown_hosts = /abs/kh\n', FILE);
+    assert.equal(inventory.hosts[0]?.address, 'db-1');
+    assert.equal(inventory.hosts[0]?.identity, '/etc/cloudiq/keys/id');
+    assert.equal(inventory.hosts[0]?.knownHosts, '/abs/kh');
+    assert.equal(parseInventory('[host:l]\ntransport = local\n', FILE).hosts[0]?.address, null);
+    assert.deepEqual(parseInventory('', FILE).hosts, []);
+  });
+
+  it('names file, section and key in every CONFIG_ERROR', () => {
+    configError('[host:a]\ncolour = blue\n', 'host:a', 'colour');
+    configError('[defaults]\ncolour = blue\n[host:a]\n', 'defaults', 'colour');
+    configError('[host:a]\nport = 70000\n', 'host:a', 'port');
+    configError('[host:a]\nport = twenty\n', 'host:a', 'port');
+    // a bad value inherited from [defaults] is reported where it is written
+    configError('[defaults]\nport = 0\n[host:a]\n', 'defaults', 'port');
+    configError('[host:a]\ntransport = telnet\n', 'host:a', 'transport');
+    configError('[host:a]\ntransport = ssm\n', 'host:a', 'instance_id');
+    configError('[host:a]\ntransport = ssm\ninstance_id = web-1\n', 'host:a', 'instance_id');
+    configError('[host:a]\nregion = Europe\n', 'host:a', 'region');
+    configError('[host:a]\nhost_key = 3mrfx\n', 'host:a', 'host_key');
+    configError('[host:a]\ngroups = edge, Bad Group\n', 'host:a', 'groups');
+    configError('[host:a]\nstate_dir = var/bootstrap\n', 'host:a', 'state_dir');
+    configError('[host:a]\nconfig_path = ~/bootstrap.ini\n', 'host:a', 'config_path');
+    configError('[host:a]\naccept_new_host_key = maybe\n', 'host:a', 'accept_new_host_key');
+    configError('[host:a]\naddress = -oProxyCommand=touch\n', 'host:a', 'address');
+    configError('[host:a]\naddress = web$(reboot)\n', 'host:a', 'address');
+    configError('[host:a]\nuser = "bad user"\n', 'host:a', 'user');
+    configError('[defaults]\naddress = 10.0.0.1\n', 'defaults', 'address');
+    configError('[defaults]\ninstance_id = i-0123456789abcdef0\n', 'defaults', 'instance_id');
+  });
+
+  it('refuses jumps to unknown hosts, to non-ssh hosts, and loops', () => {
+    configError('[host:a]\njump = bastoin\n[host:bastion]\n', 'host:a', 'jump');
+    configError(
+      '[host:a]\njump = w\n[host:w]\ntransport = ssm\ninstance_id = i-0123456789abcdef0\n',
+      'host:a',
+      'jump',
+    );
+    configError('[host:a]\njump = b\n[host:b]\njump = a\n', 'host:a', 'jump');
+    configError('[host:a]\njump = a\n', 'host:a', 'jump');
+    const outside = parseInventory('[host:a]\njump = ops@bastion.example.com:2200\n', FILE);
+    assert.equal(outside.hosts[0]?.jump, 'ops@bastion.example.com:2200');
+  });
+
+  it('refuses unknown sections, keys outside sections, bad, dotted and repeated host names', () => {
+    configError('[hosts:a]\n', 'hosts:a', null);
+    configError('address = 1.2.3.4\n[host:a]\n', null, 'address');
+    configError('[host:a b]\n', 'host:a b', null);
+    configError('[host:web-1.example.com]\naddress = 10.0.0.1\n', 'host:web-1.example.com', null);
+    configError('[host:a]\nport = 22\n[host:b]\n[host:a]\nport = 23\n', 'host:a', null);
+  });
+
+  it('loads a file, and reports a missing one as CONFIG_ERROR', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inventory-'));
+    try {
+      const file = join(dir, 'inventory.ini');
+      await writeFile(file, '[host:a]\nidentity = id_ed25519\n');
+      const inventory = await loadInventory(file);
+      assert.equal(inventory.file, file);
+      assert.equal(inventory.hosts[0]?.identity, join(dir, 'id_ed25519'));
+      await assert.rejects(loadInventory(join(dir, 'missing.ini')), (error: unknown) => {
+        assert.ok(error instanceof BootstrapError);
+        assert.equal(error.code, 'CONFIG_ERROR');
+        assert.equal(error.details['file'], join(dir, 'missing.ini'));
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('selectors', () => {
+  const inventory: Inventory = parseInventory(EXAMPLE, FILE);
+  const names = (selector: string) => selectHosts(inventory, selector).map((host) => host.name);
+  const code = (selector: string, inv: Inventory = inventory) => {
+    try {
+      selectHosts(inv, selector);
+    } catch (error) {
+      assert.ok(error instanceof BootstrapError);
+      return error.code;
+    }
+    return 'none';
+  };
+
+  it('picks names, groups and all, in inventory order, each once', () => {
+    assert.deepEqual(names('all'), ['web-1', 'web-2', 'bastion', 'worker-7']);
+    assert.deepEqual(names('worker-7,web-1'), ['web-1', 'worker-7']);
+    assert.deepEqual(names('group:edge'), ['web-1', 'web-2']);
+    assert.deepEqual(names('web-2, group:edge ,group:workers,web-2'), ['web-1', 'web-2', 'worker-7']);
+  });
+
+  it('refuses unknown names and groups (UNKNOWN_SERVER) and empty selections (INVALID_REQUEST)', () => {
+    assert.equal(code('web-3'), 'UNKNOWN_SERVER');
+    assert.equal(code('web-1,web-3'), 'UNKNOWN_SERVER');
+    assert.equal(code('group:nowhere'), 'UNKNOWN_SERVER');
+    assert.equal(code('WEB-1'), 'UNKNOWN_SERVER');
+    assert.equal(code(''), 'INVALID_REQUEST');
+    assert.equal(code('web-1,,web-2'), 'INVALID_REQUEST');
+    assert.equal(code('all', parseInventory('', FILE)), 'INVALID_REQUEST');
+  });
+});
+
+describe('inventory hosts as SSH endpoints', () => {
+  const inventory = parseInventory(EXAMPLE, FILE);
+  const home = homedir();
+
+  it('goes through a jump host of the inventory with its own settings', () => {
+    assert.deepEqual(sshEndpointForHost(inventory, 'web-2'), {
+      host: '10.0.1.12',
+      port: 22,
+      user: 'cloudiq',
+      identity: `${home}/.ssh/cloudiq_ed25519`,
+      hostKey: [PIN],
+      jump: {
+        host: 'bastion.example.com',
+        port: 2222,
+        user: 'jump',
+        identity: `${home}/.ssh/cloudiq_ed25519`,
+        knownHosts: `${home}/.ssh/known_hosts`,
+        acceptNewHostKey: true,
+      },
+    });
+  });
+
+  it('refuses hosts that are not reached over ssh', () => {
+    assert.throws(() => sshEndpointForHost(inventory, 'worker-7'), { code: 'INVALID_REQUEST' });
+    assert.throws(() => sshEndpointForHost(inventory, 'nobody'), { code: 'UNKNOWN_SERVER' });
+  });
+});
