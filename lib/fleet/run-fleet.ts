@@ -20,10 +20,9 @@ export interface TargetOutcome {
 /** Runs the operation on one host; must give up (rejecting) when `signal` aborts. */
 export type RunTarget = (server: string, signal: AbortSignal) => Promise<TargetOutcome>;
 
-/** `heartbeat.appstack`'s answer (SPEC 2.5.1); only `status` is read. */
+/** `heartbeat.appstack`'s answer (SPEC 2.5.1): only `status` is read; the whole answer goes into a gate failure's details. */
 export interface HealthReport {
   status: 'healthy' | 'degraded' | 'down';
-  [key: string]: unknown;
 }
 
 /** Runs `heartbeat.appstack` on one host for the health gate. */
