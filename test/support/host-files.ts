@@ -138,3 +138,17 @@ export function createBusyboxDir(): { dir: string; shell: string; cleanup: () =>
   for (const applet of BUSYBOX_APPLETS) symlinkSync('/bin/busybox', join(dir, applet));
   return { dir, shell: join(dir, 'sh'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** SIGKILL to every process of a session (a long operation's runner and its hooks, which setsid started). */
+export function killSession(sid: number): void {
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[3]) === sid) process.kill(Number(name), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
