@@ -229,6 +229,19 @@ describe('ssh transport: connection failures', () => {
     }
   });
 
+  it('gives up with UNREACHABLE on a host that allows no session at all (MaxSessions 0)', async () => {
+    const sshd = await startSshd({ maxSessions: 0 });
+    const ssh = transportTo(sshd);
+    try {
+      const error = await rejection(ssh.exec({ program: 'true' }));
+      assert.equal(error.code, 'UNREACHABLE');
+      assert.match(error.message, /Channel open failure/);
+    } finally {
+      await ssh.close();
+      await sshd.stop();
+    }
+  });
+
   it('retries connections a busy sshd resets before authentication (MaxStartups)', async () => {
     const sshd = await startSshd({ maxStartups: '1:100:1' });
     const pools = Array.from({ length: 8 }, () => new SshPool());

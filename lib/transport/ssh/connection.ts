@@ -91,23 +91,27 @@ export class SshConnection {
     this.hold();
     try {
       const { client } = await abortable(this.#ready, signal);
+      // Refused with nothing else open means the server allows no session at all (MaxSessions 0,
+      // or sessions forbidden for this key): a few spaced tries, then an error.
+      let aloneRefusals = 0;
       for (let refusals = 0; ; refusals += 1) {
         await this.#slots.acquire(signal);
         let channel: ClientChannel;
         try {
           channel = await this.#openExec(client, command, signal);
         } catch (error) {
-          if (!isChannelRefusal(error) || this.#closed || refusals >= MAX_REFUSALS) {
+          const others = this.#slots.inUse - 1;
+          if (others === 0) aloneRefusals += 1;
+          if (!isChannelRefusal(error) || this.#closed || refusals >= MAX_REFUSALS || aloneRefusals > 5) {
             this.#slots.release();
             throw this.#mapOpenError(error);
           }
           this.#hooks.onChannelRetry();
           // The sessions held by others are what the server allows: lower the limit before giving
           // our slot back, so the slot does not go straight to another doomed open.
-          const others = this.#slots.inUse - 1;
           if (others > 0) this.#slots.lowerTo(others);
           this.#slots.release();
-          if (others === 0) await abortable(delay(Math.min(1000, 20 * 2 ** Math.min(refusals, 6))), signal);
+          if (others === 0) await abortable(delay(20 * 2 ** aloneRefusals), signal);
           continue;
         }
         return await this.#run(channel, program, signal);
