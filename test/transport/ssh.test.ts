@@ -195,6 +195,36 @@ describe('ssh transport against a real sshd', () => {
     }
   });
 
+  it('lets a script end as soon as its work is done, whether it closes the transport or not', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const index = fileURLToPath(new URL('../../lib/transport/ssh/index.ts', import.meta.url));
+    const script = (close: boolean) => `
+      import { createSshTransport } from ${JSON.stringify(index)};
+      const ssh = createSshTransport(${JSON.stringify({
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        identity: sshd.identityFile,
+        knownHosts: sshd.knownHostsFile,
+        idleTimeoutMs: 60_000,
+      })});
+      process.stdout.write((await ssh.exec({ program: 'echo done' })).stdout);
+      ${close ? 'await ssh.close();' : ''}`;
+    for (const close of [true, false]) {
+      const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          ['--import', 'tsx', '--input-type=module', '-e', script(close)],
+          { timeout: 20_000 },
+          (_error, out) => resolve({ code: child.exitCode, stdout: out }),
+        );
+      });
+      // An unsettled close would exit 13; a pooled connection holding the loop would run into the timeout.
+      assert.deepEqual({ code, stdout }, { code: 0, stdout: 'done\n' }, `close: ${close}`);
+    }
+  });
+
   it('refuses exec after close', async () => {
     const ssh = transportTo(sshd);
     await ssh.close();

@@ -179,11 +179,12 @@ export class SshConnection {
     if (!opened) return;
     await new Promise<void>((resolve) => {
       if (this.#closed) return resolve();
+      // Someone awaits this close: the socket must keep the process alive until it is done.
+      this.#setRef(true);
       const timer = setTimeout(() => {
         opened.sock.destroy();
         resolve();
       }, 1000);
-      timer.unref();
       opened.client.once('close', () => {
         clearTimeout(timer);
         resolve();
