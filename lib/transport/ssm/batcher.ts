@@ -3,21 +3,20 @@
  * short window, go out as one `SendCommand` of up to 50 instance ids, SSM's limit. Read-only
  * programs (the read step, heartbeats) are the same text on every host on purpose, so a fleet
  * heartbeat costs one `SendCommand` per 50 hosts; per-host programs simply go one per call.
- * Each command is then followed with `ListCommandInvocations` (one call per 50 instances per
- * poll, `Details: true`); an invocation whose plugin `Output` is known to be whole is done with
- * that, any other that ran is read once with `GetCommandInvocation` for its stdout.
+ * Each command is then followed by lib/transport/ssm/follow.ts.
  */
-import {
-  CancelCommandCommand,
-  type CommandInvocation,
-  GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
-  SendCommandCommand,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import { CancelCommandCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
-import { awsErrorName, Backoff, type BackoffOptions, codeForAwsError, isThrottling } from './retry.ts';
-import { judgeInvocation } from './status.ts';
+import {
+  apiError,
+  type Entry,
+  followCommand,
+  type InvocationRequest,
+  type InvocationResult,
+} from './follow.ts';
+import { awsErrorName, Backoff, type BackoffOptions, isThrottling } from './retry.ts';
+
+export type { InvocationRequest, InvocationResult } from './follow.ts';
 
 export interface SsmBatcherOptions {
   /** How long a batch waits for more hosts running the same program, in ms (default 10). */
@@ -32,50 +31,12 @@ export interface SsmBatcherOptions {
   comment?: string;
 }
 
-export interface InvocationRequest {
-  instanceId: string;
-  /** The AWS-RunShellScript `commands` text. */
-  commands: string;
-  /** Sets `executionTimeout` and `TimeoutSeconds` (delivery) on the command. */
-  timeoutMs?: number;
-  /** Stops waiting and cancels the invocation; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /**
-   * Whether the plugin `Output` that ListCommandInvocations shows (its first 2,500 characters,
-   * stderr appended) is known to be the whole stdout; if so no GetCommandInvocation is made.
-   */
-  isWholeOutput?: (output: string) => boolean;
-}
-
-/** A final invocation as SSM reported it. */
-export interface InvocationResult {
-  commandId: string;
-  instanceId: string;
-  status: string;
-  statusDetails: string;
-  responseCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-type EntryState = 'queued' | 'sending' | 'sent' | 'fetching' | 'settled';
-
-interface Entry {
-  request: InvocationRequest;
-  state: EntryState;
-  commandId?: string;
-  resolve(result: InvocationResult): void;
-  reject(error: unknown): void;
-}
-
 interface Batch {
   commands: string;
   timeoutMs: number | undefined;
   entries: Entry[];
   timer?: NodeJS.Timeout;
 }
-
-const MAX_FAILURES = 5;
 
 /** One per `SSMClient` (and so per region): batches same-program execs into shared `SendCommand` calls. */
 export class SsmBatcher {
@@ -194,7 +155,7 @@ export class SsmBatcher {
             this.cancel(commandId, entry.request.instanceId);
           }
         }
-        return void this.poll(commandId, targets);
+        return void followCommand(this.client, commandId, targets, this.backoff, this.sleepers);
       } catch (error) {
         if (isThrottling(error)) {
           backoff.throttled();
@@ -210,8 +171,7 @@ export class SsmBatcher {
           ]);
           return;
         }
-        for (const entry of targets)
-          entry.reject(this.apiError('SendCommand', error, entry.request.instanceId));
+        for (const entry of targets) entry.reject(apiError('SendCommand', error, entry.request.instanceId));
         return;
       }
     }
@@ -234,138 +194,11 @@ export class SsmBatcher {
     };
   }
 
-  private async poll(commandId: string, entries: Entry[]): Promise<void> {
-    const backoff = new Backoff(this.backoff);
-    const byInstance = new Map(entries.map((e) => [e.request.instanceId, e]));
-    const waiting = () => entries.filter((e) => e.state === 'sent');
-    let failures = 0;
-    while (waiting().length > 0) {
-      const sleeper = new AbortController();
-      this.sleepers.set(commandId, sleeper);
-      await backoff.wait(sleeper.signal).catch(() => {});
-      this.sleepers.delete(commandId);
-      if (waiting().length === 0) return;
-      let invocations: CommandInvocation[];
-      try {
-        invocations = await this.listInvocations(commandId);
-        backoff.succeeded();
-        failures = 0;
-      } catch (error) {
-        if (isThrottling(error)) backoff.throttled();
-        else if (++failures >= MAX_FAILURES) {
-          for (const entry of waiting()) {
-            entry.reject(this.apiError('ListCommandInvocations', error, entry.request.instanceId));
-          }
-          return;
-        }
-        continue;
-      }
-      // Right after SendCommand an invocation may not be listed yet (eventual consistency): it is just waited for.
-      for (const invocation of invocations) {
-        const entry = byInstance.get(invocation.InstanceId ?? '');
-        if (entry?.state !== 'sent') continue;
-        const verdict = judgeInvocation(invocation.Status, invocation.StatusDetails);
-        if (verdict.kind === 'waiting') continue;
-        const plugin = invocation.CommandPlugins?.[0];
-        if (
-          verdict.kind === 'ran' &&
-          plugin?.Output !== undefined &&
-          entry.request.isWholeOutput?.(plugin.Output)
-        ) {
-          entry.resolve({
-            commandId,
-            instanceId: entry.request.instanceId,
-            status: invocation.Status ?? '',
-            statusDetails: invocation.StatusDetails ?? '',
-            responseCode: plugin.ResponseCode ?? -1,
-            stdout: plugin.Output,
-            stderr: '',
-          });
-          continue;
-        }
-        if (verdict.kind === 'ran') {
-          entry.state = 'fetching';
-          void this.fetch(commandId, entry);
-          continue;
-        }
-        entry.resolve({
-          commandId,
-          instanceId: entry.request.instanceId,
-          status: invocation.Status ?? '',
-          statusDetails: invocation.StatusDetails ?? '',
-          responseCode: plugin?.ResponseCode ?? -1,
-          stdout: '',
-          stderr: '',
-        });
-      }
-    }
-  }
-
-  private async listInvocations(commandId: string): Promise<CommandInvocation[]> {
-    const all: CommandInvocation[] = [];
-    let token: string | undefined;
-    do {
-      const out = await this.client.send(
-        new ListCommandInvocationsCommand({
-          CommandId: commandId,
-          Details: true,
-          MaxResults: 50,
-          ...(token ? { NextToken: token } : {}),
-        }),
-      );
-      all.push(...(out.CommandInvocations ?? []));
-      token = out.NextToken;
-    } while (token);
-    return all;
-  }
-
-  private async fetch(commandId: string, entry: Entry): Promise<void> {
-    const backoff = new Backoff(this.backoff);
-    const instanceId = entry.request.instanceId;
-    let failures = 0;
-    while (entry.state === 'fetching') {
-      try {
-        const out = await this.client.send(
-          new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
-        );
-        entry.resolve({
-          commandId,
-          instanceId,
-          status: out.Status ?? '',
-          statusDetails: out.StatusDetails ?? '',
-          responseCode: out.ResponseCode ?? -1,
-          stdout: out.StandardOutputContent ?? '',
-          stderr: out.StandardErrorContent ?? '',
-        });
-        return;
-      } catch (error) {
-        if (isThrottling(error)) backoff.throttled();
-        else if (awsErrorName(error) !== 'InvocationDoesNotExist' && ++failures >= MAX_FAILURES) {
-          entry.reject(this.apiError('GetCommandInvocation', error, instanceId));
-          return;
-        }
-        await backoff.wait();
-      }
-    }
-  }
-
   /** Best effort: the caller has already been answered, a failed cancel only leaves the command to its timeout. */
   private cancel(commandId: string, instanceId: string): void {
     this.client
       .send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }))
       .catch(() => {});
-  }
-
-  private apiError(action: string, error: unknown, instanceId: string): BootstrapError {
-    if (error instanceof BootstrapError) return error;
-    const name = awsErrorName(error);
-    const message = error instanceof Error ? error.message : String(error);
-    return new BootstrapError(
-      codeForAwsError(error),
-      `${instanceId}: SSM ${action} failed: ${name}: ${message}`,
-      { server: instanceId, transport: 'ssm', instanceId, awsError: name },
-      { cause: error },
-    );
   }
 }
 
