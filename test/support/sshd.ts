@@ -5,6 +5,7 @@
  * because root's bash init here costs ~90 ms per exec and would swamp what is measured.
  */
 import { execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -14,6 +15,18 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';
 export const TEST_USER = 'bootstrap-test';
+
+// sshd runs in its own process group and outlives a test process that ends without stop() (a
+// crash, an un-awaited stop): this net kills what is left and removes its files at exit.
+const live = new Map<number, string>();
+process.once('exit', () => {
+  for (const [pid, dir] of live) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 export interface SshdOptions {
   /** sshd's MaxSessions (channels per connection); OpenSSH's default 10 when unset. */
@@ -136,6 +149,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHost> {
         stdio: 'ignore',
         detached: true,
       });
+      live.set(child.pid!, dir);
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       const up = await waitForBanner(port, exited);
       if (!up) {
@@ -143,6 +157,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHost> {
           process.kill(-child.pid!, 'SIGKILL');
           await exited;
         }
+        live.delete(child.pid!);
         // Most likely another test took the port between our probe and sshd's bind.
         if (attempt < 5) continue;
         const log = await readFile(logFile, 'utf8').catch(() => '');
@@ -178,6 +193,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHost> {
             clearTimeout(timer);
           }
           await rm(dir, { recursive: true, force: true });
+          live.delete(child.pid!);
         },
       };
     }
