@@ -15,7 +15,12 @@ b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
 
 # Fault points let tests kill the program at a named step (kill -9 atomicity tests).
-b_fault() { [ "${BOOTSTRAP_FAULT_AT:-}" = "$1" ] && kill -9 $$; return 0; }
+# Inside a pipeline the step runs in a subshell, where $$ is still the main shell: kill both.
+b_fault() {
+  [ "${BOOTSTRAP_FAULT_AT:-}" = "$1" ] || return 0
+  kill -9 $$
+  sh -c 'kill -9 $PPID'
+}
 
 # The start time of a process (field 22 of /proc/PID/stat), which tells it from a later one with the same PID.
 b_pid_start() { [ -r "/proc/$1/stat" ] && sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
@@ -73,7 +78,10 @@ b_write_b64() {
   b_unb64 "$2" | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
 }
 
+# Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
+# path is a symlink, since the lock would refuse it anyway.
 b_mkdirs() {
+  if [ -L "$B_STATE/bootstrap.pid" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$B_STATE/bootstrap.pid")"; return 2; fi
   if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
   mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
 }
@@ -116,9 +124,14 @@ b_dump_journal() {
   b_emit "@journal $1 $_alive $(b_str64 "$_jc")"
 }
 
+# The last operation started: operations/.last names it (written when its journal is first
+# written); `ls -t` is only the fallback, as its order within one second is not reliable.
 b_dump_newest_journal() {
-  _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{p;q;}')
-  [ -n "$_newest" ] && b_dump_journal "${_newest%.json}"
+  _newest=$(cat "$B_STATE/operations/.last" 2>/dev/null)
+  case "$_newest" in '' | *[!A-Za-z0-9_-]*)
+    _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
+  esac
+  [ -n "$_newest" ] && b_dump_journal "$_newest"
 }
 
 b_facts() {
@@ -215,9 +228,16 @@ b_take_lock() {
   _deadline=$(( $(date +%s) + ${3:-0} ))
   if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
     exec 9<>"$_lk" || return 2
+    _tries=0
     while ! flock -n 9; do
-      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked; exec 9>&-; return 1; fi
-      b_sleep 0.1
+      # A new holder writes its record just after taking the lock, and a leaving one empties it
+      # just before letting go: an empty record means "try again in a moment", not "unknown holder".
+      _tries=$((_tries + 1))
+      _rec=$(cat "$_lk" 2>/dev/null)
+      if [ "$(date +%s)" -ge "$_deadline" ] && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
+        b_locked "$_rec"; exec 9>&-; return 1
+      fi
+      if [ -n "$_rec" ]; then b_sleep 0.1; else b_sleep 0.05; fi
     done
     _old=$(cat "$_lk")
     [ -n "$_old" ] && B_STALE=$_old
@@ -228,14 +248,18 @@ b_take_lock() {
       b_lock_record "$1" "$2" > "$_tmp"
       if ln "$_tmp" "$_lk" 2>/dev/null; then rm -f "$_tmp"; break; fi
       rm -f "$_tmp"
+      # The holder released between our ln and now: just try again.
+      [ -e "$_lk" ] || continue
       _old=$(cat "$_lk" 2>/dev/null)
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
-      if [ -n "$_old" ] && ! b_pid_alive "$_opid" "$_ost"; then
-        b_break_stale "$_lk" "$_old" && B_STALE=$_old
+      # A live holder's record is complete before it is linked in, so an empty or dead one is stale
+      # (an empty one is what a flock host leaves on release, or a power loss before the data hit disk).
+      if ! b_pid_alive "$_opid" "$_ost"; then
+        b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
         continue
       fi
-      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked; return 1; fi
+      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked "$_old"; return 1; fi
       b_sleep 0.1
     done
   fi
@@ -259,10 +283,11 @@ b_break_stale() {
   return 0
 }
 
-b_locked() {
-  _rec=$(cat "$B_STATE/bootstrap.pid" 2>/dev/null)
-  b_emit "@locked $(b_str64 "$_rec")"
-}
+# @locked RECORD: the holder as read when the lock was found taken.
+b_locked() { b_emit "@locked $(b_str64 "$1")"; }
+
+# Journal-writing runners record themselves as the last operation started (heartbeat.get).
+b_mark_last() { printf '%s\n' "$J_ID" | b_write_stdin "$B_STATE/operations/.last"; }
 
 b_release_lock() {
   [ "$B_LOCKED" = 1 ] || return 0
@@ -333,6 +358,12 @@ b_fail() {
   J_ERROR="{\"code\":\"$1\",\"message\":$(b_json_str "$2"),\"details\":$3}"
 }
 
+# A state write failed mid-operation (disk full, read-only): the operation fails, loudly.
+b_write_failed() {
+  b_fail INTERNAL "could not write $1" "{\"file\":$(b_json_str "$1")}"
+  b_finish
+}
+
 b_finish() {
   [ "$J_STATUS" = running ] && J_STATUS=succeeded
   J_FINISHED="\"$(b_now)\""
@@ -351,6 +382,8 @@ b_run_hook() {
   _st=$(b_now)
   (
     cd / || exit 126
+    # Exactly SPEC 2.4's variables: nothing BOOTSTRAP_* inherited from whoever started us.
+    for _v in $(env | sed -n 's/^\(BOOTSTRAP_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$_v"; done
     [ -n "${B_CFG_FN:-}" ] && "$B_CFG_FN"
     BOOTSTRAP_OPERATION_ID=$J_ID BOOTSTRAP_COMMAND=$J_COMMAND BOOTSTRAP_PRODUCT=$1 \
       BOOTSTRAP_STATE_DIR=$B_STATE BOOTSTRAP_PRODUCT_FILE="$B_STATE/products/$1.ini"
@@ -365,7 +398,8 @@ b_run_hook() {
   _elapsed=$(( $(date +%s) - _t0 ))
   _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
   J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$(b_now)\",\"output\":$_out}"
-  [ "$_rc" -eq 0 ] && return 0
+  # The journal lists each step as soon as it ends, so a runner killed later still says what it did.
+  [ "$_rc" -eq 0 ] && { b_journal_write; return 0; }
   case "$_rc" in
     124 | 137 | 143)
       if [ "$_elapsed" -ge "$B_HOOK_TIMEOUT" ]; then

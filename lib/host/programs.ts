@@ -73,8 +73,9 @@ function expectLine(expect: readonly Expectation[]): string {
   return `b_expect_unchanged ${args}`;
 }
 
-function writeLine(write: FileWrite): string {
-  return `b_write_b64 ${shq(write.path)} ${shq(b64(write.content))}`;
+/** An atomic write; `orElse` runs when it fails (the file is then untouched). */
+function writeLine(write: FileWrite, orElse = `b_write_failed ${shq(write.path)}`): string {
+  return `b_write_b64 ${shq(write.path)} ${shq(b64(write.content))} || ${orElse}`;
 }
 
 export interface QuickWritePlan {
@@ -90,11 +91,11 @@ export function renderQuickWrite(paths: HostPaths, plan: QuickWritePlan): string
   const lines = [
     "trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP",
     'b_emit "@bootstrap 1"',
-    'b_mkdirs || { b_emit "@error INTERNAL mkdir"; exit 0; }',
+    'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
     `b_take_lock ${shq(plan.operationId)} ${shq(plan.command)} ${plan.waitLockSeconds} || exit 0`,
     `${expectLine(plan.expect)} || exit 0`,
     'B_NOW=$(b_now)',
-    ...plan.writes.map(writeLine),
+    ...plan.writes.map((w) => writeLine(w, `{ b_emit "@error INTERNAL write"; exit 0; }`)),
     'b_emit "@ok $B_NOW"',
   ];
   return header(paths) + lines.join('\n') + '\n';
@@ -158,7 +159,7 @@ function renderRunnerBody(plan: LongPlan): string {
     // An id that already has a journal answers with it instead of running again (SPEC 2.5).
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
     ...plan.steps.map((s) => `b_check_hook ${shq(s.product)} ${s.action} ${shq(s.path)} || exit 0`),
-    'b_mkdirs || { b_emit "@error INTERNAL mkdir"; exit 0; }',
+    'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
     `b_take_lock "$J_ID" "$J_COMMAND" ${plan.waitLockSeconds} || exit 0`,
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
     `${expectLine(plan.expect)} || exit 0`,
@@ -166,6 +167,7 @@ function renderRunnerBody(plan: LongPlan): string {
     'J_STARTED=$(b_now)',
     'b_journal_stale',
     'b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }',
+    'b_mark_last',
     'b_fault long:started',
     'exec 2>>"$B_STATE/logs/$J_ID.log"',
     'b_dump_journal "$J_ID"',
@@ -177,7 +179,7 @@ function renderRunnerBody(plan: LongPlan): string {
       .map(([name, value]) => ` ${name}=${shq(value)}; export ${name};`)
       .join('');
     lines.push(`${fn}_env() { :;${env} }`);
-    lines.push(`${fn}_failed() { ${writeLine(step.onFailure)}; }`);
+    lines.push(`${fn}_failed() { ${writeLine(step.onFailure, ':')}; }`);
     lines.push(writeLine(step.before));
     lines.push(`b_fault long:before-hook-${index}`);
     lines.push(`B_CFG_FN=${fn}_env; B_ON_SIGNAL_STATE=${fn}_failed`);

@@ -28,7 +28,13 @@ export async function execProgram(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   const answer = parseAnswer(host.name, result);
-  if (!answer.ended && !answer.locked && !answer.conflict && !answer.error && answer.ok === undefined) {
+  if (
+    !answer.ended &&
+    answer.locked === undefined &&
+    !answer.conflict &&
+    !answer.error &&
+    answer.ok === undefined
+  ) {
     throw new BootstrapError(
       'INTERNAL',
       `${host.name}: the host program ended early (exit ${result.exitCode})`,
