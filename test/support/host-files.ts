@@ -152,3 +152,19 @@ export function killSession(sid: number): void {
     }
   }
 }
+
+/** The PIDs of a session's live processes. */
+export function sessionMembers(sid: number): number[] {
+  const members: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[3]) === sid && fields[0] !== 'Z') members.push(Number(name));
+    } catch {
+      // gone already
+    }
+  }
+  return members;
+}
