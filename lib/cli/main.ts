@@ -3,6 +3,7 @@ import type { CommandRequest } from '../operations/types.ts';
 import { type CliOptions, parseCli, toRequest } from './args.ts';
 import { helpFor } from './help.ts';
 import { formatError } from './output.ts';
+import { runFleetCli } from './run-fleet.ts';
 import { runSingle } from './run-single.ts';
 import { resolveSingleTarget } from './targets.ts';
 import { VERSION } from './version.ts';
@@ -48,9 +49,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 }
 
 async function runOne(request: CommandRequest, options: CliOptions, io: CliIo): Promise<number> {
-  if (options.inventory !== undefined || options.select !== undefined) {
-    throw new BootstrapError('INTERNAL', '--inventory/--select: not implemented yet');
-  }
+  if (options.inventory !== undefined) return runFleetCli(request, options, io);
+  if (options.select !== undefined)
+    throw new BootstrapError('INVALID_REQUEST', '--select goes with --inventory FILE');
   const host = await resolveSingleTarget(options, io.env);
   try {
     return await runSingle(host, request, options, io);

@@ -1,11 +1,211 @@
+/**
+ * `cloudiq-bootstrap serve` (SPEC 7.4): SPEC 7.1's API on 127.0.0.1 through the very handler the
+ * Lambda function runs. Each HTTP request becomes a payload 2.0 event as API Gateway would build
+ * it; long operations go to the worker, run in this process. The default fleet is the demo fleet
+ * (three hosts on this machine, under `.demo/` or `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves
+ * a real inventory.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createApiHandler } from '../api/handler.ts';
+import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
+import { loadInventoryFleet } from '../api/inventory-fleet.ts';
+import { createDemoFleet } from '../api/static-fleet.ts';
+import { DEMO_ROOT } from '../demo/demo-fleet.ts';
 import { BootstrapError } from '../errors.ts';
+import { createDeliver } from '../orchestrate/deliver.ts';
+import type { Fleet } from '../orchestrate/fleet.ts';
+import { createInProcessWorker, type InProcessWorker } from '../worker/in-process.ts';
+import { createMemoryFleetStore } from '../worker/store.ts';
 import type { CliOptions } from './args.ts';
 import type { CliIo } from './main.ts';
 
-/** `cloudiq-bootstrap serve`: the HTTP API, locally (SPEC 7.4). */
-export async function runServe(_options: CliOptions, _io: CliIo): Promise<number> {
-  throw new BootstrapError(
-    'INTERNAL',
-    'serve: not implemented yet (the API handler lands with the Lambda functions)',
+export const DEFAULT_PORT = 3000;
+
+export interface ServeHandle {
+  url: string;
+  port: number;
+  fleet: Fleet;
+  worker: InProcessWorker;
+  /** Stops listening; with `waitForJobs`, also waits for the jobs the worker is following. */
+  close(options?: { waitForJobs?: boolean }): Promise<void>;
+}
+
+function portOf(options: CliOptions): number {
+  if (options.port === undefined) return DEFAULT_PORT;
+  const port = /^[0-9]{1,5}$/.test(options.port) ? Number(options.port) : Number.NaN;
+  if (!(port <= 65_535)) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `--port takes a port number, not ${JSON.stringify(options.port)}`,
+    );
+  }
+  return port;
+}
+
+async function fleetFor(options: CliOptions, io: CliIo): Promise<{ fleet: Fleet; banner: string }> {
+  if (options.inventory !== undefined) {
+    const fleet = await loadInventoryFleet(options.inventory, io.env);
+    return { fleet, banner: `Inventory: ${options.inventory} (${fleet.servers().length} servers)` };
+  }
+  const root = io.env['CLOUDIQ_DEMO_DIR'] ? join(io.env['CLOUDIQ_DEMO_DIR']) : DEMO_ROOT;
+  const demo = createDemoFleet(root);
+  const names = demo.hosts.map((host) => host.name).join(', ');
+  return {
+    fleet: demo.fleet,
+    banner:
+      `Demo fleet: ${names}, on this machine under ${join(demo.root, 'hosts')}\n` +
+      '  (each with its own bootstrap.ini, state dir and hooks; delete the folder to start afresh)',
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve('too-large');
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, result: HttpResult, extra: Record<string, string> = {}): void {
+  const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
+  res.writeHead(result.statusCode, { ...result.headers, ...extra, 'content-length': String(body.length) });
+  res.end(body);
+}
+
+function examples(url: string): string {
+  const json = `-H 'content-type: application/json'`;
+  return [
+    `  curl -s ${url}/servers`,
+    `  curl -s ${url}/servers/web-1/heartbeat`,
+    `  curl -s -X POST ${url}/servers/web-1/provision ${json} -d '{"role":"edge"}'`,
+    `  curl -s ${url}/servers/web-1/operations/OPERATION_ID`,
+    `  curl -s -X PATCH ${url}/servers/web-1/products/haproxy/config ${json} -d '{"maxconn":"4096"}'`,
+    `  curl -s -X POST ${url}/fleet/upgrade ${json} -d '{"select":"group:edge","product":"deepfiler","version":"3.2.1"}'`,
+  ].join('\n');
+}
+
+/** Starts the API server and resolves once it listens (tests use this; the CLI uses runServe). */
+export async function startServe(options: CliOptions, io: CliIo): Promise<ServeHandle> {
+  const port = portOf(options);
+  const { fleet, banner } = await fleetFor(options, io);
+  const log = (line: string) => io.stderr(`${line}\n`);
+  const store = createMemoryFleetStore();
+  const worker = createInProcessWorker(
+    {
+      fleet,
+      deliver: createDeliver(io.env, (record) =>
+        log(`callback ${record.event} ${record.operationId} ${record.target} attempts=${record.attempts}`),
+      ),
+      store,
+      log: (record) =>
+        log(`worker ${record.event} ${record.operationId}${record.status ? ` ${record.status}` : ''}`),
+    },
+    (job, error) => log(`worker failed ${job.operationId}: ${error.code} ${error.message}`),
   );
+  const handler = createApiHandler(
+    {
+      fleet,
+      dispatch: worker.dispatch,
+      fleetStore: store,
+      allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(io.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
+    },
+    {
+      log: (record) =>
+        log(
+          `${record.method} ${record.path} ${record.status}${record.code ? ` ${record.code}` : ''} ${record.durationMs}ms`,
+        ),
+    },
+  );
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        const body = await readBody(req);
+        if (body === 'too-large') {
+          const error = new BootstrapError(
+            'INVALID_REQUEST',
+            `request body larger than ${MAX_BODY_BYTES} bytes`,
+            {
+              reason: 'BODY_TOO_LARGE',
+              limit: MAX_BODY_BYTES,
+            },
+          );
+          send(res, errorResult(error), { connection: 'close' });
+          return;
+        }
+        const event = buildHttpEvent({
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          headers: req.headers,
+          body,
+          ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+        });
+        send(res, await handler(event));
+      } catch (error) {
+        if (!res.headersSent) send(res, errorResult(error));
+        else res.destroy();
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new BootstrapError('INVALID_REQUEST', `port ${port} is in use; choose another with --port`, {
+              port,
+            })
+          : error,
+      ),
+    );
+    server.listen(port, '127.0.0.1', () => resolve());
+  }).catch(async (error: unknown) => {
+    await fleet.close();
+    throw error;
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${actual}`;
+  io.stdout(`cloudiq-bootstrap API on ${url} (Ctrl-C stops)\n${banner}\nTry:\n${examples(url)}\n`);
+  return {
+    url,
+    port: actual,
+    fleet,
+    worker,
+    async close(closeOptions = {}) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (closeOptions.waitForJobs !== false) await worker.idle();
+      await fleet.close();
+    },
+  };
+}
+
+/** `cloudiq-bootstrap serve [--port 3000] [--inventory FILE]`: serves until SIGINT or SIGTERM. */
+export async function runServe(options: CliOptions, io: CliIo): Promise<number> {
+  const handle = await startServe(options, io);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const running = handle.worker.running();
+  if (running > 0) {
+    io.stderr(
+      `stopping; ${running} operation(s) go on on their hosts (GET …/operations/{id} once served again)\n`,
+    );
+  }
+  await handle.close({ waitForJobs: false });
+  return 0;
 }

@@ -1,10 +1,8 @@
-import { DEFAULT_CONFIG_PATH } from '../config/bootstrap-config.ts';
+import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
 import type { CliOptions } from './args.ts';
-
-export const DEFAULT_STATE_DIR = '/var/bootstrap';
 
 /** bootstrap.ini and the state dir: the flag, else the environment, else SPEC's defaults. */
 export function hostPaths(

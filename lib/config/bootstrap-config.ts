@@ -4,6 +4,8 @@ import { KEY_PATTERN, MODE_PATTERN, NAME_PATTERN } from './names.ts';
 
 /** Default path of the static configuration on a host (SPEC 2.1). */
 export const DEFAULT_CONFIG_PATH = '/etc/cloudiq/bootstrap.ini';
+/** Default state directory on a host (SPEC 2.2). */
+export const DEFAULT_STATE_DIR = '/var/bootstrap';
 export const DEFAULT_HOOK_TIMEOUT = 900;
 
 export type CheckKind = 'process' | 'systemd' | 'tcp' | 'http' | 'exec';

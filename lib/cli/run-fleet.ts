@@ -1,0 +1,113 @@
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { loadInventory } from '../config/inventory.ts';
+import { BootstrapError } from '../errors.ts';
+import { createProgressPrinter, type FleetResult, validateRateControl } from '../fleet/index.ts';
+import { runCommand } from '../operations/index.ts';
+import type { CommandRequest } from '../operations/types.ts';
+import { createDeliver } from '../orchestrate/deliver.ts';
+import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
+import { runFleetOperation } from '../orchestrate/run.ts';
+import type { CliOptions } from './args.ts';
+import type { CliIo } from './main.ts';
+
+function fleetText(result: FleetResult): string {
+  const args = Object.entries(result.args)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const s = result.summary;
+  const out = [
+    `${result.command} ${args} — ${result.status} (${result.operationId})`,
+    `  ${s.succeeded} succeeded, ${s.failed} failed, ${s.unreachable} unreachable, ${s.skipped} skipped of ${s.total}`,
+  ];
+  const width = Math.max(...result.targets.map((t) => t.server.length), 4);
+  for (const t of result.targets) {
+    const why = 'error' in t ? `  ${t.error.code}: ${t.error.message}` : '';
+    out.push(`  ${t.server.padEnd(width)}  ${t.status}${why}`);
+  }
+  if (result.callback) {
+    const c = result.callback;
+    out.push(
+      c.delivered
+        ? `  callback delivered (attempt ${c.attempts})`
+        : `  callback NOT delivered after ${c.attempts} attempts: ${c.lastError ?? ''}`,
+    );
+  }
+  return out.join('\n');
+}
+
+/**
+ * `--inventory FILE --select SELECTOR`: one command over a fleet (SPEC 4), printing the aggregated
+ * result; exit 0 only when every target succeeded, 4 otherwise. The CLI is a composition root:
+ * SSM clients (one per region, so SendCommand batches) are built here from the SDK's chain.
+ */
+export async function runFleetCli(request: CommandRequest, options: CliOptions, io: CliIo): Promise<number> {
+  if (options.select === undefined)
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      '--inventory needs --select SELECTOR (names, group:NAME, or all)',
+    );
+  if (options.detach)
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      'fleet runs follow every target to its end; --detach is for one server',
+    );
+  const rate = {
+    ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+    ...(options.maxErrors === undefined ? {} : { maxErrors: options.maxErrors }),
+    ...(options.canary === undefined ? {} : { canary: options.canary }),
+  };
+  validateRateControl(rate);
+  const inventory = await loadInventory(options.inventory ?? '');
+  const clients = new Map<string, SSMClient>();
+  const { SSMClient: Client } = inventory.hosts.some((h) => h.transport === 'ssm')
+    ? await import('@aws-sdk/client-ssm')
+    : { SSMClient: null };
+  const shell = io.env['BOOTSTRAP_LOCAL_SHELL'];
+  const fleet = createInventoryFleet(inventory, {
+    ...(options.acceptNewHostKey ? { ssh: { acceptNewHostKey: true } } : {}),
+    ...(shell ? { localShell: shell } : {}),
+    ssmClientFor: (region) => {
+      const key = region ?? '';
+      let client = clients.get(key);
+      if (!client) {
+        if (!Client) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
+        client = new Client({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+        clients.set(key, client);
+      }
+      return client;
+    },
+  });
+  try {
+    if (options.dryRun) {
+      for (const name of fleet.select(options.select)) {
+        const dry = (await runCommand(fleet.target(name), request, { dryRun: true })) as { program: string };
+        io.stdout(`# ${name}\n${dry.program}\n`);
+      }
+      return 0;
+    }
+    const result = await runFleetOperation(
+      {
+        fleet,
+        deliver: createDeliver(io.env, (r) =>
+          io.stderr(
+            `callback: ${r.event} ${r.target} attempt ${r.attempts}${r.error ? `: ${r.error}` : ''}\n`,
+          ),
+        ),
+      },
+      {
+        select: options.select,
+        request,
+        ...rate,
+        ...(options.noHealthGate ? { healthGate: false } : {}),
+        ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
+        ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+        ...(io.stderrIsTty ? { onProgress: createProgressPrinter(io.stderr) } : {}),
+      },
+    );
+    io.stdout(options.json ? `${JSON.stringify(result)}\n` : `${fleetText(result)}\n`);
+    return result.status === 'succeeded' ? 0 : 4;
+  } finally {
+    await fleet.close();
+    for (const client of clients.values()) client.destroy();
+  }
+}

@@ -1,0 +1,117 @@
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
+import { type Inventory, type InventoryHost, selectHosts } from '../config/inventory.ts';
+import { BootstrapError } from '../errors.ts';
+import type { HostTarget } from '../operations/types.ts';
+import { createLocalTransport } from '../transport/local.ts';
+import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
+import { sshEndpointForHost } from '../transport/ssh/inventory-endpoint.ts';
+import { createSsmTransport } from '../transport/ssm/index.ts';
+import type { Transport } from '../transport/types.ts';
+import type { Fleet } from './fleet.ts';
+
+export interface InventoryFleetDeps {
+  ssh?: {
+    /** Shared across the fleet: one connection per host. Created (and closed) here when absent. */
+    pool?: SshPool;
+    /** A private key as text (Lambda: from Secrets Manager), used for every ssh host. */
+    privateKey?: string;
+    /** A known_hosts file used for hosts whose inventory entry names none. */
+    knownHosts?: string;
+    /** Overrides the inventory: record unknown host keys first (`--accept-new-host-key`). */
+    acceptNewHostKey?: boolean;
+  };
+  /**
+   * The SSM client for a region (null: the SDK chain's default). Give the same client for the
+   * same region: SendCommand batching is per client.
+   */
+  ssmClientFor?: (region: string | null) => SSMClient;
+  /** The shell of `transport = local` hosts. */
+  localShell?: string;
+}
+
+/**
+ * The fleet an inventory describes (SPEC 3.1): every host with its transport, created when first
+ * used and kept, so that one SSH connection and one SSM batcher serve every operation.
+ */
+export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetDeps = {}): Fleet {
+  const ownPool = deps.ssh?.pool === undefined;
+  const pool = deps.ssh?.pool ?? new SshPool();
+  const transports = new Map<string, Transport>();
+
+  const find = (name: string): InventoryHost => {
+    const host = inventory.hosts.find((h) => h.name === name);
+    if (!host)
+      throw new BootstrapError('UNKNOWN_SERVER', `unknown server ${JSON.stringify(name)}`, {
+        server: name,
+        inventory: inventory.file,
+      });
+    return host;
+  };
+
+  const transportFor = (host: InventoryHost): Transport => {
+    switch (host.transport) {
+      case 'local':
+        return createLocalTransport({
+          target: host.name,
+          ...(deps.localShell === undefined ? {} : { shell: deps.localShell }),
+        });
+      case 'ssm': {
+        if (host.instanceId === null) {
+          throw new BootstrapError(
+            'CONFIG_ERROR',
+            `${inventory.file}: [host:${host.name}] instance_id: required for transport = ssm`,
+            {
+              file: inventory.file,
+              section: `host:${host.name}`,
+              key: 'instance_id',
+            },
+          );
+        }
+        if (!deps.ssmClientFor)
+          throw new BootstrapError('INTERNAL', `${host.name}: no SSM client configured`, {
+            server: host.name,
+          });
+        return createSsmTransport({
+          client: deps.ssmClientFor(host.region),
+          instanceId: host.instanceId,
+          target: host.name,
+          ...(host.region === null ? {} : { region: host.region }),
+        });
+      }
+      default: {
+        const endpoint: SshEndpoint = sshEndpointForHost(inventory, host);
+        if (deps.ssh?.privateKey !== undefined && host.identity === null)
+          endpoint.privateKey = deps.ssh.privateKey;
+        if (deps.ssh?.knownHosts !== undefined && host.knownHosts === null && host.hostKey.length === 0)
+          endpoint.knownHosts = deps.ssh.knownHosts;
+        if (deps.ssh?.acceptNewHostKey) endpoint.acceptNewHostKey = true;
+        return createSshTransport({ ...endpoint, target: host.name, pool });
+      }
+    }
+  };
+
+  return {
+    servers: () => inventory.hosts.map((h) => ({ name: h.name, groups: h.groups, transport: h.transport })),
+    select: (selector) => selectHosts(inventory, selector).map((h) => h.name),
+    target(name): HostTarget {
+      const host = find(name);
+      let transport = transports.get(name);
+      if (!transport) {
+        transport = transportFor(host);
+        transports.set(name, transport);
+      }
+      return {
+        name,
+        transport,
+        configPath: host.configPath ?? DEFAULT_CONFIG_PATH,
+        stateDir: host.stateDir ?? DEFAULT_STATE_DIR,
+      };
+    },
+    async close() {
+      await Promise.allSettled([...transports.values()].map((t) => t.close()));
+      transports.clear();
+      if (ownPool) await pool.close();
+    },
+  };
+}
