@@ -115,3 +115,18 @@ export function toBootstrapError(error: unknown): BootstrapError {
 export function errorBody(error: unknown): ErrorBody {
   return toBootstrapError(error).toJSON();
 }
+
+/** `CONFIG_ERROR` naming the file, the section and the key (SPEC 2.1), as every config reader reports it. */
+export function configError(
+  file: string,
+  section: string | null,
+  key: string | null,
+  problem: string,
+): BootstrapError {
+  const where = [section === null ? null : `[${section}]`, key].filter((part) => part !== null).join(' ');
+  return new BootstrapError('CONFIG_ERROR', `${file}: ${where ? `${where}: ` : ''}${problem}`, {
+    file,
+    section,
+    key,
+  });
+}

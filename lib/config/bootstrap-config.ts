@@ -1,4 +1,4 @@
-import { BootstrapError } from '../errors.ts';
+import { BootstrapError, configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { KEY_PATTERN, MODE_PATTERN, NAME_PATTERN } from './names.ts';
 
@@ -44,20 +44,6 @@ export interface BootstrapConfig {
 const SERVER_KEYS = ['modes', 'initial_mode', 'provisioned_mode', 'callback_url', 'hook_timeout'];
 const ROLE_KEYS = ['products'];
 const PRODUCT_KEYS = ['keys', 'provision', 'upgrade', 'check'];
-
-function configError(
-  file: string,
-  section: string | null,
-  key: string | null,
-  problem: string,
-): BootstrapError {
-  const where = [section === null ? null : `[${section}]`, key].filter((part) => part !== null).join(' ');
-  return new BootstrapError('CONFIG_ERROR', `${file}: ${where ? `${where}: ` : ''}${problem}`, {
-    file,
-    section,
-    key,
-  });
-}
 
 function list(value: string | undefined): string[] {
   if (value === undefined) return [];

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { BootstrapError } from '../errors.ts';
+import { BootstrapError, configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
 
@@ -110,20 +110,6 @@ export interface Inventory {
   file: string;
   /** In file order. */
   hosts: InventoryHost[];
-}
-
-function configError(
-  file: string,
-  section: string | null,
-  key: string | null,
-  problem: string,
-): BootstrapError {
-  const where = [section === null ? null : `[${section}]`, key].filter((part) => part !== null).join(' ');
-  return new BootstrapError('CONFIG_ERROR', `${file}: ${where ? `${where}: ` : ''}${problem}`, {
-    file,
-    section,
-    key,
-  });
 }
 
 /** Parses and validates inventory text; `file` names it in errors and anchors relative paths. */

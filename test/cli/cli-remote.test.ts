@@ -4,26 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../lib/cli/main.ts';
 import { startCallbackReceiver } from '../support/callback-receiver.ts';
+import { runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { ...process.env, ...env },
-    stderrIsTty: false,
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 describe('fleet runs from the CLI (--inventory --select)', () => {
   const sandboxes: Record<string, Sandbox> = {};

@@ -4,31 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { verifySignature } from '../../lib/callback/index.ts';
 import { COMMANDS } from '../../lib/cli/args.ts';
-import { main } from '../../lib/cli/main.ts';
 import { startCallbackReceiver } from '../support/callback-receiver.ts';
+import { runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { ...process.env, ...env },
-    stderrIsTty: false,
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 function on(sb: Sandbox, ...argv: string[]): string[] {
   return ['--config', sb.configPath, '--state-dir', sb.stateDir, ...argv];
