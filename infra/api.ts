@@ -1,0 +1,81 @@
+/**
+ * The HTTP API of SPEC 7.1 (API Gateway HTTP API, payload 2.0): every route to the `api`
+ * function, behind IAM authorization (SigV4, `execute-api:Invoke`) unless the context asks for a
+ * JWT authorizer, with access logs kept as long as the functions' logs.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { AuthorizerSettings } from './settings.ts';
+
+/** SPEC 7.1's routes, as API Gateway route keys. */
+export const API_ROUTES: readonly { method: apigw.HttpMethod; path: string }[] = [
+  { method: apigw.HttpMethod.GET, path: '/servers' },
+  { method: apigw.HttpMethod.GET, path: '/servers/{server}/heartbeat' },
+  { method: apigw.HttpMethod.GET, path: '/servers/{server}/mode' },
+  { method: apigw.HttpMethod.PUT, path: '/servers/{server}/mode' },
+  { method: apigw.HttpMethod.GET, path: '/servers/{server}/products/{product}' },
+  { method: apigw.HttpMethod.PATCH, path: '/servers/{server}/products/{product}/config' },
+  { method: apigw.HttpMethod.POST, path: '/servers/{server}/provision' },
+  { method: apigw.HttpMethod.POST, path: '/servers/{server}/products/{product}/upgrade' },
+  { method: apigw.HttpMethod.GET, path: '/servers/{server}/operations/{operationId}' },
+  { method: apigw.HttpMethod.POST, path: '/fleet/upgrade' },
+];
+
+/** Steady-state and burst limits of the stage; the API fronts SSH and SSM, not a web audience. */
+export const API_THROTTLE = { rateLimit: 50, burstLimit: 100 };
+
+export interface BootstrapApiProps {
+  handler: lambda.IFunction;
+  authorizer: AuthorizerSettings;
+  logRetention: logs.RetentionDays;
+}
+
+export class BootstrapApi extends Construct {
+  readonly httpApi: apigw.HttpApi;
+  readonly stage: apigw.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BootstrapApiProps) {
+    super(scope, id);
+    const authorizer =
+      props.authorizer.kind === 'jwt'
+        ? new HttpJwtAuthorizer('JwtAuthorizer', props.authorizer.issuer, {
+            jwtAudience: props.authorizer.audience,
+          })
+        : new HttpIamAuthorizer();
+    this.httpApi = new apigw.HttpApi(this, 'Resource', {
+      apiName: 'cloudiq-bootstrap',
+      description: 'cloudiq-bootstrap: servers, products, operations and fleet upgrades (SPEC 7.1)',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer,
+    });
+    const integration = new HttpLambdaIntegration('Api', props.handler, {
+      payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+    });
+    for (const route of API_ROUTES) {
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: API_THROTTLE,
+      accessLogSettings: { destination: new apigw.LogGroupLogDestination(this.accessLogs) },
+    });
+  }
+
+  /** The stage's URL, `https://<id>.execute-api.<region>.amazonaws.com/`. */
+  get url(): string {
+    return this.stage.url;
+  }
+}

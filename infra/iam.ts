@@ -1,0 +1,132 @@
+/**
+ * The functions' IAM statements, written out action by action: no wildcard action anywhere, and a
+ * `*` resource only for the few actions that have no resource-level permissions at all.
+ */
+import { Aws, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+
+/** The only document our SSM transport sends (lib/transport/ssm). */
+export const RUN_SHELL_DOCUMENT = 'AWS-RunShellScript';
+
+/**
+ * Run Command, least privilege: `ssm:SendCommand` needs the document and every target instance
+ * as resources; the instances are limited to those carrying the fleet's tag (EC2 instances and
+ * hybrid managed nodes alike). Following and cancelling a command have no resource-level
+ * permissions, hence `*` there.
+ */
+export function ssmRunStatements(scope: Construct, tagKey: string, tagValue: string): iam.PolicyStatement[] {
+  const stack = Stack.of(scope);
+  return [
+    new iam.PolicyStatement({
+      sid: 'SendRunShellScript',
+      actions: ['ssm:SendCommand'],
+      resources: [
+        stack.formatArn({
+          service: 'ssm',
+          account: '',
+          resource: 'document',
+          resourceName: RUN_SHELL_DOCUMENT,
+        }),
+      ],
+    }),
+    new iam.PolicyStatement({
+      sid: 'SendToFleetInstances',
+      actions: ['ssm:SendCommand'],
+      resources: [
+        `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`,
+        `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`,
+      ],
+      conditions: { StringEquals: { [`ssm:resourceTag/${tagKey}`]: tagValue } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'FollowCommands',
+      actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:CancelCommand'],
+      resources: ['*'],
+    }),
+  ];
+}
+
+/** `GetSecretValue` on exactly these secrets. */
+export function readSecretsStatement(secretArns: string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'ReadSecrets',
+    actions: ['secretsmanager:GetSecretValue'],
+    resources: secretArns,
+  });
+}
+
+/** `GetObject` on the one inventory object. */
+export function readInventoryStatement(bucket: string, key: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'ReadInventory',
+    actions: ['s3:GetObject'],
+    resources: [`arn:${Aws.PARTITION}:s3:::${bucket}/${key}`],
+  });
+}
+
+/** Writing to the function's own log group; Lambda creates no group of its own. */
+export function writeLogsStatement(logGroupArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'WriteLogs',
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [logGroupArn],
+  });
+}
+
+/**
+ * What Lambda needs to attach a function to subnets (AWSLambdaVPCAccessExecutionRole's actions);
+ * EC2 offers no resource-level permissions for these.
+ */
+export function vpcAccessStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'AttachToVpc',
+    actions: [
+      'ec2:CreateNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:DeleteNetworkInterface',
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:UnassignPrivateIpAddresses',
+    ],
+    resources: ['*'],
+  });
+}
+
+/** Invoking exactly this function (its ARN, and its versions and aliases). */
+export function invokeStatement(sid: string, functionArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['lambda:InvokeFunction'],
+    resources: [functionArn, `${functionArn}:*`],
+  });
+}
+
+/** Starting executions of exactly this state machine. */
+export function startExecutionStatement(stateMachineArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'StartBatchUpgrade',
+    actions: ['states:StartExecution'],
+    resources: [stateMachineArn],
+  });
+}
+
+/**
+ * The worker's access to the runs bucket: reads its item lists and the Map Runs' result files,
+ * writes the item lists and the aggregated result, and lists `runs/` to find result manifests.
+ */
+export function runsBucketStatements(bucketArn: string, prefix: string): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({
+      sid: 'ReadWriteRuns',
+      actions: ['s3:GetObject', 's3:PutObject'],
+      resources: [`${bucketArn}/${prefix}*`],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ListRuns',
+      actions: ['s3:ListBucket'],
+      resources: [bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+    }),
+  ];
+}

@@ -1,0 +1,154 @@
+/**
+ * The stack's settings, read from CDK context (`cdk.json`, or `-c key=value` on the command line)
+ * and checked before anything is synthesized, so a typo fails `synth` instead of a deployment.
+ * Every key is optional: with none, the stack creates its own inventory bucket and secrets.
+ */
+
+export type AuthorizerSettings = { kind: 'iam' } | { kind: 'jwt'; issuer: string; audience: string[] };
+
+export interface NetworkSettings {
+  subnetIds: string[];
+  securityGroupIds: string[];
+}
+
+export interface StackSettings {
+  /** EC2 tag that marks the fleet: `ssm:SendCommand` reaches only instances carrying it. */
+  fleetTagKey: string;
+  fleetTagValue: string;
+  /** EventBridge schedule of the fleet heartbeat (SPEC 7.2). */
+  heartbeatSchedule: string;
+  /** Subnets and security groups the functions run in, to reach hosts over SSH; none: no VPC. */
+  network: NetworkSettings | undefined;
+  authorizer: AuthorizerSettings;
+  logRetentionDays: number;
+  /** `s3://bucket/key`; none: the stack creates a bucket and reads `inventory.ini` from it. */
+  inventorySource: { bucket: string; key: string } | undefined;
+  /** Complete ARNs of existing secrets; none: the stack creates them with placeholder values. */
+  sshKeySecretArn: string | undefined;
+  callbackSecretArn: string | undefined;
+  /** Where fleet heartbeat reports are POSTed (SPEC 7.2), passed as HEARTBEAT_CALLBACK_URL. */
+  heartbeatCallbackUrl: string | undefined;
+  /** SNS topic that every alarm notifies. */
+  alarmTopicArn: string | undefined;
+}
+
+/** Context keys, as `-c KEY=VALUE` takes them. */
+export const CONTEXT_KEYS = [
+  'fleetTagKey',
+  'fleetTagValue',
+  'heartbeatSchedule',
+  'subnetIds',
+  'securityGroupIds',
+  'authorizer',
+  'jwtIssuer',
+  'jwtAudience',
+  'logRetentionDays',
+  'inventorySource',
+  'sshKeySecretArn',
+  'callbackSecretArn',
+  'heartbeatCallbackUrl',
+  'alarmTopicArn',
+] as const;
+
+export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+export const DEFAULT_FLEET_TAG_KEY = 'cloudiq:fleet';
+export const DEFAULT_FLEET_TAG_VALUE = 'default';
+export const DEFAULT_HEARTBEAT_SCHEDULE = 'rate(5 minutes)';
+export const DEFAULT_LOG_RETENTION_DAYS = 30;
+
+/** The retention periods CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+const SCHEDULE = /^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\([^()]+\))$/;
+const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
+const SECURITY_GROUP = /^sg-[0-9a-f]{8,17}$/;
+const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
+const SECRET_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+/** Reads and checks the stack's settings; `read` is `node.tryGetContext`. Throws on the first bad value. */
+export function readSettings(read: (key: ContextKey) => unknown): StackSettings {
+  const text = (key: ContextKey): string | undefined => {
+    const value = read(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string' && typeof value !== 'number') fail(key, value, 'a string');
+    return String(value).trim();
+  };
+  const list = (key: ContextKey): string[] => {
+    const value = read(key);
+    if (Array.isArray(value)) return value.map(String);
+    const raw = text(key);
+    return raw === undefined
+      ? []
+      : raw
+          .split(',')
+          .map((part) => part.trim())
+          .filter(Boolean);
+  };
+  const matching = (key: ContextKey, pattern: RegExp, what: string): string | undefined => {
+    const value = text(key);
+    if (value !== undefined && !pattern.test(value)) fail(key, value, what);
+    return value;
+  };
+
+  const fleetTagKey = matching('fleetTagKey', TAG_PART, 'an EC2 tag key') ?? DEFAULT_FLEET_TAG_KEY;
+  if (fleetTagKey.toLowerCase().startsWith('aws:')) fail('fleetTagKey', fleetTagKey, 'a tag key not in aws:');
+  const fleetTagValue = matching('fleetTagValue', TAG_PART, 'an EC2 tag value') ?? DEFAULT_FLEET_TAG_VALUE;
+  const heartbeatSchedule =
+    matching('heartbeatSchedule', SCHEDULE, 'rate(N minutes|hours|days) or cron(…)') ??
+    DEFAULT_HEARTBEAT_SCHEDULE;
+
+  const subnetIds = list('subnetIds');
+  const securityGroupIds = list('securityGroupIds');
+  for (const id of subnetIds) if (!SUBNET.test(id)) fail('subnetIds', id, 'subnet-… ids');
+  for (const id of securityGroupIds) if (!SECURITY_GROUP.test(id)) fail('securityGroupIds', id, 'sg-… ids');
+  if ((subnetIds.length === 0) !== (securityGroupIds.length === 0)) {
+    fail('subnetIds', subnetIds.join(','), 'given together with securityGroupIds');
+  }
+  const network = subnetIds.length > 0 ? { subnetIds, securityGroupIds } : undefined;
+
+  const kind = text('authorizer') ?? 'iam';
+  let authorizer: AuthorizerSettings;
+  if (kind === 'iam') authorizer = { kind: 'iam' };
+  else if (kind === 'jwt') {
+    const issuer = matching('jwtIssuer', /^https:\/\/\S+$/, 'an https:// issuer URL');
+    const audience = list('jwtAudience');
+    if (issuer === undefined) fail('jwtIssuer', undefined, 'set when authorizer is jwt');
+    if (audience.length === 0) fail('jwtAudience', undefined, 'set when authorizer is jwt');
+    authorizer = { kind: 'jwt', issuer, audience };
+  } else fail('authorizer', kind, '"iam" or "jwt"');
+
+  const retention = text('logRetentionDays');
+  const logRetentionDays = retention === undefined ? DEFAULT_LOG_RETENTION_DAYS : Number(retention);
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(logRetentionDays)) {
+    fail('logRetentionDays', retention, `one of ${LOG_RETENTION_DAYS.join(', ')}`);
+  }
+
+  const source = matching('inventorySource', S3_URL, 's3://bucket/key');
+  const match = source === undefined ? null : S3_URL.exec(source);
+  const inventorySource = match ? { bucket: match[1]!, key: match[2]! } : undefined;
+  const secretArn = 'a complete secret ARN (ending in -XXXXXX)';
+
+  return {
+    fleetTagKey,
+    fleetTagValue,
+    heartbeatSchedule,
+    network,
+    authorizer,
+    logRetentionDays,
+    inventorySource,
+    sshKeySecretArn: matching('sshKeySecretArn', SECRET_ARN, secretArn),
+    callbackSecretArn: matching('callbackSecretArn', SECRET_ARN, secretArn),
+    heartbeatCallbackUrl: matching('heartbeatCallbackUrl', /^https?:\/\/\S+$/, 'an http(s) URL'),
+    alarmTopicArn: matching('alarmTopicArn', TOPIC_ARN, 'an SNS topic ARN'),
+  };
+}
+
+function fail(key: ContextKey, value: unknown, what: string): never {
+  throw new Error(`context ${key}: expected ${what}, got ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,26 @@
+// Types of scripts/bundle.mjs for the TypeScript that imports it (infra/app.ts, test/infra).
+import type { Plugin } from 'esbuild';
+
+export declare const ROOT: string;
+export declare const FUNCTION_NAMES: string[];
+export declare const inlinePlugin: Plugin;
+
+export interface BundleOptions {
+  /** Output directory, relative to the repository; default `dist`. */
+  outdir?: string;
+  /** Build dist/cloudiq-bootstrap.mjs; default true. */
+  cli?: boolean;
+  /** Functions to build (those whose functions/<name>.ts exists); default all four. */
+  functions?: string[];
+  skipFunctions?: boolean;
+  /** Leave `@aws-sdk/*` to the Lambda runtime; default true. */
+  externalSdk?: boolean;
+}
+
+export interface BundleOutput {
+  name: string;
+  file: string;
+  bytes: number;
+}
+
+export declare function bundle(options?: BundleOptions): Promise<BundleOutput[]>;

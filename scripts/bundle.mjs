@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// Self-contained bundles with esbuild's JS API: dist/cloudiq-bootstrap.mjs (the CLI for servers)
+// and dist/functions/<name>/index.mjs (one Lambda asset each, what infra/ deploys).
+//
+// One bundler for both on purpose: the bytes the tests load are the bytes that are deployed, and
+// two things need a plugin, which CDK's NodejsFunction (esbuild's CLI) cannot take:
+// - lib/host/shell-source.ts reads prelude.sh beside itself at run time; here it becomes a module
+//   that holds the text, so a bundle needs no file next to it;
+// - ssh2's native add-ons (sshcrypto.node, cpu-features) are built for this machine, not for
+//   Lambda's arm64. They become modules that throw, which ssh2 catches (it requires them in
+//   try/catch) and then uses its pure-JS ciphers over node:crypto.
+//
+// `node scripts/bundle.mjs [--outdir DIR] [--no-cli] [--no-functions]`; `bundle()` is the same
+// for code (infra/app.ts and the infra tests call it).
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The Lambda handlers: functions/<name>.ts, each exporting `handler`. */
+export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade'];
+
+// CommonJS dependencies (ssh2, ini) inside an ESM bundle still call require() for node builtins
+// and read __dirname at load time.
+const REQUIRE_BANNER = [
+  "import { createRequire as __cjsRequire } from 'node:module';",
+  "import { fileURLToPath as __cjsPath } from 'node:url';",
+  "import { dirname as __cjsDirname } from 'node:path';",
+  'const require = __cjsRequire(import.meta.url);',
+  'const __filename = __cjsPath(import.meta.url);',
+  'const __dirname = __cjsDirname(__filename);',
+].join(' ');
+
+/** esbuild plugin: inline the sh prelude and stub the native add-ons (see the header). */
+export const inlinePlugin = {
+  name: 'cloudiq-inline',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]lib[\\/]host[\\/]shell-source\.ts$/ }, () => {
+      const prelude = readFileSync(join(ROOT, 'lib', 'host', 'prelude.sh'), 'utf8');
+      return { contents: `export const PRELUDE = ${JSON.stringify(prelude)};\n`, loader: 'ts' };
+    });
+    b.onResolve({ filter: /(\.node$|^cpu-features$)/ }, (args) => ({
+      path: args.path,
+      namespace: 'native-stub',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'native-stub' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`native add-on ${args.path} is not bundled`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  plugins: [inlinePlugin],
+  banner: { js: REQUIRE_BANNER },
+  legalComments: 'none',
+  logLevel: 'warning',
+  absWorkingDir: ROOT,
+};
+
+/**
+ * Builds the CLI and every function whose entry exists; resolves to what was written, with sizes.
+ * `externalSdk` leaves `@aws-sdk/*` to the Lambda runtime (Node.js 18+ ships SDK v3).
+ */
+export async function bundle(options = {}) {
+  const outdir = resolve(ROOT, options.outdir ?? 'dist');
+  const names = options.functions ?? FUNCTION_NAMES;
+  const written = [];
+  if (options.cli !== false) {
+    const outfile = join(outdir, 'cloudiq-bootstrap.mjs');
+    await build({
+      ...common,
+      stdin: {
+        contents:
+          "import { main } from './lib/cli/main.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n",
+        resolveDir: ROOT,
+        sourcefile: 'cloudiq-bootstrap.ts',
+        loader: 'ts',
+      },
+      outfile,
+      target: 'node20',
+      banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
+    });
+    chmodSync(outfile, 0o755);
+    written.push({ name: 'cli', file: outfile, bytes: statSync(outfile).size });
+  }
+  for (const name of options.skipFunctions ? [] : names) {
+    const entry = join(ROOT, 'functions', `${name}.ts`);
+    if (!existsSync(entry)) continue;
+    const dir = join(outdir, 'functions', name);
+    mkdirSync(dir, { recursive: true });
+    const outfile = join(dir, 'index.mjs');
+    await build({
+      ...common,
+      entryPoints: [entry],
+      outfile,
+      target: 'node22',
+      minify: true,
+      // Keeps the module's exports and class names readable in stack traces.
+      keepNames: true,
+      external: options.externalSdk === false ? [] : ['@aws-sdk/*'],
+    });
+    written.push({ name, file: outfile, bytes: statSync(outfile).size });
+  }
+  return written;
+}
+
+function parseArgs(argv) {
+  const options = {};
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--outdir') options.outdir = argv[++i];
+    else if (arg === '--no-cli') options.cli = false;
+    else if (arg === '--no-functions') options.skipFunctions = true;
+    else if (arg === '--bundle-sdk') options.externalSdk = false;
+    else throw new Error(`bundle.mjs: unknown argument ${arg}`);
+  }
+  return options;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const written = await bundle(parseArgs(process.argv.slice(2)));
+  for (const { file, bytes } of written) {
+    process.stdout.write(`${relative(process.cwd(), file)}  ${(bytes / 1024).toFixed(1)} KiB\n`);
+  }
+}

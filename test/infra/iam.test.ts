@@ -1,0 +1,367 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  allStatements,
+  assemblyDir,
+  flatten,
+  type IamStatement,
+  type Synthesized,
+  statementsOfRole,
+  synth,
+} from './synth.ts';
+
+const SSH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123';
+const CALLBACK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/callback-XyZ789';
+
+const DOCUMENT = 'arn:{AWS::Partition}:ssm:{AWS::Region}::document/AWS-RunShellScript';
+const INSTANCES = [
+  'arn:{AWS::Partition}:ec2:{AWS::Region}:{AWS::AccountId}:instance/*',
+  'arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:managed-instance/*',
+];
+
+function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
+  return [
+    { Sid: 'SendRunShellScript', Effect: 'Allow', Action: 'ssm:SendCommand', Resource: DOCUMENT },
+    {
+      Sid: 'SendToFleetInstances',
+      Effect: 'Allow',
+      Action: 'ssm:SendCommand',
+      Resource: INSTANCES,
+      Condition: { StringEquals: { [`ssm:resourceTag/${tagKey}`]: tagValue } },
+    },
+    {
+      Sid: 'FollowCommands',
+      Effect: 'Allow',
+      Action: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:CancelCommand'],
+      Resource: '*',
+    },
+  ];
+}
+
+/** A role's statements, flattened and in a stable order (by Sid, then by action). */
+function roleStatements(s: Synthesized, roleConstruct: object): unknown[] {
+  return sortStatements(statementsOfRole(s.json, s.id(roleConstruct)).map(flatten));
+}
+
+function sortStatements(statements: unknown[]): unknown[] {
+  const key = (statement: unknown) => {
+    const st = statement as IamStatement;
+    return `${st.Sid ?? ''}|${[st.Action].flat().join(',')}`;
+  };
+  return [...statements].sort((a, b) => key(a).localeCompare(key(b)));
+}
+
+describe('IAM: each function has its own least-privilege role', () => {
+  const out = assemblyDir();
+  let s: Synthesized;
+  let custom: Synthesized;
+  before(() => {
+    s = synth(out.dir);
+    custom = synth(out.dir, {
+      fleetTagKey: 'Fleet',
+      fleetTagValue: 'prod-eu',
+      inventorySource: 's3://cloudiq-inventory/fleets/prod.ini',
+      sshKeySecretArn: SSH_ARN,
+      callbackSecretArn: CALLBACK_ARN,
+      subnetIds: 'subnet-0123456789abcdef0,subnet-0fedcba9876543210',
+      securityGroupIds: 'sg-0123456789abcdef0',
+    });
+  });
+  after(() => out.remove());
+
+  it('no statement anywhere grants a wildcard action, and every statement allows', () => {
+    for (const synthesized of [s, custom]) {
+      const statements = allStatements(synthesized.json);
+      assert.ok(statements.length > 20);
+      for (const statement of statements) {
+        assert.equal(statement.Effect, 'Allow');
+        for (const action of [statement.Action].flat()) {
+          assert.match(action, /^[a-z0-9-]+:[A-Za-z0-9]+$/, `wildcard or malformed action ${action}`);
+        }
+      }
+    }
+  });
+
+  it('a `*` resource only for actions without resource-level permissions', () => {
+    const allowed = new Set([
+      'ssm:GetCommandInvocation',
+      'ssm:ListCommandInvocations',
+      'ssm:CancelCommand',
+      // Step Functions' log delivery (CloudWatch Logs vended logs) and Lambda's VPC attachment.
+      'logs:CreateLogDelivery',
+      'logs:GetLogDelivery',
+      'logs:UpdateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:DescribeResourcePolicies',
+      'logs:DescribeLogGroups',
+      'ec2:CreateNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:DeleteNetworkInterface',
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:UnassignPrivateIpAddresses',
+    ]);
+    for (const synthesized of [s, custom]) {
+      for (const statement of allStatements(synthesized.json)) {
+        if (![statement.Resource].flat().includes('*')) continue;
+        for (const action of [statement.Action].flat()) assert.ok(allowed.has(action), `${action} on *`);
+      }
+    }
+  });
+
+  it('no role carries a managed policy', () => {
+    for (const [id, resource] of Object.entries(s.json.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Role') continue;
+      assert.equal(resource.Properties?.['ManagedPolicyArns'], undefined, id);
+    }
+  });
+
+  it('the four functions have four distinct roles, each assumed by Lambda only', () => {
+    const roles = Object.values(s.stack.functions).map((fn) => s.id(fn.role));
+    assert.equal(new Set(roles).size, 4);
+    for (const roleId of roles) {
+      const trust = s.json.Resources[roleId]?.Properties?.['AssumeRolePolicyDocument'];
+      assert.deepEqual(trust, {
+        Version: '2012-10-17',
+        Statement: [
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+        ],
+      });
+    }
+  });
+
+  it('api: logs, SSM on the document and tagged instances, inventory, SSH key, invoke worker, start batches', () => {
+    const { api, worker } = s.stack.functions;
+    assert.deepEqual(
+      roleStatements(s, api.role),
+      sortStatements([
+        ...ssmStatements('cloudiq:fleet', 'default'),
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `{${s.id(api.logGroup)}.Arn}`,
+        },
+        {
+          Sid: 'ReadInventory',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
+        },
+        {
+          Sid: 'ReadSecrets',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: `{${secretId(s, 'SshKey')}}`,
+        },
+        {
+          Sid: 'InvokeWorker',
+          Effect: 'Allow',
+          Action: 'lambda:InvokeFunction',
+          Resource: [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
+        },
+        {
+          Sid: 'StartBatchUpgrade',
+          Effect: 'Allow',
+          Action: 'states:StartExecution',
+          Resource: `{${s.id(s.stack.batch.stateMachine)}}`,
+        },
+      ]),
+    );
+  });
+
+  it('worker: also both secrets, the runs bucket, its failure queue, and invoking itself to hand over', () => {
+    const { worker } = s.stack.functions;
+    const runs = `{${runsBucketId(s)}.Arn}`;
+    const queue = `{${s.id(findConstruct(s, 'WorkerFailures'))}.Arn}`;
+    assert.deepEqual(
+      roleStatements(s, worker.role),
+      sortStatements([
+        ...ssmStatements('cloudiq:fleet', 'default'),
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `{${s.id(worker.logGroup)}.Arn}`,
+        },
+        {
+          Sid: 'ReadInventory',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
+        },
+        {
+          Sid: 'ReadSecrets',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
+        },
+        {
+          Sid: 'ReadWriteRuns',
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:PutObject'],
+          Resource: `${runs}/runs/*`,
+        },
+        {
+          Sid: 'ListRuns',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: runs,
+          Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
+        },
+        {
+          Effect: 'Allow',
+          Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+          Resource: queue,
+        },
+        {
+          Sid: 'InvokeSelf',
+          Effect: 'Allow',
+          Action: 'lambda:InvokeFunction',
+          Resource: [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
+        },
+      ]),
+    );
+  });
+
+  it('heartbeat: reaches hosts and reads; invokes nothing, starts nothing', () => {
+    const { heartbeat } = s.stack.functions;
+    assert.deepEqual(
+      roleStatements(s, heartbeat.role),
+      sortStatements([
+        ...ssmStatements('cloudiq:fleet', 'default'),
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `{${s.id(heartbeat.logGroup)}.Arn}`,
+        },
+        {
+          Sid: 'ReadInventory',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
+        },
+        {
+          Sid: 'ReadSecrets',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
+        },
+      ]),
+    );
+  });
+
+  it('batch-upgrade, with context: the fleet tag, the inventory object and the secrets it names, VPC access', () => {
+    const fn = custom.stack.functions['batch-upgrade'];
+    const worker = custom.stack.functions.worker;
+    assert.deepEqual(
+      roleStatements(custom, fn.role),
+      sortStatements([
+        ...ssmStatements('Fleet', 'prod-eu'),
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `{${custom.id(fn.logGroup)}.Arn}`,
+        },
+        {
+          Sid: 'AttachToVpc',
+          Effect: 'Allow',
+          Action: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          Resource: '*',
+        },
+        {
+          Sid: 'ReadInventory',
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: 'arn:{AWS::Partition}:s3:::cloudiq-inventory/fleets/prod.ini',
+        },
+        {
+          Sid: 'ReadSecrets',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: [SSH_ARN, CALLBACK_ARN],
+        },
+        {
+          Sid: 'InvokeWorker',
+          Effect: 'Allow',
+          Action: 'lambda:InvokeFunction',
+          Resource: [`{${custom.id(worker.function)}.Arn}`, `{${custom.id(worker.function)}.Arn}:*`],
+        },
+        {
+          Sid: 'StartBatchUpgrade',
+          Effect: 'Allow',
+          Action: 'states:StartExecution',
+          Resource: `{${custom.id(custom.stack.batch.stateMachine)}}`,
+        },
+      ]),
+    );
+  });
+
+  it('only api and batch-upgrade start executions; the state machine and the worker itself aside, only they invoke the worker', () => {
+    const { api, worker } = s.stack.functions;
+    const batchUpgrade = s.stack.functions['batch-upgrade'];
+    const smRole = s.id(s.stack.batch.stateMachine.role);
+    const byRole = (action: string) =>
+      Object.values(s.stack.functions)
+        .map((fn) => s.id(fn.role))
+        .concat(smRole)
+        .filter((roleId) =>
+          statementsOfRole(s.json, roleId).some((st) => [st.Action].flat().includes(action)),
+        )
+        .sort();
+    assert.deepEqual(
+      byRole('states:StartExecution'),
+      [s.id(api.role), s.id(batchUpgrade.role), smRole].sort(),
+    );
+    assert.deepEqual(
+      byRole('lambda:InvokeFunction'),
+      [s.id(api.role), s.id(batchUpgrade.role), s.id(worker.role), smRole].sort(),
+    );
+    // The state machine's StartExecution is the Distributed Map starting its own child executions.
+    const own = statementsOfRole(s.json, smRole).filter((st) =>
+      [st.Action].flat().includes('states:StartExecution'),
+    );
+    assert.deepEqual(flatten(own.map((st) => st.Resource)), [`{${s.id(s.stack.batch.stateMachine)}}`]);
+    const invokes = statementsOfRole(s.json, smRole).filter((st) =>
+      [st.Action].flat().includes('lambda:InvokeFunction'),
+    );
+    assert.deepEqual(flatten(invokes.map((st) => st.Resource)), [
+      [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
+    ]);
+  });
+
+  it('without VPC context no function asks for network interfaces', () => {
+    for (const statement of allStatements(s.json)) {
+      for (const action of [statement.Action].flat()) assert.ok(!action.startsWith('ec2:'), action);
+    }
+  });
+});
+
+function findConstruct(s: Synthesized, id: string): object {
+  const found = s.stack.node.tryFindChild(id);
+  assert.ok(found, `no construct ${id}`);
+  return found;
+}
+
+function inventoryBucketId(s: Synthesized): string {
+  return s.id(findConstruct(s, 'InventoryBucket'));
+}
+
+function runsBucketId(s: Synthesized): string {
+  return s.id(findConstruct(s, 'RunsBucket'));
+}
+
+function secretId(s: Synthesized, id: string): string {
+  return s.id(findConstruct(s, id));
+}

@@ -1,0 +1,336 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { API_ROUTES, API_THROTTLE } from '../../infra/api.ts';
+import { STEP_FUNCTIONS_THRESHOLD } from '../../infra/batch-plan.ts';
+import { FUNCTION_NAMES } from '../../infra/function.ts';
+import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
+
+const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:cloudiq-alarms';
+
+describe('the stack with its defaults', () => {
+  const out = assemblyDir();
+  let s: Synthesized;
+  before(() => {
+    s = synth(out.dir);
+  });
+  after(() => out.remove());
+
+  it('has the four functions, arm64 on Node.js 24, each with its own log group of 30 days', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 4);
+    for (const name of FUNCTION_NAMES) {
+      const fn = s.stack.functions[name];
+      const props = s.json.Resources[s.id(fn.function)]?.Properties;
+      assert.equal(props?.['Runtime'], 'nodejs24.x', name);
+      assert.deepEqual(props?.['Architectures'], ['arm64'], name);
+      assert.equal(props?.['Handler'], 'index.handler', name);
+      assert.deepEqual(
+        props?.['LoggingConfig'],
+        { LogFormat: 'JSON', LogGroup: { Ref: s.id(fn.logGroup) } },
+        name,
+      );
+      assert.equal(props?.['VpcConfig'], undefined, name);
+      assert.equal(s.json.Resources[s.id(fn.logGroup)]?.Properties?.['RetentionInDays'], 30, name);
+    }
+    // Four functions, the state machine and the API's access logs: every log group has a retention.
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 6);
+    s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('gives each function its time and memory: api under API Gateway’s 30 s, the worker Lambda’s 15 minutes', () => {
+    const settings = Object.fromEntries(
+      FUNCTION_NAMES.map((name) => {
+        const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties;
+        return [name, [props?.['Timeout'], props?.['MemorySize']]];
+      }),
+    );
+    assert.deepEqual(settings, {
+      api: [29, 512],
+      worker: [900, 1024],
+      heartbeat: [240, 1024],
+      'batch-upgrade': [900, 1024],
+    });
+  });
+
+  it('passes each function the environment it reads, and the callback secret only to those that call back', () => {
+    const env = (name: (typeof FUNCTION_NAMES)[number]) => {
+      const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties ?? {};
+      return flatten((props['Environment'] as { Variables: unknown }).Variables) as Record<string, string>;
+    };
+    const inventoryBucket = s.id(s.stack.node.findChild('InventoryBucket'));
+    const common = {
+      INVENTORY_SOURCE: `s3://{${inventoryBucket}}/inventory.ini`,
+      SSH_KEY_SECRET_ARN: `{${s.id(s.stack.node.findChild('SshKey'))}}`,
+      FLEET_TAG_KEY: 'cloudiq:fleet',
+      FLEET_TAG_VALUE: 'default',
+      POWERTOOLS_SERVICE_NAME: 'cloudiq-bootstrap',
+      POWERTOOLS_METRICS_NAMESPACE: 'CloudiqBootstrap',
+    };
+    const callback = { CALLBACK_SECRET_ARN: `{${s.id(s.stack.node.findChild('CallbackSecret'))}}` };
+    const starter = {
+      WORKER_FUNCTION_NAME: `{${s.id(s.stack.functions.worker.function)}}`,
+      BATCH_STATE_MACHINE_ARN: `{${s.id(s.stack.batch.stateMachine)}}`,
+      STEP_FUNCTIONS_THRESHOLD: String(STEP_FUNCTIONS_THRESHOLD),
+    };
+    assert.deepEqual(env('api'), { ...common, ...starter });
+    assert.deepEqual(env('batch-upgrade'), { ...common, ...callback, ...starter });
+    assert.deepEqual(env('heartbeat'), { ...common, ...callback });
+    assert.deepEqual(env('worker'), {
+      ...common,
+      ...callback,
+      BATCH_RUNS_BUCKET: `{${s.id(s.stack.node.findChild('RunsBucket'))}}`,
+    });
+  });
+
+  it('creates the SSH key and callback secrets with generated placeholders, kept on stack deletion', () => {
+    s.template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    for (const id of ['SshKey', 'CallbackSecret']) {
+      const resource = s.json.Resources[s.id(s.stack.node.findChild(id))] as Record<string, unknown>;
+      assert.deepEqual((resource['Properties'] as Record<string, unknown>)['GenerateSecretString'], {
+        ExcludePunctuation: true,
+        PasswordLength: 48,
+      });
+      assert.equal(resource['DeletionPolicy'], 'Retain');
+    }
+  });
+
+  it('creates a private, encrypted, TLS-only inventory bucket, and a runs bucket whose runs expire', () => {
+    s.template.resourceCountIs('AWS::S3::Bucket', 2);
+    s.template.allResourcesProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+    s.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: [{ ExpirationInDays: 90, Prefix: 'runs/', Status: 'Enabled' }] },
+    });
+    s.template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    s.template.resourcePropertiesCountIs(
+      'AWS::S3::BucketPolicy',
+      {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      },
+      2,
+    );
+  });
+
+  it('invokes the worker asynchronously with failures sent to an encrypted queue, and alarms on that queue', () => {
+    const queue = s.id(s.stack.node.findChild('WorkerFailures'));
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1209600,
+    });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: s.id(s.stack.functions.worker.function) },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 21600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    s.template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms on errors of each function and on failed batch executions, with no actions unless a topic is named', () => {
+    for (const name of FUNCTION_NAMES) {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: s.id(s.stack.functions[name].function) } }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: 'ExecutionsFailed',
+      Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: s.id(s.stack.batch.stateMachine) } }],
+      Threshold: 1,
+    });
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
+  });
+
+  it('runs the heartbeat every 5 minutes, without retries', () => {
+    s.template.resourceCountIs('AWS::Events::Rule', 1);
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [s.id(s.stack.functions.heartbeat.function), 'Arn'] },
+          Id: Match.anyValue(),
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        },
+      ],
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [s.id(s.stack.functions.heartbeat.function), 'Arn'] },
+    });
+  });
+
+  it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization', () => {
+    assert.equal(API_ROUTES.length, 10);
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Route', API_ROUTES.length);
+    const routes = Object.values(s.json.Resources)
+      .filter((resource) => resource.Type === 'AWS::ApiGatewayV2::Route')
+      .map((resource) => [resource.Properties?.['RouteKey'], resource.Properties?.['AuthorizationType']]);
+    assert.deepEqual(
+      routes.sort(),
+      [
+        ['GET /servers', 'AWS_IAM'],
+        ['GET /servers/{server}/heartbeat', 'AWS_IAM'],
+        ['GET /servers/{server}/mode', 'AWS_IAM'],
+        ['PUT /servers/{server}/mode', 'AWS_IAM'],
+        ['GET /servers/{server}/products/{product}', 'AWS_IAM'],
+        ['PATCH /servers/{server}/products/{product}/config', 'AWS_IAM'],
+        ['POST /servers/{server}/provision', 'AWS_IAM'],
+        ['POST /servers/{server}/products/{product}/upgrade', 'AWS_IAM'],
+        ['GET /servers/{server}/operations/{operationId}', 'AWS_IAM'],
+        ['POST /fleet/upgrade', 'AWS_IAM'],
+      ].sort(),
+    );
+    s.template.allResourcesProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [s.id(s.stack.functions.api.function), 'Arn'] },
+    });
+  });
+
+  it('deploys the API on the $default stage with throttling and access logs', () => {
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: {
+        ThrottlingBurstLimit: API_THROTTLE.burstLimit,
+        ThrottlingRateLimit: API_THROTTLE.rateLimit,
+      },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [s.id(s.stack.api.accessLogs), 'Arn'] },
+        Format: Match.stringLikeRegexp('\\$context\\.requestId'),
+      },
+    });
+  });
+
+  it('outputs what an operator needs after deploying', () => {
+    assert.deepEqual(Object.keys(s.json.Outputs ?? {}).sort(), [
+      'ApiUrl',
+      'BatchStateMachineArn',
+      'BatchUpgradeFunctionName',
+      'CallbackSecretArn',
+      'InventorySource',
+      'SshKeySecretArn',
+      'WorkerFailuresQueueUrl',
+      'WorkerFunctionName',
+    ]);
+  });
+});
+
+describe('the stack with context', () => {
+  const out = assemblyDir();
+  let s: Synthesized;
+  before(() => {
+    s = synth(out.dir, {
+      heartbeatSchedule: 'cron(0/10 * * * ? *)',
+      authorizer: 'jwt',
+      jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf',
+      jwtAudience: 'cloudiq-console, cloudiq-cli',
+      logRetentionDays: '90',
+      inventorySource: 's3://cloudiq-inventory/fleets/prod.ini',
+      sshKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123',
+      callbackSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/callback-XyZ789',
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+      securityGroupIds: 'sg-0123456789abcdef0',
+      heartbeatCallbackUrl: 'https://ops.example.com/heartbeat',
+      alarmTopicArn: TOPIC,
+    });
+  });
+  after(() => out.remove());
+
+  it('uses the JWT authorizer on every route', () => {
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf',
+        Audience: ['cloudiq-console', 'cloudiq-cli'],
+      },
+    });
+    const authorizerId = Object.entries(s.json.Resources).find(
+      ([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Authorizer',
+    )?.[0];
+    s.template.resourcePropertiesCountIs(
+      'AWS::ApiGatewayV2::Route',
+      { AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } },
+      API_ROUTES.length,
+    );
+  });
+
+  it('takes the schedule, the log retention and the heartbeat callback from context', () => {
+    s.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(0/10 * * * ? *)' });
+    s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ HEARTBEAT_CALLBACK_URL: 'https://ops.example.com/heartbeat' }),
+      },
+    });
+    s.template.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { Environment: { Variables: Match.objectLike({ HEARTBEAT_CALLBACK_URL: Match.anyValue() }) } },
+      1,
+    );
+  });
+
+  it('imports the secrets and the inventory instead of creating them', () => {
+    s.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    s.template.resourceCountIs('AWS::S3::Bucket', 1);
+    s.template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          INVENTORY_SOURCE: 's3://cloudiq-inventory/fleets/prod.ini',
+          SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123',
+        }),
+      },
+    });
+  });
+
+  it('puts every function in the given subnets and security groups', () => {
+    s.template.allResourcesProperties('AWS::Lambda::Function', {
+      VpcConfig: {
+        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+        SecurityGroupIds: ['sg-0123456789abcdef0'],
+      },
+    });
+  });
+
+  it('sends every alarm to the topic', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC] });
+  });
+});
