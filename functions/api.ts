@@ -1,0 +1,40 @@
+/**
+ * The API function (SPEC 7.1): API Gateway HTTP API events, payload 2.0, through lib's handler.
+ * Long operations go to the worker by an asynchronous Invoke (or to the batch state machine).
+ */
+import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
+import { errorResult, type HttpResult } from '../lib/api/http.ts';
+import { type Runtime, runtime, startJob } from './composition.ts';
+
+let api: { runtime: Runtime; handle: ApiHandler } | undefined;
+
+function apiFor(rt: Runtime): ApiHandler {
+  if (api?.runtime !== rt) {
+    api = {
+      runtime: rt,
+      handle: createApiHandler(
+        {
+          fleet: rt.fleet,
+          dispatch: async (job) => {
+            await startJob(rt, job);
+          },
+          allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(rt.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
+        },
+        { log: (record) => rt.logger.info('request', { ...record }) },
+      ),
+    };
+  }
+  return api.handle;
+}
+
+/** Lambda entry point. */
+export async function handler(event: unknown): Promise<HttpResult> {
+  let rt: Runtime;
+  try {
+    rt = await runtime();
+  } catch (error) {
+    // The inventory or a secret could not be read: answered in SPEC 2.6's shape (CONFIG_ERROR, 424).
+    return errorResult(error);
+  }
+  return apiFor(rt)(event);
+}

@@ -1,0 +1,67 @@
+/**
+ * What every route handler gets: the API's dependencies, the validated path parameters, the
+ * event, and a signal that ends the request's host work before API Gateway's 29 s limit.
+ */
+import { BootstrapError } from '../errors.ts';
+import type { RunOptions } from '../operations/types.ts';
+import type { Fleet } from '../orchestrate/fleet.ts';
+import type { WorkerJob } from '../worker/job.ts';
+import type { FleetStore } from '../worker/store.ts';
+import type { HttpEvent, HttpResult } from './http.ts';
+import { MAX_API_WAIT_LOCK_SECONDS, type PathParam } from './params.ts';
+
+export interface ApiDeps {
+  fleet: Fleet;
+  /**
+   * Hands a long job to the worker and resolves once it is handed over (in AWS an asynchronous
+   * Lambda Invoke of the worker; in `serve`, the worker started in this process).
+   */
+  dispatch: (job: WorkerJob) => Promise<void>;
+  /** Fleet runs, for `GET /fleet/operations/{id}`; none: that route says they are not kept. */
+  fleetStore?: FleetStore;
+  /** `CALLBACK_ALLOW_PRIVATE`: callback URLs to private ranges accepted (SPEC 5). */
+  allowPrivateCallbacks?: boolean;
+  /** How long one request may spend on hosts; default 25 000 ms (API Gateway stops at 29 s). */
+  requestTimeoutMs?: number;
+  newOperationId?: () => string;
+}
+
+export interface RouteContext {
+  deps: ApiDeps;
+  event: HttpEvent;
+  params: Partial<Record<PathParam, string>>;
+  /** Aborts the request's host work when its time is up (TRANSPORT_TIMEOUT, 504). */
+  signal: AbortSignal;
+}
+
+export interface Route {
+  method: string;
+  path: string;
+  handle: (context: RouteContext) => Promise<HttpResult>;
+}
+
+/** A path parameter the route template guarantees. */
+export function param(context: RouteContext, name: PathParam): string {
+  const value = context.params[name];
+  if (value === undefined) throw new BootstrapError('INTERNAL', `route has no {${name}} parameter`);
+  return value;
+}
+
+/** `?waitLockSeconds=N` (SPEC 2.3's `waitLockSeconds` where the body cannot carry it). */
+export function waitLockFromQuery(raw: string | undefined): Pick<RunOptions, 'waitLockSeconds'> {
+  if (raw === undefined) return {};
+  const seconds = /^[0-9]{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(seconds <= MAX_API_WAIT_LOCK_SECONDS)) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `waitLockSeconds must be a whole number from 0 to ${MAX_API_WAIT_LOCK_SECONDS}`,
+      { parameter: 'waitLockSeconds', value: raw },
+    );
+  }
+  return { waitLockSeconds: seconds };
+}
+
+/** The run options of a request's host work. */
+export function runOptions(context: RouteContext, extra: RunOptions = {}): RunOptions {
+  return { signal: context.signal, ...extra };
+}

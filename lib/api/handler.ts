@@ -1,0 +1,106 @@
+/**
+ * The HTTP API of SPEC 7.1 as one function from a payload 2.0 event to a structured result,
+ * knowing nothing of Lambda or of sockets: `functions/api.ts` and `serve` both call it.
+ */
+import { BootstrapError } from '../errors.ts';
+import type { ApiDeps, Route } from './context.ts';
+import { errorResult, type HttpEvent, type HttpResult, httpEventSchema } from './http.ts';
+import { longRoutes } from './long-routes.ts';
+import { findRoute } from './router.ts';
+import { serverRoutes } from './server-routes.ts';
+
+export type { ApiDeps } from './context.ts';
+
+/** Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`). */
+export const ROUTES: readonly Route[] = [...serverRoutes, ...longRoutes];
+
+/** One line per request: what was asked and how it ended (no body, no header values). */
+export interface ApiLogRecord {
+  requestId: string | undefined;
+  method: string;
+  path: string;
+  status: number;
+  code?: string;
+  durationMs: number;
+}
+
+export interface ApiHandlerOptions {
+  log?: (record: ApiLogRecord) => void;
+  now?: () => number;
+}
+
+export type ApiHandler = (event: unknown) => Promise<HttpResult>;
+
+/** Builds the API handler over its dependencies (fleet, dispatch, store). */
+export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions = {}): ApiHandler {
+  const now = options.now ?? Date.now;
+  return async (raw) => {
+    const started = now();
+    const parsed = httpEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const result = errorResult(
+        new BootstrapError('INVALID_REQUEST', 'not an API Gateway payload 2.0 event', {
+          issues: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+        }),
+      );
+      options.log?.({
+        requestId: undefined,
+        method: '?',
+        path: '?',
+        status: result.statusCode,
+        code: 'INVALID_REQUEST',
+        durationMs: now() - started,
+      });
+      return result;
+    }
+    const event = parsed.data;
+    const result = await answer(deps, event);
+    const code = result.statusCode >= 400 ? codeOf(result) : undefined;
+    options.log?.({
+      requestId: event.requestContext.requestId,
+      method: event.requestContext.http.method,
+      path: event.rawPath,
+      status: result.statusCode,
+      ...(code === undefined ? {} : { code }),
+      durationMs: now() - started,
+    });
+    return result;
+  };
+}
+
+async function answer(deps: ApiDeps, event: HttpEvent): Promise<HttpResult> {
+  const method = event.requestContext.http.method.toUpperCase();
+  try {
+    const lookup = findRoute(ROUTES, method, event.rawPath);
+    if (lookup.kind === 'not-found') {
+      // Not an operation's error: API Gateway itself answers 404 for a route it lacks.
+      return errorResult(
+        new BootstrapError('INVALID_REQUEST', `no route ${method} ${event.rawPath}`, { reason: 'NO_ROUTE' }),
+        404,
+      );
+    }
+    if (lookup.kind === 'method-not-allowed') {
+      return errorResult(
+        new BootstrapError('INVALID_REQUEST', `${method} is not allowed on ${event.rawPath}`, {
+          reason: 'METHOD_NOT_ALLOWED',
+          allowed: lookup.allowed,
+        }),
+        405,
+        { allow: lookup.allowed.join(', ') },
+      );
+    }
+    const signal = AbortSignal.timeout(deps.requestTimeoutMs ?? 25_000);
+    return await lookup.match.route.handle({ deps, event, params: lookup.match.params, signal });
+  } catch (error) {
+    return errorResult(error);
+  }
+}
+
+function codeOf(result: HttpResult): string | undefined {
+  try {
+    const body = JSON.parse(result.body) as { code?: unknown };
+    return typeof body.code === 'string' ? body.code : undefined;
+  } catch {
+    return undefined;
+  }
+}

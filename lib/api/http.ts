@@ -1,0 +1,181 @@
+/**
+ * The HTTP side of the API, as API Gateway's HTTP API hands it to a function: payload format 2.0
+ * events in, structured results out. Only the fields the API reads are validated; the rest of
+ * an event (authorizer, cookies, stage variables) passes through untouched. No `aws-lambda`
+ * types here: the schema below is the contract.
+ */
+import { z } from 'zod';
+import { BootstrapError, type ErrorBody, errorBody, httpStatusFor } from '../errors.ts';
+
+/** What the API reads of a payload 2.0 event. HTTP APIs hand `rawPath` over already percent-decoded. */
+export const httpEventSchema = z.looseObject({
+  version: z.literal('2.0'),
+  rawPath: z.string().startsWith('/'),
+  rawQueryString: z.string().default(''),
+  headers: z.record(z.string(), z.string()).default({}),
+  requestContext: z.looseObject({
+    http: z.looseObject({ method: z.string().min(1) }),
+    requestId: z.string().optional(),
+  }),
+  body: z.string().optional(),
+  isBase64Encoded: z.boolean().default(false),
+});
+
+export type HttpEvent = z.infer<typeof httpEventSchema>;
+
+/** API Gateway's structured answer (`APIGatewayProxyStructuredResultV2`, the fields we use). */
+export interface HttpResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded?: boolean;
+}
+
+/** A JSON answer; `no-store` because every answer is a live reading of a host. */
+export function jsonResult(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): HttpResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * SPEC 2.6's error shape, `{ code, message, details }`, with the status of its HTTP column.
+ * `status` overrides it only where no operation was involved (an unknown route).
+ */
+export function errorResult(
+  error: unknown,
+  status?: number,
+  headers: Record<string, string> = {},
+): HttpResult {
+  const body: ErrorBody = errorBody(error);
+  return jsonResult(status ?? httpStatusFor(body.code), body, headers);
+}
+
+/** A header's value, whatever case the client (or a local server) used. */
+export function headerOf(event: HttpEvent, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers)) if (key.toLowerCase() === wanted) return value;
+  return undefined;
+}
+
+/** The largest body the API reads; bigger ones are refused before parsing. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The request body as JSON (`undefined` when there is none); `INVALID_REQUEST` when too big or not JSON. */
+export function readJsonBody(event: HttpEvent): unknown {
+  if (event.body === undefined || event.body === '') return undefined;
+  const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new BootstrapError('INVALID_REQUEST', `request body larger than ${MAX_BODY_BYTES} bytes`, {
+      reason: 'BODY_TOO_LARGE',
+      limit: MAX_BODY_BYTES,
+      size: bytes.length,
+    });
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw new BootstrapError('INVALID_REQUEST', 'request body is not valid JSON', {
+      reason: 'BODY_NOT_JSON',
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+/** Query parameters; only `allowed` ones may appear, each once. */
+export function readQuery(event: HttpEvent, allowed: readonly string[]): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(event.rawQueryString)) {
+    if (!allowed.includes(name)) {
+      throw new BootstrapError('INVALID_REQUEST', `unknown query parameter ${JSON.stringify(name)}`, {
+        reason: 'UNKNOWN_QUERY_PARAMETER',
+        parameter: name,
+        allowed,
+      });
+    }
+    if (name in query)
+      throw new BootstrapError('INVALID_REQUEST', `query parameter ${name} given twice`, { parameter: name });
+    query[name] = value;
+  }
+  return query;
+}
+
+export interface BuildEventInput {
+  method: string;
+  /** Path and query as received (`/servers/web-1/products/haproxy?key=maxconn`), percent-encoded. */
+  url: string;
+  headers?: Record<string, string | string[] | undefined>;
+  body?: Buffer | string;
+  sourceIp?: string;
+  requestId?: string;
+  now?: Date;
+}
+
+/**
+ * A payload 2.0 event as API Gateway builds it from an HTTP request: headers lower-cased and
+ * repeated ones joined with commas, `rawPath` decoded, the body as text when it is UTF-8 and
+ * base64 otherwise. `serve` and the tests use it, so the handler sees what it sees in AWS.
+ */
+export function buildHttpEvent(input: BuildEventInput): HttpEvent {
+  const now = input.now ?? new Date();
+  const queryAt = input.url.indexOf('?');
+  const encodedPath = queryAt === -1 ? input.url : input.url.slice(0, queryAt);
+  const rawQueryString = queryAt === -1 ? '' : input.url.slice(queryAt + 1);
+  let rawPath: string;
+  try {
+    rawPath = decodeURIComponent(encodedPath);
+  } catch {
+    rawPath = encodedPath;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input.headers ?? {})) {
+    if (value === undefined) continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const bytes = typeof input.body === 'string' ? Buffer.from(input.body, 'utf8') : input.body;
+  let body: string | undefined;
+  let isBase64Encoded = false;
+  if (bytes !== undefined && bytes.length > 0) {
+    const text = bytes.toString('utf8');
+    if (Buffer.from(text, 'utf8').equals(bytes)) body = text;
+    else {
+      body = bytes.toString('base64');
+      isBase64Encoded = true;
+    }
+  }
+  const method = input.method.toUpperCase();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString,
+    headers,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers['host'] ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: input.sourceIp ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId:
+        input.requestId ?? `local-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded,
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * The long routes of SPEC 7.1: `provision`, `upgrade` and `/fleet/upgrade` answer 202 with
+ * `{ operationId }` and a `Location` at once, and the worker follows the work to its end and
+ * calls back.
+ *
+ * A server's operation is started here, detached, before the 202: what refuses it (`LOCKED`,
+ * `UNKNOWN_ROLE`, `INVALID_SCRIPT`, `CONFIG_ERROR`, an unreachable host) is the request's own
+ * error status, and the journal that `Location` names exists when the client first asks. A
+ * fleet run only validates here (body, rates, selector) and starts in the worker.
+ *
+ * Idempotency: an `Idempotency-Key` header (or `operationId` in the body) is the operation id.
+ * A repeat finds that id's journal on the host (or the fleet run in the store) and answers 202
+ * with the same id, starting nothing; the same id with a different command or arguments is
+ * refused.
+ */
+import { parseCallbackUrl } from '../callback/index.ts';
+import { assertOperationId } from '../config/names.ts';
+import { BootstrapError, toBootstrapError } from '../errors.ts';
+import { commandArgs, validateRateControl } from '../fleet/index.ts';
+import { newOperationId } from '../operations/ids.ts';
+import { type Journal, runCommand } from '../operations/index.ts';
+import type { CommandRequest, HostTarget } from '../operations/types.ts';
+import type { LongRequest } from '../worker/job.ts';
+import { param, type Route, type RouteContext, runOptions } from './context.ts';
+import { headerOf, jsonResult, readJsonBody, readQuery } from './http.ts';
+import {
+  fleetUpgradeBodySchema,
+  parseOptionalBody,
+  parseWith,
+  provisionBodySchema,
+  upgradeBodySchema,
+} from './params.ts';
+
+/** The operation id of a request: `Idempotency-Key`, else the body's `operationId`, else a new one. */
+function operationIdOf(context: RouteContext, bodyId: string | undefined): { id: string; given: boolean } {
+  const header = headerOf(context.event, 'idempotency-key')?.trim();
+  if (header !== undefined) {
+    try {
+      assertOperationId(header);
+    } catch (error) {
+      throw new BootstrapError('INVALID_REQUEST', `Idempotency-Key: ${toBootstrapError(error).message}`, {
+        header: 'Idempotency-Key',
+      });
+    }
+    if (bodyId !== undefined && bodyId !== header) {
+      throw new BootstrapError('INVALID_REQUEST', 'Idempotency-Key and the body operationId differ', {
+        idempotencyKey: header,
+        operationId: bodyId,
+      });
+    }
+    return { id: header, given: true };
+  }
+  if (bodyId !== undefined) return { id: bodyId, given: true };
+  return { id: (context.deps.newOperationId ?? newOperationId)(), given: false };
+}
+
+function checkCallbackUrl(context: RouteContext, url: string | undefined): void {
+  if (url === undefined) return;
+  try {
+    parseCallbackUrl(url, { allowPrivate: context.deps.allowPrivateCallbacks === true });
+  } catch (error) {
+    throw new BootstrapError('INVALID_REQUEST', `callbackUrl: ${toBootstrapError(error).message}`, {
+      field: 'callbackUrl',
+    });
+  }
+}
+
+function accepted(operationId: string, location: string) {
+  return jsonResult(202, { operationId }, { location });
+}
+
+/** The same id must mean the same request: a journal of another command or arguments is refused. */
+function sameRequest(operationId: string, request: LongRequest, found: { command: string; args: object }) {
+  const wanted = commandArgs({ ...request, operationId } as Parameters<typeof commandArgs>[0]);
+  const differs =
+    found.command !== request.command ||
+    Object.entries(wanted).some(([key, value]) => (found.args as Record<string, unknown>)[key] !== value);
+  if (differs) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `operation id ${operationId} is already used by another request`,
+      {
+        operationId,
+        existing: { command: found.command, args: found.args },
+      },
+    );
+  }
+}
+
+/** The journal of `operationId` on `host`, or undefined when the host has none. */
+async function existingJournal(context: RouteContext, host: HostTarget, operationId: string) {
+  try {
+    return (await runCommand(
+      host,
+      { command: 'operation.get', operationId },
+      runOptions(context),
+    )) as Journal;
+  } catch (error) {
+    const failure = toBootstrapError(error);
+    const notFound =
+      failure.code === 'INVALID_REQUEST' &&
+      failure.details['operationId'] === operationId &&
+      failure.details['pattern'] === undefined;
+    if (notFound) return undefined;
+    throw failure;
+  }
+}
+
+async function startServerOperation(
+  context: RouteContext,
+  request: LongRequest,
+  body: {
+    callbackUrl?: string | undefined;
+    operationId?: string | undefined;
+    waitLockSeconds?: number | undefined;
+  },
+) {
+  checkCallbackUrl(context, body.callbackUrl);
+  const server = param(context, 'server');
+  const { id, given } = operationIdOf(context, body.operationId);
+  const host = context.deps.fleet.target(server);
+  const location = `/servers/${encodeURIComponent(server)}/operations/${encodeURIComponent(id)}`;
+  const existing = given ? await existingJournal(context, host, id) : undefined;
+  if (existing) {
+    sameRequest(id, request, existing);
+    return accepted(id, location);
+  }
+  const waitLock = body.waitLockSeconds === undefined ? {} : { waitLockSeconds: body.waitLockSeconds };
+  const journal = (await runCommand(
+    host,
+    { ...request, operationId: id } as CommandRequest,
+    runOptions(context, { detach: true, ...waitLock }),
+  )) as Journal;
+  sameRequest(id, request, journal);
+  await context.deps.dispatch({
+    kind: 'server',
+    operationId: id,
+    server,
+    request,
+    ...(body.callbackUrl === undefined ? {} : { callbackUrl: body.callbackUrl }),
+    ...waitLock,
+  });
+  return accepted(id, location);
+}
+
+/** `POST /servers/{server}/provision` `{ role?, callbackUrl?, operationId?, waitLockSeconds? }`. */
+async function provision(context: RouteContext) {
+  readQuery(context.event, []);
+  const body = parseOptionalBody(provisionBodySchema, readJsonBody(context.event), 'POST provision');
+  const request: LongRequest = {
+    command: 'server.provision',
+    ...(body.role === undefined ? {} : { role: body.role }),
+  };
+  return startServerOperation(context, request, body);
+}
+
+/** `POST /servers/{server}/products/{product}/upgrade` `{ version, callbackUrl?, operationId?, waitLockSeconds? }`. */
+async function upgrade(context: RouteContext) {
+  readQuery(context.event, []);
+  const body = parseWith(upgradeBodySchema, readJsonBody(context.event), 'POST upgrade');
+  const request: LongRequest = {
+    command: 'product.upgrade',
+    product: param(context, 'product'),
+    version: body.version,
+  };
+  return startServerOperation(context, request, body);
+}
+
+/** `POST /fleet/upgrade`: SPEC 7.1's body; the run goes to the worker, its result to the callback. */
+async function fleetUpgrade(context: RouteContext) {
+  readQuery(context.event, []);
+  const body = parseWith(fleetUpgradeBodySchema, readJsonBody(context.event), 'POST /fleet/upgrade');
+  validateRateControl(body);
+  checkCallbackUrl(context, body.callbackUrl);
+  context.deps.fleet.select(body.select);
+  const { id } = operationIdOf(context, body.operationId);
+  const location = `/fleet/operations/${encodeURIComponent(id)}`;
+  const request: LongRequest = { command: 'product.upgrade', product: body.product, version: body.version };
+  const existing = context.deps.fleetStore?.get(id);
+  if (existing) {
+    sameRequest(id, request, existing);
+    return accepted(id, location);
+  }
+  const { operationId: _, ...job } = body;
+  context.deps.fleetStore?.put({
+    operationId: id,
+    command: request.command,
+    args: commandArgs({ ...request, operationId: id }),
+    status: 'running',
+    startedAt: new Date().toISOString(),
+  });
+  await context.deps.dispatch({ kind: 'fleet', operationId: id, ...job });
+  return accepted(id, location);
+}
+
+/** `GET /fleet/operations/{operationId}`: the run while it runs, then its aggregated result. */
+async function getFleetOperation(context: RouteContext) {
+  readQuery(context.event, []);
+  const operationId = param(context, 'operationId');
+  const store = context.deps.fleetStore;
+  const record = store?.get(operationId);
+  if (!record) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      store
+        ? `no fleet operation ${operationId} here`
+        : 'fleet runs are not kept by this deployment; their results go to the callback',
+      { operationId },
+    );
+  }
+  return jsonResult(200, record);
+}
+
+export const longRoutes: Route[] = [
+  { method: 'POST', path: '/servers/{server}/provision', handle: provision },
+  { method: 'POST', path: '/servers/{server}/products/{product}/upgrade', handle: upgrade },
+  { method: 'POST', path: '/fleet/upgrade', handle: fleetUpgrade },
+  { method: 'GET', path: '/fleet/operations/{operationId}', handle: getFleetOperation },
+];

@@ -1,0 +1,83 @@
+/**
+ * A loopback AWS Lambda for tests: the `Invoke` call of Lambda's REST protocol
+ * (`POST /2015-03-31/functions/{name}/invocations`, `X-Amz-Invocation-Type: Event` answered 202)
+ * recording each event, so that the real `LambdaClient` (pointed here with `endpoint`) can hand
+ * work over as it does in AWS. `onEvent` lets a test run the invoked function for real.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+
+export interface Invocation {
+  functionName: string;
+  invocationType: string;
+  event: unknown;
+}
+
+export interface LambdaTestServer {
+  endpoint: string;
+  invocations: Invocation[];
+  onEvent: ((invocation: Invocation) => void) | undefined;
+  /** The functions that exist; when set, others are `ResourceNotFoundException`. */
+  functions: Set<string> | undefined;
+  close(): Promise<void>;
+}
+
+export async function startLambdaServer(): Promise<LambdaTestServer> {
+  const invocations: Invocation[] = [];
+  const state: LambdaTestServer = {
+    endpoint: '',
+    invocations,
+    onEvent: undefined,
+    functions: undefined,
+    close: async () => {},
+  };
+  const http: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(
+        new URL(req.url ?? '/', 'http://x').pathname,
+      );
+      const known = match && (!state.functions || state.functions.has(decodeURIComponent(match[1]!)));
+      if (req.method !== 'POST' || !known || !req.headers.authorization?.startsWith('AWS4-HMAC-SHA256')) {
+        res.writeHead(404, {
+          'content-type': 'application/json',
+          'x-amzn-errortype': 'ResourceNotFoundException',
+        });
+        res.end(JSON.stringify({ Type: 'User', message: 'Function not found' }));
+        return;
+      }
+      const invocation: Invocation = {
+        functionName: decodeURIComponent(match![1]!),
+        invocationType: String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
+        event: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'),
+      };
+      invocations.push(invocation);
+      state.onEvent?.(invocation);
+      if (invocation.invocationType === 'Event') {
+        res.writeHead(202, { 'x-amzn-requestid': `req-${invocations.length}` }).end();
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('null');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = http.address() as AddressInfo;
+  state.endpoint = `http://127.0.0.1:${port}`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      http.closeAllConnections();
+      http.close(() => resolve());
+    });
+  return state;
+}
+
+export function createTestLambdaClient(server: LambdaTestServer): LambdaClient {
+  return new LambdaClient({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    maxAttempts: 1,
+  });
+}
