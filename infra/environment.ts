@@ -7,6 +7,10 @@ export const ENV = {
   inventorySource: 'INVENTORY_SOURCE',
   /** Secrets Manager ARN of the SSH private key (PEM or OpenSSH text as SecretString). */
   sshKeySecretArn: 'SSH_KEY_SECRET_ARN',
+  /** Secrets Manager ARN of known_hosts text (OpenSSH format) for hosts without a pinned `host_key`. */
+  knownHostsSecretArn: 'KNOWN_HOSTS_SECRET_ARN',
+  /** SPEC 5: `true` lets callbacks reach private addresses. */
+  callbackAllowPrivate: 'CALLBACK_ALLOW_PRIVATE',
   /** Secrets Manager ARN whose SecretString is SPEC 5's `CALLBACK_SECRET`. */
   callbackSecretArn: 'CALLBACK_SECRET_ARN',
   /** Name of the worker function, invoked asynchronously for long operations. */

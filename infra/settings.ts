@@ -26,6 +26,10 @@ export interface StackSettings {
   /** Complete ARNs of existing secrets; none: the stack creates them with placeholder values. */
   sshKeySecretArn: string | undefined;
   callbackSecretArn: string | undefined;
+  /** Complete ARN of a secret holding known_hosts text for SSH hosts the inventory does not pin. */
+  knownHostsSecretArn: string | undefined;
+  /** SPEC 5's CALLBACK_ALLOW_PRIVATE: callbacks may go to private addresses (a VPC-internal receiver). */
+  callbackAllowPrivate: boolean;
   /** Where fleet heartbeat reports are POSTed (SPEC 7.2), passed as HEARTBEAT_CALLBACK_URL. */
   heartbeatCallbackUrl: string | undefined;
   /** SNS topic that every alarm notifies. */
@@ -46,6 +50,8 @@ export const CONTEXT_KEYS = [
   'inventorySource',
   'sshKeySecretArn',
   'callbackSecretArn',
+  'knownHostsSecretArn',
+  'callbackAllowPrivate',
   'heartbeatCallbackUrl',
   'alarmTopicArn',
 ] as const;
@@ -89,6 +95,13 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
           .split(',')
           .map((part) => part.trim())
           .filter(Boolean);
+  };
+  const flag = (key: ContextKey): boolean => {
+    const value = read(key);
+    if (value === undefined || value === null || value === '' || value === false || value === 'false')
+      return false;
+    if (value === true || value === 'true') return true;
+    return fail(key, value, 'true or false');
   };
   const matching = (key: ContextKey, pattern: RegExp, what: string): string | undefined => {
     const value = text(key);
@@ -144,6 +157,8 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
     inventorySource,
     sshKeySecretArn: matching('sshKeySecretArn', SECRET_ARN, secretArn),
     callbackSecretArn: matching('callbackSecretArn', SECRET_ARN, secretArn),
+    knownHostsSecretArn: matching('knownHostsSecretArn', SECRET_ARN, secretArn),
+    callbackAllowPrivate: flag('callbackAllowPrivate'),
     heartbeatCallbackUrl: matching('heartbeatCallbackUrl', /^https?:\/\/\S+$/, 'an http(s) URL'),
     alarmTopicArn: matching('alarmTopicArn', TOPIC_ARN, 'an SNS topic ARN'),
   };

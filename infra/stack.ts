@@ -73,6 +73,8 @@ export class CloudiqStack extends Stack {
     const common: Record<string, string> = {
       [ENV.inventorySource]: `s3://${inventory.bucket}/${inventory.key}`,
       [ENV.sshKeySecretArn]: sshKey.secretArn,
+      ...(settings.knownHostsSecretArn ? { [ENV.knownHostsSecretArn]: settings.knownHostsSecretArn } : {}),
+      ...(settings.callbackAllowPrivate ? { [ENV.callbackAllowPrivate]: 'true' } : {}),
       [ENV.fleetTagKey]: settings.fleetTagKey,
       [ENV.fleetTagValue]: settings.fleetTagValue,
       [ENV.powertoolsServiceName]: SERVICE_NAME,
@@ -124,9 +126,10 @@ export class CloudiqStack extends Stack {
         fn.role.addToPolicy(statement);
       }
       fn.role.addToPolicy(readInventoryStatement(inventory.bucket, inventory.key));
-      fn.role.addToPolicy(
-        readSecretsStatement(fn === api ? [sshKey.secretArn] : [sshKey.secretArn, callbackSecret.secretArn]),
-      );
+      const secretArns = [sshKey.secretArn];
+      if (settings.knownHostsSecretArn) secretArns.push(settings.knownHostsSecretArn);
+      if (fn !== api) secretArns.push(callbackSecret.secretArn);
+      fn.role.addToPolicy(readSecretsStatement(secretArns));
     }
     // api and batch-upgrade hand long work to the worker, or to the state machine past the threshold.
     for (const starter of [api, batchUpgrade]) {

@@ -13,7 +13,7 @@ export interface BundleOptions {
   /** Functions to build (those whose functions/<name>.ts exists); default all four. */
   functions?: string[];
   skipFunctions?: boolean;
-  /** Leave `@aws-sdk/*` to the Lambda runtime; default true. */
+  /** Leave `@aws-sdk/*` to the Lambda runtime's SDK instead of bundling it; default false. */
   externalSdk?: boolean;
 }
 

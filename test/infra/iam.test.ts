@@ -12,6 +12,7 @@ import {
 
 const SSH_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123';
 const CALLBACK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/callback-XyZ789';
+const KNOWN_HOSTS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/known_hosts-Qw3rTy';
 
 const DOCUMENT = 'arn:{AWS::Partition}:ssm:{AWS::Region}::document/AWS-RunShellScript';
 const INSTANCES = [
@@ -63,6 +64,7 @@ describe('IAM: each function has its own least-privilege role', () => {
       inventorySource: 's3://cloudiq-inventory/fleets/prod.ini',
       sshKeySecretArn: SSH_ARN,
       callbackSecretArn: CALLBACK_ARN,
+      knownHostsSecretArn: KNOWN_HOSTS_ARN,
       subnetIds: 'subnet-0123456789abcdef0,subnet-0fedcba9876543210',
       securityGroupIds: 'sg-0123456789abcdef0',
     });
@@ -290,7 +292,7 @@ describe('IAM: each function has its own least-privilege role', () => {
           Sid: 'ReadSecrets',
           Effect: 'Allow',
           Action: 'secretsmanager:GetSecretValue',
-          Resource: [SSH_ARN, CALLBACK_ARN],
+          Resource: [SSH_ARN, KNOWN_HOSTS_ARN, CALLBACK_ARN],
         },
         {
           Sid: 'InvokeWorker',
@@ -339,6 +341,16 @@ describe('IAM: each function has its own least-privilege role', () => {
     assert.deepEqual(flatten(invokes.map((st) => st.Resource)), [
       [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
     ]);
+  });
+
+  it('with context, api reads the SSH key and known_hosts, and still not the callback secret', () => {
+    const reads = statementsOfRole(custom.json, custom.id(custom.stack.functions.api.role)).filter(
+      (st) => st.Sid === 'ReadSecrets',
+    );
+    assert.deepEqual(
+      reads.map((st) => st.Resource),
+      [[SSH_ARN, KNOWN_HOSTS_ARN]],
+    );
   });
 
   it('without VPC context no function asks for network interfaces', () => {

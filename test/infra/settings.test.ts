@@ -16,6 +16,8 @@ describe('stack settings from context', () => {
       inventorySource: undefined,
       sshKeySecretArn: undefined,
       callbackSecretArn: undefined,
+      knownHostsSecretArn: undefined,
+      callbackAllowPrivate: false,
       heartbeatCallbackUrl: undefined,
       alarmTopicArn: undefined,
     });
@@ -35,6 +37,8 @@ describe('stack settings from context', () => {
       inventorySource: 's3://my.bucket-1/dir/fleet.ini',
       sshKeySecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ssh-AbCdEf',
       callbackSecretArn: 'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:cb/x-123456',
+      knownHostsSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:known_hosts-a1b2c3',
+      callbackAllowPrivate: 'true',
       heartbeatCallbackUrl: 'https://ops.example.com/hb',
       alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms',
     });
@@ -51,9 +55,13 @@ describe('stack settings from context', () => {
       inventorySource: { bucket: 'my.bucket-1', key: 'dir/fleet.ini' },
       sshKeySecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ssh-AbCdEf',
       callbackSecretArn: 'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:cb/x-123456',
+      knownHostsSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:known_hosts-a1b2c3',
+      callbackAllowPrivate: true,
       heartbeatCallbackUrl: 'https://ops.example.com/hb',
       alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms',
     });
+    assert.equal(read({ callbackAllowPrivate: true }).callbackAllowPrivate, true);
+    assert.equal(read({ callbackAllowPrivate: 'false' }).callbackAllowPrivate, false);
     assert.equal(read({ heartbeatSchedule: 'cron(0 12 * * ? *)' }).heartbeatSchedule, 'cron(0 12 * * ? *)');
   });
 
@@ -80,6 +88,8 @@ describe('stack settings from context', () => {
       [{ inventorySource: 's3://Bucket/key' }, 'inventorySource'],
       [{ sshKeySecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ssh' }, 'sshKeySecretArn'],
       [{ callbackSecretArn: 'cloudiq/callback' }, 'callbackSecretArn'],
+      [{ knownHostsSecretArn: 'known_hosts' }, 'knownHostsSecretArn'],
+      [{ callbackAllowPrivate: 'yes' }, 'callbackAllowPrivate'],
       [{ heartbeatCallbackUrl: 'ftp://x' }, 'heartbeatCallbackUrl'],
       [{ alarmTopicArn: 'arn:aws:sqs:us-east-1:123456789012:q' }, 'alarmTopicArn'],
       [{ fleetTagValue: { nested: true } }, 'fleetTagValue'],

@@ -266,6 +266,8 @@ describe('the stack with context', () => {
       callbackSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/callback-XyZ789',
       subnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
       securityGroupIds: 'sg-0123456789abcdef0',
+      knownHostsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/known_hosts-Qw3rTy',
+      callbackAllowPrivate: true,
       heartbeatCallbackUrl: 'https://ops.example.com/heartbeat',
       alarmTopicArn: TOPIC,
     });
@@ -307,7 +309,7 @@ describe('the stack with context', () => {
     );
   });
 
-  it('imports the secrets and the inventory instead of creating them', () => {
+  it('imports the secrets (known_hosts too) and the inventory instead of creating them', () => {
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     s.template.resourceCountIs('AWS::S3::Bucket', 1);
     s.template.allResourcesProperties('AWS::Lambda::Function', {
@@ -315,6 +317,9 @@ describe('the stack with context', () => {
         Variables: Match.objectLike({
           INVENTORY_SOURCE: 's3://cloudiq-inventory/fleets/prod.ini',
           SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123',
+          KNOWN_HOSTS_SECRET_ARN:
+            'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/known_hosts-Qw3rTy',
+          CALLBACK_ALLOW_PRIVATE: 'true',
         }),
       },
     });

@@ -1,0 +1,154 @@
+/**
+ * The esbuild bundles of scripts/bundle.mjs, built once into a temp dir: each loads in a fresh
+ * Node.js process with a region but no credentials and no network (any socket connect fails and
+ * is recorded), runs with the host's sh prelude inlined (no prelude.sh beside it), and its size is
+ * reported. The API bundle answers real payload 2.0 events against a local host.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FUNCTION_NAMES } from '../../infra/function.ts';
+import { buildHttpEvent } from '../../lib/api/http.ts';
+import { VERSION } from '../../lib/cli/version.ts';
+import { type BundleOutput, bundle, ROOT } from '../../scripts/bundle.mjs';
+import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+
+// Runs in the child: no socket may connect, then the bundle is imported and, given an event,
+// its handler called; the answer comes back on the last line of stdout.
+const LOADER = `
+import net from 'node:net';
+import dns from 'node:dns';
+import { pathToFileURL } from 'node:url';
+const attempts = [];
+net.Socket.prototype.connect = function (...args) {
+  attempts.push(JSON.stringify(args[0]));
+  throw new Error('network access refused in this test');
+};
+const lookup = dns.lookup;
+dns.lookup = (host, ...rest) => { attempts.push('dns:' + host); return lookup(host, ...rest); };
+const [bundlePath, eventJson] = process.argv.slice(2);
+const mod = await import(pathToFileURL(bundlePath).href);
+await new Promise((resolve) => setTimeout(resolve, 200));
+let answer = null;
+if (eventJson) {
+  const context = { functionName: 'test', awsRequestId: 'req-1', getRemainingTimeInMillis: () => 25_000 };
+  answer = await mod.handler(JSON.parse(eventJson), context);
+}
+process.stdout.write('\\n' + JSON.stringify({ exports: Object.keys(mod).sort(), handler: typeof mod.handler, attempts, answer }) + '\\n');
+`;
+
+interface LoadResult {
+  exports: string[];
+  handler: string;
+  attempts: string[];
+  answer: { statusCode: number; headers: Record<string, string>; body: string } | null;
+}
+
+describe('bundles', () => {
+  let dir: string;
+  let written: BundleOutput[];
+  let sandbox: Sandbox;
+  let inventory: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cloudiq-bundles-'));
+    written = await bundle({ outdir: dir });
+    writeFileSync(join(dir, 'loader.mjs'), LOADER);
+    sandbox = createSandbox();
+    inventory = join(dir, 'inventory.ini');
+    writeFileSync(
+      inventory,
+      `[host:local-1]\ntransport = local\nconfig_path = ${sandbox.configPath}\nstate_dir = ${sandbox.stateDir}\ngroups = demo\n`,
+    );
+  });
+  after(() => {
+    sandbox.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A fresh Node.js with a region, no credentials, no ~/.aws, no instance metadata. */
+  function load(file: string, env: Record<string, string> = {}, event?: unknown): LoadResult {
+    const run = spawnSync(
+      process.execPath,
+      [join(dir, 'loader.mjs'), file, ...(event ? [JSON.stringify(event)] : [])],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          HOME: dir,
+          AWS_REGION: 'eu-west-1',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          ...env,
+        },
+      },
+    );
+    assert.equal(run.status, 0, `${file}: exit ${run.status}\n${run.stderr}`);
+    const last = run.stdout.trim().split('\n').at(-1) ?? '';
+    return JSON.parse(last) as LoadResult;
+  }
+
+  it('builds the CLI, which runs a real command with the prelude inlined, away from the sources', (t) => {
+    const cli = written.find((w) => w.name === 'cli');
+    assert.ok(cli);
+    t.diagnostic(`cloudiq-bootstrap.mjs: ${(cli.bytes / 1024).toFixed(1)} KiB`);
+    const text = readFileSync(cli.file, 'utf8');
+    assert.ok(text.startsWith('#!/usr/bin/env node\n'));
+    assert.ok(!text.includes("'./prelude.sh'"), 'the prelude is read from a file');
+    assert.ok(!existsSync(join(dir, 'prelude.sh')));
+    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir };
+    const version = spawnSync(cli.file, ['--version'], { cwd: dir, encoding: 'utf8', env });
+    assert.equal(version.stdout, `cloudiq-bootstrap ${VERSION}\n`);
+    const heartbeat = spawnSync(
+      process.execPath,
+      [cli.file, '--config', sandbox.configPath, '--state-dir', sandbox.stateDir, 'heartbeat.get', '--json'],
+      { cwd: dir, encoding: 'utf8', env },
+    );
+    assert.equal(heartbeat.status, 0, heartbeat.stderr);
+    const answer = JSON.parse(heartbeat.stdout) as Record<string, unknown>;
+    assert.ok('products' in answer || 'server' in answer, heartbeat.stdout);
+  });
+
+  for (const name of FUNCTION_NAMES) {
+    const entry = join(ROOT, 'functions', `${name}.ts`);
+    it(`${name}: bundled when functions/${name}.ts exists; loads with no credentials and no network`, (t) => {
+      const out = written.find((w) => w.name === name);
+      if (!existsSync(entry)) {
+        assert.equal(out, undefined, `a bundle for ${name} without its entry`);
+        t.diagnostic(`functions/${name}.ts does not exist: nothing to bundle`);
+        return;
+      }
+      assert.ok(out, `no bundle for ${name}`);
+      assert.equal(out.file, join(dir, 'functions', name, 'index.mjs'));
+      t.diagnostic(`functions/${name}/index.mjs: ${(out.bytes / 1024).toFixed(1)} KiB`);
+      const text = readFileSync(out.file, 'utf8');
+      assert.ok(!text.includes("'./prelude.sh'"), 'the prelude is read from a file');
+      const result = load(out.file);
+      assert.equal(result.handler, 'function');
+      assert.deepEqual(result.attempts, [], 'network access while loading');
+    });
+  }
+
+  it('api: answers payload 2.0 events against a local host, running the inlined prelude', (t) => {
+    if (!existsSync(join(ROOT, 'functions', 'api.ts'))) {
+      assert.equal(
+        written.find((w) => w.name === 'api'),
+        undefined,
+      );
+      t.diagnostic('functions/api.ts does not exist yet');
+      return;
+    }
+    const file = join(dir, 'functions', 'api', 'index.mjs');
+    const env = { INVENTORY_SOURCE: `file:${inventory}` };
+    const servers = load(file, env, buildHttpEvent({ method: 'GET', url: '/servers' }));
+    assert.deepEqual(servers.attempts, []);
+    assert.equal(servers.answer?.statusCode, 200, servers.answer?.body);
+    assert.match(servers.answer?.body ?? '', /"local-1"/);
+    const heartbeat = load(file, env, buildHttpEvent({ method: 'GET', url: '/servers/local-1/heartbeat' }));
+    assert.deepEqual(heartbeat.attempts, []);
+    assert.equal(heartbeat.answer?.statusCode, 200, heartbeat.answer?.body);
+  });
+});
