@@ -157,6 +157,8 @@ for (const mode of ['flock', 'no-flock'] as const) {
       await waitFor('sleep to start', () => sleeper.pid !== undefined && pidAlive(sleeper.pid));
       for (const pid of [1, sleeper.pid ?? 0]) {
         const record = `${pid}\noperation=op_someone_else\ncommand=product.set\nstarted_at=2020-01-01T00:00:00Z\npid_start=${pidStart(pid)}9\n`;
+        // The last runner writes its final journal, then releases: let it finish releasing first.
+        await waitFor('the lock to be free', () => (readIfExists(lockPath(sandbox)) ?? '') === '');
         writeFileSync(lockPath(sandbox), record);
         const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
         assert.equal(beat.lock, null, 'a reused PID reported as the holder');
