@@ -11,6 +11,7 @@ import { type AppstackAnswer, type Journal, runCommand } from '../operations/ind
 import type { CommandRequest, RunOptions } from '../operations/types.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
 import type { Continuation, WorkerJob } from './job.ts';
+import { settledJournal } from './journal-read.ts';
 
 export interface SliceInput {
   fleet: Fleet;
@@ -78,8 +79,12 @@ export async function runSlice(input: SliceInput): Promise<SliceOutcome> {
     },
     runTarget: async (server, targetSignal) => {
       try {
-        const journal = (await runCommand(fleet.target(server), request, options(targetSignal))) as Journal;
-        return { status: 'succeeded', result: journalOutcome(journal) };
+        const host = fleet.target(server);
+        const journal = (await runCommand(host, request, options(targetSignal))) as Journal;
+        return {
+          status: 'succeeded',
+          result: journalOutcome(await settledJournal(host, journal, options(targetSignal))),
+        };
       } catch (error) {
         return noteInterrupted(server, error);
       }
