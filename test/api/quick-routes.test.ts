@@ -3,7 +3,6 @@
 // the status of SPEC 2.6's HTTP column.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { type ApiFixture, assertError, block, createApiFixture, release } from './fixture.ts';
