@@ -48,6 +48,8 @@ export interface WorkerDeps {
   handOver?: (event: WorkerEvent) => Promise<void>;
   /** Kept back to stop following and hand over. Default 30 s. */
   handOverReserveMs?: number;
+  /** How often `remainingTimeMs` is asked while following. Default 250 ms. */
+  clockCheckMs?: number;
   /** What a callback may need, retries included (5 × 10 s plus backoff). Default 180 s. */
   deliveryReserveMs?: number;
   /** Past this many invocations the worker stops following and reports what is left as timed out. */
@@ -130,13 +132,20 @@ export async function runWorker(deps: WorkerDeps, event: WorkerEvent): Promise<W
     return finish(deps, event, state, giveUp(state, job, request, now(), maxInvocations), log);
   }
 
-  const canHandOver = deps.remainingTimeMs !== undefined && deps.handOver !== undefined;
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  if (canHandOver) {
-    const budget = deps.remainingTimeMs!() - (deps.handOverReserveMs ?? 30_000);
-    if (budget <= 0) controller.abort();
-    else timer = setTimeout(() => controller.abort(), budget);
+  const remainingTimeMs = deps.remainingTimeMs;
+  if (remainingTimeMs !== undefined && deps.handOver !== undefined) {
+    // The clock is asked again and again rather than once: it is the caller's (Lambda's context,
+    // or a test's), and only it knows how much time is left.
+    const reserve = deps.handOverReserveMs ?? 30_000;
+    const check = () => {
+      if (remainingTimeMs() > reserve) return;
+      controller.abort();
+      clearInterval(timer);
+    };
+    check();
+    if (!controller.signal.aborted) timer = setInterval(check, deps.clockCheckMs ?? 250);
   }
   let configCallbackUrl = state.configCallbackUrl;
   const onConfig = (config: BootstrapConfig) => {
@@ -146,7 +155,7 @@ export async function runWorker(deps: WorkerDeps, event: WorkerEvent): Promise<W
   try {
     slice = await runSlice({ fleet: deps.fleet, job, request, state, signal: controller.signal, onConfig });
   } finally {
-    clearTimeout(timer);
+    clearInterval(timer);
   }
   const next: Continuation = {
     ...state,
