@@ -208,7 +208,7 @@ describe('worker hand-over across invocations', () => {
     const outcome = await runWorker({ ...deps(), remainingTimeMs: () => 60_000 }, { job });
     assert.equal(outcome.state, 'handedOver');
     const next = handedOver();
-    assert.equal((next.continuation?.result as { status: string }).status, 'succeeded');
+    assert.equal((next.continuation!.result as { status: string }).status, 'succeeded');
     assert.equal(receiver.requests.length, 0);
     const last = await runWorker(deps(), next);
     assert.equal(last.state, 'finished');
