@@ -427,12 +427,13 @@ b_follow() {
   _fj="$B_STATE/operations/$1.json"
   _fdl=$(( $(date +%s) + $2 ))
   while [ -f "$_fj" ] && [ "$(date +%s)" -lt "$_fdl" ]; do
+    _fp=$(sed -n 's/^{.*"status":"[a-z]*","pid":\([0-9]*\),"startedAt".*/\1/p' "$_fj")
+    b_pid_alive "$_fp" || break
+    # A final journal is written just before the runner lets go of the lock: wait for it to be
+    # gone too, so that whoever follows can start the next operation at once.
     case "$(cat "$_fj")" in
-      *'"status":"running","pid":'*)
-        _fp=$(sed -n 's/^{.*"status":"running","pid":\([0-9]*\),.*/\1/p' "$_fj")
-        b_pid_alive "$_fp" || break
-        b_sleep 0.1 ;;
-      *) break ;;
+      *'"status":"running","pid":'*) b_sleep 0.1 ;;
+      *) b_sleep 0.02 ;;
     esac
   done
   b_dump_journal "$1"

@@ -14,7 +14,7 @@ import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
 import { lockedError } from './locked.ts';
 import { productFile, requireProduct } from './product.ts';
-import { type DryRun, MAX_PLAN_ATTEMPTS } from './quick-write.ts';
+import { contentionError, contentionPause, type DryRun, MAX_PLAN_ATTEMPTS } from './quick-write.ts';
 import { currentMode } from './server-mode.ts';
 import { execProgram, expect, productPath, readSnapshot, type Snapshot, serverPath } from './snapshot.ts';
 import { type ProductFile, renderProductIni, renderServerIni } from './state.ts';
@@ -191,7 +191,10 @@ export async function startLong(
     if (options.dryRun) return { dryRun: true, server: host.name, program };
     const answer = await execProgram(host, program, options);
     if (answer.locked !== undefined) throw lockedError(host.name, answer.locked);
-    if (answer.conflict) continue;
+    if (answer.conflict) {
+      await contentionPause(attempt);
+      continue;
+    }
     const journal = journalFrom(host, answer, id);
     if (!journal)
       throw new BootstrapError('INTERNAL', `${host.name}: the operation did not start`, {
@@ -200,11 +203,7 @@ export async function startLong(
       });
     return journal;
   }
-  throw new BootstrapError(
-    'INTERNAL',
-    `${host.name}: state kept changing during ${MAX_PLAN_ATTEMPTS} attempts`,
-    { server: host.name },
-  );
+  throw contentionError(host);
 }
 
 /** Waits for an operation's journal to be final, in long polls on the host. */

@@ -4,7 +4,7 @@ import { lockedError } from './locked.ts';
 import { execProgram, readSnapshot, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './types.ts';
 
-export const MAX_PLAN_ATTEMPTS = 5;
+export const MAX_PLAN_ATTEMPTS = 8;
 
 export type DryRun = { dryRun: true; server: string; program: string };
 
@@ -25,16 +25,28 @@ export async function runQuickWrite<T>(
     if (options.dryRun) return { dryRun: true, server: host.name, program };
     const answer = await execProgram(host, program, options);
     if (answer.locked !== undefined) throw lockedError(host.name, answer.locked);
-    if (answer.conflict) continue;
+    if (answer.conflict) {
+      await contentionPause(attempt);
+      continue;
+    }
     if (answer.ok === undefined)
       throw new BootstrapError('INTERNAL', `${host.name}: no confirmation from the host`);
     return planned.answer(answer.ok);
   }
-  throw new BootstrapError(
-    'INTERNAL',
-    `${host.name}: state kept changing during ${MAX_PLAN_ATTEMPTS} attempts`,
-    {
-      server: host.name,
-    },
+  throw contentionError(host);
+}
+
+/** Between attempts after a conflict: a growing, jittered pause, so that racing writers spread out. */
+export function contentionPause(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(1000, 25 * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Other operations kept changing the files this one planned from: busy, as LOCKED says, not a bug. */
+export function contentionError(host: HostTarget): BootstrapError {
+  return new BootstrapError(
+    'LOCKED',
+    `${host.name}: other operations kept changing the state during ${MAX_PLAN_ATTEMPTS} attempts; try again`,
+    { server: host.name, pid: null, operation: null, command: null, started_at: null, contention: true },
   );
 }
