@@ -265,6 +265,8 @@ b_take_lock() {
   fi
   B_LOCKED=1
   trap 'b_release_lock' EXIT
+  # Only lock holders write state files: a temp file seen now was left by a writer killed mid-write.
+  rm -f "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.* 2>/dev/null
   return 0
 }
 
