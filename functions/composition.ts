@@ -4,6 +4,9 @@
  * Manager), the fleet over them, the callback deliverer, the logger. Built once per cold start
  * and cached; a failed build is not cached, so the next invocation tries again.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -17,7 +20,6 @@ import {
   STEP_FUNCTIONS_THRESHOLD,
 } from '../infra/batch-plan.ts';
 import { ENV, SERVICE_NAME } from '../infra/environment.ts';
-import { createFleetFromInventory, inventoryFromText } from '../lib/api/inventory-fleet.ts';
 import {
   parseInventorySource,
   parseSshKeySecret,
@@ -31,9 +33,10 @@ import {
   deliverCallback,
 } from '../lib/callback/index.ts';
 import { VERSION } from '../lib/cli/version.ts';
-import type { Inventory } from '../lib/config/inventory.ts';
+import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
+import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import type { Deliver } from '../lib/orchestrate/run.ts';
 import type { WorkerEvent, WorkerJob } from '../lib/worker/job.ts';
 
@@ -53,7 +56,8 @@ export interface Clients {
 /** What the functions read from their environment and its sources; secrets stay out of logs. */
 export interface CloudConfig {
   inventory: Inventory;
-  ssh: { privateKey?: string; passphrase?: string; knownHosts?: string };
+  /** `knownHosts` is the file's text (written to a file for the SSH transport). */
+  ssh: { privateKey?: string; knownHosts?: string };
   callbackSecret: string | undefined;
 }
 
@@ -112,7 +116,7 @@ export async function loadCloudConfig(
   ]);
   const key = sshKey === undefined ? undefined : parseSshKeySecret(sshKey, env[ENV.sshKeySecretArn]!);
   return {
-    inventory: inventoryFromText(inventoryText, sourceText),
+    inventory: parseInventory(inventoryText, sourceText),
     ssh: {
       ...(key === undefined ? {} : key),
       ...(knownHosts === undefined ? {} : { knownHosts }),
@@ -121,13 +125,38 @@ export async function loadCloudConfig(
   };
 }
 
+/** The SSM client of a host's region: the default one, or one more per other region, kept. */
+function ssmClients(defaultClient: SSMClient): (region: string | null) => SSMClient {
+  const byRegion = new Map<string, SSMClient>();
+  return (region) => {
+    if (region === null) return defaultClient;
+    let client = byRegion.get(region);
+    if (!client) {
+      client = new SSMClient({ retryMode: 'adaptive', region });
+      byRegion.set(region, client);
+    }
+    return client;
+  };
+}
+
+/** The SSH transport reads known_hosts from a file: the secret's text goes to one in /tmp. */
+function writeKnownHosts(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cloudiq-ssh-'));
+  const file = join(dir, 'known_hosts');
+  writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o600 });
+  return file;
+}
+
 /** Builds everything a function needs; `clients` default to `createClients()`. */
 export async function buildRuntime(env: Env, clients: Clients = createClients()): Promise<Runtime> {
   const logger = new Logger({ serviceName: env[ENV.powertoolsServiceName] ?? SERVICE_NAME });
   const config = await loadCloudConfig(env, clients);
-  const fleet = await createFleetFromInventory(config.inventory, {
-    ssh: config.ssh,
-    ssm: { client: clients.ssm },
+  const fleet = createInventoryFleet(config.inventory, {
+    ssh: {
+      ...(config.ssh.privateKey === undefined ? {} : { privateKey: config.ssh.privateKey }),
+      ...(config.ssh.knownHosts === undefined ? {} : { knownHosts: writeKnownHosts(config.ssh.knownHosts) }),
+    },
+    ssmClientFor: ssmClients(clients.ssm),
   });
   // The secret from Secrets Manager stands in for SPEC 5's CALLBACK_SECRET variable.
   const options = {

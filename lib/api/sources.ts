@@ -104,34 +104,35 @@ export async function readSecret(client: SecretsManagerClient, secretId: string)
 }
 
 /**
- * The SSH key secret: the private key in OpenSSH or PEM form, or JSON
- * `{ "privateKey": "…", "passphrase": "…" }` for a key that has a passphrase.
+ * The SSH key secret: the private key in OpenSSH or PEM form, or JSON `{ "privateKey": "…" }`.
+ * Secrets Manager encrypts it at rest; a key with a passphrase is refused (CONFIG_ERROR) rather
+ * than failing at the first host.
  */
-export function parseSshKeySecret(
-  text: string,
-  secretId: string,
-): { privateKey: string; passphrase?: string } {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('{')) {
+export function parseSshKeySecret(text: string, secretId: string): { privateKey: string } {
+  let key = text.trim();
+  if (key.startsWith('{')) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(trimmed);
+      parsed = JSON.parse(key);
     } catch (error) {
       throw sourceError(secretId, 'the SSH key secret is neither a key nor valid JSON', error);
     }
     const { privateKey, passphrase } = (parsed ?? {}) as Record<string, unknown>;
-    if (typeof privateKey !== 'string' || (passphrase !== undefined && typeof passphrase !== 'string')) {
-      throw sourceError(
-        secretId,
-        'the SSH key secret must hold "privateKey" (and optionally "passphrase") as strings',
-      );
+    if (typeof privateKey !== 'string') {
+      throw sourceError(secretId, 'the SSH key secret must hold "privateKey" as a string');
     }
-    return passphrase === undefined ? { privateKey } : { privateKey, passphrase };
+    if (passphrase !== undefined) {
+      throw sourceError(secretId, 'keys with a passphrase are not supported: store the key unencrypted');
+    }
+    key = privateKey.trim();
   }
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(trimmed)) {
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw sourceError(secretId, 'the SSH key secret holds no private key');
   }
-  return { privateKey: `${trimmed}\n` };
+  if (/Proc-Type: 4,ENCRYPTED|BEGIN ENCRYPTED PRIVATE KEY/.test(key)) {
+    throw sourceError(secretId, 'keys with a passphrase are not supported: store the key unencrypted');
+  }
+  return { privateKey: `${key}\n` };
 }
 
 function messageOf(error: unknown): string {

@@ -8,14 +8,16 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
-import { loadInventoryFleet } from '../api/inventory-fleet.ts';
 import { createDemoFleet } from '../api/static-fleet.ts';
+import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
 import { BootstrapError } from '../errors.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
+import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { createInProcessWorker, type InProcessWorker } from '../worker/in-process.ts';
 import { createMemoryFleetStore } from '../worker/store.ts';
 import type { CliOptions } from './args.ts';
@@ -44,9 +46,41 @@ function portOf(options: CliOptions): number {
   return port;
 }
 
+/**
+ * The inventory's fleet, as the CLI builds it: this process is a composition root, so it makes
+ * the SSM clients (one per region, from the SDK's standard chain) when an ssm host needs one.
+ */
+async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fleet> {
+  const inventory = await loadInventory(file);
+  const clients = new Map<string, SSMClient>();
+  const ssm = inventory.hosts.some((host) => host.transport === 'ssm')
+    ? await import('@aws-sdk/client-ssm')
+    : undefined;
+  const shell = env['BOOTSTRAP_LOCAL_SHELL'];
+  const fleet = createInventoryFleet(inventory, {
+    ...(shell ? { localShell: shell } : {}),
+    ssmClientFor: (region) => {
+      let client = clients.get(region ?? '');
+      if (!client) {
+        if (!ssm) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
+        client = new ssm.SSMClient({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+        clients.set(region ?? '', client);
+      }
+      return client;
+    },
+  });
+  return {
+    ...fleet,
+    async close() {
+      await fleet.close();
+      for (const client of clients.values()) client.destroy();
+    },
+  };
+}
+
 async function fleetFor(options: CliOptions, io: CliIo): Promise<{ fleet: Fleet; banner: string }> {
   if (options.inventory !== undefined) {
-    const fleet = await loadInventoryFleet(options.inventory, io.env);
+    const fleet = await inventoryFleet(options.inventory, io.env);
     return { fleet, banner: `Inventory: ${options.inventory} (${fleet.servers().length} servers)` };
   }
   const root = io.env['CLOUDIQ_DEMO_DIR'] ? join(io.env['CLOUDIQ_DEMO_DIR']) : DEMO_ROOT;

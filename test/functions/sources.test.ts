@@ -195,10 +195,13 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
       path: '/opt/inventory.ini',
     });
     assert.throws(() => parseInventorySource('s3://bucket-only'), rejectsWith('CONFIG_ERROR'));
-    assert.deepEqual(parseSshKeySecret(JSON.stringify({ privateKey: KEY, passphrase: 'pw' }), 'id'), {
-      privateKey: KEY,
-      passphrase: 'pw',
+    assert.deepEqual(parseSshKeySecret(JSON.stringify({ privateKey: KEY }), 'id'), {
+      privateKey: `${KEY}\n`,
     });
+    assert.throws(
+      () => parseSshKeySecret(JSON.stringify({ privateKey: KEY, passphrase: 'pw' }), 'id'),
+      rejectsWith('CONFIG_ERROR', /passphrase/),
+    );
     assert.throws(() => parseSshKeySecret('{"privateKey": 3}', 'id'), rejectsWith('CONFIG_ERROR'));
     assert.equal(await readSecret(createTestSecretsClient(aws), CALLBACK_ARN), 'callback-secret-value\n');
   });
