@@ -196,7 +196,11 @@ describe('Lambda handlers with their composition root', () => {
     const plan = (await worker.handler(
       { mode: 'plan', operationId, request, startedAt: '2026-11-25T00:00:00.000Z' },
       context('cloudiq-worker'),
-    )) as { runs: Record<string, string>; counts: { canary: number; fleet: number }; healthGate: boolean };
+    )) as unknown as {
+      runs: Record<string, string>;
+      counts: { canary: number; fleet: number };
+      healthGate: boolean;
+    };
     assert.deepEqual(plan.counts, { canary: 1, fleet: 2 });
     assert.deepEqual(JSON.parse(s3.text('runs', plan.runs['canaryKey']!)!), [{ server: 'web-1', index: 0 }]);
     assert.deepEqual(JSON.parse(s3.text('runs', plan.runs['fleetKey']!)!), [
