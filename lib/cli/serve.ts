@@ -14,7 +14,7 @@ import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '..
 import { createDemoFleet } from '../api/static-fleet.ts';
 import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
-import { BootstrapError } from '../errors.ts';
+import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
@@ -22,6 +22,7 @@ import { createInProcessWorker, type InProcessWorker } from '../worker/in-proces
 import { createMemoryFleetStore } from '../worker/store.ts';
 import type { CliOptions } from './args.ts';
 import type { CliIo } from './main.ts';
+import { formatError } from './output.ts';
 
 export const DEFAULT_PORT = 3000;
 
@@ -229,7 +230,16 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
 
 /** `cloudiq-bootstrap serve [--port 3000] [--inventory FILE]`: serves until SIGINT or SIGTERM. */
 export async function runServe(options: CliOptions, io: CliIo): Promise<number> {
-  const handle = await startServe(options, io);
+  let handle: ServeHandle;
+  try {
+    handle = await startServe(options, io);
+  } catch (error) {
+    // Reported here, as main() reports any command's failure (a busy port is INVALID_REQUEST, 2).
+    const body = errorBody(error);
+    if (options.json) io.stdout(`${JSON.stringify({ error: body })}\n`);
+    else io.stderr(`${formatError(body)}\n`);
+    return exitCodeFor(body.code);
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
