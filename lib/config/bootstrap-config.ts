@@ -1,4 +1,4 @@
-import { BootstrapError, configError } from '../errors.ts';
+import { configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { KEY_PATTERN, MODE_PATTERN, NAME_PATTERN } from './names.ts';
 

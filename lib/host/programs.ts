@@ -139,6 +139,7 @@ export function renderLong(paths: HostPaths, plan: LongPlan): string {
     'B_FIFO_DIR=$(mktemp -d) && mkfifo "$B_FIFO_DIR/answer" || { b_emit "@error INTERNAL mkfifo"; exit 0; }',
     `B_RUNNER=${shq(runner)}`,
     'if b_have setsid; then',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
     '  setsid "${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &',
     'else',
     `  ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner ) </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &`,
