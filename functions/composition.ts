@@ -43,7 +43,7 @@ import type { WorkerEvent, WorkerJob } from '../lib/worker/job.ts';
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** `KNOWN_HOSTS_SECRET_ARN`: optional known_hosts text for SSH hosts not pinned by `host_key`. */
-export const KNOWN_HOSTS_SECRET_ARN = 'KNOWN_HOSTS_SECRET_ARN';
+export const KNOWN_HOSTS_SECRET_ARN = ENV.knownHostsSecretArn;
 
 export interface Clients {
   s3: S3Client;
