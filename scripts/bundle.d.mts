@@ -14,7 +14,7 @@ export interface BundleOptions {
   functions?: string[];
   skipFunctions?: boolean;
   /** Leave `@aws-sdk/*` to the Lambda runtime's SDK instead of bundling it; default false. */
-  externalSdk?: boolean;
+  bundleSdk?: boolean;
 }
 
 export interface BundleOutput {

@@ -36,8 +36,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       io.stdout(`${helpFor(command)}\n`);
       return command === null && !options.help ? 2 : 0;
     }
-    if (command === 'demo') return (await import('./demo.ts')).runDemo(io);
-    if (command === 'serve') return (await import('./serve.ts')).runServe(options, io);
+    if (command === 'demo') return await (await import('./demo.ts')).runDemo(io);
+    if (command === 'serve') return await (await import('./serve.ts')).runServe(options, io);
     const request = toRequest(command, positionals, options);
     return await runOne(request, options, io);
   } catch (error) {

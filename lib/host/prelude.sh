@@ -121,6 +121,8 @@ b_dump_journal() {
   _jc=$(cat "$_j")
   _jp=$(printf '%s' "$_jc" | sed -n 's/^{.*"status":"running","pid":\([0-9]*\),.*/\1/p')
   if [ -n "$_jp" ] && b_pid_alive "$_jp"; then _alive=1; else _alive=0; fi
+  # Gone between our read and the check? It may have written its final journal just before: read again.
+  [ -n "$_jp" ] && [ "$_alive" = 0 ] && _jc=$(cat "$_j")
   b_emit "@journal $1 $_alive $(b_str64 "$_jc")"
 }
 
