@@ -1,0 +1,121 @@
+/**
+ * One fleet run over three transports at once — a local host, a real sshd host and an SSM managed
+ * node behind the loopback SSM endpoint — from the CLI, with the SSM client built from the SDK's
+ * standard chain (AWS_ENDPOINT_URL_SSM, AWS_REGION, static credentials in the environment).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../support/cli.ts';
+import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
+import { type SsmTestServer, startSsmServer, testInstanceId } from '../support/ssm-server.ts';
+
+describe('a fleet run over local, ssh and ssm hosts together', () => {
+  let dir: string;
+  let inventory: string;
+  let sshd: SshdHost;
+  let ssm: SsmTestServer;
+  const sandboxes: Sandbox[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cloudiq-mixed-'));
+    const user = await ensureTestUser();
+    sshd = await startSshd();
+    ssm = await startSsmServer({ region: 'eu-west-1' });
+    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
+    const local = createSandbox();
+    const remote = createSandbox(process.getuid?.() === 0 ? { owner: { uid: id('-u'), gid: id('-g') } } : {});
+    const managed = createSandbox();
+    sandboxes.push(local, remote, managed);
+    const instanceId = testInstanceId(7);
+    ssm.addInstance(instanceId);
+    inventory = join(dir, 'inventory.ini');
+    writeFileSync(
+      inventory,
+      [
+        '[host:here]',
+        'transport = local',
+        `config_path = ${local.configPath}`,
+        `state_dir = ${local.stateDir}`,
+        '',
+        '[host:over-ssh]',
+        'transport = ssh',
+        `address = ${sshd.host}`,
+        `port = ${sshd.port}`,
+        `user = ${sshd.user}`,
+        `identity = ${sshd.identityFile}`,
+        `known_hosts = ${sshd.knownHostsFile}`,
+        `config_path = ${remote.configPath}`,
+        `state_dir = ${remote.stateDir}`,
+        '',
+        '[host:over-ssm]',
+        'transport = ssm',
+        `instance_id = ${instanceId}`,
+        'region = eu-west-1',
+        `config_path = ${managed.configPath}`,
+        `state_dir = ${managed.stateDir}`,
+        '',
+      ].join('\n'),
+    );
+    // The CLI builds its SSM client from the SDK's standard chain, as an operator's shell would.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+      AWS_ACCESS_KEY_ID: 'AKIDLOOPBACKTEST',
+      AWS_SECRET_ACCESS_KEY: 'loopback-test-secret',
+      AWS_REGION: 'eu-west-1',
+    });
+  });
+  after(async () => {
+    for (const sb of sandboxes) sb.cleanup();
+    await sshd.stop();
+    await ssm.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('provisions and upgrades every host with one result vocabulary and one operation id', async () => {
+    const provision = await runCli([
+      '--inventory',
+      inventory,
+      '--select',
+      'all',
+      'server.provision',
+      '--role',
+      'edge',
+      '--json',
+    ]);
+    assert.equal(provision.code, 0, provision.stdout + provision.stderr);
+    const upgrade = await runCli([
+      '--inventory',
+      inventory,
+      '--select',
+      'all',
+      'product.upgrade',
+      'deepfiler',
+      '3.2.1',
+      '--json',
+    ]);
+    assert.equal(upgrade.code, 0, upgrade.stdout + upgrade.stderr);
+    const result = JSON.parse(upgrade.stdout);
+    assert.deepEqual(result.summary, { total: 3, succeeded: 3, failed: 0, unreachable: 0, skipped: 0 });
+    assert.deepEqual(
+      result.targets.map((t: { server: string }) => t.server),
+      ['here', 'over-ssh', 'over-ssm'],
+    );
+    // The same journal on every transport, but for what differs between hosts by nature.
+    const normalised = result.targets.map((t: { result: Record<string, unknown> }) =>
+      JSON.stringify({ ...t.result, pid: 0 }).replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, 'T'),
+    );
+    assert.equal(new Set(normalised).size, 1, normalised.join('\n'));
+    assert.ok(ssm.sendCommands.length > 0, 'the ssm host was reached through SSM');
+
+    const heartbeat = await runCli(['--inventory', inventory, '--select', 'all', 'heartbeat.get', '--json']);
+    const products = JSON.parse(heartbeat.stdout).targets.map(
+      (t: { result: { products: { deepfiler: unknown } } }) => t.result.products.deepfiler,
+    );
+    assert.deepEqual(products, Array(3).fill({ version: '3.2.1', status: 'provisioned' }));
+  });
+});
