@@ -1,0 +1,152 @@
+/**
+ * The Lambda bundles as deployed (dist/functions/<name>/index.mjs, built by scripts/bundle.mjs):
+ * size on disk, and module initialisation — the time an `import()` of the bundle takes in a
+ * fresh Node process (the AWS SDK included, whether bundled or left to the runtime), which is
+ * what a cold start pays before the handler runs. Also the CLI bundle's start (`--version`).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { bundle, inlinePlugin, ROOT } from '../scripts/bundle.mjs';
+import { run } from './processes.ts';
+import { median } from './stats.ts';
+
+export interface BundleFigure {
+  name: string;
+  file: string;
+  bytes: number;
+  /** Median over `samples` fresh processes. */
+  initMs: number;
+  samples: number;
+  /** Whether the bundle imports `@aws-sdk/*` from the runtime instead of carrying it. */
+  externalSdk: boolean;
+  /** What the bytes are: the biggest packages (or our source dirs) in the bundle. */
+  largest: Array<{ part: string; bytes: number }>;
+}
+
+/** `node_modules/@scope/pkg/…` → `@scope/pkg`, `lib/host/x.ts` → `lib/host`. */
+function partOf(input: string): string {
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+  if (nm) return nm[1]!;
+  return input.split('/').slice(0, 2).join('/');
+}
+
+/**
+ * The bundle's make-up, from esbuild's metafile of the build scripts/bundle.mjs makes for a
+ * function (minified, names kept, the same plugin, the SDK external when the built one has it
+ * so), written nowhere.
+ */
+async function composition(name: string, externalSdk: boolean): Promise<BundleFigure['largest']> {
+  const result = await build({
+    entryPoints: [join(ROOT, 'functions', `${name}.ts`)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    minify: true,
+    keepNames: true,
+    external: externalSdk ? ['@aws-sdk/*'] : [],
+    plugins: [inlinePlugin],
+    legalComments: 'none',
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+    write: false,
+    outdir: join(ROOT, 'dist', 'functions', name),
+    metafile: true,
+  });
+  const parts = new Map<string, number>();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const part = partOf(input);
+      parts.set(part, (parts.get(part) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...parts]
+    .map(([part, bytes]) => ({ part, bytes }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, 8);
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function bundles(): Array<{ name: string; file: string }> {
+  const dir = join(ROOT, 'dist', 'functions');
+  try {
+    // dist/functions also holds tsc's output (`npm run build`): only folders with an index.mjs are bundles.
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => ({ name: entry.name, file: join(dir, entry.name, 'index.mjs') }))
+      .filter((b) => statSync(b.file, { throwIfNoEntry: false })?.isFile());
+  } catch {
+    return [];
+  }
+}
+
+/** Builds dist/ with scripts/bundle.mjs when a bundle is missing or older than the sources. */
+export async function ensureBundles(): Promise<{ rebuilt: boolean }> {
+  const sources = Math.max(
+    ...['lib', 'functions', 'infra'].map((d) => {
+      try {
+        return newestMtime(join(ROOT, d));
+      } catch {
+        return 0;
+      }
+    }),
+  );
+  const present = bundles();
+  const cli = statSync(join(ROOT, 'dist', 'cloudiq-bootstrap.mjs'), { throwIfNoEntry: false });
+  const stale =
+    present.length === 0 ||
+    !cli ||
+    cli.mtimeMs < sources ||
+    present.some((b) => statSync(b.file).mtimeMs < sources);
+  if (stale) await bundle();
+  return { rebuilt: stale };
+}
+
+async function importTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const url = pathToFileURL(file).href;
+  const script = `const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write(String(performance.now() - t));`;
+  const finished = await run(process.execPath, ['--input-type=module', '-e', script], { env });
+  if (finished.code !== 0) throw new Error(`importing ${file} failed: ${finished.stderr.slice(-1500)}`);
+  return Number(finished.stdout.trim());
+}
+
+/** Size and module init time of every function bundle, and the CLI's start to exit. */
+export async function measureBundles(
+  samples = 7,
+): Promise<{ functions: BundleFigure[]; cliStartMs: number }> {
+  await ensureBundles();
+  const functions: BundleFigure[] = [];
+  for (const { name, file } of bundles()) {
+    // What a Lambda environment has at init: a region, the function's name, no credentials needed yet.
+    const env = { PATH: process.env['PATH'] ?? '', AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: name };
+    const times: number[] = [];
+    for (let i = 0; i < samples; i += 1) times.push(await importTime(file, env));
+    // An import statement of the SDK (not the word in one of its messages) means it was left out.
+    const externalSdk = /(?:\}|\*\s*as\s+[\w$]+\s+)from\s*"@aws-sdk\/|import\("@aws-sdk\//.test(
+      readFileSync(file, 'utf8'),
+    );
+    functions.push({
+      name,
+      file: relative(ROOT, file),
+      bytes: statSync(file).size,
+      initMs: median(times),
+      samples,
+      externalSdk,
+      largest: await composition(name, externalSdk).catch(() => []),
+    });
+  }
+  const cli = join(ROOT, 'dist', 'cloudiq-bootstrap.mjs');
+  const starts: number[] = [];
+  for (let i = 0; i < samples; i += 1) starts.push((await run(process.execPath, [cli, '--version'])).wallMs);
+  return { functions, cliStartMs: median(starts) };
+}

@@ -1,0 +1,127 @@
+/**
+ * What one more operation costs on a connection that is already open: `product.get` on one host,
+ * one after the other and 8 at a time (within the pool's channel limit), each timed from call to
+ * answer. Beside it, the same for an empty program, which is what SSH itself costs per exec
+ * (a channel, sshd's session process, `sh` starting): the difference is the host program's.
+ * And the same for ssh2 alone running `true` (no program on stdin, no shell of ours): what any
+ * client pays per exec on this server.
+ */
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import pLimit from 'p-limit';
+import ssh2 from 'ssh2';
+import { runCommand } from '../lib/operations/index.ts';
+import type { HostTarget } from '../lib/operations/types.ts';
+import { sshAlgorithms } from '../lib/transport/ssh/algorithms.ts';
+import { createSshTransport, SshPool } from '../lib/transport/ssh/index.ts';
+import type { BenchFleet, BenchHost } from './loopback-fleet.ts';
+import { median, percentile } from './stats.ts';
+
+export interface OpSeries {
+  what: 'product.get' | 'empty program' | 'ssh2 exec true';
+  concurrency: number;
+  ops: number;
+  medianMs: number;
+  p95Ms: number;
+  /** Wall time of the whole series over the number of operations. */
+  throughputMsPerOp: number;
+}
+
+async function series(
+  what: OpSeries['what'],
+  op: () => Promise<unknown>,
+  ops: number,
+  concurrency: number,
+): Promise<OpSeries> {
+  const times: number[] = [];
+  const limit = pLimit(concurrency);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: ops }, () =>
+      limit(async () => {
+        const t = performance.now();
+        await op();
+        times.push(performance.now() - t);
+      }),
+    ),
+  );
+  const wall = performance.now() - started;
+  return {
+    what,
+    concurrency,
+    ops,
+    medianMs: median(times),
+    p95Ms: percentile(times, 95),
+    throughputMsPerOp: wall / ops,
+  };
+}
+
+/** An authenticated bare ssh2 client (TCP_NODELAY, our algorithms) and an exec of `true` on it. */
+async function bareClient(fleet: BenchFleet, host: BenchHost) {
+  const client = new ssh2.Client();
+  const expected = Buffer.from(host.hostKey, 'base64');
+  await new Promise<void>((resolve, reject) => {
+    const sock = connect({ host: host.address, port: host.port });
+    sock.setNoDelay(true);
+    client.once('ready', resolve).once('error', reject);
+    client.connect({
+      sock,
+      username: fleet.user,
+      privateKey: readFileSync(fleet.identityFile),
+      authHandler: ['publickey'],
+      algorithms: sshAlgorithms(['ssh-ed25519']),
+      hostVerifier: (key: Buffer) => key.equals(expected),
+    });
+  });
+  const exec = () =>
+    new Promise<void>((resolve, reject) => {
+      client.exec('true', (error, stream) => {
+        if (error) return reject(error);
+        stream.on('close', () => resolve());
+        stream.resume();
+        stream.stderr.resume();
+      });
+    });
+  return { exec, close: () => client.end() };
+}
+
+/** Runs the six series on the fleet's first host over one connection. */
+export async function measurePerOperation(fleet: BenchFleet, ops: number): Promise<OpSeries[]> {
+  const first = fleet.hosts[0]!;
+  const pool = new SshPool();
+  const transport = createSshTransport({
+    host: first.address,
+    port: first.port,
+    user: fleet.user,
+    identity: fleet.identityFile,
+    knownHosts: fleet.knownHostsFile,
+    target: first.name,
+    pool,
+  });
+  const host: HostTarget = {
+    name: first.name,
+    transport,
+    configPath: first.dir.configPath,
+    stateDir: first.dir.stateDir,
+  };
+  const get = () => runCommand(host, { command: 'product.get', product: 'haproxy' });
+  const empty = () => transport.exec({ program: '' });
+  const bare = await bareClient(fleet, first);
+  try {
+    // Opens the connection and warms the code paths; not measured.
+    for (let i = 0; i < 5; i += 1) await Promise.all([get(), empty(), bare.exec()]);
+    const out: OpSeries[] = [];
+    for (const concurrency of [1, 8]) {
+      out.push(await series('product.get', get, ops, concurrency));
+      out.push(await series('empty program', empty, ops, concurrency));
+      out.push(await series('ssh2 exec true', bare.exec, ops, concurrency));
+    }
+    if (pool.stats().connectionsOpened !== 1)
+      throw new Error(`per-operation series used ${pool.stats().connectionsOpened} connections, not 1`);
+    return out;
+  } finally {
+    bare.close();
+    await transport.close();
+    await pool.close();
+  }
+}
