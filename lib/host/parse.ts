@@ -38,7 +38,9 @@ export interface HostAnswer {
   ended: boolean;
 }
 
-const unb64 = (text: string): string => Buffer.from(text, 'base64').toString('utf8');
+/** A record's field: `=TEXT` as it is, anything else base64 (see `b_enc` in prelude.sh). */
+const unb64 = (text: string): string =>
+  text.startsWith('=') ? text.slice(1) : Buffer.from(text, 'base64').toString('utf8');
 
 /** Reads a program's output; anything that is not a well-formed answer is `INTERNAL`. */
 export function parseAnswer(target: string, result: ExecResult): HostAnswer {

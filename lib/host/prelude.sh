@@ -10,6 +10,14 @@ b_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 b_b64() { base64 -w 0 2>/dev/null || base64 | tr -d '\n'; }
 b_b64_file() { b_b64 < "$1"; }
 b_str64() { printf '%s' "$1" | b_b64; }
+# One field of a record in _f: `=TEXT` when TEXT needs no encoding (no fork), else base64 (which
+# never starts with `=`). lib/host/parse.ts reads both.
+b_enc() {
+  case "$1" in
+    *[!A-Za-z0-9:/._@%+,=-]*) _f=$(b_str64 "$1") ;;
+    *) _f="=$1" ;;
+  esac
+}
 b_unb64() { printf '%s' "$1" | base64 -d; }
 b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
@@ -22,16 +30,24 @@ b_fault() {
   sh -c 'kill -9 $PPID'
 }
 
-# The start time of a process (field 22 of /proc/PID/stat), which tells it from a later one with the same PID.
-b_pid_start() { [ -r "/proc/$1/stat" ] && sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+# A process's state and start time (fields 3 and 22 of /proc/PID/stat; the name in field 2 may
+# hold spaces and parentheses, so fields are counted after its last ") "), in _ps_state and
+# _ps_start, with builtins only. The start time tells a process from a later one with its PID.
+b_pid_stat() {
+  _ps_state='' _ps_start=''
+  { read -r _ps_line < "/proc/$1/stat"; } 2>/dev/null || return 1
+  set -- ${_ps_line##*) }
+  _ps_state=$1 _ps_start=${20:-}
+}
+b_pid_start() { b_pid_stat "$1" && printf '%s' "$_ps_start"; }
 
 # Is PID alive, and (when START is given and /proc exists) the same process that recorded START?
 b_pid_alive() {
   case "$1" in '' | *[!0-9]*) return 1 ;; esac
   if [ -d /proc/self ]; then
-    [ -r "/proc/$1/stat" ] || return 1
-    case "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" in Z | X | '') return 1 ;; esac
-    [ -z "${2:-}" ] || [ "$(b_pid_start "$1")" = "$2" ]
+    b_pid_stat "$1" || return 1
+    case "$_ps_state" in Z | X | '') return 1 ;; esac
+    [ -z "${2:-}" ] || [ "$_ps_start" = "$2" ]
   else
     kill -0 "$1" 2>/dev/null
   fi
@@ -111,25 +127,28 @@ b_dump_lock() {
   _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
   _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
   if b_pid_alive "$_pid" "$_st"; then _alive=1; else _alive=0; fi
-  b_emit "@lock record $_alive $(b_str64 "$_rec")"
+  b_enc "$_rec"
+  b_emit "@lock record $_alive $_f"
 }
 
 # @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal's pid still runs)
 b_dump_journal() {
   _j="$B_STATE/operations/$1.json"
   if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
-  _jc=$(cat "$_j")
-  _jp=$(printf '%s' "$_jc" | sed -n 's/^{.*"status":"running","pid":\([0-9]*\),.*/\1/p')
+  # A journal is one line of JSON. Its content is sent as read after the liveness check, so a
+  # runner that ended meanwhile is seen with the final journal it wrote.
+  _jc='' _jp=''
+  { read -r _jc < "$_j"; } 2>/dev/null
+  case "$_jc" in *'"status":"running","pid":'*) _jp=${_jc#*\"status\":\"running\",\"pid\":} _jp=${_jp%%,*} ;; esac
   if [ -n "$_jp" ] && b_pid_alive "$_jp"; then _alive=1; else _alive=0; fi
-  # Gone between our read and the check? It may have written its final journal just before: read again.
-  [ -n "$_jp" ] && [ "$_alive" = 0 ] && _jc=$(cat "$_j")
-  b_emit "@journal $1 $_alive $(b_str64 "$_jc")"
+  printf '@journal %s %s ' "$1" "$_alive"; b_b64_file "$_j"; printf '\n'
 }
 
 # The last operation started: operations/.last names it (written when its journal is first
 # written); `ls -t` is only the fallback, as its order within one second is not reliable.
 b_dump_newest_journal() {
-  _newest=$(cat "$B_STATE/operations/.last" 2>/dev/null)
+  _newest=''
+  { read -r _newest < "$B_STATE/operations/.last"; } 2>/dev/null
   case "$_newest" in '' | *[!A-Za-z0-9_-]*)
     _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
   esac
@@ -137,11 +156,11 @@ b_dump_newest_journal() {
 }
 
 b_facts() {
-  _up=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)
-  _load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
-  b_emit "@fact now $(b_now)"
+  _up=0 _l1=0 _l5=0 _l15=0
+  { read -r _up _ < /proc/uptime; } 2>/dev/null
+  { read -r _l1 _l5 _l15 _ < /proc/loadavg; } 2>/dev/null
   b_emit "@fact uptime ${_up:-0}"
-  b_emit "@fact load ${_load:-0 0 0}"
+  b_emit "@fact load ${_l1:-0} ${_l5:-0} ${_l15:-0}"
 }
 
 # ---- checks (SPEC 2.1) -----------------------------------------------------------------------------
@@ -168,13 +187,15 @@ b_check() {
     *) _c_detail='unknown check kind'; false ;;
   esac
   if [ $? -eq 0 ]; then _c_ok=1; else _c_ok=0; fi
-  b_emit "@check $_c_product $_c_ok $(b_str64 "$_c") $(b_str64 "$_c_detail")"
+  b_enc "$_c"; _fc=$_f
+  b_enc "$_c_detail"
+  b_emit "@check $_c_product $_c_ok $_fc $_f"
 }
 
 b_check_process() {
-  _p=$(printf '%s' "$1" | cut -c1-15)
   if [ -d /proc/self ]; then
-    cat /proc/[0-9]*/comm 2>/dev/null | LC_ALL=C awk -v n="$_p" '$0 == n { f = 1 } END { exit !f }' && return 0
+    # The kernel keeps a process's name to its first 15 bytes.
+    cat /proc/[0-9]*/comm 2>/dev/null | LC_ALL=C awk -v n="$1" '$0 == substr(n, 1, 15) { f = 1 } END { exit !f }' && return 0
   elif b_have pgrep; then pgrep -x -- "$1" >/dev/null && return 0
   fi
   _c_detail="no process named $1"; return 1
@@ -288,7 +309,7 @@ b_break_stale() {
 }
 
 # @locked RECORD: the holder as read when the lock was found taken.
-b_locked() { b_emit "@locked $(b_str64 "$1")"; }
+b_locked() { b_enc "$1"; b_emit "@locked $_f"; }
 
 # Journal-writing runners record themselves as the last operation started (heartbeat.get).
 b_mark_last() { printf '%s\n' "$J_ID" | b_write_stdin "$B_STATE/operations/.last"; }
