@@ -4,7 +4,7 @@
  * invocation may narrow it with `{ "select": "group:edge" }`.
  */
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../infra/environment.ts';
 import { parseWith } from '../lib/api/params.ts';
 import { runFleetHeartbeat } from '../lib/heartbeat-run.ts';

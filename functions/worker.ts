@@ -7,7 +7,7 @@
  *   (infra/state-machine.ts, infra/batch-plan.ts).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type BatchPlan, planBatch } from '../infra/batch-plan.ts';
 import { ENV } from '../infra/environment.ts';
 import { parseWith } from '../lib/api/params.ts';

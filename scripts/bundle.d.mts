@@ -14,7 +14,7 @@ export interface BundleOptions {
   functions?: string[];
   skipFunctions?: boolean;
   /** Leave `@aws-sdk/*` to the Lambda runtime's SDK instead of bundling it; default false. */
-  bundleSdk?: boolean;
+  externalSdk?: boolean;
 }
 
 export interface BundleOutput {

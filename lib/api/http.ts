@@ -4,7 +4,7 @@
  * an event (authorizer, cookies, stage variables) passes through untouched. No `aws-lambda`
  * types here: the schema below is the contract.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootstrapError, type ErrorBody, errorBody, httpStatusFor } from '../errors.ts';
 
 /** What the API reads of a payload 2.0 event. HTTP APIs hand `rawPath` over already percent-decoded. */

@@ -3,7 +3,7 @@
  * against SPEC 2.1's patterns, bodies with zod (unknown fields refused). Every refusal is
  * `INVALID_REQUEST` naming the field.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { HOST_NAME_PATTERN } from '../config/inventory.ts';
 import { NAME_PATTERN, OPERATION_ID_PATTERN, VERSION_PATTERN } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';

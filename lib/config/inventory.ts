@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootstrapError, configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootstrapError } from '../errors.ts';
 import type { JournalDump } from '../host/parse.ts';
 

@@ -6,7 +6,7 @@
  * happened; no journal means the target never started (`skipped`).
  */
 import pLimit from 'p-limit';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BootstrapError, errorBody } from '../errors.ts';
 import {
   aggregate,

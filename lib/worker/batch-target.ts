@@ -5,7 +5,7 @@
  * it, so no invocation outlives Lambda's limit; the final answer is the target's report with
  * its place in the selection. No callback here: the aggregate step sends the one callback.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { OPERATION_ID_PATTERN } from '../config/names.ts';
 import { errorBody } from '../errors.ts';
 import type { TargetReport } from '../fleet/index.ts';

@@ -4,7 +4,7 @@
  * the continuation that the next invocation picks up. Both travel as JSON (an asynchronous
  * Lambda Invoke), so both are zod schemas, checked again by whoever receives them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { OPERATION_ID_PATTERN } from '../config/names.ts';
 import { ERROR_CODES } from '../errors.ts';
 

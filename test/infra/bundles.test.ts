@@ -65,23 +65,6 @@ describe('bundles', () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudiq-bundles-'));
     written = await bundle({ outdir: dir });
     writeFileSync(join(dir, 'loader.mjs'), LOADER);
-    // Lambda's Node.js runtime provides the AWS SDK v3 the function bundles leave out: stand in
-    // for it with a node_modules beside the bundles holding only the SDK and what it needs.
-    mkdirSync(join(dir, 'node_modules'));
-    for (const scope of ['@aws-sdk', '@smithy', '@aws-crypto']) {
-      if (existsSync(join(ROOT, 'node_modules', scope)))
-        symlinkSync(join(ROOT, 'node_modules', scope), join(dir, 'node_modules', scope));
-    }
-    for (const name of readdirSync(join(ROOT, 'node_modules'))) {
-      if (
-        !name.startsWith('@') &&
-        !name.startsWith('.') &&
-        !existsSync(join(dir, 'node_modules', name)) &&
-        /^(tslib|uuid|bowser|fast-xml-parser|strnum|mnemonist|obliterator)$/.test(name)
-      ) {
-        symlinkSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
-      }
-    }
     sandbox = createSandbox();
     inventory = join(dir, 'inventory.ini');
     writeFileSync(
