@@ -6,8 +6,7 @@ import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
 import { sshEndpointForHost } from '../transport/ssh/inventory-endpoint.ts';
-import { createSsmTransport } from '../transport/ssm/index.ts';
-import type { Transport } from '../transport/types.ts';
+import type { Transport, TransportKind } from '../transport/types.ts';
 import type { Fleet } from './fleet.ts';
 
 export interface InventoryFleetDeps {
@@ -68,16 +67,21 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
             },
           );
         }
-        if (!deps.ssmClientFor)
+        const clientFor = deps.ssmClientFor;
+        if (!clientFor) {
           throw new BootstrapError('INTERNAL', `${host.name}: no SSM client configured`, {
             server: host.name,
           });
-        return createSsmTransport({
-          client: deps.ssmClientFor(host.region),
-          instanceId: host.instanceId,
-          target: host.name,
-          ...(host.region === null ? {} : { region: host.region }),
-        });
+        }
+        const { instanceId, region, name } = host;
+        return lazyTransport('ssm', name, async () =>
+          (await import('../transport/ssm/index.ts')).createSsmTransport({
+            client: clientFor(region),
+            instanceId,
+            target: name,
+            ...(region === null ? {} : { region }),
+          }),
+        );
       }
       default: {
         const endpoint: SshEndpoint = sshEndpointForHost(inventory, host);
@@ -112,6 +116,25 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
       await Promise.allSettled([...transports.values()].map((t) => t.close()));
       transports.clear();
       if (ownPool) await pool.close();
+    },
+  };
+}
+
+/**
+ * A transport made on first use: the SSM transport (and the AWS SDK behind it) is loaded only by
+ * fleets that have SSM hosts, which keeps an SSH-only CLI run or heartbeat from paying for it.
+ */
+function lazyTransport(kind: TransportKind, target: string, make: () => Promise<Transport>): Transport {
+  let made: Promise<Transport> | undefined;
+  return {
+    kind,
+    target,
+    exec: async (request) => {
+      made ??= make();
+      return (await made).exec(request);
+    },
+    close: async () => {
+      if (made) await (await made).close();
     },
   };
 }

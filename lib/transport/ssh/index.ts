@@ -19,10 +19,10 @@ export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
 
 /**
  * What sshd runs: the user's login shell is given this with `-c`, so it must read the same in
- * sh, bash, csh and fish. `env` hands the host program the shell that runs it (as the local
- * transport does) without relying on the login shell's syntax for assignments.
+ * sh, bash, csh and fish. A plain `exec` (no `env` in between, which cost 0.85 ms of host CPU
+ * per exec): the program's long-operation runner then starts with `sh` from the host's PATH.
  */
-export const REMOTE_COMMAND = 'exec env BOOTSTRAP_SH=/bin/sh /bin/sh -s';
+export const REMOTE_COMMAND = 'exec /bin/sh -s';
 
 export interface SshTransportOptions extends SshEndpoint, SshPoolOptions {
   /** The host as named in results and errors; `host` by default. */
