@@ -6,18 +6,8 @@
  */
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { inlinePlugin, ROOT } from '../scripts/bundle.mjs';
+import { inlinePlugin, REQUIRE_BANNER, ROOT } from '../scripts/bundle.mjs';
 import { jsonResult, run } from './processes.ts';
-
-// What scripts/bundle.mjs puts in front of its ESM bundles for the CommonJS dependencies.
-const REQUIRE_BANNER = [
-  "import { createRequire as __cjsRequire } from 'node:module';",
-  "import { fileURLToPath as __cjsPath } from 'node:url';",
-  "import { dirname as __cjsDirname } from 'node:path';",
-  'const require = __cjsRequire(import.meta.url);',
-  'const __filename = __cjsPath(import.meta.url);',
-  'const __dirname = __cjsDirname(__filename);',
-].join(' ');
 
 export interface Children {
   heartbeat: string;

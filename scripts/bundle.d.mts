@@ -2,6 +2,8 @@
 import type { Plugin } from 'esbuild';
 
 export declare const ROOT: string;
+/** The prologue ESM bundles carry for their CommonJS dependencies (require, __dirname). */
+export declare const REQUIRE_BANNER: string;
 export declare const FUNCTION_NAMES: string[];
 export declare const inlinePlugin: Plugin;
 

@@ -24,7 +24,7 @@ export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade'];
 
 // CommonJS dependencies (ssh2, ini) inside an ESM bundle still call require() for node builtins
 // and read __dirname at load time.
-const REQUIRE_BANNER = [
+export const REQUIRE_BANNER = [
   "import { createRequire as __cjsRequire } from 'node:module';",
   "import { fileURLToPath as __cjsPath } from 'node:url';",
   "import { dirname as __cjsDirname } from 'node:path';",
