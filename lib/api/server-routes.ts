@@ -3,7 +3,6 @@
  * 2.5.1's JSON and status 200.
  */
 import { runCommand, runHeartbeat } from '../operations/index.ts';
-import { getJournal } from '../worker/journal-read.ts';
 import { param, type Route, type RouteContext, runOptions, waitLockFromQuery } from './context.ts';
 import { jsonResult, readJsonBody, readQuery } from './http.ts';
 import { configBodySchema, modeBodySchema, parseWith } from './params.ts';
@@ -72,7 +71,11 @@ async function patchConfig(context: RouteContext) {
 /** `GET /servers/{server}/operations/{operationId}`: the journal, running or final. */
 async function getOperation(context: RouteContext) {
   readQuery(context.event, []);
-  const answer = await getJournal(target(context), param(context, 'operationId'), runOptions(context));
+  const answer = await runCommand(
+    target(context),
+    { command: 'operation.get', operationId: param(context, 'operationId') },
+    runOptions(context),
+  );
   return jsonResult(200, answer);
 }
 

@@ -3,6 +3,7 @@
  * the demo fleet, and what tests build over sandbox hosts. Inventories from INI files get theirs
  * from lib/orchestrate (transports built per host from the inventory).
  */
+import { pickHosts } from '../config/inventory.ts';
 import { DEMO_ROOT, type DemoHost, ensureDemoFleet } from '../demo/demo-fleet.ts';
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
@@ -12,39 +13,6 @@ import { createLocalTransport } from '../transport/local.ts';
 export interface StaticHost {
   groups: string[];
   target: HostTarget;
-}
-
-/**
- * SPEC 3.1 over a list of names and groups, as lib/config/inventory's `selectHosts` does over an
- * inventory: `all`, names and `group:NAME`s, comma-separated; inventory order, each once.
- */
-export function selectNames(hosts: readonly { name: string; groups: readonly string[] }[], selector: string) {
-  const items = selector.split(',').map((item) => item.trim());
-  if (items.some((item) => item === '')) {
-    throw new BootstrapError('INVALID_REQUEST', `invalid selector ${JSON.stringify(selector)}: empty item`, {
-      selector,
-    });
-  }
-  const wanted = new Set<string>();
-  for (const item of items) {
-    if (item === 'all') {
-      for (const host of hosts) wanted.add(host.name);
-    } else if (item.startsWith('group:')) {
-      const group = item.slice('group:'.length);
-      const members = hosts.filter((host) => host.groups.includes(group));
-      if (members.length === 0) {
-        throw new BootstrapError('UNKNOWN_SERVER', `no host in group ${JSON.stringify(group)}`, { group });
-      }
-      for (const host of members) wanted.add(host.name);
-    } else if (hosts.some((host) => host.name === item)) {
-      wanted.add(item);
-    } else {
-      throw new BootstrapError('UNKNOWN_SERVER', `no server ${JSON.stringify(item)} in the inventory`, {
-        server: item,
-      });
-    }
-  }
-  return hosts.filter((host) => wanted.has(host.name)).map((host) => host.name);
 }
 
 /** A Fleet whose targets are given; `close()` closes their transports. */
@@ -58,7 +26,7 @@ export function createStaticFleet(hosts: readonly StaticHost[]): Fleet {
         groups: [...host.groups],
         transport: host.target.transport.kind,
       })),
-    select: (selector) => selectNames(entries, selector),
+    select: (selector) => pickHosts(entries, selector, 'the fleet').map((host) => host.name),
     target(name) {
       const host = byName.get(name);
       if (!host) {

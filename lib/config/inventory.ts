@@ -246,6 +246,15 @@ function checkSectionHeaders(content: string, file: string): void {
  * a selector that picks nothing is INVALID_REQUEST.
  */
 export function selectHosts(inventory: Inventory, selector: string): InventoryHost[] {
+  return pickHosts(inventory.hosts, selector, inventory.file);
+}
+
+/** `selectHosts` over any list of named, grouped hosts; `source` names the list in errors. */
+export function pickHosts<H extends { name: string; groups: readonly string[] }>(
+  all: readonly H[],
+  selector: string,
+  source: string,
+): H[] {
   const items = selector.split(',').map((item) => item.trim());
   if (items.some((item) => item === '')) {
     throw new BootstrapError('INVALID_REQUEST', `invalid selector ${JSON.stringify(selector)}: empty item`, {
@@ -255,14 +264,14 @@ export function selectHosts(inventory: Inventory, selector: string): InventoryHo
   const picked = new Set<string>();
   for (const item of items) {
     if (item === 'all') {
-      for (const host of inventory.hosts) picked.add(host.name);
+      for (const host of all) picked.add(host.name);
     } else if (item.startsWith('group:')) {
       const group = item.slice('group:'.length);
-      const members = inventory.hosts.filter((host) => host.groups.includes(group));
+      const members = all.filter((host) => host.groups.includes(group));
       if (members.length === 0) {
         throw new BootstrapError(
           'UNKNOWN_SERVER',
-          `no host of ${inventory.file} is in group ${JSON.stringify(group)}`,
+          `no host of ${source} is in group ${JSON.stringify(group)}`,
           {
             selector,
             group,
@@ -270,12 +279,12 @@ export function selectHosts(inventory: Inventory, selector: string): InventoryHo
         );
       }
       for (const host of members) picked.add(host.name);
-    } else if (inventory.hosts.some((host) => host.name === item)) {
+    } else if (all.some((host) => host.name === item)) {
       picked.add(item);
     } else {
       throw new BootstrapError(
         'UNKNOWN_SERVER',
-        `unknown server ${JSON.stringify(item)} (not in ${inventory.file})`,
+        `unknown server ${JSON.stringify(item)} (not in ${source})`,
         {
           server: item,
           selector,
@@ -283,7 +292,7 @@ export function selectHosts(inventory: Inventory, selector: string): InventoryHo
       );
     }
   }
-  const hosts = inventory.hosts.filter((host) => picked.has(host.name));
+  const hosts = all.filter((host) => picked.has(host.name));
   if (hosts.length === 0) {
     throw new BootstrapError('INVALID_REQUEST', `selector ${JSON.stringify(selector)} picks no host`, {
       selector,

@@ -40,7 +40,7 @@ export interface FleetRunRequest {
 }
 
 /** A finished journal that failed is the target's failure, with the journal in `details`. */
-function journalOutcome(journal: Journal): unknown {
+export function journalOutcome(journal: Journal): Journal {
   if (journal.status === 'failed' && journal.error) {
     const code = isErrorCode(journal.error.code) ? journal.error.code : 'INTERNAL';
     throw new BootstrapError(code, journal.error.message, { ...journal.error.details, journal });

@@ -18,9 +18,9 @@ import {
 import { type Journal, runCommand } from '../operations/index.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
 import type { Deliver } from '../orchestrate/run.ts';
+import { journalOutcome } from '../orchestrate/run.ts';
 import { batchItemSchema, batchRequestSchema } from './batch-target.ts';
 import { targetReportSchema } from './job.ts';
-import { journalOutcome } from './slice.ts';
 
 const objectRef = z.looseObject({ Bucket: z.string(), Key: z.string() });
 const mapRun = z.looseObject({ ResultWriterDetails: objectRef.optional() }).optional();

@@ -10,22 +10,11 @@ import { OPERATION_ID_PATTERN } from '../config/names.ts';
 import { errorBody } from '../errors.ts';
 import type { TargetReport } from '../fleet/index.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
-import { continuationSchema, type FleetJob } from './job.ts';
+import { continuationSchema, type FleetJob, fleetRunShape } from './job.ts';
 import { runWorker, type WorkerLogRecord } from './run-job.ts';
 
-const rate = z.union([z.number().int().min(0), z.string().min(1).max(8)]);
-
 /** The request as the starters put it in the execution's input (`/fleet/upgrade`'s body). */
-export const batchRequestSchema = z.looseObject({
-  select: z.string(),
-  product: z.string(),
-  version: z.string(),
-  maxConcurrency: rate.optional(),
-  maxErrors: rate.optional(),
-  canary: rate.optional(),
-  healthGate: z.boolean().optional(),
-  callbackUrl: z.string().optional(),
-});
+export const batchRequestSchema = z.looseObject(fleetRunShape);
 
 export const batchItemSchema = z.strictObject({ server: z.string(), index: z.number().int().min(0) });
 

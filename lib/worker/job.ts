@@ -28,10 +28,8 @@ export const serverJobSchema = z.strictObject({
   waitLockSeconds: z.number().int().min(0).optional(),
 });
 
-/** `POST /fleet/upgrade` and the batch-upgrade function: SPEC 4's run over a selection. */
-export const fleetJobSchema = z.strictObject({
-  kind: z.literal('fleet'),
-  operationId,
+/** The fields of a batch upgrade over a selection (`/fleet/upgrade`'s body, as already validated at the edge). */
+export const fleetRunShape = {
   select: z.string().min(1),
   product: z.string(),
   version: z.string(),
@@ -40,6 +38,13 @@ export const fleetJobSchema = z.strictObject({
   canary: rate.optional(),
   healthGate: z.boolean().optional(),
   callbackUrl: z.string().optional(),
+};
+
+/** `POST /fleet/upgrade` and the batch-upgrade function: SPEC 4's run over a selection. */
+export const fleetJobSchema = z.strictObject({
+  kind: z.literal('fleet'),
+  operationId,
+  ...fleetRunShape,
   waitLockSeconds: z.number().int().min(0).optional(),
   /** How long one target (operation and health gate) may take, across invocations. */
   targetTimeoutMs: z.number().int().positive().optional(),

@@ -5,13 +5,12 @@
  * from starting, are not done: the next invocation follows or starts them under the same id.
  */
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
-import { BootstrapError, isErrorCode } from '../errors.ts';
 import { runFleet, type StopReason, type TargetReport } from '../fleet/index.ts';
 import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
 import type { CommandRequest, RunOptions } from '../operations/types.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
+import { journalOutcome } from '../orchestrate/run.ts';
 import type { Continuation, WorkerJob } from './job.ts';
-import { settledJournal } from './journal-read.ts';
 
 export interface SliceInput {
   fleet: Fleet;
@@ -31,13 +30,6 @@ export interface SliceOutcome {
 }
 
 /** A failed journal is the target's failure, with the journal in `details` (as in lib/orchestrate). */
-export function journalOutcome(journal: Journal): Journal {
-  if (journal.status === 'failed' && journal.error) {
-    const code = isErrorCode(journal.error.code) ? journal.error.code : 'INTERNAL';
-    throw new BootstrapError(code, journal.error.message, { ...journal.error.details, journal });
-  }
-  return journal;
-}
 
 /** Runs the job's pending targets until they are done or `signal` aborts. */
 export async function runSlice(input: SliceInput): Promise<SliceOutcome> {
@@ -79,12 +71,8 @@ export async function runSlice(input: SliceInput): Promise<SliceOutcome> {
     },
     runTarget: async (server, targetSignal) => {
       try {
-        const host = fleet.target(server);
-        const journal = (await runCommand(host, request, options(targetSignal))) as Journal;
-        return {
-          status: 'succeeded',
-          result: journalOutcome(await settledJournal(host, journal, options(targetSignal))),
-        };
+        const journal = (await runCommand(fleet.target(server), request, options(targetSignal))) as Journal;
+        return { status: 'succeeded', result: journalOutcome(journal) };
       } catch (error) {
         return noteInterrupted(server, error);
       }
