@@ -114,8 +114,10 @@ export function parseSshKeySecret(text: string, secretId: string): { privateKey:
     let parsed: unknown;
     try {
       parsed = JSON.parse(key);
-    } catch (error) {
-      throw sourceError(secretId, 'the SSH key secret is neither a key nor valid JSON', error);
+    } catch {
+      // No cause: JSON.parse's message quotes the text it failed on, here the key itself, and a
+      // cause is printed wherever the error is (the Lambda runtime logs uncaught errors whole).
+      throw sourceError(secretId, 'the SSH key secret is neither a key nor valid JSON');
     }
     const { privateKey, passphrase } = (parsed ?? {}) as Record<string, unknown>;
     if (typeof privateKey !== 'string') {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { invokeAsync, KNOWN_HOSTS_SECRET_ARN, loadCloudConfig } from '../../functions/composition.ts';
 import { parseInventorySource, parseSshKeySecret, readSecret } from '../../lib/api/sources.ts';
 import { BootstrapError } from '../../lib/errors.ts';
@@ -203,6 +204,16 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
       rejectsWith('CONFIG_ERROR', /passphrase/),
     );
     assert.throws(() => parseSshKeySecret('{"privateKey": 3}', 'id'), rejectsWith('CONFIG_ERROR'));
+    // A malformed secret's error carries none of its text, not even in a cause.
+    const malformed = `{"privateKey": ${KEY}`;
+    try {
+      parseSshKeySecret(malformed, 'id');
+      assert.fail('expected CONFIG_ERROR');
+    } catch (error) {
+      assert.equal((error as BootstrapError).code, 'CONFIG_ERROR');
+      assert.equal((error as Error).cause, undefined);
+      assert.ok(!inspect(error).includes(KEY.split('\n')[1]!.slice(0, 12)), 'no key text in the error');
+    }
     assert.equal(await readSecret(createTestSecretsClient(aws), CALLBACK_ARN), 'callback-secret-value\n');
   });
 

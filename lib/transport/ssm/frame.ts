@@ -24,6 +24,7 @@
  * S3 client here; answers are JSON and compress well, so pages are few.
  */
 import { gunzipSync } from 'node:zlib';
+import { shq } from '../../host/quote.ts';
 
 /** Program stdout up to this many bytes comes back inline (with header and stderr, under 24,000 characters). */
 export const INLINE_LIMIT = 20_000;
@@ -134,20 +135,16 @@ export function pageCount(frame: Extract<Frame, { kind: 'paged' }>): number {
   return Math.max(1, Math.ceil(frame.storedBytes / PAGE_BYTES));
 }
 
-function quote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
 /** The follow-up command that prints page `index` (0-based) of a stored output; the last page also removes it. */
 export function renderPageProgram(frame: Extract<Frame, { kind: 'paged' }>, index: number): string {
   const last = index === pageCount(frame) - 1;
   const dir = frame.path.slice(0, frame.path.lastIndexOf('/'));
   return [
-    `f=${quote(frame.path)}`,
+    `f=${shq(frame.path)}`,
     '[ -f "$f" ] || { echo "cloudiq-ssm: stored output is gone" >&2; exit 66; }',
     `printf '${MAGIC} page %s\\n' ${index}`,
     `dd if="$f" bs=${PAGE_BYTES} skip=${index} count=1 2>/dev/null | base64 || exit 74`,
-    last ? `rm -rf ${quote(dir)}` : '',
+    last ? `rm -rf ${shq(dir)}` : '',
     '',
   ].join('\n');
 }
