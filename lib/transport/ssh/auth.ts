@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { IdentityCallback, ParsedKey, SignCallback, SigningRequestOptions } from 'ssh2';
 import ssh2 from 'ssh2';
+import { ParsedFileCache } from './file-cache.ts';
 
 const { BaseAgent, OpenSSHAgent, utils } = ssh2;
 
@@ -79,6 +80,9 @@ const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
  * Builds the agent ssh2 authenticates with. Without an explicit key, uses the agent at
  * `SSH_AUTH_SOCK` and the default identities in `~/.ssh`, as OpenSSH would.
  */
+// The text only: parsing depends on the passphrase, and the key must not outlive its file's change.
+const identityFiles = new ParsedFileCache((text: string) => text);
+
 export async function loadClientKeys(source: KeySource): Promise<InstanceType<typeof BaseAgent>> {
   const keys: ParsedKey[] = [];
   if (source.privateKey !== undefined)
@@ -86,7 +90,7 @@ export async function loadClientKeys(source: KeySource): Promise<InstanceType<ty
   if (source.identity !== undefined) {
     let text: string;
     try {
-      text = await readFile(source.identity, 'utf8');
+      text = await identityFiles.get(source.identity);
     } catch (error) {
       throw new KeyLoadError(`cannot read identity ${source.identity}: ${(error as Error).message}`);
     }

@@ -8,6 +8,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ParsedFileCache } from './file-cache.ts';
 
 export type HostKeyRefusal = 'changed' | 'unknown' | 'revoked';
 
@@ -140,8 +141,7 @@ export async function loadHostKeyCheck(
     };
   }
   const file = policy.knownHostsFile;
-  const entries = file === undefined ? [] : await readKnownHosts(file);
-  const forHost = entries.filter((entry) => hostFieldMatches(entry.hosts, name));
+  const forHost = file === undefined ? [] : await knownHostsFor(file, name);
   return {
     keyTypes: [...new Set(forHost.filter((entry) => entry.marker === null).map((entry) => entry.keyType))],
     async verify(blob) {
@@ -188,9 +188,26 @@ function judge(forHost: KnownHostEntry[], blob: Buffer, fingerprint: string, fil
   return { ok: false, fingerprint, reason: 'unknown', message: `no trusted key for this host in ${file}` };
 }
 
-async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+/** A parsed known_hosts with each host's entries found once (hashed entries cost an HMAC each). */
+function indexKnownHosts(text: string): (name: string) => KnownHostEntry[] {
+  const entries = parseKnownHosts(text);
+  const byName = new Map<string, KnownHostEntry[]>();
+  return (name) => {
+    let found = byName.get(name);
+    if (!found) {
+      found = entries.filter((entry) => hostFieldMatches(entry.hosts, name));
+      byName.set(name, found);
+    }
+    return found;
+  };
+}
+
+const knownHostsFiles = new ParsedFileCache(indexKnownHosts);
+
+/** The entries of `file` that name `name` (none when the file does not exist). */
+async function knownHostsFor(file: string, name: string): Promise<KnownHostEntry[]> {
   try {
-    return parseKnownHosts(await readFile(file, 'utf8'));
+    return (await knownHostsFiles.get(file))(name);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
