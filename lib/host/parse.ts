@@ -23,7 +23,7 @@ export interface CheckResult {
 
 /** Everything one program printed, as records (`@tag …` lines of lib/host/prelude.sh). */
 export interface HostAnswer {
-  facts: { now?: string; uptime?: number; load?: [number, number, number] };
+  facts: { uptime?: number; load?: [number, number, number] };
   files: Map<string, FileState>;
   lock?: LockState;
   journals: Map<string, JournalDump | null>;
@@ -135,8 +135,7 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
 
 function readFact(answer: HostAnswer, fields: string[]): void {
   const [name, ...rest] = fields;
-  if (name === 'now') answer.facts.now = rest[0] ?? '';
-  else if (name === 'uptime') answer.facts.uptime = Math.floor(Number(rest[0]) || 0);
+  if (name === 'uptime') answer.facts.uptime = Math.floor(Number(rest[0]) || 0);
   else if (name === 'load') {
     const [a, b, c] = rest.map((v) => Number(v) || 0);
     answer.facts.load = [a ?? 0, b ?? 0, c ?? 0];
