@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import type { NewRunRecord, RunPatch, RunRecord, RunStore } from '../fleet/run-store.ts';
+import type { RunPatch, RunRecord, RunStore } from '../fleet/run-store.ts';
 import { RUN_KEY_PREFIX, RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from './run-table-schema.ts';
 
 export interface DynamoRunStoreOptions {
