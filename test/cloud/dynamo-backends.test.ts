@@ -4,44 +4,33 @@
  * each have their own client — including a sender that dies mid-delivery.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { deliverCallback } from '../../lib/callback/index.ts';
 import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../../lib/cloud/dynamo-run-store.ts';
 import type { CallbackOutcome } from '../../lib/fleet/aggregate.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { type DynaliteServer, startDynalite } from '../support/dynalite.ts';
+import { usePeers } from './peers.ts';
 
-let dynamo: DynaliteServer;
-let receiver: CallbackReceiver;
-before(async () => {
-  dynamo = await startDynalite();
-  receiver = await startCallbackReceiver();
-});
-after(async () => {
-  await receiver.close();
-  await dynamo.close();
-});
-
-function post(operationId: string): () => Promise<CallbackOutcome> {
-  return () =>
-    deliverCallback(`${receiver.url}/hook`, { operationId }, { userAgentVersion: '0.1.0', maxAttempts: 1 });
-}
-const postsFor = (operationId: string) =>
-  receiver.requests.filter((request) => request.headers['idempotency-key'] === operationId).length;
+const peers = usePeers();
 
 async function scan(tableName: string): Promise<Record<string, unknown>[]> {
-  const answer = await dynamo.client().send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
+  const answer = await peers.dynamo
+    .client()
+    .send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
   return (answer.Items ?? []).map((item) => unmarshall(item));
 }
 
 describe('DynamoDB run store: the stored item', () => {
   it('is keyed run#<operationId>, carries expiresAt (epoch seconds, ttlDays on), and no targets', async () => {
-    const tableName = await dynamo.createTable();
+    const tableName = await peers.dynamo.createTable();
     const clock = Date.parse('2026-03-01T00:00:00Z');
-    const store = createDynamoRunStore({ client: dynamo.client(), tableName, ttlDays: 30, now: () => clock });
+    const store = createDynamoRunStore({
+      client: peers.dynamo.client(),
+      tableName,
+      ttlDays: 30,
+      now: () => clock,
+    });
     const targets = Array.from({ length: 3 }, (_, i) => ({ server: `web-${i}`, status: 'skipped' as const }));
     await store.create({
       operationId: 'op_ttl',
@@ -52,7 +41,7 @@ describe('DynamoDB run store: the stored item', () => {
       targets,
     });
     await store.update('op_ttl', { targets, status: 'failed' });
-    const raw = await dynamo
+    const raw = await peers.dynamo
       .client()
       .send(
         new GetItemCommand({ TableName: tableName, Key: { id: { S: 'run#op_ttl' } }, ConsistentRead: true }),
@@ -68,8 +57,8 @@ describe('DynamoDB run store: the stored item', () => {
 
 describe('DynamoDB delivery ledger', () => {
   it('a delivered record: Powertools item under delivery#…, COMPLETED, expiresAt as its TTL, beside run items', async () => {
-    const tableName = await dynamo.createTable();
-    const client = dynamo.client();
+    const tableName = await peers.dynamo.createTable();
+    const client = peers.dynamo.client();
     const store = createDynamoRunStore({ client, tableName });
     await store.create({
       operationId: 'op_shared',
@@ -80,7 +69,7 @@ describe('DynamoDB delivery ledger', () => {
     });
     const before = Math.floor(Date.now() / 1000);
     const ledger = createDynamoDeliveryLedger({ client, tableName, rememberDays: 2 });
-    assert.equal((await ledger.deliverOnce('op_shared', post('op_shared'))).delivered, true);
+    assert.equal((await ledger.deliverOnce('op_shared', peers.post('op_shared'))).delivered, true);
     const items = await scan(tableName);
     const delivery = items.find((item) => String(item['id']).startsWith('delivery#'));
     assert.ok(delivery, JSON.stringify(items));
@@ -94,24 +83,28 @@ describe('DynamoDB delivery ledger', () => {
   });
 
   it('two invocations (two ledgers, two clients) on one table, racing: one POST', async () => {
-    const tableName = await dynamo.createTable();
+    const tableName = await peers.dynamo.createTable();
     const ledgers = [0, 1].map(() =>
-      createDynamoDeliveryLedger({ client: dynamo.client(), tableName, pollMs: 20 }),
+      createDynamoDeliveryLedger({ client: peers.dynamo.client(), tableName, pollMs: 20 }),
     );
     const id = 'op_two_invocations';
     const outcomes = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => ledgers[i % 2]!.deliverOnce(id, post(id))),
+      Array.from({ length: 20 }, (_, i) => ledgers[i % 2]!.deliverOnce(id, peers.post(id))),
     );
-    assert.equal(postsFor(id), 1);
+    assert.equal(peers.postsFor(id), 1);
     for (const outcome of outcomes) assert.equal(outcome.delivered, true);
-    assert.equal((await ledgers[1]!.deliverOnce(id, post(id))).delivered, true);
-    assert.equal(postsFor(id), 1);
+    assert.equal((await ledgers[1]!.deliverOnce(id, peers.post(id))).delivered, true);
+    assert.equal(peers.postsFor(id), 1);
   });
 
   it('a sender that died mid-delivery blocks only for its lease: then the waiting caller sends', async () => {
-    const tableName = await dynamo.createTable();
+    const tableName = await peers.dynamo.createTable();
     const id = 'op_dead_sender';
-    const dying = createDynamoDeliveryLedger({ client: dynamo.client(), tableName, inProgressLeaseMs: 300 });
+    const dying = createDynamoDeliveryLedger({
+      client: peers.dynamo.client(),
+      tableName,
+      inProgressLeaseMs: 300,
+    });
     let claimed = (): void => {};
     const sending = new Promise<void>((resolve) => {
       claimed = resolve;
@@ -122,16 +115,16 @@ describe('DynamoDB delivery ledger', () => {
       return new Promise<CallbackOutcome>(() => {});
     });
     await sending;
-    const waiter = createDynamoDeliveryLedger({ client: dynamo.client(), tableName, pollMs: 20 });
-    const outcome = await waiter.deliverOnce(id, post(id));
+    const waiter = createDynamoDeliveryLedger({ client: peers.dynamo.client(), tableName, pollMs: 20 });
+    const outcome = await waiter.deliverOnce(id, peers.post(id));
     assert.equal(outcome.delivered, true);
-    assert.equal(postsFor(id), 1);
+    assert.equal(peers.postsFor(id), 1);
   });
 
   it('a caller that waits longer than waitMs answers not delivered, in progress elsewhere, and sends nothing', async () => {
-    const tableName = await dynamo.createTable();
+    const tableName = await peers.dynamo.createTable();
     const id = 'op_slow_sender';
-    const slow = createDynamoDeliveryLedger({ client: dynamo.client(), tableName });
+    const slow = createDynamoDeliveryLedger({ client: peers.dynamo.client(), tableName });
     let finish = (_outcome: CallbackOutcome): void => {};
     let claimed = (): void => {};
     const sending = new Promise<void>((resolve) => {
@@ -145,28 +138,28 @@ describe('DynamoDB delivery ledger', () => {
     });
     await sending;
     const impatient = createDynamoDeliveryLedger({
-      client: dynamo.client(),
+      client: peers.dynamo.client(),
       tableName,
       waitMs: 100,
       pollMs: 20,
     });
-    assert.deepEqual(await impatient.deliverOnce(id, post(id)), {
+    assert.deepEqual(await impatient.deliverOnce(id, peers.post(id)), {
       delivered: false,
       attempts: 0,
       lastError: 'delivery in progress elsewhere',
     });
-    assert.equal(postsFor(id), 0);
+    assert.equal(peers.postsFor(id), 0);
     finish({ delivered: true, attempts: 1 });
     assert.deepEqual(await first, { delivered: true, attempts: 1 });
-    assert.deepEqual(await impatient.deliverOnce(id, post(id)), { delivered: true, attempts: 1 });
-    assert.equal(postsFor(id), 0);
+    assert.deepEqual(await impatient.deliverOnce(id, peers.post(id)), { delivered: true, attempts: 1 });
+    assert.equal(peers.postsFor(id), 0);
   });
 
   it('refuses to start when Powertools idempotency is disabled by the environment', () => {
     process.env['POWERTOOLS_IDEMPOTENCY_DISABLED'] = 'true';
     try {
       assert.throws(
-        () => createDynamoDeliveryLedger({ client: dynamo.client(), tableName: 'any' }),
+        () => createDynamoDeliveryLedger({ client: peers.dynamo.client(), tableName: 'any' }),
         /POWERTOOLS_IDEMPOTENCY_DISABLED/,
       );
     } finally {

@@ -1,14 +1,12 @@
 /**
  * One contract for every backend of the run store and the delivery ledger (lib/fleet/run-store.ts):
  * the memory backends, and the DynamoDB ones on dynalite through the real SDK. Deliveries are the
- * real `deliverCallback` POSTing to the real loopback receiver.
+ * real `deliverCallback` POSTing to the real loopback peers.receiver.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { deliverCallback } from '../../lib/callback/index.ts';
+import { describe, it } from 'node:test';
 import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../../lib/cloud/dynamo-run-store.ts';
-import type { CallbackOutcome } from '../../lib/fleet/aggregate.ts';
 import {
   createMemoryDeliveryLedger,
   createMemoryRunStore,
@@ -16,8 +14,7 @@ import {
   type NewRunRecord,
   type RunStore,
 } from '../../lib/fleet/run-store.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { type DynaliteServer, startDynalite } from '../support/dynalite.ts';
+import { usePeers } from './peers.ts';
 
 interface Backend {
   name: string;
@@ -25,16 +22,7 @@ interface Backend {
   ledger(): Promise<DeliveryLedger>;
 }
 
-let dynamo: DynaliteServer;
-let receiver: CallbackReceiver;
-before(async () => {
-  dynamo = await startDynalite();
-  receiver = await startCallbackReceiver();
-});
-after(async () => {
-  await receiver.close();
-  await dynamo.close();
-});
+const peers = usePeers();
 
 const backends: Backend[] = [
   {
@@ -45,11 +33,11 @@ const backends: Backend[] = [
   {
     name: 'DynamoDB (dynalite)',
     store: async () =>
-      createDynamoRunStore({ client: dynamo.client(), tableName: await dynamo.createTable() }),
+      createDynamoRunStore({ client: peers.dynamo.client(), tableName: await peers.dynamo.createTable() }),
     ledger: async () =>
       createDynamoDeliveryLedger({
-        client: dynamo.client(),
-        tableName: await dynamo.createTable(),
+        client: peers.dynamo.client(),
+        tableName: await peers.dynamo.createTable(),
         pollMs: 20,
       }),
   },
@@ -68,19 +56,6 @@ function newRun(extra: Partial<NewRunRecord> = {}): NewRunRecord {
     ...extra,
   };
 }
-
-/** The real delivery of SPEC 5 to the loopback receiver, one attempt, so each POST is counted. */
-function post(operationId: string): () => Promise<CallbackOutcome> {
-  return () =>
-    deliverCallback(
-      `${receiver.url}/hook`,
-      { operationId },
-      { userAgentVersion: '0.1.0', maxAttempts: 1, timeoutMs: 10_000 },
-    );
-}
-
-const postsFor = (operationId: string) =>
-  receiver.requests.filter((request) => request.headers['idempotency-key'] === operationId).length;
 
 for (const backend of backends) {
   describe(`RunStore contract: ${backend.name}`, () => {
@@ -150,18 +125,20 @@ for (const backend of backends) {
     it('30 concurrent deliveries under one key POST once, and all answer delivered', async () => {
       const ledger = await backend.ledger();
       const id = `op_once_${backend.name}`;
-      const outcomes = await Promise.all(Array.from({ length: 30 }, () => ledger.deliverOnce(id, post(id))));
-      assert.equal(postsFor(id), 1);
+      const outcomes = await Promise.all(
+        Array.from({ length: 30 }, () => ledger.deliverOnce(id, peers.post(id))),
+      );
+      assert.equal(peers.postsFor(id), 1);
       for (const outcome of outcomes) assert.equal(outcome.delivered, true);
     });
 
     it('after a 2xx, a later call answers the delivered outcome and POSTs nothing', async () => {
       const ledger = await backend.ledger();
       const id = `op_later_${backend.name}`;
-      const first = await ledger.deliverOnce(id, post(id));
+      const first = await ledger.deliverOnce(id, peers.post(id));
       assert.equal(first.delivered, true);
-      const second = await ledger.deliverOnce(id, post(id));
-      assert.equal(postsFor(id), 1);
+      const second = await ledger.deliverOnce(id, peers.post(id));
+      assert.equal(peers.postsFor(id), 1);
       assert.deepEqual(
         { delivered: second.delivered, attempts: second.attempts },
         { delivered: true, attempts: 1 },
@@ -171,19 +148,19 @@ for (const backend of backends) {
     it('a 500 is not remembered: the retry POSTs again and is then remembered', async () => {
       const ledger = await backend.ledger();
       const id = `op_retry_${backend.name}`;
-      receiver.setScript([500]);
-      const failed = await ledger.deliverOnce(id, post(id));
+      peers.receiver.setScript([500]);
+      const failed = await ledger.deliverOnce(id, peers.post(id));
       assert.deepEqual(failed, { delivered: false, attempts: 1, lastError: 'HTTP 500', status: 500 });
-      const retried = await ledger.deliverOnce(id, post(id));
+      const retried = await ledger.deliverOnce(id, peers.post(id));
       assert.equal(retried.delivered, true);
-      await ledger.deliverOnce(id, post(id));
-      assert.equal(postsFor(id), 2);
+      await ledger.deliverOnce(id, peers.post(id));
+      assert.equal(peers.postsFor(id), 2);
     });
 
     it('calls made while a delivery is failing: one POST, none delivered, a later call tries again', async () => {
       const ledger = await backend.ledger();
       const id = `op_failing_${backend.name}`;
-      receiver.setScript([503]);
+      peers.receiver.setScript([503]);
       // The first sender is held until the others have had ample time to find it in progress.
       let release = (): void => {};
       const gate = new Promise<void>((resolve) => {
@@ -196,23 +173,23 @@ for (const backend of backends) {
       const first = ledger.deliverOnce(id, async () => {
         sending();
         await gate;
-        return post(id)();
+        return peers.post(id)();
       });
       await started;
-      const others = Array.from({ length: 9 }, () => ledger.deliverOnce(id, post(id)));
+      const others = Array.from({ length: 9 }, () => ledger.deliverOnce(id, peers.post(id)));
       setTimeout(release, 1_000);
       const outcomes = await Promise.all([first, ...others]);
-      assert.equal(postsFor(id), 1);
+      assert.equal(peers.postsFor(id), 1);
       for (const outcome of outcomes) assert.equal(outcome.delivered, false);
-      assert.equal((await ledger.deliverOnce(id, post(id))).delivered, true);
-      assert.equal(postsFor(id), 2);
+      assert.equal((await ledger.deliverOnce(id, peers.post(id))).delivered, true);
+      assert.equal(peers.postsFor(id), 2);
     });
 
     it('keys are independent', async () => {
       const ledger = await backend.ledger();
       const ids = [1, 2, 3].map((n) => `op_key_${n}_${backend.name}`);
-      await Promise.all(ids.map((id) => ledger.deliverOnce(id, post(id))));
-      for (const id of ids) assert.equal(postsFor(id), 1);
+      await Promise.all(ids.map((id) => ledger.deliverOnce(id, peers.post(id))));
+      for (const id of ids) assert.equal(peers.postsFor(id), 1);
     });
   });
 }
