@@ -4,6 +4,13 @@
  * function answer them through the same handler, and infra declares them from `CONSOLE_ROUTES`.
  * The page reads the fleet only through SPEC 7.1's public routes, as any client would.
  *
+ * Why served by the API function rather than S3 + CloudFront: the page is a few dozen KiB of
+ * text, and on the API's own origin it needs no CORS, no second origin to secure and no second
+ * deployment; its files come from the function's bundle (scripts/bundle.mjs inlines them).
+ * Auth: the HTTP API's default IAM authorizer wants SigV4, which a browser cannot sign without
+ * AWS credentials in the page (never); the console is for deployments with the JWT authorizer
+ * (`-c authorizer=jwt`), and sends the operator's token as `Authorization: Bearer` (api.js).
+ *
  * Every answer carries a strict Content-Security-Policy: scripts, styles and images from this
  * origin only, no inline script or style, requests to this origin only, no framing.
  */
@@ -56,6 +63,14 @@ function pageRoute(path: string, name: string): Route {
     handle: async () => asset(name),
   };
 }
+
+/**
+ * The API Gateway routes the page needs (all `GET`): `/` and one `{file}` route under `/console/`
+ * (the handler routes on the path itself, so one gateway route serves every file). In the cloud
+ * they take no authorizer, unlike SPEC 7.1's routes: a browser's page load carries no token, and
+ * these answers hold no fleet data — every fleet read goes through the API's own authorizer.
+ */
+export const CONSOLE_GATEWAY_PATHS: readonly string[] = ['/', `${CONSOLE_PREFIX}{file}`];
 
 /** `GET /` (index.html) and `GET /console/{file}` for each other file, one literal route each. */
 export const CONSOLE_ROUTES: readonly Route[] = [

@@ -140,7 +140,12 @@ function hostRow(row) {
   const heartbeat = row.answer?.heartbeat;
   const name = row.server.name;
   const products = Object.entries(heartbeat?.products ?? {}).map(([product, state]) =>
-    h('li', {}, `${product} ${state.version ?? '(no version)'}`, state.status ? ` · ${state.status}` : ''),
+    h(
+      'li',
+      {},
+      `${product} ${state.version ?? '–'}`,
+      state.status ? h('span', { class: 'sub' }, state.status) : '',
+    ),
   );
   const failing = failingChecks(row.answer?.appstack);
   const lock = heartbeat?.lock;
