@@ -56,6 +56,20 @@ async function textOf(page: Page, selector: string): Promise<string> {
   return page.$eval(selector, (element) => (element as HTMLElement).innerText.replace(/\s+/g, ' ').trim());
 }
 
+/**
+ * Watches the element; the function returned resolves once its children have been replaced (by
+ * the page's next refresh).
+ */
+async function watchChildren(page: Page, selector: string): Promise<() => Promise<unknown>> {
+  await page.$eval(selector, (element) => {
+    document.body.dataset['swapped'] = 'no';
+    new MutationObserver(() => {
+      document.body.dataset['swapped'] = 'yes';
+    }).observe(element, { childList: true });
+  });
+  return () => page.waitForFunction(() => document.body.dataset['swapped'] === 'yes', WAIT);
+}
+
 /** Empties a field, then types into it as a user would. */
 async function fill(page: Page, selector: string, text: string): Promise<void> {
   await page.$eval(selector, (input) => {
@@ -158,6 +172,16 @@ describe('fleet console in chromium', () => {
     assert.equal(await textOf(page, '#fleet-counts'), '✔ 2 healthy ▲ 0 degraded ✖ 1 down ⊘ 0 unreachable');
     await shoot('fleet');
 
+    // A refresh keeps the keyboard focus on the link it was on.
+    await page.focus('#fleet-table tr[data-server="web-1"] td:last-child a');
+    const refreshed = await watchChildren(page, '#fleet-body');
+    await page.$eval('#fleet-refresh', (button) => (button as HTMLButtonElement).click());
+    await refreshed();
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.closest('tr')?.getAttribute('data-server')),
+      'web-1',
+    );
+
     await page.select('#filter-group', 'workers');
     assert.deepEqual(
       (await tableText(page, '#fleet-table')).map((row) => row[0]),
@@ -214,8 +238,12 @@ describe('fleet console in chromium', () => {
       assert.match(await textOf(page, '#run-facts'), /Finished still running/);
       await shoot('rollout-running');
 
-      // The running canary's journal, which follows the operation to its end on its own.
-      await page.click('#run-table tr[data-server="web-1"] a');
+      // A refresh keeps the keyboard focus where it was; the running canary's journal then
+      // follows the operation to its end on its own.
+      await page.focus('#run-table tr[data-server="web-1"] a');
+      await (await watchChildren(page, '#run-body'))();
+      assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'web-1 journal');
+      await page.keyboard.press('Enter');
       await page.waitForFunction(
         () => /running/.test(document.querySelector('#operation-status')?.textContent ?? ''),
         WAIT,

@@ -84,6 +84,27 @@ export function showError(box, lead, error) {
 }
 
 /**
+ * Replaces `container`'s children; the keyboard focus, when it was on a link, a summary or a
+ * scrollable output inside, goes to the same one in the new children, so a refresh does not
+ * throw a keyboard user back to the top of the page.
+ * @param {Element} container
+ * @param {Node[]} children
+ */
+export function replaceKeepingFocus(container, children) {
+  const focused = document.activeElement;
+  let selector = '';
+  if (focused && container.contains(focused)) {
+    const step = focused.closest('[data-step]')?.getAttribute('data-step');
+    const href = focused.getAttribute('href');
+    if (href) selector = `a[href="${CSS.escape(href)}"]`;
+    else if (step !== null && step !== undefined)
+      selector = `[data-step="${step}"] ${focused.tagName.toLowerCase()}`;
+  }
+  container.replaceChildren(...children);
+  if (selector) /** @type {HTMLElement | null} */ (container.querySelector(selector))?.focus();
+}
+
+/**
  * The element with this id (the page's skeleton is index.html; a missing one is a bug).
  * @param {string} id
  * @returns {HTMLElement}

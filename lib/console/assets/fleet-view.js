@@ -6,7 +6,7 @@
  * heartbeat fails is a row in error, not a failed refresh.
  */
 import { path, request } from './api.js';
-import { byId, h, setText, showError, stateBadge } from './dom.js';
+import { byId, h, replaceKeepingFocus, setText, showError, stateBadge } from './dom.js';
 import {
   countStates,
   describeError,
@@ -129,9 +129,7 @@ function render() {
     byId('fleet-caption'),
     `${shown.length} of ${rows.length} hosts${group ? ` in group ${group}` : ''}${status ? `, ${status}` : ''}`,
   );
-  byId('fleet-table')
-    .querySelector('tbody')
-    ?.replaceChildren(...shown.map(hostRow));
+  replaceKeepingFocus(byId('fleet-body'), shown.map(hostRow));
   renderRefreshState();
 }
 

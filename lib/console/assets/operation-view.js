@@ -5,7 +5,7 @@
  * step's output is open from the start; the others open on demand and stay as the reader left them.
  */
 import { path, request } from './api.js';
-import { byId, fact, h, setText, showError, stateBadge } from './dom.js';
+import { byId, fact, h, replaceKeepingFocus, setText, showError, stateBadge } from './dom.js';
 import { describeError, describeState, elapsedBetween, formatTime } from './format.js';
 import { createPoller } from './poller.js';
 
@@ -50,8 +50,9 @@ function render(journal) {
       : []),
   );
   const steps = journal.steps ?? [];
-  byId('operation-steps').replaceChildren(
-    ...(steps.length === 0
+  replaceKeepingFocus(
+    byId('operation-steps'),
+    steps.length === 0
       ? [
           h(
             'p',
@@ -94,7 +95,7 @@ function render(journal) {
             ),
             details,
           );
-        })),
+        }),
   );
 }
 

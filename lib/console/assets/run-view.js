@@ -7,7 +7,7 @@
  * hook's output is one click away.
  */
 import { path, request } from './api.js';
-import { byId, fact, h, setText, showError, stateBadge } from './dom.js';
+import { byId, fact, h, replaceKeepingFocus, setText, showError, stateBadge } from './dom.js';
 import { describeState, elapsedBetween, formatTime } from './format.js';
 import { createPoller } from './poller.js';
 import { deriveRun } from './run-state.js';
@@ -133,36 +133,35 @@ function render(record, plan, progress) {
     ...fact('Skipped', run.skipped.length > 0 ? run.skipped.join(', ') : 'none'),
     ...fact('Summary', summary),
   );
-  byId('run-table')
-    .querySelector('tbody')
-    ?.replaceChildren(
-      ...run.rows.map((row, index) =>
+  replaceKeepingFocus(
+    byId('run-body'),
+    run.rows.map((row, index) =>
+      h(
+        'tr',
+        { 'data-server': row.server, 'data-state': row.state },
+        h('td', {}, String(index + 1)),
+        h('th', { scope: 'row' }, row.server),
+        h('td', {}, row.phase || '–'),
+        h('td', {}, stateBadge(describeState(row.state))),
+        h('td', {}, row.error ? `${row.error.code}: ${row.error.message}` : ''),
         h(
-          'tr',
-          { 'data-server': row.server, 'data-state': row.state },
-          h('td', {}, String(index + 1)),
-          h('th', { scope: 'row' }, row.server),
-          h('td', {}, row.phase || '–'),
-          h('td', {}, stateBadge(describeState(row.state))),
-          h('td', {}, row.error ? `${row.error.code}: ${row.error.message}` : ''),
-          h(
-            'td',
-            {},
-            row.hasJournal
-              ? h(
-                  'a',
-                  { href: `#/operation/${path(row.server, record.operationId ?? operationId)}` },
-                  `${row.server} journal`,
-                )
-              : '–',
-          ),
+          'td',
+          {},
+          row.hasJournal
+            ? h(
+                'a',
+                { href: `#/operation/${path(row.server, record.operationId ?? operationId)}` },
+                `${row.server} journal`,
+              )
+            : '–',
         ),
       ),
-    );
+    ),
+  );
   if (run.rows.length === 0) {
-    byId('run-table')
-      .querySelector('tbody')
-      ?.replaceChildren(h('tr', {}, h('td', { colspan: 6 }, 'Targets appear here as the run reports them.')));
+    byId('run-body').replaceChildren(
+      h('tr', {}, h('td', { colspan: 6 }, 'Targets appear here as the run reports them.')),
+    );
   }
 }
 
@@ -177,7 +176,7 @@ export function showRunView(id) {
   setText(byId('run-title'), `Rollout ${id}`);
   setText(byId('run-status'), 'Reading…');
   byId('run-facts').replaceChildren();
-  byId('run-table').querySelector('tbody')?.replaceChildren();
+  byId('run-body').replaceChildren();
   byId('run-error').hidden = true;
   poller?.start();
 }
