@@ -194,6 +194,12 @@ describe('fleet console in chromium', () => {
       ['web-1 local', 'web-2 local'],
     );
     await page.select('#filter-status', '');
+
+    // Untouched, the view reads the fleet again on its own.
+    assert.match(await textOf(page, '#fleet-status'), /^Last read .* UTC · next in 10 s$/);
+    const before = await textOf(page, '#fleet-status');
+    await (await watchChildren(page, '#fleet-body'))();
+    assert.notEqual(await textOf(page, '#fleet-status'), before);
     assertClean('fleet view');
   });
 
@@ -401,6 +407,28 @@ describe('fleet console in chromium', () => {
     );
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'rollout-select');
     assert.equal(await page.$eval('#rollout-select', (input) => input.getAttribute('aria-invalid')), 'true');
+
+    // A token given under "API access" goes with every API request, as a bearer token.
+    const bearer: string[] = [];
+    const listen = (request: { headers(): Record<string, string>; url(): string }) => {
+      if (request.url().endsWith('/servers')) bearer.push(request.headers()['authorization'] ?? '');
+    };
+    page.on('request', listen);
+    await page.click('.access summary');
+    await page.type('#token', 'eyJ.test.token');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#preview-summary') !== null, WAIT);
+    await page.click('#token-forget');
+    await page.click('nav a[data-view="fleet"]');
+    await page.waitForSelector('#view-fleet:not([hidden])');
+    await page.waitForFunction(
+      () => /Last read/.test(document.querySelector('#fleet-status')?.textContent ?? ''),
+      WAIT,
+    );
+    page.off('request', listen);
+    assert.ok(bearer.length >= 2, `requests seen: ${bearer.length}`);
+    assert.equal(bearer[0], 'Bearer eyJ.test.token');
+    assert.equal(bearer.at(-1), '', 'a forgotten token is not sent');
 
     const origin = new URL(url).origin;
     for (const line of record.requests) {
