@@ -12,7 +12,7 @@
 //
 // `node scripts/bundle.mjs [--outdir DIR] [--no-cli] [--no-functions] [--external-sdk]`; `bundle()` is the same
 // for code (infra/app.ts and the infra tests call it).
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,6 +40,17 @@ export const inlinePlugin = {
     b.onLoad({ filter: /[\\/]lib[\\/]host[\\/]shell-source\.ts$/ }, () => {
       const prelude = readFileSync(join(ROOT, 'lib', 'host', 'prelude.sh'), 'utf8');
       return { contents: `export const PRELUDE = ${JSON.stringify(prelude)};\n`, loader: 'ts' };
+    });
+    // The fleet console's files (lib/console/sources.ts): the API function serves them from its bundle.
+    b.onLoad({ filter: /[\\/]lib[\\/]console[\\/]sources\.ts$/ }, () => {
+      const dir = join(ROOT, 'lib', 'console', 'assets');
+      const files = Object.fromEntries(
+        readdirSync(dir)
+          .filter((name) => !name.endsWith('.d.ts'))
+          .sort()
+          .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+      );
+      return { contents: `export const CONSOLE_SOURCES = ${JSON.stringify(files)};\n`, loader: 'ts' };
     });
     b.onResolve({ filter: /(\.node$|^cpu-features$)/ }, (args) => ({
       path: args.path,

@@ -2,6 +2,7 @@
  * The HTTP API of SPEC 7.1 as one function from a payload 2.0 event to a structured result,
  * knowing nothing of Lambda or of sockets: `functions/api.ts` and `serve` both call it.
  */
+import { CONSOLE_ROUTES } from '../console/routes.ts';
 import { BootstrapError } from '../errors.ts';
 import type { ApiDeps, Route } from './context.ts';
 import { errorResult, type HttpEvent, type HttpResult, httpEventSchema } from './http.ts';
@@ -11,8 +12,8 @@ import { serverRoutes } from './server-routes.ts';
 
 export type { ApiDeps } from './context.ts';
 
-/** Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`). */
-export const ROUTES: readonly Route[] = [...serverRoutes, ...longRoutes];
+/** Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`), and the fleet console's page. */
+export const ROUTES: readonly Route[] = [...serverRoutes, ...longRoutes, ...CONSOLE_ROUTES];
 
 /** One line per request: what was asked and how it ended (no body, no header values). */
 export interface ApiLogRecord {

@@ -211,7 +211,9 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
   });
   const actual = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${actual}`;
-  io.stdout(`cloudiq-bootstrap API on ${url} (Ctrl-C stops)\n${banner}\nTry:\n${examples(url)}\n`);
+  io.stdout(
+    `cloudiq-bootstrap API on ${url} (Ctrl-C stops)\nFleet console: ${url}/\n${banner}\nTry:\n${examples(url)}\n`,
+  );
   return {
     url,
     port: actual,

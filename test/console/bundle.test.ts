@@ -1,0 +1,97 @@
+// The console as the cloud serves it: the API function's esbuild bundle (scripts/bundle.mjs),
+// built into a temp dir and run in a fresh Node.js away from the sources, answers `GET /` and each
+// `/console/` file from its own bytes, with the same headers as `serve`.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildHttpEvent } from '../../lib/api/http.ts';
+import {
+  CONSOLE_GATEWAY_PATHS,
+  CONSOLE_PREFIX,
+  CONSOLE_ROUTES,
+  CONTENT_SECURITY_POLICY,
+} from '../../lib/console/routes.ts';
+import { CONSOLE_SOURCES } from '../../lib/console/sources.ts';
+import { bundle } from '../../scripts/bundle.mjs';
+
+// Runs in the child: imports the bundle, answers each event given on the command line.
+const LOADER = `
+import { pathToFileURL } from 'node:url';
+const [bundlePath, eventsJson] = process.argv.slice(2);
+const mod = await import(pathToFileURL(bundlePath).href);
+const answers = [];
+for (const event of JSON.parse(eventsJson)) answers.push(await mod.handler(event, {}));
+process.stdout.write('\\n' + JSON.stringify(answers) + '\\n');
+`;
+
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+describe('the console in the API bundle', () => {
+  let dir = '';
+  let file = '';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'console-bundle-'));
+    const written = await bundle({ outdir: dir, cli: false, functions: ['api'] });
+    file = written.find((entry) => entry.name === 'api')?.file ?? '';
+    assert.ok(file, 'no api bundle');
+    writeFileSync(join(dir, 'loader.mjs'), LOADER);
+    writeFileSync(join(dir, 'inventory.ini'), '[host:web-1]\ntransport = local\ngroups = edge\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('serves the page and every file from the bundle itself, with the CSP', () => {
+    assert.ok(
+      !readFileSync(file, 'utf8').includes("new URL('./assets/'"),
+      'the bundle reads assets from disk',
+    );
+    const names = Object.keys(CONSOLE_SOURCES);
+    assert.ok(names.includes('index.html') && names.includes('app.js'));
+    assert.ok(!names.some((name) => name.endsWith('.d.ts')), 'type declarations are not served');
+    const paths = names.map((name) => (name === 'index.html' ? '/' : `${CONSOLE_PREFIX}${name}`));
+    const events = [...paths, '/console/missing.js'].map((url) => buildHttpEvent({ method: 'GET', url }));
+    const run = spawnSync(process.execPath, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: dir,
+        AWS_REGION: 'eu-west-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        INVENTORY_SOURCE: `file:${join(dir, 'inventory.ini')}`,
+      },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const answers = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '[]') as Answer[];
+    for (const [index, name] of names.entries()) {
+      const answer = answers[index];
+      assert.equal(answer?.statusCode, 200, `${name}: ${answer?.body}`);
+      assert.equal(answer?.body, CONSOLE_SOURCES[name], `${name} differs in the bundle`);
+      assert.equal(answer?.headers['content-security-policy'], CONTENT_SECURITY_POLICY);
+      assert.equal(answer?.headers['x-content-type-options'], 'nosniff');
+    }
+    assert.match(answers[names.indexOf('index.html')]?.headers['content-type'] ?? '', /^text\/html/);
+    assert.equal(answers.at(-1)?.statusCode, 404);
+  });
+
+  it('the gateway routes infra declares for the page cover every file the handler serves', () => {
+    const templates = CONSOLE_GATEWAY_PATHS.map(
+      (path) => new RegExp(`^${path.replace(/\{[a-z]+\}/g, '[^/]+')}$`),
+    );
+    for (const route of CONSOLE_ROUTES) {
+      assert.equal(route.method, 'GET');
+      assert.ok(
+        templates.some((template) => template.test(route.path)),
+        `${route.path} has no gateway route`,
+      );
+    }
+    assert.equal(CONSOLE_ROUTES.length, Object.keys(CONSOLE_SOURCES).length);
+  });
+});
