@@ -162,3 +162,62 @@ describe('resolveDefinition on a synthesized CDK stack', () => {
     await assert.rejects(jsonata.result(), /not implemented: QueryLanguage JSONata/);
   });
 });
+
+describe('resolveDefinition on hand-written templates', () => {
+  const template = {
+    Parameters: { Stage: { Type: 'String', Default: 'prod' } },
+    Resources: {
+      Fn1: { Type: 'AWS::Lambda::Function' },
+      Runs: { Type: 'AWS::DynamoDB::Table' },
+      Bucket1: { Type: 'AWS::S3::Bucket' },
+      Machine: {
+        Type: 'AWS::StepFunctions::StateMachine',
+        Properties: {
+          DefinitionString: {
+            'Fn::Sub': [
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+              '{"StartAt":"A","States":{"A":{"Type":"Pass","Result":{"fn":"${Fn1.Arn}","name":"${Fn1}","table":"${Runs}","tableArn":"${Runs.Arn}","bucketArn":"${Bucket1.Arn}","stage":"${Stage}","region":"${AWS::Region}","literal":"${!Kept}","joined":"${Joined}","sub":"${!sub}"},"End":true}}}',
+              {
+                Joined: {
+                  'Fn::Join': [
+                    '-',
+                    ['a', { Ref: 'AWS::AccountId' }, { 'Fn::Select': [1, { 'Fn::Split': [',', 'x,y'] }] }],
+                  ],
+                },
+              },
+            ],
+          },
+          DefinitionSubstitutions: { sub: { 'Fn::GetAtt': ['Runs', 'Arn'] } },
+        },
+      },
+    },
+  };
+
+  it('resolves Fn::Sub, Fn::Join, Fn::Select/Split, Ref, Fn::GetAtt, parameters, pseudo parameters and substitutions', () => {
+    const definition = resolveDefinition(template);
+    assert.deepEqual(readPath(definition, '$.States.A.Result'), {
+      fn: 'arn:aws:lambda:sim:000000000000:function:Fn1',
+      name: 'Fn1',
+      table: 'Runs',
+      tableArn: 'arn:aws:dynamodb:sim:000000000000:table/Runs',
+      bucketArn: 'arn:aws:s3:::Bucket1',
+      stage: 'prod',
+      region: 'sim',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${...} kept by Fn::Sub's ${!...}
+      literal: '${Kept}',
+      joined: 'a-000000000000-y',
+      sub: 'arn:aws:dynamodb:sim:000000000000:table/Runs',
+    });
+    assert.equal(logicalIdOf('arn:aws:lambda:sim:000000000000:function:Fn1'), 'Fn1');
+    assert.equal(logicalIdOf('Fn1'), 'Fn1');
+  });
+
+  it('refuses an ambiguous or unknown machine and an unsupported token', () => {
+    assert.throws(() => resolveDefinition(template, 'Nope'), /0 state machines match 'Nope'/);
+    const withIf = structuredClone(template) as {
+      Resources: { Machine: { Properties: { DefinitionString: unknown } } };
+    };
+    withIf.Resources.Machine.Properties.DefinitionString = { 'Fn::If': ['C', 'a', 'b'] };
+    assert.throws(() => resolveDefinition(withIf), NotImplementedError);
+  });
+});

@@ -197,6 +197,51 @@ describe('ASL errors, Retry and Catch', () => {
     assert.deepEqual(out.Payload, { a: 1 });
   });
 
+  it('prefixes service errors of other integrations: DynamoDB. (optimized), <Service>.<Name>Exception (aws-sdk)', async () => {
+    const conditional = () => {
+      throw Object.assign(new Error('The conditional request failed'), {
+        name: 'ConditionalCheckFailedException',
+        $metadata: { httpStatusCode: 400 },
+      });
+    };
+    const task = (Resource: string) => ({
+      StartAt: 'T',
+      States: { T: { Type: 'Task', Resource, Parameters: { TableName: 'runs' }, End: true } },
+    });
+    const optimized = await runDefinition(
+      task('arn:aws:states:::dynamodb:updateItem'),
+      {},
+      { invoke: conditional },
+    );
+    assert.equal(optimized.result.error, 'DynamoDB.ConditionalCheckFailedException');
+    const sdk = await runDefinition(
+      task('arn:aws:states:::aws-sdk:s3:createBucket'),
+      {},
+      {
+        invoke: async () => {
+          throw Object.assign(new Error('exists'), { name: 'BucketAlreadyExists', $metadata: {} });
+        },
+      },
+    );
+    assert.equal(sdk.result.error, 'S3.BucketAlreadyExistsException');
+  });
+
+  it('fails an execution at 25,000 history events (a loop that never ends)', async () => {
+    const def = {
+      StartAt: 'Poll',
+      States: {
+        Poll: { ...lambdaTask('poll'), Next: 'Again' },
+        Again: { Type: 'Wait', Seconds: 30, Next: 'Poll' },
+      },
+    };
+    const { result } = await runDefinition(def, {}, { invoke: echo });
+    assert.equal(result.status, 'FAILED');
+    assert.equal(result.error, 'States.Runtime');
+    assert.match(result.cause ?? '', /maximum number of history events \(25000\)/);
+    // Each round: Task entered, scheduled, started, succeeded, exited; Wait entered, exited = 7.
+    assert.equal(Math.round((result.stopDate - result.startDate) / 30_000), Math.floor(24_999 / 7));
+  });
+
   it('times the execution out at the machine TimeoutSeconds', async () => {
     const def = { TimeoutSeconds: 30, StartAt: 'W', States: { W: { Type: 'Wait', Seconds: 60, End: true } } };
     const { result } = await runDefinition(def, {});

@@ -64,6 +64,42 @@ describe('ASL Parallel and inline Map', () => {
     assert.deepEqual(result.output, { x: 1, branches: [{ a: 1 }, { x: 1 }] });
   });
 
+  it('fails a Parallel with the first failing branch and stops the others; Execution.stop aborts', async () => {
+    const calls: string[] = [];
+    const def = {
+      StartAt: 'P',
+      States: {
+        P: {
+          Type: 'Parallel',
+          Branches: [
+            { StartAt: 'Boom', States: { Boom: { Type: 'Fail', Error: 'Branch.Failed', Cause: 'first' } } },
+            {
+              StartAt: 'W',
+              States: {
+                W: { Type: 'Wait', Seconds: 10, Next: 'T' },
+                T: { Type: 'Task', Resource: 'arn:aws:lambda:sim:000000000000:function:F', End: true },
+              },
+            },
+          ],
+          End: true,
+        },
+      },
+    };
+    const invoke = async (target: string) => {
+      calls.push(target);
+      return {};
+    };
+    const { result, sim } = await runDefinition(def, {}, { invoke });
+    assert.deepEqual([result.status, result.error, result.cause], ['FAILED', 'Branch.Failed', 'first']);
+    await sim.clock.sleep(60_000);
+    assert.deepEqual(calls, []);
+    const waiting = sim.startExecution({ definition: def.States.P.Branches[1]!, input: {} });
+    waiting.stop('Operator.Stop', 'by hand');
+    assert.deepEqual(await waiting.result().then((r) => [r.status, r.error]), ['ABORTED', 'Operator.Stop']);
+    await sim.clock.sleep(60_000);
+    assert.deepEqual(calls, []);
+  });
+
   it('fails an inline Map with its iteration error, which Catch handles, and respects MaxConcurrency', async () => {
     let running = 0;
     let peak = 0;
@@ -242,6 +278,23 @@ describe('ASL Distributed Map', () => {
     assert.deepEqual(manifest.ResultFiles.PENDING, []);
   });
 
+  it('times EXPRESS children out after five minutes, as Express workflows do', async () => {
+    const def = distributed(
+      { ItemsPath: '$.items', ToleratedFailurePercentage: 100 },
+      {
+        Work: { Type: 'Wait', SecondsPath: '$.s', End: true },
+      },
+    );
+    (def.States.M.ItemProcessor.ProcessorConfig as { ExecutionType: string }).ExecutionType = 'EXPRESS';
+    const { result, sim } = await runDefinition(def, { items: [{ s: 299 }, { s: 301 }] });
+    assert.equal(result.status, 'SUCCEEDED');
+    const finished = sim.events.filter((e) => e.type === 'MapItemFinished').map((e) => [e.index, e.status]);
+    assert.deepEqual(finished, [
+      [0, 'SUCCEEDED'],
+      [1, 'TIMED_OUT'],
+    ]);
+  });
+
   it('reads items with ItemReader (JSON, JSONL, CSV; MaxItems) and batches them with ItemBatcher', async () => {
     const s3 = memoryS3();
     await s3.putObject('in', 'items.json', JSON.stringify(items(7)));
@@ -295,6 +348,53 @@ describe('ASL Distributed Map', () => {
       { s3 },
     );
     assert.equal(missing.result.error, 'States.ItemReaderFailed');
+  });
+
+  it('shapes results by WriterConfig: COMPACT and FLATTEN without writing, JSONL files when exporting', async () => {
+    const def = (writer: object) =>
+      distributed(
+        { ItemsPath: '$.items', ResultWriter: writer },
+        {
+          Work: {
+            Type: 'Pass',
+            Parameters: { 'pair.$': 'States.Array($.id, $.id)' },
+            OutputPath: '$.pair',
+            End: true,
+          },
+        },
+      );
+    const compact = await runDefinition(
+      def({ WriterConfig: { Transformation: 'COMPACT', OutputType: 'JSON' } }),
+      { items: items(2) },
+    );
+    assert.deepEqual(compact.result.output, [
+      [0, 0],
+      [1, 1],
+    ]);
+    const flat = await runDefinition(
+      def({ WriterConfig: { Transformation: 'FLATTEN', OutputType: 'JSON' } }),
+      { items: items(2) },
+    );
+    assert.deepEqual(flat.result.output, [0, 0, 1, 1]);
+    const s3 = memoryS3();
+    const exported = await runDefinition(
+      def({
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { Bucket: 'b', Prefix: 'p' },
+        WriterConfig: { Transformation: 'COMPACT', OutputType: 'JSONL' },
+      }),
+      { items: items(2) },
+      { s3 },
+    );
+    const key = (exported.result.output as { ResultWriterDetails: { Key: string } }).ResultWriterDetails.Key;
+    const body = s3.objects.get(`b/${key.replace('manifest.json', 'SUCCEEDED_0.json')}`)!;
+    assert.deepEqual(
+      body.split('\n').map((line) => JSON.parse(line)),
+      [
+        [0, 0],
+        [1, 1],
+      ],
+    );
   });
 
   it('fails with States.DataLimitExceeded when the results come back inline over 256 KiB', async () => {

@@ -124,6 +124,7 @@ export async function runMapState(
         executionArn: `arn:aws:states:sim:000000000000:${express ? 'express' : 'execution'}:${run.runtime.stateMachineName}/${label}:${mapRunArn.split(':').pop()}_${index}`,
         stateMachineArn: childMachineArn,
         parentScope: run.scope,
+        express,
       }),
     record,
     stateMachineArn: childMachineArn,
@@ -144,7 +145,16 @@ async function runInline(graph: Graph, items: Json[], maxConcurrency: number, ru
   const worker = async () => {
     while (next < items.length) {
       const index = next++;
+      const mark = (type: string) =>
+        run.runtime.record(run.events, {
+          type,
+          at: run.runtime.clock.now(),
+          execution: run.execution.Name,
+          index,
+        });
+      mark('MapIterationStarted');
       results[index] = await runGraph(graph, items[index], { ...run, scope });
+      mark('MapIterationFinished');
     }
   };
   const workers = Array.from({ length: Math.min(maxConcurrency, items.length) }, worker);

@@ -60,6 +60,23 @@ export interface StartExecutionRequest {
   stateMachineName?: string;
 }
 
+const HISTORY_LIMIT = 25_000;
+const HISTORY_WEIGHT: Record<string, number> = {
+  ExecutionStarted: 1,
+  StateEntered: 1,
+  StateExited: 1,
+  TaskScheduled: 2,
+  TaskSucceeded: 1,
+  TaskFailed: 1,
+  MapRunStarted: 2,
+  MapRunSucceeded: 2,
+  MapRunFailed: 2,
+  MapIterationStarted: 1,
+  MapIterationFinished: 1,
+};
+/** An Express workflow runs five minutes at most. https://docs.aws.amazon.com/step-functions/latest/dg/choosing-workflow-type.html */
+const EXPRESS_MAX_SECONDS = 300;
+
 const NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
 /** One execution: its status, result and event trace. */
@@ -85,6 +102,7 @@ export class Execution {
     executionArn: string,
     input: Json,
     parentScope?: AbortScope,
+    maxSeconds?: number,
   ) {
     this.#runtime = runtime;
     this.name = name;
@@ -112,7 +130,8 @@ export class Execution {
       scope: this.#scope,
     };
     this.#record('ExecutionStarted', { input });
-    const timeout = graph.TimeoutSeconds;
+    const own = typeof graph.TimeoutSeconds === 'number' ? graph.TimeoutSeconds : undefined;
+    const timeout = maxSeconds === undefined ? own : Math.min(own ?? maxSeconds, maxSeconds);
     const cancel =
       typeof timeout === 'number'
         ? runtime.clock.timer(timeout * 1000, () =>
@@ -186,6 +205,7 @@ export class SimulatedStepFunctions {
   readonly executions = new Map<string, Execution>();
   readonly #options: SimulationOptions;
   readonly #random: () => number;
+  readonly #history = new WeakMap<TraceEvent[], number>();
 
   constructor(options: SimulationOptions = {}) {
     this.#options = options;
@@ -244,10 +264,28 @@ export class SimulatedStepFunctions {
       record: (events, event) => {
         events.push(event);
         this.events.push(event);
+        this.#countHistory(events, event);
       },
       startChild: (request) => this.#startChild(runtime, request),
     };
     return runtime;
+  }
+
+  /**
+   * Standard workflows have a hard quota of 25,000 history events; an execution whose 25,000th
+   * event is not ExecutionSucceeded fails. The trace's events are weighted to AWS's history
+   * (a Task attempt is TaskScheduled + TaskStarted + its end; a Distributed Map's children keep
+   * their own histories). https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html
+   */
+  #countHistory(events: TraceEvent[], event: TraceEvent): void {
+    const count = (this.#history.get(events) ?? 0) + (HISTORY_WEIGHT[event.type] ?? 0);
+    this.#history.set(events, count);
+    if (count >= HISTORY_LIMIT && !event.type.startsWith('Execution')) {
+      throw new StatesError(
+        'States.Runtime',
+        `The execution reached the maximum number of history events (${HISTORY_LIMIT}).`,
+      );
+    }
   }
 
   #startChild(parent: Runtime, request: ChildRequest): ChildHandle {
@@ -259,6 +297,7 @@ export class SimulatedStepFunctions {
       request.executionArn,
       request.input,
       request.parentScope,
+      request.express ? EXPRESS_MAX_SECONDS : undefined,
     );
     const done = child.result().then(
       (r): ChildOutcome => ({

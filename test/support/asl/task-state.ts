@@ -19,6 +19,7 @@ const FUNCTION_ARN = /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)(:[^:]+)?$/;
 const SERVICE_INTEGRATION = /^arn:[^:]+:states:::/;
 const PLACEHOLDER_FUNCTION = /^arn:aws:lambda:sim:000000000000:function:([^:]+)$/;
 
+/** A service's own failure (throttling, a conditional check), not the function's or the handler's. */
 const isServiceError = (error: unknown): error is Error =>
   error instanceof LambdaServiceError || (error instanceof Error && '$metadata' in error);
 
@@ -82,7 +83,7 @@ export async function runTask(
   try {
     answer = await runtime.clock.track(() => runtime.invoke(target, JSON.parse(wire), ctx));
   } catch (error) {
-    const failure = toStatesError(error, functionName !== undefined);
+    const failure = toStatesError(error, functionName !== undefined, resource);
     runtime.record(run.events, {
       type: 'TaskFailed',
       at: runtime.clock.now(),
@@ -116,11 +117,39 @@ export async function runTask(
   };
 }
 
-function toStatesError(error: unknown, isLambda: boolean): StatesError {
+/**
+ * The service prefix of a service error: `Lambda.` for Lambda; `DynamoDB.`, `SQS.`, `SNS.` for
+ * the optimized integrations; for `aws-sdk:<service>:<action>` the service in PascalCase with the
+ * error name given an `Exception` suffix (as the AWS SDK integrations page documents:
+ * `AcmPca.ResourceNotFoundException`, `S3.BucketAlreadyExistsException`).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+ */
+function serviceErrorName(resource: string, isLambda: boolean, name: string): string {
+  if (isLambda) return `Lambda.${name}`;
+  const sdk = /^arn:[^:]+:states:::aws-sdk:([^:]+):/.exec(resource);
+  if (sdk) {
+    const service = SDK_SERVICE_NAMES[sdk[1]!] ?? sdk[1]!.charAt(0).toUpperCase() + sdk[1]!.slice(1);
+    return `${service}.${name.endsWith('Exception') ? name : `${name}Exception`}`;
+  }
+  const optimized = /^arn:[^:]+:states:::([a-z0-9-]+):/.exec(resource)?.[1];
+  const prefix = optimized ? OPTIMIZED_PREFIX[optimized] : undefined;
+  return prefix ? `${prefix}.${name}` : name;
+}
+
+const SDK_SERVICE_NAMES: Record<string, string> = {
+  acmpca: 'AcmPca',
+  dynamodb: 'DynamoDb',
+  secretsmanager: 'SecretsManager',
+  cloudwatch: 'CloudWatch',
+  eventbridge: 'EventBridge',
+};
+const OPTIMIZED_PREFIX: Record<string, string> = { dynamodb: 'DynamoDB', sqs: 'SQS', sns: 'SNS' };
+
+function toStatesError(error: unknown, isLambda: boolean, resource: string): StatesError {
   if (error instanceof StatesError) return error;
   if (error instanceof NotImplementedError) throw error;
   if (error instanceof Error && isServiceError(error)) {
-    return new StatesError(isLambda ? `Lambda.${error.name}` : error.name, error.message);
+    return new StatesError(serviceErrorName(resource, isLambda, error.name), error.message);
   }
   if (error instanceof Error) {
     const errorType = error.name || 'Error';

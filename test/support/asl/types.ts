@@ -80,6 +80,8 @@ export interface ChildRequest {
   stateMachineArn: string;
   /** The parent execution's scope: stopping the parent stops its Map Run's children. */
   parentScope: AbortScope;
+  /** ExecutionType EXPRESS: the child times out after five minutes. */
+  express: boolean;
 }
 
 export interface ChildHandle {
