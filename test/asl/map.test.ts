@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SimulatedStepFunctions } from '../support/asl/index.ts';
+import { SimulatedStepFunctions, s3FromClient } from '../support/asl/index.ts';
+import { createTestS3Client, startS3Server } from '../support/s3-server.ts';
 import { memoryS3, runDefinition } from './run.ts';
 
 const distributed = (fields: object, processorStates?: object) => ({
@@ -100,7 +101,28 @@ describe('ASL Parallel and inline Map', () => {
     assert.deepEqual(calls, []);
   });
 
-  it('fails an inline Map with its iteration error, which Catch handles, and respects MaxConcurrency', async () => {
+  it("takes a Map's legacy Parameters as its per-item selector, after InputPath", async () => {
+    const def = {
+      StartAt: 'M',
+      States: {
+        M: {
+          Type: 'Map',
+          InputPath: '$.job',
+          ItemsPath: '$.items',
+          Parameters: { 'item.$': '$$.Map.Item.Value', 'owner.$': '$.owner' },
+          Iterator: { StartAt: 'P', States: { P: { Type: 'Pass', End: true } } },
+          End: true,
+        },
+      },
+    };
+    const { result } = await runDefinition(def, { job: { owner: 'ops', items: [1, 2] } });
+    assert.deepEqual(result.output, [
+      { item: 1, owner: 'ops' },
+      { item: 2, owner: 'ops' },
+    ]);
+  });
+
+  it('fails an inline Map with its iteration error, which Catch handles, and respects MaxConcurrency (at most 40)', async () => {
     let running = 0;
     let peak = 0;
     const sim = new SimulatedStepFunctions({
@@ -136,6 +158,11 @@ describe('ASL Parallel and inline Map', () => {
     const ok = await sim.startExecution({ definition: def, input: { items: items(5) } }).result();
     assert.deepEqual(ok.output, items(5));
     assert.equal(peak, 3);
+    peak = 0;
+    const unbounded = structuredClone(def);
+    unbounded.States.M.MaxConcurrency = 0;
+    await sim.startExecution({ definition: unbounded, input: { items: items(100) } }).result();
+    assert.equal(peak, 40);
     const bad = await sim.startExecution({ definition: def, input: { items: items(10) } }).result();
     assert.equal((bad.output as { failed: { Error: string } }).failed.Error, 'Error');
   });
@@ -395,6 +422,42 @@ describe('ASL Distributed Map', () => {
         [1, 1],
       ],
     );
+  });
+
+  it('reads items and writes results over the real S3 wire protocol (loopback S3 server, S3Client)', async () => {
+    const server = await startS3Server(['plans', 'results']);
+    try {
+      server.put('plans', 'op-7/targets.json', JSON.stringify(items(25)));
+      const sim = new SimulatedStepFunctions({
+        s3: s3FromClient(createTestS3Client(server)),
+        invoke: async (_t, payload, ctx) => {
+          await ctx.sleep(100);
+          return { id: (payload as { id: number }).id };
+        },
+      });
+      const def = distributed({
+        ItemReader: {
+          Resource: 'arn:aws:states:::s3:getObject',
+          ReaderConfig: { InputType: 'JSON' },
+          Parameters: { Bucket: 'plans', 'Key.$': "States.Format('{}/targets.json', $.operationId)" },
+        },
+        MaxConcurrency: 10,
+        ResultWriter: {
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Bucket: 'results', 'Prefix.$': '$.operationId' },
+        },
+      });
+      const result = await sim.startExecution({ definition: def, input: { operationId: 'op-7' } }).result();
+      assert.equal(result.status, 'SUCCEEDED', result.cause);
+      assert.equal(result.stopDate - result.startDate, 300);
+      const { Key } = (result.output as { ResultWriterDetails: { Key: string } }).ResultWriterDetails;
+      const manifest = JSON.parse(server.text('results', Key)!);
+      const records = JSON.parse(server.text('results', manifest.ResultFiles.SUCCEEDED[0].Key)!);
+      assert.equal(records.length, 25);
+      assert.ok(server.requests.some((r) => r.method === 'GET' && r.key === 'op-7/targets.json'));
+    } finally {
+      await server.close();
+    }
   });
 
   it('fails with States.DataLimitExceeded when the results come back inline over 256 KiB', async () => {

@@ -1,5 +1,6 @@
 /**
- * The Map state. INLINE: iterations in this execution, up to MaxConcurrency at once (0 = all);
+ * The Map state. INLINE: iterations in this execution, up to MaxConcurrency at once (0 = 40, the
+ * most AWS runs);
  * the first failing iteration fails the state and stops the rest.
  * DISTRIBUTED: a Map Run whose children are executions of their own (own `$$.Execution`),
  * started up to MaxConcurrency at once (0 = 10,000). Child failures count, in items, against
@@ -21,6 +22,8 @@ import { type ChildRecord, writeResults } from './result-writer.ts';
 import type { AbortScope, ChildHandle, Graph, Json, Run, StateDefinition } from './types.ts';
 
 const DISTRIBUTED_MAX_CONCURRENCY = 10_000;
+/** "In this mode, the Map state supports up to 40 concurrent iterations." (state-map-inline) */
+const INLINE_MAX_CONCURRENCY = 40;
 
 function processorOf(
   state: StateDefinition,
@@ -87,8 +90,11 @@ export async function runMapState(
             random: run.runtime.random,
           }),
         );
-  const maxConcurrency =
-    numberField(state, 'MaxConcurrency', input) || (distributed ? DISTRIBUTED_MAX_CONCURRENCY : Infinity);
+  const requested = numberField(state, 'MaxConcurrency', input) || Infinity;
+  const maxConcurrency = Math.min(
+    requested,
+    distributed ? DISTRIBUTED_MAX_CONCURRENCY : INLINE_MAX_CONCURRENCY,
+  );
   if (!distributed) return runInline(graph, selected, maxConcurrency, run);
   const units = state.ItemBatcher
     ? batchItems(state.ItemBatcher as Record<string, unknown>, selected, scope)

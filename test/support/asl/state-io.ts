@@ -41,10 +41,10 @@ export function checkSize(value: Json, what: string): string {
   return text;
 }
 
-/** InputPath (null → `{}`), then Parameters. */
+/** InputPath (null → `{}`), then Parameters (a Map's Parameters is its per-item ItemSelector, not this). */
 export function effectiveInput(state: StateDefinition, input: Json, context: unknown, run: Run): Json {
   let value = selectPath(state.InputPath, input);
-  if (state.Parameters !== undefined) {
+  if (state.Parameters !== undefined && state.Type !== 'Map') {
     value = evaluateTemplate(state.Parameters, { input: value, context, random: run.runtime.random });
     checkSize(value, 'state input after Parameters');
   }
