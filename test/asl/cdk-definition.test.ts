@@ -11,6 +11,7 @@ import {
   logicalIdOf,
   NotImplementedError,
   resolveDefinition,
+  routeByLogicalId,
   SimulatedStepFunctions,
   validateDefinition,
 } from '../support/asl/index.ts';
@@ -150,6 +151,25 @@ describe('resolveDefinition on a synthesized CDK stack', () => {
     );
   });
 
+  it('routes tasks to handlers by logical id or its unique prefix, and rejects loudly without one', async () => {
+    const definition = resolveDefinition(template, 'FleetRun');
+    const sim = new SimulatedStepFunctions({
+      invoke: routeByLogicalId({ Plan: async () => ({ count: 0, key: 'none', operationId: 'op-2' }) }),
+    });
+    const nothing = await sim.startExecution({ definition, input: {} }).result();
+    assert.equal(nothing.status, 'SUCCEEDED');
+    assert.deepEqual((nothing.output as { plan: unknown }).plan, {
+      count: 0,
+      key: 'none',
+      operationId: 'op-2',
+    });
+    const unrouted = new SimulatedStepFunctions({ invoke: routeByLogicalId({ Other: async () => ({}) }) });
+    await assert.rejects(
+      unrouted.startExecution({ definition, input: {} }).result(),
+      /no handler for arn:aws:lambda/,
+    );
+  });
+
   it('says not implemented, loudly, for a field it does not simulate', async () => {
     const sim = new SimulatedStepFunctions();
     const execution = sim.startExecution({
@@ -160,6 +180,35 @@ describe('resolveDefinition on a synthesized CDK stack', () => {
       definition: { QueryLanguage: 'JSONata', StartAt: 'A', States: { A: { Type: 'Pass', End: true } } },
     });
     await assert.rejects(jsonata.result(), /not implemented: QueryLanguage JSONata/);
+    const catchAssign = sim.startExecution({
+      definition: {
+        StartAt: 'A',
+        States: {
+          A: { Type: 'Pass', Next: 'T' },
+          T: {
+            Type: 'Task',
+            Resource: 'arn:aws:lambda:sim:000000000000:function:F',
+            Catch: [{ ErrorEquals: ['States.ALL'], Assign: { failed: true }, Next: 'A' }],
+            End: true,
+          },
+        },
+      },
+    });
+    await assert.rejects(catchAssign.result(), /not implemented: field Assign of a Retry\/Catch entry/);
+    const choiceAssign = sim.startExecution({
+      definition: {
+        StartAt: 'C',
+        States: {
+          C: {
+            Type: 'Choice',
+            Choices: [{ Variable: '$.a', IsPresent: true, Assign: { x: 1 }, Next: 'E' }],
+            Default: 'E',
+          },
+          E: { Type: 'Succeed' },
+        },
+      },
+    });
+    await assert.rejects(choiceAssign.result(), /not implemented: Choice rule field Assign/);
   });
 });
 

@@ -66,7 +66,9 @@ export function evaluateRule(rule: Rule, input: unknown, context: unknown): bool
   if (Array.isArray(rule.And)) return rule.And.every((r: Rule) => evaluateRule(r, input, context));
   if (Array.isArray(rule.Or)) return rule.Or.some((r: Rule) => evaluateRule(r, input, context));
   if (rule.Not) return !evaluateRule(rule.Not as Rule, input, context);
-  if (rule.Condition !== undefined) throw new NotImplementedError('JSONata Choice Condition');
+  for (const field of ['Condition', 'Assign', 'Output']) {
+    if (rule[field] !== undefined) throw new NotImplementedError(`Choice rule field ${field}`);
+  }
   const operators = Object.keys(rule).filter((k) => !NON_OPERATORS.has(k));
   if (operators.length !== 1)
     throw runtimeError(`Choice rule needs exactly one operator: ${JSON.stringify(rule)}`);

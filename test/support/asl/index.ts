@@ -4,6 +4,7 @@
  */
 export { ExecutionAlreadyExists, LambdaServiceError, NotImplementedError, StatesError } from './errors.ts';
 export { findStateMachines, functionArn, logicalIdOf, resolveDefinition } from './resolve-definition.ts';
+export { type Handler, routeByLogicalId } from './route-by-logical-id.ts';
 export { s3FromClient } from './s3-client.ts';
 export {
   Execution,

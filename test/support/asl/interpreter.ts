@@ -5,6 +5,7 @@
  * https://states-language.net/spec.html and the Step Functions developer guide, cited per state.
  */
 import { evaluateRule } from './choice-rules.ts';
+import { checkFields, checkGraph } from './definition-check.ts';
 import { matchesError, NotImplementedError, runtimeError, StatesError } from './errors.ts';
 import { readPath } from './json-path.ts';
 import { runMapState } from './map-state.ts';
@@ -12,39 +13,6 @@ import { evaluateExpression } from './payload-template.ts';
 import { checkSize, contextObject, effectiveInput, stateOutput } from './state-io.ts';
 import { runTask } from './task-state.ts';
 import type { AbortScope, Graph, Json, Run, StateDefinition } from './types.ts';
-
-const COMMON = ['Type', 'Comment', 'QueryLanguage'];
-const IO = ['InputPath', 'OutputPath'];
-const FLOW = ['Next', 'End'];
-const RESULT = ['ResultPath', 'ResultSelector', 'Parameters', 'Retry', 'Catch'];
-const FIELDS: Record<string, string[]> = {
-  Task: [...IO, ...FLOW, ...RESULT, 'Resource', 'TimeoutSeconds', 'HeartbeatSeconds'],
-  Pass: [...IO, ...FLOW, 'ResultPath', 'Parameters', 'Result'],
-  Choice: [...IO, 'Choices', 'Default'],
-  Wait: [...IO, ...FLOW, 'Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'],
-  Succeed: IO,
-  Fail: ['Error', 'Cause', 'ErrorPath', 'CausePath'],
-  Parallel: [...IO, ...FLOW, ...RESULT, 'Branches'],
-  Map: [
-    ...IO,
-    ...FLOW,
-    ...RESULT,
-    'ItemProcessor',
-    'Iterator',
-    'ItemsPath',
-    'ItemSelector',
-    'ItemReader',
-    'ItemBatcher',
-    'ResultWriter',
-    'MaxConcurrency',
-    'MaxConcurrencyPath',
-    'ToleratedFailureCount',
-    'ToleratedFailureCountPath',
-    'ToleratedFailurePercentage',
-    'ToleratedFailurePercentagePath',
-    'Label',
-  ],
-};
 
 /** Signals that the scope (execution, branch, iteration) was stopped; never a state's error. */
 export class Aborted extends Error {
@@ -59,25 +27,9 @@ export const isAborted = (scope: AbortScope | undefined): boolean => {
   return false;
 };
 
-/** Fails loudly on a definition field this simulation does not implement. */
-export function checkFields(state: StateDefinition, name: string): void {
-  const allowed = FIELDS[state.Type as string];
-  if (!allowed) throw new NotImplementedError(`state type ${String(state.Type)} (state ${name})`);
-  if (state.QueryLanguage !== undefined && state.QueryLanguage !== 'JSONPath') {
-    throw new NotImplementedError(`QueryLanguage ${String(state.QueryLanguage)} (state ${name})`);
-  }
-  for (const field of Object.keys(state)) {
-    if (!COMMON.includes(field) && !allowed.includes(field)) {
-      throw new NotImplementedError(`field ${field} of a ${String(state.Type)} state (state ${name})`);
-    }
-  }
-}
-
 /** Runs a graph from StartAt to a terminal state and answers its output. */
 export async function runGraph(graph: Graph, input: Json, run: Run): Promise<Json> {
-  if (graph.QueryLanguage !== undefined && graph.QueryLanguage !== 'JSONPath') {
-    throw new NotImplementedError(`QueryLanguage ${String(graph.QueryLanguage)}`);
-  }
+  checkGraph(graph);
   const { runtime } = run;
   let name = graph.StartAt;
   let data = input;
