@@ -204,10 +204,10 @@ function fleetTargets(results: Measured): Target[] {
     );
     const allowed = run ? Math.ceil(run.instances / 50) : 0;
     out.push({
-      name: `SSM SendCommand for a heartbeat, fan-out ${fanout === 'all' ? (run?.instances ?? 500) : fanout}${run ? ` (${run.instances} instances)` : ''}`,
+      name: `SSM SendCommand for a heartbeat, fan-out ${fanout === 'all' ? `${run?.instances ?? 500} (every instance at once)` : fanout}${run ? `, ${run.instances} instances${run.instances === 500 ? '' : ' (target is at 500)'}` : ''}`,
       target: '≤ 1 per 50 hosts',
       measured: run
-        ? `${fmt(run.sendCommandsPer50Hosts)} per 50 hosts (${run.sendCommands} calls, ${allowed} allowed)`
+        ? `${fmt(run.sendCommandsPer50Hosts)} per 50 hosts (${run.sendCommands} call${run.sendCommands === 1 ? '' : 's'}, ${allowed} allowed)`
         : `not measured: ${results.errors.find((e) => e.startsWith('ssm')) ?? 'ssm section not run'}`,
       met: run ? run.sendCommands <= allowed : null,
     });
