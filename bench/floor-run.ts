@@ -1,11 +1,13 @@
 /**
- * The floor: the least any ssh2 client can do per host — a new connection (TCP_NODELAY, our
+ * The floors: the least any ssh2 client can do per host — a new connection (TCP_NODELAY, our
  * algorithm lists, the host key checked against the one expected), key authentication, one
- * exec of `true`, close — fanned out over the same hosts at the same concurrency. Run in its own
- * process, bundled like heartbeat-run.ts, so its CPU and RSS compare with ours. Prints one JSON line.
+ * exec, close — fanned out over the same hosts at the same concurrency. The exec is `true` (what
+ * SSH itself costs) or the tools' one-liner (the same work as our heartbeat, done by the least
+ * client). Run in its own process, bundled like heartbeat-run.ts, so its CPU and RSS compare with
+ * ours. Prints one JSON line.
  *
- * Argument: JSON `{ "hosts": [{ "host", "port", "hostKey" }], "user", "identityFile", "fanout" }`
- * where `hostKey` is the base64 of the host's public key.
+ * Argument: JSON `{ "hosts": [{ "host", "port", "hostKey" }], "user", "identityFile", "fanout",
+ * "command"? }` where `hostKey` is the base64 of the host's public key; `command` is `true` when absent.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -18,6 +20,9 @@ interface FloorConfig {
   user: string;
   identityFile: string;
   fanout: number;
+  command?: string;
+  /** A host counts as done only when its stdout holds this (the one-liner's end marker). */
+  expect?: string;
 }
 
 export interface FloorRunResult {
@@ -29,8 +34,12 @@ export interface FloorRunResult {
   cpuSystemMs: number;
   processCpuMs: number;
   maxRssMB: number;
+  /** Bytes of stdout and stderr received, every host together. */
+  bytesIn: number;
   errors: string[];
 }
+
+let bytesIn = 0;
 
 function once(config: FloorConfig, privateKey: Buffer, target: FloorConfig['hosts'][number]): Promise<void> {
   const expected = Buffer.from(target.hostKey, 'base64');
@@ -39,17 +48,30 @@ function once(config: FloorConfig, privateKey: Buffer, target: FloorConfig['host
     sock.setNoDelay(true);
     const client = new ssh2.Client();
     let ok = false;
+    let stdout = '';
     client.on('error', reject);
-    client.on('close', () => (ok ? resolve() : reject(new Error(`${target.host}: closed before exit`))));
+    client.on('close', () => {
+      if (!ok) reject(new Error(`${target.host}: closed before exit 0`));
+      else if (config.expect !== undefined && !stdout.includes(config.expect))
+        reject(new Error(`${target.host}: no ${config.expect} in its output`));
+      else resolve();
+    });
     client.on('ready', () => {
-      client.exec('true', (error, stream) => {
+      client.exec(config.command ?? 'true', (error, stream) => {
         if (error) return reject(error);
         stream.on('exit', (code: number) => {
           ok = code === 0;
         });
+        if (config.expect !== undefined)
+          stream.on('data', (chunk: Buffer) => {
+            stdout += chunk.toString('latin1');
+          });
         stream.on('close', () => client.end());
-        stream.resume();
-        stream.stderr.resume();
+        const count = (chunk: Buffer) => {
+          bytesIn += chunk.length;
+        };
+        stream.on('data', count);
+        stream.stderr.on('data', count);
       });
     });
     client.connect({
@@ -87,6 +109,7 @@ async function main(): Promise<void> {
     cpuSystemMs: cpu.system / 1000,
     processCpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
     maxRssMB: usage.maxRSS / 1024,
+    bytesIn,
     errors: errors.slice(0, 5),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);

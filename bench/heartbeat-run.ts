@@ -36,6 +36,8 @@ export interface HeartbeatRunResult {
   connectionsOpened: number;
   channelRetries: number;
   bytesIn: number;
+  /** Bytes of the programs sent (what the transport was handed). */
+  bytesOut: number;
   errors: string[];
 }
 
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
   const fleet = createInventoryFleet(inventory, { ssh: { pool } });
   let execs = 0;
   let bytesIn = 0;
+  let bytesOut = 0;
   const counted = new Map<string, Transport>();
   const countedTransport = (transport: Transport): Transport => {
     let wrapped = counted.get(transport.target);
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
         target: transport.target,
         async exec(request) {
           execs += 1;
+          bytesOut += Buffer.byteLength(request.program);
           const result = await transport.exec(request);
           bytesIn += result.stdout.length + result.stderr.length;
           return result;
@@ -113,6 +117,7 @@ async function main(): Promise<void> {
     connectionsOpened: stats.connectionsOpened,
     channelRetries: stats.channelRetries,
     bytesIn,
+    bytesOut,
     errors: errors.slice(0, 5),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { bundle, inlinePlugin, ROOT } from '../scripts/bundle.mjs';
 import { run } from './processes.ts';
-import { median } from './stats.ts';
+import { median, percentile } from './stats.ts';
 
 export interface BundleFigure {
   name: string;
@@ -19,6 +19,8 @@ export interface BundleFigure {
   /** Median over `samples` fresh processes. */
   initMs: number;
   samples: number;
+  /** The spread of those samples: lowest, quartiles, highest. */
+  initSpread: { min: number; p25: number; p75: number; max: number };
   /** Whether the bundle imports `@aws-sdk/*` from the runtime instead of carrying it. */
   externalSdk: boolean;
   /** What the bytes are: the biggest packages (or our source dirs) in the bundle. */
@@ -120,17 +122,29 @@ async function importTime(file: string, env: NodeJS.ProcessEnv): Promise<number>
   return Number(finished.stdout.trim());
 }
 
-/** Size and module init time of every function bundle, and the CLI's start to exit. */
+/**
+ * Size and module init time of every function bundle, and the CLI's start to exit. The samples
+ * are taken round-robin over the bundles after one unmeasured import each (the page cache warm),
+ * so a burst of other work on the machine falls on every bundle alike rather than on one.
+ */
 export async function measureBundles(
-  samples = 7,
+  samples = 15,
 ): Promise<{ functions: BundleFigure[]; cliStartMs: number }> {
   await ensureBundles();
+  const found = bundles();
+  // What a Lambda environment has at init: a region, the function's name, no credentials needed yet.
+  const envOf = (name: string) => ({
+    PATH: process.env['PATH'] ?? '',
+    AWS_REGION: 'eu-west-1',
+    AWS_LAMBDA_FUNCTION_NAME: name,
+  });
+  const times = new Map(found.map((b) => [b.name, [] as number[]]));
+  for (const { name, file } of found) await importTime(file, envOf(name));
+  for (let i = 0; i < samples; i += 1)
+    for (const { name, file } of found) times.get(name)!.push(await importTime(file, envOf(name)));
   const functions: BundleFigure[] = [];
-  for (const { name, file } of bundles()) {
-    // What a Lambda environment has at init: a region, the function's name, no credentials needed yet.
-    const env = { PATH: process.env['PATH'] ?? '', AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: name };
-    const times: number[] = [];
-    for (let i = 0; i < samples; i += 1) times.push(await importTime(file, env));
+  for (const { name, file } of found) {
+    const t = times.get(name)!;
     // An import statement of the SDK (not the word in one of its messages) means it was left out.
     const externalSdk = /(?:\}|\*\s*as\s+[\w$]+\s+)from\s*"@aws-sdk\/|import\("@aws-sdk\//.test(
       readFileSync(file, 'utf8'),
@@ -139,8 +153,14 @@ export async function measureBundles(
       name,
       file: relative(ROOT, file),
       bytes: statSync(file).size,
-      initMs: median(times),
+      initMs: median(t),
       samples,
+      initSpread: {
+        min: Math.min(...t),
+        p25: percentile(t, 25),
+        p75: percentile(t, 75),
+        max: Math.max(...t),
+      },
       externalSdk,
       largest: await composition(name, externalSdk).catch(() => []),
     });

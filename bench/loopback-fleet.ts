@@ -7,46 +7,31 @@
  * described for every client: our INI inventory, an ssh_config for OpenSSH (pdsh, parallel-ssh),
  * an Ansible inventory, and one known_hosts file that every client verifies against.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Sandbox } from '../test/support/sandbox.ts';
 import { ensureTestUser, generateClientKey, type SshdHost, startSshd } from '../test/support/sshd.ts';
-import { createHostDirs, type HostDir, provisionTemplate } from './host-dirs.ts';
+import { type BenchHost, type ClientFiles, writeClientFiles } from './client-files.ts';
+import { createDelayProxy, type DelayProxy } from './delay-proxy.ts';
+import { createHostDirs, provisionTemplate } from './host-dirs.ts';
 import { type CpuMeter, createCpuMeter } from './server-cpu.ts';
 
-export interface BenchHost {
-  name: string;
-  address: string;
-  port: number;
-  /** Base64 of the host's public key (what the floor checks the server's key against). */
-  hostKey: string;
-  dir: HostDir;
-}
+export type { BenchHost, HostFiles } from './client-files.ts';
 
-export interface HostFiles {
-  /** Our INI inventory (SPEC 3.1). */
-  inventory: string;
-  /** One host name a line (parallel-ssh `-h`, pdsh `-w ^FILE`). */
-  hostList: string;
-  /** Ansible's INI inventory. */
-  ansibleInventory: string;
-}
-
-export interface BenchFleet {
+export interface BenchFleet extends ClientFiles {
   dir: string;
   user: string;
   hosts: BenchHost[];
   identityFile: string;
-  knownHostsFile: string;
-  /** OpenSSH client config naming every host (`ssh -F`). */
-  sshConfigFile: string;
   /** `by-address/<address>` → that host's sandbox root. */
   byAddressDir: string;
   template: Sandbox;
-  /** Inventory files for the first `count` hosts. */
-  filesFor(count: number): HostFiles;
+  /** The sshd listener processes (what strace attaches to when forks are counted). */
+  sshdPids: number[];
+  /** The delay proxy every client goes through, when this is the fleet behind one. */
+  proxy: DelayProxy | null;
   /** CPU the sshds and every process they started have used so far, in ms. */
   serverCpuMs(): number;
   /** How serverCpuMs counts (see server-cpu.ts). */
@@ -120,88 +105,18 @@ export async function startBenchFleet(count: number, hostsPerSshd: number): Prom
     const pids = started.map((s) => Number(readFileSync(join(s.dir, 'sshd.pid'), 'utf8').trim()));
     for (const pid of pids) meter.add(pid);
 
-    const knownHostsFile = join(dir, 'known_hosts');
-    writeFileSync(
-      knownHostsFile,
-      hosts.map((h) => `[${h.address}]:${h.port} ssh-ed25519 ${h.hostKey}\n`).join(''),
-    );
-    const sshConfigFile = join(dir, 'ssh_config');
-    writeFileSync(
-      sshConfigFile,
-      [
-        ...hosts.map((h) => `Host ${h.name}\n  HostName ${h.address}\n  Port ${h.port}\n`),
-        'Host *',
-        `  User ${user}`,
-        `  IdentityFile ${key.identityFile}`,
-        '  IdentitiesOnly yes',
-        `  UserKnownHostsFile ${knownHostsFile}`,
-        '  GlobalKnownHostsFile /dev/null',
-        '  StrictHostKeyChecking yes',
-        '  BatchMode yes',
-        '  LogLevel ERROR',
-        '',
-      ].join('\n'),
-    );
-
-    const files = new Map<number, HostFiles>();
-    const filesFor = (n: number): HostFiles => {
-      const known = files.get(n);
-      if (known) return known;
-      const subset = hosts.slice(0, n);
-      const out: HostFiles = {
-        inventory: join(dir, `inventory-${n}.ini`),
-        hostList: join(dir, `hosts-${n}.txt`),
-        ansibleInventory: join(dir, `ansible-${n}.ini`),
-      };
-      writeFileSync(
-        out.inventory,
-        [
-          '[defaults]',
-          'transport = ssh',
-          `user = ${user}`,
-          `identity = ${key.identityFile}`,
-          `known_hosts = ${knownHostsFile}`,
-          '',
-          ...subset.map((h) =>
-            [
-              `[host:${h.name}]`,
-              `address = ${h.address}`,
-              `port = ${h.port}`,
-              `config_path = ${h.dir.configPath}`,
-              `state_dir = ${h.dir.stateDir}`,
-              '',
-            ].join('\n'),
-          ),
-        ].join('\n'),
-      );
-      writeFileSync(out.hostList, subset.map((h) => `${h.name}\n`).join(''));
-      writeFileSync(
-        out.ansibleInventory,
-        [
-          '[bench]',
-          ...subset.map(
-            (h) => `${h.name} ansible_host=${h.address} ansible_port=${h.port} ansible_user=${user}`,
-          ),
-          '',
-          '[all:vars]',
-          `ansible_ssh_common_args='-F ${sshConfigFile}'`,
-          '',
-        ].join('\n'),
-      );
-      files.set(n, out);
-      return out;
-    };
+    const clientFiles = writeClientFiles(join(dir, 'direct'), hosts, user, key.identityFile);
 
     return {
       dir,
       user,
       hosts,
       identityFile: key.identityFile,
-      knownHostsFile,
-      sshConfigFile,
+      ...clientFiles,
       byAddressDir: join(dir, 'by-address'),
       template,
-      filesFor,
+      sshdPids: pids,
+      proxy: null,
       serverCpuMs: () => meter.readMs(),
       cpuAccounting: meter.kind,
       async waitIdle(timeoutMs = 15_000) {
@@ -216,6 +131,40 @@ export async function startBenchFleet(count: number, hostsPerSshd: number): Prom
     };
   } catch (error) {
     await stop();
+    throw error;
+  }
+}
+
+/**
+ * The same fleet with a delay proxy of `rttMs` in front of every host: each host keeps its address
+ * and gets the proxy's port, and every client file names those, so ours, the floors and the tools
+ * all pay the same latency. Closing the proxy is the caller's (`proxy.close()`).
+ */
+export async function behindDelayProxy(fleet: BenchFleet, rttMs: number): Promise<BenchFleet> {
+  const proxy = createDelayProxy(rttMs);
+  try {
+    const hosts: BenchHost[] = [];
+    for (const h of fleet.hosts) {
+      const port = await proxy.listen(h.address, { host: h.address, port: h.port });
+      hosts.push({ ...h, port });
+    }
+    const files = writeClientFiles(join(fleet.dir, `rtt-${rttMs}`), hosts, fleet.user, fleet.identityFile);
+    return {
+      ...fleet,
+      ...files,
+      hosts,
+      proxy,
+      // Stopping the sshds stays with the fleet itself.
+      stop: () => proxy.close(),
+      async waitIdle(timeoutMs) {
+        const idle = await fleet.waitIdle(timeoutMs);
+        const deadline = Date.now() + 5_000;
+        while (proxy.open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        return idle && proxy.open() === 0;
+      },
+    };
+  } catch (error) {
+    await proxy.close();
     throw error;
   }
 }

@@ -11,7 +11,7 @@ import type { HeartbeatRunResult } from './heartbeat-run.ts';
 import type { BenchFleet } from './loopback-fleet.ts';
 import type { BenchResults, RunFigures, RunnerName } from './results.ts';
 import { machineBusyMs } from './server-cpu.ts';
-import { runTool } from './tools.ts';
+import { DONE, oneLiner, runTool } from './tools.ts';
 
 /** What the figures were measured on. */
 export function machine(): BenchResults['machine'] {
@@ -47,6 +47,7 @@ export async function measure(
   await f.waitIdle();
   const cpu0 = f.serverCpuMs();
   const busy0 = machineBusyMs();
+  const proxy0 = f.proxy?.counters();
   let figures: Omit<RunFigures, 'serverCpuMs' | 'otherCpuMs'>;
   if (runner === 'ours') {
     const profile = options.profileDir
@@ -71,14 +72,17 @@ export async function measure(
       maxRssMB: r.maxRssMB,
       execs: r.execs,
       connections: r.connectionsOpened,
+      bytesIn: r.bytesIn,
+      bytesOut: r.bytesOut,
       errors: r.errors,
     };
-  } else if (runner === 'floor') {
+  } else if (runner === 'floor' || runner === 'floor-work') {
     const r = await runChild<FloorRunResult>(children.floor, {
       hosts: f.hosts.slice(0, n).map((h) => ({ host: h.address, port: h.port, hostKey: h.hostKey })),
       user: f.user,
       identityFile: f.identityFile,
       fanout,
+      ...(runner === 'floor-work' ? { command: oneLiner(f.byAddressDir), expect: DONE } : {}),
     });
     figures = {
       hosts: r.hosts,
@@ -88,6 +92,7 @@ export async function measure(
       cpuMs: r.processCpuMs,
       runCpuMs: r.cpuUserMs + r.cpuSystemMs,
       maxRssMB: r.maxRssMB,
+      bytesIn: r.bytesIn,
       errors: r.errors,
     };
   } else {
@@ -104,8 +109,18 @@ export async function measure(
   }
   const idle = await f.waitIdle();
   const serverCpuMs = f.serverCpuMs() - cpu0;
+  const proxy1 = f.proxy?.counters();
+  const wire =
+    proxy0 && proxy1
+      ? {
+          roundTrips: proxy1.roundTrips - proxy0.roundTrips,
+          wireBytes: proxy1.bytesUp + proxy1.bytesDown - proxy0.bytesUp - proxy0.bytesDown,
+          proxyConnections: proxy1.connections - proxy0.connections,
+        }
+      : {};
   return {
     ...figures,
+    ...wire,
     serverCpuMs,
     otherCpuMs: Math.max(0, machineBusyMs() - busy0 - serverCpuMs - figures.cpuMs),
     errors: idle ? figures.errors : [...figures.errors, 'sshd still had connections 15 s after the run'],

@@ -25,6 +25,8 @@ export interface OpSeries {
   p95Ms: number;
   /** Wall time of the whole series over the number of operations. */
   throughputMsPerOp: number;
+  /** Behind the delay proxy: round trips it counted, per operation. */
+  roundTripsPerOp?: number;
 }
 
 async function series(
@@ -32,8 +34,10 @@ async function series(
   op: () => Promise<unknown>,
   ops: number,
   concurrency: number,
+  roundTrips?: () => number,
 ): Promise<OpSeries> {
   const times: number[] = [];
+  const trips0 = roundTrips?.();
   const limit = pLimit(concurrency);
   const started = performance.now();
   await Promise.all(
@@ -46,6 +50,7 @@ async function series(
     ),
   );
   const wall = performance.now() - started;
+  const trips = roundTrips && trips0 !== undefined ? { roundTripsPerOp: (roundTrips() - trips0) / ops } : {};
   return {
     what,
     concurrency,
@@ -53,6 +58,7 @@ async function series(
     medianMs: median(times),
     p95Ms: percentile(times, 95),
     throughputMsPerOp: wall / ops,
+    ...trips,
   };
 }
 
@@ -85,8 +91,18 @@ async function bareClient(fleet: BenchFleet, host: BenchHost) {
   return { exec, close: () => client.end() };
 }
 
-/** Runs the six series on the fleet's first host over one connection. */
-export async function measurePerOperation(fleet: BenchFleet, ops: number): Promise<OpSeries[]> {
+/**
+ * Runs the series on the fleet's first host over one connection, at each concurrency (one after
+ * the other, and 8 at a time, by default). Behind the delay proxy each series also says how many
+ * round trips an operation took.
+ */
+export async function measurePerOperation(
+  fleet: BenchFleet,
+  ops: number,
+  concurrencies: readonly number[] = [1, 8],
+): Promise<OpSeries[]> {
+  const proxy = fleet.proxy;
+  const roundTrips = proxy ? () => proxy.counters().roundTrips : undefined;
   const first = fleet.hosts[0]!;
   const pool = new SshPool();
   const transport = createSshTransport({
@@ -111,10 +127,10 @@ export async function measurePerOperation(fleet: BenchFleet, ops: number): Promi
     // Opens the connection and warms the code paths; not measured.
     for (let i = 0; i < 5; i += 1) await Promise.all([get(), empty(), bare.exec()]);
     const out: OpSeries[] = [];
-    for (const concurrency of [1, 8]) {
-      out.push(await series('product.get', get, ops, concurrency));
-      out.push(await series('empty program', empty, ops, concurrency));
-      out.push(await series('ssh2 exec true', bare.exec, ops, concurrency));
+    for (const concurrency of concurrencies) {
+      out.push(await series('product.get', get, ops, concurrency, roundTrips));
+      out.push(await series('empty program', empty, ops, concurrency, roundTrips));
+      out.push(await series('ssh2 exec true', bare.exec, ops, concurrency, roundTrips));
     }
     if (pool.stats().connectionsOpened !== 1)
       throw new Error(`per-operation series used ${pool.stats().connectionsOpened} connections, not 1`);

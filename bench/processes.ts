@@ -15,6 +15,12 @@ export interface Finished {
 
 const live = new Set<ChildProcess>();
 
+/** Remembers a child started elsewhere, so that an interrupted run ends it too. */
+export function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('close', () => live.delete(child));
+}
+
 /** Runs a command to its end and collects its output; never rejects for a non-zero exit. */
 export function run(
   command: string,

@@ -3,13 +3,15 @@
  * repetitions. Every figure is in ms or MB; ratios are "how many times ours is faster".
  */
 import type { ToolName } from './args.ts';
+import type { ForkCount } from './forks.ts';
 import type { BundleFigure } from './lambda.ts';
 import type { OpSeries } from './per-op.ts';
 import type { ProfileSummary } from './profile.ts';
-import type { SsmRun } from './ssm.ts';
+import type { CommandSize, SsmRun } from './ssm.ts';
 import { medianOf } from './stats.ts';
 
-export type RunnerName = 'ours' | 'floor' | ToolName;
+/** `floor`: bare ssh2 running `true`; `floor-work`: bare ssh2 running the tools' one-liner. */
+export type RunnerName = 'ours' | 'floor' | 'floor-work' | ToolName;
 
 /** One measured run of one runner (ours, the floor or a tool) over one fleet at one fan-out. */
 export interface RunFigures {
@@ -34,6 +36,13 @@ export interface RunFigures {
   /** Ours only: programs sent and connections opened. */
   execs?: number;
   connections?: number;
+  /** Ours and the floors: stdout + stderr bytes received; ours: program bytes sent. */
+  bytesIn?: number;
+  bytesOut?: number;
+  /** Behind the delay proxy: round trips counted there, bytes both ways, TCP connections. */
+  roundTrips?: number;
+  wireBytes?: number;
+  proxyConnections?: number;
   errors: string[];
 }
 
@@ -45,16 +54,20 @@ export interface HeartbeatCell {
 
 export type Medians = Omit<RunFigures, 'errors'> & { reps: number; failedReps: number };
 
+export type MedianCell = HeartbeatCell & { medians: Partial<Record<RunnerName, Medians>> };
+
 export interface Target {
   name: string;
   target: string;
   measured: string;
+  /** `null`: not measured (`measured` says why), or counted without a target (`info`). */
   met: boolean | null;
   note?: string;
+  info?: boolean;
 }
 
 export interface BenchResults {
-  schema: 1;
+  schema: 2;
   date: string;
   machine: { cpus: number; model: string; memoryGB: number; kernel: string; node: string; openssh: string };
   /** 1-minute load average when the run began: other work on the machine skews every figure. */
@@ -69,10 +82,17 @@ export interface BenchResults {
     serverCpu: 'cgroup' | 'proc' | null;
     ssmHosts: number;
     ops: number;
+    rttMs: number;
   };
-  heartbeat: Array<HeartbeatCell & { medians: Partial<Record<RunnerName, Medians>> }>;
+  /** Runners that could not run: what to install (`apt-get install -y pdsh`), by runner. */
+  missing: Partial<Record<RunnerName, string>>;
+  heartbeat: MedianCell[];
   perOperation: Array<OpSeries & { reps: number }> | null;
+  /** The latency pass: the same runs and a per-operation series behind the delay proxy. */
+  latency: { rttMs: number; cells: MedianCell[]; perOperation: OpSeries[] | null } | null;
+  forks: { method: string; counts: ForkCount[] } | { method: null; why: string } | null;
   ssm: SsmRun[] | null;
+  ssmCommandSizes: CommandSize[] | null;
   lambda: { functions: BundleFigure[]; cliStartMs: number } | null;
   profiles: ProfileSummary[];
   targets: Target[];
@@ -100,26 +120,37 @@ export function mediansOf(runs: readonly RunFigures[]): Medians | undefined {
   };
   if (use[0]!.runCpuMs !== undefined) out.runCpuMs = m((r) => r.runCpuMs);
   if (use[0]!.execs !== undefined) out.execs = m((r) => r.execs);
-  if (use[0]!.connections !== undefined) out.connections = m((r) => r.connections);
+  for (const key of [
+    'connections',
+    'bytesIn',
+    'bytesOut',
+    'roundTrips',
+    'wireBytes',
+    'proxyConnections',
+  ] as const) {
+    if (use[0]![key] !== undefined) out[key] = m((r) => r[key]);
+  }
   return out;
 }
 
+/** Ours and the floors are timed inside their processes too; the tools only from spawn to exit. */
+export function inProcess(runner: RunnerName): boolean {
+  return runner === 'ours' || runner === 'floor' || runner === 'floor-work';
+}
+
 /**
- * Like for like: the floor is timed inside its process as ours is; the tools from spawn to exit,
- * so they are compared with our whole process (bundle loading included).
+ * Like for like: the floors are timed inside their process as ours is; the tools from spawn to
+ * exit, so they are compared with our whole process (bundle loading included).
  */
 export function comparedWall(runner: RunnerName, figures: Medians): number {
-  return runner === 'ours' || runner === 'floor' ? figures.wallMs : figures.processWallMs;
+  return inProcess(runner) ? figures.wallMs : figures.processWallMs;
 }
 
 /** How many times ours is faster than `runner` (other's time ÷ ours, like for like). */
-export function speedup(
-  runner: RunnerName,
-  cell: HeartbeatCell & { medians: Partial<Record<RunnerName, Medians>> },
-) {
+export function speedup(runner: RunnerName, cell: MedianCell) {
   const ours = cell.medians.ours;
   const other = cell.medians[runner];
   if (!ours || !other) return Number.NaN;
   if (runner === 'ours') return 1;
-  return runner === 'floor' ? other.wallMs / ours.wallMs : other.processWallMs / ours.processWallMs;
+  return inProcess(runner) ? other.wallMs / ours.wallMs : other.processWallMs / ours.processWallMs;
 }

@@ -3,13 +3,15 @@
  * (test/support/ssm-server.ts, the real SSMClient pointed at it), each running its scripts in
  * its own host dir. Every host has its files at the same relative paths (`etc/bootstrap.ini`,
  * `state`), as real hosts have theirs at the same absolute paths, so the read program is the same
- * text everywhere and may share `SendCommand` calls (at most 50 instances each). Counts the calls.
+ * text everywhere and may share `SendCommand` calls (at most 50 instances each). Counts the calls,
+ * and measures the `commands` parameter every operation sends (SSM takes at most 64 KB of it;
+ * SPEC 3.2's bound is 16 KiB).
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { runFleet } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
-import { runHeartbeat } from '../lib/operations/index.ts';
-import type { HostTarget } from '../lib/operations/types.ts';
+import { runCommand, runHeartbeat } from '../lib/operations/index.ts';
+import type { CommandRequest, HostTarget } from '../lib/operations/types.ts';
 import { createSsmTransport } from '../lib/transport/ssm/index.ts';
 import type { Sandbox } from '../test/support/sandbox.ts';
 import {
@@ -32,11 +34,25 @@ export interface SsmRun {
   instancesPerCall: { min: number; median: number; max: number };
   /** Every other SSM call (polling and output), all actions together. */
   otherCalls: number;
+  /** The largest `commands` parameter sent, in bytes. */
+  maxCommandsBytes: number;
   errors: string[];
+}
+
+/** The `commands` sizes one operation sent (UTF-8 bytes of its lines joined by newlines). */
+export interface CommandSize {
+  operation: string;
+  calls: number;
+  /** Every call's size, in order. */
+  bytes: number[];
+  maxBytes: number;
+  error?: string;
 }
 
 export interface SsmBench {
   run(fanout: number): Promise<SsmRun>;
+  /** Every operation once on one instance that has seen nothing yet (then again where it matters). */
+  commandSizes(): Promise<CommandSize[]>;
   close(): Promise<void>;
 }
 
@@ -78,6 +94,7 @@ export async function startSsmBench(count: number, parent: string, template: San
         const wallMs = performance.now() - started;
         const sent = server.sendCommands.slice(sendBefore);
         const sizes = sent.map((c) => c.InstanceIds?.length ?? 0);
+        const commandBytes = sent.map(commandsBytes);
         const calls = Object.values(server.calls).reduce((a, b) => a + b, 0) - callsBefore;
         return {
           instances: count,
@@ -88,10 +105,50 @@ export async function startSsmBench(count: number, parent: string, template: San
           sendCommandsPer50Hosts: (sent.length * 50) / count,
           instancesPerCall: { min: Math.min(...sizes), median: median(sizes), max: Math.max(...sizes) },
           otherCalls: calls - sent.length,
+          maxCommandsBytes: Math.max(0, ...commandBytes),
           errors: result.targets
             .flatMap((t) => ('error' in t ? [`${t.server}: ${t.error.code}`] : []))
             .slice(0, 5),
         };
+      },
+      async commandSizes() {
+        // The last instance: the fleet runs have not touched it when this runs first.
+        const host = targets.at(-1)!;
+        const upgrade = newOperationId();
+        const ops: Array<[string, CommandRequest]> = [
+          ['heartbeat.get (first on the host)', { command: 'heartbeat.get' }],
+          ['heartbeat.get', { command: 'heartbeat.get' }],
+          ['heartbeat.appstack', { command: 'heartbeat.appstack' }],
+          ['product.get', { command: 'product.get', product: 'haproxy' }],
+          ['server.mode', { command: 'server.mode' }],
+          ['server.mode drain', { command: 'server.mode', mode: 'drain' }],
+          ['product.set', { command: 'product.set', product: 'haproxy', values: { maxconn: '8192' } }],
+          [
+            'product.upgrade',
+            { command: 'product.upgrade', product: 'deepfiler', version: '3.2.2', operationId: upgrade },
+          ],
+          ['operation.get', { command: 'operation.get', operationId: upgrade }],
+          ['server.provision', { command: 'server.provision', role: 'edge' }],
+        ];
+        const out: CommandSize[] = [];
+        for (const [operation, request] of ops) {
+          const before = server.sendCommands.length;
+          let error: string | undefined;
+          try {
+            await runCommand(host, request);
+          } catch (e) {
+            error = `${(e as { code?: string }).code ?? 'ERROR'}: ${(e as Error).message}`.slice(0, 200);
+          }
+          const bytes = server.sendCommands.slice(before).map(commandsBytes);
+          out.push({
+            operation,
+            calls: bytes.length,
+            bytes,
+            maxBytes: Math.max(0, ...bytes),
+            ...(error === undefined ? {} : { error }),
+          });
+        }
+        return out;
       },
       async close() {
         await Promise.allSettled(targets.map((t) => t.transport.close()));
@@ -104,4 +161,8 @@ export async function startSsmBench(count: number, parent: string, template: San
     await server.close();
     throw error;
   }
+}
+
+function commandsBytes(body: { Parameters?: Record<string, string[] | undefined> }): number {
+  return Buffer.byteLength((body.Parameters?.['commands'] ?? []).join('\n'));
 }

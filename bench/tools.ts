@@ -7,8 +7,8 @@
  * reached on (`$SSH_CONNECTION`). Client CPU and peak RSS come from GNU time, which counts every
  * process the tool waited for (its ssh children included).
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { ToolName } from './args.ts';
 import type { BenchFleet } from './loopback-fleet.ts';
@@ -28,8 +28,51 @@ export interface ToolRun {
   errors: string[];
 }
 
+/** What each tool needs on PATH, and the Debian command that installs it. */
+const NEEDS: Record<ToolName, Array<{ program: string; install: string }>> = {
+  pdsh: [{ program: 'pdsh', install: 'apt-get install -y pdsh' }],
+  'pdsh-curve25519': [{ program: 'pdsh', install: 'apt-get install -y pdsh' }],
+  'parallel-ssh': [{ program: 'parallel-ssh', install: 'apt-get install -y pssh' }],
+  ansible: [{ program: 'ansible', install: 'apt-get install -y ansible' }],
+};
+// Every tool's CPU and RSS come from GNU time; OpenSSH's client is what pdsh and the rest run.
+const COMMON = [
+  { program: 'time', install: 'apt-get install -y time' },
+  { program: 'ssh', install: 'apt-get install -y openssh-client' },
+];
+
+export function onPath(program: string, path: string): boolean {
+  return path
+    .split(delimiter)
+    .filter(Boolean)
+    .some((dir) => {
+      try {
+        accessSync(join(dir, program), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * The tools that cannot run here, each with the command that installs what it lacks. The bench
+ * installs nothing itself: a missing tool is reported as missing, never measured as 0.
+ */
+export function findMissingTools(
+  tools: readonly ToolName[],
+  path = process.env['PATH'] ?? '',
+): Partial<Record<ToolName, string>> {
+  const missing: Partial<Record<ToolName, string>> = {};
+  for (const tool of tools) {
+    const lacking = [...NEEDS[tool], ...COMMON].filter((need) => !onPath(need.program, path));
+    if (lacking.length > 0) missing[tool] = lacking.map((need) => need.install).join(' && ');
+  }
+  return missing;
+}
+
 // Printed as BENCH-2-DONE: the line itself never contains what it prints, so echoed commands don't count.
-const DONE = 'BENCH-2-DONE';
+export const DONE = 'BENCH-2-DONE';
 
 /** The heartbeat's work as one POSIX sh line (no fork beyond cat, ls, head and the checks). */
 export function oneLiner(byAddressDir: string): string {
