@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { assertOperationId } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 
@@ -114,6 +115,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       );
     options.waitLockSeconds = Number(waitLock);
   }
+  if (options.operationId !== undefined) assertOperationId(options.operationId);
   const [command = null, ...positionals] = parsed.positionals;
   return { command, positionals, options };
 }

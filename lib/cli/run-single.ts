@@ -60,6 +60,7 @@ export async function runSingle(
       canary: 0,
       healthGate: false,
       ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
+      ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
       ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
     },
   );
