@@ -1,5 +1,6 @@
 import type { ProductConfig } from '../config/bootstrap-config.ts';
 import { assertOperationId, VERSION_PATTERN, valueProblem } from '../config/names.ts';
+import { ownValue } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 import { type HostAnswer, parseLockRecord } from '../host/parse.ts';
 import {
@@ -72,7 +73,7 @@ function planProvision(
   options: RunOptions,
 ): LongPlan {
   const role = request.role ?? snapshot.server.role;
-  const products = role === undefined ? undefined : snapshot.config.roles[role];
+  const products = role === undefined ? undefined : ownValue(snapshot.config.roles, role);
   if (role === undefined || !products) {
     throw new BootstrapError(
       'UNKNOWN_ROLE',
