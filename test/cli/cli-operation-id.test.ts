@@ -12,7 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
-import { type SsmTestServer, startSsmServer, testInstanceId } from '../support/ssm-server.ts';
+import {
+  type SsmTestServer,
+  startSsmServer,
+  testInstanceId,
+  useSsmServerInEnv,
+} from '../support/ssm-server.ts';
 
 /** Makes the sandbox's deepfiler upgrade hook count its runs in out/deepfiler.upgrade.count. */
 function countUpgrades(sb: Sandbox): () => number {
@@ -38,7 +43,7 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
   let dir: string;
   const sandboxes: Sandbox[] = [];
   const instanceId = testInstanceId(21);
-  const saved = { ...process.env };
+  let restoreEnv: () => void;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudiq-opid-'));
@@ -46,17 +51,10 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
     sshd = await startSshd();
     ssm = await startSsmServer({ region: 'eu-west-1' });
     ssm.addInstance(instanceId);
-    // The CLI's SSM client reads the SDK's standard chain from the process environment.
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-      AWS_ACCESS_KEY_ID: 'AKIDLOOPBACKTEST',
-      AWS_SECRET_ACCESS_KEY: 'loopback-test-secret',
-      AWS_REGION: 'eu-west-1',
-    });
+    restoreEnv = useSsmServerInEnv(ssm);
   });
   after(async () => {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
+    restoreEnv();
     for (const sb of sandboxes) sb.cleanup();
     await sshd.stop();
     await ssm.close();
