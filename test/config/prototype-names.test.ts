@@ -163,6 +163,16 @@ keys = threads
     await fails(['server.provision', '--role', 'constructor'], 'UNKNOWN_ROLE');
   });
 
+  it('help for a command named like a property is the main help, never a built-in', async () => {
+    for (const word of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const run = await runCli([word, '--help']);
+      assert.doesNotMatch(run.stdout, /native code|\[object /, word);
+      assert.match(run.stdout, /product\.upgrade/, word);
+      const bare = await runCli([word, '--json']);
+      assert.equal(JSON.parse(bare.stdout).error.code, 'INVALID_REQUEST', word);
+    }
+  });
+
   it('a key and a product named constructor work like any other', async () => {
     sb.writeConfig(withConstructor(sb.root));
     const set = await runCli(on('product.set', 'haproxy', 'constructor=x', 'maxconn=10'));
