@@ -5,6 +5,7 @@
  * types here: the schema below is the contract.
  */
 import * as z from 'zod';
+import { nameRecord } from '../config/records.ts';
 import { BootstrapError, type ErrorBody, errorBody, httpStatusFor } from '../errors.ts';
 
 /** What the API reads of a payload 2.0 event. HTTP APIs hand `rawPath` over already percent-decoded. */
@@ -90,7 +91,7 @@ export function readJsonBody(event: HttpEvent): unknown {
 
 /** Query parameters; only `allowed` ones may appear, each once. */
 export function readQuery(event: HttpEvent, allowed: readonly string[]): Record<string, string> {
-  const query: Record<string, string> = {};
+  const query: Record<string, string> = nameRecord();
   for (const [name, value] of new URLSearchParams(event.rawQueryString)) {
     if (!allowed.includes(name)) {
       throw new BootstrapError('INVALID_REQUEST', `unknown query parameter ${JSON.stringify(name)}`, {
@@ -99,7 +100,7 @@ export function readQuery(event: HttpEvent, allowed: readonly string[]): Record<
         allowed,
       });
     }
-    if (name in query)
+    if (Object.hasOwn(query, name))
       throw new BootstrapError('INVALID_REQUEST', `query parameter ${name} given twice`, { parameter: name });
     query[name] = value;
   }

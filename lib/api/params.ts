@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { HOST_NAME_PATTERN } from '../config/inventory.ts';
 import { NAME_PATTERN, OPERATION_ID_PATTERN, VERSION_PATTERN } from '../config/names.ts';
+import { nameRecord } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 
 /** Server names in a path are inventory host names (SPEC 3.1). */
@@ -44,9 +45,24 @@ export const modeBodySchema = z.strictObject({
   waitLockSeconds: waitLock.optional(),
 });
 
-/** `{ KEY: VALUE, … }`: values are strings; keys and values are the host's to judge (INVALID_KEY/VALUE). */
+/**
+ * `{ KEY: VALUE, … }`: values are strings; keys and values are the host's to judge (INVALID_KEY/VALUE).
+ * Read into a record without a prototype, every own key kept: zod's `record` drops a `__proto__`
+ * key silently, and a key must be judged, never lost.
+ */
 export const configBodySchema = z
-  .record(z.string(), z.string())
+  .custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    'an object of KEY: VALUE',
+  )
+  .transform((body, context) => {
+    const values = nameRecord<string>();
+    for (const [key, value] of Object.entries(body)) {
+      if (typeof value === 'string') values[key] = value;
+      else context.issues.push({ code: 'custom', message: 'expected a string', path: [key], input: value });
+    }
+    return values;
+  })
   .refine((values) => Object.keys(values).length > 0, 'at least one KEY: VALUE');
 
 export const provisionBodySchema = z.strictObject({

@@ -10,7 +10,8 @@
  *   Any other way of reaching loopback (a disguised IPv4 form, `[::ffff:127.0.0.1]`, a name whose
  *   DNS answer is 127.0.0.1) is refused: that is how SSRF reaches local admin ports.
  * - Never: link-local (IMDS 169.254.169.254, fe80::/10), `fd00:ec2::/32`, unspecified,
- *   multicast, reserved ranges, and URLs carrying credentials.
+ *   multicast, every other IANA special-purpose range (documentation, benchmarking, AS112, AMT,
+ *   ORCHID, Teredo, …; see address.ts), and URLs carrying credentials.
  */
 import { BootstrapError } from '../errors.ts';
 import { type ClassifiedAddress, classifyAddress, parseIPv4 } from './address.ts';

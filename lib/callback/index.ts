@@ -48,7 +48,7 @@ export interface DeliverCallbackOptions {
   userAgentVersion: string;
   /** `CALLBACK_SECRET`: when set, each attempt carries a fresh `X-Bootstrap-Signature`. */
   secret?: string | undefined;
-  /** `CALLBACK_ALLOW_PRIVATE`: private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) allowed. */
+  /** `CALLBACK_ALLOW_PRIVATE`: private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, 64:ff9b:1::/48, fec0::/10) allowed. */
   allowPrivate?: boolean;
   /** Default 5. */
   maxAttempts?: number;

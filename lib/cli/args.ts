@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { assertOperationId } from '../config/names.ts';
+import { nameRecord } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 
@@ -114,6 +116,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       );
     options.waitLockSeconds = Number(waitLock);
   }
+  if (options.operationId !== undefined) assertOperationId(options.operationId);
   const [command = null, ...positionals] = parsed.positionals;
   return { command, positionals, options };
 }
@@ -137,7 +140,7 @@ export function toRequest(command: string, positionals: string[], options: CliOp
         : { command, product: positionals[0]!, key: positionals[1] };
     case 'product.set': {
       arity(command, positionals, 2, Number.POSITIVE_INFINITY, 'PRODUCT KEY=VALUE…');
-      const values: Record<string, string> = {};
+      const values: Record<string, string> = nameRecord();
       for (const pair of positionals.slice(1)) {
         const eq = pair.indexOf('=');
         if (eq <= 0)
@@ -145,7 +148,7 @@ export function toRequest(command: string, positionals: string[], options: CliOp
             command,
           });
         const key = pair.slice(0, eq);
-        if (key in values)
+        if (Object.hasOwn(values, key))
           throw new BootstrapError('INVALID_REQUEST', `key ${key} given twice`, { command, key });
         values[key] = pair.slice(eq + 1);
       }

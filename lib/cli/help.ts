@@ -54,6 +54,6 @@ Exit codes: 0 ok, 1 internal, 2 invalid request, 3 locked, 4 hook failed / fleet
 5 transport, 6 config error. \`cloudiq-bootstrap COMMAND --help\` for one command.`;
 
 export function helpFor(command: string | null): string {
-  if (command === null || !(command in COMMAND_HELP)) return MAIN_HELP;
+  if (command === null || !Object.hasOwn(COMMAND_HELP, command)) return MAIN_HELP;
   return `${COMMAND_HELP[command]}\n\n${TARGET}`;
 }

@@ -22,8 +22,21 @@ const processIo: CliIo = {
   stderrIsTty: process.stderr.isTTY === true,
 };
 
+/**
+ * The AWS SDK prints an 8-line notice on every run under Node 20 (its releases after early
+ * January 2027 need Node 22). The Node versions this tool supports are stated in package.json's
+ * `engines` and the README, so the notice only drowns the CLI's output. The SDK's documented
+ * switch (aws/aws-sdk-js-v3#7983) turns off that one notice and no other warning; an operator who
+ * sets it to anything else still sees it.
+ */
+function quietSdkNodeVersionNotice(env: NodeJS.ProcessEnv): void {
+  env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+}
+
 /** Runs one command line; resolves to the process exit code (SPEC 2.6). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  // The SDK reads the switch from the process environment when a client is built.
+  quietSdkNodeVersionNotice(process.env);
   let json = argv.includes('--json');
   try {
     const { command, positionals, options } = parseCli(argv);

@@ -46,6 +46,17 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       'INVALID_REQUEST',
       '--inventory needs --select SELECTOR (names, group:NAME, or all)',
     );
+  for (const [flag, value] of [
+    ['--config', options.config],
+    ['--state-dir', options.stateDir],
+  ] as const) {
+    if (value !== undefined)
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        `${flag} is for one server; inventory hosts take config_path and state_dir`,
+        { option: flag },
+      );
+  }
   if (options.detach)
     throw new BootstrapError(
       'INVALID_REQUEST',
@@ -100,6 +111,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
         ...rate,
         ...(options.noHealthGate ? { healthGate: false } : {}),
         ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
+        ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
         ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
         ...(io.stderrIsTty ? { onProgress: createProgressPrinter(io.stderr) } : {}),
       },

@@ -1,4 +1,4 @@
-import { BootstrapError, type ErrorBody, exitCodeFor, isErrorCode } from '../errors.ts';
+import { BootstrapError, exitCodeFor, isErrorCode } from '../errors.ts';
 import { runCommand } from '../operations/index.ts';
 import {
   type CommandRequest,
@@ -60,20 +60,23 @@ export async function runSingle(
       canary: 0,
       healthGate: false,
       ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
+      ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
       ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
     },
   );
   const target = result.targets[0];
   if (!target || target.status === 'skipped')
     throw new BootstrapError('INTERNAL', 'the operation did not run');
-  if (target.status === 'succeeded') return print(request, target.result, options, io);
+  // SPEC 5: a callback that finally failed is recorded in the result, not only logged on stderr.
+  const failed = result.callback?.delivered === false ? { callback: result.callback } : {};
+  if (target.status === 'succeeded') return print(request, withFields(target.result, failed), options, io);
   const journal = (target.error.details as { journal?: unknown }).journal;
-  if (journal !== undefined) return print(request, journal, options, io);
-  throw errorFromBody(target.error);
+  if (journal !== undefined) return print(request, withFields(journal, failed), options, io);
+  throw new BootstrapError(target.error.code, target.error.message, { ...target.error.details, ...failed });
 }
 
-function errorFromBody(body: ErrorBody): BootstrapError {
-  return new BootstrapError(body.code, body.message, body.details);
+function withFields(answer: unknown, fields: Record<string, unknown>): unknown {
+  return typeof answer === 'object' && answer !== null ? { ...answer, ...fields } : answer;
 }
 
 function print(request: CommandRequest, answer: unknown, options: CliOptions, io: CliIo): number {

@@ -5,11 +5,12 @@
  * (three hosts on this machine, under `.demo/` or `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves
  * a real inventory.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { createApiHandler } from '../api/handler.ts';
+import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
 import { createDemoFleet } from '../api/static-fleet.ts';
 import { loadInventory } from '../config/inventory.ts';
@@ -119,6 +120,51 @@ function send(res: ServerResponse, result: HttpResult, extra: Record<string, str
   res.end(body);
 }
 
+/**
+ * What Node's HTTP parser refuses before any handler runs — a method it does not know (`BREW`),
+ * a malformed request line or header, headers too large — answered in SPEC 2.6's JSON too, never
+ * Node's bare 400: an unknown method goes through the handler (405 with `Allow` on a known path,
+ * 404 elsewhere, as API Gateway routes it); anything else is 400 (431 for oversized headers).
+ */
+async function answerClientError(
+  error: Error & { code?: string; rawPacket?: Buffer },
+  socket: Duplex,
+  handler: ApiHandler,
+): Promise<void> {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const line = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/\S*) HTTP\/\d\.\d\r?\n/.exec(
+    error.rawPacket?.toString('latin1') ?? '',
+  );
+  let result: HttpResult;
+  if (error.code === 'HPE_INVALID_METHOD' && line) {
+    result = await handler(buildHttpEvent({ method: line[1]!, url: line[2]! }));
+  } else {
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    result = errorResult(
+      new BootstrapError(
+        'INVALID_REQUEST',
+        tooLarge ? 'request headers too large' : `malformed HTTP request (${error.code ?? error.message})`,
+        { reason: tooLarge ? 'HEADERS_TOO_LARGE' : 'MALFORMED_REQUEST', parser: error.code ?? null },
+      ),
+      tooLarge ? 431 : 400,
+    );
+  }
+  if (!socket.writable) return;
+  const body = Buffer.from(result.body, 'utf8');
+  const head = [
+    `HTTP/1.1 ${result.statusCode} ${STATUS_CODES[result.statusCode] ?? ''}`,
+    ...Object.entries(result.headers).map(([name, value]) => `${name}: ${value}`),
+    `content-length: ${body.length}`,
+    'connection: close',
+    '',
+    '',
+  ].join('\r\n');
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}
+
 function examples(url: string): string {
   const json = `-H 'content-type: application/json'`;
   return [
@@ -193,6 +239,9 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
         else res.destroy();
       }
     })();
+  });
+  server.on('clientError', (error, socket) => {
+    answerClientError(error, socket, handler).catch(() => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>

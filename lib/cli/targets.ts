@@ -1,17 +1,38 @@
+import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
+import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
 import type { CliOptions } from './args.ts';
 
-/** bootstrap.ini and the state dir: the flag, else the environment, else SPEC's defaults. */
+/**
+ * bootstrap.ini and the state dir: the flag, else the environment (empty means unset), else
+ * SPEC's defaults. On this machine a relative path is the caller's, resolved against the working
+ * directory (the host program runs from `/`); for a remote host no one could say what it is
+ * relative to, so it is refused, as an empty flag is everywhere.
+ */
 export function hostPaths(
   options: CliOptions,
   env: NodeJS.ProcessEnv,
+  remote: boolean,
 ): { configPath: string; stateDir: string } {
+  const path = (flag: string, value: string | undefined, variable: string, fallback: string): string => {
+    if (value === '') throw new BootstrapError('INVALID_REQUEST', `${flag} needs a path`, { option: flag });
+    const chosen = value ?? (env[variable] || undefined);
+    const from = value === undefined ? variable : flag;
+    if (chosen === undefined) return fallback;
+    if (isAbsolute(chosen)) return chosen;
+    if (!remote) return resolve(chosen);
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `${from} ${JSON.stringify(chosen)}: a remote host needs an absolute path`,
+      { option: from, path: chosen },
+    );
+  };
   return {
-    configPath: options.config ?? env['BOOTSTRAP_CONFIG'] ?? DEFAULT_CONFIG_PATH,
-    stateDir: options.stateDir ?? env['BOOTSTRAP_STATE_DIR'] ?? DEFAULT_STATE_DIR,
+    configPath: path('--config', options.config, 'BOOTSTRAP_CONFIG', DEFAULT_CONFIG_PATH),
+    stateDir: path('--state-dir', options.stateDir, 'BOOTSTRAP_STATE_DIR', DEFAULT_STATE_DIR),
   };
 }
 
@@ -34,7 +55,7 @@ export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
  * standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SSM, …).
  */
 export async function resolveSingleTarget(options: CliOptions, env: NodeJS.ProcessEnv): Promise<HostTarget> {
-  const paths = hostPaths(options, env);
+  const paths = hostPaths(options, env, options.host !== undefined || options.ssm !== undefined);
   if (options.host !== undefined) {
     const endpoint = sshEndpointFromFlags(options);
     return { name: endpoint.host, transport: createSshTransport(endpoint), ...paths };

@@ -1,6 +1,7 @@
 import { configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { KEY_PATTERN, MODE_PATTERN, NAME_PATTERN } from './names.ts';
+import { nameRecord } from './records.ts';
 
 /** Default path of the static configuration on a host (SPEC 2.1). */
 export const DEFAULT_CONFIG_PATH = '/etc/cloudiq/bootstrap.ini';
@@ -35,9 +36,9 @@ export interface BootstrapConfig {
     callbackUrl: string | null;
     hookTimeout: number;
   };
-  /** Role name → products in provisioning order. */
+  /** Role name → products in provisioning order (no prototype: any name is only a key). */
   roles: Record<string, string[]>;
-  /** Product name → its config, in file order. */
+  /** Product name → its config, in file order (no prototype: any name is only a key). */
   products: Record<string, ProductConfig>;
 }
 
@@ -59,7 +60,7 @@ function list(value: string | undefined): string[] {
  * passes silently.
  */
 export function parseBootstrapConfig(text: string, file: string): BootstrapConfig {
-  const doc = parseIni(text);
+  const doc = parseIni(text, file);
   const server = doc['server'];
   if (!server) throw configError(file, 'server', null, 'missing section');
 
@@ -106,7 +107,7 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
     hookTimeout = Number(hookTimeoutText);
   }
 
-  const products: Record<string, ProductConfig> = {};
+  const products: Record<string, ProductConfig> = nameRecord();
   for (const [section, entries] of Object.entries(doc)) {
     if (!section.startsWith('product:')) continue;
     const name = section.slice('product:'.length);
@@ -115,7 +116,7 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
     products[name] = parseProduct(file, section, name, entries);
   }
 
-  const roles: Record<string, string[]> = {};
+  const roles: Record<string, string[]> = nameRecord();
   for (const [section, entries] of Object.entries(doc)) {
     if (!section.startsWith('role:')) continue;
     const name = section.slice('role:'.length);

@@ -1,29 +1,56 @@
 import ini from 'ini';
+import { configError } from '../errors.ts';
+import { nameRecord } from './records.ts';
 
-/** An INI document as plain strings: section → key → value, in file order. */
+/** An INI document as plain strings: section → key → value, in file order, without prototypes. */
 export type IniDocument = Record<string, Record<string, string>>;
 
 /**
  * Reads INI text with the `ini` package. Values are strings: the package turns bare
  * `true`/`false`/`null` into JSON values, which are turned back, so what was written reads back.
- * Keys outside any section land under the section name `''`.
+ * Keys outside any section land under the section name `''`. The package silently drops a
+ * `[__proto__]` section (and what it holds) and a `__proto__` key; such a file is refused here
+ * as `CONFIG_ERROR` instead, so nothing written in it vanishes unseen.
  */
-export function parseIni(text: string): IniDocument {
+export function parseIni(text: string, file = 'INI text'): IniDocument {
+  refuseProtoNames(text, file);
   const raw = ini.parse(text) as Record<string, unknown>;
-  const doc: IniDocument = {};
+  const doc: IniDocument = nameRecord();
   for (const [name, value] of Object.entries(raw)) {
     if (isPlainObject(value)) {
       doc[name] = flattenSection(value);
     } else {
-      doc[''] ??= {};
+      doc[''] ??= nameRecord();
       doc[''][name] = scalar(value);
     }
   }
   return doc;
 }
 
+function refuseProtoNames(text: string, file: string): void {
+  if (!text.includes('__proto__')) return;
+  // As the package reads a name: trimmed, unquoted, without a `[]` array suffix, split at dots.
+  const parts = (name: string) =>
+    name
+      .trim()
+      .replace(/\[\]$/, '')
+      .replace(/^(["'])(.*)\1$/, '$2')
+      .split('.');
+  let section: string | null = null;
+  for (const line of text.split(/[\r\n]+/)) {
+    if (/^\s*[;#]/.test(line)) continue;
+    const header = /^\[([^\]]*)\]\s*$/.exec(line.trim());
+    if (header) section = header[1]!;
+    const key = header ? undefined : /^([^=]+)/.exec(line)?.[1];
+    const name = header ? section : key;
+    if (name?.trim() && parts(name).includes('__proto__')) {
+      throw configError(file, section, header ? null : name.trim(), '"__proto__" is not a usable name');
+    }
+  }
+}
+
 function flattenSection(section: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = nameRecord();
   for (const [key, value] of Object.entries(section)) {
     if (isPlainObject(value)) continue; // nested `[a.b]` sections: not used by any of our files
     out[key] = Array.isArray(value) ? value.map(scalar).join(', ') : scalar(value);

@@ -11,6 +11,7 @@ import * as z from 'zod';
 import { BootstrapError, configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
+import { nameRecord } from './records.ts';
 
 /** Host names: like product names, upper case allowed. No dots: the INI reader nests `[a.b]`. */
 export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -115,8 +116,8 @@ export interface Inventory {
 /** Parses and validates inventory text; `file` names it in errors and anchors relative paths. */
 export function parseInventory(textIn: string, file: string): Inventory {
   checkSectionHeaders(textIn, file);
-  const doc = parseIni(textIn);
-  const defaults = doc['defaults'] ?? {};
+  const doc = parseIni(textIn, file);
+  const defaults = doc['defaults'] ?? nameRecord<string>();
   for (const section of Object.keys(doc)) {
     if (section === '')
       throw configError(file, null, Object.keys(doc[''] ?? {})[0] ?? null, 'key outside any section');
@@ -137,7 +138,7 @@ export function parseInventory(textIn: string, file: string): Inventory {
       throw configError(file, section, null, `invalid host name ${JSON.stringify(name)}`);
     const fields = validate(
       hostSchema,
-      { ...defaults, ...entries },
+      nameRecord([...Object.entries(defaults), ...Object.entries(entries)]),
       file,
       section,
       new Set(Object.keys(entries)),

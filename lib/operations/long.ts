@@ -1,7 +1,8 @@
 import type { ProductConfig } from '../config/bootstrap-config.ts';
 import { assertOperationId, VERSION_PATTERN, valueProblem } from '../config/names.ts';
+import { ownValue } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
-import type { HostAnswer } from '../host/parse.ts';
+import { type HostAnswer, parseLockRecord } from '../host/parse.ts';
 import {
   type FileWrite,
   type HookStep,
@@ -72,7 +73,7 @@ function planProvision(
   options: RunOptions,
 ): LongPlan {
   const role = request.role ?? snapshot.server.role;
-  const products = role === undefined ? undefined : snapshot.config.roles[role];
+  const products = role === undefined ? undefined : ownValue(snapshot.config.roles, role);
   if (role === undefined || !products) {
     throw new BootstrapError(
       'UNKNOWN_ROLE',
@@ -190,8 +191,11 @@ export async function startLong(
     const program = renderLong(host, plan);
     if (options.dryRun) return { dryRun: true, server: host.name, program };
     const answer = await execProgram(host, program, options);
-    if (answer.locked !== undefined) throw lockedError(host.name, answer.locked);
-    if (answer.conflict) {
+    // The lock held by this very operation (a concurrent start with the same id took it first)
+    // is not a refusal: that runner writes this id's journal, which the next read answers with.
+    const ownLock = answer.locked !== undefined && parseLockRecord(answer.locked).operation === id;
+    if (answer.locked !== undefined && !ownLock) throw lockedError(host.name, answer.locked);
+    if (ownLock || answer.conflict) {
       await contentionPause(attempt);
       continue;
     }

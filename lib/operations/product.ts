@@ -1,5 +1,6 @@
 import type { ProductConfig } from '../config/bootstrap-config.ts';
 import { assertValue } from '../config/names.ts';
+import { nameRecord, ownValue } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 import { NOW_MARKER } from '../host/programs.ts';
 import { newOperationId } from './ids.ts';
@@ -15,7 +16,7 @@ export interface ProductAnswer {
 }
 
 export function requireProduct(snapshot: Snapshot, host: HostTarget, product: string): ProductConfig {
-  const config = snapshot.config.products[product];
+  const config = ownValue(snapshot.config.products, product);
   if (!config) {
     throw new BootstrapError(
       'UNKNOWN_PRODUCT',
@@ -46,7 +47,7 @@ function requireKey(host: HostTarget, product: ProductConfig, key: string): void
 }
 
 export function productFile(snapshot: Snapshot, product: string): ProductFile {
-  return snapshot.products.get(product) ?? { config: {}, state: {} };
+  return snapshot.products.get(product) ?? { config: nameRecord(), state: {} };
 }
 
 /** `product.get P` / `product.get P K` (SPEC 2.5.1). */
@@ -55,7 +56,7 @@ export function productGet(snapshot: Snapshot, host: HostTarget, product: string
   const file = productFile(snapshot, product);
   if (key !== undefined) {
     requireKey(host, config, key);
-    return { product, key, value: file.config[key] ?? null };
+    return { product, key, value: ownValue(file.config, key) ?? null };
   }
   return { product, config: file.config, state: file.state } satisfies ProductAnswer;
 }
@@ -79,7 +80,7 @@ export function productSet(
     }
     const current = productFile(snapshot, product);
     const next: ProductFile = {
-      config: { ...current.config, ...values },
+      config: nameRecord([...Object.entries(current.config), ...Object.entries(values)]),
       state: { ...current.state, updated_at: NOW_MARKER, last_operation: operationId },
     };
     return {

@@ -1,4 +1,5 @@
 import { parseIni, stringifyIni } from '../config/ini-file.ts';
+import { nameRecord } from '../config/records.ts';
 
 /** `server.ini`'s `[server]` section (SPEC 2.2). */
 export interface ServerState {
@@ -18,6 +19,7 @@ export interface ProductStateFields {
 }
 
 export interface ProductFile {
+  /** Key → value (no prototype: any key is only a key). */
   config: Record<string, string>;
   state: ProductStateFields;
 }
@@ -46,9 +48,9 @@ export function renderServerIni(state: ServerState): string {
 }
 
 export function parseProductIni(text: string | null): ProductFile {
-  if (text === null) return { config: {}, state: {} };
+  if (text === null) return { config: nameRecord(), state: {} };
   const doc = parseIni(text);
-  return { config: { ...doc['config'] }, state: pick(STATE_FIELDS, doc['state']) };
+  return { config: nameRecord(Object.entries(doc['config'] ?? {})), state: pick(STATE_FIELDS, doc['state']) };
 }
 
 export function renderProductIni(file: ProductFile): string {

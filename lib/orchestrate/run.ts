@@ -49,13 +49,29 @@ export function journalOutcome(journal: Journal): Journal {
 }
 
 /**
+ * The run's operation id: the run's own, else the one the request carries (CLI `--operation-id`,
+ * so a retried command line answers from its journals), else a new one. Two different ids are
+ * a malformed request, not a choice to make silently.
+ */
+function runOperationId(run: FleetRunRequest): string {
+  const carried = 'operationId' in run.request ? run.request.operationId : undefined;
+  if (run.operationId !== undefined && carried !== undefined && carried !== run.operationId) {
+    throw new BootstrapError('INVALID_REQUEST', `two operation ids: ${run.operationId} and ${carried}`, {
+      operationId: run.operationId,
+      requestOperationId: carried,
+    });
+  }
+  return run.operationId ?? carried ?? newOperationId();
+}
+
+/**
  * One command over a selection (SPEC 4), then the callback (SPEC 5) when a URL is named or the
  * first target's bootstrap.ini has `callback_url`. Long commands share one operation id on every
  * host, so a repeated run with the same id answers from the journals instead of running again.
  */
 export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequest): Promise<FleetResult> {
   const targets = deps.fleet.select(run.select);
-  const operationId = run.operationId ?? newOperationId();
+  const operationId = runOperationId(run);
   const long = LONG_COMMANDS.has(run.request.command);
   const request = (long ? { ...run.request, operationId } : run.request) as CommandRequest;
   let configCallback: string | null = null;

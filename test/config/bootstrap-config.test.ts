@@ -48,7 +48,7 @@ describe('bootstrap.ini', () => {
       callbackUrl: 'https://ops.example.com/hooks/bootstrap',
       hookTimeout: 900,
     });
-    assert.deepEqual(config.roles, { edge: ['haproxy', 'deepfiler'] });
+    assert.deepEqual({ ...config.roles }, { edge: ['haproxy', 'deepfiler'] });
     assert.deepEqual(Object.keys(config.products), ['haproxy', 'deepfiler']);
     assert.deepEqual(config.products['haproxy']?.keys, ['maxconn', 'frontend_port']);
     assert.deepEqual(

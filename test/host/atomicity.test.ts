@@ -66,7 +66,7 @@ for (const [mode, modeEnv] of Object.entries(MODES)) {
         assert.ok(error instanceof BootstrapError && error.code === 'INTERNAL', String(error));
         const now = wholeProductFile(file);
         if (point === 'write:renamed')
-          assert.deepEqual(now.config, { maxconn: 'new', motd: 'o', frontend_port: '80' });
+          assert.deepEqual({ ...now.config }, { maxconn: 'new', motd: 'o', frontend_port: '80' });
         else assert.equal(readFileSync(file, 'utf8'), old);
 
         const next = (await runCommand(host, {

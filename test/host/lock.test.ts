@@ -204,7 +204,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
         { command: 'product.set', product: 'deepfiler', values: { threads: '12' } },
         { waitLockSeconds: 20 },
       )) as { config: Record<string, string>; state: Record<string, string> };
-      assert.deepEqual(set.config, { threads: '12' });
+      assert.deepEqual({ ...set.config }, { threads: '12' });
       assert.equal(set.state['version'], '5.0');
       assert.equal(set.state['status'], 'provisioned');
       const journal = (await runCommand(host, {

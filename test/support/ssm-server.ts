@@ -123,6 +123,13 @@ export class SsmTestServer {
   /** Every accepted SendCommand request body, in order. */
   readonly sendCommands: SendCommandBody[] = [];
   throttleEvery: number | undefined;
+  /**
+   * Answer as something that is not SSM would (a proxy, a login portal, a wrong URL): an HTML
+   * page with this status, for the named actions (all when none are named).
+   */
+  htmlAnswer: { status: number; actions?: string[] } | undefined;
+  /** Calls answered with `htmlAnswer`, per action. */
+  readonly htmlAnswered: Record<string, number> = {};
   throttleError: 'ThrottlingException' | 'TooManyUpdates';
   registrationLagMs: number;
   deliveryMs: number;
@@ -208,6 +215,14 @@ export class SsmTestServer {
         throw new SsmError('MissingAuthenticationTokenException', 'Missing Authentication Token');
       }
       this.received += 1;
+      const html = this.htmlAnswer;
+      if (html && (html.actions === undefined || html.actions.includes(action))) {
+        this.htmlAnswered[action] = (this.htmlAnswered[action] ?? 0) + 1;
+        const page = '<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy</body></html>\n';
+        res.writeHead(html.status, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(page);
+        return;
+      }
       if (this.throttleEvery && this.received % this.throttleEvery === 0) {
         this.throttled[action] = (this.throttled[action] ?? 0) + 1;
         throw new SsmError(this.throttleError, 'Rate exceeded');
@@ -589,4 +604,22 @@ function killGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): voi
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * Points the SDK's standard chain of this process at `server` (AWS_ENDPOINT_URL_SSM, static
+ * credentials, AWS_REGION), as an operator's shell would for the CLI; returns the restorer.
+ */
+export function useSsmServerInEnv(server: SsmTestServer): () => void {
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SSM: server.endpoint,
+    AWS_ACCESS_KEY_ID: 'AKIDLOOPBACKTEST',
+    AWS_SECRET_ACCESS_KEY: 'loopback-test-secret',
+    AWS_REGION: server.region,
+  });
+  return () => {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  };
 }

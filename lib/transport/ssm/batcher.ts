@@ -171,7 +171,8 @@ export class SsmBatcher {
           ]);
           return;
         }
-        for (const entry of targets) entry.reject(apiError('SendCommand', error, entry.request.instanceId));
+        for (const entry of targets)
+          entry.reject(await apiError(this.client, 'SendCommand', error, entry.request.instanceId));
         return;
       }
     }

@@ -13,7 +13,14 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
-import { awsErrorName, Backoff, type BackoffOptions, codeForAwsError, isThrottling } from './retry.ts';
+import {
+  awsErrorName,
+  Backoff,
+  type BackoffOptions,
+  codeForAwsError,
+  isThrottling,
+  notSsmAnswer,
+} from './retry.ts';
 import { judgeInvocation } from './status.ts';
 
 export interface InvocationRequest {
@@ -80,9 +87,9 @@ export async function followCommand(
       failures = 0;
     } catch (error) {
       if (isThrottling(error)) backoff.throttled();
-      else if (++failures >= MAX_FAILURES) {
+      else if (notSsmAnswer(error) || ++failures >= MAX_FAILURES) {
         for (const entry of waiting()) {
-          entry.reject(apiError('ListCommandInvocations', error, entry.request.instanceId));
+          entry.reject(await apiError(client, 'ListCommandInvocations', error, entry.request.instanceId));
         }
         return;
       }
@@ -160,8 +167,11 @@ async function fetchOutput(
       return;
     } catch (error) {
       if (isThrottling(error)) backoff.throttled();
-      else if (awsErrorName(error) !== 'InvocationDoesNotExist' && ++failures >= MAX_FAILURES) {
-        entry.reject(apiError('GetCommandInvocation', error, instanceId));
+      else if (
+        notSsmAnswer(error) ||
+        (awsErrorName(error) !== 'InvocationDoesNotExist' && ++failures >= MAX_FAILURES)
+      ) {
+        entry.reject(await apiError(client, 'GetCommandInvocation', error, instanceId));
         return;
       }
       await backoff.wait();
@@ -169,15 +179,50 @@ async function fetchOutput(
   }
 }
 
+/** Where the client's calls go, for a message: the configured endpoint, else the regional one. */
+async function endpointOf(client: SSMClient): Promise<string> {
+  try {
+    const configured = await client.config.endpoint?.();
+    if (configured) {
+      const port = configured.port === undefined ? '' : `:${configured.port}`;
+      return `${configured.protocol}//${configured.hostname}${port}${configured.path}`;
+    }
+    // The SDK reads these itself; they are read here only to name the endpoint in a message.
+    const fromEnv = process.env['AWS_ENDPOINT_URL_SSM'] || process.env['AWS_ENDPOINT_URL'];
+    if (fromEnv) return fromEnv;
+    return `https://ssm.${await client.config.region()}.amazonaws.com`;
+  } catch {
+    return 'the SSM endpoint';
+  }
+}
+
 /** An SSM API failure (after the SDK's retries) as a BootstrapError naming the instance. */
-export function apiError(action: string, error: unknown, instanceId: string): BootstrapError {
+export async function apiError(
+  client: SSMClient,
+  action: string,
+  error: unknown,
+  instanceId: string,
+): Promise<BootstrapError> {
   if (error instanceof BootstrapError) return error;
   const name = awsErrorName(error);
+  const base = { server: instanceId, transport: 'ssm', instanceId, awsError: name };
+  const other = notSsmAnswer(error);
+  if (other) {
+    const endpoint = await endpointOf(client);
+    const what = `HTTP ${other.httpStatus ?? '?'}${other.contentType ? ` (${other.contentType})` : ''}`;
+    return new BootstrapError(
+      codeForAwsError(error),
+      `${instanceId}: SSM ${action}: ${endpoint} answered ${what}, not SSM's JSON (${other.parser}); ` +
+        'check AWS_ENDPOINT_URL_SSM, the region (AWS_REGION or --region) and any proxy on the way (HTTPS_PROXY)',
+      { ...base, reason: 'not-ssm', endpoint, ...other },
+      { cause: error },
+    );
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new BootstrapError(
     codeForAwsError(error),
     `${instanceId}: SSM ${action} failed: ${name}: ${message}`,
-    { server: instanceId, transport: 'ssm', instanceId, awsError: name },
+    base,
     { cause: error },
   );
 }

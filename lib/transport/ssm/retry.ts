@@ -84,9 +84,39 @@ const OURS = new Set(['ValidationException', 'InvalidParameters', 'InvalidDocume
 
 /** The error code for an SSM API call that failed after the SDK's retries. */
 export function codeForAwsError(error: unknown): ErrorCode {
+  if (notSsmAnswer(error)) return 'UNREACHABLE';
   const name = awsErrorName(error);
   if (AUTH.has(name)) return 'AUTH_FAILED';
   if (OURS.has(name)) return 'INTERNAL';
   // InvalidInstanceId, unreachable endpoint, 5xx after retries: the target cannot be reached.
   return 'UNREACHABLE';
+}
+
+/** What answered instead of SSM, when the SDK could not read the answer as SSM's JSON. */
+export interface NotSsmAnswer {
+  httpStatus: number | null;
+  contentType: string | null;
+  /** The parser's complaint, first line (`Unexpected token '<', "<html>"... is not valid JSON`). */
+  parser: string;
+}
+
+/**
+ * An SDK "Deserialization error": something other than SSM answered (a proxy's or a portal's
+ * HTML page, a wrong endpoint URL). Asking again gets the same page, so it is never retried.
+ */
+export function notSsmAnswer(error: unknown): NotSsmAnswer | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const sdk = error as Error & {
+    $response?: { statusCode?: number; headers?: Record<string, string | undefined> };
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (!/Deserialization error/.test(error.message) && !(error.name === 'SyntaxError' && sdk.$response))
+    return undefined;
+  const headers = sdk.$response?.headers ?? {};
+  const contentType = Object.entries(headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  return {
+    httpStatus: sdk.$response?.statusCode ?? sdk.$metadata?.httpStatusCode ?? null,
+    contentType: contentType ?? null,
+    parser: error.message.split('\n')[0]!.trim(),
+  };
 }

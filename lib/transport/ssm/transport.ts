@@ -34,6 +34,24 @@ export interface SsmTransportOptions {
   graceMs?: number;
 }
 
+/**
+ * The client's region, asked of the SDK's chain (environment, profile) before any call: without
+ * one every call fails with the SDK's bare "Region is missing", which reads like an unreachable
+ * host instead of what it is, a setting to make.
+ */
+async function requireRegion(client: SSMClient, details: Record<string, unknown>): Promise<void> {
+  try {
+    await client.config.region();
+  } catch (error) {
+    throw new BootstrapError(
+      'CONFIG_ERROR',
+      'no AWS region: set AWS_REGION or --region (in an inventory: region = on the host)',
+      { ...details, setting: 'region' },
+      { cause: error },
+    );
+  }
+}
+
 const INSTANCE_ID = /^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
 
 /** True when `value` is an instance id SSM accepts. */
@@ -63,6 +81,7 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
     ...(options.region ? { region: options.region } : {}),
   };
   let closed = false;
+  let regionKnown: Promise<void> | undefined;
 
   const fail = (code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) =>
     new BootstrapError(
@@ -147,6 +166,8 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
     target,
     async exec(request: ExecRequest): Promise<ExecResult> {
       if (closed) throw fail('INTERNAL', 'ssm transport used after close');
+      regionKnown ??= requireRegion(client, base);
+      await regionKnown;
       const local = new AbortController();
       const timer =
         request.timeoutMs === undefined
