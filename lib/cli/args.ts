@@ -16,11 +16,12 @@ const OPTIONS = {
   role: { type: 'string' },
   'operation-id': { type: 'string' },
   host: { type: 'string' },
-  identity: { type: 'string' },
+  identity: { type: 'string', short: 'i' },
   'known-hosts': { type: 'string' },
+  'ssh-config': { type: 'string', short: 'F' },
   'host-key': { type: 'string' },
   'accept-new-host-key': { type: 'boolean' },
-  jump: { type: 'string' },
+  jump: { type: 'string', short: 'J' },
   ssm: { type: 'string' },
   region: { type: 'string' },
   inventory: { type: 'string' },
@@ -51,6 +52,7 @@ export type CliOptions = {
     | 'host'
     | 'identity'
     | 'knownHosts'
+    | 'sshConfig'
     | 'hostKey'
     | 'jump'
     | 'ssm'

@@ -15,16 +15,24 @@ export function hostPaths(
   };
 }
 
-/** `--host` with its key and trust flags, as an SSH endpoint (the jump host shares key and trust). */
+/**
+ * `--host` with its key and trust flags, as an SSH endpoint; the ssh config (`--ssh-config`, else
+ * ~/.ssh/config) completes what the flags leave out. The jump host shares the target's key and
+ * known_hosts where the ssh config names none of its own.
+ */
 export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
   const trust = {
     ...(options.identity === undefined ? {} : { identity: options.identity }),
     ...(options.knownHosts === undefined ? {} : { knownHosts: options.knownHosts }),
-    ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
   };
-  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust };
+  const common = {
+    ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+    ...(options.sshConfig === undefined ? {} : { sshConfig: options.sshConfig }),
+  };
+  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common };
   if (options.hostKey !== undefined) endpoint.hostKey = options.hostKey;
-  if (options.jump !== undefined) endpoint.jump = { ...parseSshAddress(options.jump), ...trust };
+  if (options.jump !== undefined)
+    endpoint.jump = { ...parseSshAddress(options.jump), inherit: trust, ...common };
   return endpoint;
 }
 
