@@ -41,6 +41,8 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
         ? defaultSshConfigFiles()
         : [endpoint.sshConfig];
   const config = sshConfigFor(name, files);
+  if (config.strictRefusal && endpoint.acceptNewHostKey === undefined && endpoint.hostKey === undefined)
+    throw config.strictRefusal;
   const host = config.hostName ?? name;
   const port = endpoint.port ?? config.port ?? 22;
   const user = endpoint.user ?? config.user ?? userInfo().username;

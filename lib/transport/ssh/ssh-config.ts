@@ -39,6 +39,8 @@ export interface HostSshConfig {
   globalKnownHostsFiles?: string[] | undefined;
   /** `yes` and `ask` (never asked: we have no one to ask mid-run) verify; `accept-new` records first. */
   strictHostKeyChecking?: 'yes' | 'accept-new' | undefined;
+  /** `StrictHostKeyChecking no`: refused (SPEC 3.2) unless the caller's own trust setting wins. */
+  strictRefusal?: BootstrapError | undefined;
   hostKeyAlias?: string | undefined;
   connectTimeoutMs?: number | undefined;
   serverAliveIntervalMs?: number | undefined;
@@ -114,14 +116,14 @@ function readInto(out: HostSshConfig, c: Computed, file: string, name: string): 
   out.userKnownHostsFiles ??= many('userknownhostsfile');
   out.globalKnownHostsFiles ??= many('globalknownhostsfile');
   const strict = one('stricthostkeychecking')?.toLowerCase();
-  if (out.strictHostKeyChecking === undefined && strict !== undefined) {
+  if (out.strictHostKeyChecking === undefined && out.strictRefusal === undefined && strict !== undefined) {
     if (strict === 'no' || strict === 'off')
-      throw fail(
+      out.strictRefusal = fail(
         'StrictHostKeyChecking',
         `"${strict}" would run commands on a host whose key nobody checked; host keys are always verified here. ` +
           'Use "accept-new" (or --accept-new-host-key) to record a new host\'s key, or pin it with --host-key',
       );
-    if (strict === 'accept-new') out.strictHostKeyChecking = 'accept-new';
+    else if (strict === 'accept-new') out.strictHostKeyChecking = 'accept-new';
     else if (strict === 'yes' || strict === 'ask') out.strictHostKeyChecking = 'yes';
     else
       throw fail('StrictHostKeyChecking', `expected yes, accept-new or ask, got ${JSON.stringify(strict)}`);
