@@ -159,15 +159,7 @@ export function parseInventory(textIn: string, file: string): Inventory {
     const name = section.slice('host:'.length);
     if (!HOST_NAME_PATTERN.test(name))
       throw configError(file, section, null, `invalid host name ${JSON.stringify(name)}`);
-    const fields = validate(
-      hostSchema,
-      { ...defaults, ...entries },
-      file,
-      section,
-      new Set(Object.keys(entries)),
-    );
-    const address = fields.address ?? (fields.transport === 'ssh' ? name : null);
-    hosts.push({ name, ...localPaths(fields, file), address });
+    hosts.push(inventoryHost(name, defaults, entries, file, section));
   }
   checkHosts(hosts, file);
   const inventory: Inventory = { file, hosts };
