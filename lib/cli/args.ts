@@ -24,13 +24,15 @@ const OPTIONS = {
   jump: { type: 'string', short: 'J' },
   ssm: { type: 'string' },
   region: { type: 'string' },
+  profile: { type: 'string' },
   inventory: { type: 'string' },
   select: { type: 'string' },
+  limit: { type: 'string' },
   'max-concurrency': { type: 'string' },
   'max-errors': { type: 'string' },
   canary: { type: 'string' },
   'no-health-gate': { type: 'boolean' },
-  port: { type: 'string' },
+  port: { type: 'string', short: 'p' },
 } as const;
 
 export type CliOptions = {
@@ -57,6 +59,7 @@ export type CliOptions = {
     | 'jump'
     | 'ssm'
     | 'region'
+    | 'profile'
     | 'inventory'
     | 'select'
     | 'maxConcurrency'
@@ -107,6 +110,18 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   for (const [name, value] of Object.entries(values)) {
     if (typeof value === 'string') (options as Record<string, unknown>)[camel(name)] = value;
   }
+  // `--limit` is Ansible's word for `--select`.
+  const limit = values['limit'];
+  if (typeof limit === 'string') {
+    if (options.select !== undefined)
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        '--limit is another name for --select: give one of them',
+        {},
+      );
+    options.select = limit;
+  }
+  delete (options as Record<string, unknown>)['limit'];
   const waitLock = values['wait-lock'];
   if (typeof waitLock === 'string') {
     if (!/^[0-9]{1,6}$/.test(waitLock))

@@ -1,14 +1,15 @@
 /**
  * The CLI and `serve` list an inventory's dynamic sources (SPEC 3.1 v2) once per run, before any
  * selection. As composition roots they build the AWS clients here, from the SDK's standard chain
- * (AWS_PROFILE, AWS_ENDPOINT_URL_EC2, …) with each source's region, and destroy them once listed.
+ * (AWS_PROFILE or `--profile`, AWS_ENDPOINT_URL_EC2, …) with each source's region, and destroy
+ * them once listed.
  * The SDK modules are loaded only when the inventory has sources of their kind.
  */
 import { expandInventory, hasDynamicSources, type SourceClients } from '../config/dynamic-inventory.ts';
 import type { Inventory } from '../config/inventory.ts';
 
 /** The inventory with its sources' instances added; the same inventory when it has no sources. */
-export async function listDynamicHosts(inventory: Inventory): Promise<Inventory> {
+export async function listDynamicHosts(inventory: Inventory, profile?: string): Promise<Inventory> {
   if (!hasDynamicSources(inventory)) return inventory;
   const kinds = new Set(inventory.sources?.map((source) => source.kind));
   const ec2 = kinds.has('ec2') ? await import('@aws-sdk/client-ec2') : undefined;
@@ -22,7 +23,10 @@ export async function listDynamicHosts(inventory: Inventory): Promise<Inventory>
     }
     return client;
   };
-  const config = (region: string | null) => (region === null ? {} : { region });
+  const config = (region: string | null) => ({
+    ...(region === null ? {} : { region }),
+    ...(profile === undefined ? {} : { profile }),
+  });
   const clients: SourceClients = {
     ec2For: (region) => once(`ec2:${region}`, () => new ec2!.EC2Client(config(region))),
     ssmFor: (region) => once(`ssm:${region}`, () => new ssm!.SSMClient(config(region))),

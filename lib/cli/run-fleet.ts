@@ -60,6 +60,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   validateRateControl(rate);
   const inventory = await listDynamicHosts(
     withSshConfig(await loadInventory(options.inventory ?? ''), options.sshConfig),
+    options.profile,
   );
   const clients = new Map<string, SSMClient>();
   const { SSMClient: Client } = inventory.hosts.some((h) => h.transport === 'ssm')
@@ -74,7 +75,11 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       let client = clients.get(key);
       if (!client) {
         if (!Client) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-        client = new Client({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+        client = new Client({
+          retryMode: 'adaptive',
+          ...(region === null ? {} : { region }),
+          ...(options.profile === undefined ? {} : { profile: options.profile }),
+        });
         clients.set(key, client);
       }
       return client;

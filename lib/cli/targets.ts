@@ -1,4 +1,5 @@
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
+import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
@@ -30,6 +31,18 @@ export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
     ...(options.sshConfig === undefined ? {} : { sshConfig: options.sshConfig }),
   };
   const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common };
+  if (options.port !== undefined) {
+    // `-p PORT`, as ssh takes it; once only, not also as `HOST:PORT`.
+    const port = /^[0-9]{1,5}$/.test(options.port) ? Number(options.port) : 0;
+    if (port < 1 || port > 65535)
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        `--port takes a port number, not ${JSON.stringify(options.port)}`,
+      );
+    if (endpoint.port !== undefined && endpoint.port !== port)
+      throw new BootstrapError('INVALID_REQUEST', `two ports for --host: :${endpoint.port} and -p ${port}`);
+    endpoint.port = port;
+  }
   if (options.hostKey !== undefined) endpoint.hostKey = options.hostKey;
   if (options.jump !== undefined)
     endpoint.jump = { ...parseSshAddress(options.jump), inherit: trust, ...common };
@@ -53,6 +66,7 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
     const client = new SSMClient({
       retryMode: 'adaptive',
       ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
     });
     const transport = createSsmTransport({
       client,

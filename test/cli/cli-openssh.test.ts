@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 
@@ -89,6 +90,29 @@ describe('the CLI with an operator’s ~/.ssh', () => {
     assert.equal(result.code, 5, result.stdout + result.stderr);
     assert.equal(JSON.parse(result.stdout).error.code, 'UNREACHABLE');
     assert.match(JSON.parse(result.stdout).error.message, /127\.0\.0\.1:1\b/);
+  });
+
+  it('takes ssh’s short flags: -p PORT, -i KEY, -F FILE', async () => {
+    const result = await runCli([
+      '--host',
+      `${sshd.user}@127.0.0.1`,
+      '-p',
+      String(sshd.port),
+      '-i',
+      sshd.identityFile,
+      '-F',
+      '/dev/null',
+      '--known-hosts',
+      sshd.knownHostsFile,
+      ...paths(),
+      'server.mode',
+      '--json',
+    ]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(result.stdout)), ['mode']);
+    const twice = await runCli(['--host', `127.0.0.1:${sshd.port}`, '-p', '22', ...paths(), 'server.mode']);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /two ports/);
   });
 
   it('trusts /etc/ssh/ssh_known_hosts after the user’s own file', async (t) => {

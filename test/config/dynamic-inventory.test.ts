@@ -344,4 +344,55 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
     assert.equal(ssm.calls['DescribeInstanceInformation'], 1);
     assert.ok(ssm.sendCommands.length > 0);
   });
+
+  it('builds its clients for --profile from that profile of the shared config files', async () => {
+    writeFileSync(
+      join(dir, 'credentials'),
+      '[ops]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = x\n',
+    );
+    writeFileSync(join(dir, 'config'), '[profile ops]\nregion = eu-west-1\n');
+    Object.assign(process.env, {
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+      AWS_CONFIG_FILE: join(dir, 'config'),
+    });
+    const before = ssm.accessKeys.length;
+    try {
+      const run = await runCli([
+        '--inventory',
+        inventory,
+        '--select',
+        'all',
+        '--profile',
+        'ops',
+        'server.mode',
+        '--json',
+      ]);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+    } finally {
+      delete process.env['AWS_SHARED_CREDENTIALS_FILE'];
+      delete process.env['AWS_CONFIG_FILE'];
+    }
+    const used = ssm.accessKeys.slice(before);
+    assert.ok(used.length >= 2);
+    assert.deepEqual(new Set(used), new Set(['AKIDFROMPROFILE']));
+  });
+
+  it('takes --limit as another name for --select, and refuses both at once', async () => {
+    const run = await runCli([
+      '--inventory',
+      inventory,
+      '--limit',
+      testInstanceId(32),
+      'server.mode',
+      '--json',
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.deepEqual(
+      JSON.parse(run.stdout).targets.map((t: { server: string }) => t.server),
+      [testInstanceId(32)],
+    );
+    const both = await runCli(['--inventory', inventory, '--limit', 'all', '--select', 'all', 'server.mode']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--limit is another name for --select/);
+  });
 });

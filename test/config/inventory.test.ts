@@ -175,10 +175,10 @@ describe('inventory parsing', () => {
         ['web-2.eu', 'web-2.eu', []],
       ],
     );
-    assert.deepEqual(selectHosts(inventory, 'web-2.eu,group:eu').map((host) => host.name), [
-      'web-1.example.com',
-      'web-2.eu',
-    ]);
+    assert.deepEqual(
+      selectHosts(inventory, 'web-2.eu,group:eu').map((host) => host.name),
+      ['web-1.example.com', 'web-2.eu'],
+    );
     // A jump to a dotted name outside the inventory is still a DNS name, not a missing host.
     const outside = parseInventory('[host:a]\njump = bastion.example.com\n', FILE);
     assert.equal(outside.hosts[0]?.jump, 'bastion.example.com');

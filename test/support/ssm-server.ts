@@ -131,6 +131,8 @@ export class SsmTestServer {
   /** What DescribeInstanceInformation lists (ssm-inventory.ts), and its forced page size. */
   managed: ManagedInstanceRecord[] = [];
   pageSize = 2;
+  /** The access key id each signed request was made with, in order. */
+  readonly accessKeys: string[] = [];
   /** Answer DescribeInstanceInformation with this error (e.g. `AccessDeniedException`). */
   describeFault: { type: string; message: string } | undefined;
   private readonly instances = new Map<string, SsmInstance>();
@@ -213,6 +215,7 @@ export class SsmTestServer {
       if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 Credential=')) {
         throw new SsmError('MissingAuthenticationTokenException', 'Missing Authentication Token');
       }
+      this.accessKeys.push(/Credential=([^/]+)/.exec(String(req.headers.authorization))?.[1] ?? '');
       this.received += 1;
       if (this.throttleEvery && this.received % this.throttleEvery === 0) {
         this.throttled[action] = (this.throttled[action] ?? 0) + 1;
