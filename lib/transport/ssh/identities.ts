@@ -90,9 +90,11 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
     else encrypted.push({ path, text });
   }
   const agentKeys: KeyChoice['agentKeys'] = !explicit && source.agentKeys !== false ? 'all' : viaAgent;
+  // The agent is asked what it holds only when that decides something (no key yet, or a prompt).
+  const mustAsk = keys.length === 0 || encrypted.length > 0;
   const agentUsable =
     agentSocket !== undefined &&
-    (agentKeys === 'all' ? (await agentKeysHeld()).length > 0 : agentKeys.length > 0);
+    (agentKeys === 'all' ? mustAsk && (await agentKeysHeld()).length > 0 : agentKeys.length > 0);
   // A required key is always unlocked; an optional one only when nothing else could log in, so an
   // agent that works never costs a prompt.
   for (const { path, text } of encrypted) {

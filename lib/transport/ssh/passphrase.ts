@@ -49,8 +49,9 @@ function readHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const input = process.stdin;
     const wasRaw = input.isRaw;
-    process.stderr.write(prompt);
+    // Echo off before the prompt shows: an answer typed the moment it appears is never echoed.
     input.setRawMode(true);
+    process.stderr.write(prompt);
     input.ref();
     input.resume();
     let answer = '';
