@@ -61,9 +61,14 @@ async function listSource(source: DynamicSource, clients: SourceClients): Promis
     return await listSsmInstances(clients.ssmFor(source.region), source.filters);
   } catch (error) {
     const name = (error as { name?: string }).name ?? 'Error';
+    // The self-contained CLI bundle leaves the EC2 SDK out: it must be installed beside it.
+    const missing =
+      (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+        ? ' (npm install @aws-sdk/client-ec2)'
+        : '';
     throw new BootstrapError(
       'CONFIG_ERROR',
-      `${source.file}: [source:${source.name}] cannot be listed (${source.kind}${source.region ? ` in ${source.region}` : ''}): ${name}: ${(error as Error).message}`,
+      `${source.file}: [source:${source.name}] cannot be listed (${source.kind}${source.region ? ` in ${source.region}` : ''}): ${name}: ${(error as Error).message}${missing}`,
       { file: source.file, section: `source:${source.name}`, source: source.name, cause: name },
       { cause: error },
     );

@@ -2,7 +2,7 @@
  * `kind = ec2` (SPEC 3.1 v2): the running instances `DescribeInstances` lists under the source's
  * tag filters, every page followed by the SDK's paginator. The client is injected.
  */
-import { type EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { TagFilter } from '../dynamic-sources.ts';
 import type { ListedInstance } from './listed-instance.ts';
 
@@ -11,6 +11,8 @@ export async function listEc2Instances(
   client: EC2Client,
   filters: readonly TagFilter[],
 ): Promise<ListedInstance[]> {
+  // Loaded here, not at the top: the functions' bundles leave this SDK to Lambda's runtime.
+  const { paginateDescribeInstances } = await import('@aws-sdk/client-ec2');
   const instances: ListedInstance[] = [];
   const pages = paginateDescribeInstances(
     { client, pageSize: 1000 },
