@@ -33,6 +33,7 @@ import {
   deliverCallback,
 } from '../lib/callback/index.ts';
 import { VERSION } from '../lib/cli/version.ts';
+import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
@@ -151,12 +152,28 @@ function writeKnownHosts(text: string): string {
 export async function buildRuntime(env: Env, clients: Clients = createClients()): Promise<Runtime> {
   const logger = new Logger({ serviceName: env[ENV.powertoolsServiceName] ?? SERVICE_NAME });
   const config = await loadCloudConfig(env, clients);
+  const ssmClientFor = ssmClients(clients.ssm);
+  // Dynamic sources (SPEC 3.1 v2) are listed when the runtime is built, with the EC2 SDK loaded
+  // only by inventories that list EC2.
+  if (hasDynamicSources(config.inventory)) {
+    const { EC2Client } = await import('@aws-sdk/client-ec2');
+    const ec2 = new Map<string, InstanceType<typeof EC2Client>>();
+    const ec2For = (region: string | null) => {
+      let client = ec2.get(region ?? '');
+      if (!client) {
+        client = new EC2Client(region === null ? {} : { region });
+        ec2.set(region ?? '', client);
+      }
+      return client;
+    };
+    config.inventory = await expandInventory(config.inventory, { ec2For, ssmFor: ssmClientFor });
+  }
   const fleet = createInventoryFleet(config.inventory, {
     ssh: {
       ...(config.ssh.privateKey === undefined ? {} : { privateKey: config.ssh.privateKey }),
       ...(config.ssh.knownHosts === undefined ? {} : { knownHosts: writeKnownHosts(config.ssh.knownHosts) }),
     },
-    ssmClientFor: ssmClients(clients.ssm),
+    ssmClientFor,
   });
   // The secret from Secrets Manager stands in for SPEC 5's CALLBACK_SECRET variable.
   const options = {

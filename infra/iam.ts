@@ -47,6 +47,19 @@ export function ssmRunStatements(scope: Construct, tagKey: string, tagValue: str
   ];
 }
 
+/**
+ * Listing the fleet for the inventory's dynamic sources (SPEC 3.1 v2): the two Describe calls,
+ * read-only. Neither supports resource-level permissions (the service authorization reference
+ * lists no resource type for them), hence `*`.
+ */
+export function listFleetStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'ListDynamicInventory',
+    actions: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'],
+    resources: ['*'],
+  });
+}
+
 /** `GetSecretValue` on exactly these secrets. */
 export function readSecretsStatement(secretArns: string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({

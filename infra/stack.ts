@@ -24,6 +24,7 @@ import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from './environment.ts';
 import { BootstrapFunction, type FunctionName } from './function.ts';
 import {
   invokeStatement,
+  listFleetStatement,
   readInventoryStatement,
   readSecretsStatement,
   runsBucketStatements,
@@ -126,6 +127,7 @@ export class CloudiqStack extends Stack {
         fn.role.addToPolicy(statement);
       }
       fn.role.addToPolicy(readInventoryStatement(inventory.bucket, inventory.key));
+      fn.role.addToPolicy(listFleetStatement());
       const secretArns = [sshKey.secretArn];
       if (settings.knownHostsSecretArn) secretArns.push(settings.knownHostsSecretArn);
       if (fn !== api) secretArns.push(callbackSecret.secretArn);

@@ -18,20 +18,23 @@ const OPTIONS = {
   role: { type: 'string' },
   'operation-id': { type: 'string' },
   host: { type: 'string' },
-  identity: { type: 'string' },
+  identity: { type: 'string', short: 'i' },
   'known-hosts': { type: 'string' },
+  'ssh-config': { type: 'string', short: 'F' },
   'host-key': { type: 'string' },
   'accept-new-host-key': { type: 'boolean' },
-  jump: { type: 'string' },
+  jump: { type: 'string', short: 'J' },
   ssm: { type: 'string' },
   region: { type: 'string' },
+  profile: { type: 'string' },
   inventory: { type: 'string' },
   select: { type: 'string' },
+  limit: { type: 'string' },
   'max-concurrency': { type: 'string' },
   'max-errors': { type: 'string' },
   canary: { type: 'string' },
   'no-health-gate': { type: 'boolean' },
-  port: { type: 'string' },
+  port: { type: 'string', short: 'p' },
 } as const;
 
 export type CliOptions = {
@@ -53,10 +56,12 @@ export type CliOptions = {
     | 'host'
     | 'identity'
     | 'knownHosts'
+    | 'sshConfig'
     | 'hostKey'
     | 'jump'
     | 'ssm'
     | 'region'
+    | 'profile'
     | 'inventory'
     | 'select'
     | 'maxConcurrency'
@@ -107,6 +112,18 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   for (const [name, value] of Object.entries(values)) {
     if (typeof value === 'string') (options as Record<string, unknown>)[camel(name)] = value;
   }
+  // `--limit` is Ansible's word for `--select`.
+  const limit = values['limit'];
+  if (typeof limit === 'string') {
+    if (options.select !== undefined)
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        '--limit is another name for --select: give one of them',
+        {},
+      );
+    options.select = limit;
+  }
+  delete (options as Record<string, unknown>)['limit'];
   const waitLock = values['wait-lock'];
   if (typeof waitLock === 'string') {
     if (!/^[0-9]{1,6}$/.test(waitLock))

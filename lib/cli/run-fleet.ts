@@ -1,5 +1,5 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { loadInventory } from '../config/inventory.ts';
+import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
 import { createProgressPrinter, type FleetResult, validateRateControl } from '../fleet/index.ts';
 import { runCommand } from '../operations/index.ts';
@@ -8,6 +8,7 @@ import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
+import { listDynamicHosts } from './dynamic-hosts.ts';
 import type { CliIo } from './main.ts';
 
 function fleetText(result: FleetResult): string {
@@ -68,7 +69,10 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     ...(options.canary === undefined ? {} : { canary: options.canary }),
   };
   validateRateControl(rate);
-  const inventory = await loadInventory(options.inventory ?? '');
+  const inventory = await listDynamicHosts(
+    withSshConfig(await loadInventory(options.inventory ?? ''), options.sshConfig),
+    options.profile,
+  );
   const clients = new Map<string, SSMClient>();
   const { SSMClient: Client } = inventory.hosts.some((h) => h.transport === 'ssm')
     ? await import('@aws-sdk/client-ssm')
@@ -82,7 +86,11 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       let client = clients.get(key);
       if (!client) {
         if (!Client) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-        client = new Client({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+        client = new Client({
+          retryMode: 'adaptive',
+          ...(region === null ? {} : { region }),
+          ...(options.profile === undefined ? {} : { profile: options.profile }),
+        });
         clients.set(key, client);
       }
       return client;
@@ -122,4 +130,9 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     await fleet.close();
     for (const client of clients.values()) client.destroy();
   }
+}
+
+/** `--ssh-config FILE` wins over the inventory's `ssh_config`. */
+function withSshConfig(inventory: Inventory, file: string | undefined): Inventory {
+  return file === undefined ? inventory : { ...inventory, sshConfig: file };
 }

@@ -22,6 +22,7 @@ import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { createInProcessWorker, type InProcessWorker } from '../worker/in-process.ts';
 import { createMemoryFleetStore } from '../worker/store.ts';
 import type { CliOptions } from './args.ts';
+import { listDynamicHosts } from './dynamic-hosts.ts';
 import type { CliIo } from './main.ts';
 import { formatError } from './output.ts';
 
@@ -53,7 +54,8 @@ function portOf(options: CliOptions): number {
  * the SSM clients (one per region, from the SDK's standard chain) when an ssm host needs one.
  */
 async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fleet> {
-  const inventory = await loadInventory(file);
+  // Dynamic sources are listed once, when serving starts.
+  const inventory = await listDynamicHosts(await loadInventory(file));
   const clients = new Map<string, SSMClient>();
   const ssm = inventory.hosts.some((host) => host.transport === 'ssm')
     ? await import('@aws-sdk/client-ssm')

@@ -36,16 +36,36 @@ export function hostPaths(
   };
 }
 
-/** `--host` with its key and trust flags, as an SSH endpoint (the jump host shares key and trust). */
+/**
+ * `--host` with its key and trust flags, as an SSH endpoint; the ssh config (`--ssh-config`, else
+ * ~/.ssh/config) completes what the flags leave out. The jump host shares the target's key and
+ * known_hosts where the ssh config names none of its own.
+ */
 export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
   const trust = {
     ...(options.identity === undefined ? {} : { identity: options.identity }),
     ...(options.knownHosts === undefined ? {} : { knownHosts: options.knownHosts }),
-    ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
   };
-  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust };
+  const common = {
+    ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+    ...(options.sshConfig === undefined ? {} : { sshConfig: options.sshConfig }),
+  };
+  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common };
+  if (options.port !== undefined) {
+    // `-p PORT`, as ssh takes it; once only, not also as `HOST:PORT`.
+    const port = /^[0-9]{1,5}$/.test(options.port) ? Number(options.port) : 0;
+    if (port < 1 || port > 65535)
+      throw new BootstrapError(
+        'INVALID_REQUEST',
+        `--port takes a port number, not ${JSON.stringify(options.port)}`,
+      );
+    if (endpoint.port !== undefined && endpoint.port !== port)
+      throw new BootstrapError('INVALID_REQUEST', `two ports for --host: :${endpoint.port} and -p ${port}`);
+    endpoint.port = port;
+  }
   if (options.hostKey !== undefined) endpoint.hostKey = options.hostKey;
-  if (options.jump !== undefined) endpoint.jump = { ...parseSshAddress(options.jump), ...trust };
+  if (options.jump !== undefined)
+    endpoint.jump = { ...parseSshAddress(options.jump), inherit: trust, ...common };
   return endpoint;
 }
 
@@ -66,6 +86,7 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
     const client = new SSMClient({
       retryMode: 'adaptive',
       ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
     });
     const transport = createSsmTransport({
       client,

@@ -9,12 +9,15 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { BootstrapError, configError } from '../errors.ts';
+import { type DynamicSource, parseSources } from './dynamic-sources.ts';
 import { parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
 import { nameRecord } from './records.ts';
 
-/** Host names: like product names, upper case allowed. No dots: the INI reader nests `[a.b]`. */
-export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** Host names: like product names, upper case and (v2) dots allowed (`web-1.eu`). */
+export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+/** A `jump =` that is a bare word names a host of the inventory; one with a dot may be a DNS name. */
+const BARE_WORD = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
 const ADDRESS = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)$/;
 const JUMP =
@@ -37,10 +40,12 @@ const hostKeysSchema = z.strictObject({
     .transform((value) => value.replace(/^\[(.*)\]$/, '$1'))
     .nullable()
     .default(null),
+  // null: not written, so the ssh config's Port (else 22) applies.
   port: text(/^[0-9]{1,5}$/, 'a port number')
     .transform(Number)
     .refine((port) => port >= 1 && port <= 65535, 'expected a port number (1-65535)')
-    .default(22),
+    .nullable()
+    .default(null),
   user: text(/^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$/, 'a user name')
     .nullable()
     .default(null),
@@ -105,25 +110,45 @@ const hostSchema = hostKeysSchema.transform((keys) => ({
 type HostFields = z.output<typeof hostSchema>;
 
 /** One validated `[host:NAME]`, with `[defaults]` merged in. */
-export type InventoryHost = { name: string } & HostFields;
+export type InventoryHost = { name: string } & HostFields & {
+    /** A dynamic host's tags (SPEC 3.1 v2), for `tag:KEY=VALUE` selectors. */
+    tags?: Record<string, string>;
+  };
 
 export interface Inventory {
   file: string;
-  /** In file order. */
+  /** In file order; dynamic hosts (once listed) after the static ones. */
   hosts: InventoryHost[];
+  /** `[defaults] ssh_config`: the OpenSSH client config read instead of ~/.ssh/config. */
+  sshConfig?: string;
+  /** `[source:NAME]` sections, listed by `expandInventory` (dynamic-inventory.ts). */
+  sources?: DynamicSource[];
 }
 
 /** Parses and validates inventory text; `file` names it in errors and anchors relative paths. */
 export function parseInventory(textIn: string, file: string): Inventory {
   checkSectionHeaders(textIn, file);
-  const doc = parseIni(textIn, file);
-  const defaults = doc['defaults'] ?? nameRecord<string>();
+  const doc = parseIni(escapeSectionDots(textIn), file);
+  const { ssh_config: sshConfigPath, ...rest } = doc['defaults'] ?? nameRecord<string>();
+  const defaults = nameRecord(Object.entries(rest));
   for (const section of Object.keys(doc)) {
     if (section === '')
       throw configError(file, null, Object.keys(doc[''] ?? {})[0] ?? null, 'key outside any section');
-    if (section !== 'defaults' && !section.startsWith('host:')) {
-      throw configError(file, section, null, 'unknown section (expected [defaults] or [host:NAME])');
+    if (section !== 'defaults' && !section.startsWith('host:') && !section.startsWith('source:')) {
+      throw configError(
+        file,
+        section,
+        null,
+        'unknown section (expected [defaults], [host:NAME] or [source:NAME])',
+      );
     }
+    if (section !== 'defaults' && doc[section] && 'ssh_config' in doc[section])
+      throw configError(
+        file,
+        section,
+        'ssh_config',
+        'belongs to [defaults]: one ssh config for the inventory',
+      );
   }
   for (const key of ['address', 'instance_id']) {
     if (key in defaults) throw configError(file, 'defaults', key, 'belongs to one host, not to [defaults]');
@@ -136,18 +161,39 @@ export function parseInventory(textIn: string, file: string): Inventory {
     const name = section.slice('host:'.length);
     if (!HOST_NAME_PATTERN.test(name))
       throw configError(file, section, null, `invalid host name ${JSON.stringify(name)}`);
-    const fields = validate(
-      hostSchema,
-      nameRecord([...Object.entries(defaults), ...Object.entries(entries)]),
-      file,
-      section,
-      new Set(Object.keys(entries)),
-    );
-    const address = fields.address ?? (fields.transport === 'ssh' ? name : null);
-    hosts.push({ name, ...localPaths(fields, file), address });
+    hosts.push(inventoryHost(name, defaults, entries, file, section));
   }
   checkHosts(hosts, file);
-  return { file, hosts };
+  const inventory: Inventory = { file, hosts };
+  if (sshConfigPath !== undefined) inventory.sshConfig = localPath(sshConfigPath.trim(), file);
+  const sources = parseSources(doc, defaults, file);
+  if (sources.length > 0) inventory.sources = sources;
+  return inventory;
+}
+
+/**
+ * One host from `[defaults]` and its own keys, validated as a `[host:NAME]` is: how a dynamic
+ * source's instances become inventory hosts.
+ */
+export function inventoryHost(
+  name: string,
+  defaults: Record<string, string>,
+  entries: Record<string, string>,
+  file: string,
+  section: string,
+): InventoryHost {
+  const fields = validate(
+    hostSchema,
+    nameRecord([...Object.entries(defaults), ...Object.entries(entries)]),
+    file,
+    section,
+    new Set(Object.keys(entries)),
+  );
+  return {
+    name,
+    ...localPaths(fields, file),
+    address: fields.address ?? (fields.transport === 'ssh' ? name : null),
+  };
 }
 
 /** Reads and parses an inventory file; a missing or unreadable file is a CONFIG_ERROR too. */
@@ -184,12 +230,13 @@ function validate(
   throw configError(file, where, key || null, `${issue.message}, got ${JSON.stringify(entries[key] ?? '')}`);
 }
 
+function localPath(path: string, file: string): string {
+  const home = path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
+  return isAbsolute(home) ? home : resolve(dirname(resolve(file)), home);
+}
+
 function localPaths(fields: HostFields, file: string): HostFields {
-  const expand = (path: string | null) => {
-    if (path === null) return null;
-    const home = path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
-    return isAbsolute(home) ? home : resolve(dirname(resolve(file)), home);
-  };
+  const expand = (path: string | null) => (path === null ? null : localPath(path, file));
   return { ...fields, identity: expand(fields.identity), knownHosts: expand(fields.knownHosts) };
 }
 
@@ -200,7 +247,7 @@ function checkHosts(hosts: InventoryHost[], file: string): void {
     if (host.transport === 'ssm' && host.instanceId === null) {
       throw configError(file, section, 'instance_id', 'required for transport = ssm');
     }
-    if (host.jump !== null && HOST_NAME_PATTERN.test(host.jump) && !byName.has(host.jump)) {
+    if (host.jump !== null && BARE_WORD.test(host.jump) && !byName.has(host.jump)) {
       // A bare word is meant as one of our hosts: a typo must not send the connection elsewhere.
       throw configError(
         file,
@@ -221,29 +268,34 @@ function checkHosts(hosts: InventoryHost[], file: string): void {
   }
 }
 
-/** The INI reader merges repeated sections and nests dotted ones; both would silently lose hosts. */
+/** The INI reader merges repeated sections: that would silently lose hosts. */
 function checkSectionHeaders(content: string, file: string): void {
   const seen = new Set<string>();
   for (const line of content.split(/\r?\n/)) {
-    const match = /^\s*\[(.*)\]\s*(?:[;#].*)?$/.exec(line);
+    const match = SECTION_LINE.exec(line);
     if (!match) continue;
-    const section = match[1]!.trim();
-    if (section.includes('.')) {
-      throw configError(
-        file,
-        section,
-        null,
-        'a host name may not contain "."; name it without dots and set address =',
-      );
-    }
+    const section = match[2]!.trim();
     if (seen.has(section)) throw configError(file, section, null, 'section appears twice');
     seen.add(section);
   }
 }
 
+const SECTION_LINE = /^(\s*\[)(.*)(\]\s*(?:[;#].*)?)$/;
+
+/** The INI reader nests `[host:web-1.eu]` under `host:web-1`; escaped, a dot stays in the name. */
+function escapeSectionDots(content: string): string {
+  return content
+    .split('\n')
+    .map((line) => {
+      const match = SECTION_LINE.exec(line);
+      return match ? `${match[1]}${match[2]!.replace(/\\?\./g, '\\.')}${match[3]}` : line;
+    })
+    .join('\n');
+}
+
 /**
- * The hosts a selector picks (SPEC 3.1): `all`, or a comma-separated list of host names and
- * `group:NAME`s; inventory order, each host once. An unknown name or group is UNKNOWN_SERVER;
+ * The hosts a selector picks (SPEC 3.1): `all`, or a comma-separated list of host names,
+ * `group:NAME`s and (v2) `tag:KEY=VALUE`s (dynamic hosts carrying that tag); inventory order, each host once. An unknown name or group is UNKNOWN_SERVER;
  * a selector that picks nothing is INVALID_REQUEST.
  */
 export function selectHosts(inventory: Inventory, selector: string): InventoryHost[] {
@@ -251,11 +303,9 @@ export function selectHosts(inventory: Inventory, selector: string): InventoryHo
 }
 
 /** `selectHosts` over any list of named, grouped hosts; `source` names the list in errors. */
-export function pickHosts<H extends { name: string; groups: readonly string[] }>(
-  all: readonly H[],
-  selector: string,
-  source: string,
-): H[] {
+export function pickHosts<
+  H extends { name: string; groups: readonly string[]; tags?: Readonly<Record<string, string>> },
+>(all: readonly H[], selector: string, source: string): H[] {
   const items = selector.split(',').map((item) => item.trim());
   if (items.some((item) => item === '')) {
     throw new BootstrapError('INVALID_REQUEST', `invalid selector ${JSON.stringify(selector)}: empty item`, {
@@ -278,6 +328,29 @@ export function pickHosts<H extends { name: string; groups: readonly string[] }>
             group,
           },
         );
+      }
+      for (const host of members) picked.add(host.name);
+    } else if (item.startsWith('tag:')) {
+      const eq = item.indexOf('=');
+      const key = item.slice('tag:'.length, eq < 0 ? undefined : eq);
+      if (eq < 0 || key === '')
+        throw new BootstrapError(
+          'INVALID_REQUEST',
+          `invalid selector item ${JSON.stringify(item)}: expected tag:KEY=VALUE`,
+          {
+            selector,
+          },
+        );
+      const value = item.slice(eq + 1);
+      const members = all.filter(
+        (host) => host.tags !== undefined && Object.hasOwn(host.tags, key) && host.tags[key] === value,
+      );
+      if (members.length === 0) {
+        throw new BootstrapError('UNKNOWN_SERVER', `no host of ${source} carries tag ${key}=${value}`, {
+          selector,
+          tag: key,
+          value,
+        });
       }
       for (const host of members) picked.add(host.name);
     } else if (all.some((host) => host.name === item)) {

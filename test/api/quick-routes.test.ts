@@ -44,7 +44,9 @@ describe('API quick routes', () => {
     api.sandboxes['web-1'].setHealthy('deepfiler', true);
 
     assertError(await api.call('GET', '/servers/web-9/heartbeat'), 404, 'UNKNOWN_SERVER');
-    assertError(await api.call('GET', '/servers/web.1/heartbeat'), 400, 'INVALID_REQUEST');
+    // Dots are allowed in host names (SPEC 3.1 v2): web.1 is a name this inventory lacks.
+    assertError(await api.call('GET', '/servers/web.1/heartbeat'), 404, 'UNKNOWN_SERVER');
+    assertError(await api.call('GET', '/servers/web~1/heartbeat'), 400, 'INVALID_REQUEST');
     assertError(await api.call('GET', '/servers/ghost/heartbeat'), 502, 'UNREACHABLE');
     assertError(await api.call('GET', '/servers/broken/heartbeat'), 424, 'CONFIG_ERROR');
   });

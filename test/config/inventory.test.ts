@@ -155,12 +155,33 @@ describe('inventory parsing', () => {
     assert.equal(outside.hosts[0]?.jump, 'ops@bastion.example.com:2200');
   });
 
-  it('refuses unknown sections, keys outside sections, bad, dotted and repeated host names', () => {
+  it('refuses unknown sections, keys outside sections, bad and repeated host names', () => {
     configError('[hosts:a]\n', 'hosts:a', null);
     configError('address = 1.2.3.4\n[host:a]\n', null, 'address');
     configError('[host:a b]\n', 'host:a b', null);
-    configError('[host:web-1.example.com]\naddress = 10.0.0.1\n', 'host:web-1.example.com', null);
+    configError('[host:web-1.eu]\nport = 22\n[host:b]\n[host:web-1.eu]\nport = 23\n', 'host:web-1.eu', null);
     configError('[host:a]\nport = 22\n[host:b]\n[host:a]\nport = 23\n', 'host:a', null);
+  });
+
+  it('takes host names with dots (v2), whole, not as nested INI sections', () => {
+    const inventory = parseInventory(
+      '[host:web-1.example.com]\naddress = 10.0.0.1\ngroups = eu\n[host:web-2.eu]\n',
+      FILE,
+    );
+    assert.deepEqual(
+      inventory.hosts.map((host) => [host.name, host.address, host.groups]),
+      [
+        ['web-1.example.com', '10.0.0.1', ['eu']],
+        ['web-2.eu', 'web-2.eu', []],
+      ],
+    );
+    assert.deepEqual(
+      selectHosts(inventory, 'web-2.eu,group:eu').map((host) => host.name),
+      ['web-1.example.com', 'web-2.eu'],
+    );
+    // A jump to a dotted name outside the inventory is still a DNS name, not a missing host.
+    const outside = parseInventory('[host:a]\njump = bastion.example.com\n', FILE);
+    assert.equal(outside.hosts[0]?.jump, 'bastion.example.com');
   });
 
   it('loads a file, and reports a missing one as CONFIG_ERROR', async () => {

@@ -36,6 +36,13 @@ function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
       Action: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:CancelCommand'],
       Resource: '*',
     },
+    // Every function reads the inventory, so every one may list its dynamic sources.
+    {
+      Sid: 'ListDynamicInventory',
+      Effect: 'Allow',
+      Action: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'],
+      Resource: '*',
+    },
   ];
 }
 
@@ -89,6 +96,9 @@ describe('IAM: each function has its own least-privilege role', () => {
       'ssm:GetCommandInvocation',
       'ssm:ListCommandInvocations',
       'ssm:CancelCommand',
+      // Listing the dynamic inventory's sources (SPEC 3.1 v2).
+      'ec2:DescribeInstances',
+      'ssm:DescribeInstanceInformation',
       // Step Functions' log delivery (CloudWatch Logs vended logs) and Lambda's VPC attachment.
       'logs:CreateLogDelivery',
       'logs:GetLogDelivery',
@@ -355,7 +365,11 @@ describe('IAM: each function has its own least-privilege role', () => {
 
   it('without VPC context no function asks for network interfaces', () => {
     for (const statement of allStatements(s.json)) {
-      for (const action of [statement.Action].flat()) assert.ok(!action.startsWith('ec2:'), action);
+      for (const action of [statement.Action].flat()) {
+        // Listing instances (dynamic inventory) is no network-interface action.
+        if (action === 'ec2:DescribeInstances') continue;
+        assert.ok(!action.startsWith('ec2:'), action);
+      }
     }
   });
 });

@@ -2,7 +2,7 @@
  * A loopback AWS Systems Manager for tests: a `node:http` server on 127.0.0.1 that speaks SSM's
  * JSON 1.1 protocol (`POST /`, `X-Amz-Target: AmazonSSM.<Action>`, `application/x-amz-json-1.1`,
  * errors as HTTP 400 with `__type`) for SendCommand, ListCommandInvocations,
- * GetCommandInvocation, ListCommands and CancelCommand, so that the real `SSMClient` can be
+ * GetCommandInvocation, ListCommands, CancelCommand and DescribeInstanceInformation, so that the real `SSMClient` can be
  * pointed at it with `endpoint`. Each instance id has a sandbox (a working dir and env); a sent
  * AWS-RunShellScript runs there as the agent runs it (commands written to `_script.sh`, run
  * with `sh -c`), with real statuses (Pending → InProgress → Success/Failed), ResponseCode, and
@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
+import { describeInstanceInformation, type ManagedInstanceRecord } from './ssm-inventory.ts';
 
 export interface SsmInstanceOptions {
   /** Working directory of every script; the agent's per-command orchestration dir by default. */
@@ -134,6 +135,13 @@ export class SsmTestServer {
   registrationLagMs: number;
   deliveryMs: number;
   readonly region: string;
+  /** What DescribeInstanceInformation lists (ssm-inventory.ts), and its forced page size. */
+  managed: ManagedInstanceRecord[] = [];
+  pageSize = 2;
+  /** The access key id each signed request was made with, in order. */
+  readonly accessKeys: string[] = [];
+  /** Answer DescribeInstanceInformation with this error (e.g. `AccessDeniedException`). */
+  describeFault: { type: string; message: string } | undefined;
   private readonly instances = new Map<string, SsmInstance>();
   private readonly commands = new Map<string, CommandRecord>();
   private readonly server: Server;
@@ -214,6 +222,7 @@ export class SsmTestServer {
       if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 Credential=')) {
         throw new SsmError('MissingAuthenticationTokenException', 'Missing Authentication Token');
       }
+      this.accessKeys.push(/Credential=([^/]+)/.exec(String(req.headers.authorization))?.[1] ?? '');
       this.received += 1;
       const html = this.htmlAnswer;
       if (html && (html.actions === undefined || html.actions.includes(action))) {
@@ -264,6 +273,9 @@ export class SsmTestServer {
         return this.listCommands(body);
       case 'CancelCommand':
         return this.cancelCommand(body);
+      case 'DescribeInstanceInformation':
+        if (this.describeFault) throw new SsmError(this.describeFault.type, this.describeFault.message);
+        return describeInstanceInformation(this, body, (type, message) => new SsmError(type, message));
       default:
         throw new SsmError('UnknownOperationException', `unknown operation ${action}`);
     }

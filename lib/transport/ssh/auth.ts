@@ -5,18 +5,19 @@
  * for RSA keys when a server does not announce `rsa-sha2-*`. Passwords are never used, and the
  * agent is never forwarded. Key material stays in memory and is never logged.
  */
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { IdentityCallback, ParsedKey, SignCallback, SigningRequestOptions } from 'ssh2';
 import ssh2 from 'ssh2';
-import { ParsedFileCache } from './file-cache.ts';
+import { chooseKeys } from './identities.ts';
 
-const { BaseAgent, OpenSSHAgent, utils } = ssh2;
+const { BaseAgent, OpenSSHAgent } = ssh2;
 
 export interface KeySource {
-  /** A private key file (OpenSSH or PEM format). */
+  /** A private key file (OpenSSH or PEM format), used alone (with the agent only if it holds this key). */
   identity?: string;
+  /** The ssh config's IdentityFiles, tried in order; missing files are skipped. */
+  identityFiles?: readonly string[];
+  /** Offer the agent's keys besides these files (false: `IdentitiesOnly yes`). */
+  agentKeys?: boolean;
   /** A private key as text. */
   privateKey?: string;
   /** For an encrypted key. */
@@ -25,8 +26,7 @@ export interface KeySource {
   agent?: string | false;
 }
 
-/** Why no key could be loaded; the connection turns this into `AUTH_FAILED`. */
-export class KeyLoadError extends Error {}
+export { KeyLoadError } from './identities.ts';
 
 type AgentKey = ParsedKey | Buffer | string;
 
@@ -34,11 +34,13 @@ type AgentKey = ParsedKey | Buffer | string;
 class KeySetAgent extends BaseAgent<AgentKey> {
   readonly #keys: ParsedKey[];
   readonly #agent: InstanceType<typeof OpenSSHAgent> | undefined;
+  readonly #allow: ((key: ParsedKey) => boolean) | undefined;
 
-  constructor(keys: ParsedKey[], agentSocket: string | undefined) {
+  constructor(keys: ParsedKey[], agentSocket: string | undefined, allow?: (key: ParsedKey) => boolean) {
     super();
     this.#keys = keys;
     this.#agent = agentSocket === undefined ? undefined : new OpenSSHAgent(agentSocket);
+    this.#allow = allow;
   }
 
   getIdentities(cb: IdentityCallback<AgentKey>): void {
@@ -48,7 +50,11 @@ class KeySetAgent extends BaseAgent<AgentKey> {
       return;
     }
     // An agent that is not running leaves us with the explicit keys, as OpenSSH does.
-    this.#agent.getIdentities((err, keys) => cb(undefined, err || !keys ? own : [...own, ...keys]));
+    const allow = this.#allow;
+    this.#agent.getIdentities((err, keys) => {
+      const offered = err || !keys ? [] : allow ? keys.filter((key) => allow(key as ParsedKey)) : keys;
+      cb(undefined, [...own, ...offered]);
+    });
   }
 
   sign(
@@ -74,54 +80,16 @@ class KeySetAgent extends BaseAgent<AgentKey> {
   }
 }
 
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
 /**
- * Builds the agent ssh2 authenticates with. Without an explicit key, uses the agent at
- * `SSH_AUTH_SOCK` and the default identities in `~/.ssh`, as OpenSSH would.
+ * Builds the agent ssh2 authenticates with (identities.ts decides which keys): our own keys first,
+ * then the agent's that may be offered.
  */
-// The text only: parsing depends on the passphrase, and the key must not outlive its file's change.
-const identityFiles = new ParsedFileCache((text: string) => text);
-
 export async function loadClientKeys(source: KeySource): Promise<InstanceType<typeof BaseAgent>> {
-  const keys: ParsedKey[] = [];
-  if (source.privateKey !== undefined)
-    keys.push(parsePrivateKey(source.privateKey, source.passphrase, 'privateKey'));
-  if (source.identity !== undefined) {
-    let text: string;
-    try {
-      text = await identityFiles.get(source.identity);
-    } catch (error) {
-      throw new KeyLoadError(`cannot read identity ${source.identity}: ${(error as Error).message}`);
-    }
-    keys.push(parsePrivateKey(text, source.passphrase, source.identity));
-  }
-  const explicit = keys.length > 0;
-  const agentSocket =
-    source.agent === false
-      ? undefined
-      : (source.agent ?? (explicit ? undefined : process.env['SSH_AUTH_SOCK']));
-  if (!explicit) {
-    for (const name of DEFAULT_IDENTITIES) {
-      const path = join(homedir(), '.ssh', name);
-      const text = await readFile(path, 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      const key = utils.parseKey(text, source.passphrase);
-      // An encrypted default key is skipped (the agent may hold it), not an error.
-      if (!(key instanceof Error)) keys.push(Array.isArray(key) ? key[0]! : key);
-    }
-  }
-  if (keys.length === 0 && !agentSocket) {
-    throw new KeyLoadError('no client key: give an identity file or a private key, or start an ssh-agent');
-  }
-  return new KeySetAgent(keys, agentSocket || undefined);
-}
-
-function parsePrivateKey(text: string, passphrase: string | undefined, where: string): ParsedKey {
-  const parsed = utils.parseKey(text, passphrase);
-  // ssh2's messages say what is wrong (format, passphrase) without quoting the key.
-  if (parsed instanceof Error) throw new KeyLoadError(`cannot use the key in ${where}: ${parsed.message}`);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key?.isPrivateKey()) throw new KeyLoadError(`${where} holds no private key`);
-  return key;
+  const choice = await chooseKeys(source);
+  const allow = choice.agentKeys;
+  return new KeySetAgent(
+    choice.keys,
+    choice.agentSocket,
+    allow === 'all' ? undefined : (key) => allow.some((blob) => blob.equals(key.getPublicSSH())),
+  );
 }

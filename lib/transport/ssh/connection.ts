@@ -62,10 +62,11 @@ export class SshConnection {
 
   constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.endpoint = endpoint;
-    this.#settings = settings;
+    // The ssh config's ConnectTimeout and ServerAliveInterval for this host win over the pool's.
+    this.#settings = { ...settings, ...endpoint.timing };
     this.#hooks = hooks;
     this.#slots = new ChannelSlots(settings.maxSessions);
-    this.#ready = connectClient(endpoint, settings, hooks.openSocket).then(
+    this.#ready = connectClient(endpoint, this.#settings, hooks.openSocket).then(
       (opened) => this.#adopt(opened),
       (error: unknown) => {
         this.#markClosed();

@@ -4,10 +4,9 @@
  * so that a pool shares one connection between everything that names the same host the same way.
  */
 import { createHash } from 'node:crypto';
-import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { BootstrapError } from '../../errors.ts';
 import type { KeySource } from './auth.ts';
+import { configureEndpoint } from './configured-endpoint.ts';
 import type { HostKeyPolicy } from './host-keys.ts';
 import { normalizeFingerprint } from './host-keys.ts';
 
@@ -24,8 +23,12 @@ export interface SshEndpoint extends KeySource {
   hostKey?: string | readonly string[];
   /** Record an unknown host's key in known_hosts first (OpenSSH `accept-new`). */
   acceptNewHostKey?: boolean;
-  /** The host to go through (its own key verified too). */
-  jump?: SshEndpoint;
+  /** The host to go through (its own key verified too); null: none, whatever the ssh config says. */
+  jump?: SshEndpoint | null;
+  /** An OpenSSH client config read instead of `~/.ssh/config` and `/etc/ssh/ssh_config` (`ssh -F`); false: none. */
+  sshConfig?: string | false;
+  /** Key and known_hosts used when neither this endpoint nor the ssh config names any (a `--jump` hop sharing its target's). */
+  inherit?: Pick<SshEndpoint, 'identity' | 'knownHosts'>;
 }
 
 export interface ResolvedEndpoint {
@@ -35,6 +38,8 @@ export interface ResolvedEndpoint {
   keys: KeySource;
   trust: HostKeyPolicy;
   jump: ResolvedEndpoint | null;
+  /** From the ssh config (ConnectTimeout, ServerAliveInterval/CountMax); the pool's settings otherwise. */
+  timing: { connectTimeoutMs?: number; keepaliveIntervalMs?: number; keepaliveCountMax?: number };
   /** `user@host:port`, for messages. */
   label: string;
   /** Equal for endpoints that may share a connection. */
@@ -42,19 +47,20 @@ export interface ResolvedEndpoint {
 }
 
 /** Fills in defaults and checks what can be checked before connecting (INVALID_REQUEST). */
-export function resolveEndpoint(endpoint: SshEndpoint, depth = 0): ResolvedEndpoint {
+export function resolveEndpoint(given: SshEndpoint, depth = 0): ResolvedEndpoint {
   if (depth > 8) throw new BootstrapError('INVALID_REQUEST', 'too many jump hosts (more than 8)', {});
+  const endpoint = configureEndpoint(given);
   const host = endpoint.host.trim();
   if (host === '' || /[\s@/]/.test(host)) {
     throw new BootstrapError('INVALID_REQUEST', `invalid ssh host ${JSON.stringify(endpoint.host)}`, {
       host,
     });
   }
-  const port = endpoint.port ?? 22;
+  const port = endpoint.port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new BootstrapError('INVALID_REQUEST', `invalid ssh port ${port}`, { host, port });
   }
-  const user = endpoint.user ?? userInfo().username;
+  const user = endpoint.user;
   const pins =
     endpoint.hostKey === undefined
       ? []
@@ -75,19 +81,28 @@ export function resolveEndpoint(endpoint: SshEndpoint, depth = 0): ResolvedEndpo
     }
     return fingerprint;
   });
+  const [knownHostsFile, ...otherUserFiles] = endpoint.knownHostsFiles;
   const trust: HostKeyPolicy =
     hostKeys.length > 0
       ? { hostKeys }
       : {
-          knownHostsFile: endpoint.knownHosts ?? join(homedir(), '.ssh', 'known_hosts'),
+          ...(knownHostsFile === undefined ? {} : { knownHostsFile }),
+          moreKnownHostsFiles: [...otherUserFiles, ...endpoint.globalKnownHostsFiles],
           acceptNew: endpoint.acceptNewHostKey === true,
+          ...(endpoint.hostKeyAlias === undefined ? {} : { hostKeyAlias: endpoint.hostKeyAlias }),
         };
   const keys: KeySource = {};
   if (endpoint.identity !== undefined) keys.identity = endpoint.identity;
+  if (endpoint.identityFiles.length > 0) keys.identityFiles = endpoint.identityFiles;
+  if (!endpoint.agentKeys) keys.agentKeys = false;
   if (endpoint.privateKey !== undefined) keys.privateKey = endpoint.privateKey;
   if (endpoint.passphrase !== undefined) keys.passphrase = endpoint.passphrase;
   if (endpoint.agent !== undefined) keys.agent = endpoint.agent;
   const jump = endpoint.jump ? resolveEndpoint(endpoint.jump, depth + 1) : null;
+  const timing: ResolvedEndpoint['timing'] = {};
+  if (endpoint.connectTimeoutMs !== undefined) timing.connectTimeoutMs = endpoint.connectTimeoutMs;
+  if (endpoint.keepaliveIntervalMs !== undefined) timing.keepaliveIntervalMs = endpoint.keepaliveIntervalMs;
+  if (endpoint.keepaliveCountMax !== undefined) timing.keepaliveCountMax = endpoint.keepaliveCountMax;
   const label = `${user}@${host.includes(':') ? `[${host}]` : host}:${port}`;
   // Key text and passphrases enter the id only as a digest: ids may appear in diagnostics.
   const secret = createHash('sha256')
@@ -97,12 +112,15 @@ export function resolveEndpoint(endpoint: SshEndpoint, depth = 0): ResolvedEndpo
   const id = JSON.stringify([
     label,
     keys.identity ?? null,
+    keys.identityFiles ?? null,
+    keys.agentKeys ?? true,
     secret,
     keys.agent ?? null,
     trust,
+    timing,
     jump?.id ?? null,
   ]);
-  return { host, port, user, keys, trust, jump, label, id };
+  return { host, port, user, keys, trust, jump, timing, label, id };
 }
 
 /**

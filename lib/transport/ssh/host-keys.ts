@@ -19,8 +19,12 @@ export type HostKeyVerdict =
 export interface HostKeyPolicy {
   /** Pinned fingerprints (`SHA256:…`); when given, known_hosts is not consulted. */
   hostKeys?: readonly string[];
-  /** The known_hosts file; read fresh on every connection. */
+  /** The known_hosts file; read fresh on every connection. New keys are recorded here. */
   knownHostsFile?: string;
+  /** Read after it, never written: more user files, then the system's (`/etc/ssh/ssh_known_hosts`). */
+  moreKnownHostsFiles?: readonly string[];
+  /** The name looked up instead of `host` / `[host]:port` (OpenSSH's `HostKeyAlias`). */
+  hostKeyAlias?: string;
   /** Record the key of a host with no trusted key, as OpenSSH's `accept-new` does. */
   acceptNew?: boolean;
 }
@@ -141,19 +145,42 @@ export async function loadHostKeyCheck(
     };
   }
   const file = policy.knownHostsFile;
-  const forHost = file === undefined ? [] : await knownHostsFor(file, name);
+  const files = [...(file === undefined ? [] : [file]), ...(policy.moreKnownHostsFiles ?? [])];
+  const lookup = policy.hostKeyAlias?.toLowerCase() ?? name;
+  const forHost = (await Promise.all(files.map((each) => knownHostsFor(each, lookup)))).flat();
+  const where = files.length === 0 ? '(no known_hosts file)' : files.join(', ');
   return {
     keyTypes: [...new Set(forHost.filter((entry) => entry.marker === null).map((entry) => entry.keyType))],
     async verify(blob) {
       const fingerprint = fingerprintOf(blob);
-      const verdict = judge(forHost, blob, fingerprint, file ?? '(no known_hosts file)');
-      if (verdict.ok || verdict.reason !== 'unknown' || !policy.acceptNew || file === undefined)
-        return verdict;
+      const verdict = judge(forHost, blob, fingerprint, where);
+      if (verdict.ok || verdict.reason !== 'unknown') return verdict;
       if (forHost.some((entry) => entry.marker === 'cert-authority')) return verdict;
-      await recordHostKey(file, name, blob);
+      if (!policy.acceptNew || file === undefined)
+        return { ...verdict, message: unknownHostMessage(blob, where, host, port, file) };
+      await recordHostKey(file, lookup, blob);
       return { ok: true, fingerprint, how: 'accepted-new' };
     },
   };
+}
+
+/** What to do about a host nobody has trusted yet: its fingerprint, and the two ways to trust it. */
+function unknownHostMessage(blob: Buffer, where: string, host: string, port: number, file?: string): string {
+  const type = keyTypeOf(blob);
+  const short =
+    type === 'ssh-ed25519'
+      ? 'ed25519'
+      : type === 'ssh-rsa'
+        ? 'rsa'
+        : type.startsWith('ecdsa')
+          ? 'ecdsa'
+          : type;
+  const keyscan = `ssh-keyscan -p ${port} -t ${short} ${host}${file === undefined ? '' : ` >> ${file}`}`;
+  return (
+    `no trusted key for this host in ${where}; it offered ${type} key ${fingerprintOf(blob)}. ` +
+    `If that is the host's key, trust it with --accept-new-host-key (accept_new_host_key = true in an inventory), ` +
+    `or add it yourself: ${keyscan}`
+  );
 }
 
 function judge(forHost: KnownHostEntry[], blob: Buffer, fingerprint: string, file: string): HostKeyVerdict {

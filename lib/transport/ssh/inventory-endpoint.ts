@@ -1,7 +1,8 @@
 /**
  * From an inventory host (SPEC 3.1) to the SSH endpoint that reaches it: address, port, user,
  * key and trust, and the jump — another host of the inventory, reached with its own settings,
- * or a `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does).
+ * or a `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does) where the
+ * ssh config names none for it. What the inventory leaves out, the ssh config completes.
  */
 import type { Inventory, InventoryHost } from '../../config/inventory.ts';
 import { BootstrapError } from '../../errors.ts';
@@ -32,17 +33,26 @@ export function sshEndpointForHost(
   if (entry.hostKey.length > 0) trust.hostKey = entry.hostKey;
   else if (entry.knownHosts !== null) trust.knownHosts = entry.knownHosts;
   if (entry.acceptNewHostKey) trust.acceptNewHostKey = true;
-  const endpoint: SshEndpoint = { host: entry.address, port: entry.port, ...trust };
+  const endpoint: SshEndpoint = { host: entry.address, ...trust };
+  // Keys the inventory leaves out are the ssh config's (SPEC 3.2 v2), as for `ssh ADDRESS`.
+  if (entry.port !== null) endpoint.port = entry.port;
+  if (inventory.sshConfig !== undefined) endpoint.sshConfig = inventory.sshConfig;
   if (entry.user !== null) endpoint.user = entry.user;
   if (entry.jump !== null) {
     const named = inventory.hosts.find((candidate) => candidate.name === entry.jump);
     if (named) {
       endpoint.jump = sshEndpointForHost(inventory, named, depth + 1);
     } else {
-      // A pinned key is the target's own: the outside hop is checked against known_hosts.
-      const { hostKey: _pinned, ...shared } = trust;
-      endpoint.jump = { ...parseSshAddress(entry.jump), ...shared };
-      if (entry.hostKey.length > 0 && entry.knownHosts !== null) endpoint.jump.knownHosts = entry.knownHosts;
+      // A pinned key is the target's own: the outside hop is checked against known_hosts. Its
+      // key and known_hosts are the target's unless the ssh config names the hop's own.
+      const hop: SshEndpoint = { ...parseSshAddress(entry.jump) };
+      const inherit: NonNullable<SshEndpoint['inherit']> = {};
+      if (entry.identity !== null) inherit.identity = entry.identity;
+      if (entry.knownHosts !== null) inherit.knownHosts = entry.knownHosts;
+      if (Object.keys(inherit).length > 0) hop.inherit = inherit;
+      if (entry.acceptNewHostKey) hop.acceptNewHostKey = true;
+      if (inventory.sshConfig !== undefined) hop.sshConfig = inventory.sshConfig;
+      endpoint.jump = hop;
     }
   }
   return endpoint;

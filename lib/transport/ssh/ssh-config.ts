@@ -1,0 +1,271 @@
+/**
+ * OpenSSH's client configuration (SPEC 3.2 v2): what `ssh NAME` would use for a host, read from
+ * `~/.ssh/config` then `/etc/ssh/ssh_config` (or from one file only, as `ssh -F FILE` does).
+ * The `ssh-config` package parses the files and computes the `Host` / `Match` blocks that apply,
+ * first value winning as in OpenSSH; this module expands `Include`, reads the keywords we honour
+ * into typed values and refuses the ones we cannot honour (`StrictHostKeyChecking no`,
+ * `ProxyCommand`) with a CONFIG_ERROR rather than connecting somewhere `ssh` would not.
+ *
+ * Not supported, by the package or here: `Match exec` (never matches: it would run a shell
+ * command while reading a file), `Match canonical` / `localnetwork` / `tagged`, and host-name
+ * canonicalisation; `Include` is expanded in place.
+ */
+
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import SSHConfig from 'ssh-config';
+import { BootstrapError } from '../../errors.ts';
+
+/** The files `ssh` reads when no `-F` is given, in order. */
+export function defaultSshConfigFiles(): string[] {
+  return [join(homedir(), '.ssh', 'config'), '/etc/ssh/ssh_config'];
+}
+
+/** What the configuration says about one host; unset keywords are absent. */
+export interface HostSshConfig {
+  hostName?: string | undefined;
+  user?: string | undefined;
+  port?: number | undefined;
+  /** `IdentityFile`s in order, tokens not yet expanded (they need the final host, port and user). */
+  identityFiles: string[];
+  identitiesOnly?: boolean | undefined;
+  /** `IdentityAgent`: a socket path, or `false` for `none`. */
+  identityAgent?: string | false | undefined;
+  /** `ProxyJump` hops in order (`[user@]host[:port]`), or `'none'`. */
+  proxyJump?: string[] | 'none' | undefined;
+  userKnownHostsFiles?: string[] | undefined;
+  globalKnownHostsFiles?: string[] | undefined;
+  /** `yes` and `ask` (never asked: we have no one to ask mid-run) verify; `accept-new` records first. */
+  strictHostKeyChecking?: 'yes' | 'accept-new' | undefined;
+  /** `StrictHostKeyChecking no`: refused (SPEC 3.2) unless the caller's own trust setting wins. */
+  strictRefusal?: BootstrapError | undefined;
+  hostKeyAlias?: string | undefined;
+  connectTimeoutMs?: number | undefined;
+  serverAliveIntervalMs?: number | undefined;
+  serverAliveCountMax?: number | undefined;
+}
+
+type Computed = Record<string, string | string[]>;
+
+/** The configuration of `name` (as typed after `ssh`), from `files` in order. */
+export function sshConfigFor(name: string, files: readonly string[]): HostSshConfig {
+  const out: HostSshConfig = { identityFiles: [] };
+  // OpenSSH lowercases the host name it is given before matching `Host` patterns.
+  const host = name.toLowerCase();
+  for (const file of files) {
+    const config = parsedConfig(file);
+    if (!config) continue;
+    const computed = config.compute(host, { ignoreCase: true, matchExec: false }) as Computed;
+    readInto(out, computed, file, name);
+  }
+  return out;
+}
+
+function readInto(out: HostSshConfig, c: Computed, file: string, name: string): void {
+  const fail = (key: string, why: string) =>
+    new BootstrapError('CONFIG_ERROR', `${file}: ${key} for ${name}: ${why}`, {
+      file,
+      host: name,
+      key,
+    });
+  const one = (key: string): string | undefined => {
+    const value = c[key];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const many = (key: string): string[] | undefined => {
+    const value = c[key];
+    if (value === undefined) return undefined;
+    return (Array.isArray(value) ? value : [value]).flatMap((item) => item.split(/\s+/)).filter(Boolean);
+  };
+  const seconds = (key: string): number | undefined => {
+    const value = one(key);
+    if (value === undefined) return undefined;
+    if (!/^[0-9]{1,6}$/.test(value)) throw fail(key, `expected whole seconds, got ${JSON.stringify(value)}`);
+    return Number(value) * 1000;
+  };
+  const hostName = one('hostname');
+  // HostName takes `%h` (the name given) and `%%`, and nothing else.
+  if (out.hostName === undefined && hostName !== undefined)
+    out.hostName = hostName.replace(/%([%h])/g, (_, t: string) => (t === '%' ? '%' : name));
+  out.user ??= one('user');
+  const port = one('port');
+  if (out.port === undefined && port !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+      throw fail('Port', `expected a port number, got ${JSON.stringify(port)}`);
+    out.port = Number(port);
+  }
+  out.identityFiles.push(...(many('identityfile') ?? []));
+  const only = one('identitiesonly');
+  if (out.identitiesOnly === undefined && only !== undefined)
+    out.identitiesOnly = only.toLowerCase() === 'yes';
+  const agent = one('identityagent');
+  if (out.identityAgent === undefined && agent !== undefined)
+    out.identityAgent = agent.toLowerCase() === 'none' ? false : agent;
+  const jump = one('proxyjump');
+  const command = one('proxycommand');
+  if (out.proxyJump === undefined && jump !== undefined) {
+    out.proxyJump = jump.toLowerCase() === 'none' ? 'none' : jump.split(',').map((hop) => hop.trim());
+  } else if (out.proxyJump === undefined && command !== undefined && command.toLowerCase() !== 'none') {
+    throw fail(
+      'ProxyCommand',
+      'ProxyCommand is not supported (we cannot run it for ssh2); use ProxyJump, or set jump = in the inventory',
+    );
+  }
+  out.userKnownHostsFiles ??= many('userknownhostsfile');
+  out.globalKnownHostsFiles ??= many('globalknownhostsfile');
+  const strict = one('stricthostkeychecking')?.toLowerCase();
+  if (out.strictHostKeyChecking === undefined && out.strictRefusal === undefined && strict !== undefined) {
+    if (strict === 'no' || strict === 'off')
+      out.strictRefusal = fail(
+        'StrictHostKeyChecking',
+        `"${strict}" would run commands on a host whose key nobody checked; host keys are always verified here. ` +
+          'Use "accept-new" (or --accept-new-host-key) to record a new host\'s key, or pin it with --host-key',
+      );
+    else if (strict === 'accept-new') out.strictHostKeyChecking = 'accept-new';
+    else if (strict === 'yes' || strict === 'ask') out.strictHostKeyChecking = 'yes';
+    else
+      throw fail('StrictHostKeyChecking', `expected yes, accept-new or ask, got ${JSON.stringify(strict)}`);
+  }
+  out.hostKeyAlias ??= one('hostkeyalias');
+  out.connectTimeoutMs ??= seconds('connecttimeout');
+  out.serverAliveIntervalMs ??= seconds('serveraliveinterval');
+  const countMax = one('serveralivecountmax');
+  if (out.serverAliveCountMax === undefined && countMax !== undefined) {
+    if (!/^[0-9]{1,4}$/.test(countMax)) throw fail('ServerAliveCountMax', 'expected a count');
+    out.serverAliveCountMax = Number(countMax);
+  }
+}
+
+/** The values `%` tokens stand for (OpenSSH's TOKENS section). */
+export interface TokenValues {
+  /** `%h`: the host name connected to (after HostName). */
+  host: string;
+  /** `%n`: the name as given. */
+  original: string;
+  port: number;
+  /** `%r`: the remote user. */
+  user: string;
+  /** `%k`: HostKeyAlias, else the name as given. */
+  hostKeyAlias?: string;
+  /** `%j`: the ProxyJump text, if any. */
+  proxyJump?: string;
+}
+
+/** Expands `~`, `${VAR}` and the `%` tokens OpenSSH documents for IdentityFile and known_hosts files. */
+export function expandSshPath(text: string, values: TokenValues): string {
+  const home = homedir();
+  const withEnv = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_whole, variable: string) => {
+    const value = process.env[variable];
+    if (value === undefined)
+      throw new BootstrapError('CONFIG_ERROR', `${text}: \${${variable}} is not set`, {});
+    return value;
+  });
+  const tokens: Record<string, () => string> = {
+    '%': () => '%',
+    d: () => home,
+    u: () => localUser(),
+    h: () => values.host,
+    n: () => values.original,
+    p: () => String(values.port),
+    r: () => values.user,
+    k: () => values.hostKeyAlias ?? values.original,
+    j: () => values.proxyJump ?? '',
+    i: () => String(process.getuid?.() ?? ''),
+    l: () => hostname(),
+    L: () => hostname().split('.')[0] ?? '',
+    C: () =>
+      createHash('sha1')
+        .update(`${hostname()}${values.host}${values.port}${values.user}${values.proxyJump ?? ''}`)
+        .digest('hex'),
+  };
+  const expanded = withEnv.replace(/%(.)/g, (_whole, token: string) => {
+    const value = tokens[token];
+    if (!value)
+      throw new BootstrapError('CONFIG_ERROR', `${text}: unsupported token %${token}`, { path: text });
+    return value();
+  });
+  if (expanded === '~' || expanded.startsWith('~/')) return home + expanded.slice(1);
+  // Relative paths are taken from the home directory, as OpenSSH does for these keywords.
+  return isAbsolute(expanded) ? expanded : join(home, expanded);
+}
+
+function localUser(): string {
+  return process.env['USER'] ?? process.env['LOGNAME'] ?? '';
+}
+
+const parsed = new Map<string, { version: string; config: SSHConfig | null }>();
+
+/** A config file parsed (with its Includes), kept while it is unchanged; null when it does not exist. */
+function parsedConfig(file: string): SSHConfig | null {
+  let version: string;
+  try {
+    const info = statSync(file);
+    version = `${info.size}:${info.mtimeMs}:${info.ino}`;
+  } catch {
+    return null;
+  }
+  const cached = parsed.get(file);
+  if (cached?.version === version) return cached.config;
+  let config: SSHConfig;
+  try {
+    config = SSHConfig.parse(withIncludes(file, 0));
+  } catch (error) {
+    if (error instanceof BootstrapError) throw error;
+    throw new BootstrapError(
+      'CONFIG_ERROR',
+      `${file}: cannot read the ssh configuration: ${(error as Error).message}`,
+      { file },
+      { cause: error },
+    );
+  }
+  parsed.set(file, { version, config });
+  return config;
+}
+
+/** The file's text with each `Include` replaced by the files it names (OpenSSH allows 16 levels). */
+function withIncludes(file: string, depth: number): string {
+  if (depth > 16) throw new BootstrapError('CONFIG_ERROR', `${file}: Include nested too deeply`, { file });
+  const text = readFileSync(file, 'utf8');
+  // Relative Include paths are taken from ~/.ssh for a user's file, /etc/ssh for the system's.
+  const base = file.startsWith('/etc/ssh/') ? '/etc/ssh' : join(homedir(), '.ssh');
+  return text
+    .split(/\r?\n/)
+    .map((line) => {
+      const match = /^\s*include\s*[=\s]\s*(.+?)\s*$/i.exec(line);
+      if (!match) return line;
+      return match[1]!
+        .split(/\s+/)
+        .flatMap((pattern) => {
+          const home = pattern === '~' || pattern.startsWith('~/') ? homedir() + pattern.slice(1) : pattern;
+          return matchingFiles(isAbsolute(home) ? home : join(base, home));
+        })
+        .map((included) => withIncludes(included, depth + 1))
+        .join('\n');
+    })
+    .join('\n');
+}
+
+/** Files matching a path whose last part may hold `*` and `?` (what Include globs are in practice). */
+function matchingFiles(path: string): string[] {
+  const name = basename(path);
+  if (!/[*?]/.test(name)) return statSync(path, { throwIfNoEntry: false })?.isFile() ? [path] : [];
+  const pattern = new RegExp(
+    `^${name
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((entry) => pattern.test(entry))
+    .sort()
+    .map((entry) => join(dirname(path), entry))
+    .filter((entry) => statSync(entry).isFile());
+}

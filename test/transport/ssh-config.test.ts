@@ -1,0 +1,223 @@
+/**
+ * OpenSSH's client configuration (SPEC 3.2 v2), against real sshd hosts: a config file written
+ * here names the hosts by alias, and the transport must connect where `ssh ALIAS` would — with
+ * the user, port, keys, known_hosts files and jump hosts the file gives each name.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BootstrapError } from '../../lib/errors.ts';
+import { createSshTransport, resolveEndpoint } from '../../lib/transport/ssh/index.ts';
+import { type SshdHost, startSshd } from '../support/sshd.ts';
+
+describe('ssh config: hosts by alias, as ssh reaches them', () => {
+  let bastion: SshdHost;
+  let target: SshdHost;
+  let dir: string;
+  let config: string;
+
+  before(async () => {
+    // Two hosts with different client keys: a hop can only log in with its own.
+    [bastion, target] = await Promise.all([startSshd(), startSshd()]);
+    dir = await mkdtemp(join(tmpdir(), 'ssh-config-'));
+    await mkdir(join(dir, 'conf.d'));
+    await writeFile(
+      join(dir, 'bastion_known_hosts'),
+      `[127.0.0.1]:${bastion.port} ${bastion.hostPublicKeys[0]}\n`,
+    );
+    await writeFile(join(dir, 'empty_known_hosts'), '');
+    await writeFile(
+      join(dir, 'target_known_hosts'),
+      `[127.0.0.1]:${target.port} ${target.hostPublicKeys[0]}\n`,
+    );
+    config = join(dir, 'config');
+    await writeFile(
+      join(dir, 'conf.d', 'bastion.conf'),
+      [
+        'Host bastion',
+        '  HostName 127.0.0.1',
+        `  Port ${bastion.port}`,
+        `  User ${bastion.user}`,
+        `  IdentityFile ${bastion.identityFile}`,
+        `  UserKnownHostsFile ${join(dir, 'bastion_known_hosts')}`,
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      config,
+      [
+        `Include ${join(dir, 'conf.d', '*.conf')}`,
+        '',
+        'Host cloud1 cloud1-alias',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  User ${target.user}`,
+        '  IdentityFile /nonexistent/first_key',
+        `  IdentityFile ${target.identityFile}`,
+        // Two user files: the key is in the second one.
+        `  UserKnownHostsFile ${join(dir, 'empty_known_hosts')} ${join(dir, 'target_known_hosts')}`,
+        '  ConnectTimeout 7',
+        '  ServerAliveInterval 11',
+        '',
+        'Host behind',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  User ${target.user}`,
+        `  IdentityFile ${target.identityFile}`,
+        `  UserKnownHostsFile ${join(dir, 'target_known_hosts')}`,
+        '  ProxyJump bastion',
+        '',
+        'Host global-only',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  User ${target.user}`,
+        `  IdentityFile ${target.identityFile}`,
+        `  UserKnownHostsFile ${join(dir, 'empty_known_hosts')}`,
+        `  GlobalKnownHostsFile ${join(dir, 'target_known_hosts')}`,
+        '',
+        'Host lax',
+        '  HostName 127.0.0.1',
+        '  StrictHostKeyChecking no',
+        '',
+        'Host viacommand',
+        '  ProxyCommand nc %h %p',
+        '',
+        'Host new-host',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  User ${target.user}`,
+        `  IdentityFile ${target.identityFile}`,
+        `  UserKnownHostsFile ${join(dir, 'recorded_known_hosts')}`,
+        '  StrictHostKeyChecking accept-new',
+        '',
+        'Host tokens',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  User ${target.user}`,
+        `  IdentityFile ${dir}/keys/%r-%p`,
+        '',
+        'Match originalhost matched-*',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        '',
+        'Host *',
+        '  User nobody-by-default',
+        '',
+      ].join('\n'),
+    );
+  });
+  after(async () => {
+    await Promise.all([bastion.stop(), target.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (host: string, extra: Record<string, unknown> = {}) => {
+    const ssh = createSshTransport({ host, sshConfig: config, ...extra });
+    try {
+      return await ssh.exec({ program: 'echo "$USER $SSH_CONNECTION"' });
+    } finally {
+      await ssh.close();
+    }
+  };
+
+  it('connects to an alias with its HostName, Port, User, IdentityFiles and known_hosts files', async () => {
+    const { stdout } = await run('cloud1');
+    assert.match(
+      stdout,
+      new RegExp(`^${target.user} 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${target.port}\\n$`),
+    );
+    // Patterns match case-insensitively, as OpenSSH lowercases the name it is given.
+    assert.match((await run('CLOUD1-ALIAS')).stdout, new RegExp(`${target.port}\\n$`));
+  });
+
+  it('reads ConnectTimeout and ServerAliveInterval for the host', () => {
+    const endpoint = resolveEndpoint({ host: 'cloud1', sshConfig: config });
+    assert.deepEqual(endpoint.timing, { connectTimeoutMs: 7000, keepaliveIntervalMs: 11000 });
+    assert.equal(endpoint.label, `${target.user}@127.0.0.1:${target.port}`);
+    // The catch-all block's User applies only where no earlier block set one: first value wins.
+    assert.equal(resolveEndpoint({ host: 'lonely', sshConfig: config }).user, 'nobody-by-default');
+  });
+
+  it('lets explicit settings win over the config', async () => {
+    // A port given explicitly: the config's Port is not used.
+    await assert.rejects(run('cloud1', { port: 1 }), { code: 'UNREACHABLE' });
+    // An explicit identity replaces the config's IdentityFiles (here: the bastion's key, refused).
+    await assert.rejects(run('cloud1', { identity: bastion.identityFile }), { code: 'AUTH_FAILED' });
+    // An explicit known_hosts replaces UserKnownHostsFile.
+    await assert.rejects(run('cloud1', { knownHosts: join(dir, 'empty_known_hosts') }), {
+      code: 'HOST_KEY_MISMATCH',
+    });
+  });
+
+  it('goes through a ProxyJump host with that host’s own user, key and known_hosts', async () => {
+    const before = await bastion.acceptedLogins();
+    const { stdout } = await run('behind');
+    assert.match(
+      stdout,
+      new RegExp(`^${target.user} 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${target.port}\\n$`),
+    );
+    assert.equal(await bastion.acceptedLogins(), before + 1);
+    const endpoint = resolveEndpoint({ host: 'behind', sshConfig: config });
+    assert.equal(endpoint.jump?.label, `${bastion.user}@127.0.0.1:${bastion.port}`);
+    assert.equal(endpoint.jump?.trust.knownHostsFile, join(dir, 'bastion_known_hosts'));
+    assert.deepEqual(endpoint.jump?.keys.identityFiles, [bastion.identityFile]);
+  });
+
+  it('follows a ProxyJump chain hop by hop, and none turns it off', () => {
+    const endpoint = resolveEndpoint({ host: 'behind', sshConfig: config });
+    assert.ok(endpoint.jump);
+    const chained = resolveEndpoint({
+      host: 'cloud1',
+      sshConfig: config,
+      jump: { host: 'x', jump: { host: 'bastion', sshConfig: config }, sshConfig: config },
+    });
+    assert.equal(chained.jump?.host, 'x');
+    assert.equal(chained.jump?.jump?.port, bastion.port);
+    assert.equal(resolveEndpoint({ host: 'behind', sshConfig: config, jump: null }).jump, null);
+  });
+
+  it('reads GlobalKnownHostsFile after the user files', async () => {
+    assert.match((await run('global-only')).stdout, new RegExp(`${target.port}\\n$`));
+  });
+
+  it('refuses StrictHostKeyChecking no, and ProxyCommand, with a CONFIG_ERROR saying why', () => {
+    assert.throws(
+      () => resolveEndpoint({ host: 'lax', sshConfig: config }),
+      (error: unknown) => {
+        assert.ok(error instanceof BootstrapError);
+        assert.equal(error.code, 'CONFIG_ERROR');
+        assert.match(error.message, /StrictHostKeyChecking/);
+        assert.match(error.message, /accept-new/);
+        assert.equal(error.details['file'], config);
+        return true;
+      },
+    );
+    // An explicit trust setting wins: the config's "no" is then not in force.
+    assert.doesNotThrow(() => resolveEndpoint({ host: 'lax', sshConfig: config, acceptNewHostKey: true }));
+    assert.throws(() => resolveEndpoint({ host: 'viacommand', sshConfig: config }), {
+      code: 'CONFIG_ERROR',
+      message: /ProxyCommand is not supported/,
+    });
+  });
+
+  it('records a new host key into the first UserKnownHostsFile with StrictHostKeyChecking accept-new', async () => {
+    assert.match((await run('new-host')).stdout, new RegExp(`${target.port}\\n$`));
+    const recorded = await readFile(join(dir, 'recorded_known_hosts'), 'utf8');
+    assert.equal(recorded, `[127.0.0.1]:${target.port} ${target.hostPublicKeys[0]}\n`);
+  });
+
+  it('expands %r, %p, %d and ~ in IdentityFile; evaluates Match originalhost', async () => {
+    const endpoint = resolveEndpoint({ host: 'tokens', sshConfig: config });
+    assert.deepEqual(endpoint.keys.identityFiles, [`${dir}/keys/${target.user}-${target.port}`]);
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', `${target.user}-${target.port}`), await readFile(target.identityFile), {
+      mode: 0o600,
+    });
+    await assert.rejects(run('tokens'), { code: 'HOST_KEY_MISMATCH' });
+    assert.match((await run('tokens', { knownHosts: join(dir, 'target_known_hosts') })).stdout, /\n$/);
+    const matched = resolveEndpoint({ host: 'matched-one', sshConfig: config });
+    assert.equal(matched.port, target.port);
+  });
+});
