@@ -53,11 +53,22 @@ const WEAK: Algorithms = {
   compress: ['none'],
 };
 
+/**
+ * ssh2's `generateKeyPairSync` writes about 3 in 1,000 ed25519 keys that its own parser then
+ * refuses ("Malformed OpenSSH private key"): draw again until the key parses.
+ */
+function generateHostKey(weak: boolean): { private: string; public: string } {
+  for (;;) {
+    const keys = weak
+      ? utils.generateKeyPairSync('rsa', { bits: 2048 })
+      : utils.generateKeyPairSync('ed25519');
+    if (!(utils.parseKey(keys.private) instanceof Error)) return keys;
+  }
+}
+
 /** Starts a fake SSH server on 127.0.0.1 with a fresh host key; any client key is accepted. */
 export async function startFakeSshServer(options: FakeSshOptions = {}): Promise<FakeSshServer> {
-  const keys = options.weakOnly
-    ? utils.generateKeyPairSync('rsa', { bits: 2048 })
-    : utils.generateKeyPairSync('ed25519');
+  const keys = generateHostKey(options.weakOnly === true);
   const [keyType, base64] = keys.public.trim().split(/\s+/) as [string, string];
   const blob = Buffer.from(base64, 'base64');
   const counts = { connections: 0, authAttempts: 0, execs: 0 };
