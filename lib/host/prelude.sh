@@ -18,7 +18,6 @@ b_enc() {
     *) _f="=$1" ;;
   esac
 }
-b_unb64() { printf '%s' "$1" | base64 -d; }
 b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -33,15 +32,17 @@ b_fault() {
 # A process's state and start time (fields 3 and 22 of /proc/PID/stat; the name in field 2 may
 # hold spaces and parentheses, so fields are counted after its last ") "), in _ps_state and
 # _ps_start, with builtins only. The start time tells a process from a later one with its PID.
+# The `)` of the pattern is escaped: ksh93 reads a bare one as the end of a pattern group.
 b_pid_stat() {
   _ps_state='' _ps_start=''
   { read -r _ps_line < "/proc/$1/stat"; } 2>/dev/null || return 1
-  set -- ${_ps_line##*) }
+  set -- ${_ps_line##*\) }
   _ps_state=$1 _ps_start=${20:-}
 }
 b_pid_start() { b_pid_stat "$1" && printf '%s' "$_ps_start"; }
 
 # Is PID alive, and (when START is given and /proc exists) the same process that recorded START?
+# A journal's runner is told by its PID; a lock's holder must prove itself (b_holder_alive).
 b_pid_alive() {
   case "$1" in '' | *[!0-9]*) return 1 ;; esac
   if [ -d /proc/self ]; then
@@ -51,6 +52,13 @@ b_pid_alive() {
   else
     kill -0 "$1" 2>/dev/null
   fi
+}
+
+# Is a lock record's holder provably the process that wrote it: alive, with the start time it
+# recorded? A record without one (the seed tool's bare PID) proves nothing and is stale. Only a
+# host without /proc, where no start time can be read, falls back to the PID alone.
+b_holder_alive() {
+  if [ -d /proc/self ]; then [ -n "${2:-}" ] && b_pid_alive "$1" "$2"; else b_pid_alive "$1"; fi
 }
 
 # JSON string (with quotes) of stdin: escapes quotes, backslashes and control bytes, byte-wise.
@@ -88,10 +96,12 @@ b_write_stdin() {
   sync "$_w_dir" 2>/dev/null || sync
 }
 
-# Write a file from base64 data, with the host's time in place of each \001NOW\001 marker.
+# Write a file from base64 data on stdin, with the host's time in place of each \001NOW\001 marker.
+# The data comes in a here-document, never as an argument: where printf is not a builtin (mksh,
+# posh) an argument goes through exec, and Linux caps one at 128 KiB.
 b_write_b64() {
   _wb_now=${B_NOW:-$(b_now)}
-  b_unb64 "$2" | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
+  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
 }
 
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
@@ -118,15 +128,16 @@ b_dump_products() {
   done
 }
 
-# @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder still runs)
+# @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder provably
+# holds it: b_holder_alive, and with flock the kernel lock taken by someone)
 b_dump_lock() {
   _l="$B_STATE/bootstrap.pid"
   if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
   if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
-  _rec=$(cat "$_l" 2>/dev/null)
+  _rec=$(b_read_lock "$_l")
   _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
   _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
-  if b_pid_alive "$_pid" "$_st"; then _alive=1; else _alive=0; fi
+  if b_holder_alive "$_pid" "$_st" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
   b_enc "$_rec"
   b_emit "@lock record $_alive $_f"
 }
@@ -221,24 +232,26 @@ b_check_http() {
   _c_detail="HTTP ${_code:-no answer} within 5 s"; return 1
 }
 
-# Runs every product's checks as bootstrap.ini on this host lists them (the same text for every
-# host, so SSM can send it to many at once). lib/host/parse.ts cross-checks the list against its
-# own reading of the file and asks again for any check this simple reading missed.
-b_checks_from_config() {
-  [ -f "$B_CONFIG" ] || return 0
-  LC_ALL=C awk '
-    /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[/, "", s); sub(/\][ \t]*$/, "", s); prod = (s ~ /^product:/) ? substr(s, 9) : ""; next }
-    prod != "" && /^[ \t]*check[ \t]*=/ {
-      v = $0; sub(/^[^=]*=/, "", v); sub(/[ \t]*[;#].*$/, "", v)
-      n = split(v, parts, ",")
-      for (i = 1; i <= n; i++) { c = parts[i]; gsub(/^[ \t]+|[ \t]+$/, "", c); if (c != "") print prod "\t" c }
-    }' "$B_CONFIG" 2>/dev/null | while IFS='	' read -r _cp _cc; do b_check "$_cp" "$_cc"; done
-}
-
 # ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
 
 B_LOCKED=0
 B_STALE=''
+
+# A lock record as read: its first 4 KiB (ours are far shorter; anything else is not ours to relay whole).
+b_read_lock() { head -c 4096 "$1" 2>/dev/null; }
+
+b_use_flock() { [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; }
+
+# Does anyone hold a flock(2) lock on FILE? /proc/locks names each lock's file by device and
+# inode (a waiter's line has `->` in field 2). A read never takes the lock to find out. Where
+# /proc/locks cannot be read, the record's own proof (b_holder_alive) has to do.
+b_flock_held() {
+  [ -r /proc/locks ] || return 0
+  LC_ALL=C awk -v l="$(ls -di "$1" 2>/dev/null)" '
+    BEGIN { split(l, f, " "); ino = ":" f[1]; if (f[1] == "") exit 1 }
+    $2 == "FLOCK" && substr($6, length($6) - length(ino) + 1) == ino { held = 1 }
+    END { exit !held }' /proc/locks
+}
 
 b_lock_record() {
   printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$(b_now)" "$(b_pid_start $$)"
@@ -249,36 +262,47 @@ b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
   if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
   _deadline=$(( $(date +%s) + ${3:-0} ))
-  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
-    exec 9<>"$_lk" || return 2
+  if b_use_flock; then
+    exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
     _tries=0
-    while ! flock -n 9; do
+    # ksh-family shells open `exec` descriptors close-on-exec, so flock(1) gets a copy made for it
+    # (8<&9: a dup2, which never copies close-on-exec). The lock belongs to the open file, which
+    # fd 9 keeps open after flock(1) exits.
+    while :; do
+      _fl_err=$(flock -n 8 8<&9 2>&1) && break
+      _fl_rc=$?
+      # Held by another is status 1 and silence; anything else is a failure, reported as it is.
+      if [ "$_fl_rc" -ne 1 ] || [ -n "$_fl_err" ]; then
+        b_emit "@error INTERNAL lock $(b_str64 "flock exited $_fl_rc: $_fl_err")"; exec 9>&-; return 2
+      fi
       # A new holder writes its record just after taking the lock, and a leaving one empties it
       # just before letting go: an empty record means "try again in a moment", not "unknown holder".
       _tries=$((_tries + 1))
-      _rec=$(cat "$_lk" 2>/dev/null)
+      _rec=$(b_read_lock "$_lk")
       if [ "$(date +%s)" -ge "$_deadline" ] && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
         b_locked "$_rec"; exec 9>&-; return 1
       fi
       if [ -n "$_rec" ]; then b_sleep 0.1; else b_sleep 0.05; fi
     done
-    _old=$(cat "$_lk")
+    _old=$(b_read_lock "$_lk")
     [ -n "$_old" ] && B_STALE=$_old
-    b_lock_record "$1" "$2" > "$_lk"
+    b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
     _tmp="$_lk.$$.new"
     while :; do
-      b_lock_record "$1" "$2" > "$_tmp"
+      # A record that could not be written whole must never be linked in: it would read as stale.
+      b_lock_record "$1" "$2" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
       if ln "$_tmp" "$_lk" 2>/dev/null; then rm -f "$_tmp"; break; fi
       rm -f "$_tmp"
       # The holder released between our ln and now: just try again.
       [ -e "$_lk" ] || continue
-      _old=$(cat "$_lk" 2>/dev/null)
+      _old=$(b_read_lock "$_lk")
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
-      # A live holder's record is complete before it is linked in, so an empty or dead one is stale
-      # (an empty one is what a flock host leaves on release, or a power loss before the data hit disk).
-      if ! b_pid_alive "$_opid" "$_ost"; then
+      # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
+      # is stale (an empty one is what a flock host leaves on release, or a power loss before the
+      # data hit disk; an unproven one another tool's bare PID).
+      if ! b_holder_alive "$_opid" "$_ost"; then
         b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
         continue
       fi
@@ -298,7 +322,7 @@ b_take_lock() {
 b_break_stale() {
   _brk="$1.break"
   if mkdir "$_brk" 2>/dev/null; then
-    [ "$(cat "$1" 2>/dev/null)" = "$2" ] && rm -f "$1"
+    [ "$(b_read_lock "$1")" = "$2" ] && rm -f "$1"
     rmdir "$_brk"
   else
     _age=$(( $(date +%s) - $(stat -c %Y "$_brk" 2>/dev/null || date +%s) ))
@@ -317,23 +341,25 @@ b_mark_last() { printf '%s\n' "$J_ID" | b_write_stdin "$B_STATE/operations/.last
 b_release_lock() {
   [ "$B_LOCKED" = 1 ] || return 0
   B_LOCKED=0
-  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
+  if b_use_flock; then
     : > "$B_STATE/bootstrap.pid"
-    flock -u 9 2>/dev/null
+    flock -u 8 8<&9 2>/dev/null
     exec 9>&-
   else
     [ "$(sed -n 1p "$B_STATE/bootstrap.pid" 2>/dev/null)" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
   fi
 }
 
-# b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what was read.
+# b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what
+# was read; @error and status 2 when it cannot tell (a hash that cannot be taken is no conflict).
 b_expect_unchanged() {
   while [ $# -ge 2 ]; do
     if [ "$2" = absent ]; then
       [ -e "$1" ] && { b_emit "@conflict"; return 1; }
     else
-      _h=$(sha256sum < "$1" 2>/dev/null | cut -c1-64)
-      [ "$_h" = "$2" ] || { b_emit "@conflict"; return 1; }
+      [ -f "$1" ] || { b_emit "@conflict"; return 1; }
+      _h=$(sha256sum < "$1") || { b_emit "@error INTERNAL sha256sum"; return 2; }
+      [ "${_h%% *}" = "$2" ] || { b_emit "@conflict"; return 1; }
     fi
     shift 2
   done
@@ -360,13 +386,15 @@ J_STATUS=running
 J_ERROR=null
 J_FINISHED=null
 
+# A here-document, not printf: the steps' output can outgrow what one argument may carry (mksh and
+# posh run printf as a program).
 b_journal_write() {
-  printf '{%s,"status":"%s","pid":%s,"startedAt":"%s","finishedAt":%s,"error":%s,"steps":[%s]%s}\n' \
-    "$J_HEAD" "$J_STATUS" "$$" "$J_STARTED" "$J_FINISHED" "$J_ERROR" "$J_STEPS" "$J_EXTRA" \
-    | b_write_stdin "$B_STATE/operations/$J_ID.json"
+  b_write_stdin "$B_STATE/operations/$J_ID.json" <<B_JOURNAL
+{$J_HEAD,"status":"$J_STATUS","pid":$$,"startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,"steps":[$J_STEPS]$J_EXTRA}
+B_JOURNAL
 }
 
-# The old holder of a stale lock, as the journal's staleLockRemoved.
+# The old holder of a stale lock, as the journal's staleLockRemoved, with the record as it was.
 b_journal_stale() {
   [ -n "$B_STALE" ] || return 0
   _sp=$(printf '%s\n' "$B_STALE" | sed -n 1p)
@@ -374,7 +402,7 @@ b_journal_stale() {
   _so=$(printf '%s\n' "$B_STALE" | sed -n 's/^operation=//p')
   _sc=$(printf '%s\n' "$B_STALE" | sed -n 's/^command=//p')
   _sa=$(printf '%s\n' "$B_STALE" | sed -n 's/^started_at=//p')
-  J_EXTRA=",\"staleLockRemoved\":{\"pid\":$_sp,\"operation\":$(b_json_str "$_so"),\"command\":$(b_json_str "$_sc"),\"started_at\":$(b_json_str "$_sa")}"
+  J_EXTRA=",\"staleLockRemoved\":{\"pid\":$_sp,\"operation\":$(b_json_str "$_so"),\"command\":$(b_json_str "$_sc"),\"started_at\":$(b_json_str "$_sa"),\"record\":$(b_json_str "$B_STALE")}"
 }
 
 # b_fail CODE MESSAGE DETAILS_JSON: the operation's error (message is plain text, escaped here).
@@ -437,7 +465,7 @@ b_run_hook() {
   return 1
 }
 
-# SIGTERM/SIGINT on the runner: stop the hook, record the failure, release the lock.
+# SIGTERM/SIGINT/SIGHUP on the runner: stop the hook, record the failure, release the lock.
 b_on_signal() {
   trap '' TERM INT HUP
   [ -n "${B_HOOK_PID:-}" ] && kill -TERM "$B_HOOK_PID" 2>/dev/null && wait "$B_HOOK_PID" 2>/dev/null

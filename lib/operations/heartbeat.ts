@@ -1,3 +1,4 @@
+import type { ProductConfig } from '../config/bootstrap-config.ts';
 import type { CheckResult } from '../host/parse.ts';
 import { parseLockRecord } from '../host/parse.ts';
 import { renderChecks } from '../host/programs.ts';
@@ -59,29 +60,41 @@ export function heartbeatGet(host: HostTarget, snapshot: Snapshot): HeartbeatAns
   };
 }
 
+/** The products heartbeat.appstack checks: the recorded role's (SPEC 2.5), or all while none is recorded. */
+function checkedProducts(snapshot: Snapshot): ProductConfig[] {
+  const { products, roles } = snapshot.config;
+  const role = snapshot.server.role;
+  // A recorded role that bootstrap.ini no longer names: all products, rather than no answer at all.
+  const names = role === undefined ? undefined : roles[role];
+  if (names === undefined) return Object.values(products);
+  return names.flatMap((name) => products[name] ?? []);
+}
+
+/** The program that runs exactly the checks of `heartbeat.appstack`'s plan (null when there are none). */
+export function renderAppstackChecks(host: HostTarget, snapshot: Snapshot): string | null {
+  const checks = checkedProducts(snapshot).flatMap((p) =>
+    p.checks.map((c) => ({ product: p.name, raw: c.raw })),
+  );
+  return checks.length === 0 ? null : renderChecks(host, checks);
+}
+
 /**
- * `heartbeat.appstack` from a read made with `{ checks: true }`. The host ran the checks as its own
- * simple reading of bootstrap.ini found them; any check that reading missed (unusual quoting) is
- * run in a second, targeted program so the answer always covers exactly the parsed config.
+ * `heartbeat.appstack` from a read of the host: its plan is the parsed bootstrap.ini's checks of the
+ * recorded role's products, and the host runs exactly those (one parser decides what runs).
  */
 export async function heartbeatAppstack(
   host: HostTarget,
   snapshot: Snapshot,
   options: RunOptions,
 ): Promise<AppstackAnswer> {
+  const program = renderAppstackChecks(host, snapshot);
+  const results = program === null ? [] : (await execProgram(host, program, options)).checks;
   const found = new Map<string, CheckResult>();
   const keyOf = (product: string, check: string) => `${product}\n${check}`;
-  for (const result of snapshot.answer.checks) found.set(keyOf(result.product, result.check), result);
-  const missing = Object.values(snapshot.config.products).flatMap((p) =>
-    p.checks.filter((c) => !found.has(keyOf(p.name, c.raw))).map((c) => ({ product: p.name, raw: c.raw })),
-  );
-  if (missing.length > 0) {
-    const again = await execProgram(host, renderChecks(host, missing), options);
-    for (const result of again.checks) found.set(keyOf(result.product, result.check), result);
-  }
+  for (const result of results) found.set(keyOf(result.product, result.check), result);
   const products: AppstackAnswer['products'] = {};
   let healthy = 0;
-  for (const product of Object.values(snapshot.config.products)) {
+  for (const product of checkedProducts(snapshot)) {
     const checks = product.checks.map((c) => {
       const result = found.get(keyOf(product.name, c.raw));
       const ok = result?.ok ?? false;

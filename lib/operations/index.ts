@@ -54,8 +54,9 @@ export async function runCommand(
       return heartbeatGet(host, snapshot);
     }
     case 'heartbeat.appstack': {
-      if (options.dryRun) return dryRead(host, { checks: true });
-      const snapshot = await readSnapshot(host, { checks: true }, options);
+      // The checks to run come from the read (the role and bootstrap.ini), so a dry run reads first.
+      if (options.dryRun) return dryRead(host);
+      const snapshot = await readSnapshot(host, {}, options);
       return heartbeatAppstack(host, snapshot, options);
     }
     case 'operation.get':
@@ -65,7 +66,7 @@ export async function runCommand(
 
 /** Both heartbeats from one read of the host (the API's and the fleet heartbeat's unit of work). */
 export async function runHeartbeat(host: HostTarget, options: RunOptions = {}) {
-  const snapshot = await readSnapshot(host, { lock: true, newestJournal: true, checks: true }, options);
+  const snapshot = await readSnapshot(host, { lock: true, newestJournal: true }, options);
   return {
     heartbeat: heartbeatGet(host, snapshot),
     appstack: await heartbeatAppstack(host, snapshot, options),

@@ -2,8 +2,8 @@
 // and the exclusive create checked against PID and start time (BOOTSTRAP_NO_FLOCK=1, as on a
 // busybox-only host).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
@@ -30,6 +30,21 @@ function setUp(mode: 'flock' | 'no-flock'): { sandbox: Sandbox; host: HostTarget
 }
 
 const lockPath = (sandbox: Sandbox) => join(sandbox.stateDir, 'bootstrap.pid');
+
+/** A `sleep`, and a lock record naming it with its true start time: a live holder, proven by /proc. */
+async function writeLiveRecord(sandbox: Sandbox): Promise<{ sleeper: ChildProcess; pid: number }> {
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  cleanups.push(() => sleeper.kill('SIGKILL'));
+  const pid = await waitFor(
+    'sleep to start',
+    () => sleeper.pid !== undefined && pidAlive(sleeper.pid) && sleeper.pid,
+  );
+  writeFileSync(
+    lockPath(sandbox),
+    `${pid}\noperation=op_live\ncommand=server.mode\nstarted_at=2020-01-01T00:00:00Z\npid_start=${pidStart(pid)}\n`,
+  );
+  return { sleeper, pid };
+}
 
 /** A hook that fails loudly if two of its runs ever overlap, and records the order of runs. */
 function overlapDetectingHook(sandbox: Sandbox, product: string): void {
@@ -144,8 +159,13 @@ for (const mode of ['flock', 'no-flock'] as const) {
         operation: held.journal.id,
         command: 'product.upgrade',
         started_at: next.staleLockRemoved?.started_at,
+        record: next.staleLockRemoved?.record,
       });
       assert.match(next.staleLockRemoved?.started_at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.match(
+        next.staleLockRemoved?.record ?? '',
+        new RegExp(`^${held.journal.pid}\noperation=${held.journal.id}\n`),
+      );
       killSession(held.journal.pid);
     });
 
@@ -173,6 +193,62 @@ for (const mode of ['flock', 'no-flock'] as const) {
       }
       sleeper.kill('SIGKILL');
     });
+
+    it("a bare-PID record (the seed tool's) naming a live unrelated process is stale", async () => {
+      const { sandbox, host } = setUp(mode);
+      await runCommand(host, { command: 'server.mode', mode: 'drain' });
+      await waitFor('the lock to be free', () => (readIfExists(lockPath(sandbox)) ?? '') === '');
+      // PID 1 is alive and never a bootstrap process: without a start time nothing proves it holds the lock.
+      writeFileSync(lockPath(sandbox), '1\n');
+      const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+      assert.equal(beat.lock, null, 'a holder nobody is reported');
+      const journal = (await runCommand(host, {
+        command: 'product.upgrade',
+        product: 'haproxy',
+        version: '1.0',
+      })) as Journal;
+      assert.equal(journal.status, 'succeeded');
+      assert.deepEqual(journal.staleLockRemoved, {
+        pid: 1,
+        operation: '',
+        command: '',
+        started_at: '',
+        record: '1',
+      });
+      assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'active' }), {
+        mode: 'active',
+      });
+    });
+
+    for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+      it(`${signal} to the holder ends the operation: failed journal, failed product, lock released`, async () => {
+        const { sandbox, host } = setUp(mode);
+        const held = await holdLock(sandbox, host, { seconds: 60 });
+        cleanups.push(() => killSession(held.journal.pid));
+        process.kill(held.journal.pid, signal);
+        await waitFor(`the holder to end on ${signal}`, () => !pidAlive(held.journal.pid), 20_000);
+        const journal = (await runCommand(host, {
+          command: 'operation.get',
+          operationId: held.journal.id,
+        })) as Journal;
+        assert.equal(journal.status, 'failed');
+        assert.match(journal.error?.message ?? '', new RegExp(signal));
+        const got = (await runCommand(host, { command: 'product.get', product: 'deepfiler' })) as {
+          state: Record<string, string>;
+        };
+        assert.equal(got.state['status'], 'failed');
+        const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+        assert.equal(beat.lock, null);
+        const next = (await runCommand(host, {
+          command: 'product.upgrade',
+          product: 'haproxy',
+          version: '2.0',
+        })) as Journal;
+        assert.equal(next.status, 'succeeded');
+        assert.equal(next.staleLockRemoved, undefined, `${signal} should release the lock cleanly`);
+        killSession(held.journal.pid);
+      });
+    }
 
     it('a daemon started by a hook does not keep the lock', async () => {
       const { sandbox, host } = setUp(mode);
@@ -250,20 +326,42 @@ for (const mode of ['flock', 'no-flock'] as const) {
   });
 }
 
+describe('the lock with flock, details', () => {
+  it('a record naming a live process that holds no kernel lock names no holder and does not block', async () => {
+    const { sandbox, host } = setUp('flock');
+    await runCommand(host, { command: 'server.mode', mode: 'drain' });
+    await waitFor('the lock to be free', () => (readIfExists(lockPath(sandbox)) ?? '') === '');
+    const { sleeper } = await writeLiveRecord(sandbox);
+    const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+    assert.equal(beat.lock, null, 'the kernel lock is free: the record names nobody');
+    assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'active' }), { mode: 'active' });
+    sleeper.kill('SIGKILL');
+  });
+
+  it('a flock(1) that fails for another reason than a holder is INTERNAL with its message, never LOCKED', async () => {
+    const sandbox = createSandbox();
+    sandboxes.push(sandbox);
+    const bin = join(sandbox.root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'flock'), '#!/bin/sh\necho "flock: 9: Bad file descriptor" >&2\nexit 65\n', {
+      mode: 0o755,
+    });
+    const host = sandbox.host(createLocalTransport({ env: { PATH: `${bin}:${process.env['PATH']}` } }));
+    const error = await runCommand(host, { command: 'server.mode', mode: 'drain' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof BootstrapError, String(error));
+    assert.equal(error.code, 'INTERNAL', error.message);
+    assert.match(error.message, /Bad file descriptor/);
+  });
+});
+
 describe('the lock without flock, details', () => {
   it('a record whose PID and start time match a live process blocks', async () => {
     const { sandbox, host } = setUp('no-flock');
     await runCommand(host, { command: 'server.mode', mode: 'drain' });
-    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
-    cleanups.push(() => sleeper.kill('SIGKILL'));
-    const pid = await waitFor(
-      'sleep to start',
-      () => sleeper.pid !== undefined && pidAlive(sleeper.pid) && sleeper.pid,
-    );
-    writeFileSync(
-      lockPath(sandbox),
-      `${pid}\noperation=op_live\ncommand=server.mode\nstarted_at=2020-01-01T00:00:00Z\npid_start=${pidStart(pid)}\n`,
-    );
+    const { sleeper, pid } = await writeLiveRecord(sandbox);
     const error = await runCommand(host, { command: 'server.mode', mode: 'active' }).then(
       () => null,
       (e: unknown) => e,
