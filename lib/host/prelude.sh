@@ -142,16 +142,26 @@ b_dump_lock() {
   b_emit "@lock record $_alive $_f"
 }
 
-# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal's pid still runs)
+# A journal (one line of JSON) in _jc, and the runner it names in _jp and _js: its PID and start
+# time (`"pidStart"`, which tells it from a later process given the same PID; older journals
+# have none). Read after `"status"`, so that nothing in `args` can be taken for them.
+b_journal_runner() {
+  _jc='' _jp='' _js=''
+  { read -r _jc < "$1"; } 2>/dev/null
+  _jt=${_jc#*\"status\":\"}
+  case "$_jt" in *'"pid":'*) _jp=${_jt#*\"pid\":} _jp=${_jp%%,*} ;; esac
+  case "$_jt" in *'"pidStart":"'*) _js=${_jt#*\"pidStart\":\"} _js=${_js%%\"*} ;; esac
+}
+
+# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal is running and its runner runs)
 b_dump_journal() {
   _j="$B_STATE/operations/$1.json"
   if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
-  # A journal is one line of JSON. Its content is sent as read after the liveness check, so a
-  # runner that ended meanwhile is seen with the final journal it wrote.
-  _jc='' _jp=''
-  { read -r _jc < "$_j"; } 2>/dev/null
-  case "$_jc" in *'"status":"running","pid":'*) _jp=${_jc#*\"status\":\"running\",\"pid\":} _jp=${_jp%%,*} ;; esac
-  if [ -n "$_jp" ] && b_pid_alive "$_jp"; then _alive=1; else _alive=0; fi
+  # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
+  # seen with the final journal it wrote.
+  b_journal_runner "$_j"
+  _alive=0
+  case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
   printf '@journal %s %s ' "$1" "$_alive"; b_b64_file "$_j"; printf '\n'
 }
 
@@ -382,6 +392,7 @@ b_check_hook() {
 
 J_STEPS=''
 J_EXTRA=''
+J_PID_START=''
 J_STATUS=running
 J_ERROR=null
 J_FINISHED=null
@@ -390,7 +401,7 @@ J_FINISHED=null
 # posh run printf as a program).
 b_journal_write() {
   b_write_stdin "$B_STATE/operations/$J_ID.json" <<B_JOURNAL
-{$J_HEAD,"status":"$J_STATUS","pid":$$,"startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,"steps":[$J_STEPS]$J_EXTRA}
+{$J_HEAD,"status":"$J_STATUS","pid":$$,"pidStart":"$J_PID_START","startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,"steps":[$J_STEPS]$J_EXTRA}
 B_JOURNAL
 }
 
@@ -480,11 +491,11 @@ b_follow() {
   _fj="$B_STATE/operations/$1.json"
   _fdl=$(( $(date +%s) + $2 ))
   while [ -f "$_fj" ] && [ "$(date +%s)" -lt "$_fdl" ]; do
-    _fp=$(sed -n 's/^{.*"status":"[a-z]*","pid":\([0-9]*\),"startedAt".*/\1/p' "$_fj")
-    b_pid_alive "$_fp" || break
+    b_journal_runner "$_fj"
+    b_pid_alive "$_jp" "$_js" || break
     # A final journal is written just before the runner lets go of the lock: wait for it to be
     # gone too, so that whoever follows can start the next operation at once.
-    case "$(cat "$_fj")" in
+    case "$_jc" in
       *'"status":"running","pid":'*) b_sleep 0.1 ;;
       *) b_sleep 0.02 ;;
     esac

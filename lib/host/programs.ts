@@ -198,7 +198,7 @@ function renderRunnerBody(plan: LongPlan): string {
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
     `${expectLine(plan.expect)} || exit 0`,
     "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT; trap 'b_on_signal HUP' HUP",
-    'J_STARTED=$(b_now)',
+    'J_STARTED=$(b_now); b_pid_stat $$; J_PID_START=$_ps_start',
     'b_journal_stale',
     'b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }',
     'b_mark_last',

@@ -381,3 +381,27 @@ describe('the lock without flock, details', () => {
     assert.equal(existsSync(lockPath(sandbox)) && readFileSync(lockPath(sandbox), 'utf8') !== '', false);
   });
 });
+
+describe("a journal's runner, like a lock's holder, is told by PID and start time", () => {
+  it('a running journal whose PID now belongs to another process reads as failed', async () => {
+    const { sandbox, host } = setUp('flock');
+    const done = (await runCommand(host, {
+      command: 'product.upgrade',
+      product: 'haproxy',
+      version: '1.0',
+    })) as Journal;
+    const path = join(sandbox.stateDir, 'operations', `${done.id}.json`);
+    // As a runner killed with -9 leaves it, its PID since given to a live process (PID 1).
+    const text = readFileSync(path, 'utf8')
+      .replace(
+        /"status":"succeeded","pid":\d+(,"pidStart":"\d*")?/,
+        `"status":"running","pid":1,"pidStart":"${pidStart(1)}9"`,
+      )
+      .replace(/"finishedAt":"[^"]*"/, '"finishedAt":null');
+    assert.match(text, /"status":"running","pid":1,/);
+    writeFileSync(path, text);
+    const journal = (await runCommand(host, { command: 'operation.get', operationId: done.id })) as Journal;
+    assert.equal(journal.status, 'failed');
+    assert.match(journal.error?.message ?? '', /ended without finishing its journal/);
+  });
+});

@@ -107,8 +107,8 @@ describe('the host program under seven shells', () => {
     assert.deepEqual(await scenario(fresh(), busybox.shell, { PATH: busybox.dir }), results.get('dash'));
   });
 
-  for (const shell of ['/usr/bin/mksh', '/usr/bin/ksh93', '/usr/bin/posh', '/usr/bin/yash']) {
-    it(`${shell.slice(9)} gives the same JSON as dash`, async () => {
+  for (const shell of ['mksh', 'ksh93', 'posh', 'yash']) {
+    it(`${shell} gives the same JSON as dash`, async () => {
       assert.deepEqual(await scenario(fresh(), shell), results.get('dash'));
     });
   }
