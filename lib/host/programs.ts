@@ -53,14 +53,13 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
 /**
  * Runs exactly the named checks (heartbeat.appstack's plan): the host never reads `check =` itself,
  * so what runs is what the tool's parser of bootstrap.ini listed, and nothing when it refused the file.
+ * Checks touch no state, so the program names no paths: hosts whose checks read the same share its
+ * text (one SSM command for all of them).
  */
-export function renderChecks(
-  paths: HostPaths,
-  checks: ReadonlyArray<{ product: string; raw: string }>,
-): string {
+export function renderChecks(checks: ReadonlyArray<{ product: string; raw: string }>): string {
   const lines = ['b_emit "@bootstrap 1"', ...checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`)];
   lines.push('b_emit "@end"');
-  return header(paths) + lines.join('\n') + '\n';
+  return `${PRELUDE}\n${lines.join('\n')}\n`;
 }
 
 export function renderFollow(paths: HostPaths, operationId: string, waitSeconds: number): string {

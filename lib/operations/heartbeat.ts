@@ -71,11 +71,11 @@ function checkedProducts(snapshot: Snapshot): ProductConfig[] {
 }
 
 /** The program that runs exactly the checks of `heartbeat.appstack`'s plan (null when there are none). */
-export function renderAppstackChecks(host: HostTarget, snapshot: Snapshot): string | null {
+function renderAppstackChecks(snapshot: Snapshot): string | null {
   const checks = checkedProducts(snapshot).flatMap((p) =>
     p.checks.map((c) => ({ product: p.name, raw: c.raw })),
   );
-  return checks.length === 0 ? null : renderChecks(host, checks);
+  return checks.length === 0 ? null : renderChecks(checks);
 }
 
 /**
@@ -87,7 +87,7 @@ export async function heartbeatAppstack(
   snapshot: Snapshot,
   options: RunOptions,
 ): Promise<AppstackAnswer> {
-  const program = renderAppstackChecks(host, snapshot);
+  const program = renderAppstackChecks(snapshot);
   const results = program === null ? [] : (await execProgram(host, program, options)).checks;
   const found = new Map<string, CheckResult>();
   const keyOf = (product: string, check: string) => `${product}\n${check}`;
