@@ -298,14 +298,19 @@ b_take_lock() {
     [ -n "$_old" ] && B_STALE=$_old
     b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
-    _tmp="$_lk.$$.new"
+    _tmp="$_lk.$$.new" _ln_tries=0
     while :; do
       # A record that could not be written whole must never be linked in: it would read as stale.
       b_lock_record "$1" "$2" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
-      if ln "$_tmp" "$_lk" 2>/dev/null; then rm -f "$_tmp"; break; fi
+      if _ln_err=$(ln "$_tmp" "$_lk" 2>&1); then rm -f "$_tmp"; break; fi
       rm -f "$_tmp"
-      # The holder released between our ln and now: just try again.
-      [ -e "$_lk" ] || continue
+      # No lock there: the holder released between our ln and now, so try again; but an ln that
+      # keeps failing with no lock in its way cannot link at all (a file system without hard links).
+      if [ ! -e "$_lk" ]; then
+        _ln_tries=$((_ln_tries + 1))
+        [ "$_ln_tries" -lt 50 ] && continue
+        b_emit "@error INTERNAL lock $(b_str64 "$_ln_err")"; return 2
+      fi
       _old=$(b_read_lock "$_lk")
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')

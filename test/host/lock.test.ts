@@ -358,6 +358,33 @@ describe('the lock with flock, details', () => {
 });
 
 describe('the lock without flock, details', () => {
+  it('an ln(1) that cannot link at all is INTERNAL with its message, never a loop', async () => {
+    const sandbox = createSandbox();
+    sandboxes.push(sandbox);
+    const bin = join(sandbox.root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'ln'),
+      '#!/bin/sh\necho "ln: failed to create hard link: Operation not permitted" >&2\nexit 1\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const env = { BOOTSTRAP_NO_FLOCK: '1', PATH: `${bin}:${process.env['PATH']}` };
+    const host = sandbox.host(createLocalTransport({ env }));
+    const error = await runCommand(
+      host,
+      { command: 'server.mode', mode: 'drain' },
+      { timeoutMs: 20_000 },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof BootstrapError, String(error));
+    assert.equal(error.code, 'INTERNAL', error.message);
+    assert.match(error.message, /Operation not permitted/);
+  });
+
   it('a record whose PID and start time match a live process blocks', async () => {
     const { sandbox, host } = setUp('no-flock');
     await runCommand(host, { command: 'server.mode', mode: 'drain' });
