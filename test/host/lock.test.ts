@@ -31,6 +31,22 @@ function setUp(mode: 'flock' | 'no-flock'): { sandbox: Sandbox; host: HostTarget
 
 const lockPath = (sandbox: Sandbox) => join(sandbox.stateDir, 'bootstrap.pid');
 
+/** A sandbox host on which command `name` only fails, saying `message`: a host-side failure on demand. */
+function hostWithFailing(name: string, message: string, status: number, env: NodeJS.ProcessEnv = {}) {
+  const sandbox = createSandbox();
+  sandboxes.push(sandbox);
+  const bin = join(sandbox.root, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, name), `#!/bin/sh\necho '${message}' >&2\nexit ${status}\n`, { mode: 0o755 });
+  return sandbox.host(createLocalTransport({ env: { ...env, PATH: `${bin}:${process.env['PATH']}` } }));
+}
+
+const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+
 /** A `sleep`, and a lock record naming it with its true start time: a live holder, proven by /proc. */
 async function writeLiveRecord(sandbox: Sandbox): Promise<{ sleeper: ChildProcess; pid: number }> {
   const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
@@ -339,18 +355,8 @@ describe('the lock with flock, details', () => {
   });
 
   it('a flock(1) that fails for another reason than a holder is INTERNAL with its message, never LOCKED', async () => {
-    const sandbox = createSandbox();
-    sandboxes.push(sandbox);
-    const bin = join(sandbox.root, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'flock'), '#!/bin/sh\necho "flock: 9: Bad file descriptor" >&2\nexit 65\n', {
-      mode: 0o755,
-    });
-    const host = sandbox.host(createLocalTransport({ env: { PATH: `${bin}:${process.env['PATH']}` } }));
-    const error = await runCommand(host, { command: 'server.mode', mode: 'drain' }).then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const host = hostWithFailing('flock', 'flock: 9: Bad file descriptor', 65);
+    const error = await errorOf(runCommand(host, { command: 'server.mode', mode: 'drain' }));
     assert.ok(error instanceof BootstrapError, String(error));
     assert.equal(error.code, 'INTERNAL', error.message);
     assert.match(error.message, /Bad file descriptor/);
@@ -359,26 +365,10 @@ describe('the lock with flock, details', () => {
 
 describe('the lock without flock, details', () => {
   it('an ln(1) that cannot link at all is INTERNAL with its message, never a loop', async () => {
-    const sandbox = createSandbox();
-    sandboxes.push(sandbox);
-    const bin = join(sandbox.root, 'bin');
-    mkdirSync(bin);
-    writeFileSync(
-      join(bin, 'ln'),
-      '#!/bin/sh\necho "ln: failed to create hard link: Operation not permitted" >&2\nexit 1\n',
-      {
-        mode: 0o755,
-      },
-    );
-    const env = { BOOTSTRAP_NO_FLOCK: '1', PATH: `${bin}:${process.env['PATH']}` };
-    const host = sandbox.host(createLocalTransport({ env }));
-    const error = await runCommand(
-      host,
-      { command: 'server.mode', mode: 'drain' },
-      { timeoutMs: 20_000 },
-    ).then(
-      () => null,
-      (e: unknown) => e,
+    const message = 'ln: failed to create hard link: Operation not permitted';
+    const host = hostWithFailing('ln', message, 1, { BOOTSTRAP_NO_FLOCK: '1' });
+    const error = await errorOf(
+      runCommand(host, { command: 'server.mode', mode: 'drain' }, { timeoutMs: 20_000 }),
     );
     assert.ok(error instanceof BootstrapError, String(error));
     assert.equal(error.code, 'INTERNAL', error.message);
