@@ -28,6 +28,8 @@ export interface HostAnswer {
   lock?: LockState;
   journals: Map<string, JournalDump | null>;
   checks: CheckResult[];
+  /** `@checkplan CONFIG SERVER`: the checks ran from a kept plan made from files with these hashes. */
+  checkPlan?: { configSha256: string; serverSha256: string | null };
   /** `@locked`: the holder's record. */
   locked?: string;
   conflict: boolean;
@@ -114,6 +116,12 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
         const [product, ok, check, detail] = fields;
         if (!product || check === undefined) throw bad();
         answer.checks.push({ product, ok: ok === '1', check: unb64(check), detail: unb64(detail ?? '') });
+        break;
+      }
+      case '@checkplan': {
+        const [config, server] = fields;
+        if (!config || !server) throw bad();
+        answer.checkPlan = { configSha256: config, serverSha256: server === 'absent' ? null : server };
         break;
       }
       case '@locked':

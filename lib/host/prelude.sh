@@ -242,6 +242,41 @@ b_check_http() {
   _c_detail="HTTP ${_code:-no answer} within 5 s"; return 1
 }
 
+# heartbeat.appstack's plan, kept in lib/ (SPEC 2.2) for the exact bootstrap.ini and server.ini it
+# was made from, so that a heartbeat needs one program: the checks it runs are still those the
+# tool's parser listed (rendered through shq), never a reading of `check =` here.
+B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
+
+# Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
+b_cached_checks() {
+  [ -d "$B_STATE/lib" ] || return 0
+  _pc=$(sha256sum < "$B_CONFIG" 2>/dev/null) || return 0
+  _ps=absent
+  if [ -f "$B_STATE/server.ini" ]; then _ps=$(sha256sum < "$B_STATE/server.ini" 2>/dev/null) || return 0; fi
+  _pf=$(grep -l -x -F "$B_PLAN_TAG ${_pc%% *} ${_ps%% *}" "$B_STATE"/lib/* 2>/dev/null | head -n 1)
+  if [ -n "$_pf" ] && b_lib_trusted "$_pf"; then . "$_pf"; fi
+  return 0
+}
+
+# SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
+# folder writable by anyone else, its content hashing to its name.
+b_lib_trusted() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1
+  [ "$_lt" = "$B_STATE/lib
+$1" ] || return 1
+  _lt=$(sha256sum < "$1") && [ "${_lt%% *}" = "${1##*/}" ]
+}
+
+# b_keep_plan NAME < base64: keeps a plan in lib/ (only where the state dir exists: a read creates
+# none), dropping the plans kept before it.
+b_keep_plan() {
+  [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || { cat > /dev/null; return 0; }
+  [ -d "$B_STATE/lib" ] || mkdir -m 0750 "$B_STATE/lib" 2>/dev/null || { cat > /dev/null; return 0; }
+  grep -l -F "$B_PLAN_TAG " "$B_STATE"/lib/* 2>/dev/null | while IFS= read -r _kf; do [ "${_kf##*/}" = "$1" ] || rm -f "$_kf"; done
+  base64 -d | b_write_stdin "$B_STATE/lib/$1"
+}
+
 # ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
 
 B_LOCKED=0

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { b64, shq } from './quote.ts';
 import { PRELUDE } from './shell-source.ts';
 
@@ -16,6 +17,8 @@ export interface ReadPlan {
   journalId?: string;
   /** Dump the most recently written journal (heartbeat's lastOperation). */
   newestJournal?: boolean;
+  /** Run heartbeat.appstack's plan if one is kept for bootstrap.ini and server.ini as they are. */
+  checks?: boolean;
 }
 
 /** A file the program will replace atomically; `content` may hold NOW_MARKER. */
@@ -46,20 +49,44 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
   if (plan.lock) lines.push('b_dump_lock');
   if (plan.journalId !== undefined) lines.push(`b_dump_journal ${shq(plan.journalId)}`);
   if (plan.newestJournal) lines.push('b_dump_newest_journal');
+  if (plan.checks) lines.push('b_cached_checks');
   lines.push('b_emit "@end"');
   return header(paths) + lines.join('\n') + '\n';
+}
+
+export interface CheckPlan {
+  checks: ReadonlyArray<{ product: string; raw: string }>;
+  /** SHA-256 of the bootstrap.ini and server.ini (null: absent) the plan was made from. */
+  configSha256: string;
+  serverSha256: string | null;
+}
+
+const PLAN_TAG = '# cloudiq-bootstrap appstack plan 1';
+
+/** The plan as kept in lib/: it says which files it was made from, then runs exactly its checks. */
+function planText(plan: CheckPlan): string {
+  const made = `${plan.configSha256} ${plan.serverSha256 ?? 'absent'}`;
+  const checks = plan.checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`);
+  return [`${PLAN_TAG} ${made}`, `b_emit "@checkplan ${made}"`, ...checks, ''].join('\n');
 }
 
 /**
  * Runs exactly the named checks (heartbeat.appstack's plan): the host never reads `check =` itself,
  * so what runs is what the tool's parser of bootstrap.ini listed, and nothing when it refused the file.
- * Checks touch no state, so the program names no paths: hosts whose checks read the same share its
- * text (one SSM command for all of them).
+ * The plan is kept in the state dir's lib/ (named by its SHA-256), where the next heartbeat's read
+ * runs it when bootstrap.ini and server.ini are still the files it was made from.
  */
-export function renderChecks(checks: ReadonlyArray<{ product: string; raw: string }>): string {
-  const lines = ['b_emit "@bootstrap 1"', ...checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`)];
-  lines.push('b_emit "@end"');
-  return `${PRELUDE}\n${lines.join('\n')}\n`;
+export function renderChecks(paths: HostPaths, plan: CheckPlan): string {
+  const text = planText(plan);
+  const name = createHash('sha256').update(text).digest('hex');
+  const data = (b64(text).match(/.{1,76}/g) ?? []).join('\n');
+  const lines = [
+    'b_emit "@bootstrap 1"',
+    text.trimEnd(),
+    `b_keep_plan ${name} <<'${DATA_END}'\n${data}\n${DATA_END}`,
+    'b_emit "@end"',
+  ];
+  return `${header(paths)}${lines.join('\n')}\n`;
 }
 
 export function renderFollow(paths: HostPaths, operationId: string, waitSeconds: number): string {

@@ -1,7 +1,7 @@
 import type { ProductConfig } from '../config/bootstrap-config.ts';
 import type { CheckResult } from '../host/parse.ts';
 import { parseLockRecord } from '../host/parse.ts';
-import { renderChecks } from '../host/programs.ts';
+import { type CheckPlan, renderChecks } from '../host/programs.ts';
 import { readJournal } from './journal.ts';
 import { currentMode } from './server-mode.ts';
 import { execProgram, type Snapshot } from './snapshot.ts';
@@ -70,25 +70,38 @@ function checkedProducts(snapshot: Snapshot): ProductConfig[] {
   return names.flatMap((name) => products[name] ?? []);
 }
 
-/** The program that runs exactly the checks of `heartbeat.appstack`'s plan (null when there are none). */
-function renderAppstackChecks(snapshot: Snapshot): string | null {
-  const checks = checkedProducts(snapshot).flatMap((p) =>
-    p.checks.map((c) => ({ product: p.name, raw: c.raw })),
-  );
-  return checks.length === 0 ? null : renderChecks(checks);
-}
-
 /**
- * `heartbeat.appstack` from a read of the host: its plan is the parsed bootstrap.ini's checks of the
- * recorded role's products, and the host runs exactly those (one parser decides what runs).
+ * `heartbeat.appstack` from a read of the host (made with `checks`): its plan is the parsed
+ * bootstrap.ini's checks of the recorded role's products, and the host runs exactly those — in that
+ * same read when it keeps the plan made from the very files read, else in a second program (which
+ * keeps the plan for next time).
  */
 export async function heartbeatAppstack(
   host: HostTarget,
   snapshot: Snapshot,
   options: RunOptions,
 ): Promise<AppstackAnswer> {
-  const program = renderAppstackChecks(snapshot);
-  const results = program === null ? [] : (await execProgram(host, program, options)).checks;
+  const planned = checkedProducts(snapshot).flatMap((p) =>
+    p.checks.map((c) => ({ product: p.name, raw: c.raw })),
+  );
+  const plan: CheckPlan = {
+    checks: planned,
+    configSha256: snapshot.expectations.get('config')?.sha256 ?? '',
+    serverSha256: snapshot.expectations.get('server')?.sha256 ?? null,
+  };
+  const kept = snapshot.answer.checkPlan;
+  const ran = snapshot.answer.checks.map((c) => ({ product: c.product, raw: c.check }));
+  const fromKept =
+    kept !== undefined &&
+    kept.configSha256 === plan.configSha256 &&
+    kept.serverSha256 === plan.serverSha256 &&
+    JSON.stringify(ran) === JSON.stringify(planned);
+  const results =
+    planned.length === 0
+      ? []
+      : fromKept
+        ? snapshot.answer.checks
+        : (await execProgram(host, renderChecks(host, plan), options)).checks;
   const found = new Map<string, CheckResult>();
   const keyOf = (product: string, check: string) => `${product}\n${check}`;
   for (const result of results) found.set(keyOf(result.product, result.check), result);

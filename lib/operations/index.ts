@@ -54,9 +54,8 @@ export async function runCommand(
       return heartbeatGet(host, snapshot);
     }
     case 'heartbeat.appstack': {
-      // The checks to run come from the read (the role and bootstrap.ini), so a dry run reads first.
-      if (options.dryRun) return dryRead(host);
-      const snapshot = await readSnapshot(host, {}, options);
+      if (options.dryRun) return dryRead(host, { checks: true });
+      const snapshot = await readSnapshot(host, { checks: true }, options);
       return heartbeatAppstack(host, snapshot, options);
     }
     case 'operation.get':
@@ -66,7 +65,7 @@ export async function runCommand(
 
 /** Both heartbeats from one read of the host (the API's and the fleet heartbeat's unit of work). */
 export async function runHeartbeat(host: HostTarget, options: RunOptions = {}) {
-  const snapshot = await readSnapshot(host, { lock: true, newestJournal: true }, options);
+  const snapshot = await readSnapshot(host, { lock: true, newestJournal: true, checks: true }, options);
   return {
     heartbeat: heartbeatGet(host, snapshot),
     appstack: await heartbeatAppstack(host, snapshot, options),

@@ -2,7 +2,14 @@
 // recorded role's products (every product while no role is recorded), as the tool's own parser of
 // bootstrap.ini lists them. Nothing the parser refuses or does not list ever runs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,6 +18,7 @@ import { BootstrapError } from '../../lib/errors.ts';
 import type { AppstackAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
+import type { Transport } from '../../lib/transport/types.ts';
 import { readIfExists } from '../support/host-files.ts';
 import { bootstrapIni, createSandbox, type Sandbox } from '../support/sandbox.ts';
 
@@ -37,6 +45,25 @@ function markingCheck(sandbox: Sandbox, name: string): string {
 }
 
 const ran = (sandbox: Sandbox, name: string) => readIfExists(join(sandbox.root, 'out', `ran-${name}`));
+
+/** The local transport, counting the programs it runs. */
+function countingTransport(): Transport & { programs: number } {
+  const local = createLocalTransport();
+  const counting = {
+    kind: local.kind,
+    target: local.target,
+    programs: 0,
+    exec(request: Parameters<Transport['exec']>[0]) {
+      counting.programs += 1;
+      return local.exec(request);
+    },
+    close: () => local.close(),
+  };
+  return counting;
+}
+
+const keptPlans = (sandbox: Sandbox) =>
+  readdirSync(join(sandbox.stateDir, 'lib')).filter((f) => !f.startsWith('.'));
 
 describe('heartbeat.appstack runs the checks of the plan', () => {
   it("checks only the recorded role's products (all of bootstrap.ini's while no role is recorded)", async () => {
@@ -105,5 +132,62 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
         },
       },
     });
+  });
+
+  it('keeps its plan in lib/: the next heartbeat runs it in its one read, until a file it was made from changes', async () => {
+    const sandbox = fresh();
+    const transport = countingTransport();
+    const host = sandbox.host(transport);
+    await runCommand(host, { command: 'server.provision', role: 'edge' });
+    sandbox.setHealthy('deepfiler', false);
+    const first = await runCommand(host, { command: 'heartbeat.appstack' });
+    transport.programs = 0;
+    assert.deepEqual(await runCommand(host, { command: 'heartbeat.appstack' }), first);
+    assert.equal(transport.programs, 1, 'the kept plan should run within the read');
+    assert.equal((first as AppstackAnswer).status, 'degraded');
+    // A new role (server.ini changed): the kept plan is not for these files; a new one is made.
+    await runCommand(host, { command: 'server.provision', role: 'worker' });
+    transport.programs = 0;
+    const worker = (await runCommand(host, { command: 'heartbeat.appstack' })) as AppstackAnswer;
+    assert.equal(transport.programs, 2);
+    assert.deepEqual(Object.keys(worker.products), ['deepfiler']);
+    assert.equal(keptPlans(sandbox).length, 1, 'older plans are dropped');
+    // bootstrap.ini changed: likewise.
+    const marking = markingCheck(sandbox, 'new');
+    sandbox.writeConfig(
+      bootstrapIni(sandbox.root).replace(/check = exec:\S+deepfiler\.check\.sh/, `check = ${marking}`),
+    );
+    transport.programs = 0;
+    const changed = (await runCommand(host, { command: 'heartbeat.appstack' })) as AppstackAnswer;
+    assert.equal(transport.programs, 2);
+    assert.deepEqual(changed.products['deepfiler']?.checks, [{ check: marking, ok: true }]);
+  });
+
+  it("never runs a kept plan that fails SPEC 2.2's terms for lib/ (its name, its mode)", async () => {
+    const sandbox = fresh();
+    const transport = countingTransport();
+    const host = sandbox.host(transport);
+    await runCommand(host, { command: 'server.provision', role: 'worker' });
+    await runCommand(host, { command: 'heartbeat.appstack' });
+    const [name] = keptPlans(sandbox);
+    const path = join(sandbox.stateDir, 'lib', name ?? '');
+    const marking = markingCheck(sandbox, 'planted');
+    // Content that no longer hashes to its name.
+    writeFileSync(path, `${readFileSync(path, 'utf8')}b_check deepfiler '${marking}'\n`, { mode: 0o640 });
+    transport.programs = 0;
+    await runCommand(host, { command: 'heartbeat.appstack' });
+    assert.equal(ran(sandbox, 'planted'), null, 'a plan whose content is not its name ran');
+    assert.equal(transport.programs, 2);
+    // A plan with the right name that anyone in its group may rewrite.
+    const [kept] = keptPlans(sandbox);
+    chmodSync(join(sandbox.stateDir, 'lib', kept ?? ''), 0o660);
+    transport.programs = 0;
+    await runCommand(host, { command: 'heartbeat.appstack' });
+    assert.equal(transport.programs, 2, 'a group-writable plan ran');
+    // A plan whose folder anyone may write to.
+    chmodSync(join(sandbox.stateDir, 'lib'), 0o757);
+    transport.programs = 0;
+    await runCommand(host, { command: 'heartbeat.appstack' });
+    assert.equal(transport.programs, 2, 'a plan in a world-writable folder ran');
   });
 });

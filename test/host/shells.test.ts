@@ -34,6 +34,8 @@ async function scenario(sandbox: Sandbox, shell: string, env: NodeJS.ProcessEnv 
     { command: 'product.set', product: 'haproxy', values: { nope: '1' } },
     { command: 'server.mode', mode: 'standby' },
     { command: 'product.get', product: 'deepfiler' },
+    // The plan kept by the first appstack, now run within the read (find, grep, sha256sum).
+    { command: 'heartbeat.appstack' },
   ];
   const answers: unknown[] = [];
   for (const step of steps) {
@@ -97,6 +99,7 @@ describe('the host program under seven shells', () => {
     assert.equal((answers[11] as { status: string }).status, 'degraded');
     assert.equal((answers[12] as { error: string }).error, 'INVALID_KEY');
     assert.equal((answers[13] as { error: string }).error, 'INVALID_MODE');
+    assert.deepEqual(answers[15], answers[11]);
   });
 
   it('bash gives the same JSON as dash', async () => {
