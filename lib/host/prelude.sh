@@ -248,24 +248,28 @@ b_check_http() {
 B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
 
 # Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
+# The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
+# meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
   [ -d "$B_STATE/lib" ] || return 0
   _pc=$(sha256sum < "$B_CONFIG" 2>/dev/null) || return 0
   _ps=absent
   if [ -f "$B_STATE/server.ini" ]; then _ps=$(sha256sum < "$B_STATE/server.ini" 2>/dev/null) || return 0; fi
   _pf=$(grep -l -x -F "$B_PLAN_TAG ${_pc%% *} ${_ps%% *}" "$B_STATE"/lib/* 2>/dev/null | head -n 1)
-  if [ -n "$_pf" ] && b_lib_trusted "$_pf"; then . "$_pf"; fi
+  [ -n "$_pf" ] && b_lib_trusted "$_pf" || return 0
+  _pt=$(cat "$_pf" 2>/dev/null) || return 0
+  _lt=$(printf '%s\n' "$_pt" | sha256sum) && [ "${_lt%% *}" = "${_pf##*/}" ] || return 0
+  eval "$_pt"
   return 0
 }
 
 # SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
-# folder writable by anyone else, its content hashing to its name.
+# folder writable by anyone else (its content is checked against its name as it is read).
 b_lib_trusted() {
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
   _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1
   [ "$_lt" = "$B_STATE/lib
-$1" ] || return 1
-  _lt=$(sha256sum < "$1") && [ "${_lt%% *}" = "${1##*/}" ]
+$1" ]
 }
 
 # b_keep_plan NAME < base64: keeps a plan in lib/ (only where the state dir exists: a read creates
