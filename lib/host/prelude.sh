@@ -33,11 +33,13 @@ b_fault() {
 # hold spaces and parentheses, so fields are counted after its last ") "), in _ps_state and
 # _ps_start, with builtins only. The start time tells a process from a later one with its PID.
 # The `)` of the pattern is escaped: ksh93 reads a bare one as the end of a pattern group.
+# Its flags (field 9) tell a process that is exiting (PF_EXITING, 4): it has already closed its
+# files, so whoever waited on them may look before it is even a zombie.
 b_pid_stat() {
-  _ps_state='' _ps_start=''
+  _ps_state='' _ps_start='' _ps_flags=0
   { read -r _ps_line < "/proc/$1/stat"; } 2>/dev/null || return 1
   set -- ${_ps_line##*\) }
-  _ps_state=$1 _ps_start=${20:-}
+  _ps_state=$1 _ps_start=${20:-} _ps_flags=${7:-0}
 }
 b_pid_start() { b_pid_stat "$1" && printf '%s' "$_ps_start"; }
 
@@ -48,6 +50,7 @@ b_pid_alive() {
   if [ -d /proc/self ]; then
     b_pid_stat "$1" || return 1
     case "$_ps_state" in Z | X | '') return 1 ;; esac
+    case "$_ps_flags" in *[!0-9]* | '') ;; *) [ $((_ps_flags & 4)) -eq 0 ] || return 1 ;; esac
     [ -z "${2:-}" ] || [ "$_ps_start" = "$2" ]
   else
     kill -0 "$1" 2>/dev/null
@@ -350,7 +353,12 @@ b_take_lock() {
         [ "$_ln_tries" -lt 50 ] && continue
         b_emit "@error INTERNAL lock $(b_str64 "$_ln_err")"; return 2
       fi
-      _old=$(b_read_lock "$_lk")
+      # Gone since our ln: its holder released it; try again. (Only a lock that is there can be
+      # judged: an empty reading of a vanished file is no stale record.)
+      if ! _old=$(b_read_lock "$_lk"); then
+        [ -e "$_lk" ] || continue
+        b_emit "@error INTERNAL lock $(b_str64 "cannot read $_lk")"; return 2
+      fi
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
       # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
@@ -376,7 +384,7 @@ b_take_lock() {
 b_break_stale() {
   _brk="$1.break"
   if mkdir "$_brk" 2>/dev/null; then
-    [ "$(b_read_lock "$1")" = "$2" ] && rm -f "$1"
+    _bs=$(b_read_lock "$1") && [ "$_bs" = "$2" ] && rm -f "$1"
     rmdir "$_brk"
   else
     _age=$(( $(date +%s) - $(stat -c %Y "$_brk" 2>/dev/null || date +%s) ))
