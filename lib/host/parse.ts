@@ -28,6 +28,8 @@ export interface HostAnswer {
   lock?: LockState;
   journals: Map<string, JournalDump | null>;
   checks: CheckResult[];
+  /** `@checkplan CONFIG SERVER`: the checks ran from a kept plan made from files with these hashes. */
+  checkPlan?: { configSha256: string; serverSha256: string | null };
   /** `@locked`: the holder's record. */
   locked?: string;
   conflict: boolean;
@@ -36,7 +38,12 @@ export interface HostAnswer {
   /** `@error CODE …`: the host refused. */
   error?: { code: string; fields: string[] };
   ended: boolean;
+  /** The end of what the program printed on stderr: the host's own words for any failure. */
+  stderr: string;
 }
+
+/** How much of a program's stderr an error keeps. */
+const STDERR_KEPT = 2000;
 
 /** A record's field: `=TEXT` as it is, anything else base64 (see `b_enc` in prelude.sh). */
 const unb64 = (text: string): string =>
@@ -51,6 +58,7 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
     checks: [],
     conflict: false,
     ended: false,
+    stderr: result.stderr.slice(-STDERR_KEPT),
   };
   const lines = result.stdout.split('\n');
   const start = lines.indexOf('@bootstrap 1');
@@ -61,7 +69,7 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
       {
         server: target,
         exitCode: result.exitCode,
-        stderr: result.stderr.slice(-2000),
+        stderr: answer.stderr,
       },
     );
   }
@@ -71,7 +79,7 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
     const bad = () =>
       new BootstrapError('INTERNAL', `${target}: unexpected answer from the host: ${line.slice(0, 200)}`, {
         server: target,
-        stderr: result.stderr.slice(-2000),
+        stderr: answer.stderr,
       });
     switch (tag) {
       case '@fact':
@@ -108,6 +116,12 @@ export function parseAnswer(target: string, result: ExecResult): HostAnswer {
         const [product, ok, check, detail] = fields;
         if (!product || check === undefined) throw bad();
         answer.checks.push({ product, ok: ok === '1', check: unb64(check), detail: unb64(detail ?? '') });
+        break;
+      }
+      case '@checkplan': {
+        const [config, server] = fields;
+        if (!config || !server) throw bad();
+        answer.checkPlan = { configSha256: config, serverSha256: server === 'absent' ? null : server };
         break;
       }
       case '@locked':
@@ -162,32 +176,49 @@ export function parseLockRecord(record: string): {
   };
 }
 
-/** The error a host's `@error` record stands for. */
-export function hostError(target: string, error: { code: string; fields: string[] }): BootstrapError {
+/**
+ * The error a host's `@error` record stands for; `stderr` (what the program printed there) is kept
+ * in its details, so the host's own words for a failure are never lost.
+ */
+export function hostError(
+  target: string,
+  error: { code: string; fields: string[] },
+  stderr = '',
+): BootstrapError {
   const [a, b, c, d] = error.fields;
+  const withStderr = <T extends Record<string, unknown>>(details: T) =>
+    stderr === '' ? details : { ...details, stderr };
   if (error.code === 'INVALID_SCRIPT') {
     const path = unb64(d ?? '');
     const why =
       { missing: 'is missing', notfile: 'is not a file', notexecutable: 'is not executable' }[c ?? ''] ?? c;
-    return new BootstrapError('INVALID_SCRIPT', `${b} hook of ${a} (${path}) ${why}`, {
-      server: target,
-      product: a,
-      action: b,
-      path,
-      reason: c,
-    });
+    return new BootstrapError(
+      'INVALID_SCRIPT',
+      `${b} hook of ${a} (${path}) ${why}`,
+      withStderr({ server: target, product: a, action: b, path, reason: c }),
+    );
   }
   if (error.code === 'CONFIG_ERROR' && a === 'symlink') {
     const path = unb64(b ?? '');
-    return new BootstrapError('CONFIG_ERROR', `${path} is a symlink; refusing to follow it`, {
-      server: target,
-      file: path,
-      section: null,
-      key: null,
-    });
+    return new BootstrapError(
+      'CONFIG_ERROR',
+      `${path} is a symlink; refusing to follow it`,
+      withStderr({ server: target, file: path, section: null, key: null }),
+    );
+  }
+  if (error.code === 'INTERNAL' && a !== undefined) {
+    // `@error INTERNAL STEP [B64]`: a step of the program failed; B64 is what the host said of it.
+    const said = b === undefined ? (stderr.trim().split('\n').at(-1) ?? '') : unb64(b);
+    return new BootstrapError(
+      'INTERNAL',
+      `${target}: ${a} failed on the host${said === '' ? '' : `: ${said}`}`,
+      withStderr({ server: target, step: a }),
+    );
   }
   const code = isErrorCode(error.code) ? error.code : 'INTERNAL';
-  return new BootstrapError(code, `${target}: host refused: ${error.code} ${error.fields.join(' ')}`, {
-    server: target,
-  });
+  return new BootstrapError(
+    code,
+    `${target}: host refused: ${error.code} ${error.fields.join(' ')}`,
+    withStderr({ server: target }),
+  );
 }

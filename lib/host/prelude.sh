@@ -18,7 +18,6 @@ b_enc() {
     *) _f="=$1" ;;
   esac
 }
-b_unb64() { printf '%s' "$1" | base64 -d; }
 b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -33,24 +32,36 @@ b_fault() {
 # A process's state and start time (fields 3 and 22 of /proc/PID/stat; the name in field 2 may
 # hold spaces and parentheses, so fields are counted after its last ") "), in _ps_state and
 # _ps_start, with builtins only. The start time tells a process from a later one with its PID.
+# The `)` of the pattern is escaped: ksh93 reads a bare one as the end of a pattern group.
+# Its flags (field 9) tell a process that is exiting (PF_EXITING, 4): it has already closed its
+# files, so whoever waited on them may look before it is even a zombie.
 b_pid_stat() {
-  _ps_state='' _ps_start=''
+  _ps_state='' _ps_start='' _ps_flags=0
   { read -r _ps_line < "/proc/$1/stat"; } 2>/dev/null || return 1
-  set -- ${_ps_line##*) }
-  _ps_state=$1 _ps_start=${20:-}
+  set -- ${_ps_line##*\) }
+  _ps_state=$1 _ps_start=${20:-} _ps_flags=${7:-0}
 }
 b_pid_start() { b_pid_stat "$1" && printf '%s' "$_ps_start"; }
 
 # Is PID alive, and (when START is given and /proc exists) the same process that recorded START?
+# A journal's runner is told by its PID; a lock's holder must prove itself (b_holder_alive).
 b_pid_alive() {
   case "$1" in '' | *[!0-9]*) return 1 ;; esac
   if [ -d /proc/self ]; then
     b_pid_stat "$1" || return 1
     case "$_ps_state" in Z | X | '') return 1 ;; esac
+    case "$_ps_flags" in *[!0-9]* | '') ;; *) [ $((_ps_flags & 4)) -eq 0 ] || return 1 ;; esac
     [ -z "${2:-}" ] || [ "$_ps_start" = "$2" ]
   else
     kill -0 "$1" 2>/dev/null
   fi
+}
+
+# Is a lock record's holder provably the process that wrote it: alive, with the start time it
+# recorded? A record without one (the seed tool's bare PID) proves nothing and is stale. Only a
+# host without /proc, where no start time can be read, falls back to the PID alone.
+b_holder_alive() {
+  if [ -d /proc/self ]; then [ -n "${2:-}" ] && b_pid_alive "$1" "$2"; else b_pid_alive "$1"; fi
 }
 
 # JSON string (with quotes) of stdin: escapes quotes, backslashes and control bytes, byte-wise.
@@ -88,10 +99,12 @@ b_write_stdin() {
   sync "$_w_dir" 2>/dev/null || sync
 }
 
-# Write a file from base64 data, with the host's time in place of each \001NOW\001 marker.
+# Write a file from base64 data on stdin, with the host's time in place of each \001NOW\001 marker.
+# The data comes in a here-document, never as an argument: where printf is not a builtin (mksh,
+# posh) an argument goes through exec, and Linux caps one at 128 KiB.
 b_write_b64() {
   _wb_now=${B_NOW:-$(b_now)}
-  b_unb64 "$2" | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
+  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
 }
 
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
@@ -118,29 +131,40 @@ b_dump_products() {
   done
 }
 
-# @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder still runs)
+# @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder provably
+# holds it: b_holder_alive, and with flock the kernel lock taken by someone)
 b_dump_lock() {
   _l="$B_STATE/bootstrap.pid"
   if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
   if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
-  _rec=$(cat "$_l" 2>/dev/null)
+  _rec=$(b_read_lock "$_l")
   _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
   _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
-  if b_pid_alive "$_pid" "$_st"; then _alive=1; else _alive=0; fi
+  if b_holder_alive "$_pid" "$_st" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
   b_enc "$_rec"
   b_emit "@lock record $_alive $_f"
 }
 
-# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal's pid still runs)
+# A journal (one line of JSON) in _jc, and the runner it names in _jp and _js: its PID and start
+# time (`"pidStart"`, which tells it from a later process given the same PID; older journals
+# have none). Read after `"status"`, so that nothing in `args` can be taken for them.
+b_journal_runner() {
+  _jc='' _jp='' _js=''
+  { read -r _jc < "$1"; } 2>/dev/null
+  _jt=${_jc#*\"status\":\"}
+  case "$_jt" in *'"pid":'*) _jp=${_jt#*\"pid\":} _jp=${_jp%%,*} ;; esac
+  case "$_jt" in *'"pidStart":"'*) _js=${_jt#*\"pidStart\":\"} _js=${_js%%\"*} ;; esac
+}
+
+# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal is running and its runner runs)
 b_dump_journal() {
   _j="$B_STATE/operations/$1.json"
   if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
-  # A journal is one line of JSON. Its content is sent as read after the liveness check, so a
-  # runner that ended meanwhile is seen with the final journal it wrote.
-  _jc='' _jp=''
-  { read -r _jc < "$_j"; } 2>/dev/null
-  case "$_jc" in *'"status":"running","pid":'*) _jp=${_jc#*\"status\":\"running\",\"pid\":} _jp=${_jp%%,*} ;; esac
-  if [ -n "$_jp" ] && b_pid_alive "$_jp"; then _alive=1; else _alive=0; fi
+  # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
+  # seen with the final journal it wrote.
+  b_journal_runner "$_j"
+  _alive=0
+  case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
   printf '@journal %s %s ' "$1" "$_alive"; b_b64_file "$_j"; printf '\n'
 }
 
@@ -221,24 +245,65 @@ b_check_http() {
   _c_detail="HTTP ${_code:-no answer} within 5 s"; return 1
 }
 
-# Runs every product's checks as bootstrap.ini on this host lists them (the same text for every
-# host, so SSM can send it to many at once). lib/host/parse.ts cross-checks the list against its
-# own reading of the file and asks again for any check this simple reading missed.
-b_checks_from_config() {
-  [ -f "$B_CONFIG" ] || return 0
-  LC_ALL=C awk '
-    /^[ \t]*\[/ { s = $0; sub(/^[ \t]*\[/, "", s); sub(/\][ \t]*$/, "", s); prod = (s ~ /^product:/) ? substr(s, 9) : ""; next }
-    prod != "" && /^[ \t]*check[ \t]*=/ {
-      v = $0; sub(/^[^=]*=/, "", v); sub(/[ \t]*[;#].*$/, "", v)
-      n = split(v, parts, ",")
-      for (i = 1; i <= n; i++) { c = parts[i]; gsub(/^[ \t]+|[ \t]+$/, "", c); if (c != "") print prod "\t" c }
-    }' "$B_CONFIG" 2>/dev/null | while IFS='	' read -r _cp _cc; do b_check "$_cp" "$_cc"; done
+# heartbeat.appstack's plan, kept in lib/ (SPEC 2.2) for the exact bootstrap.ini and server.ini it
+# was made from, so that a heartbeat needs one program: the checks it runs are still those the
+# tool's parser listed (rendered through shq), never a reading of `check =` here.
+B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
+
+# Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
+# The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
+# meanwhile by another heartbeat is simply not run).
+b_cached_checks() {
+  [ -d "$B_STATE/lib" ] || return 0
+  _pc=$(sha256sum < "$B_CONFIG" 2>/dev/null) || return 0
+  _ps=absent
+  if [ -f "$B_STATE/server.ini" ]; then _ps=$(sha256sum < "$B_STATE/server.ini" 2>/dev/null) || return 0; fi
+  _pf=$(grep -l -x -F "$B_PLAN_TAG ${_pc%% *} ${_ps%% *}" "$B_STATE"/lib/* 2>/dev/null | head -n 1)
+  [ -n "$_pf" ] && b_lib_trusted "$_pf" || return 0
+  _pt=$(cat "$_pf" 2>/dev/null) || return 0
+  _lt=$(printf '%s\n' "$_pt" | sha256sum) && [ "${_lt%% *}" = "${_pf##*/}" ] || return 0
+  eval "$_pt"
+  return 0
+}
+
+# SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
+# folder writable by anyone else (its content is checked against its name as it is read).
+b_lib_trusted() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1
+  [ "$_lt" = "$B_STATE/lib
+$1" ]
+}
+
+# b_keep_plan NAME < base64: keeps a plan in lib/ (only where the state dir exists: a read creates
+# none), dropping the plans kept before it.
+b_keep_plan() {
+  [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || { cat > /dev/null; return 0; }
+  [ -d "$B_STATE/lib" ] || mkdir -m 0750 "$B_STATE/lib" 2>/dev/null || { cat > /dev/null; return 0; }
+  grep -l -F "$B_PLAN_TAG " "$B_STATE"/lib/* 2>/dev/null | while IFS= read -r _kf; do [ "${_kf##*/}" = "$1" ] || rm -f "$_kf"; done
+  base64 -d | b_write_stdin "$B_STATE/lib/$1"
 }
 
 # ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
 
 B_LOCKED=0
 B_STALE=''
+
+# A lock record as read: its first 4 KiB (ours are far shorter; anything else is not ours to relay whole).
+b_read_lock() { head -c 4096 "$1" 2>/dev/null; }
+
+b_use_flock() { [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; }
+
+# Does anyone hold a flock(2) lock on FILE? /proc/locks names each lock's file by device and
+# inode (a waiter's line has `->` in field 2). A read never takes the lock to find out. Where
+# /proc/locks cannot be read, the record's own proof (b_holder_alive) has to do.
+b_flock_held() {
+  [ -r /proc/locks ] || return 0
+  LC_ALL=C awk -v l="$(ls -di "$1" 2>/dev/null)" '
+    BEGIN { split(l, f, " "); ino = ":" f[1]; if (f[1] == "") exit 1 }
+    $2 == "FLOCK" && substr($6, length($6) - length(ino) + 1) == ino { held = 1 }
+    END { exit !held }' /proc/locks
+}
 
 b_lock_record() {
   printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$(b_now)" "$(b_pid_start $$)"
@@ -249,36 +314,57 @@ b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
   if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
   _deadline=$(( $(date +%s) + ${3:-0} ))
-  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
-    exec 9<>"$_lk" || return 2
+  if b_use_flock; then
+    exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
     _tries=0
-    while ! flock -n 9; do
+    # ksh-family shells open `exec` descriptors close-on-exec, so flock(1) gets a copy made for it
+    # (8<&9: a dup2, which never copies close-on-exec). The lock belongs to the open file, which
+    # fd 9 keeps open after flock(1) exits.
+    while :; do
+      _fl_err=$(flock -n 8 8<&9 2>&1) && break
+      _fl_rc=$?
+      # Held by another is status 1 and silence; anything else is a failure, reported as it is.
+      if [ "$_fl_rc" -ne 1 ] || [ -n "$_fl_err" ]; then
+        b_emit "@error INTERNAL lock $(b_str64 "flock exited $_fl_rc: $_fl_err")"; exec 9>&-; return 2
+      fi
       # A new holder writes its record just after taking the lock, and a leaving one empties it
       # just before letting go: an empty record means "try again in a moment", not "unknown holder".
       _tries=$((_tries + 1))
-      _rec=$(cat "$_lk" 2>/dev/null)
+      _rec=$(b_read_lock "$_lk")
       if [ "$(date +%s)" -ge "$_deadline" ] && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
         b_locked "$_rec"; exec 9>&-; return 1
       fi
       if [ -n "$_rec" ]; then b_sleep 0.1; else b_sleep 0.05; fi
     done
-    _old=$(cat "$_lk")
+    _old=$(b_read_lock "$_lk")
     [ -n "$_old" ] && B_STALE=$_old
-    b_lock_record "$1" "$2" > "$_lk"
+    b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
-    _tmp="$_lk.$$.new"
+    _tmp="$_lk.$$.new" _ln_tries=0
     while :; do
-      b_lock_record "$1" "$2" > "$_tmp"
-      if ln "$_tmp" "$_lk" 2>/dev/null; then rm -f "$_tmp"; break; fi
+      # A record that could not be written whole must never be linked in: it would read as stale.
+      b_lock_record "$1" "$2" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
+      if _ln_err=$(ln "$_tmp" "$_lk" 2>&1); then rm -f "$_tmp"; break; fi
       rm -f "$_tmp"
-      # The holder released between our ln and now: just try again.
-      [ -e "$_lk" ] || continue
-      _old=$(cat "$_lk" 2>/dev/null)
+      # No lock there: the holder released between our ln and now, so try again; but an ln that
+      # keeps failing with no lock in its way cannot link at all (a file system without hard links).
+      if [ ! -e "$_lk" ]; then
+        _ln_tries=$((_ln_tries + 1))
+        [ "$_ln_tries" -lt 50 ] && continue
+        b_emit "@error INTERNAL lock $(b_str64 "$_ln_err")"; return 2
+      fi
+      # Gone since our ln: its holder released it; try again. (Only a lock that is there can be
+      # judged: an empty reading of a vanished file is no stale record.)
+      if ! _old=$(b_read_lock "$_lk"); then
+        [ -e "$_lk" ] || continue
+        b_emit "@error INTERNAL lock $(b_str64 "cannot read $_lk")"; return 2
+      fi
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
-      # A live holder's record is complete before it is linked in, so an empty or dead one is stale
-      # (an empty one is what a flock host leaves on release, or a power loss before the data hit disk).
-      if ! b_pid_alive "$_opid" "$_ost"; then
+      # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
+      # is stale (an empty one is what a flock host leaves on release, or a power loss before the
+      # data hit disk; an unproven one another tool's bare PID).
+      if ! b_holder_alive "$_opid" "$_ost"; then
         b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
         continue
       fi
@@ -298,7 +384,7 @@ b_take_lock() {
 b_break_stale() {
   _brk="$1.break"
   if mkdir "$_brk" 2>/dev/null; then
-    [ "$(cat "$1" 2>/dev/null)" = "$2" ] && rm -f "$1"
+    _bs=$(b_read_lock "$1") && [ "$_bs" = "$2" ] && rm -f "$1"
     rmdir "$_brk"
   else
     _age=$(( $(date +%s) - $(stat -c %Y "$_brk" 2>/dev/null || date +%s) ))
@@ -317,23 +403,25 @@ b_mark_last() { printf '%s\n' "$J_ID" | b_write_stdin "$B_STATE/operations/.last
 b_release_lock() {
   [ "$B_LOCKED" = 1 ] || return 0
   B_LOCKED=0
-  if [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; then
+  if b_use_flock; then
     : > "$B_STATE/bootstrap.pid"
-    flock -u 9 2>/dev/null
+    flock -u 8 8<&9 2>/dev/null
     exec 9>&-
   else
     [ "$(sed -n 1p "$B_STATE/bootstrap.pid" 2>/dev/null)" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
   fi
 }
 
-# b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what was read.
+# b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what
+# was read; @error and status 2 when it cannot tell (a hash that cannot be taken is no conflict).
 b_expect_unchanged() {
   while [ $# -ge 2 ]; do
     if [ "$2" = absent ]; then
       [ -e "$1" ] && { b_emit "@conflict"; return 1; }
     else
-      _h=$(sha256sum < "$1" 2>/dev/null | cut -c1-64)
-      [ "$_h" = "$2" ] || { b_emit "@conflict"; return 1; }
+      [ -f "$1" ] || { b_emit "@conflict"; return 1; }
+      _h=$(sha256sum < "$1") || { b_emit "@error INTERNAL sha256sum"; return 2; }
+      [ "${_h%% *}" = "$2" ] || { b_emit "@conflict"; return 1; }
     fi
     shift 2
   done
@@ -356,17 +444,20 @@ b_check_hook() {
 
 J_STEPS=''
 J_EXTRA=''
+J_PID_START=''
 J_STATUS=running
 J_ERROR=null
 J_FINISHED=null
 
+# A here-document, not printf: the steps' output can outgrow what one argument may carry (mksh and
+# posh run printf as a program).
 b_journal_write() {
-  printf '{%s,"status":"%s","pid":%s,"startedAt":"%s","finishedAt":%s,"error":%s,"steps":[%s]%s}\n' \
-    "$J_HEAD" "$J_STATUS" "$$" "$J_STARTED" "$J_FINISHED" "$J_ERROR" "$J_STEPS" "$J_EXTRA" \
-    | b_write_stdin "$B_STATE/operations/$J_ID.json"
+  b_write_stdin "$B_STATE/operations/$J_ID.json" <<B_JOURNAL
+{$J_HEAD,"status":"$J_STATUS","pid":$$,"pidStart":"$J_PID_START","startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,"steps":[$J_STEPS]$J_EXTRA}
+B_JOURNAL
 }
 
-# The old holder of a stale lock, as the journal's staleLockRemoved.
+# The old holder of a stale lock, as the journal's staleLockRemoved, with the record as it was.
 b_journal_stale() {
   [ -n "$B_STALE" ] || return 0
   _sp=$(printf '%s\n' "$B_STALE" | sed -n 1p)
@@ -374,7 +465,7 @@ b_journal_stale() {
   _so=$(printf '%s\n' "$B_STALE" | sed -n 's/^operation=//p')
   _sc=$(printf '%s\n' "$B_STALE" | sed -n 's/^command=//p')
   _sa=$(printf '%s\n' "$B_STALE" | sed -n 's/^started_at=//p')
-  J_EXTRA=",\"staleLockRemoved\":{\"pid\":$_sp,\"operation\":$(b_json_str "$_so"),\"command\":$(b_json_str "$_sc"),\"started_at\":$(b_json_str "$_sa")}"
+  J_EXTRA=",\"staleLockRemoved\":{\"pid\":$_sp,\"operation\":$(b_json_str "$_so"),\"command\":$(b_json_str "$_sc"),\"started_at\":$(b_json_str "$_sa"),\"record\":$(b_json_str "$B_STALE")}"
 }
 
 # b_fail CODE MESSAGE DETAILS_JSON: the operation's error (message is plain text, escaped here).
@@ -437,7 +528,7 @@ b_run_hook() {
   return 1
 }
 
-# SIGTERM/SIGINT on the runner: stop the hook, record the failure, release the lock.
+# SIGTERM/SIGINT/SIGHUP on the runner: stop the hook, record the failure, release the lock.
 b_on_signal() {
   trap '' TERM INT HUP
   [ -n "${B_HOOK_PID:-}" ] && kill -TERM "$B_HOOK_PID" 2>/dev/null && wait "$B_HOOK_PID" 2>/dev/null
@@ -452,11 +543,11 @@ b_follow() {
   _fj="$B_STATE/operations/$1.json"
   _fdl=$(( $(date +%s) + $2 ))
   while [ -f "$_fj" ] && [ "$(date +%s)" -lt "$_fdl" ]; do
-    _fp=$(sed -n 's/^{.*"status":"[a-z]*","pid":\([0-9]*\),"startedAt".*/\1/p' "$_fj")
-    b_pid_alive "$_fp" || break
+    b_journal_runner "$_fj"
+    b_pid_alive "$_jp" "$_js" || break
     # A final journal is written just before the runner lets go of the lock: wait for it to be
     # gone too, so that whoever follows can start the next operation at once.
-    case "$(cat "$_fj")" in
+    case "$_jc" in
       *'"status":"running","pid":'*) b_sleep 0.1 ;;
       *) b_sleep 0.02 ;;
     esac

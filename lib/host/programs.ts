@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { b64, shq } from './quote.ts';
 import { PRELUDE } from './shell-source.ts';
 
@@ -16,7 +17,7 @@ export interface ReadPlan {
   journalId?: string;
   /** Dump the most recently written journal (heartbeat's lastOperation). */
   newestJournal?: boolean;
-  /** Run every product's checks as listed in bootstrap.ini on the host. */
+  /** Run heartbeat.appstack's plan if one is kept for bootstrap.ini and server.ini as they are. */
   checks?: boolean;
 }
 
@@ -48,19 +49,44 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
   if (plan.lock) lines.push('b_dump_lock');
   if (plan.journalId !== undefined) lines.push(`b_dump_journal ${shq(plan.journalId)}`);
   if (plan.newestJournal) lines.push('b_dump_newest_journal');
-  if (plan.checks) lines.push('b_checks_from_config');
+  if (plan.checks) lines.push('b_cached_checks');
   lines.push('b_emit "@end"');
   return header(paths) + lines.join('\n') + '\n';
 }
 
-/** Runs the named checks (when the generic reading of bootstrap.ini on the host missed some). */
-export function renderChecks(
-  paths: HostPaths,
-  checks: ReadonlyArray<{ product: string; raw: string }>,
-): string {
-  const lines = ['b_emit "@bootstrap 1"', ...checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`)];
-  lines.push('b_emit "@end"');
-  return header(paths) + lines.join('\n') + '\n';
+export interface CheckPlan {
+  checks: ReadonlyArray<{ product: string; raw: string }>;
+  /** SHA-256 of the bootstrap.ini and server.ini (null: absent) the plan was made from. */
+  configSha256: string;
+  serverSha256: string | null;
+}
+
+const PLAN_TAG = '# cloudiq-bootstrap appstack plan 1';
+
+/** The plan as kept in lib/: it says which files it was made from, then runs exactly its checks. */
+function planText(plan: CheckPlan): string {
+  const made = `${plan.configSha256} ${plan.serverSha256 ?? 'absent'}`;
+  const checks = plan.checks.map((c) => `b_check ${shq(c.product)} ${shq(c.raw)}`);
+  return [`${PLAN_TAG} ${made}`, `b_emit "@checkplan ${made}"`, ...checks, ''].join('\n');
+}
+
+/**
+ * Runs exactly the named checks (heartbeat.appstack's plan): the host never reads `check =` itself,
+ * so what runs is what the tool's parser of bootstrap.ini listed, and nothing when it refused the file.
+ * The plan is kept in the state dir's lib/ (named by its SHA-256), where the next heartbeat's read
+ * runs it when bootstrap.ini and server.ini are still the files it was made from.
+ */
+export function renderChecks(paths: HostPaths, plan: CheckPlan): string {
+  const text = planText(plan);
+  const name = createHash('sha256').update(text).digest('hex');
+  const data = (b64(text).match(/.{1,76}/g) ?? []).join('\n');
+  const lines = [
+    'b_emit "@bootstrap 1"',
+    text.trimEnd(),
+    `b_keep_plan ${name} <<'${DATA_END}'\n${data}\n${DATA_END}`,
+    'b_emit "@end"',
+  ];
+  return `${header(paths)}${lines.join('\n')}\n`;
 }
 
 export function renderFollow(paths: HostPaths, operationId: string, waitSeconds: number): string {
@@ -73,9 +99,24 @@ function expectLine(expect: readonly Expectation[]): string {
   return `b_expect_unchanged ${args}`;
 }
 
-/** An atomic write; `orElse` runs when it fails (the file is then untouched). */
+/** Base64 is never `_`, so no line of the data can end its here-document. */
+const DATA_END = 'CLOUDIQ_DATA';
+
+/**
+ * An atomic write; `orElse` runs when it fails (the file is then untouched). The data follows as
+ * a here-document (lines of base64), so however large the file no argument carries it.
+ */
 function writeLine(write: FileWrite, orElse = `b_write_failed ${shq(write.path)}`): string {
-  return `b_write_b64 ${shq(write.path)} ${shq(b64(write.content))} || ${orElse}`;
+  const data = (b64(write.content).match(/.{1,76}/g) ?? []).join('\n');
+  return `b_write_b64 ${shq(write.path)} <<'${DATA_END}' || ${orElse}\n${data}\n${DATA_END}`;
+}
+
+/** `text` as a here-document body with a delimiter that none of its lines is. */
+function hereDocument(text: string, base: string): { delimiter: string; body: string } {
+  const lines = new Set(text.split('\n'));
+  let delimiter = base;
+  while (lines.has(delimiter)) delimiter += '_';
+  return { delimiter, body: text.endsWith('\n') ? text : `${text}\n` };
 }
 
 export interface QuickWritePlan {
@@ -128,24 +169,43 @@ export interface LongPlan {
 }
 
 /**
- * A long command: the program starts a runner in its own session (setsid) that takes the lock,
- * owns the journal and runs the hooks, and relays the runner's first answer (the running journal,
- * or why it refused). The runner finishes whatever happens to the connection that started it.
+ * A long command: the program writes the runner (a program that takes the lock, owns the journal
+ * and runs the hooks) to a file in a private temp dir, starts it in its own session, and relays
+ * its first answer (the running journal, or why it refused). The runner finishes whatever happens
+ * to the connection that started it.
+ *
+ * The runner's text goes through a file, never argv (Linux caps one argument at 128 KiB, and a
+ * role's config may be far larger) nor stdin (the runner would read its own program from a pipe
+ * its starter must keep feeding until the very end). The file sits in `mktemp -d`'s 0700 dir,
+ * not the state dir: nothing may change there before the runner has checked the hooks
+ * (INVALID_SCRIPT changes nothing). The runner unlinks it as it starts; its shell keeps reading
+ * the open file.
+ *
+ * `setsid setsid`: the first becomes a session leader, so the second must fork, and its parent
+ * returns at once. The runner is so never an asynchronous list (`&`), whose commands a shell
+ * without job control starts with SIGINT ignored, which no trap could then undo (POSIX, Shell
+ * Command Language 2.11); SIGINT and SIGHUP can end it (SPEC 2.3). The pipe to `cat` carries its
+ * answer: `cat` ends when the runner closes its stdout, or exits without answering. Its stderr
+ * until then (setsid's, the shell's) comes back as the program's stderr.
  */
 export function renderLong(paths: HostPaths, plan: LongPlan): string {
-  const runner = header(paths) + renderRunnerBody(plan);
+  const runner = hereDocument(`rm -f "$0"\n${header(paths)}${renderRunnerBody(plan)}`, 'CLOUDIQ_RUNNER');
   const lines = [
     'b_emit "@bootstrap 1"',
-    'B_FIFO_DIR=$(mktemp -d) && mkfifo "$B_FIFO_DIR/answer" || { b_emit "@error INTERNAL mkfifo"; exit 0; }',
-    `B_RUNNER=${shq(runner)}`,
+    'B_RUN_DIR=$(mktemp -d) || { b_emit "@error INTERNAL runner"; exit 0; }',
+    'umask 077',
+    `cat > "$B_RUN_DIR/runner" <<'${runner.delimiter}' || { rm -rf "$B_RUN_DIR"; b_emit "@error INTERNAL runner"; exit 0; }`,
+    `${runner.body}${runner.delimiter}`,
+    'umask 027',
     'if b_have setsid; then',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
-    '  setsid "${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &',
+    '  setsid setsid "${BOOTSTRAP_SH:-sh}" "$B_RUN_DIR/runner" </dev/null 2>"$B_RUN_DIR/err" | cat',
     'else',
-    `  ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" -c "$B_RUNNER" cloudiq-bootstrap-runner ) </dev/null >"$B_FIFO_DIR/answer" 2>/dev/null &`,
+    // Without setsid there is no detaching but `&` (SIGINT then stays ignored in the runner).
+    `  { ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" "$B_RUN_DIR/runner" ) </dev/null 2>"$B_RUN_DIR/err" & } | cat`,
     'fi',
-    'cat "$B_FIFO_DIR/answer"',
-    'rm -rf "$B_FIFO_DIR"',
+    'cat "$B_RUN_DIR/err" >&2',
+    'rm -rf "$B_RUN_DIR"',
     'b_emit "@end"',
   ];
   return header(paths) + lines.join('\n') + '\n';
@@ -155,7 +215,6 @@ function renderRunnerBody(plan: LongPlan): string {
   const id = shq(plan.operationId);
   const head = `"id":${JSON.stringify(plan.operationId)},"command":${JSON.stringify(plan.command)},"args":${JSON.stringify(plan.args)}`;
   const lines = [
-    "trap '' HUP",
     `J_ID=${id}; J_COMMAND=${shq(plan.command)}; J_HEAD=${shq(head)}; B_HOOK_TIMEOUT=${plan.hookTimeout}`,
     // An id that already has a journal answers with it instead of running again (SPEC 2.5).
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
@@ -164,8 +223,8 @@ function renderRunnerBody(plan: LongPlan): string {
     `b_take_lock "$J_ID" "$J_COMMAND" ${plan.waitLockSeconds} || exit 0`,
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
     `${expectLine(plan.expect)} || exit 0`,
-    "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT",
-    'J_STARTED=$(b_now)',
+    "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT; trap 'b_on_signal HUP' HUP",
+    'J_STARTED=$(b_now); b_pid_stat $$; J_PID_START=$_ps_start',
     'b_journal_stale',
     'b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }',
     'b_mark_last',
@@ -180,7 +239,7 @@ function renderRunnerBody(plan: LongPlan): string {
       .map(([name, value]) => ` ${name}=${shq(value)}; export ${name};`)
       .join('');
     lines.push(`${fn}_env() { :;${env} }`);
-    lines.push(`${fn}_failed() { ${writeLine(step.onFailure, ':')}; }`);
+    lines.push(`${fn}_failed() {\n${writeLine(step.onFailure, ':')}\n}`);
     lines.push(writeLine(step.before));
     lines.push(`b_fault long:before-hook-${index}`);
     lines.push(`B_CFG_FN=${fn}_env; B_ON_SIGNAL_STATE=${fn}_failed`);

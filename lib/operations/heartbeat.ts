@@ -1,6 +1,7 @@
+import type { ProductConfig } from '../config/bootstrap-config.ts';
 import type { CheckResult } from '../host/parse.ts';
 import { parseLockRecord } from '../host/parse.ts';
-import { renderChecks } from '../host/programs.ts';
+import { type CheckPlan, renderChecks } from '../host/programs.ts';
 import { readJournal } from './journal.ts';
 import { currentMode } from './server-mode.ts';
 import { execProgram, type Snapshot } from './snapshot.ts';
@@ -59,29 +60,54 @@ export function heartbeatGet(host: HostTarget, snapshot: Snapshot): HeartbeatAns
   };
 }
 
+/** The products heartbeat.appstack checks: the recorded role's (SPEC 2.5), or all while none is recorded. */
+function checkedProducts(snapshot: Snapshot): ProductConfig[] {
+  const { products, roles } = snapshot.config;
+  const role = snapshot.server.role;
+  // A recorded role that bootstrap.ini no longer names: all products, rather than no answer at all.
+  const names = role === undefined ? undefined : roles[role];
+  if (names === undefined) return Object.values(products);
+  return names.flatMap((name) => products[name] ?? []);
+}
+
 /**
- * `heartbeat.appstack` from a read made with `{ checks: true }`. The host ran the checks as its own
- * simple reading of bootstrap.ini found them; any check that reading missed (unusual quoting) is
- * run in a second, targeted program so the answer always covers exactly the parsed config.
+ * `heartbeat.appstack` from a read of the host (made with `checks`): its plan is the parsed
+ * bootstrap.ini's checks of the recorded role's products, and the host runs exactly those — in that
+ * same read when it keeps the plan made from the very files read, else in a second program (which
+ * keeps the plan for next time).
  */
 export async function heartbeatAppstack(
   host: HostTarget,
   snapshot: Snapshot,
   options: RunOptions,
 ): Promise<AppstackAnswer> {
+  const planned = checkedProducts(snapshot).flatMap((p) =>
+    p.checks.map((c) => ({ product: p.name, raw: c.raw })),
+  );
+  const plan: CheckPlan = {
+    checks: planned,
+    configSha256: snapshot.expectations.get('config')?.sha256 ?? '',
+    serverSha256: snapshot.expectations.get('server')?.sha256 ?? null,
+  };
+  const kept = snapshot.answer.checkPlan;
+  const ran = snapshot.answer.checks.map((c) => ({ product: c.product, raw: c.check }));
+  const fromKept =
+    kept !== undefined &&
+    kept.configSha256 === plan.configSha256 &&
+    kept.serverSha256 === plan.serverSha256 &&
+    JSON.stringify(ran) === JSON.stringify(planned);
+  const results =
+    planned.length === 0
+      ? []
+      : fromKept
+        ? snapshot.answer.checks
+        : (await execProgram(host, renderChecks(host, plan), options)).checks;
   const found = new Map<string, CheckResult>();
   const keyOf = (product: string, check: string) => `${product}\n${check}`;
-  for (const result of snapshot.answer.checks) found.set(keyOf(result.product, result.check), result);
-  const missing = Object.values(snapshot.config.products).flatMap((p) =>
-    p.checks.filter((c) => !found.has(keyOf(p.name, c.raw))).map((c) => ({ product: p.name, raw: c.raw })),
-  );
-  if (missing.length > 0) {
-    const again = await execProgram(host, renderChecks(host, missing), options);
-    for (const result of again.checks) found.set(keyOf(result.product, result.check), result);
-  }
+  for (const result of results) found.set(keyOf(result.product, result.check), result);
   const products: AppstackAnswer['products'] = {};
   let healthy = 0;
-  for (const product of Object.values(snapshot.config.products)) {
+  for (const product of checkedProducts(snapshot)) {
     const checks = product.checks.map((c) => {
       const result = found.get(keyOf(product.name, c.raw));
       const ok = result?.ok ?? false;

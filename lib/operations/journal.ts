@@ -34,6 +34,8 @@ export const journalSchema = z.object({
       operation: z.string(),
       command: z.string(),
       started_at: z.string(),
+      /** The old record as it was (another tool's may hold nothing but a PID). */
+      record: z.string().optional(),
     })
     .optional(),
 });

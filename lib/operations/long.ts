@@ -200,11 +200,14 @@ export async function startLong(
       continue;
     }
     const journal = journalFrom(host, answer, id);
-    if (!journal)
-      throw new BootstrapError('INTERNAL', `${host.name}: the operation did not start`, {
-        server: host.name,
-        operationId: id,
-      });
+    if (!journal) {
+      const said = answer.stderr.trim().split('\n').at(-1) ?? '';
+      throw new BootstrapError(
+        'INTERNAL',
+        `${host.name}: the operation did not start${said === '' ? '' : `: ${said}`}`,
+        { server: host.name, operationId: id, stderr: answer.stderr },
+      );
+    }
     return journal;
   }
   throw contentionError(host);

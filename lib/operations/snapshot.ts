@@ -41,11 +41,11 @@ export async function execProgram(
       {
         server: host.name,
         exitCode: result.exitCode,
-        stderr: result.stderr.slice(-2000),
+        stderr: answer.stderr,
       },
     );
   }
-  if (answer.error) throw hostError(host.name, answer.error);
+  if (answer.error) throw hostError(host.name, answer.error, answer.stderr);
   return answer;
 }
 

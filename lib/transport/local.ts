@@ -11,7 +11,10 @@ export interface LocalTransportOptions {
   target?: string;
 }
 
-/** This machine, through `sh -s`: what the CLI uses when no target is named. */
+/**
+ * This machine, through `sh` with the program on stdin: what the CLI uses when no target is named.
+ * No `-s`: a shell given no operand reads stdin anyway (POSIX), and posh refuses `-s`.
+ */
 export function createLocalTransport(options: LocalTransportOptions = {}): Transport {
   const shell = options.shell ?? '/bin/sh';
   const target = options.target ?? 'localhost';
@@ -36,7 +39,7 @@ function runLocal(
   request: ExecRequest,
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(shell, ['-s'], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(shell, [], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let settled = false;

@@ -7,7 +7,7 @@
 export type TransportKind = 'local' | 'ssh' | 'ssm';
 
 export interface ExecRequest {
-  /** The whole sh program. ssh and local feed it to `sh -s` on stdin; ssm sends it as AWS-RunShellScript's commands. */
+  /** The whole sh program. ssh and local feed it to `sh` on stdin; ssm sends it as AWS-RunShellScript's commands. */
   program: string;
   /** Give up after this long with `TRANSPORT_TIMEOUT`. The program on the host may still be running. */
   timeoutMs?: number;

@@ -2,8 +2,8 @@
 // and the exclusive create checked against PID and start time (BOOTSTRAP_NO_FLOCK=1, as on a
 // busybox-only host).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
@@ -30,6 +30,37 @@ function setUp(mode: 'flock' | 'no-flock'): { sandbox: Sandbox; host: HostTarget
 }
 
 const lockPath = (sandbox: Sandbox) => join(sandbox.stateDir, 'bootstrap.pid');
+
+/** A sandbox host on which command `name` only fails, saying `message`: a host-side failure on demand. */
+function hostWithFailing(name: string, message: string, status: number, env: NodeJS.ProcessEnv = {}) {
+  const sandbox = createSandbox();
+  sandboxes.push(sandbox);
+  const bin = join(sandbox.root, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, name), `#!/bin/sh\necho '${message}' >&2\nexit ${status}\n`, { mode: 0o755 });
+  return sandbox.host(createLocalTransport({ env: { ...env, PATH: `${bin}:${process.env['PATH']}` } }));
+}
+
+const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+
+/** A `sleep`, and a lock record naming it with its true start time: a live holder, proven by /proc. */
+async function writeLiveRecord(sandbox: Sandbox): Promise<{ sleeper: ChildProcess; pid: number }> {
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  cleanups.push(() => sleeper.kill('SIGKILL'));
+  const pid = await waitFor(
+    'sleep to start',
+    () => sleeper.pid !== undefined && pidAlive(sleeper.pid) && sleeper.pid,
+  );
+  writeFileSync(
+    lockPath(sandbox),
+    `${pid}\noperation=op_live\ncommand=server.mode\nstarted_at=2020-01-01T00:00:00Z\npid_start=${pidStart(pid)}\n`,
+  );
+  return { sleeper, pid };
+}
 
 /** A hook that fails loudly if two of its runs ever overlap, and records the order of runs. */
 function overlapDetectingHook(sandbox: Sandbox, product: string): void {
@@ -144,8 +175,13 @@ for (const mode of ['flock', 'no-flock'] as const) {
         operation: held.journal.id,
         command: 'product.upgrade',
         started_at: next.staleLockRemoved?.started_at,
+        record: next.staleLockRemoved?.record,
       });
       assert.match(next.staleLockRemoved?.started_at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.match(
+        next.staleLockRemoved?.record ?? '',
+        new RegExp(`^${held.journal.pid}\noperation=${held.journal.id}\n`),
+      );
       killSession(held.journal.pid);
     });
 
@@ -173,6 +209,62 @@ for (const mode of ['flock', 'no-flock'] as const) {
       }
       sleeper.kill('SIGKILL');
     });
+
+    it("a bare-PID record (the seed tool's) naming a live unrelated process is stale", async () => {
+      const { sandbox, host } = setUp(mode);
+      await runCommand(host, { command: 'server.mode', mode: 'drain' });
+      await waitFor('the lock to be free', () => (readIfExists(lockPath(sandbox)) ?? '') === '');
+      // PID 1 is alive and never a bootstrap process: without a start time nothing proves it holds the lock.
+      writeFileSync(lockPath(sandbox), '1\n');
+      const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+      assert.equal(beat.lock, null, 'a holder nobody is reported');
+      const journal = (await runCommand(host, {
+        command: 'product.upgrade',
+        product: 'haproxy',
+        version: '1.0',
+      })) as Journal;
+      assert.equal(journal.status, 'succeeded');
+      assert.deepEqual(journal.staleLockRemoved, {
+        pid: 1,
+        operation: '',
+        command: '',
+        started_at: '',
+        record: '1',
+      });
+      assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'active' }), {
+        mode: 'active',
+      });
+    });
+
+    for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+      it(`${signal} to the holder ends the operation: failed journal, failed product, lock released`, async () => {
+        const { sandbox, host } = setUp(mode);
+        const held = await holdLock(sandbox, host, { seconds: 60 });
+        cleanups.push(() => killSession(held.journal.pid));
+        process.kill(held.journal.pid, signal);
+        await waitFor(`the holder to end on ${signal}`, () => !pidAlive(held.journal.pid), 20_000);
+        const journal = (await runCommand(host, {
+          command: 'operation.get',
+          operationId: held.journal.id,
+        })) as Journal;
+        assert.equal(journal.status, 'failed');
+        assert.match(journal.error?.message ?? '', new RegExp(signal));
+        const got = (await runCommand(host, { command: 'product.get', product: 'deepfiler' })) as {
+          state: Record<string, string>;
+        };
+        assert.equal(got.state['status'], 'failed');
+        const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+        assert.equal(beat.lock, null);
+        const next = (await runCommand(host, {
+          command: 'product.upgrade',
+          product: 'haproxy',
+          version: '2.0',
+        })) as Journal;
+        assert.equal(next.status, 'succeeded');
+        assert.equal(next.staleLockRemoved, undefined, `${signal} should release the lock cleanly`);
+        killSession(held.journal.pid);
+      });
+    }
 
     it('a daemon started by a hook does not keep the lock', async () => {
       const { sandbox, host } = setUp(mode);
@@ -250,20 +342,43 @@ for (const mode of ['flock', 'no-flock'] as const) {
   });
 }
 
+describe('the lock with flock, details', () => {
+  it('a record naming a live process that holds no kernel lock names no holder and does not block', async () => {
+    const { sandbox, host } = setUp('flock');
+    await runCommand(host, { command: 'server.mode', mode: 'drain' });
+    await waitFor('the lock to be free', () => (readIfExists(lockPath(sandbox)) ?? '') === '');
+    const { sleeper } = await writeLiveRecord(sandbox);
+    const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
+    assert.equal(beat.lock, null, 'the kernel lock is free: the record names nobody');
+    assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'active' }), { mode: 'active' });
+    sleeper.kill('SIGKILL');
+  });
+
+  it('a flock(1) that fails for another reason than a holder is INTERNAL with its message, never LOCKED', async () => {
+    const host = hostWithFailing('flock', 'flock: 9: Bad file descriptor', 65);
+    const error = await errorOf(runCommand(host, { command: 'server.mode', mode: 'drain' }));
+    assert.ok(error instanceof BootstrapError, String(error));
+    assert.equal(error.code, 'INTERNAL', error.message);
+    assert.match(error.message, /Bad file descriptor/);
+  });
+});
+
 describe('the lock without flock, details', () => {
+  it('an ln(1) that cannot link at all is INTERNAL with its message, never a loop', async () => {
+    const message = 'ln: failed to create hard link: Operation not permitted';
+    const host = hostWithFailing('ln', message, 1, { BOOTSTRAP_NO_FLOCK: '1' });
+    const error = await errorOf(
+      runCommand(host, { command: 'server.mode', mode: 'drain' }, { timeoutMs: 20_000 }),
+    );
+    assert.ok(error instanceof BootstrapError, String(error));
+    assert.equal(error.code, 'INTERNAL', error.message);
+    assert.match(error.message, /Operation not permitted/);
+  });
+
   it('a record whose PID and start time match a live process blocks', async () => {
     const { sandbox, host } = setUp('no-flock');
     await runCommand(host, { command: 'server.mode', mode: 'drain' });
-    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
-    cleanups.push(() => sleeper.kill('SIGKILL'));
-    const pid = await waitFor(
-      'sleep to start',
-      () => sleeper.pid !== undefined && pidAlive(sleeper.pid) && sleeper.pid,
-    );
-    writeFileSync(
-      lockPath(sandbox),
-      `${pid}\noperation=op_live\ncommand=server.mode\nstarted_at=2020-01-01T00:00:00Z\npid_start=${pidStart(pid)}\n`,
-    );
+    const { sleeper, pid } = await writeLiveRecord(sandbox);
     const error = await runCommand(host, { command: 'server.mode', mode: 'active' }).then(
       () => null,
       (e: unknown) => e,
@@ -281,5 +396,29 @@ describe('the lock without flock, details', () => {
     writeFileSync(lockPath(sandbox), '');
     assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'active' }), { mode: 'active' });
     assert.equal(existsSync(lockPath(sandbox)) && readFileSync(lockPath(sandbox), 'utf8') !== '', false);
+  });
+});
+
+describe("a journal's runner, like a lock's holder, is told by PID and start time", () => {
+  it('a running journal whose PID now belongs to another process reads as failed', async () => {
+    const { sandbox, host } = setUp('flock');
+    const done = (await runCommand(host, {
+      command: 'product.upgrade',
+      product: 'haproxy',
+      version: '1.0',
+    })) as Journal;
+    const path = join(sandbox.stateDir, 'operations', `${done.id}.json`);
+    // As a runner killed with -9 leaves it, its PID since given to a live process (PID 1).
+    const text = readFileSync(path, 'utf8')
+      .replace(
+        /"status":"succeeded","pid":\d+(,"pidStart":"\d*")?/,
+        `"status":"running","pid":1,"pidStart":"${pidStart(1)}9"`,
+      )
+      .replace(/"finishedAt":"[^"]*"/, '"finishedAt":null');
+    assert.match(text, /"status":"running","pid":1,/);
+    writeFileSync(path, text);
+    const journal = (await runCommand(host, { command: 'operation.get', operationId: done.id })) as Journal;
+    assert.equal(journal.status, 'failed');
+    assert.match(journal.error?.message ?? '', /ended without finishing its journal/);
   });
 });

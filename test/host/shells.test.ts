@@ -1,5 +1,8 @@
-// The host program needs only a POSIX sh, awk and coreutils: the same scenario under dash, bash
-// and busybox sh (busybox applets only, so no flock either) gives the same JSON.
+// The host program needs only a POSIX sh, awk and coreutils: the same scenario under dash, bash,
+// busybox sh (busybox applets only, so no flock either), mksh, ksh93, posh and yash gives the same
+// JSON. They differ where POSIX leaves room: ksh-family shells open `exec` descriptors
+// close-on-exec, ksh93 parses patterns its own way, posh refuses `sh -s`, and mksh and posh have
+// no printf builtin (so a long argument meets the kernel's 128 KiB cap).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CommandRequest } from '../../lib/operations/index.ts';
@@ -31,6 +34,8 @@ async function scenario(sandbox: Sandbox, shell: string, env: NodeJS.ProcessEnv 
     { command: 'product.set', product: 'haproxy', values: { nope: '1' } },
     { command: 'server.mode', mode: 'standby' },
     { command: 'product.get', product: 'deepfiler' },
+    // The plan kept by the first appstack, now run within the read (find, grep, sha256sum).
+    { command: 'heartbeat.appstack' },
   ];
   const answers: unknown[] = [];
   for (const step of steps) {
@@ -56,7 +61,7 @@ async function scenario(sandbox: Sandbox, shell: string, env: NodeJS.ProcessEnv 
   ) as unknown[];
 }
 
-describe('the host program under dash, bash and busybox sh', () => {
+describe('the host program under seven shells', () => {
   const sandboxes: Sandbox[] = [];
   const busybox = createBusyboxDir();
   const results = new Map<string, unknown[]>();
@@ -94,6 +99,7 @@ describe('the host program under dash, bash and busybox sh', () => {
     assert.equal((answers[11] as { status: string }).status, 'degraded');
     assert.equal((answers[12] as { error: string }).error, 'INVALID_KEY');
     assert.equal((answers[13] as { error: string }).error, 'INVALID_MODE');
+    assert.deepEqual(answers[15], answers[11]);
   });
 
   it('bash gives the same JSON as dash', async () => {
@@ -103,6 +109,12 @@ describe('the host program under dash, bash and busybox sh', () => {
   it('busybox sh with busybox applets only gives the same JSON as dash', async () => {
     assert.deepEqual(await scenario(fresh(), busybox.shell, { PATH: busybox.dir }), results.get('dash'));
   });
+
+  for (const shell of ['mksh', 'ksh93', 'posh', 'yash']) {
+    it(`${shell} gives the same JSON as dash`, async () => {
+      assert.deepEqual(await scenario(fresh(), shell), results.get('dash'));
+    });
+  }
 
   it('dash with the no-flock lock gives the same JSON', async () => {
     assert.deepEqual(

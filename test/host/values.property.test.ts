@@ -194,7 +194,7 @@ describe('shq', () => {
     fc.string({ unit: fc.constantFrom("'", '"', '\\', '$', '`', '(', ')', '\n', ' ') }),
   );
 
-  for (const shell of ['/usr/bin/dash', '/bin/bash', '/bin/busybox sh']) {
+  for (const shell of ['/usr/bin/dash', '/bin/bash', '/bin/busybox sh', 'mksh', 'ksh93', 'posh', 'yash']) {
     it(`a shell reads back exactly what shq quoted (${shell})`, () => {
       fc.assert(
         fc.property(fc.array(mixed, { minLength: 1, maxLength: 60 }), (strings) => {

@@ -126,6 +126,8 @@ const BUSYBOX_APPLETS = [
   'kill',
   'printf',
   'pwd',
+  'find',
+  'id',
   'sh',
 ];
 

@@ -21,8 +21,10 @@ export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
  * What sshd runs: the user's login shell is given this with `-c`, so it must read the same in
  * sh, bash, csh and fish. A plain `exec` (no `env` in between, which cost 0.85 ms of host CPU
  * per exec): the program's long-operation runner then starts with `sh` from the host's PATH.
+ * No `-s`: with no operand a shell reads its program from stdin anyway (POSIX), and a host whose
+ * /bin/sh is posh refuses `-s`.
  */
-export const REMOTE_COMMAND = 'exec /bin/sh -s';
+export const REMOTE_COMMAND = 'exec /bin/sh';
 
 export interface SshTransportOptions extends SshEndpoint, SshPoolOptions {
   /** The host as named in results and errors; `host` by default. */
@@ -35,7 +37,7 @@ export interface SshTransportOptions extends SshEndpoint, SshPoolOptions {
   remoteCommand?: string;
 }
 
-/** A Transport that runs programs on one host over SSH (`sh -s` with the program on stdin). */
+/** A Transport that runs programs on one host over SSH (`sh` with the program on stdin). */
 export function createSshTransport(options: SshTransportOptions): Transport {
   const endpoint = resolveEndpoint(options);
   const target = options.target ?? options.host;
