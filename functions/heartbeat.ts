@@ -7,7 +7,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../infra/environment.ts';
 import { parseWith } from '../lib/api/params.ts';
-import { runFleetHeartbeat } from '../lib/heartbeat-run.ts';
+import { runFleetHeartbeat } from '../lib/fleet/heartbeat.ts';
 import { runtime } from './composition.ts';
 
 /** EventBridge's scheduled event carries `source`, `detail-type`, …: only `select` is read. */
