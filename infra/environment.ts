@@ -21,6 +21,7 @@ export const ENV = {
   batchRunsBucket: 'BATCH_RUNS_BUCKET',
   /** Selections larger than this many targets go to the state machine. */
   stepFunctionsThreshold: 'STEP_FUNCTIONS_THRESHOLD',
+  runTableName: 'RUN_TABLE_NAME',
   /** SPEC 7.2: where the scheduled heartbeat POSTs its aggregated report. */
   heartbeatCallbackUrl: 'HEARTBEAT_CALLBACK_URL',
   /** EC2 tag of the fleet; SSM reaches only instances carrying it. */

@@ -1,0 +1,15 @@
+/**
+ * The one DynamoDB table of a fleet run's shared facts (infra/run-table.ts): what its items look
+ * like, so that the run store, the delivery ledger and the table's definition agree. Both kinds of
+ * item share the partition key `id`, told apart by a prefix: `run#<operationId>` for run records,
+ * `delivery#<hash>` for the Powertools idempotency records of callback deliveries.
+ */
+
+/** The partition key (a string) of every item. */
+export const RUN_TABLE_KEY = 'id';
+/** The TTL attribute (epoch seconds) of every item: DynamoDB deletes items some time after it. */
+export const RUN_TABLE_TTL_ATTRIBUTE = 'expiresAt';
+/** Key prefix of run records. */
+export const RUN_KEY_PREFIX = 'run#';
+/** Powertools' key prefix of delivery records (it writes `<prefix>#<hash of the key>`). */
+export const DELIVERY_KEY_PREFIX = 'delivery';
