@@ -88,6 +88,8 @@ export interface FleetHeartbeatOptions {
   callbackUrl?: string;
   deliver?: (url: string, report: HeartbeatReport) => Promise<CallbackOutcome>;
   readHost?: ReadHeartbeat;
+  /** Waits `ms` (a host's timeout); default a real timer. A simulation passes its virtual clock's. */
+  sleep?: (ms: number) => Promise<void>;
   operationId?: string;
   now?: () => Date;
 }
@@ -97,12 +99,20 @@ function readWith(fleet: Fleet): ReadHeartbeat {
 }
 
 /** A host's read within its timeout: the signal stops the transport, the race answers regardless. */
-async function readWithin(read: ReadHeartbeat, server: string, timeoutMs: number, signal: AbortSignal) {
+async function readWithin(
+  read: ReadHeartbeat,
+  server: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+  sleep: ((ms: number) => Promise<void>) | undefined,
+) {
   const controller = new AbortController();
   signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    const fail = () => {
+      if (settled) return;
       const error = new BootstrapError(
         'TRANSPORT_TIMEOUT',
         `${server}: no heartbeat within ${timeoutMs} ms`,
@@ -113,11 +123,14 @@ async function readWithin(read: ReadHeartbeat, server: string, timeoutMs: number
       );
       controller.abort(error);
       reject(error);
-    }, timeoutMs);
+    };
+    if (sleep) void sleep(timeoutMs).then(fail);
+    else timer = setTimeout(fail, timeoutMs);
   });
   try {
     return await Promise.race([read(server, { signal: controller.signal, timeoutMs }), timedOut]);
   } finally {
+    settled = true;
     clearTimeout(timer);
   }
 }
@@ -187,6 +200,7 @@ export async function runFleetHeartbeat(options: FleetHeartbeatOptions): Promise
   const servers = options.servers ?? options.fleet.select(options.select ?? 'all');
   const hostTimeoutMs = options.hostTimeoutMs ?? 30_000;
   const read = options.readHost ?? readWith(options.fleet);
+  const clock = () => now().getTime();
   const started = new Map<string, number>();
   const durations = new Map<string, number>();
   const hosts: HostHeartbeat[] = [];
@@ -206,11 +220,14 @@ export async function runFleetHeartbeat(options: FleetHeartbeatOptions): Promise
           reserveMs: hostTimeoutMs + (options.reserveMs ?? 5_000),
         }),
     runTarget: async (server, signal) => {
-      started.set(server, Date.now());
+      started.set(server, clock());
       try {
-        return { status: 'succeeded', result: await readWithin(read, server, hostTimeoutMs, signal) };
+        return {
+          status: 'succeeded',
+          result: await readWithin(read, server, hostTimeoutMs, signal, options.sleep),
+        };
       } finally {
-        durations.set(server, Date.now() - (started.get(server) ?? Date.now()));
+        durations.set(server, clock() - (started.get(server) ?? clock()));
       }
     },
     onProgress: (event) => {

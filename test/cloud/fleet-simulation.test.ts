@@ -21,6 +21,7 @@ import {
   SimulatedStepFunctions,
   s3FromClient,
 } from '../support/asl/index.ts';
+import { createRandom } from '../support/asl/virtual-clock.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import {
   type CloudPeers,
@@ -36,18 +37,6 @@ const MAX_ERRORS = 10;
 const MAX_CONCURRENCY = 500;
 const CAP = 200;
 
-/** A seeded generator, so that a failure here can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe(`a fleet run of ${TARGETS} targets on the simulated state machine`, () => {
   let definitions: Definitions;
   let peers: CloudPeers;
@@ -58,7 +47,8 @@ describe(`a fleet run of ${TARGETS} targets on the simulated state machine`, () 
   const stats = { invocations: 0, throttled: 0, duplicated: 0 };
 
   async function runOnce() {
-    const rand = random(11);
+    // Seeded, so that a failure here can be replayed.
+    const rand = createRandom(11);
     const deps: StepDeps = {
       fleet: hosts.fleet,
       store: backends.store,

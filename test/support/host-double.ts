@@ -29,7 +29,15 @@ export interface HostDoubles {
   tick(): number;
   work(): TargetWork;
   /** `heartbeat.get` + `heartbeat.appstack` answers after `costMs` (dead hosts never answer). */
-  readHeartbeat(costMs: (server: string) => number): (
+  /**
+   * `heartbeat.get` + `heartbeat.appstack` answers after `costMs` (dead hosts only after `deadMs`,
+   * past any timeout), on real timers or on the given `sleep` (a simulation's virtual clock).
+   */
+  readHeartbeat(
+    costMs: (server: string) => number,
+    sleep?: (ms: number) => Promise<void>,
+    deadMs?: number,
+  ): (
     server: string,
     options: { signal: AbortSignal },
   ) => Promise<{
@@ -109,11 +117,14 @@ export function createHostDoubles(
     tick,
     work,
     readHeartbeat:
-      (costMs) =>
+      (costMs, virtualSleep, deadMs = 10 * 60_000) =>
       async (server, { signal }) => {
-        touches.push({ server, seq: tick() });
-        if (behaviour.get(server) === 'dead') await sleep(10 * 60_000, signal);
-        await sleep(costMs(server), signal);
+        const touch: Touch = { server, seq: tick() };
+        touches.push(touch);
+        const wait = (ms: number) => (virtualSleep ? virtualSleep(ms) : sleep(ms, signal));
+        if (behaviour.get(server) === 'dead') await wait(deadMs);
+        await wait(costMs(server));
+        touch.finishedSeq = tick();
         return { heartbeat, appstack: { status: 'healthy', products: {} } };
       },
   };

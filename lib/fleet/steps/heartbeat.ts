@@ -37,6 +37,8 @@ export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledge
   callbackUrl?: string | undefined;
   /** The clock the shard's budget is measured on (milliseconds). */
   clock?: () => number;
+  /** Waits `ms` (a host's timeout); default a real timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** The execution's name and the report's operation id for the period that `time` falls in. */
@@ -115,6 +117,8 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     ...(deps.readHost === undefined ? {} : { readHost: deps.readHost }),
+    ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    now: () => new Date(clock()),
   });
   const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts: report.hosts };
   await deps.blobs.put(key, JSON.stringify(record));
