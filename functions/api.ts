@@ -5,6 +5,7 @@
  */
 import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
 import { errorResult, type HttpResult } from '../lib/api/http.ts';
+import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { type Runtime, runtime, startRun } from './composition.ts';
 
 let api: { runtime: Runtime; handle: ApiHandler } | undefined;
@@ -20,6 +21,7 @@ function apiFor(rt: Runtime): ApiHandler {
             await startRun(rt, job);
           },
           runStore: rt.store,
+          resultUrl: (location) => presignResultUrl(rt.clients.s3, location),
           allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(rt.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
         },
         { log: (record) => rt.logger.info('request', { ...record }) },

@@ -1,8 +1,10 @@
 /**
  * The composition root of the Lambda functions: the SDK clients, the inventory (from
  * `INVENTORY_SOURCE`), the SSH key and known_hosts and the callback secret (from Secrets
- * Manager), the fleet over them, the callback deliverer, the logger. Built once per cold start
- * and cached; a failed build is not cached, so the next invocation tries again.
+ * Manager), the fleet over them, the callback deliverer, the logger, the run store and delivery
+ * ledger (DynamoDB), and how a run is started (a Step Functions execution named by its operation
+ * id). Built once per cold start and cached; a failed build is not cached, so the next invocation
+ * tries again.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

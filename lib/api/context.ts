@@ -19,6 +19,8 @@ export interface ApiDeps {
   dispatch: (job: RunJob) => Promise<void>;
   /** Fleet runs, for `GET /fleet/operations/{id}`; none: that route says they are not kept. */
   runStore?: RunStore;
+  /** A URL that reads a finished run's whole result (an S3 pre-signed URL in the cloud). */
+  resultUrl?: (resultLocation: string) => Promise<string>;
   /** `CALLBACK_ALLOW_PRIVATE`: callback URLs to private ranges accepted (SPEC 5). */
   allowPrivateCallbacks?: boolean;
   /** How long one request may spend on hosts; default 25 000 ms (API Gateway stops at 29 s). */

@@ -195,7 +195,7 @@ async function fleetUpgrade(context: RouteContext) {
   return accepted(id, location);
 }
 
-/** `GET /fleet/operations/{operationId}`: the run while it runs, then its aggregated result. */
+/** `GET /fleet/operations/{operationId}`: the run while it runs, then its aggregated result (or where to read it). */
 async function getFleetOperation(context: RouteContext) {
   readQuery(context.event, []);
   const operationId = param(context, 'operationId');
@@ -210,7 +210,10 @@ async function getFleetOperation(context: RouteContext) {
       { operationId },
     );
   }
-  return jsonResult(200, record);
+  const { resultLocation } = record;
+  if (resultLocation === undefined || context.deps.resultUrl === undefined) return jsonResult(200, record);
+  // Where the store keeps no targets (DynamoDB), the whole result is one signed GET away.
+  return jsonResult(200, { ...record, resultUrl: await context.deps.resultUrl(resultLocation) });
 }
 
 export const longRoutes: Route[] = [

@@ -15,12 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
 import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
-import {
-  LambdaServiceError,
-  routeByLogicalId,
-  SimulatedStepFunctions,
-  s3FromClient,
-} from '../support/asl/index.ts';
+import { LambdaServiceError, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createRandom } from '../support/asl/virtual-clock.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import {
@@ -28,6 +23,7 @@ import {
   cloudBackends,
   type Definitions,
   invocation,
+  simulatedS3,
   startCloudPeers,
   synthesizedDefinitions,
 } from './simulation.ts';
@@ -77,7 +73,7 @@ describe(`a fleet run of ${TARGETS} targets on the simulated state machine`, () 
     const step = (payload: unknown) =>
       invocation.run({}, () => runWorkerStep(deps, workerStepSchema.parse(payload)));
     const sim = new SimulatedStepFunctions({
-      s3: s3FromClient(peers.s3Client),
+      s3: simulatedS3(peers, definitions),
       seed: 7,
       invoke: routeByLogicalId({
         WorkerFunction: async (payload) => {

@@ -17,12 +17,13 @@ import {
   heartbeatStepSchema,
   runHeartbeatStep,
 } from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions, s3FromClient } from '../support/asl/index.ts';
+import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles } from '../support/host-double.ts';
 import {
   type CloudPeers,
   cloudBackends,
   type Definitions,
+  simulatedS3,
   startCloudPeers,
   synthesizedDefinitions,
 } from './simulation.ts';
@@ -73,7 +74,7 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
       };
       let lastRead = 0;
       const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-        s3: s3FromClient(peers.s3Client),
+        s3: simulatedS3(peers, definitions),
         // Each invocation's hosts wait on the simulation's clock.
         invoke: routeByLogicalId({
           HeartbeatFunction: (payload, ctx) => {

@@ -14,7 +14,7 @@ import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
 import type { DeliveryLedger, RunStore } from '../../lib/fleet/run-store.ts';
 import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
 import { assemblyDir, synth } from '../infra/synth.ts';
-import { resolveDefinition, validateDefinition } from '../support/asl/index.ts';
+import { resolveDefinition, type S3Like, s3FromClient, validateDefinition } from '../support/asl/index.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { type DynaliteServer, startDynalite } from '../support/dynalite.ts';
 import { createTestS3Client, type S3TestServer, startS3Server } from '../support/s3-server.ts';
@@ -23,8 +23,13 @@ export interface Definitions {
   fleet: object;
   operation: object;
   heartbeat: object;
-  /** The runs bucket as the definitions name it (its logical id). */
+  /**
+   * The runs bucket's name: the definitions name it by its logical id (`RunsBucket…`, upper case,
+   * which S3 would refuse), so the simulation's S3 (`simulatedS3`) maps that name to this one.
+   */
   bucket: string;
+  /** The logical id the definitions use for it. */
+  bucketId: string;
 }
 
 /** The synthesized stack's three definitions, each validated with asl-validator. */
@@ -37,7 +42,8 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
       fleet: resolveDefinition(template, s.id(s.stack.machines.fleet)),
       operation: resolveDefinition(template, s.id(s.stack.machines.operation)),
       heartbeat: resolveDefinition(template, s.id(s.stack.machines.heartbeat)),
-      bucket: s.id(s.stack.node.findChild('RunsBucket')),
+      bucket: s.id(s.stack.node.findChild('RunsBucket')).toLowerCase(),
+      bucketId: s.id(s.stack.node.findChild('RunsBucket')),
     };
     for (const definition of [definitions.fleet, definitions.operation, definitions.heartbeat]) {
       validateDefinition(definition);
@@ -46,6 +52,16 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
   } finally {
     out.remove();
   }
+}
+
+/** The S3 of the simulated state machines (ItemReader, ResultWriter): the runs bucket by either name. */
+export function simulatedS3(peers: CloudPeers, definitions: Definitions): S3Like {
+  const real = s3FromClient(peers.s3Client);
+  const name = (bucket: string) => (bucket === definitions.bucketId ? definitions.bucket : bucket);
+  return {
+    getObject: (bucket, key) => real.getObject(name(bucket), key),
+    putObject: (bucket, key, body) => real.putObject(name(bucket), key, body),
+  };
 }
 
 export interface CloudPeers {

@@ -20,15 +20,11 @@ import { buildHttpEvent } from '../../lib/api/http.ts';
 import {
   type CloudPeers,
   type Definitions,
+  simulatedS3,
   startCloudPeers,
   synthesizedDefinitions,
 } from '../cloud/simulation.ts';
-import {
-  type Execution,
-  routeByLogicalId,
-  SimulatedStepFunctions,
-  s3FromClient,
-} from '../support/asl/index.ts';
+import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { type SecretsTestServer, startSecretsServer } from '../support/secrets-server.ts';
 import { type SfnTestServer, startSfnServer } from '../support/sfn-server.ts';
@@ -130,7 +126,7 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
       import('../../functions/batch-upgrade.ts'),
     ]);
     const sim = new SimulatedStepFunctions({
-      s3: s3FromClient(peers.s3Client),
+      s3: simulatedS3(peers, definitions),
       invoke: routeByLogicalId({
         WorkerFunction: (payload) => worker.handler(payload),
         HeartbeatFunction: (payload) => heartbeat.handler(payload),
@@ -241,6 +237,8 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
     const record = await call('GET', '/fleet/operations/rollout-e2e');
     assert.equal(record.body.status, 'partial');
     assert.equal(record.body.failures, 1);
+    assert.equal(record.body.resultLocation, `s3://${definitions.bucket}/runs/rollout-e2e/result.json`);
+    assert.match(record.body.resultUrl, /\/runs\/rollout-e2e\/result\.json\?.*X-Amz-Signature=/);
     const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'rollout-e2e');
     assert.equal(posts.length, 1, 'one callback');
     const result = JSON.parse(posts[0]!.body);
