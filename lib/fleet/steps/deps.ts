@@ -69,7 +69,10 @@ export async function readJson<T>(blobs: BlobStore, key: string): Promise<T | un
 
 /**
  * Counts a target's failure once, however often its step runs: the same exactly-once record
- * that guards deliveries (a conditional write keyed by run and target) guards the count.
+ * that guards deliveries (a conditional write keyed by run and target) guards the count. One
+ * window is left: an invocation that dies between the count's update and the record's completion
+ * leaves a claim that expires, and a retry then counts again — one failure too many, which can
+ * only stop a run earlier, never let it go on past `maxErrors`.
  */
 export async function countFailureOnce(deps: StepDeps, operationId: string, index: number): Promise<void> {
   await deps.ledger.deliverOnce(`${operationId}#failure#${index}`, async (): Promise<CallbackOutcome> => {
