@@ -1,10 +1,12 @@
 /**
  * The API function (SPEC 7.1): API Gateway HTTP API events, payload 2.0, through lib's handler.
- * Long operations go to the worker by an asynchronous Invoke (or to the batch state machine).
+ * Long operations and fleet runs go on in Step Functions executions named by their operation id;
+ * `GET /fleet/operations/{id}` reads the run store.
  */
 import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
 import { errorResult, type HttpResult } from '../lib/api/http.ts';
-import { type Runtime, runtime, startJob } from './composition.ts';
+import { presignResultUrl } from '../lib/cloud/result-url.ts';
+import { type Runtime, runtime, startRun } from './composition.ts';
 
 let api: { runtime: Runtime; handle: ApiHandler } | undefined;
 
@@ -16,8 +18,10 @@ function apiFor(rt: Runtime): ApiHandler {
         {
           fleet: rt.fleet,
           dispatch: async (job) => {
-            await startJob(rt, job);
+            await startRun(rt, job);
           },
+          runStore: rt.store,
+          resultUrl: (location) => presignResultUrl(rt.clients.s3, location),
           allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(rt.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
         },
         { log: (record) => rt.logger.info('request', { ...record }) },

@@ -1,39 +1,42 @@
 /**
- * The console-triggered batch upgrade (SPEC 7.3): the event is `/fleet/upgrade`'s body; the
- * answer is the aggregated result, also POSTed to the callback. A selection past the threshold
- * goes to the batch state machine; a run that outlives this invocation goes on in the worker.
+ * The console-triggered batch upgrade (SPEC 7.3): the event is `/fleet/upgrade`'s body. It is
+ * validated (body, rates, selector), recorded, and started as a fleet-run execution named by its
+ * operation id; the answer comes at once — `{ operationId, executionArn, followAt }` — well
+ * within `aws lambda invoke`'s read timeout. A retry with the same `operationId` starts nothing
+ * new; the result goes to the callback.
  */
 import { fleetUpgradeBodySchema, parseWith } from '../lib/api/params.ts';
-import { validateRateControl } from '../lib/fleet/index.ts';
+import { BootstrapError } from '../lib/errors.ts';
+import { commandArgs, validateRateControl } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
-import type { WorkerJob } from '../lib/worker/job.ts';
-import { runWorker } from '../lib/worker/run-job.ts';
-import { invokeAsync, runtime, startJob } from './composition.ts';
+import { runtime, startRun } from './composition.ts';
 
 /** Lambda entry point. Invalid input throws (INVALID_REQUEST, UNKNOWN_SERVER), as the console shows. */
-export async function handler(
-  event: unknown,
-  context: { getRemainingTimeInMillis(): number; functionName: string },
-) {
+export async function handler(event: unknown) {
   const body = parseWith(fleetUpgradeBodySchema, event, 'batch upgrade');
   validateRateControl(body);
   const rt = await runtime();
   rt.fleet.select(body.select);
-  const { operationId, ...rest } = body;
-  const job: WorkerJob = { kind: 'fleet', operationId: operationId ?? newOperationId(), ...rest };
-  const { via } = await startJob(rt, job, { inline: true });
-  if (via === 'state-machine') return { operationId: job.operationId, status: 'running', via };
-  const worker = rt.env['WORKER_FUNCTION_NAME'];
-  const outcome = await runWorker(
-    {
-      fleet: rt.fleet,
-      deliver: rt.deliver,
-      remainingTimeMs: () => context.getRemainingTimeInMillis(),
-      handOver: (next) => invokeAsync(rt.clients.lambda, worker ?? context.functionName, next),
-      log: (record) => rt.logger.info(record.event, { ...record }),
-    },
-    { job },
-  );
-  if (outcome.state === 'finished') return outcome.result;
-  return { operationId: job.operationId, status: 'running', via: 'worker' };
+  const { operationId: given, ...request } = body;
+  const operationId = given ?? newOperationId();
+  const command = { command: 'product.upgrade' as const, product: body.product, version: body.version };
+  const { created, record } = await rt.store.create({
+    operationId,
+    command: command.command,
+    args: commandArgs(command),
+    status: 'running',
+    startedAt: new Date().toISOString(),
+  });
+  if (!created && (record.args['product'] !== body.product || record.args['version'] !== body.version)) {
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `operation id ${operationId} is already used by another request`,
+      {
+        operationId,
+        existing: { command: record.command, args: record.args },
+      },
+    );
+  }
+  const { executionArn } = await startRun(rt, { kind: 'fleet', operationId, ...request });
+  return { operationId, executionArn, followAt: `/fleet/operations/${operationId}` };
 }

@@ -1,25 +1,20 @@
 /**
  * The composition root of the Lambda functions: the SDK clients, the inventory (from
  * `INVENTORY_SOURCE`), the SSH key and known_hosts and the callback secret (from Secrets
- * Manager), the fleet over them, the callback deliverer, the logger. Built once per cold start
- * and cached; a failed build is not cached, so the next invocation tries again.
+ * Manager), the fleet over them, the callback deliverer, the logger, the run store and delivery
+ * ledger (DynamoDB), and how a run is started (a Step Functions execution named by its operation
+ * id). Built once per cold start and cached; a failed build is not cached, so the next invocation
+ * tries again.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import {
-  type BatchExecutionInput,
-  type BatchUpgradeRequest,
-  batchExecutionName,
-  STEP_FUNCTIONS_THRESHOLD,
-} from '../infra/batch-plan.ts';
-import { ENV, SERVICE_NAME } from '../infra/environment.ts';
 import {
   parseInventorySource,
   parseSshKeySecret,
@@ -33,13 +28,26 @@ import {
   deliverCallback,
 } from '../lib/callback/index.ts';
 import { VERSION } from '../lib/cli/version.ts';
+import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
+import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
+import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import { presignResultUrl } from '../lib/cloud/result-url.ts';
+import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
+import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
+import type { RunJob } from '../lib/fleet/job.ts';
+import {
+  createMemoryDeliveryLedger,
+  createMemoryRunStore,
+  type DeliveryLedger,
+  type RunStore,
+} from '../lib/fleet/run-store.ts';
+import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import type { Deliver } from '../lib/orchestrate/run.ts';
-import type { WorkerEvent, WorkerJob } from '../lib/worker/job.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -50,8 +58,8 @@ export interface Clients {
   s3: S3Client;
   ssm: SSMClient;
   secrets: SecretsManagerClient;
-  lambda: LambdaClient;
   sfn: SFNClient;
+  dynamodb: DynamoDBClient;
 }
 
 /** What the functions read from their environment and its sources; secrets stay out of logs. */
@@ -72,6 +80,10 @@ export interface Runtime {
   /** The same for any JSON carrying an `operationId` (the heartbeat report). */
   deliverJson: (url: string, payload: { operationId: string }) => Promise<CallbackOutcome>;
   logger: Logger;
+  /** Fleet run records (`GET /fleet/operations/{id}`, the failure count). */
+  store: RunStore;
+  /** Exactly-once delivery records. */
+  ledger: DeliveryLedger;
 }
 
 /** The SDK clients, from the standard chain (region, credentials, `AWS_ENDPOINT_URL_*`). */
@@ -80,8 +92,8 @@ export function createClients(): Clients {
     s3: new S3Client({}),
     ssm: new SSMClient({ retryMode: 'adaptive' }),
     secrets: new SecretsManagerClient({}),
-    lambda: new LambdaClient({}),
     sfn: new SFNClient({}),
+    dynamodb: new DynamoDBClient({}),
   };
 }
 
@@ -185,23 +197,50 @@ export async function buildRuntime(env: Env, clients: Clients = createClients())
   };
   const deliverJson = (url: string, payload: { operationId: string }) =>
     deliverCallback(url, payload, options);
-  return { env, clients, config, fleet, deliver: deliverJson, deliverJson, logger };
+  const { store, ledger } = createStores(env, clients.dynamodb);
+  return { env, clients, config, fleet, deliver: deliverJson, deliverJson, logger, store, ledger };
 }
 
-/** An asynchronous invocation (`InvocationType: Event`) of a function with a JSON event. */
-export async function invokeAsync(client: LambdaClient, functionName: string, event: unknown): Promise<void> {
-  const answer = await client.send(
-    new InvokeCommand({
-      FunctionName: functionName,
-      InvocationType: 'Event',
-      Payload: new TextEncoder().encode(JSON.stringify(event)),
-    }),
-  );
-  if (answer.StatusCode !== 202) {
-    throw new BootstrapError('INTERNAL', `invoking ${functionName} answered ${answer.StatusCode}`, {
-      functionName,
-    });
+/**
+ * The run store and delivery ledger: on DynamoDB when the stack names a table (`RUN_TABLE_NAME`),
+ * in memory otherwise (one process: a function run by hand against a fleet).
+ */
+function createStores(env: Env, client: DynamoDBClient): { store: RunStore; ledger: DeliveryLedger } {
+  const tableName = env[ENV.runTableName];
+  if (tableName === undefined || tableName === '') {
+    return { store: createMemoryRunStore(), ledger: createMemoryDeliveryLedger() };
   }
+  return {
+    store: createDynamoRunStore({ client, tableName }),
+    ledger: createDynamoDeliveryLedger({ client, tableName }),
+  };
+}
+
+const depsOf = new WeakMap<Runtime, StepDeps>();
+
+/** What the state machines' steps need, over this runtime (made once per cold start). */
+export function stepDeps(rt: Runtime): StepDeps {
+  const made = depsOf.get(rt);
+  if (made) return made;
+  const deps = makeStepDeps(rt);
+  depsOf.set(rt, deps);
+  return deps;
+}
+
+function makeStepDeps(rt: Runtime): StepDeps {
+  const cap = Number(rt.env[ENV.mapConcurrencyCap]);
+  const bucket = required(rt.env, ENV.runsBucket);
+  return {
+    fleet: rt.fleet,
+    store: rt.store,
+    ledger: rt.ledger,
+    blobs: createS3BlobStore(rt.clients.s3, bucket, (key) =>
+      presignResultUrl(rt.clients.s3, { bucket, key }, { expiresInSeconds: 7 * 24 * 3600 }),
+    ),
+    deliver: rt.deliver,
+    stoppedRuns: new Set(),
+    ...(Number.isSafeInteger(cap) && cap > 0 ? { concurrencyCap: cap } : {}),
+  };
 }
 
 let cached: Promise<Runtime> | undefined;
@@ -216,51 +255,21 @@ export function runtime(): Promise<Runtime> {
 }
 
 /**
- * Hands a job on: for a fleet run past `STEP_FUNCTIONS_THRESHOLD` targets, when the batch state
- * machine is configured, to an execution of it named after the operation id (so a repeat starts
- * nothing new); otherwise to the worker, by an asynchronous Invoke of `WORKER_FUNCTION_NAME`
- * (or not at all with `inline`: the caller runs it).
+ * Starts the run that carries a job to its end: a Step Functions execution named by the
+ * operation id — the fleet-run state machine for a fleet upgrade, the operation state machine
+ * for one server's long operation. A repeat starts nothing new.
  */
-export async function startJob(
+export async function startRun(
   rt: Runtime,
-  job: WorkerJob,
-  options: { inline?: boolean } = {},
-): Promise<{ via: 'worker' | 'state-machine' | 'inline' }> {
-  const machine = rt.env[ENV.batchStateMachineArn];
-  if (job.kind === 'fleet' && machine) {
-    const threshold = Number(rt.env[ENV.stepFunctionsThreshold] ?? STEP_FUNCTIONS_THRESHOLD);
-    const total = rt.fleet.select(job.select).length;
-    if (total > threshold) {
-      const request: BatchUpgradeRequest = { select: job.select, product: job.product, version: job.version };
-      if (job.maxConcurrency !== undefined) request.maxConcurrency = job.maxConcurrency;
-      if (job.maxErrors !== undefined) request.maxErrors = job.maxErrors;
-      if (job.canary !== undefined) request.canary = job.canary;
-      if (job.healthGate !== undefined) request.healthGate = job.healthGate;
-      if (job.callbackUrl !== undefined) request.callbackUrl = job.callbackUrl;
-      const input: BatchExecutionInput = {
-        operationId: job.operationId,
-        request,
-        startedAt: new Date().toISOString(),
-      };
-      try {
-        await rt.clients.sfn.send(
-          new StartExecutionCommand({
-            stateMachineArn: machine,
-            name: batchExecutionName(job.operationId),
-            input: JSON.stringify(input),
-          }),
-        );
-      } catch (error) {
-        // A repeat with the same operation id: the execution is already there.
-        if ((error as { name?: string }).name !== 'ExecutionAlreadyExists') throw error;
-      }
-      return { via: 'state-machine' };
-    }
+  job: RunJob,
+): Promise<{ executionArn: string; started: boolean }> {
+  const startedAt = new Date().toISOString();
+  if (job.kind === 'fleet') {
+    const { kind: _kind, operationId, ...request } = job;
+    const machine = required(rt.env, ENV.fleetStateMachineArn);
+    return startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, request, startedAt });
   }
-  // The caller runs it itself (batch-upgrade), handing over to the worker only if time runs out.
-  if (options.inline) return { via: 'inline' };
-  await invokeAsync(rt.clients.lambda, required(rt.env, ENV.workerFunctionName), {
-    job,
-  } satisfies WorkerEvent);
-  return { via: 'worker' };
+  const { kind: _kind, waitLockSeconds: _wait, ...run } = job;
+  const machine = required(rt.env, ENV.operationStateMachineArn);
+  return startNamedExecution(rt.clients.sfn, machine, job.operationId, { ...run, startedAt });
 }

@@ -1,17 +1,33 @@
 /**
- * The scheduled fleet heartbeat (SPEC 7.2), run by an EventBridge schedule: every inventory host,
- * one log line each, CloudWatch metrics in EMF, the report to `HEARTBEAT_CALLBACK_URL`. A manual
- * invocation may narrow it with `{ "select": "group:edge" }`.
+ * The fleet heartbeat (SPEC 7.2 v2), an adapter over lib/fleet/steps/heartbeat.ts. Its events:
+ * - EventBridge's scheduled event: starts the heartbeat state machine's execution of that
+ *   period, named `hb-<period start>`, so a schedule delivered twice starts nothing new;
+ * - `{ "select": "group:edge" }` by hand: an execution of its own over that selection;
+ * - `{ "step": "heartbeat-plan" | "heartbeat-shard" | "heartbeat-report", … }` from the state
+ *   machine: the shard plan, one shard's fleet run (logs and metrics), the report and its callback.
  */
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
-import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../infra/environment.ts';
 import { parseWith } from '../lib/api/params.ts';
-import { runFleetHeartbeat } from '../lib/heartbeat-run.ts';
-import { runtime } from './composition.ts';
+import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import { startNamedExecution } from '../lib/cloud/start-run.ts';
+import {
+  type HeartbeatDeps,
+  type HeartbeatSettings,
+  heartbeatRunId,
+  heartbeatStepSchema,
+  runHeartbeatStep,
+} from '../lib/fleet/steps/heartbeat.ts';
+import { newOperationId } from '../lib/operations/ids.ts';
+import { type Runtime, runtime, stepDeps } from './composition.ts';
 
-/** EventBridge's scheduled event carries `source`, `detail-type`, …: only `select` is read. */
-const eventSchema = z.looseObject({ select: z.string().min(1).optional() });
+/** EventBridge's scheduled event (its documented shape; `detail` is empty). */
+const scheduledSchema = z.looseObject({
+  source: z.literal('aws.events'),
+  'detail-type': z.literal('Scheduled Event'),
+  time: z.iso.datetime(),
+});
+const manualSchema = z.strictObject({ select: z.string().min(1).optional() });
 
 const metrics = new Metrics({
   namespace: process.env[ENV.powertoolsMetricsNamespace] ?? METRICS_NAMESPACE,
@@ -20,28 +36,55 @@ const metrics = new Metrics({
 
 function positive(raw: string | undefined, fallback: number): number {
   const value = Number(raw);
-  return Number.isSafeInteger(value) && value > 0 ? value : fallback;
+  return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
-/** Lambda entry point; answers the run's summary (the whole report goes to the callback). */
-export async function handler(event: unknown, context: { getRemainingTimeInMillis(): number }) {
-  const input = parseWith(eventSchema, event ?? {}, 'heartbeat event');
-  const rt = await runtime();
-  const callbackUrl = rt.env[ENV.heartbeatCallbackUrl];
-  const report = await runFleetHeartbeat({
-    fleet: rt.fleet,
-    ...(input.select === undefined ? {} : { select: input.select }),
-    concurrency: positive(rt.env['HEARTBEAT_CONCURRENCY'], 10),
-    hostTimeoutMs: positive(rt.env['HEARTBEAT_HOST_TIMEOUT_MS'], 30_000),
-    remainingTimeMs: () => context.getRemainingTimeInMillis(),
+/** The shard plan's inputs from the environment; defaults: 1 s a host, 30 s timeout, 5 minutes, 1 % dead. */
+export function heartbeatSettings(env: Runtime['env']): HeartbeatSettings {
+  return {
+    perHostMs: positive(env[ENV.heartbeatHostCostMs], 1_000),
+    hostTimeoutMs: positive(env[ENV.heartbeatHostTimeoutMs], 30_000),
+    deadShare: 0.01,
+    periodMs: positive(env[ENV.heartbeatPeriodMs], 300_000),
+    hostConcurrency: positive(env[ENV.heartbeatConcurrency], 10),
+    maxShards: positive(env[ENV.heartbeatMaxShards], 40),
+  };
+}
+
+function deps(rt: Runtime): HeartbeatDeps {
+  const { fleet, blobs, ledger } = stepDeps(rt);
+  return {
+    fleet,
+    blobs,
+    ledger,
+    settings: heartbeatSettings(rt.env),
     logger: rt.logger,
     metrics,
-    ...(callbackUrl ? { callbackUrl } : {}),
-    deliver: rt.deliverJson,
-  });
-  return {
-    operationId: report.operationId,
-    summary: report.summary,
-    ...(report.callback === undefined ? {} : { callback: report.callback }),
+    deliverReport: rt.deliverJson,
+    callbackUrl: rt.env[ENV.heartbeatCallbackUrl],
   };
+}
+
+async function start(rt: Runtime, operationId: string, input: Record<string, unknown>) {
+  const machine = rt.env[ENV.heartbeatStateMachineArn] ?? '';
+  const started = await startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, ...input });
+  rt.logger.info('heartbeat.start', { operationId, started: started.started });
+  return { operationId, ...started };
+}
+
+/** Lambda entry point. */
+export async function handler(event: unknown) {
+  if (typeof event === 'object' && event !== null && 'step' in event) {
+    const input = parseWith(heartbeatStepSchema, event, 'heartbeat step');
+    return runHeartbeatStep(deps(await runtime()), input);
+  }
+  const scheduled = scheduledSchema.safeParse(event);
+  if (scheduled.success) {
+    const rt = await runtime();
+    const id = heartbeatRunId(new Date(scheduled.data.time), heartbeatSettings(rt.env).periodMs);
+    return start(rt, id, { startedAt: scheduled.data.time });
+  }
+  const manual = parseWith(manualSchema, event ?? {}, 'heartbeat event');
+  const rt = await runtime();
+  return start(rt, newOperationId(), { startedAt: new Date().toISOString(), ...manual });
 }

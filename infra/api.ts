@@ -23,6 +23,7 @@ export const API_ROUTES: readonly { method: apigw.HttpMethod; path: string }[] =
   { method: apigw.HttpMethod.POST, path: '/servers/{server}/provision' },
   { method: apigw.HttpMethod.POST, path: '/servers/{server}/products/{product}/upgrade' },
   { method: apigw.HttpMethod.GET, path: '/servers/{server}/operations/{operationId}' },
+  { method: apigw.HttpMethod.GET, path: '/fleet/operations/{operationId}' },
   { method: apigw.HttpMethod.POST, path: '/fleet/upgrade' },
 ];
 

@@ -48,6 +48,11 @@ export interface BootstrapFunctionProps {
   environment: Record<string, string>;
   logRetention: logs.RetentionDays;
   network: NetworkSettings | undefined;
+  /**
+   * Executions kept for this function alone (and the most it runs at once): what a state
+   * machine's Map may ask of it without throttling anything else in the account (SPEC 7.3).
+   */
+  reservedConcurrency?: number | undefined;
 }
 
 export class BootstrapFunction extends Construct {
@@ -82,6 +87,9 @@ export class BootstrapFunction extends Construct {
       environment: props.environment,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
     });
     if (props.network) {
       // Set on the resource itself: lambda.Function wants an IVpc, which offline synthesis can

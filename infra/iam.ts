@@ -106,27 +106,19 @@ export function vpcAccessStatement(): iam.PolicyStatement {
   });
 }
 
-/** Invoking exactly this function (its ARN, and its versions and aliases). */
-export function invokeStatement(sid: string, functionArn: string): iam.PolicyStatement {
+/** Starting executions of exactly these state machines. */
+export function startExecutionStatement(stateMachineArns: string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({
-    sid,
-    actions: ['lambda:InvokeFunction'],
-    resources: [functionArn, `${functionArn}:*`],
-  });
-}
-
-/** Starting executions of exactly this state machine. */
-export function startExecutionStatement(stateMachineArn: string): iam.PolicyStatement {
-  return new iam.PolicyStatement({
-    sid: 'StartBatchUpgrade',
+    sid: 'StartRuns',
     actions: ['states:StartExecution'],
-    resources: [stateMachineArn],
+    resources: stateMachineArns,
   });
 }
 
 /**
- * The worker's access to the runs bucket: reads its item lists and the Map Runs' result files,
- * writes the item lists and the aggregated result, and lists `runs/` to find result manifests.
+ * The steps' access to the runs bucket: they read and write item lists, per-target reports,
+ * the Map Runs' result files and the aggregated result. Listing `runs/` is what makes S3 answer
+ * a missing object with NoSuchKey (a step asking whether a report is kept) rather than AccessDenied.
  */
 export function runsBucketStatements(bucketArn: string, prefix: string): iam.PolicyStatement[] {
   return [

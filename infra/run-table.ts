@@ -10,8 +10,8 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { ENV } from '../lib/cloud/environment.ts';
 import { RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from '../lib/cloud/run-table-schema.ts';
-import { ENV } from './environment.ts';
 
 /** Every action the run store and Powertools' DynamoDB persistence layer call: items one by one. */
 export const RUN_TABLE_ACTIONS = [

@@ -34,6 +34,12 @@ export interface StackSettings {
   heartbeatCallbackUrl: string | undefined;
   /** SNS topic that every alarm notifies. */
   alarmTopicArn: string | undefined;
+  /** Reserved concurrency of the worker (the fleet runs' steps); the Map's concurrency stays below it. */
+  workerReservedConcurrency: number;
+  /** Reserved concurrency of the heartbeat function (its shards); the shards at once stay below it. */
+  heartbeatReservedConcurrency: number;
+  /** One host's heartbeat read in milliseconds, as measured (`npm run bench`) or expected: sizes the shards. */
+  heartbeatHostCostMs: number;
 }
 
 /** Context keys, as `-c KEY=VALUE` takes them. */
@@ -54,6 +60,9 @@ export const CONTEXT_KEYS = [
   'callbackAllowPrivate',
   'heartbeatCallbackUrl',
   'alarmTopicArn',
+  'workerReservedConcurrency',
+  'heartbeatReservedConcurrency',
+  'heartbeatHostCostMs',
 ] as const;
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -62,6 +71,9 @@ export const DEFAULT_FLEET_TAG_KEY = 'cloudiq:fleet';
 export const DEFAULT_FLEET_TAG_VALUE = 'default';
 export const DEFAULT_HEARTBEAT_SCHEDULE = 'rate(5 minutes)';
 export const DEFAULT_LOG_RETENTION_DAYS = 30;
+export const DEFAULT_WORKER_RESERVED_CONCURRENCY = 100;
+export const DEFAULT_HEARTBEAT_RESERVED_CONCURRENCY = 20;
+export const DEFAULT_HEARTBEAT_HOST_COST_MS = 1000;
 
 /** The retention periods CloudWatch Logs accepts. */
 export const LOG_RETENTION_DAYS = [
@@ -147,6 +159,15 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
   const inventorySource = match ? { bucket: match[1]!, key: match[2]! } : undefined;
   const secretArn = 'a complete secret ARN (ending in -XXXXXX)';
 
+  const whole = (key: ContextKey, fallback: number, min: number, max: number): number => {
+    const raw = text(key);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      fail(key, raw, `a whole number from ${min} to ${max}`);
+    return value;
+  };
+
   return {
     fleetTagKey,
     fleetTagValue,
@@ -161,6 +182,20 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
     callbackAllowPrivate: flag('callbackAllowPrivate'),
     heartbeatCallbackUrl: matching('heartbeatCallbackUrl', /^https?:\/\/\S+$/, 'an http(s) URL'),
     alarmTopicArn: matching('alarmTopicArn', TOPIC_ARN, 'an SNS topic ARN'),
+    // At least 11: ten are kept for the plan, canary, aggregate and poll steps of runs side by side.
+    workerReservedConcurrency: whole(
+      'workerReservedConcurrency',
+      DEFAULT_WORKER_RESERVED_CONCURRENCY,
+      11,
+      10_000,
+    ),
+    heartbeatReservedConcurrency: whole(
+      'heartbeatReservedConcurrency',
+      DEFAULT_HEARTBEAT_RESERVED_CONCURRENCY,
+      3,
+      10_000,
+    ),
+    heartbeatHostCostMs: whole('heartbeatHostCostMs', DEFAULT_HEARTBEAT_HOST_COST_MS, 1, 600_000),
   };
 }
 

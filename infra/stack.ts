@@ -1,29 +1,26 @@
 /**
- * The cloudiq-bootstrap stack (SPEC 7.5): the HTTP API to `api`; `worker` for long operations,
- * invoked asynchronously, failures to a queue with an alarm; `heartbeat` on a schedule;
- * `batch-upgrade` for the console; the state machine for fleets past one function run; the SSH
- * key and callback secret; the inventory's source; logs with retention; alarms.
+ * The cloudiq-bootstrap stack (SPEC 7.5): the HTTP API to `api`; `batch-upgrade` for the console;
+ * the state machines that carry every run that outlasts a request (fleet runs, one server's long
+ * operation, the heartbeat of each period), their steps in `worker` and `heartbeat`, each with a
+ * reserved concurrency the Maps stay below; the schedule; the runs bucket; the SSH key and
+ * callback secret; the inventory's source; logs with retention; alarms. No function invokes
+ * another or itself: Step Functions carries the work on.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { ENV, METRICS_NAMESPACE, RUNS_PREFIX, SERVICE_NAME } from '../lib/cloud/environment.ts';
 import { BootstrapApi } from './api.ts';
-import { RUNS_PREFIX, STEP_FUNCTIONS_THRESHOLD } from './batch-plan.ts';
-import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from './environment.ts';
 import { BootstrapFunction, type FunctionName } from './function.ts';
 import {
-  invokeStatement,
   listFleetStatement,
   readInventoryStatement,
   readSecretsStatement,
@@ -31,8 +28,14 @@ import {
   ssmRunStatements,
   startExecutionStatement,
 } from './iam.ts';
+import { RunTable } from './run-table.ts';
 import type { StackSettings } from './settings.ts';
-import { BatchStateMachine } from './state-machine.ts';
+import { RunStateMachines } from './state-machines.ts';
+
+/** Executions of the worker kept for the plan, canary, aggregate and poll steps beside a Map's children. */
+export const WORKER_STEP_HEADROOM = 10;
+/** Executions of the heartbeat function kept for its plan and report steps and the schedule. */
+export const HEARTBEAT_STEP_HEADROOM = 2;
 
 /** Where the stack's own inventory bucket expects the inventory when the context names none. */
 export const DEFAULT_INVENTORY_KEY = 'inventory.ini';
@@ -45,7 +48,8 @@ export interface CloudiqStackProps extends StackProps {
 
 export class CloudiqStack extends Stack {
   readonly functions: Record<FunctionName, BootstrapFunction>;
-  readonly batch: BatchStateMachine;
+  readonly machines: RunStateMachines;
+  readonly runTable: RunTable;
   readonly api: BootstrapApi;
 
   constructor(scope: Construct, id: string, props: CloudiqStackProps) {
@@ -82,7 +86,13 @@ export class CloudiqStack extends Stack {
       [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
     };
     const withCallback = { ...common, [ENV.callbackSecretArn]: callbackSecret.secretArn };
-    const make = (name: FunctionName, description: string, memorySize: number, timeout: Duration) =>
+    const make = (
+      name: FunctionName,
+      description: string,
+      memorySize: number,
+      timeout: Duration,
+      reservedConcurrency?: number,
+    ) =>
       new BootstrapFunction(this, `${pascal(name)}Function`, {
         name,
         description,
@@ -92,34 +102,41 @@ export class CloudiqStack extends Stack {
         environment: name === 'api' ? { ...common } : { ...withCallback },
         logRetention: retention,
         network: settings.network,
+        reservedConcurrency,
       });
-    // API Gateway gives up after 30 s; long operations answer 202 and go on in the worker.
+    // API Gateway gives up after 30 s; long operations answer 202 and go on in an execution.
     const api = make('api', 'cloudiq-bootstrap HTTP API (SPEC 7.1)', 512, Duration.seconds(29));
+    // One target's upgrade and health gate, or one poll: well within Lambda's 15 minutes.
     const worker = make(
       'worker',
-      'cloudiq-bootstrap long operations and batch steps',
+      'cloudiq-bootstrap fleet-run and operation steps',
       1024,
       Duration.minutes(15),
+      settings.workerReservedConcurrency,
     );
+    // A shard ends within its budget (less than the 5-minute period); its timeout leaves a margin.
     const heartbeat = make(
       'heartbeat',
-      'cloudiq-bootstrap fleet heartbeat (SPEC 7.2)',
+      'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): schedule, shards, report',
       1024,
-      Duration.minutes(4),
+      Duration.minutes(5),
+      settings.heartbeatReservedConcurrency,
     );
     const batchUpgrade = make(
       'batch-upgrade',
-      'cloudiq-bootstrap batch upgrade (SPEC 7.3)',
-      1024,
-      Duration.minutes(15),
+      'cloudiq-bootstrap batch upgrade (SPEC 7.3): starts a fleet run and answers at once',
+      512,
+      Duration.seconds(30),
     );
     this.functions = { api, worker, heartbeat, 'batch-upgrade': batchUpgrade };
 
-    this.batch = new BatchStateMachine(this, 'BatchStateMachine', {
+    this.machines = new RunStateMachines(this, 'Runs', {
       worker: worker.function,
+      heartbeat: heartbeat.function,
       runsBucket,
       logRetention: retention,
     });
+    const { fleet, operation } = this.machines;
 
     // Every function reaches hosts (SSM, or SSH with the key) and reads the inventory.
     for (const fn of Object.values(this.functions)) {
@@ -133,46 +150,46 @@ export class CloudiqStack extends Stack {
       if (fn !== api) secretArns.push(callbackSecret.secretArn);
       fn.role.addToPolicy(readSecretsStatement(secretArns));
     }
-    // api and batch-upgrade hand long work to the worker, or to the state machine past the threshold.
+    // The run records (failure count, `GET /fleet/operations/{id}`) and the delivery records.
+    this.runTable = new RunTable(this, 'RunTable');
+    for (const fn of [api, batchUpgrade, worker, heartbeat]) this.runTable.grantReadWrite(fn.function);
+    // api and batch-upgrade start runs: executions named by operation id.
     for (const starter of [api, batchUpgrade]) {
-      starter.function.addEnvironment(ENV.workerFunctionName, worker.function.functionName);
-      starter.function.addEnvironment(ENV.batchStateMachineArn, this.batch.stateMachine.stateMachineArn);
-      starter.function.addEnvironment(ENV.stepFunctionsThreshold, String(STEP_FUNCTIONS_THRESHOLD));
-      starter.role.addToPolicy(invokeStatement('InvokeWorker', worker.function.functionArn));
-      starter.role.addToPolicy(startExecutionStatement(this.batch.stateMachine.stateMachineArn));
+      starter.function.addEnvironment(ENV.fleetStateMachineArn, fleet.stateMachineArn);
+      starter.function.addEnvironment(ENV.operationStateMachineArn, operation.stateMachineArn);
+      starter.role.addToPolicy(startExecutionStatement([fleet.stateMachineArn, operation.stateMachineArn]));
     }
-    // The worker plans and aggregates batches in the runs bucket, and hands over to itself (by
-    // Lambda's own AWS_LAMBDA_FUNCTION_NAME). That grant is a policy of its own: in the role's
-    // default policy it would make the function depend on its own ARN.
-    worker.function.addEnvironment(ENV.batchRunsBucket, runsBucket.bucketName);
-    for (const statement of runsBucketStatements(runsBucket.bucketArn, RUNS_PREFIX)) {
-      worker.role.addToPolicy(statement);
+    heartbeat.function.addEnvironment(ENV.heartbeatStateMachineArn, this.machines.heartbeatArn);
+    heartbeat.role.addToPolicy(startExecutionStatement([this.machines.heartbeatArn]));
+    // The steps keep their item lists, reports and results in the runs bucket.
+    for (const steps of [worker, heartbeat]) {
+      steps.function.addEnvironment(ENV.runsBucket, runsBucket.bucketName);
+      for (const statement of runsBucketStatements(runsBucket.bucketArn, RUNS_PREFIX)) {
+        steps.role.addToPolicy(statement);
+      }
     }
-    new iam.Policy(this, 'WorkerHandOver', {
-      roles: [worker.role],
-      statements: [invokeStatement('InvokeSelf', worker.function.functionArn)],
-    });
+    worker.function.addEnvironment(
+      ENV.mapConcurrencyCap,
+      String(settings.workerReservedConcurrency - WORKER_STEP_HEADROOM),
+    );
+    heartbeat.function.addEnvironment(
+      ENV.heartbeatMaxShards,
+      String(settings.heartbeatReservedConcurrency - HEARTBEAT_STEP_HEADROOM),
+    );
+    heartbeat.function.addEnvironment(ENV.heartbeatHostCostMs, String(settings.heartbeatHostCostMs));
+    heartbeat.function.addEnvironment(
+      ENV.heartbeatPeriodMs,
+      String(schedulePeriodMs(settings.heartbeatSchedule)),
+    );
     if (settings.heartbeatCallbackUrl) {
       heartbeat.function.addEnvironment(ENV.heartbeatCallbackUrl, settings.heartbeatCallbackUrl);
     }
 
-    // Asynchronous invocations that still fail after Lambda's retries land here, with the event.
-    const workerFailures = new sqs.Queue(this, 'WorkerFailures', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
-    worker.function.configureAsyncInvoke({
-      onFailure: new SqsDestination(workerFailures),
-      retryAttempts: 2,
-      maxEventAge: Duration.hours(6),
-    });
-
     new events.Rule(this, 'HeartbeatSchedule', {
-      description: 'cloudiq-bootstrap fleet heartbeat (SPEC 7.2)',
+      description: 'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): starts the execution of each period',
       schedule: events.Schedule.expression(settings.heartbeatSchedule),
-      // A missed heartbeat is superseded by the next one: no retries.
-      targets: [new eventTargets.LambdaFunction(heartbeat.function, { retryAttempts: 0 })],
+      // A repeated delivery starts nothing new: the execution is named after the period.
+      targets: [new eventTargets.LambdaFunction(heartbeat.function, { retryAttempts: 2 })],
     });
 
     this.api = new BootstrapApi(this, 'HttpApi', {
@@ -182,27 +199,21 @@ export class CloudiqStack extends Stack {
     });
 
     const alarms: cloudwatch.Alarm[] = Object.values(this.functions).map((fn) => fn.errorsAlarm);
-    alarms.push(
-      workerFailures
-        .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) })
-        .createAlarm(this, 'WorkerFailuresAlarm', {
-          alarmDescription:
-            'cloudiq-bootstrap: a worker invocation failed for good (see the WorkerFailures queue)',
+    for (const [name, machine] of [
+      ['FleetRun', fleet],
+      ['Operation', operation],
+      ['Heartbeat', this.machines.heartbeat],
+    ] as const) {
+      alarms.push(
+        machine.metricFailed({ period: Duration.minutes(5) }).createAlarm(this, `${name}FailedAlarm`, {
+          alarmDescription: `cloudiq-bootstrap: a ${name} execution failed, timed out or was aborted`,
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
-      this.batch.stateMachine
-        .metricFailed({ period: Duration.minutes(5) })
-        .createAlarm(this, 'BatchFailedAlarm', {
-          alarmDescription: 'cloudiq-bootstrap: a batch-upgrade execution failed, timed out or was aborted',
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-    );
+      );
+    }
     if (settings.alarmTopicArn) {
       const topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
       for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
@@ -212,10 +223,10 @@ export class CloudiqStack extends Stack {
     new CfnOutput(this, 'InventorySource', { value: `s3://${inventory.bucket}/${inventory.key}` });
     new CfnOutput(this, 'SshKeySecretArn', { value: sshKey.secretArn });
     new CfnOutput(this, 'CallbackSecretArn', { value: callbackSecret.secretArn });
-    new CfnOutput(this, 'WorkerFunctionName', { value: worker.function.functionName });
     new CfnOutput(this, 'BatchUpgradeFunctionName', { value: batchUpgrade.function.functionName });
-    new CfnOutput(this, 'BatchStateMachineArn', { value: this.batch.stateMachine.stateMachineArn });
-    new CfnOutput(this, 'WorkerFailuresQueueUrl', { value: workerFailures.queueUrl });
+    new CfnOutput(this, 'FleetStateMachineArn', { value: fleet.stateMachineArn });
+    new CfnOutput(this, 'OperationStateMachineArn', { value: operation.stateMachineArn });
+    new CfnOutput(this, 'HeartbeatStateMachineArn', { value: this.machines.heartbeat.stateMachineArn });
   }
 
   /**
@@ -241,6 +252,14 @@ export class CloudiqStack extends Stack {
       lifecycleRules: expireAfter === undefined ? [] : [{ prefix: RUNS_PREFIX, expiration: expireAfter }],
     });
   }
+}
+
+/** The period of a `rate(N unit)` schedule in milliseconds; a cron schedule is taken as 5 minutes. */
+export function schedulePeriodMs(schedule: string): number {
+  const match = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule);
+  if (!match) return 300_000;
+  const unit = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }[match[2] as 'minute' | 'hour' | 'day'];
+  return Number(match[1]) * unit;
 }
 
 function pascal(name: string): string {

@@ -3,22 +3,24 @@
  * event, and a signal that ends the request's host work before API Gateway's 29 s limit.
  */
 import { BootstrapError } from '../errors.ts';
+import type { RunJob } from '../fleet/job.ts';
+import type { RunStore } from '../fleet/run-store.ts';
 import type { RunOptions } from '../operations/types.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
-import type { WorkerJob } from '../worker/job.ts';
-import type { FleetStore } from '../worker/store.ts';
 import type { HttpEvent, HttpResult } from './http.ts';
 import { MAX_API_WAIT_LOCK_SECONDS, type PathParam } from './params.ts';
 
 export interface ApiDeps {
   fleet: Fleet;
   /**
-   * Hands a long job to the worker and resolves once it is handed over (in AWS an asynchronous
-   * Lambda Invoke of the worker; in `serve`, the worker started in this process).
+   * Starts a run that outlasts the request and resolves once it is started (in AWS a Step
+   * Functions execution named by the operation id; in `serve`, the in-process driver).
    */
-  dispatch: (job: WorkerJob) => Promise<void>;
+  dispatch: (job: RunJob) => Promise<void>;
   /** Fleet runs, for `GET /fleet/operations/{id}`; none: that route says they are not kept. */
-  fleetStore?: FleetStore;
+  runStore?: RunStore;
+  /** A URL that reads a finished run's whole result (an S3 pre-signed URL in the cloud). */
+  resultUrl?: (resultLocation: string) => Promise<string>;
   /** `CALLBACK_ALLOW_PRIVATE`: callback URLs to private ranges accepted (SPEC 5). */
   allowPrivateCallbacks?: boolean;
   /** How long one request may spend on hosts; default 25 000 ms (API Gateway stops at 29 s). */

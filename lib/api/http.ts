@@ -89,17 +89,12 @@ export function readJsonBody(event: HttpEvent): unknown {
   }
 }
 
-/** Query parameters; only `allowed` ones may appear, each once. */
+/** Query parameters: the `allowed` ones, each at most once; others are ignored (SPEC 7.1). */
 export function readQuery(event: HttpEvent, allowed: readonly string[]): Record<string, string> {
   const query: Record<string, string> = nameRecord();
   for (const [name, value] of new URLSearchParams(event.rawQueryString)) {
-    if (!allowed.includes(name)) {
-      throw new BootstrapError('INVALID_REQUEST', `unknown query parameter ${JSON.stringify(name)}`, {
-        reason: 'UNKNOWN_QUERY_PARAMETER',
-        parameter: name,
-        allowed,
-      });
-    }
+    // SPEC 7.1: unknown query parameters are ignored (API Gateway's own samples carry some).
+    if (!allowed.includes(name)) continue;
     if (Object.hasOwn(query, name))
       throw new BootstrapError('INVALID_REQUEST', `query parameter ${name} given twice`, { parameter: name });
     query[name] = value;

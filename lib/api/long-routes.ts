@@ -1,26 +1,27 @@
 /**
  * The long routes of SPEC 7.1: `provision`, `upgrade` and `/fleet/upgrade` answer 202 with
- * `{ operationId }` and a `Location` at once, and the worker follows the work to its end and
- * calls back.
+ * `{ operationId }` and a `Location` at once; a run named by the operation id (a Step Functions
+ * execution in the cloud, the in-process driver locally) follows the work to its end and calls
+ * back once.
  *
  * A server's operation is started here, detached, before the 202: what refuses it (`LOCKED`,
  * `UNKNOWN_ROLE`, `INVALID_SCRIPT`, `CONFIG_ERROR`, an unreachable host) is the request's own
  * error status, and the journal that `Location` names exists when the client first asks. A
- * fleet run only validates here (body, rates, selector) and starts in the worker.
+ * fleet run only validates here (body, rates, selector), records the run, and starts it.
  *
  * Idempotency: an `Idempotency-Key` header (or `operationId` in the body) is the operation id.
  * A repeat finds that id's journal on the host (or the fleet run in the store) and answers 202
- * with the same id, starting nothing; the same id with a different command or arguments is
- * refused.
+ * with the same id; starting its run again starts nothing new (an execution's name is unique);
+ * the same id with a different command or arguments is refused.
  */
 import { parseCallbackUrl } from '../callback/index.ts';
 import { assertOperationId } from '../config/names.ts';
 import { BootstrapError, toBootstrapError } from '../errors.ts';
 import { commandArgs, validateRateControl } from '../fleet/index.ts';
+import type { LongRequest } from '../fleet/job.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type Journal, runCommand } from '../operations/index.ts';
 import type { CommandRequest, HostTarget } from '../operations/types.ts';
-import type { LongRequest } from '../worker/job.ts';
 import { param, type Route, type RouteContext, runOptions } from './context.ts';
 import { headerOf, jsonResult, readJsonBody, readQuery } from './http.ts';
 import {
@@ -166,7 +167,7 @@ async function upgrade(context: RouteContext) {
   return startServerOperation(context, request, body);
 }
 
-/** `POST /fleet/upgrade`: SPEC 7.1's body; the run goes to the worker, its result to the callback. */
+/** `POST /fleet/upgrade`: SPEC 7.1's body; the run is recorded and started, its result goes to the callback. */
 async function fleetUpgrade(context: RouteContext) {
   readQuery(context.event, []);
   const body = parseWith(fleetUpgradeBodySchema, readJsonBody(context.event), 'POST /fleet/upgrade');
@@ -176,29 +177,30 @@ async function fleetUpgrade(context: RouteContext) {
   const { id } = operationIdOf(context, body.operationId);
   const location = `/fleet/operations/${encodeURIComponent(id)}`;
   const request: LongRequest = { command: 'product.upgrade', product: body.product, version: body.version };
-  const existing = context.deps.fleetStore?.get(id);
-  if (existing) {
-    sameRequest(id, request, existing);
-    return accepted(id, location);
-  }
+  const store = context.deps.runStore;
   const { operationId: _, ...job } = body;
-  context.deps.fleetStore?.put({
-    operationId: id,
-    command: request.command,
-    args: commandArgs({ ...request, operationId: id }),
-    status: 'running',
-    startedAt: new Date().toISOString(),
-  });
+  if (store) {
+    const { created, record } = await store.create({
+      operationId: id,
+      command: request.command,
+      args: commandArgs({ ...request, operationId: id }),
+      status: 'running',
+      startedAt: new Date().toISOString(),
+    });
+    if (!created) sameRequest(id, request, record);
+  }
+  // Started again on a repeat too: a run is named by its id, so this starts nothing new, and a
+  // start that was lost after the record was written is made good.
   await context.deps.dispatch({ kind: 'fleet', operationId: id, ...job });
   return accepted(id, location);
 }
 
-/** `GET /fleet/operations/{operationId}`: the run while it runs, then its aggregated result. */
+/** `GET /fleet/operations/{operationId}`: the run while it runs, then its aggregated result (or where to read it). */
 async function getFleetOperation(context: RouteContext) {
   readQuery(context.event, []);
   const operationId = param(context, 'operationId');
-  const store = context.deps.fleetStore;
-  const record = store?.get(operationId);
+  const store = context.deps.runStore;
+  const record = await store?.get(operationId);
   if (!record) {
     throw new BootstrapError(
       'INVALID_REQUEST',
@@ -208,7 +210,10 @@ async function getFleetOperation(context: RouteContext) {
       { operationId },
     );
   }
-  return jsonResult(200, record);
+  const { resultLocation } = record;
+  if (resultLocation === undefined || context.deps.resultUrl === undefined) return jsonResult(200, record);
+  // Where the store keeps no targets (DynamoDB), the whole result is one signed GET away.
+  return jsonResult(200, { ...record, resultUrl: await context.deps.resultUrl(resultLocation) });
 }
 
 export const longRoutes: Route[] = [

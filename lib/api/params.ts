@@ -90,7 +90,7 @@ export const fleetUpgradeBodySchema = z.strictObject({
   healthGate: z.boolean().optional(),
   callbackUrl: callbackUrl.optional(),
   operationId: operationId.optional(),
-  // The fleet run waits in the worker, not in the request: a longer wait is fine there.
+  // The fleet run waits in its run, not in the request: a longer wait is fine there.
   waitLockSeconds: z.number().int().min(0).max(3600).optional(),
 });
 

@@ -1,9 +1,9 @@
 /**
  * `cloudiq-bootstrap serve` (SPEC 7.4): SPEC 7.1's API on 127.0.0.1 through the very handler the
  * Lambda function runs. Each HTTP request becomes a payload 2.0 event as API Gateway would build
- * it; long operations go to the worker, run in this process. The default fleet is the demo fleet
- * (three hosts on this machine, under `.demo/` or `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves
- * a real inventory.
+ * it; long operations and fleet runs go to the in-process driver (lib/fleet/local-runs.ts). The
+ * default fleet is the demo fleet (three hosts on this machine, under `.demo/` or
+ * `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves a real inventory.
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +16,11 @@ import { createDemoFleet } from '../api/static-fleet.ts';
 import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
 import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
+import { createLocalRuns, type LocalRuns } from '../fleet/local-runs.ts';
+import { createMemoryDeliveryLedger, createMemoryRunStore } from '../fleet/run-store.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
-import { createInProcessWorker, type InProcessWorker } from '../worker/in-process.ts';
-import { createMemoryFleetStore } from '../worker/store.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import type { CliIo } from './main.ts';
@@ -32,8 +32,8 @@ export interface ServeHandle {
   url: string;
   port: number;
   fleet: Fleet;
-  worker: InProcessWorker;
-  /** Stops listening; with `waitForJobs`, also waits for the jobs the worker is following. */
+  worker: LocalRuns;
+  /** Stops listening; with `waitForJobs`, also waits for the runs still going on in this process. */
   close(options?: { waitForJobs?: boolean }): Promise<void>;
 }
 
@@ -184,24 +184,21 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
   const port = portOf(options);
   const { fleet, banner } = await fleetFor(options, io);
   const log = (line: string) => io.stderr(`${line}\n`);
-  const store = createMemoryFleetStore();
-  const worker = createInProcessWorker(
-    {
-      fleet,
-      deliver: createDeliver(io.env, (record) =>
-        log(`callback ${record.event} ${record.operationId} ${record.target} attempts=${record.attempts}`),
-      ),
-      store,
-      log: (record) =>
-        log(`worker ${record.event} ${record.operationId}${record.status ? ` ${record.status}` : ''}`),
-    },
-    (job, error) => log(`worker failed ${job.operationId}: ${error.code} ${error.message}`),
-  );
+  const store = createMemoryRunStore();
+  const worker = createLocalRuns({
+    fleet,
+    store,
+    ledger: createMemoryDeliveryLedger(),
+    deliver: createDeliver(io.env, (record) =>
+      log(`callback ${record.event} ${record.operationId} ${record.target} attempts=${record.attempts}`),
+    ),
+    log,
+  });
   const handler = createApiHandler(
     {
       fleet,
       dispatch: worker.dispatch,
-      fleetStore: store,
+      runStore: store,
       allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(io.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
     },
     {

@@ -13,6 +13,7 @@ export {
   type TargetStatus,
   withCallbackOutcome,
 } from './aggregate.ts';
+export { advanceCanary, type CanaryState, mayStart, startCanary } from './canary.ts';
 export { createProgressPrinter, formatProgress } from './progress.ts';
 export {
   DEFAULT_CANARY,
@@ -37,3 +38,4 @@ export {
   type TargetOutcome,
   UNREACHABLE_CODES,
 } from './run-fleet.ts';
+export { countsAsFailure, failedReport, runOneTarget, type TargetRun } from './target.ts';

@@ -10,6 +10,7 @@ const STOP_WORDS: Record<StopReason, string> = {
   MAX_ERRORS_EXCEEDED: 'max errors exceeded',
   CANARY_FAILED: 'canary failed',
   ABORTED: 'aborted',
+  OUT_OF_TIME: 'out of time',
 };
 
 /** One progress line (no newline) for an event, e.g. `[3/10] web-2 failed HOOK_FAILED: upgrade.sh exited 1`. */
@@ -42,6 +43,8 @@ function stoppedLine(reason: StopReason, errors: number, maxErrors: number): str
       return 'stopping: a canary failed; the rest are skipped';
     case 'ABORTED':
       return 'stopping: aborted; running targets are abandoned, the rest are skipped';
+    case 'OUT_OF_TIME':
+      return 'stopping: too little time left to start another target; running targets finish, the rest are skipped';
   }
 }
 

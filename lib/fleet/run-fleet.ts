@@ -6,30 +6,23 @@
  * runner serves SSH, SSM and local hosts, mixed in one run.
  */
 import pLimit from 'p-limit';
-import { BootstrapError, type ErrorBody, type ErrorCode, errorBody } from '../errors.ts';
+import { BootstrapError } from '../errors.ts';
 import type { CommandName } from '../operations/types.ts';
 import { aggregate, type FleetResult, type TargetReport } from './aggregate.ts';
+import { advanceCanary, mayStart, startCanary } from './canary.ts';
 import { DEFAULT_CANARY, type RateControlInput, resolveRateControl } from './rate.ts';
+import { countsAsFailure, type HealthCheck, type RunTarget, runOneTarget } from './target.ts';
 
-/** What `runTarget` resolves with; a failure is a thrown BootstrapError instead. */
-export interface TargetOutcome {
-  status: 'succeeded';
-  result: unknown;
-}
-
-/** Runs the operation on one host; must give up (rejecting) when `signal` aborts. */
-export type RunTarget = (server: string, signal: AbortSignal) => Promise<TargetOutcome>;
-
-/** `heartbeat.appstack`'s answer (SPEC 2.5.1): only `status` is read; the whole answer goes into a gate failure's details. */
-export interface HealthReport {
-  status: 'healthy' | 'degraded' | 'down';
-}
-
-/** Runs `heartbeat.appstack` on one host for the health gate. */
-export type HealthCheck = (server: string, signal: AbortSignal) => Promise<HealthReport>;
+export {
+  type HealthCheck,
+  type HealthReport,
+  type RunTarget,
+  type TargetOutcome,
+  UNREACHABLE_CODES,
+} from './target.ts';
 
 /** Why targets were left `skipped`. */
-export type StopReason = 'MAX_ERRORS_EXCEEDED' | 'CANARY_FAILED' | 'ABORTED';
+export type StopReason = 'MAX_ERRORS_EXCEEDED' | 'CANARY_FAILED' | 'ABORTED' | 'OUT_OF_TIME';
 
 export type FleetPhase = 'canary' | 'fleet';
 
@@ -48,14 +41,6 @@ export type FleetProgressEvent =
     }
   | { type: 'skipped'; server: string; position: number; total: number; done: number; reason: StopReason }
   | { type: 'stopped'; reason: StopReason; errors: number; maxErrors: number };
-
-/** Codes that mean the host was not reached; such targets are `unreachable`, not `failed`. */
-export const UNREACHABLE_CODES: ReadonlySet<ErrorCode> = new Set([
-  'UNREACHABLE',
-  'AUTH_FAILED',
-  'HOST_KEY_MISMATCH',
-  'TRANSPORT_TIMEOUT',
-]);
 
 export interface RunFleetOptions extends RateControlInput {
   operationId: string;
@@ -80,6 +65,14 @@ export interface RunFleetOptions extends RateControlInput {
   targetTimeoutMs?: number;
   /** Stop starting targets (the rest are skipped) and abort the running ones. */
   signal?: AbortSignal;
+  /**
+   * The time left to the run's driver (a Lambda invocation's, a heartbeat shard's budget): a
+   * target starts only while its whole `targetTimeoutMs` and `reserveMs` still fit; the rest are
+   * `skipped` (`OUT_OF_TIME`) rather than cut off mid-way.
+   */
+  remainingTimeMs?: () => number;
+  /** Kept back from `remainingTimeMs` for what follows the run (metrics, callback). Default 0. */
+  reserveMs?: number;
   onProgress?: (event: FleetProgressEvent) => void;
   now?: () => Date;
 }
@@ -124,39 +117,55 @@ export async function runFleet(options: RunFleetOptions): Promise<FleetResult> {
     emit({ type: 'skipped', server: targets[index]!, position: index + 1, total, done, reason });
   };
   const isError = (report: TargetReport) =>
-    report.status === 'failed' ||
-    (report.status === 'unreachable' && options.countUnreachableAsErrors === true);
+    countsAsFailure(report, options.countUnreachableAsErrors === true);
+  const outOfTime = () =>
+    options.remainingTimeMs !== undefined &&
+    options.remainingTimeMs() < (options.targetTimeoutMs ?? 0) + (options.reserveMs ?? 0);
 
   const run = async (index: number, phase: FleetPhase): Promise<TargetReport> => {
     const server = targets[index]!;
     emit({ type: 'started', server, position: index + 1, total, phase });
-    const report = await runOneTarget(server, options, healthGate);
+    const report = await runOneTarget(server, {
+      command: options.command,
+      runTarget: options.runTarget,
+      healthCheck: options.healthCheck,
+      healthGate,
+      timeoutMs: options.targetTimeoutMs,
+      signal: options.signal,
+    });
     done += 1;
     reports[index] = report;
     if (isError(report)) errors += 1;
     emit({ type: 'finished', server, position: index + 1, total, phase, done, report });
     // Running targets finish; queued ones see the flag when their slot frees and are skipped.
-    if (phase === 'fleet' && errors > rate.maxErrors) stop('MAX_ERRORS_EXCEEDED');
+    if (phase === 'fleet' && !mayStart(errors, rate.maxErrors)) stop('MAX_ERRORS_EXCEEDED');
     return report;
   };
 
   try {
     // Canaries: one at a time until `canary` of them succeeded. An unreachable one proves
     // nothing, so the next target takes its place; a failed one stops the whole run.
-    let next = 0;
-    let canariesSucceeded = 0;
-    while (canariesSucceeded < rate.canary && next < total && !stopReason) {
-      const report = await run(next, 'canary');
-      next += 1;
-      if (report.status === 'succeeded') canariesSucceeded += 1;
-      else if (isError(report)) stop('CANARY_FAILED');
+    let canary = startCanary(rate.canary, total);
+    while (!canary.done && !stopReason) {
+      if (outOfTime()) stop('OUT_OF_TIME');
+      else {
+        const report = await run(canary.next, 'canary');
+        canary = advanceCanary(canary, report, {
+          canary: rate.canary,
+          total,
+          countUnreachableAsErrors: options.countUnreachableAsErrors,
+        });
+        if (canary.stopped) stop('CANARY_FAILED');
+      }
     }
+    const next = canary.next;
 
     const limit = pLimit(rate.maxConcurrency);
     const rest: Promise<unknown>[] = [];
     for (let index = next; index < total; index += 1) {
       rest.push(
         limit(async () => {
+          if (!stopReason && outOfTime()) stop('OUT_OF_TIME');
           if (stopReason) return skip(index, stopReason);
           await run(index, 'fleet');
         }),
@@ -175,86 +184,4 @@ export async function runFleet(options: RunFleetOptions): Promise<FleetResult> {
     finishedAt: now(),
     targets: reports.map((report, index) => report ?? { server: targets[index]!, status: 'skipped' }),
   });
-}
-
-/** One target, with its timeout and health gate; never rejects. */
-async function runOneTarget(
-  server: string,
-  options: RunFleetOptions,
-  healthGate: boolean,
-): Promise<TargetReport> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(options.signal?.reason);
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const timeoutMs = options.targetTimeoutMs;
-  const timedOut = new Promise<TargetReport>((resolve) => {
-    if (timeoutMs === undefined) return;
-    timer = setTimeout(() => {
-      const error = new BootstrapError('TRANSPORT_TIMEOUT', `${server}: no outcome within ${timeoutMs} ms`, {
-        server,
-        reason: 'TARGET_TIMEOUT',
-        timeoutMs,
-      });
-      controller.abort(error);
-      resolve({ server, status: 'failed', error: error.toJSON() });
-    }, timeoutMs);
-  });
-  const work = attempt(server, options, healthGate, controller.signal);
-  try {
-    return await Promise.race([work, timedOut]);
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-async function attempt(
-  server: string,
-  options: RunFleetOptions,
-  healthGate: boolean,
-  signal: AbortSignal,
-): Promise<TargetReport> {
-  let outcome: TargetOutcome;
-  try {
-    outcome = await options.runTarget(server, signal);
-  } catch (error) {
-    const body = errorBody(error);
-    return { server, status: UNREACHABLE_CODES.has(body.code) ? 'unreachable' : 'failed', error: body };
-  }
-  if (!healthGate || !options.healthCheck) return { server, status: 'succeeded', result: outcome.result };
-  const gateError = await checkHealth(server, options.command, options.healthCheck, signal, outcome.result);
-  if (gateError) return { server, status: 'failed', error: gateError };
-  return { server, status: 'succeeded', result: outcome.result };
-}
-
-/**
- * SPEC 2.6 has no code of its own for a failed gate; the target counts as failed like a hook
- * that failed, with `details.reason: "HEALTH_GATE_FAILED"`, the appstack answer (or the error
- * that prevented it) and the operation's own result, which did succeed.
- */
-async function checkHealth(
-  server: string,
-  command: CommandName,
-  healthCheck: HealthCheck,
-  signal: AbortSignal,
-  result: unknown,
-): Promise<ErrorBody | undefined> {
-  try {
-    const appstack = await healthCheck(server, signal);
-    if (appstack.status === 'healthy') return undefined;
-    return {
-      code: 'HOOK_FAILED',
-      message: `${server}: health gate: heartbeat.appstack is ${appstack.status} after ${command}`,
-      details: { server, reason: 'HEALTH_GATE_FAILED', appstack, result },
-    };
-  } catch (error) {
-    const cause = errorBody(error);
-    return {
-      code: 'HOOK_FAILED',
-      message: `${server}: health gate: heartbeat.appstack could not be read after ${command}: ${cause.message}`,
-      details: { server, reason: 'HEALTH_GATE_FAILED', error: cause, result },
-    };
-  }
 }

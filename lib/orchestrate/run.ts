@@ -1,5 +1,5 @@
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
-import { BootstrapError, isErrorCode } from '../errors.ts';
+import { BootstrapError } from '../errors.ts';
 import {
   type CallbackOutcome,
   commandArgs,
@@ -10,9 +10,9 @@ import {
   withCallbackOutcome,
 } from '../fleet/index.ts';
 import { newOperationId } from '../operations/ids.ts';
-import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
-import { type CommandRequest, LONG_COMMANDS } from '../operations/types.ts';
+import type { CommandRequest } from '../operations/types.ts';
 import type { Fleet } from './fleet.ts';
+import { commandWork } from './work.ts';
 
 export type Deliver = (url: string, result: FleetResult) => Promise<CallbackOutcome>;
 
@@ -39,14 +39,7 @@ export interface FleetRunRequest {
   onProgress?: (event: FleetProgressEvent) => void;
 }
 
-/** A finished journal that failed is the target's failure, with the journal in `details`. */
-export function journalOutcome(journal: Journal): Journal {
-  if (journal.status === 'failed' && journal.error) {
-    const code = isErrorCode(journal.error.code) ? journal.error.code : 'INTERNAL';
-    throw new BootstrapError(code, journal.error.message, { ...journal.error.details, journal });
-  }
-  return journal;
-}
+export { journalOutcome } from './work.ts';
 
 /**
  * The run's operation id: the run's own, else the one the request carries (CLI `--operation-id`,
@@ -72,16 +65,12 @@ function runOperationId(run: FleetRunRequest): string {
 export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequest): Promise<FleetResult> {
   const targets = deps.fleet.select(run.select);
   const operationId = runOperationId(run);
-  const long = LONG_COMMANDS.has(run.request.command);
-  const request = (long ? { ...run.request, operationId } : run.request) as CommandRequest;
   let configCallback: string | null = null;
-  const onConfig = (config: BootstrapConfig) => {
-    configCallback ??= config.server.callbackUrl;
-  };
-  const options = (signal: AbortSignal) => ({
-    signal,
-    onConfig,
-    ...(run.waitLockSeconds === undefined ? {} : { waitLockSeconds: run.waitLockSeconds }),
+  const work = commandWork(deps.fleet, run.request, operationId, {
+    onConfig: (config: BootstrapConfig) => {
+      configCallback ??= config.server.callbackUrl;
+    },
+    waitLockSeconds: run.waitLockSeconds,
   });
 
   const result = await runFleet({
@@ -97,18 +86,8 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     ...(run.signal === undefined ? {} : { signal: run.signal }),
     ...(run.onProgress === undefined ? {} : { onProgress: run.onProgress }),
     ...(deps.now === undefined ? {} : { now: deps.now }),
-    runTarget: async (server, signal) => {
-      const answer = await runCommand(deps.fleet.target(server), request, options(signal));
-      return { status: 'succeeded', result: long ? journalOutcome(answer as Journal) : answer };
-    },
-    healthCheck: async (server, signal) => {
-      const appstack = (await runCommand(
-        deps.fleet.target(server),
-        { command: 'heartbeat.appstack' },
-        options(signal),
-      )) as AppstackAnswer;
-      return { status: appstack.status, products: appstack.products };
-    },
+    runTarget: work.runTarget,
+    healthCheck: work.healthCheck,
   });
 
   const url = run.callbackUrl ?? configCallback ?? undefined;

@@ -1,4 +1,4 @@
-// The API over a small fleet of real sandbox hosts (local transport), with the worker in
+// The API over a small fleet of real sandbox hosts (local transport), with the runs driven in
 // process and callbacks delivered for real: web-1 and web-2 (edge), worker-1 (workers), a host
 // whose shell does not exist (unreachable), and one whose bootstrap.ini is broken.
 import assert from 'node:assert/strict';
@@ -8,10 +8,14 @@ import { type ApiHandler, createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { createStaticFleet } from '../../lib/api/static-fleet.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import { createLocalRuns, type LocalRuns } from '../../lib/fleet/local-runs.ts';
+import {
+  createMemoryDeliveryLedger,
+  createMemoryRunStore,
+  type RunStore,
+} from '../../lib/fleet/run-store.ts';
 import type { Fleet } from '../../lib/orchestrate/fleet.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createInProcessWorker, type InProcessWorker } from '../../lib/worker/in-process.ts';
-import { createMemoryFleetStore, type FleetStore } from '../../lib/worker/store.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 export const CALLBACK_SECRET = 'api-test-secret';
@@ -26,8 +30,8 @@ export interface ApiAnswer {
 export interface ApiFixture {
   sandboxes: Record<'web-1' | 'web-2' | 'worker-1' | 'broken', Sandbox>;
   fleet: Fleet;
-  worker: InProcessWorker;
-  store: FleetStore;
+  worker: LocalRuns;
+  store: RunStore;
   handler: ApiHandler;
   call(
     method: string,
@@ -78,18 +82,20 @@ export function createApiFixture(): ApiFixture {
     },
     local('broken', sandboxes.broken, ['lost']),
   ]);
-  const store = createMemoryFleetStore();
+  const store = createMemoryRunStore();
   const options = {
     ...callbackOptionsFromEnv({ CALLBACK_SECRET }, 'test'),
     backoffBaseMs: 10,
     backoffMaxMs: 20,
   };
-  const worker = createInProcessWorker({
+  const worker = createLocalRuns({
     fleet,
     store,
+    ledger: createMemoryDeliveryLedger(),
     deliver: (url, result) => deliverCallback(url, result, options),
+    pollMs: 50,
   });
-  const handler = createApiHandler({ fleet, dispatch: worker.dispatch, fleetStore: store });
+  const handler = createApiHandler({ fleet, dispatch: worker.dispatch, runStore: store });
 
   const call: ApiFixture['call'] = async (method, url, callOptions = {}) => {
     const body =

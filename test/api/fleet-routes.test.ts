@@ -6,7 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import { createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { type ApiFixture, assertError, CALLBACK_SECRET, createApiFixture } from './fixture.ts';
+import {
+  type ApiFixture,
+  assertError,
+  block,
+  CALLBACK_SECRET,
+  createApiFixture,
+  release,
+} from './fixture.ts';
 
 describe('API fleet upgrade', () => {
   let api: ApiFixture;
@@ -75,6 +82,28 @@ describe('API fleet upgrade', () => {
       400,
       'INVALID_REQUEST',
     );
+  });
+
+  it('answers the run at its Location while it runs, with the targets finished so far', async () => {
+    block(api.sandboxes['web-2'], 'haproxy', 'upgrade');
+    const answer = await api.call('POST', '/fleet/upgrade', {
+      body: { select: 'group:edge', product: 'haproxy', version: '3.1', canary: 0, maxConcurrency: 1 },
+    });
+    assert.equal(answer.status, 202);
+    let running = await api.call('GET', answer.headers['location']!);
+    for (let i = 0; i < 400 && (running.body.targets ?? []).length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      running = await api.call('GET', answer.headers['location']!);
+    }
+    assert.equal(running.body.status, 'running');
+    assert.deepEqual(
+      running.body.targets.map((t: { server: string; status: string }) => [t.server, t.status]),
+      [['web-1', 'succeeded']],
+    );
+    release(api.sandboxes['web-2']);
+    const done = await api.poll(answer.headers['location']!);
+    assert.equal(done.body.status, 'succeeded');
+    assert.equal(done.body.targets.length, 2);
   });
 
   it('reports unreachable hosts apart from failed ones', async () => {

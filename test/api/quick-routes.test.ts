@@ -27,7 +27,10 @@ describe('API quick routes', () => {
         { name: 'broken', groups: ['lost'], transport: 'local' },
       ],
     });
-    assertError(await api.call('GET', '/servers?verbose=1'), 400, 'INVALID_REQUEST');
+    // SPEC 7.1: unknown query parameters are ignored.
+    const ignored = await api.call('GET', '/servers?verbose=1');
+    assert.equal(ignored.status, 200);
+    assert.equal(ignored.body.servers.length, 5);
   });
 
   it('GET heartbeat: heartbeat.get and heartbeat.appstack side by side', async () => {
@@ -169,7 +172,9 @@ describe('API quick routes', () => {
     assertError(await api.call('GET', '/servers/web-1/products/Redis!'), 400, 'INVALID_REQUEST');
     assertError(await api.call('GET', '/servers/web-1/products/haproxy?key=bogus'), 422, 'INVALID_KEY');
     assertError(await api.call('GET', '/servers/web-1/products/haproxy?key=a&key=b'), 400, 'INVALID_REQUEST');
-    assertError(await api.call('GET', '/servers/web-1/products/haproxy?fields=all'), 400, 'INVALID_REQUEST');
+    const ignored = await api.call('GET', '/servers/web-1/products/haproxy?fields=all');
+    assert.equal(ignored.status, 200, 'an unknown query parameter is ignored (SPEC 7.1)');
+    assert.deepEqual(ignored.body, answer.body);
   });
 
   it('PATCH config sets all the pairs or none and answers the new config', async () => {

@@ -1,98 +1,159 @@
-// The Lambda handlers end to end, with their composition root for real: the inventory read from
-// a loopback S3, the callback secret from a loopback Secrets Manager, the worker started by an
-// asynchronous Invoke that a loopback Lambda turns into a call of the worker's handler, and the
-// batch state machine's plan, target and aggregate steps over a loopback runs bucket.
+// The Lambda handlers end to end with their composition root for real: the inventory read from a
+// loopback S3, the callback secret from a loopback Secrets Manager, the run store and delivery
+// ledger on dynalite, runs started through the real SFNClient at a loopback Step Functions
+// endpoint, whose executions the ASL simulation (test/support/asl: Step Functions cannot run
+// here) runs from the SYNTHESIZED definitions, invoking the worker and heartbeat handlers as
+// Lambda would. The hosts are a dozen real sandboxes (real sh, real hooks) and one unreachable
+// host: this is the small end-to-end run beside the 10,000-target simulation of test/cloud/.
+// The sample events are AWS's documented examples (test/fixtures/events/).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as ApiFunction from '../../functions/api.ts';
 import type * as BatchFunction from '../../functions/batch-upgrade.ts';
 import type * as HeartbeatFunction from '../../functions/heartbeat.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { type Journal, runCommand } from '../../lib/operations/index.ts';
-import { createLocalTransport } from '../../lib/transport/local.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { type LambdaTestServer, startLambdaServer } from '../support/lambda-server.ts';
-import { type S3TestServer, startS3Server } from '../support/s3-server.ts';
+import {
+  type CloudPeers,
+  type Definitions,
+  simulatedS3,
+  startCloudPeers,
+  synthesizedDefinitions,
+} from '../cloud/simulation.ts';
+import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { type SecretsTestServer, startSecretsServer } from '../support/secrets-server.ts';
+import { type SfnTestServer, startSfnServer } from '../support/sfn-server.ts';
 
 const SECRET = 'function-callback-secret';
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:callback-Xy12Zz';
-const HOSTS = ['web-1', 'web-2', 'web-3'] as const;
-const context = (functionName: string) => ({ functionName, getRemainingTimeInMillis: () => 14 * 60_000 });
+const MACHINES = {
+  fleet: 'arn:aws:states:us-east-1:123456789012:stateMachine:fleet-run',
+  operation: 'arn:aws:states:us-east-1:123456789012:stateMachine:operation',
+  heartbeat: 'arn:aws:states:us-east-1:123456789012:stateMachine:heartbeat',
+};
+const HOSTS = Array.from({ length: 12 }, (_, i) => `web-${String(i + 1).padStart(2, '0')}`);
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'events', name), 'utf8'));
 
-describe('Lambda handlers with their composition root', () => {
-  let s3: S3TestServer;
+describe('Lambda handlers with their composition root, runs on the simulated state machines', () => {
+  let definitions: Definitions;
+  let peers: CloudPeers;
   let aws: SecretsTestServer;
-  let lambda: LambdaTestServer;
-  let receiver: CallbackReceiver;
+  let sfn: SfnTestServer;
   let api: typeof ApiFunction;
   let worker: typeof WorkerFunction;
   let heartbeat: typeof HeartbeatFunction;
   let batch: typeof BatchFunction;
-  const sandboxes = {} as Record<(typeof HOSTS)[number], Sandbox>;
-  const running = new Set<Promise<unknown>>();
+  const sandboxes = {} as Record<string, Sandbox>;
+  const executions: Execution[] = [];
   const saved = { ...process.env };
+  const cleanups: (() => void)[] = [];
   let inventoryText = '';
 
-  const workersIdle = async () => {
-    while (running.size > 0) await Promise.allSettled([...running]);
+  /** Waits for every execution started so far, and for those they lead to. */
+  const finished = async () => {
+    let seen = -1;
+    let results: Awaited<ReturnType<Execution['result']>>[] = [];
+    while (seen !== executions.length) {
+      seen = executions.length;
+      results = await Promise.all(executions.map((execution) => execution.result()));
+    }
+    return results;
   };
-  const call = async (method: string, url: string, body?: unknown) => {
+  const call = async (method: string, url: string, body?: unknown, headers?: Record<string, string>) => {
     const result = await api.handler(
-      buildHttpEvent({ method, url, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }),
+      buildHttpEvent({
+        method,
+        url,
+        ...(headers === undefined ? {} : { headers }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
     );
     return { status: result.statusCode, headers: result.headers, body: JSON.parse(result.body) };
   };
+  const journalOf = (server: string, id: string) =>
+    join(sandboxes[server]!.stateDir, 'operations', `${id}.json`);
 
   before(async () => {
-    [s3, aws, lambda, receiver] = await Promise.all([
-      startS3Server(['config', 'runs']),
+    definitions = synthesizedDefinitions();
+    [peers, aws, sfn] = await Promise.all([
+      startCloudPeers(definitions.bucket, SECRET),
       startSecretsServer(),
-      startLambdaServer(),
-      startCallbackReceiver([], { secret: SECRET }),
+      startSfnServer(),
     ]);
+    peers.s3.buckets.set('config', new Map());
     for (const name of HOSTS) sandboxes[name] = createSandbox();
-    const inventory = HOSTS.map(
-      (name) =>
-        `[host:${name}]\ntransport = local\ngroups = edge\nconfig_path = ${sandboxes[name].configPath}\nstate_dir = ${sandboxes[name].stateDir}\n`,
-    ).join('\n');
+    // ghost: an SSH host whose port refuses connections (UNREACHABLE), with a real key to offer.
+    const keyDir = mkdtempSync(join(tmpdir(), 'cloudiq-ghost-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'key')]);
+    cleanups.push(() => rmSync(keyDir, { recursive: true, force: true }));
+    inventoryText = [
+      `[host:ghost]\ntransport = ssh\naddress = 127.0.0.1\nport = 9\nuser = nobody\nidentity = ${join(keyDir, 'key')}\nhost_key = SHA256:${'A'.repeat(43)}\ngroups = fleet\n`,
+      ...HOSTS.map(
+        (name) =>
+          `[host:${name}]\ntransport = local\ngroups = edge, fleet\nconfig_path = ${sandboxes[name]!.configPath}\nstate_dir = ${sandboxes[name]!.stateDir}\n`,
+      ),
+    ].join('\n');
     aws.secrets.set(SECRET_ARN, SECRET);
     Object.assign(process.env, {
       INVENTORY_SOURCE: 's3://config/inventory.ini',
       CALLBACK_SECRET_ARN: SECRET_ARN,
-      WORKER_FUNCTION_NAME: 'cloudiq-worker',
-      BATCH_RUNS_BUCKET: 'runs',
+      RUNS_BUCKET: definitions.bucket,
+      RUN_TABLE_NAME: peers.tableName,
+      FLEET_STATE_MACHINE_ARN: MACHINES.fleet,
+      OPERATION_STATE_MACHINE_ARN: MACHINES.operation,
+      HEARTBEAT_STATE_MACHINE_ARN: MACHINES.heartbeat,
+      MAP_CONCURRENCY_CAP: '4',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'AKIDTEST',
       AWS_SECRET_ACCESS_KEY: 'test-secret',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_S3: peers.s3.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
-      AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: peers.dynamo.endpoint,
       POWERTOOLS_LOG_LEVEL: 'SILENT',
       POWERTOOLS_METRICS_DISABLED: 'true',
     });
-    // The handlers' modules read the environment when loaded, as on a cold start.
     [api, worker, heartbeat, batch] = await Promise.all([
       import('../../functions/api.ts'),
       import('../../functions/worker.ts'),
       import('../../functions/heartbeat.ts'),
       import('../../functions/batch-upgrade.ts'),
     ]);
-    lambda.functions = new Set(['cloudiq-worker']);
-    lambda.onEvent = (invocation) => {
-      const work = worker.handler(invocation.event, context(invocation.functionName));
-      running.add(work);
-      void work.catch(() => {}).finally(() => running.delete(work));
+    const sim = new SimulatedStepFunctions({
+      s3: simulatedS3(peers, definitions),
+      invoke: routeByLogicalId({
+        WorkerFunction: (payload) => worker.handler(payload),
+        HeartbeatFunction: (payload) => heartbeat.handler(payload),
+      }),
+    });
+    const byArn: Record<string, object> = {
+      [MACHINES.fleet]: definitions.fleet,
+      [MACHINES.operation]: definitions.operation,
+      [MACHINES.heartbeat]: definitions.heartbeat,
     };
-    inventoryText = inventory;
+    sfn.onStart = (execution) => {
+      executions.push(
+        sim.startExecution({
+          definition: byArn[execution.stateMachineArn]!,
+          name: execution.name,
+          input: execution.input,
+          stateMachineName: execution.stateMachineArn,
+        }),
+      );
+    };
   });
 
   after(async () => {
-    await workersIdle();
-    await Promise.all([s3.close(), aws.close(), lambda.close(), receiver.close()]);
+    await finished().catch(() => {});
+    await Promise.all([peers.close(), aws.close(), sfn.close()]);
     for (const sandbox of Object.values(sandboxes)) sandbox.cleanup();
+    for (const cleanup of cleanups) cleanup();
     process.env = saved;
   });
 
@@ -101,232 +162,145 @@ describe('Lambda handlers with their composition root', () => {
     assert.equal(refused.status, 424);
     assert.equal(refused.body.code, 'CONFIG_ERROR');
     assert.match(refused.body.message, /s3:\/\/config\/inventory\.ini: cannot read the inventory: NoSuchKey/);
-    s3.put('config', 'inventory.ini', inventoryText);
+    peers.s3.put('config', 'inventory.ini', inventoryText);
     assert.equal((await call('GET', '/servers')).status, 200);
   });
 
-  it('api: provision is handed to the worker by an asynchronous Invoke, which calls back once, signed', async () => {
-    const servers = await call('GET', '/servers');
-    assert.equal(servers.status, 200);
+  it('api: AWS’s sample HTTP API events (query parameters, cookies, IAM and JWT authorizers, a base64 body)', async () => {
+    for (const name of ['http-api-v2.json', 'http-api-v2-iam.json']) {
+      const event = fixture(name);
+      // Only the route changes: the sample's path and method are not ours.
+      event.rawPath = '/servers';
+      event.requestContext.http.method = 'GET';
+      event.requestContext.http.path = '/servers';
+      delete event.body;
+      const answer = await api.handler(event);
+      assert.equal(answer.statusCode, 200, `${name}: ${answer.body}`);
+      assert.equal(JSON.parse(answer.body).servers.length, HOSTS.length + 1, name);
+    }
+    const event = fixture('http-api-v2-iam.json');
+    event.rawPath = '/servers/web-01/mode';
+    event.requestContext.http.method = 'PUT';
+    event.requestContext.http.path = '/servers/web-01/mode';
+    event.headers['content-type'] = 'application/json';
+    event.body = Buffer.from(JSON.stringify({ mode: 'drain' })).toString('base64');
+    event.isBase64Encoded = true;
+    const put = await api.handler(event);
+    assert.equal(put.statusCode, 200, put.body);
+    assert.deepEqual(JSON.parse(put.body), { mode: 'drain' });
+    assert.equal((await call('GET', '/servers/web-01/mode')).body.mode, 'drain');
+  });
+
+  it('api: provision answers 202 at once; an execution named by the operation id follows it and calls back once', async () => {
+    const body = { role: 'edge', callbackUrl: peers.receiver.url };
+    const answer = await call('POST', '/servers/web-02/provision', body, {
+      'idempotency-key': 'prov-web-02',
+    });
+    assert.equal(answer.status, 202);
+    assert.equal(answer.body.operationId, 'prov-web-02');
     assert.deepEqual(
-      servers.body.servers.map((server: { name: string }) => server.name),
-      ['web-1', 'web-2', 'web-3'],
+      sfn.calls.map((c) => c.name),
+      ['prov-web-02'],
     );
-    const answer = await call('POST', '/servers/web-1/provision', {
-      role: 'edge',
-      callbackUrl: receiver.url,
-    });
-    assert.equal(answer.status, 202);
-    assert.equal(lambda.invocations.length, 1);
-    assert.equal(lambda.invocations[0]!.invocationType, 'Event');
-    assert.deepEqual(lambda.invocations[0]!.event, {
-      job: {
-        kind: 'server',
-        operationId: answer.body.operationId,
-        server: 'web-1',
-        request: { command: 'server.provision', role: 'edge' },
-        callbackUrl: receiver.url,
-      },
-    });
-    await workersIdle();
-    assert.equal(receiver.requests.length, 1);
-    assert.equal(receiver.requests[0]!.signatureValid, true, 'signed with the secret from Secrets Manager');
-    assert.equal(JSON.parse(receiver.requests[0]!.body).status, 'succeeded');
-    const journal = await call('GET', answer.headers['location']!);
-    assert.equal(journal.body.status, 'succeeded');
+    const again = await call('POST', '/servers/web-02/provision', body, { 'idempotency-key': 'prov-web-02' });
+    assert.equal(again.status, 202);
+    const [result] = await finished();
+    assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
+    assert.equal(executions.length, 1, 'one execution for the repeated request');
+    const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'prov-web-02');
+    assert.equal(posts.length, 1);
+    assert.equal(posts[0]!.signatureValid, true, 'signed with the secret from Secrets Manager');
+    const posted = JSON.parse(posts[0]!.body);
+    assert.equal(posted.status, 'succeeded');
+    assert.equal(posted.targets[0].result.status, 'succeeded');
+    assert.equal((await call('GET', answer.headers['location']!)).body.status, 'succeeded');
   });
 
-  it('api: a fleet upgrade goes to the worker too; batch-upgrade runs one inline and returns the result', async () => {
+  it('api: a fleet upgrade over real hosts — the canary replaced, maxErrors exact, the rest never touched, one callback', async () => {
+    sandboxes['web-05']!.behave('haproxy', 'upgrade', { exit: 1 });
     const answer = await call('POST', '/fleet/upgrade', {
-      select: 'web-1,web-2',
+      select: 'group:fleet',
       product: 'haproxy',
-      version: '2.8',
-      callbackUrl: receiver.url,
+      version: '2.9',
+      canary: 1,
+      maxErrors: 0,
+      maxConcurrency: 2,
+      callbackUrl: peers.receiver.url,
+      operationId: 'rollout-e2e',
     });
     assert.equal(answer.status, 202);
-    assert.equal((lambda.invocations.at(-1)!.event as { job: { kind: string } }).job.kind, 'fleet');
-    await workersIdle();
-    const posted = JSON.parse(receiver.requests.at(-1)!.body);
-    assert.equal(posted.operationId, answer.body.operationId);
-    assert.deepEqual(posted.summary, { total: 2, succeeded: 2, failed: 0, unreachable: 0, skipped: 0 });
-    // Fleet runs are not kept by the Lambda deployment: the callback has them.
-    assert.equal((await call('GET', answer.headers['location']!)).status, 400);
-
-    const invocations = lambda.invocations.length;
-    const result = (await batch.handler(
-      { select: 'web-3', product: 'haproxy', version: '2.8', operationId: 'batch-console-1' },
-      context('cloudiq-batch-upgrade'),
-    )) as { operationId: string; status: string; summary: { succeeded: number } };
-    assert.equal(result.operationId, 'batch-console-1');
-    assert.equal(result.status, 'succeeded');
-    assert.equal(result.summary.succeeded, 1);
-    assert.equal(lambda.invocations.length, invocations, 'run inline, nothing handed over');
-    await assert.rejects(
-      batch.handler(
-        { select: 'web-9', product: 'haproxy', version: '2.8' },
-        context('cloudiq-batch-upgrade'),
-      ),
-      /web-9/,
+    assert.equal(answer.headers['location'], '/fleet/operations/rollout-e2e');
+    const running = await call('GET', '/fleet/operations/rollout-e2e');
+    assert.equal(running.status, 200);
+    assert.equal(running.body.status, 'running');
+    await finished();
+    const record = await call('GET', '/fleet/operations/rollout-e2e');
+    assert.equal(record.body.status, 'partial');
+    assert.equal(record.body.failures, 1);
+    assert.equal(record.body.resultLocation, `s3://${definitions.bucket}/runs/rollout-e2e/result.json`);
+    assert.match(record.body.resultUrl, /\/runs\/rollout-e2e\/result\.json\?.*X-Amz-Signature=/);
+    const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'rollout-e2e');
+    assert.equal(posts.length, 1, 'one callback');
+    const result = JSON.parse(posts[0]!.body);
+    const status = Object.fromEntries(
+      result.targets.map((t: { server: string; status: string }) => [t.server, t.status]),
     );
-    await assert.rejects(batch.handler({ product: 'haproxy' }, context('cloudiq-batch-upgrade')), /select/);
+    assert.equal(status['ghost'], 'unreachable', 'the unreachable canary…');
+    assert.equal(status['web-01'], 'succeeded', '…was replaced by the next target');
+    assert.equal(status['web-05'], 'failed');
+    assert.deepEqual(result.summary.total, HOSTS.length + 1);
+    // Never touched: a skipped host has no journal of the run; every other one has.
+    for (const server of HOSTS) {
+      assert.equal(existsSync(journalOf(server, 'rollout-e2e')), status[server] !== 'skipped', server);
+    }
+    assert.ok(result.summary.skipped >= HOSTS.length - 7, `the rest was skipped (${result.summary.skipped})`);
+    sandboxes['web-05']!.behave('haproxy', 'upgrade', {});
   });
 
-  it('heartbeat: every inventory host, summarised', async () => {
-    sandboxes['web-3'].setHealthy('haproxy', false);
-    const answer = await heartbeat.handler(
-      { 'detail-type': 'Scheduled Event', source: 'aws.events' },
-      context('hb'),
+  it('batch-upgrade answers at once with where to follow it; a retry starts nothing new', async () => {
+    const executionsBefore = executions.length;
+    const event = { select: 'web-10,web-11', product: 'deepfiler', version: '4.1', operationId: 'console-1' };
+    const first = await batch.handler(event);
+    assert.deepEqual(first, {
+      operationId: 'console-1',
+      executionArn: 'arn:aws:states:us-east-1:123456789012:execution:fleet-run:console-1',
+      followAt: '/fleet/operations/console-1',
+    });
+    assert.equal(executions.at(-1)!.status, 'RUNNING', 'answered before the run ended');
+    assert.deepEqual(await batch.handler(event), first);
+    assert.equal(executions.length, executionsBefore + 1);
+    await finished();
+    assert.equal((await call('GET', '/fleet/operations/console-1')).body.status, 'succeeded');
+    await assert.rejects(batch.handler({ ...event, select: 'web-99', operationId: 'console-2' }), /web-99/);
+    await assert.rejects(batch.handler({ product: 'haproxy' }), /select/);
+  });
+
+  it('heartbeat: AWS’s scheduled event starts the period’s execution once; its shards read every host', async () => {
+    sandboxes['web-03']!.setHealthy('haproxy', false);
+    const event = fixture('eventbridge-scheduled.json');
+    const first = await heartbeat.handler(event);
+    const again = await heartbeat.handler(event);
+    assert.equal((first as { operationId: string }).operationId, 'hb-20151008T165000Z');
+    assert.deepEqual(again, { ...first, started: true });
+    const [result] = (await finished()).slice(-1);
+    assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
+    assert.equal(sfn.executions.size, executions.length);
+    const report = JSON.parse(
+      peers.s3.text(definitions.bucket, 'runs/heartbeats/hb-20151008T165000Z/report.json') ?? 'null',
     );
-    assert.deepEqual(answer.summary, {
-      total: 3,
-      healthy: 2,
+    assert.deepEqual(report.summary, {
+      total: HOSTS.length + 1,
+      healthy: HOSTS.length - 1,
       degraded: 1,
       down: 0,
-      unreachable: 0,
+      unreachable: 1,
       failed: 0,
       skipped: 0,
     });
-    const some = await heartbeat.handler({ select: 'web-1' }, context('hb'));
-    assert.equal(some.summary.total, 1);
   });
 
-  it('worker: the batch state machine steps plan, run targets (handing over) and aggregate with one callback', async () => {
-    const operationId = 'batch-sfn-1';
-    const request = { select: 'all', product: 'deepfiler', version: '5.0', callbackUrl: receiver.url };
-    const plan = (await worker.handler(
-      { mode: 'plan', operationId, request, startedAt: '2026-11-25T00:00:00.000Z' },
-      context('cloudiq-worker'),
-    )) as unknown as {
-      runs: Record<string, string>;
-      counts: { canary: number; fleet: number };
-      healthGate: boolean;
-    };
-    assert.deepEqual(plan.counts, { canary: 1, fleet: 2 });
-    assert.deepEqual(JSON.parse(s3.text('runs', plan.runs['canaryKey']!)!), [{ server: 'web-1', index: 0 }]);
-    assert.deepEqual(JSON.parse(s3.text('runs', plan.runs['fleetKey']!)!), [
-      { server: 'web-2', index: 1 },
-      { server: 'web-3', index: 2 },
-    ]);
-
-    const item = (server: string, index: number, phase: string) => ({
-      mode: 'target',
-      operationId,
-      request,
-      healthGate: false,
-      phase,
-      item: { server, index },
-    });
-    // web-1 with too little time: it answers `running` with a continuation, then finishes.
-    const short = { functionName: 'cloudiq-worker', getRemainingTimeInMillis: () => 1_000 };
-    const first = (await worker.handler(item('web-1', 0, 'canary'), short)) as {
-      status: string;
-      continuation: unknown;
-    };
-    assert.equal(first.status, 'running');
-    const canary = await worker.handler(
-      { ...item('web-1', 0, 'canary'), continuation: first.continuation },
-      context('cloudiq-worker'),
-    );
-    assert.equal((canary as { status: string }).status, 'succeeded');
-    sandboxes['web-2'].behave('deepfiler', 'upgrade', { exit: 4 });
-    const failed = (await worker.handler(item('web-2', 1, 'fleet'), context('cloudiq-worker'))) as {
-      status: string;
-      error: { code: string };
-    };
-    assert.equal(failed.status, 'failed');
-    assert.equal(failed.error.code, 'HOOK_FAILED');
-    // web-3 ran, but its Map item left no result (the stage was stopped): its journal tells.
-    const web3 = sandboxes['web-3'].host(createLocalTransport(), 'web-3');
-    const journal = (await runCommand(web3, {
-      command: 'product.upgrade',
-      product: 'deepfiler',
-      version: '5.0',
-      operationId,
-    })) as Journal;
-    assert.equal(journal.status, 'succeeded');
-
-    // What Step Functions' ResultWriter leaves in the bucket.
-    const child = (status: string, answer: unknown, input: unknown) =>
-      status === 'SUCCEEDED'
-        ? { Status: status, Input: JSON.stringify(input), Output: JSON.stringify(answer) }
-        : {
-            Status: status,
-            Input: JSON.stringify(input),
-            Error: 'TargetFailed',
-            Cause: JSON.stringify(answer),
-          };
-    s3.put(
-      'runs',
-      `${plan.runs['canaryResultsPrefix']}/map-1/SUCCEEDED_0.json`,
-      JSON.stringify([child('SUCCEEDED', canary, item('web-1', 0, 'canary'))]),
-    );
-    s3.put(
-      'runs',
-      `${plan.runs['canaryResultsPrefix']}/map-1/manifest.json`,
-      JSON.stringify({
-        ResultFiles: {
-          SUCCEEDED: [{ Key: `${plan.runs['canaryResultsPrefix']}/map-1/SUCCEEDED_0.json`, Size: 1 }],
-          FAILED: [],
-          PENDING: [],
-        },
-      }),
-    );
-    s3.put(
-      'runs',
-      `${plan.runs['fleetResultsPrefix']}/map-2/FAILED_0.json`,
-      JSON.stringify([child('FAILED', failed, item('web-2', 1, 'fleet'))]),
-    );
-    s3.put(
-      'runs',
-      `${plan.runs['fleetResultsPrefix']}/map-2/manifest.json`,
-      JSON.stringify({
-        ResultFiles: { FAILED: [{ Key: `${plan.runs['fleetResultsPrefix']}/map-2/FAILED_0.json`, Size: 1 }] },
-      }),
-    );
-
-    const before = receiver.requests.length;
-    const aggregated = (await worker.handler(
-      {
-        mode: 'aggregate',
-        run: {
-          operationId,
-          request,
-          startedAt: '2026-11-25T00:00:00.000Z',
-          plan,
-          canaryRun: {
-            ResultWriterDetails: {
-              Bucket: 'runs',
-              Key: `${plan.runs['canaryResultsPrefix']}/map-1/manifest.json`,
-            },
-          },
-          stopReason: 'MAX_ERRORS_EXCEEDED',
-          error: { Error: 'States.ExceedToleratedFailureThreshold' },
-        },
-      },
-      context('cloudiq-worker'),
-    )) as { status: string; summary: unknown; result: { bucket: string; key: string }; callback: unknown };
-    assert.equal(aggregated.status, 'partial');
-    assert.deepEqual(aggregated.summary, { total: 3, succeeded: 2, failed: 1, unreachable: 0, skipped: 0 });
-    assert.deepEqual(aggregated.callback, { delivered: true, attempts: 1 });
-    const stored = JSON.parse(s3.text(aggregated.result.bucket, aggregated.result.key)!);
-    assert.deepEqual(
-      stored.targets.map((target: { server: string; status: string }) => `${target.server}:${target.status}`),
-      ['web-1:succeeded', 'web-2:failed', 'web-3:succeeded'],
-    );
-    assert.equal(stored.startedAt, '2026-11-25T00:00:00.000Z');
-    assert.equal(receiver.requests.length, before + 1);
-    const { callback: _delivery, ...posted } = stored;
-    assert.deepEqual(
-      JSON.parse(receiver.requests.at(-1)!.body),
-      posted,
-      'the stored result is what was POSTed',
-    );
-  });
-
-  it('worker: a malformed event is refused (and so lands in the failures queue)', async () => {
-    await assert.rejects(
-      worker.handler({ job: { kind: 'server' } }, context('cloudiq-worker')),
-      /worker event/,
-    );
+  it('worker: a malformed event is refused', async () => {
+    await assert.rejects(worker.handler({ step: 'nope' }), /INVALID_REQUEST|worker step/);
+    await assert.rejects(heartbeat.handler({ step: 'heartbeat-shard' }), /heartbeat step/);
   });
 });

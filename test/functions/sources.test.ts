@@ -1,6 +1,6 @@
 // The functions' configuration read through the real SDK clients: the inventory from S3, SSM
 // Parameter Store or a file, the SSH key, known_hosts and callback secret from Secrets Manager,
-// the runs bucket, and the asynchronous hand-over to the worker, each against a loopback
+// and the runs bucket, each against a loopback
 // endpoint that speaks the service's own protocol.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,15 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { invokeAsync, KNOWN_HOSTS_SECRET_ARN, loadCloudConfig } from '../../functions/composition.ts';
+import { KNOWN_HOSTS_SECRET_ARN, loadCloudConfig } from '../../functions/composition.ts';
 import { parseInventorySource, parseSshKeySecret, readSecret } from '../../lib/api/sources.ts';
+import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
 import { BootstrapError } from '../../lib/errors.ts';
-import { createS3Storage } from '../../lib/worker/s3-storage.ts';
-import {
-  createTestLambdaClient,
-  type LambdaTestServer,
-  startLambdaServer,
-} from '../support/lambda-server.ts';
 import { createTestS3Client, type S3TestServer, startS3Server } from '../support/s3-server.ts';
 import {
   createTestParameterClient,
@@ -59,7 +54,6 @@ function rejectsWith(code: string, pattern?: RegExp) {
 describe('configuration from S3, SSM and Secrets Manager', () => {
   let s3: S3TestServer;
   let aws: SecretsTestServer;
-  let lambda: LambdaTestServer;
   let dir = '';
   const clients = () => ({
     s3: createTestS3Client(s3),
@@ -68,11 +62,7 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
   });
 
   before(async () => {
-    [s3, aws, lambda] = await Promise.all([
-      startS3Server(['fleet-config']),
-      startSecretsServer(),
-      startLambdaServer(),
-    ]);
+    [s3, aws] = await Promise.all([startS3Server(['fleet-config']), startSecretsServer()]);
     s3.put('fleet-config', 'inventories/prod.ini', INVENTORY);
     aws.parameters.set('/cloudiq/inventory', INVENTORY);
     aws.secrets.set(KEY_ARN, KEY);
@@ -83,7 +73,7 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
   });
 
   after(async () => {
-    await Promise.all([s3.close(), aws.close(), lambda.close()]);
+    await Promise.all([s3.close(), aws.close()]);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -217,36 +207,17 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
     assert.equal(await readSecret(createTestSecretsClient(aws), CALLBACK_ARN), 'callback-secret-value\n');
   });
 
-  it('reads and writes the runs bucket, listing past a page', async () => {
+  it('reads and writes the runs bucket; a missing object is undefined, not an error', async () => {
     s3.buckets.set('runs', new Map());
-    s3.pageSize = 2;
-    const storage = createS3Storage(createTestS3Client(s3));
-    for (const name of ['a', 'b', 'c', 'd', 'e'])
-      await storage.put('runs', `runs/op_1/${name}.json`, `{"n":"${name}"}`);
-    await storage.put('runs', 'other/x.json', '{}');
-    assert.equal(await storage.get('runs', 'runs/op_1/c.json'), '{"n":"c"}');
-    assert.equal(s3.text('runs', 'runs/op_1/e.json'), '{"n":"e"}');
-    assert.deepEqual(await storage.list('runs', 'runs/op_1/'), [
-      'runs/op_1/a.json',
-      'runs/op_1/b.json',
-      'runs/op_1/c.json',
-      'runs/op_1/d.json',
-      'runs/op_1/e.json',
-    ]);
-    const lists = s3.requests.filter((request) => request.query['list-type'] === '2');
-    assert.equal(lists.length, 3, 'three pages of two keys');
-    s3.pageSize = 1000;
-  });
-
-  it('hands work over with an asynchronous Lambda Invoke', async () => {
-    lambda.functions = new Set(['cloudiq-worker']);
-    await invokeAsync(createTestLambdaClient(lambda), 'cloudiq-worker', { job: { kind: 'server' } });
-    assert.deepEqual(lambda.invocations, [
-      { functionName: 'cloudiq-worker', invocationType: 'Event', event: { job: { kind: 'server' } } },
-    ]);
+    const blobs = createS3BlobStore(createTestS3Client(s3), 'runs');
+    assert.equal(blobs.bucket, 'runs');
+    for (const name of ['a', 'b']) await blobs.put(`runs/op_1/${name}.json`, `{"n":"${name}"}`);
+    assert.equal(await blobs.get('runs/op_1/b.json'), '{"n":"b"}');
+    assert.equal(s3.text('runs', 'runs/op_1/a.json'), '{"n":"a"}');
+    assert.equal(await blobs.get('runs/op_1/none.json'), undefined);
     await assert.rejects(
-      invokeAsync(createTestLambdaClient(lambda), 'no-such-function', {}),
-      /Function not found/,
+      createS3BlobStore(createTestS3Client(s3), 'no-bucket').get('x'),
+      /NoSuchBucket|bucket/i,
     );
   });
 });

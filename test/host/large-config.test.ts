@@ -42,7 +42,7 @@ for (const shell of ['/bin/sh', 'mksh']) {
         const set = (await runCommand(host, { command: 'product.set', product, values })) as {
           config: Record<string, string>;
         };
-        assert.deepEqual(set.config, values);
+        assert.deepEqual({ ...set.config }, values);
       }
       const journal = (await runCommand(host, { command: 'server.provision', role: 'edge' })) as Journal;
       assert.equal(journal.status, 'succeeded', JSON.stringify(journal.error));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FUNCTION_NAMES } from '../../infra/function.ts';
 import { ROOT } from '../../scripts/bundle.mjs';
+import { resolveDefinition, validateDefinition } from '../support/asl/index.ts';
 
 interface Template {
   Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -64,5 +65,43 @@ describe('the CDK app', () => {
     }
     const description = functions.map((fn) => fn.Properties['Description']).sort();
     assert.equal(new Set(description).size, FUNCTION_NAMES.length);
+  });
+
+  it('gives the state machines, the run table, reserved concurrency, the fleet-run route, and no self-invoking function', () => {
+    assert.equal(run.status, 0, String(run.stderr));
+    const template = JSON.parse(
+      readFileSync(join(outdir, 'CloudiqBootstrap.template.json'), 'utf8'),
+    ) as Template;
+    const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+    const machines = of('AWS::StepFunctions::StateMachine');
+    assert.equal(machines.length, 3);
+    for (const [id, machine] of machines) {
+      const definition = resolveDefinition(template, id);
+      validateDefinition(definition);
+      assert.equal(machine.Properties['StateMachineType'], 'STANDARD');
+    }
+    assert.equal(of('AWS::DynamoDB::Table').length, 1);
+    const reserved = of('AWS::Lambda::Function')
+      .map(([, fn]) => fn.Properties['ReservedConcurrentExecutions'])
+      .filter((value) => value !== undefined);
+    assert.deepEqual(reserved.sort(), [100, 20].sort());
+    assert.ok(
+      of('AWS::ApiGatewayV2::Route').some(
+        ([, route]) => route.Properties['RouteKey'] === 'GET /fleet/operations/{operationId}',
+      ),
+    );
+    // No function may invoke a function (itself included): no role of a function grants it.
+    const functionRoles = new Set(
+      of('AWS::Lambda::Function').map(([, fn]) => JSON.stringify(fn.Properties['Role'])),
+    );
+    for (const [, policy] of of('AWS::IAM::Policy')) {
+      const roles = (policy.Properties['Roles'] as unknown[]).map((role) =>
+        JSON.stringify({ 'Fn::GetAtt': [(role as { Ref: string }).Ref, 'Arn'] }),
+      );
+      if (!roles.some((role) => functionRoles.has(role))) continue;
+      const text = JSON.stringify(policy.Properties['PolicyDocument']);
+      assert.ok(!text.includes('lambda:InvokeFunction'), 'a function role may invoke a function');
+    }
+    assert.equal(of('AWS::Lambda::EventInvokeConfig').length, 0);
   });
 });

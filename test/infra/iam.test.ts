@@ -144,8 +144,8 @@ describe('IAM: each function has its own least-privilege role', () => {
     }
   });
 
-  it('api: logs, SSM on the document and tagged instances, inventory, SSH key, invoke worker, start batches', () => {
-    const { api, worker } = s.stack.functions;
+  it('api: logs, SSM on the document and tagged instances, inventory, SSH key, the run table, start runs', () => {
+    const { api } = s.stack.functions;
     assert.deepEqual(
       roleStatements(s, api.role),
       sortStatements([
@@ -169,106 +169,84 @@ describe('IAM: each function has its own least-privilege role', () => {
           Resource: `{${secretId(s, 'SshKey')}}`,
         },
         {
-          Sid: 'InvokeWorker',
           Effect: 'Allow',
-          Action: 'lambda:InvokeFunction',
-          Resource: [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          Resource: `{${s.id(s.stack.runTable.table)}.Arn}`,
         },
         {
-          Sid: 'StartBatchUpgrade',
+          Sid: 'StartRuns',
           Effect: 'Allow',
           Action: 'states:StartExecution',
-          Resource: `{${s.id(s.stack.batch.stateMachine)}}`,
+          Resource: [`{${s.id(s.stack.machines.fleet)}}`, `{${s.id(s.stack.machines.operation)}}`],
         },
       ]),
     );
   });
 
-  it('worker: also both secrets, the runs bucket, its failure queue, and invoking itself to hand over', () => {
-    const { worker } = s.stack.functions;
+  it('worker and heartbeat: both secrets, the runs bucket, the run table; heartbeat starts its own machine only', () => {
+    const { worker, heartbeat } = s.stack.functions;
     const runs = `{${runsBucketId(s)}.Arn}`;
-    const queue = `{${s.id(findConstruct(s, 'WorkerFailures'))}.Arn}`;
-    assert.deepEqual(
-      roleStatements(s, worker.role),
-      sortStatements([
-        ...ssmStatements('cloudiq:fleet', 'default'),
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `{${s.id(worker.logGroup)}.Arn}`,
-        },
-        {
-          Sid: 'ReadInventory',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
-        },
-        {
-          Sid: 'ReadSecrets',
-          Effect: 'Allow',
-          Action: 'secretsmanager:GetSecretValue',
-          Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
-        },
-        {
-          Sid: 'ReadWriteRuns',
-          Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:PutObject'],
-          Resource: `${runs}/runs/*`,
-        },
-        {
-          Sid: 'ListRuns',
-          Effect: 'Allow',
-          Action: 's3:ListBucket',
-          Resource: runs,
-          Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
-        },
-        {
-          Effect: 'Allow',
-          Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-          Resource: queue,
-        },
-        {
-          Sid: 'InvokeSelf',
-          Effect: 'Allow',
-          Action: 'lambda:InvokeFunction',
-          Resource: [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
-        },
-      ]),
-    );
-  });
-
-  it('heartbeat: reaches hosts and reads; invokes nothing, starts nothing', () => {
-    const { heartbeat } = s.stack.functions;
+    const base = (fn: typeof worker) => [
+      ...ssmStatements('cloudiq:fleet', 'default'),
+      {
+        Sid: 'WriteLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: `{${s.id(fn.logGroup)}.Arn}`,
+      },
+      {
+        Sid: 'ReadInventory',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
+      },
+      {
+        Sid: 'ReadSecrets',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
+      },
+      {
+        Sid: 'ReadWriteRuns',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: `${runs}/runs/*`,
+      },
+      {
+        Sid: 'ListRuns',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: runs,
+        Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        Resource: `{${s.id(s.stack.runTable.table)}.Arn}`,
+      },
+    ];
+    assert.deepEqual(roleStatements(s, worker.role), sortStatements(base(worker)));
     assert.deepEqual(
       roleStatements(s, heartbeat.role),
       sortStatements([
-        ...ssmStatements('cloudiq:fleet', 'default'),
+        ...base(heartbeat),
         {
-          Sid: 'WriteLogs',
+          Sid: 'StartRuns',
           Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `{${s.id(heartbeat.logGroup)}.Arn}`,
-        },
-        {
-          Sid: 'ReadInventory',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
-        },
-        {
-          Sid: 'ReadSecrets',
-          Effect: 'Allow',
-          Action: 'secretsmanager:GetSecretValue',
-          Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
+          Action: 'states:StartExecution',
+          Resource: 'arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:Test-heartbeat',
         },
       ]),
+    );
+    // That ARN is the heartbeat machine's own: its fixed name.
+    assert.equal(
+      s.json.Resources[s.id(s.stack.machines.heartbeat)]?.Properties?.['StateMachineName'],
+      'Test-heartbeat',
     );
   });
 
   it('batch-upgrade, with context: the fleet tag, the inventory object and the secrets it names, VPC access', () => {
     const fn = custom.stack.functions['batch-upgrade'];
-    const worker = custom.stack.functions.worker;
     assert.deepEqual(
       roleStatements(custom, fn.role),
       sortStatements([
@@ -305,52 +283,70 @@ describe('IAM: each function has its own least-privilege role', () => {
           Resource: [SSH_ARN, KNOWN_HOSTS_ARN, CALLBACK_ARN],
         },
         {
-          Sid: 'InvokeWorker',
           Effect: 'Allow',
-          Action: 'lambda:InvokeFunction',
-          Resource: [`{${custom.id(worker.function)}.Arn}`, `{${custom.id(worker.function)}.Arn}:*`],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          Resource: `{${custom.id(custom.stack.runTable.table)}.Arn}`,
         },
         {
-          Sid: 'StartBatchUpgrade',
+          Sid: 'StartRuns',
           Effect: 'Allow',
           Action: 'states:StartExecution',
-          Resource: `{${custom.id(custom.stack.batch.stateMachine)}}`,
+          Resource: [
+            `{${custom.id(custom.stack.machines.fleet)}}`,
+            `{${custom.id(custom.stack.machines.operation)}}`,
+          ],
         },
       ]),
     );
   });
 
-  it('only api and batch-upgrade start executions; the state machine and the worker itself aside, only they invoke the worker', () => {
-    const { api, worker } = s.stack.functions;
-    const batchUpgrade = s.stack.functions['batch-upgrade'];
-    const smRole = s.id(s.stack.batch.stateMachine.role);
+  it('no function invokes any function, itself included: only the state machines invoke the step functions', () => {
+    const { worker, heartbeat } = s.stack.functions;
+    const machines = s.stack.machines;
+    const machineRoles = [machines.fleet, machines.operation, machines.heartbeat].map((m) => s.id(m.role));
     const byRole = (action: string) =>
       Object.values(s.stack.functions)
         .map((fn) => s.id(fn.role))
-        .concat(smRole)
+        .concat(machineRoles)
         .filter((roleId) =>
           statementsOfRole(s.json, roleId).some((st) => [st.Action].flat().includes(action)),
         )
         .sort();
+    assert.deepEqual(byRole('lambda:InvokeFunction'), [...machineRoles].sort());
+    for (const statement of allStatements(s.json)) {
+      for (const action of [statement.Action].flat()) {
+        if (action === 'lambda:InvokeFunction') {
+          const resources = flatten(statement.Resource) as string[];
+          for (const resource of resources) {
+            assert.ok(
+              [worker, heartbeat].some((fn) => resource.startsWith(`{${s.id(fn.function)}.Arn}`)),
+              `${resource} is a step function`,
+            );
+          }
+        }
+      }
+    }
+    const invokes = (machine: { role: object }) =>
+      flatten(
+        statementsOfRole(s.json, s.id(machine.role))
+          .filter((st) => [st.Action].flat().includes('lambda:InvokeFunction'))
+          .map((st) => st.Resource),
+      );
+    const arns = (fn: typeof worker) => [[`{${s.id(fn.function)}.Arn}`, `{${s.id(fn.function)}.Arn}:*`]];
+    assert.deepEqual(invokes(machines.fleet), arns(worker));
+    assert.deepEqual(invokes(machines.operation), arns(worker));
+    assert.deepEqual(invokes(machines.heartbeat), arns(heartbeat));
+    // api, batch-upgrade and the heartbeat function start executions; the Maps their own children.
     assert.deepEqual(
       byRole('states:StartExecution'),
-      [s.id(api.role), s.id(batchUpgrade.role), smRole].sort(),
+      [
+        s.id(s.stack.functions.api.role),
+        s.id(s.stack.functions['batch-upgrade'].role),
+        s.id(heartbeat.role),
+        s.id(machines.fleet.role),
+        s.id(machines.heartbeat.role),
+      ].sort(),
     );
-    assert.deepEqual(
-      byRole('lambda:InvokeFunction'),
-      [s.id(api.role), s.id(batchUpgrade.role), s.id(worker.role), smRole].sort(),
-    );
-    // The state machine's StartExecution is the Distributed Map starting its own child executions.
-    const own = statementsOfRole(s.json, smRole).filter((st) =>
-      [st.Action].flat().includes('states:StartExecution'),
-    );
-    assert.deepEqual(flatten(own.map((st) => st.Resource)), [`{${s.id(s.stack.batch.stateMachine)}}`]);
-    const invokes = statementsOfRole(s.json, smRole).filter((st) =>
-      [st.Action].flat().includes('lambda:InvokeFunction'),
-    );
-    assert.deepEqual(flatten(invokes.map((st) => st.Resource)), [
-      [`{${s.id(worker.function)}.Arn}`, `{${s.id(worker.function)}.Arn}:*`],
-    ]);
   });
 
   it('with context, api reads the SSH key and known_hosts, and still not the callback secret', () => {

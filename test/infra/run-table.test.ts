@@ -6,8 +6,8 @@ import { after, describe, it } from 'node:test';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ENV } from '../../infra/environment.ts';
 import { RUN_TABLE_ACTIONS, RunTable } from '../../infra/run-table.ts';
+import { ENV } from '../../lib/cloud/environment.ts';
 import { RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from '../../lib/cloud/run-table-schema.ts';
 
 const outdir = mkdtempSync(join(tmpdir(), 'cloudiq-run-table-'));

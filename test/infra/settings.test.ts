@@ -20,6 +20,9 @@ describe('stack settings from context', () => {
       callbackAllowPrivate: false,
       heartbeatCallbackUrl: undefined,
       alarmTopicArn: undefined,
+      workerReservedConcurrency: 100,
+      heartbeatReservedConcurrency: 20,
+      heartbeatHostCostMs: 1000,
     });
   });
 
@@ -41,6 +44,9 @@ describe('stack settings from context', () => {
       callbackAllowPrivate: 'true',
       heartbeatCallbackUrl: 'https://ops.example.com/hb',
       alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms',
+      workerReservedConcurrency: '400',
+      heartbeatReservedConcurrency: 30,
+      heartbeatHostCostMs: '250',
     });
     assert.deepEqual(settings, {
       fleetTagKey: 'Fleet',
@@ -59,6 +65,9 @@ describe('stack settings from context', () => {
       callbackAllowPrivate: true,
       heartbeatCallbackUrl: 'https://ops.example.com/hb',
       alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms',
+      workerReservedConcurrency: 400,
+      heartbeatReservedConcurrency: 30,
+      heartbeatHostCostMs: 250,
     });
     assert.equal(read({ callbackAllowPrivate: true }).callbackAllowPrivate, true);
     assert.equal(read({ callbackAllowPrivate: 'false' }).callbackAllowPrivate, false);
@@ -93,6 +102,10 @@ describe('stack settings from context', () => {
       [{ heartbeatCallbackUrl: 'ftp://x' }, 'heartbeatCallbackUrl'],
       [{ alarmTopicArn: 'arn:aws:sqs:us-east-1:123456789012:q' }, 'alarmTopicArn'],
       [{ fleetTagValue: { nested: true } }, 'fleetTagValue'],
+      [{ workerReservedConcurrency: '10' }, 'workerReservedConcurrency'],
+      [{ workerReservedConcurrency: 'many' }, 'workerReservedConcurrency'],
+      [{ heartbeatReservedConcurrency: '2.5' }, 'heartbeatReservedConcurrency'],
+      [{ heartbeatHostCostMs: '0' }, 'heartbeatHostCostMs'],
     ];
     for (const [context, key] of bad) {
       assert.throws(

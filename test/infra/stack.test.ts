@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { API_ROUTES, API_THROTTLE } from '../../infra/api.ts';
-import { STEP_FUNCTIONS_THRESHOLD } from '../../infra/batch-plan.ts';
 import { FUNCTION_NAMES } from '../../infra/function.ts';
 import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
 
@@ -32,12 +31,12 @@ describe('the stack with its defaults', () => {
       assert.equal(props?.['VpcConfig'], undefined, name);
       assert.equal(s.json.Resources[s.id(fn.logGroup)]?.Properties?.['RetentionInDays'], 30, name);
     }
-    // Four functions, the state machine and the API's access logs: every log group has a retention.
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 6);
+    // Four functions, the three state machines and the API's access logs: every log group has a retention.
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 8);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
-  it('gives each function its time and memory: api under API Gateway’s 30 s, the worker Lambda’s 15 minutes', () => {
+  it('gives each function its time and memory: api under API Gateway’s 30 s, a heartbeat shard under the 5-minute period', () => {
     const settings = Object.fromEntries(
       FUNCTION_NAMES.map((name) => {
         const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties;
@@ -47,8 +46,8 @@ describe('the stack with its defaults', () => {
     assert.deepEqual(settings, {
       api: [29, 512],
       worker: [900, 1024],
-      heartbeat: [240, 1024],
-      'batch-upgrade': [900, 1024],
+      heartbeat: [300, 1024],
+      'batch-upgrade': [30, 512],
     });
   });
 
@@ -68,18 +67,25 @@ describe('the stack with its defaults', () => {
     };
     const callback = { CALLBACK_SECRET_ARN: `{${s.id(s.stack.node.findChild('CallbackSecret'))}}` };
     const starter = {
-      WORKER_FUNCTION_NAME: `{${s.id(s.stack.functions.worker.function)}}`,
-      BATCH_STATE_MACHINE_ARN: `{${s.id(s.stack.batch.stateMachine)}}`,
-      STEP_FUNCTIONS_THRESHOLD: String(STEP_FUNCTIONS_THRESHOLD),
+      FLEET_STATE_MACHINE_ARN: `{${s.id(s.stack.machines.fleet)}}`,
+      OPERATION_STATE_MACHINE_ARN: `{${s.id(s.stack.machines.operation)}}`,
     };
-    assert.deepEqual(env('api'), { ...common, ...starter });
-    assert.deepEqual(env('batch-upgrade'), { ...common, ...callback, ...starter });
-    assert.deepEqual(env('heartbeat'), { ...common, ...callback });
-    assert.deepEqual(env('worker'), {
+    const runs = { RUNS_BUCKET: `{${s.id(s.stack.node.findChild('RunsBucket'))}}` };
+    const table = { RUN_TABLE_NAME: `{${s.id(s.stack.runTable.table)}}` };
+    assert.deepEqual(env('api'), { ...common, ...starter, ...table });
+    assert.deepEqual(env('batch-upgrade'), { ...common, ...callback, ...starter, ...table });
+    assert.deepEqual(env('heartbeat'), {
       ...common,
       ...callback,
-      BATCH_RUNS_BUCKET: `{${s.id(s.stack.node.findChild('RunsBucket'))}}`,
+      ...table,
+      ...runs,
+      HEARTBEAT_STATE_MACHINE_ARN:
+        'arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:Test-heartbeat',
+      HEARTBEAT_MAX_SHARDS: '18',
+      HEARTBEAT_HOST_COST_MS: '1000',
+      HEARTBEAT_PERIOD_MS: '300000',
     });
+    assert.deepEqual(env('worker'), { ...common, ...callback, ...runs, ...table, MAP_CONCURRENCY_CAP: '90' });
   });
 
   it('creates the SSH key and callback secrets with generated placeholders, kept on stack deletion', () => {
@@ -124,31 +130,12 @@ describe('the stack with its defaults', () => {
     );
   });
 
-  it('invokes the worker asynchronously with failures sent to an encrypted queue, and alarms on that queue', () => {
-    const queue = s.id(s.stack.node.findChild('WorkerFailures'));
-    s.template.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 1209600,
-    });
-    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: s.id(s.stack.functions.worker.function) },
-      Qualifier: '$LATEST',
-      MaximumRetryAttempts: 2,
-      MaximumEventAgeInSeconds: 21600,
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
-    });
-    s.template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
-    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
-      Statistic: 'Maximum',
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    });
+  it('invokes no function asynchronously: no invoke configuration, no failure queue', () => {
+    s.template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
+    s.template.resourceCountIs('AWS::SQS::Queue', 0);
   });
 
-  it('alarms on errors of each function and on failed batch executions, with no actions unless a topic is named', () => {
+  it('alarms on errors of each function and on failed executions of each state machine, with no actions unless a topic is named', () => {
     for (const name of FUNCTION_NAMES) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -161,17 +148,19 @@ describe('the stack with its defaults', () => {
         TreatMissingData: 'notBreaching',
       });
     }
-    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/States',
-      MetricName: 'ExecutionsFailed',
-      Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: s.id(s.stack.batch.stateMachine) } }],
-      Threshold: 1,
-    });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    for (const machine of [s.stack.machines.fleet, s.stack.machines.operation, s.stack.machines.heartbeat]) {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/States',
+        MetricName: 'ExecutionsFailed',
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: s.id(machine) } }],
+        Threshold: 1,
+      });
+    }
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
   });
 
-  it('runs the heartbeat every 5 minutes, without retries', () => {
+  it('runs the heartbeat every 5 minutes; a repeated delivery starts the same execution, so it may retry', () => {
     s.template.resourceCountIs('AWS::Events::Rule', 1);
     s.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
@@ -180,7 +169,7 @@ describe('the stack with its defaults', () => {
         {
           Arn: { 'Fn::GetAtt': [s.id(s.stack.functions.heartbeat.function), 'Arn'] },
           Id: Match.anyValue(),
-          RetryPolicy: { MaximumRetryAttempts: 0 },
+          RetryPolicy: { MaximumRetryAttempts: 2 },
         },
       ],
     });
@@ -192,7 +181,7 @@ describe('the stack with its defaults', () => {
   });
 
   it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization', () => {
-    assert.equal(API_ROUTES.length, 10);
+    assert.equal(API_ROUTES.length, 11);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Route', API_ROUTES.length);
@@ -211,6 +200,7 @@ describe('the stack with its defaults', () => {
         ['POST /servers/{server}/provision', 'AWS_IAM'],
         ['POST /servers/{server}/products/{product}/upgrade', 'AWS_IAM'],
         ['GET /servers/{server}/operations/{operationId}', 'AWS_IAM'],
+        ['GET /fleet/operations/{operationId}', 'AWS_IAM'],
         ['POST /fleet/upgrade', 'AWS_IAM'],
       ].sort(),
     );
@@ -240,13 +230,13 @@ describe('the stack with its defaults', () => {
   it('outputs what an operator needs after deploying', () => {
     assert.deepEqual(Object.keys(s.json.Outputs ?? {}).sort(), [
       'ApiUrl',
-      'BatchStateMachineArn',
       'BatchUpgradeFunctionName',
       'CallbackSecretArn',
+      'FleetStateMachineArn',
+      'HeartbeatStateMachineArn',
       'InventorySource',
+      'OperationStateMachineArn',
       'SshKeySecretArn',
-      'WorkerFailuresQueueUrl',
-      'WorkerFunctionName',
     ]);
   });
 });
@@ -335,7 +325,7 @@ describe('the stack with context', () => {
   });
 
   it('sends every alarm to the topic', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC] });
   });
 });

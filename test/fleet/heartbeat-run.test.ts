@@ -20,7 +20,7 @@ import {
   type HeartbeatLogger,
   type HeartbeatMetrics,
   runFleetHeartbeat,
-} from '../../lib/heartbeat-run.ts';
+} from '../../lib/fleet/heartbeat.ts';
 import type { Fleet } from '../../lib/orchestrate/fleet.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createSshTransport } from '../../lib/transport/ssh/index.ts';

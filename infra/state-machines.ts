@@ -1,0 +1,213 @@
+/**
+ * The state machines that carry every run that may outlast one invocation (SPEC 7.2, 7.3 v2),
+ * each execution named by its operation id (starting it twice starts it once):
+ *
+ *   fleet run:  Plan → canary loop (Choice/Task, one target a step) → Distributed Map (one child a
+ *               target; the gate in the child's step; children never fail the Map) → Aggregate
+ *   operation:  Wait → Poll (operation.get) → … until the journal ends → Deliver
+ *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side) → Report
+ *
+ * The steps are lib/fleet/steps over the worker and heartbeat functions. Lambda's throttling
+ * (the reserved concurrency reached) and transient errors are retried with backoff in the
+ * definition, so a throttled target is never a failed one.
+ */
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+
+/** Lambda's throttling and transient errors: retried on every step, never a target's failure. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  'Lambda.TooManyRequestsException',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+];
+
+/** How long the operation state machine waits between two polls of the journal. */
+export const POLL_SECONDS = 10;
+
+export interface RunStateMachinesProps {
+  worker: lambda.IFunction;
+  heartbeat: lambda.IFunction;
+  runsBucket: s3.Bucket;
+  logRetention: logs.RetentionDays;
+}
+
+/** The three state machines of the stack. */
+export class RunStateMachines extends Construct {
+  readonly fleet: sfn.StateMachine;
+  readonly operation: sfn.StateMachine;
+  readonly heartbeat: sfn.StateMachine;
+  /**
+   * The heartbeat machine's ARN built from its fixed name, not a reference to it: the heartbeat
+   * function both starts it and runs its steps, and a reference each way would be a cycle.
+   */
+  readonly heartbeatArn: string;
+
+  constructor(scope: Construct, id: string, props: RunStateMachinesProps) {
+    super(scope, id);
+    // aws-cdk-lib's Bucket declares `isWebsite` as `boolean | undefined` where IBucket has
+    // `isWebsite?: boolean`, which this repository's exactOptionalPropertyTypes tells apart.
+    const bucket = props.runsBucket as s3.IBucket;
+    const heartbeatName = `${Stack.of(this).stackName}-heartbeat`;
+    this.heartbeatArn = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${heartbeatName}`;
+    const machine = (
+      name: string,
+      comment: string,
+      definition: sfn.IChainable,
+      timeout: Duration,
+      stateMachineName?: string,
+    ) => {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
+        retention: props.logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      return new sfn.StateMachine(this, name, {
+        comment,
+        definitionBody: sfn.DefinitionBody.fromChainable(definition),
+        stateMachineType: sfn.StateMachineType.STANDARD,
+        timeout,
+        ...(stateMachineName === undefined ? {} : { stateMachineName }),
+        logs: { destination: logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      });
+    };
+    this.fleet = machine(
+      'FleetRun',
+      'cloudiq-bootstrap: a fleet run (SPEC 4, 7.3), named by its operation id',
+      this.fleetDefinition(props.worker, bucket),
+      Duration.days(7),
+    );
+    this.operation = machine(
+      'Operation',
+      "cloudiq-bootstrap: one server's long operation followed to its end (SPEC 7.1), named by its operation id",
+      this.operationDefinition(props.worker),
+      Duration.days(2),
+    );
+    this.heartbeat = machine(
+      'Heartbeat',
+      'cloudiq-bootstrap: the fleet heartbeat of one period (SPEC 7.2), named after the period',
+      this.heartbeatDefinition(props.heartbeat, bucket),
+      Duration.minutes(15),
+      heartbeatName,
+    );
+  }
+
+  private step(id: string, fn: lambda.IFunction, payload: sfn.TaskInput, resultPath: string | undefined) {
+    const task = new tasks.LambdaInvoke(this, id, {
+      lambdaFunction: fn,
+      payload,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      ...(resultPath === undefined ? {} : { resultPath }),
+    });
+    retryTransient(task);
+    return task;
+  }
+
+  private fleetDefinition(worker: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
+    const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
+    const plan = this.step('Plan', worker, run('plan'), '$.plan');
+    const canary = this.step('Canary', worker, run('canary'), '$.plan.canary');
+    const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined);
+    aggregate.next(new sfn.Succeed(this, 'Done'));
+
+    const map = new sfn.DistributedMap(this, 'Fleet', {
+      comment: 'One child a target: the maxErrors gate, then the target; children never fail the Map.',
+      label: 'Fleet',
+      maxConcurrencyPath: '$.plan.mapConcurrency',
+      // Children report a target's failure in their output; a child that still fails (its step
+      // failed for good) must not fail the Map, which would abort the running children.
+      toleratedFailurePercentage: 100,
+      itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt('$.plan.keys.fleet') }),
+      itemSelector: {
+        step: 'target',
+        operationId: sfn.JsonPath.stringAt('$.operationId'),
+        request: sfn.JsonPath.objectAt('$.request'),
+        maxErrors: sfn.JsonPath.numberAt('$.plan.rate.maxErrors'),
+        healthGate: sfn.JsonPath.objectAt('$.plan.healthGate'),
+        item: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+      },
+      resultWriterV2: new sfn.ResultWriterV2({
+        bucket,
+        prefix: sfn.JsonPath.stringAt('$.plan.keys.results'),
+      }),
+      resultPath: '$.fleetRun',
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+    });
+    const target = new tasks.LambdaInvoke(this, 'Target', {
+      lambdaFunction: worker,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+    });
+    retryTransient(target, 20);
+    map.itemProcessor(target);
+    // The Map's own failure (its items or results unreadable): the aggregate step still runs.
+    map.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.fleetError' });
+    map.next(aggregate);
+
+    const fanOut = new sfn.Choice(this, 'FleetTargetsLeft')
+      .when(sfn.Condition.numberGreaterThan('$.plan.canary.fleetCount', 0), map)
+      .otherwise(aggregate);
+    const canaryLoop = new sfn.Choice(this, 'CanaryDone')
+      .when(sfn.Condition.booleanEquals('$.plan.canary.done', false), canary)
+      .otherwise(fanOut);
+    canary.next(canaryLoop);
+    return plan.next(canaryLoop);
+  }
+
+  private operationDefinition(worker: lambda.IFunction): sfn.IChainable {
+    const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
+    const wait = new sfn.Wait(this, 'WaitForOperation', {
+      time: sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)),
+    });
+    const poll = this.step('Poll', worker, run('operation-poll'), '$.poll');
+    const deliver = this.step('Deliver', worker, run('operation-deliver'), '$.delivered');
+    deliver.next(new sfn.Succeed(this, 'Delivered'));
+    const ended = new sfn.Choice(this, 'OperationEnded')
+      .when(sfn.Condition.booleanEquals('$.poll.done', true), deliver)
+      .otherwise(wait);
+    return wait.next(poll).next(ended);
+  }
+
+  private heartbeatDefinition(heartbeat: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
+    const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
+    const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
+    const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
+    const shards = new sfn.DistributedMap(this, 'Shards', {
+      comment: 'Every shard at once: each reads its hosts within its budget, logs and publishes its counts.',
+      label: 'Shards',
+      maxConcurrencyPath: '$.plan.mapConcurrency',
+      toleratedFailurePercentage: 100,
+      itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt('$.plan.key') }),
+      itemSelector: { step: 'heartbeat-shard', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      resultPath: sfn.JsonPath.DISCARD,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+    });
+    const shard = new tasks.LambdaInvoke(this, 'Shard', {
+      lambdaFunction: heartbeat,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+    });
+    retryTransient(shard);
+    shards.itemProcessor(shard);
+    shards.addCatch(report, { errors: ['States.ALL'], resultPath: '$.shardsError' });
+    return plan.next(shards).next(report).next(new sfn.Succeed(this, 'Reported'));
+  }
+}
+
+/** Throttling and transient errors, retried with exponential backoff and full jitter. */
+function retryTransient(task: tasks.LambdaInvoke, maxAttempts = 10): void {
+  task.addRetry({
+    errors: LAMBDA_TRANSIENT_ERRORS,
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxDelay: Duration.minutes(1),
+    maxAttempts,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * The inputs of the fleet run's steps as a state machine passes them (functions/ parse them with
+ * these schemas before calling the steps): the execution's input is `{ operationId, request,
+ * startedAt }`; the plan adds `plan`; the Distributed Map adds `fleetRun` (its ResultWriter details).
+ */
+import * as z from 'zod';
+import { OPERATION_ID_PATTERN } from '../../config/names.ts';
+import { fleetRequestSchema } from '../job.ts';
+
+const operationId = z.string().regex(OPERATION_ID_PATTERN);
+
+export const fleetExecutionSchema = z.looseObject({
+  operationId,
+  request: fleetRequestSchema,
+  startedAt: z.string(),
+});
+export type FleetExecution = z.infer<typeof fleetExecutionSchema>;
+
+export const canaryStateSchema = z.strictObject({
+  next: z.number().int().min(0),
+  succeeded: z.number().int().min(0),
+  done: z.boolean(),
+  stopped: z.boolean(),
+  /** Targets left for the Map once the stage is done (0 while it runs, or when it stopped). */
+  fleetCount: z.number().int().min(0),
+});
+
+export const fleetPlanSchema = z.strictObject({
+  total: z.number().int().min(0),
+  rate: z.strictObject({
+    maxConcurrency: z.number().int().min(1),
+    maxErrors: z.number().int().min(0),
+    canary: z.number().int().min(0),
+  }),
+  /** The Map's MaxConcurrency: `maxConcurrency` capped below the reserved concurrency. */
+  mapConcurrency: z.number().int().min(1),
+  healthGate: z.boolean(),
+  callbackUrl: z.string().nullable(),
+  bucket: z.string(),
+  keys: z.strictObject({ targets: z.string(), fleet: z.string(), results: z.string(), result: z.string() }),
+  canary: canaryStateSchema,
+});
+export type FleetPlan = z.infer<typeof fleetPlanSchema>;
+
+const objectRef = z.looseObject({ Bucket: z.string(), Key: z.string() });
+
+/** The execution's state after the plan (and, for the aggregate step, after the Map). */
+export const fleetRunStateSchema = z.looseObject({
+  ...fleetExecutionSchema.shape,
+  plan: fleetPlanSchema,
+  fleetRun: z.looseObject({ ResultWriterDetails: objectRef.optional() }).optional(),
+});
+export type FleetRunState = z.infer<typeof fleetRunStateSchema>;
+
+export const targetItemSchema = z.strictObject({ server: z.string(), index: z.number().int().min(0) });
+export type TargetItem = z.infer<typeof targetItemSchema>;
+
+/** One Map child: the run's id and request, its limits, and its item. */
+export const targetStepSchema = z.looseObject({
+  operationId,
+  request: fleetRequestSchema,
+  maxErrors: z.number().int().min(0),
+  healthGate: z.boolean(),
+  item: targetItemSchema,
+});
+export type TargetStepInput = z.infer<typeof targetStepSchema>;

@@ -1,0 +1,199 @@
+/**
+ * The fleet heartbeat on Step Functions (SPEC 7.2 v2). The schedule starts one execution per
+ * period, named after the period (`hb-20261127T121500Z`), so a schedule delivered twice starts
+ * nothing new. Its plan splits the inventory into shards (heartbeat-shards.ts) written to the
+ * runs bucket; a Map runs the shards side by side, each an in-process fleet run within its time
+ * budget that logs its hosts and publishes its counts; the report step adds the shards up, keeps
+ * the whole report and POSTs it once.
+ */
+import * as z from 'zod';
+import {
+  addHeartbeatSummaries,
+  type HeartbeatLogger,
+  type HeartbeatMetrics,
+  type HeartbeatReport,
+  type HeartbeatSummary,
+  type HostHeartbeat,
+  type ReadHeartbeat,
+  runFleetHeartbeat,
+} from '../heartbeat.ts';
+import { planHeartbeatShards, type ShardInput } from '../heartbeat-shards.ts';
+import { readJson, type StepDeps } from './deps.ts';
+
+/** The settings of a deployment: measured or configured host cost, period, timeouts, the reserve. */
+export type HeartbeatSettings = Omit<ShardInput, 'total'>;
+
+export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledger' | 'now'> {
+  settings: HeartbeatSettings;
+  logger?: HeartbeatLogger;
+  metrics?: HeartbeatMetrics;
+  readHost?: ReadHeartbeat;
+  /** POSTs the report (SPEC 5's delivery); none: not delivered. */
+  deliverReport?: (
+    url: string,
+    report: HeartbeatReport,
+  ) => Promise<{ delivered: boolean; attempts: number; lastError?: string }>;
+  /** `HEARTBEAT_CALLBACK_URL`. */
+  callbackUrl?: string | undefined;
+  /** The clock the shard's budget is measured on (milliseconds). */
+  clock?: () => number;
+  /** Waits `ms` (a host's timeout); default a real timer. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The execution's name and the report's operation id for the period that `time` falls in. */
+export function heartbeatRunId(time: Date, periodMs: number): string {
+  const start = new Date(Math.floor(time.getTime() / periodMs) * periodMs);
+  return `hb-${start
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
+}
+
+export const heartbeatExecutionSchema = z.looseObject({
+  operationId: z.string().min(1),
+  select: z.string().min(1).optional(),
+  startedAt: z.string(),
+});
+export type HeartbeatExecution = z.infer<typeof heartbeatExecutionSchema>;
+
+export const shardItemSchema = z.strictObject({
+  operationId: z.string(),
+  shard: z.number().int().min(0),
+  servers: z.array(z.string()),
+  hostConcurrency: z.number().int().min(1),
+  hostTimeoutMs: z.number().int().min(1),
+  budgetMs: z.number().int().min(1),
+});
+export type ShardItem = z.infer<typeof shardItemSchema>;
+
+const keysOf = (operationId: string) => ({
+  shards: `runs/heartbeats/${operationId}/shards.json`,
+  shard: (index: number) => `runs/heartbeats/${operationId}/shard-${index}.json`,
+  report: `runs/heartbeats/${operationId}/report.json`,
+});
+
+/** The plan: shards in the runs bucket for the Map's ItemReader. */
+export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
+  const servers = deps.fleet.select(input.select ?? 'all');
+  const plan = planHeartbeatShards({ ...deps.settings, total: servers.length });
+  const items: ShardItem[] = [];
+  for (let shard = 0; shard < plan.shards; shard += 1) {
+    items.push({
+      operationId: input.operationId,
+      shard,
+      servers: servers.slice(shard * plan.shardSize, (shard + 1) * plan.shardSize),
+      hostConcurrency: plan.hostConcurrency,
+      hostTimeoutMs: deps.settings.hostTimeoutMs,
+      budgetMs: plan.budgetMs,
+    });
+  }
+  const keys = keysOf(input.operationId);
+  await deps.blobs.put(keys.shards, JSON.stringify(items));
+  return { ...plan, total: servers.length, bucket: deps.blobs.bucket, key: keys.shards };
+}
+
+interface ShardRecord {
+  shard: number;
+  summary: HeartbeatSummary;
+  hosts: HostHeartbeat[];
+}
+
+/** One shard: its hosts read within its budget, logged, counted and published; kept for the report. */
+export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
+  const key = keysOf(item.operationId).shard(item.shard);
+  const kept = await readJson<ShardRecord>(deps.blobs, key);
+  if (kept) return { shard: item.shard, summary: kept.summary };
+  const clock = deps.clock ?? Date.now;
+  const deadline = clock() + item.budgetMs;
+  const report = await runFleetHeartbeat({
+    fleet: deps.fleet,
+    servers: item.servers,
+    operationId: item.operationId,
+    concurrency: item.hostConcurrency,
+    hostTimeoutMs: item.hostTimeoutMs,
+    remainingTimeMs: () => deadline - clock(),
+    reserveMs: 0,
+    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
+    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    ...(deps.readHost === undefined ? {} : { readHost: deps.readHost }),
+    ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    now: () => new Date(clock()),
+  });
+  const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts: report.hosts };
+  await deps.blobs.put(key, JSON.stringify(record));
+  return { shard: item.shard, summary: report.summary };
+}
+
+/** The report: every shard's hosts and counts, kept whole, POSTed once. Answers without the hosts. */
+export async function reportHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
+  const keys = keysOf(input.operationId);
+  const items = (await readJson<ShardItem[]>(deps.blobs, keys.shards)) ?? [];
+  const hosts: HostHeartbeat[] = [];
+  const summaries: HeartbeatSummary[] = [];
+  for (const item of items) {
+    const shard = await readJson<ShardRecord>(deps.blobs, keys.shard(item.shard));
+    if (shard) {
+      hosts.push(...shard.hosts);
+      summaries.push(shard.summary);
+    } else {
+      // A shard that never reported: its hosts were not read this period.
+      hosts.push(...item.servers.map((server): HostHeartbeat => ({ server, status: 'skipped' })));
+      summaries.push({
+        ...addHeartbeatSummaries([]),
+        total: item.servers.length,
+        skipped: item.servers.length,
+      });
+    }
+  }
+  const now = deps.now ?? (() => new Date());
+  const report: HeartbeatReport = {
+    operationId: input.operationId,
+    command: 'heartbeat',
+    startedAt: input.startedAt,
+    finishedAt: now().toISOString(),
+    summary: addHeartbeatSummaries(summaries),
+    hosts,
+  };
+  await deps.blobs.put(keys.report, JSON.stringify(report));
+  const url = deps.callbackUrl;
+  if (url === undefined || url === '') return { operationId: report.operationId, summary: report.summary };
+  const send = deps.deliverReport;
+  const outcome = await deps.ledger.deliverOnce(report.operationId, async () =>
+    send
+      ? send(url, fitHeartbeat(report))
+      : { delivered: false, attempts: 0, lastError: 'callbacks are not configured in this process' },
+  );
+  return { operationId: report.operationId, summary: report.summary, callback: outcome };
+}
+
+/** SPEC 5 v2's 1 MiB: every host that is not healthy, then as many healthy ones as fit. */
+export function fitHeartbeat(report: HeartbeatReport, limit = 1024 * 1024): HeartbeatReport {
+  if (Buffer.byteLength(JSON.stringify(report)) <= limit) return report;
+  const unhealthy = report.hosts.filter((host) => host.status !== 'healthy');
+  const healthy = report.hosts.filter((host) => host.status === 'healthy');
+  const base = { ...report, hosts: unhealthy, truncated: true };
+  let size = Buffer.byteLength(JSON.stringify(base));
+  const kept: HostHeartbeat[] = [];
+  for (const host of healthy) {
+    const more = Buffer.byteLength(JSON.stringify(host)) + 1;
+    if (size + more > limit) break;
+    size += more;
+    kept.push(host);
+  }
+  return { ...base, hosts: [...unhealthy, ...kept] };
+}
+
+export const heartbeatStepSchema = z.discriminatedUnion('step', [
+  z.strictObject({ step: z.literal('heartbeat-plan'), run: heartbeatExecutionSchema }),
+  z.strictObject({ step: z.literal('heartbeat-shard'), item: shardItemSchema }),
+  z.strictObject({ step: z.literal('heartbeat-report'), run: heartbeatExecutionSchema }),
+]);
+export type HeartbeatStep = z.infer<typeof heartbeatStepSchema>;
+
+/** Runs one step of the heartbeat state machine (functions/heartbeat.ts and the tests' simulation). */
+export function runHeartbeatStep(deps: HeartbeatDeps, input: HeartbeatStep) {
+  if (input.step === 'heartbeat-plan') return planHeartbeat(deps, input.run);
+  if (input.step === 'heartbeat-shard') return runHeartbeatShard(deps, input.item);
+  return reportHeartbeat(deps, input.run);
+}

@@ -1,0 +1,99 @@
+/**
+ * One target of a fleet run on Step Functions (a Distributed Map child), and one canary (the
+ * canary loop's step). SPEC 4's gate comes first: the run's shared failure count is read
+ * (strongly consistent) BEFORE the host is touched, and once it exceeds `maxErrors` the target
+ * is `skipped`, never started. A failure is counted once however often the step runs; the report
+ * is kept in the runs bucket, so a step delivered twice answers the kept report instead of
+ * working the host again. A target's own failure is its report, never the step's failure: the
+ * Map's children always succeed, so running targets always finish.
+ */
+import type { TargetReport } from '../aggregate.ts';
+import { advanceCanary, mayStart } from '../canary.ts';
+import { countsAsFailure, runOneTarget } from '../target.ts';
+import { countFailureOnce, readJson, runKeys, type StepDeps, workOf } from './deps.ts';
+import type { FleetRunState, TargetItem, TargetStepInput } from './events.ts';
+import { upgradeRequest } from './plan.ts';
+
+/** A report and its place in the selection; what a Map child answers. */
+export type IndexedReport = TargetReport & { index: number };
+
+/** A child's output ends in the ResultWriter's files; Step Functions limits it to 256 KiB. */
+const MAX_REPORT_CHARS = 200_000;
+
+function fit(report: IndexedReport): IndexedReport {
+  if (JSON.stringify(report).length <= MAX_REPORT_CHARS) return report;
+  if (report.status === 'succeeded') return { ...report, result: { truncated: true } };
+  if (report.status === 'skipped') return report;
+  const details: Record<string, unknown> = { truncated: true };
+  for (const [key, value] of Object.entries(report.error.details)) {
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) details[key] = value;
+  }
+  return { ...report, error: { ...report.error, message: report.error.message.slice(0, 4096), details } };
+}
+
+interface Work {
+  operationId: string;
+  request: TargetStepInput['request'];
+  healthGate: boolean;
+  item: TargetItem;
+  key: string;
+}
+
+/** Works the item's host once: a kept report answers a repeat; a failure is counted once. */
+async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
+  const kept = await readJson<IndexedReport>(deps.blobs, work.key);
+  if (kept) return kept;
+  const { operationId, request, item } = work;
+  const command = upgradeRequest(request);
+  const target = workOf(deps, command, operationId, { waitLockSeconds: request.waitLockSeconds });
+  const report = await runOneTarget(item.server, {
+    command: command.command,
+    runTarget: target.runTarget,
+    healthCheck: target.healthCheck,
+    healthGate: work.healthGate,
+    timeoutMs: request.targetTimeoutMs,
+  });
+  const indexed = fit({ ...report, index: item.index });
+  await deps.blobs.put(work.key, JSON.stringify(indexed));
+  if (countsAsFailure(report)) await countFailureOnce(deps, operationId, item.index);
+  return indexed;
+}
+
+/** A Map child: the gate, then the target; never rejects for the target's own failure. */
+export async function runTargetStep(deps: StepDeps, input: TargetStepInput): Promise<IndexedReport> {
+  const key = runKeys(input.operationId).report(input.item.index);
+  const kept = await readJson<IndexedReport>(deps.blobs, key);
+  if (kept) return kept;
+  const skipped: IndexedReport = { server: input.item.server, status: 'skipped', index: input.item.index };
+  if (deps.stoppedRuns?.has(input.operationId)) return skipped;
+  const record = await deps.store.get(input.operationId);
+  if (!mayStart(record?.failures ?? 0, input.maxErrors)) {
+    deps.stoppedRuns?.add(input.operationId);
+    return skipped;
+  }
+  return workOnce(deps, { ...input, key });
+}
+
+/**
+ * One step of the canary loop: the target at `plan.canary.next`, then the next state. When the
+ * stage is done and the run goes on, the rest of the selection is written for the Map.
+ */
+export async function runCanaryStep(deps: StepDeps, run: FleetRunState) {
+  const { plan, operationId } = run;
+  if (plan.canary.done) return plan.canary;
+  const keys = runKeys(operationId);
+  const items = (await readJson<TargetItem[]>(deps.blobs, keys.targets)) ?? [];
+  const item = items[plan.canary.next];
+  if (!item) return { ...plan.canary, done: true, fleetCount: 0 };
+  const report = await workOnce(deps, {
+    operationId,
+    request: run.request,
+    healthGate: plan.healthGate,
+    item,
+    key: keys.canary(item.index),
+  });
+  const state = advanceCanary(plan.canary, report, { canary: plan.rate.canary, total: plan.total });
+  const rest = state.done && !state.stopped ? items.slice(state.next) : [];
+  if (state.done) await deps.blobs.put(keys.fleet, JSON.stringify(rest));
+  return { ...state, fleetCount: rest.length };
+}

@@ -1,0 +1,89 @@
+/**
+ * What running one command on one target of a fleet means: the command on the host (long ones
+ * under the run's operation id, a failed journal being the target's failure), and
+ * `heartbeat.appstack` for the health gate. Every driver of a fleet run binds its targets here,
+ * so an in-process run, a state machine step and `serve` run exactly the same thing.
+ */
+import type { BootstrapConfig } from '../config/bootstrap-config.ts';
+import { BootstrapError, isErrorCode } from '../errors.ts';
+import type { HealthCheck, RunTarget } from '../fleet/target.ts';
+import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
+import { type CommandRequest, LONG_COMMANDS } from '../operations/types.ts';
+import type { Fleet } from './fleet.ts';
+
+/** How a fleet run reaches its targets; the steps take it injected, so a test may use a double. */
+export interface TargetWork {
+  runTarget: RunTarget;
+  healthCheck: HealthCheck;
+  /** `[server] callback_url` of the host's bootstrap.ini, when it has one (SPEC 5). */
+  callbackUrlOf(server: string): Promise<string | undefined>;
+}
+
+export interface WorkOptions {
+  waitLockSeconds?: number | undefined;
+  /** Each host's parsed bootstrap.ini, as it is read. */
+  onConfig?: ((config: BootstrapConfig) => void) | undefined;
+}
+
+/** A finished journal that failed is the target's failure, with the journal in `details`. */
+export function journalOutcome(journal: Journal): Journal {
+  if (journal.status === 'failed' && journal.error) {
+    const code = isErrorCode(journal.error.code) ? journal.error.code : 'INTERNAL';
+    throw new BootstrapError(code, journal.error.message, { ...journal.error.details, journal });
+  }
+  return journal;
+}
+
+/** `request` on the fleet's hosts; long commands take `operationId` so that a repeat follows instead of running again. */
+export function commandWork(
+  fleet: Fleet,
+  request: CommandRequest,
+  operationId: string,
+  options: WorkOptions = {},
+): TargetWork {
+  const long = LONG_COMMANDS.has(request.command);
+  const command = (long ? { ...request, operationId } : request) as CommandRequest;
+  const runOptions = (signal: AbortSignal) => ({
+    signal,
+    ...(options.onConfig === undefined ? {} : { onConfig: options.onConfig }),
+    ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+  });
+  return {
+    runTarget: async (server, signal) => {
+      const answer = await runCommand(fleet.target(server), command, runOptions(signal));
+      return { status: 'succeeded', result: long ? journalOutcome(answer as Journal) : answer };
+    },
+    healthCheck: async (server, signal) => {
+      const appstack = (await runCommand(
+        fleet.target(server),
+        { command: 'heartbeat.appstack' },
+        runOptions(signal),
+      )) as AppstackAnswer;
+      return { status: appstack.status, products: appstack.products };
+    },
+    callbackUrlOf: (server) => configCallbackUrl(fleet, server),
+  };
+}
+
+/** `[server] callback_url` of one host, read with `server.mode` (a read: no lock, no change). */
+export async function configCallbackUrl(
+  fleet: Fleet,
+  server: string | undefined,
+): Promise<string | undefined> {
+  if (server === undefined) return undefined;
+  let url: string | undefined;
+  try {
+    await runCommand(
+      fleet.target(server),
+      { command: 'server.mode' },
+      {
+        onConfig: (config) => {
+          url ??= config.server.callbackUrl ?? undefined;
+        },
+      },
+    );
+  } catch {
+    // An unreadable host: no callback from its configuration.
+  }
+  return url;
+}

@@ -1,0 +1,140 @@
+/**
+ * What the simulations of the state machines share: the stack synthesized as `npm run synth`
+ * makes it, its definitions resolved and validated (asl-validator), and the real peers of the
+ * steps — dynalite for the run table (run store and delivery ledger), the loopback S3 server for
+ * the runs bucket (named as the definition names it), a callback receiver. Step Functions itself
+ * is simulated by test/support/asl over these real step handlers.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
+import { createDynamoRunStore } from '../../lib/cloud/dynamo-run-store.ts';
+import { presignResultUrl } from '../../lib/cloud/result-url.ts';
+import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
+import type { DeliveryLedger, RunStore } from '../../lib/fleet/run-store.ts';
+import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
+import { assemblyDir, synth } from '../infra/synth.ts';
+import { resolveDefinition, type S3Like, s3FromClient, validateDefinition } from '../support/asl/index.ts';
+import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
+import { type DynaliteServer, startDynalite } from '../support/dynalite.ts';
+import { createTestS3Client, type S3TestServer, startS3Server } from '../support/s3-server.ts';
+
+export interface Definitions {
+  fleet: object;
+  operation: object;
+  heartbeat: object;
+  /**
+   * The runs bucket's name: the definitions name it by its logical id (`RunsBucket…`, upper case,
+   * which S3 would refuse), so the simulation's S3 (`simulatedS3`) maps that name to this one.
+   */
+  bucket: string;
+  /** The logical id the definitions use for it. */
+  bucketId: string;
+}
+
+/** The synthesized stack's three definitions, each validated with asl-validator. */
+export function synthesizedDefinitions(context: Record<string, unknown> = {}): Definitions {
+  const out = assemblyDir();
+  try {
+    const s = synth(out.dir, context);
+    const template = s.json;
+    const definitions = {
+      fleet: resolveDefinition(template, s.id(s.stack.machines.fleet)),
+      operation: resolveDefinition(template, s.id(s.stack.machines.operation)),
+      heartbeat: resolveDefinition(template, s.id(s.stack.machines.heartbeat)),
+      bucket: s.id(s.stack.node.findChild('RunsBucket')).toLowerCase(),
+      bucketId: s.id(s.stack.node.findChild('RunsBucket')),
+    };
+    for (const definition of [definitions.fleet, definitions.operation, definitions.heartbeat]) {
+      validateDefinition(definition);
+    }
+    return definitions;
+  } finally {
+    out.remove();
+  }
+}
+
+/** The S3 of the simulated state machines (ItemReader, ResultWriter): the runs bucket by either name. */
+export function simulatedS3(peers: CloudPeers, definitions: Definitions): S3Like {
+  const real = s3FromClient(peers.s3Client);
+  const name = (bucket: string) => (bucket === definitions.bucketId ? definitions.bucket : bucket);
+  return {
+    getObject: (bucket, key) => real.getObject(name(bucket), key),
+    putObject: (bucket, key, body) => real.putObject(name(bucket), key, body),
+  };
+}
+
+export interface CloudPeers {
+  dynamo: DynaliteServer;
+  s3: S3TestServer;
+  s3Client: S3Client;
+  receiver: CallbackReceiver;
+  tableName: string;
+  close(): Promise<void>;
+}
+
+export async function startCloudPeers(bucket: string, secret?: string): Promise<CloudPeers> {
+  const [dynamo, s3, receiver] = await Promise.all([
+    startDynalite(),
+    startS3Server([bucket]),
+    startCallbackReceiver([], secret === undefined ? {} : { secret }),
+  ]);
+  const tableName = await dynamo.createTable();
+  return {
+    dynamo,
+    s3,
+    s3Client: createTestS3Client(s3),
+    receiver,
+    tableName,
+    close: async () => {
+      await Promise.all([dynamo.close(), s3.close(), receiver.close()]);
+    },
+  };
+}
+
+/** What one simulated Lambda invocation knows: when its step read the run's failure count. */
+export interface InvocationContext {
+  gateStartSeq?: number;
+}
+export const invocation = new AsyncLocalStorage<InvocationContext>();
+
+/**
+ * The cloud backends of the steps over the peers: a Dynamo run store whose reads are tagged
+ * (`tick()` taken as each read is sent) in the invocation's context, a Dynamo ledger, and the
+ * runs bucket through a real S3Client.
+ */
+export function cloudBackends(
+  peers: CloudPeers,
+  bucket: string,
+  tick: () => number,
+): {
+  store: RunStore;
+  ledger: DeliveryLedger;
+  blobs: BlobStore;
+  failureEvents: { seq: number; count: number }[];
+} {
+  const real = createDynamoRunStore({ client: peers.dynamo.client(), tableName: peers.tableName });
+  const failureEvents: { seq: number; count: number }[] = [];
+  const store: RunStore = {
+    ...real,
+    async get(operationId) {
+      const context = invocation.getStore();
+      if (context) context.gateStartSeq = tick();
+      return real.get(operationId);
+    },
+    async addFailure(operationId) {
+      const count = await real.addFailure(operationId);
+      failureEvents.push({ seq: tick(), count });
+      return count;
+    },
+  };
+  const ledger = createDynamoDeliveryLedger({
+    client: peers.dynamo.client(),
+    tableName: peers.tableName,
+    pollMs: 5,
+  });
+  const blobs = createS3BlobStore(peers.s3Client, bucket, (key) =>
+    presignResultUrl(peers.s3Client, { bucket, key }),
+  );
+  return { store, ledger, blobs, failureEvents };
+}

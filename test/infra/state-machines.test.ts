@@ -1,0 +1,169 @@
+// The state machines as synthesized: what each state does, read from the template's definitions
+// (the asl simulation in test/cloud/ runs them). Standard workflows with time limits and logs;
+// the fleet run's canary loop and Distributed Map whose children never fail it; throttling
+// retried with backoff on every step; the operation's Wait/Poll loop; the heartbeat's shards;
+// reserved concurrency on the functions the Maps call, the Maps' concurrency capped below it.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { HEARTBEAT_STEP_HEADROOM, WORKER_STEP_HEADROOM } from '../../infra/stack.ts';
+import { LAMBDA_TRANSIENT_ERRORS, POLL_SECONDS } from '../../infra/state-machines.ts';
+import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
+
+type State = Record<string, unknown> & { Type: string };
+interface Definition {
+  StartAt: string;
+  States: Record<string, State>;
+}
+
+function definitionOf(s: Synthesized, machine: object): Definition {
+  const props = s.json.Resources[s.id(machine)]?.Properties;
+  return JSON.parse(flatten(props?.['DefinitionString']) as string) as Definition;
+}
+
+describe('the state machines', () => {
+  const out = assemblyDir();
+  let s: Synthesized;
+  let fleet: Definition;
+  let operation: Definition;
+  let heartbeat: Definition;
+  let worker: string;
+  before(() => {
+    s = synth(out.dir, { workerReservedConcurrency: 250, heartbeatReservedConcurrency: 12 });
+    fleet = definitionOf(s, s.stack.machines.fleet);
+    operation = definitionOf(s, s.stack.machines.operation);
+    heartbeat = definitionOf(s, s.stack.machines.heartbeat);
+    worker = `{${s.id(s.stack.functions.worker.function)}.Arn}`;
+  });
+  after(() => out.remove());
+
+  const retriesThrottling = (state: State) => {
+    const retry =
+      (state['Retry'] as { ErrorEquals: string[]; BackoffRate: number; MaxAttempts: number }[]) ?? [];
+    const rule = retry.find((r) => r.ErrorEquals.includes('Lambda.TooManyRequestsException'));
+    assert.ok(rule, 'throttling is retried');
+    assert.deepEqual(rule.ErrorEquals, LAMBDA_TRANSIENT_ERRORS);
+    assert.equal(rule.BackoffRate, 2);
+    assert.ok(rule.MaxAttempts >= 10);
+    assert.equal((rule as { JitterStrategy?: string }).JitterStrategy, 'FULL');
+  };
+
+  it('are three standard workflows with time limits and error logs of their own', () => {
+    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
+    s.template.allResourcesProperties('AWS::StepFunctions::StateMachine', { StateMachineType: 'STANDARD' });
+    for (const machine of [s.stack.machines.fleet, s.stack.machines.operation, s.stack.machines.heartbeat]) {
+      const props = s.json.Resources[s.id(machine)]?.Properties ?? {};
+      assert.equal((props['LoggingConfiguration'] as { Level: string }).Level, 'ERROR');
+      assert.ok(JSON.parse(flatten(props['DefinitionString']) as string).TimeoutSeconds > 0);
+    }
+  });
+
+  it('fleet run: plan, a canary loop one target a step, the Map only when targets are left, one aggregate', () => {
+    assert.equal(fleet.StartAt, 'Plan');
+    const plan = fleet.States['Plan']!;
+    assert.equal(plan['Next'], 'CanaryDone');
+    assert.equal(plan['ResultPath'], '$.plan');
+    const loop = fleet.States['CanaryDone']!;
+    assert.deepEqual(loop['Choices'], [
+      { Variable: '$.plan.canary.done', BooleanEquals: false, Next: 'Canary' },
+    ]);
+    assert.equal(loop['Default'], 'FleetTargetsLeft');
+    const canary = fleet.States['Canary']!;
+    assert.equal(canary['Next'], 'CanaryDone', 'the canary step loops back');
+    assert.equal(canary['ResultPath'], '$.plan.canary', 'its state, not its reports, in the execution');
+    const left = fleet.States['FleetTargetsLeft']!;
+    assert.deepEqual(left['Choices'], [
+      { Variable: '$.plan.canary.fleetCount', NumericGreaterThan: 0, Next: 'Fleet' },
+    ]);
+    assert.equal(left['Default'], 'Aggregate');
+    for (const name of ['Plan', 'Canary', 'Aggregate']) {
+      const state = fleet.States[name]!;
+      assert.equal(state['Resource'], worker, name);
+      retriesThrottling(state);
+    }
+    assert.equal(fleet.States['Aggregate']!['Next'], 'Done');
+  });
+
+  it('fleet run: the Map tolerates every child failure, reads its items and writes its results in S3', () => {
+    const map = fleet.States['Fleet']!;
+    assert.equal(
+      map['ToleratedFailurePercentage'],
+      100,
+      'a failed child never fails the Map: running targets finish',
+    );
+    assert.equal(map['MaxConcurrencyPath'], '$.plan.mapConcurrency');
+    assert.equal(map['Next'], 'Aggregate');
+    assert.deepEqual(map['Catch'], [
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.fleetError', Next: 'Aggregate' },
+    ]);
+    const reader = map['ItemReader'] as {
+      Resource: string;
+      ReaderConfig: unknown;
+      Parameters: Record<string, string>;
+    };
+    assert.equal(reader.Resource, 'arn:{AWS::Partition}:states:::s3:getObject');
+    assert.equal(reader.Parameters['Key.$'], '$.plan.keys.fleet');
+    const writer = map['ResultWriter'] as { Resource: string; Parameters: Record<string, string> };
+    assert.equal(writer.Resource, 'arn:{AWS::Partition}:states:::s3:putObject');
+    assert.equal(writer.Parameters['Prefix.$'], '$.plan.keys.results');
+    assert.deepEqual(map['ItemSelector'], {
+      step: 'target',
+      'operationId.$': '$.operationId',
+      'request.$': '$.request',
+      'maxErrors.$': '$.plan.rate.maxErrors',
+      'healthGate.$': '$.plan.healthGate',
+      'item.$': '$$.Map.Item.Value',
+    });
+    const processor = map['ItemProcessor'] as {
+      ProcessorConfig: { Mode: string; ExecutionType: string };
+      StartAt: string;
+      States: Record<string, State>;
+    };
+    assert.deepEqual(processor.ProcessorConfig, { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    const target = processor.States[processor.StartAt]!;
+    assert.equal(target['Resource'], worker);
+    assert.equal(target['Parameters'], undefined, 'the item selector is the whole payload');
+    assert.equal(target['End'], true);
+    retriesThrottling(target);
+    assert.ok((target['Retry'] as { MaxAttempts: number }[])[0]!.MaxAttempts >= 20);
+  });
+
+  it('operation: wait, poll the journal, loop until it ends, then deliver once', () => {
+    assert.equal(operation.StartAt, 'WaitForOperation');
+    assert.deepEqual(operation.States['WaitForOperation'], {
+      Type: 'Wait',
+      Seconds: POLL_SECONDS,
+      Next: 'Poll',
+    });
+    assert.equal(operation.States['Poll']!['Next'], 'OperationEnded');
+    assert.equal(operation.States['Poll']!['ResultPath'], '$.poll');
+    assert.deepEqual(operation.States['OperationEnded']!['Choices'], [
+      { Variable: '$.poll.done', BooleanEquals: true, Next: 'Deliver' },
+    ]);
+    assert.equal(operation.States['OperationEnded']!['Default'], 'WaitForOperation');
+    for (const name of ['Poll', 'Deliver']) retriesThrottling(operation.States[name]!);
+  });
+
+  it('heartbeat: a plan, every shard side by side in a Map, then the report', () => {
+    assert.equal(heartbeat.StartAt, 'HeartbeatPlan');
+    const shards = heartbeat.States['Shards']!;
+    assert.equal(shards['ToleratedFailurePercentage'], 100);
+    assert.equal(shards['MaxConcurrencyPath'], '$.plan.mapConcurrency');
+    assert.deepEqual(shards['ItemSelector'], { step: 'heartbeat-shard', 'item.$': '$$.Map.Item.Value' });
+    assert.equal(shards['Next'], 'HeartbeatReport');
+    const fn = `{${s.id(s.stack.functions.heartbeat.function)}.Arn}`;
+    const processor = shards['ItemProcessor'] as { StartAt: string; States: Record<string, State> };
+    assert.equal(processor.States[processor.StartAt]!['Resource'], fn);
+  });
+
+  it('reserves concurrency for the functions the Maps call, and caps the Maps below it', () => {
+    const props = (name: 'worker' | 'heartbeat' | 'api' | 'batch-upgrade') =>
+      s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties ?? {};
+    assert.equal(props('worker')['ReservedConcurrentExecutions'], 250);
+    assert.equal(props('heartbeat')['ReservedConcurrentExecutions'], 12);
+    assert.equal(props('api')['ReservedConcurrentExecutions'], undefined);
+    const env = (name: 'worker' | 'heartbeat') =>
+      (props(name)['Environment'] as { Variables: Record<string, string> }).Variables;
+    assert.equal(env('worker')['MAP_CONCURRENCY_CAP'], String(250 - WORKER_STEP_HEADROOM));
+    assert.equal(env('heartbeat')['HEARTBEAT_MAX_SHARDS'], String(12 - HEARTBEAT_STEP_HEADROOM));
+  });
+});

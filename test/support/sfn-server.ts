@@ -1,0 +1,102 @@
+/**
+ * A loopback AWS Step Functions endpoint for tests: `StartExecution` and `DescribeExecution` of
+ * the service's JSON 1.0 protocol (`X-Amz-Target: AWSStepFunctions.StartExecution`), so that the
+ * real `SFNClient` (pointed here with `endpoint`) starts executions as it does in AWS, with AWS's
+ * documented name rule: a name is unique per state machine; the same name with the same input
+ * while the execution runs answers the same execution, otherwise `ExecutionAlreadyExists`.
+ * `onStart` hands a new execution to whatever runs it (the ASL simulator, in the tests).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SFNClient } from '@aws-sdk/client-sfn';
+
+export interface StartedExecution {
+  stateMachineArn: string;
+  name: string;
+  input: string;
+  executionArn: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+}
+
+export interface SfnTestServer {
+  endpoint: string;
+  executions: Map<string, StartedExecution>;
+  /** Every StartExecution call, repeats included. */
+  calls: { name: string; input: string }[];
+  onStart: ((execution: StartedExecution) => void) | undefined;
+  close(): Promise<void>;
+}
+
+function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}
+
+export async function startSfnServer(): Promise<SfnTestServer> {
+  const state: SfnTestServer = {
+    endpoint: '',
+    executions: new Map(),
+    calls: [],
+    onStart: undefined,
+    close: async () => {},
+  };
+  const http: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const reply = (status: number, body: unknown, type?: string) => {
+        res.writeHead(status, {
+          'content-type': 'application/x-amz-json-1.0',
+          ...(type ? { 'x-amzn-errortype': type } : {}),
+        });
+        res.end(JSON.stringify(type ? { __type: type, message: String(body) } : body));
+      };
+      if (!req.headers.authorization?.startsWith('AWS4-HMAC-SHA256')) {
+        return reply(400, 'missing SigV4 authorization', 'MissingAuthenticationToken');
+      }
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string>;
+      if (target === 'AWSStepFunctions.StartExecution') {
+        const { stateMachineArn = '', name = '', input = '{}' } = body;
+        if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) return reply(400, `bad name ${name}`, 'InvalidName');
+        state.calls.push({ name, input });
+        const executionArn = executionArnOf(stateMachineArn, name);
+        const existing = state.executions.get(executionArn);
+        if (existing) {
+          if (existing.input === input && existing.status === 'RUNNING') {
+            return reply(200, { executionArn, startDate: Date.now() / 1000 });
+          }
+          return reply(400, `Execution Already Exists: '${executionArn}'`, 'ExecutionAlreadyExists');
+        }
+        const execution: StartedExecution = { stateMachineArn, name, input, executionArn, status: 'RUNNING' };
+        state.executions.set(executionArn, execution);
+        reply(200, { executionArn, startDate: Date.now() / 1000 });
+        state.onStart?.(execution);
+        return;
+      }
+      if (target === 'AWSStepFunctions.DescribeExecution') {
+        const execution = state.executions.get(body['executionArn'] ?? '');
+        if (!execution) return reply(400, 'no such execution', 'ExecutionDoesNotExist');
+        return reply(200, { ...execution, startDate: Date.now() / 1000 });
+      }
+      reply(400, `unsupported ${target}`, 'UnknownOperationException');
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = http.address() as AddressInfo;
+  state.endpoint = `http://127.0.0.1:${port}`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      http.closeAllConnections();
+      http.close(() => resolve());
+    });
+  return state;
+}
+
+export function createTestSfnClient(server: SfnTestServer): SFNClient {
+  return new SFNClient({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    maxAttempts: 1,
+  });
+}
