@@ -4,8 +4,10 @@
  * count. Creation is a conditional put and the failure count an atomic `ADD`, so racing steps
  * never lose a failure nor create a run twice.
  *
- * A run's `targets` are not kept here: 10,000 reports exceed DynamoDB's 400 KB item limit. The
- * whole result lives in S3 (`resultLocation`), and `targets` is always absent in this backend.
+ * A run's whole `targets` are not kept here: 10,000 reports exceed DynamoDB's 400 KB item limit.
+ * While it runs, `recordTarget` counts each outcome in `summary` (an atomic `ADD` on the map the
+ * plan set) and keeps the first `MAX_KEPT_TARGETS` that did not succeed; the whole result lives
+ * in S3 (`resultLocation`) once it ends.
  */
 import {
   ConditionalCheckFailedException,
@@ -16,7 +18,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import type { RunPatch, RunRecord, RunStore } from '../fleet/run-store.ts';
+import type { TargetReport } from '../fleet/aggregate.ts';
+import { MAX_KEPT_TARGETS, type RunPatch, type RunRecord, type RunStore } from '../fleet/run-store.ts';
 import { RUN_KEY_PREFIX, RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from './run-table-schema.ts';
 
 export interface DynamoRunStoreOptions {
@@ -48,6 +51,7 @@ const storedRunSchema = z.object({
   finishedAt: z.string().optional(),
   summary: summarySchema.optional(),
   failures: z.number().int().nonnegative(),
+  targets: z.array(z.looseObject({ server: z.string(), status: z.string() })).optional(),
   execution: z.string().optional(),
   resultLocation: z.string().optional(),
   callback: z
@@ -160,6 +164,43 @@ export function createDynamoRunStore(options: DynamoRunStoreOptions): RunStore {
         throw missingRun(error, operationId);
       }
     },
+    async recordTarget(operationId, report) {
+      // Two conditional updates, each allowed to find nothing to do: a record without a summary
+      // (not planned yet) counts nothing; a full list keeps the count but not the report.
+      const ignoreUnmet = (error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      };
+      await client
+        .send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: key(operationId),
+            UpdateExpression: 'ADD #summary.#status :one',
+            ConditionExpression: 'attribute_exists(#id) AND attribute_exists(#summary)',
+            ExpressionAttributeNames: { ...names, '#summary': 'summary', '#status': report.status },
+            ExpressionAttributeValues: { ':one': { N: '1' } },
+          }),
+        )
+        .catch(ignoreUnmet);
+      if (report.status === 'succeeded') return;
+      await client
+        .send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: key(operationId),
+            UpdateExpression: 'SET #targets = list_append(if_not_exists(#targets, :none), :report)',
+            ConditionExpression:
+              'attribute_exists(#id) AND (attribute_not_exists(#targets) OR size(#targets) < :max)',
+            ExpressionAttributeNames: { ...names, '#targets': 'targets' },
+            ExpressionAttributeValues: marshall({
+              ':none': [],
+              ':report': [report],
+              ':max': MAX_KEPT_TARGETS,
+            }),
+          }),
+        )
+        .catch(ignoreUnmet);
+    },
   };
 }
 
@@ -175,6 +216,8 @@ function toRunRecord(item: Parameters<typeof unmarshall>[0]): RunRecord {
     failures: parsed.failures,
   };
   if (parsed.finishedAt !== undefined) record.finishedAt = parsed.finishedAt;
+  // Written by `recordTarget` from reports this code made: kept as they were written.
+  if (parsed.targets !== undefined) record.targets = parsed.targets as unknown as TargetReport[];
   if (parsed.summary !== undefined) record.summary = parsed.summary;
   if (parsed.execution !== undefined) record.execution = parsed.execution;
   if (parsed.resultLocation !== undefined) record.resultLocation = parsed.resultLocation;

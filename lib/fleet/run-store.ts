@@ -23,7 +23,10 @@ export interface RunRecord {
   execution?: string;
   /** Where the whole aggregated result is kept once it ends (an `s3://` URL in the cloud). */
   resultLocation?: string;
-  /** The targets reported so far, where the backend keeps them (memory only: they can be 10,000). */
+  /**
+   * The targets reported so far: every one in memory; in DynamoDB (a 400 KB item) the first
+   * `MAX_KEPT_TARGETS` that did not succeed, the rest being counted in `summary` only.
+   */
   targets?: TargetReport[];
   callback?: CallbackOutcome;
 }
@@ -38,6 +41,22 @@ export interface RunStore {
   /** Adds one failure atomically and answers the count after it. */
   addFailure(operationId: string): Promise<number>;
   update(operationId: string, patch: RunPatch): Promise<void>;
+  /**
+   * One target's outcome while the run runs (SPEC 7.1 v2: "its status, summary and targets so
+   * far"): counted in `summary` when the record has one (the plan sets it with the total), and
+   * kept in `targets` as the backend allows. Counts are at least once: a step delivered twice may
+   * count twice; the aggregated result, written at the end, is exact. Progress of a run that has
+   * no record is not kept (and is no error).
+   */
+  recordTarget(operationId: string, report: TargetReport): Promise<void>;
+}
+
+/** How many targets that did not succeed a bounded backend keeps in the record while a run runs. */
+export const MAX_KEPT_TARGETS = 100;
+
+/** A run's summary before any target has reported. */
+export function emptySummary(total: number): FleetSummary {
+  return { total, succeeded: 0, failed: 0, unreachable: 0, skipped: 0 };
 }
 
 export interface DeliveryLedger {
@@ -86,6 +105,12 @@ export function createMemoryRunStore(limit = 1000): RunStore {
     async update(operationId, patch) {
       const record = existing(operationId);
       Object.assign(record, structuredClone(patch));
+    },
+    async recordTarget(operationId, report) {
+      const record = records.get(operationId);
+      if (!record) return;
+      if (record.summary) record.summary[report.status] += 1;
+      record.targets = [...(record.targets ?? []), structuredClone(report)];
     },
   };
 }

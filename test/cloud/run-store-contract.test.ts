@@ -11,6 +11,8 @@ import {
   createMemoryDeliveryLedger,
   createMemoryRunStore,
   type DeliveryLedger,
+  emptySummary,
+  MAX_KEPT_TARGETS,
   type NewRunRecord,
   type RunStore,
 } from '../../lib/fleet/run-store.ts';
@@ -110,6 +112,52 @@ for (const backend of backends) {
       assert.deepEqual(await store.get(run.operationId), { ...run, ...patch, failures: 1 });
       await store.update(run.operationId, { callback: { delivered: true, attempts: 1 } });
       assert.deepEqual((await store.get(run.operationId))?.callback, { delivered: true, attempts: 1 });
+    });
+
+    it('recordTarget: the summary so far counts every outcome, the targets so far keep those that did not succeed', async () => {
+      const store = await backend.store();
+      const run = newRun();
+      await store.create(run);
+      // Before the plan sets a summary there is nothing to count into.
+      await store.recordTarget(run.operationId, { server: 'early', status: 'skipped' });
+      assert.equal((await store.get(run.operationId))?.summary, undefined);
+      await store.update(run.operationId, { summary: emptySummary(40) });
+      const failed = { code: 'HOOK_FAILED' as const, message: 'upgrade exited 3', details: { exitCode: 3 } };
+      await Promise.all([
+        ...Array.from({ length: 20 }, (_, i) =>
+          store.recordTarget(run.operationId, { server: `ok-${i}`, status: 'succeeded', result: { i } }),
+        ),
+        store.recordTarget(run.operationId, { server: 'bad', status: 'failed', error: failed }),
+        store.recordTarget(run.operationId, { server: 'gone', status: 'unreachable', error: failed }),
+        store.recordTarget(run.operationId, { server: 'later', status: 'skipped' }),
+      ]);
+      const record = await store.get(run.operationId);
+      assert.deepEqual(record?.summary, { total: 40, succeeded: 20, failed: 1, unreachable: 1, skipped: 1 });
+      const notSucceeded = (record?.targets ?? []).filter((target) => target.status !== 'succeeded');
+      assert.deepEqual(notSucceeded.map((target) => target.server).sort(), ['bad', 'early', 'gone', 'later']);
+      assert.deepEqual(JSON.parse(JSON.stringify(notSucceeded.find((target) => target.server === 'bad'))), {
+        server: 'bad',
+        status: 'failed',
+        error: failed,
+      });
+    });
+
+    it(`recordTarget keeps at most ${MAX_KEPT_TARGETS} failed targets where the backend is bounded, and counts them all`, async () => {
+      const store = await backend.store();
+      const run = newRun();
+      await store.create(run);
+      await store.update(run.operationId, { summary: emptySummary(MAX_KEPT_TARGETS + 20) });
+      const error = { code: 'HOOK_FAILED' as const, message: 'no', details: {} };
+      for (let i = 0; i < MAX_KEPT_TARGETS + 20; i += 1) {
+        await store.recordTarget(run.operationId, { server: `h-${i}`, status: 'failed', error });
+      }
+      const record = await store.get(run.operationId);
+      assert.equal(record?.summary?.failed, MAX_KEPT_TARGETS + 20);
+      const kept = record?.targets?.length ?? 0;
+      assert.ok(kept >= MAX_KEPT_TARGETS, `kept ${kept}`);
+      if (backend.name !== 'memory') assert.equal(kept, MAX_KEPT_TARGETS);
+      await store.recordTarget('op_never', { server: 'x', status: 'skipped' });
+      assert.equal(await store.get('op_never'), undefined);
     });
 
     it('an unknown run: get answers undefined, addFailure and update refuse and create nothing', async () => {

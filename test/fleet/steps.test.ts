@@ -168,6 +168,18 @@ describe('fleet run steps', () => {
     // More failures than maxErrors: the rest are skipped, and never touched.
     assert.deepEqual(await step(2), { server: 'host-00003', status: 'skipped', index: 2 });
     assert.equal(hosts.touches.length, 2);
+    // GET /fleet/operations/{id} while it runs (SPEC 7.1 v2): the summary and targets so far.
+    const record = await deps.store.get('op_gate');
+    assert.equal(record?.status, 'running');
+    assert.deepEqual(record?.summary, { total: 6, succeeded: 0, failed: 2, unreachable: 0, skipped: 1 });
+    assert.deepEqual(
+      record?.targets?.map((target) => [target.server, target.status]),
+      [
+        ['host-00001', 'failed'],
+        ['host-00002', 'failed'],
+        ['host-00003', 'skipped'],
+      ],
+    );
   });
 
   it('aggregates from the ResultWriter files without asking hosts, unreported targets skipped, one callback', async () => {

@@ -10,6 +10,7 @@ import { commandArgs } from '../aggregate.ts';
 import { startCanary } from '../canary.ts';
 import type { FleetRequest } from '../job.ts';
 import { DEFAULT_CANARY, resolveRateControl } from '../rate.ts';
+import { emptySummary } from '../run-store.ts';
 import { runKeys, type StepDeps, workOf } from './deps.ts';
 import type { FleetExecution, FleetPlan, TargetItem } from './events.ts';
 
@@ -33,13 +34,15 @@ export async function planFleetRun(deps: StepDeps, input: FleetExecution): Promi
   const cap = Math.min(deps.concurrencyCap ?? DEFAULT_CONCURRENCY_CAP, MAX_MAP_CONCURRENCY);
   const items: TargetItem[] = targets.map((server, index) => ({ server, index }));
   const command = upgradeRequest(request);
-  await deps.store.create({
+  const { record } = await deps.store.create({
     operationId,
     command: command.command,
     args: commandArgs(command),
     status: 'running',
     startedAt: input.startedAt,
   });
+  // The summary so far starts here, where the total is known (the API may have made the record).
+  if (record.summary === undefined) await deps.store.update(operationId, { summary: emptySummary(total) });
   await deps.blobs.put(keys.targets, JSON.stringify(items));
   const canary = startCanary(rate.canary, total);
   if (canary.done) await deps.blobs.put(keys.fleet, JSON.stringify(items));

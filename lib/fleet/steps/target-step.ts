@@ -56,6 +56,7 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
   const indexed = fit({ ...report, index: item.index });
   await deps.blobs.put(work.key, JSON.stringify(indexed));
   if (countsAsFailure(report)) await countFailureOnce(deps, operationId, item.index);
+  await deps.store.recordTarget(operationId, report);
   return indexed;
 }
 
@@ -65,11 +66,15 @@ export async function runTargetStep(deps: StepDeps, input: TargetStepInput): Pro
   const kept = await readJson<IndexedReport>(deps.blobs, key);
   if (kept) return kept;
   const skipped: IndexedReport = { server: input.item.server, status: 'skipped', index: input.item.index };
-  if (deps.stoppedRuns?.has(input.operationId)) return skipped;
+  const skip = async () => {
+    await deps.store.recordTarget(input.operationId, { server: input.item.server, status: 'skipped' });
+    return skipped;
+  };
+  if (deps.stoppedRuns?.has(input.operationId)) return skip();
   const record = await deps.store.get(input.operationId);
   if (!mayStart(record?.failures ?? 0, input.maxErrors)) {
     deps.stoppedRuns?.add(input.operationId);
-    return skipped;
+    return skip();
   }
   return workOnce(deps, { ...input, key });
 }
