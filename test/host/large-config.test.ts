@@ -54,7 +54,7 @@ for (const shell of ['/bin/sh', 'mksh']) {
           config: Record<string, string>;
           state: Record<string, string>;
         };
-        assert.deepEqual(got.config, values);
+        assert.deepEqual({ ...got.config }, values);
         assert.equal(got.state['status'], 'provisioned');
       }
     });
