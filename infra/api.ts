@@ -10,6 +10,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { CONSOLE_GATEWAY_PATHS } from '../lib/console/routes.ts';
 import type { AuthorizerSettings } from './settings.ts';
 
 /** SPEC 7.1's routes, as API Gateway route keys. */
@@ -60,6 +61,17 @@ export class BootstrapApi extends Construct {
     });
     for (const route of API_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+    // The fleet console's page and assets hold no fleet data and a browser cannot sign SigV4:
+    // they are open; every API route keeps the authorizer (a JWT pasted into the page with
+    // `-c authorizer=jwt`, see lib/console/routes.ts).
+    for (const path of CONSOLE_GATEWAY_PATHS) {
+      this.httpApi.addRoutes({
+        path,
+        methods: [apigw.HttpMethod.GET],
+        integration,
+        authorizer: new apigw.HttpNoneAuthorizer(),
+      });
     }
 
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {

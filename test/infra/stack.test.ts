@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { API_ROUTES, API_THROTTLE } from '../../infra/api.ts';
 import { FUNCTION_NAMES } from '../../infra/function.ts';
+import { CONSOLE_GATEWAY_PATHS } from '../../lib/console/routes.ts';
 import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:cloudiq-alarms';
@@ -184,7 +185,7 @@ describe('the stack with its defaults', () => {
     assert.equal(API_ROUTES.length, 11);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
-    s.template.resourceCountIs('AWS::ApiGatewayV2::Route', API_ROUTES.length);
+    s.template.resourceCountIs('AWS::ApiGatewayV2::Route', API_ROUTES.length + CONSOLE_GATEWAY_PATHS.length);
     const routes = Object.values(s.json.Resources)
       .filter((resource) => resource.Type === 'AWS::ApiGatewayV2::Route')
       .map((resource) => [resource.Properties?.['RouteKey'], resource.Properties?.['AuthorizationType']]);
@@ -202,6 +203,8 @@ describe('the stack with its defaults', () => {
         ['GET /servers/{server}/operations/{operationId}', 'AWS_IAM'],
         ['GET /fleet/operations/{operationId}', 'AWS_IAM'],
         ['POST /fleet/upgrade', 'AWS_IAM'],
+        ['GET /', 'NONE'],
+        ['GET /console/{file}', 'NONE'],
       ].sort(),
     );
     s.template.allResourcesProperties('AWS::ApiGatewayV2::Integration', {
