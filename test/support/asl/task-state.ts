@@ -68,7 +68,7 @@ export async function runTask(
     executionArn: run.execution.Id,
     executionName: run.execution.Name,
     retryCount,
-    sleep: (ms) => runtime.clock.sleepWhileTracked(ms),
+    sleep: runtime.clock.sleeperForTrackedWork(),
   };
   runtime.record(run.events, {
     type: 'TaskScheduled',

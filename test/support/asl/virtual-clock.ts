@@ -59,14 +59,22 @@ export class VirtualClock {
     }
   }
 
-  /** Sleeps inside tracked work (a handler simulating its own cost) without holding time still. */
-  async sleepWhileTracked(ms: number): Promise<void> {
-    this.#busy--;
-    try {
-      await this.sleep(ms);
-    } finally {
-      this.#busy++;
-    }
+  /**
+   * A sleeper for one piece of tracked work (one handler invocation): while any of its sleeps is
+   * pending the work no longer holds time still, however many it runs at once (a shard reading
+   * ten hosts side by side is idle once, not ten times — counting each sleep would let time run
+   * on while another invocation waits on real I/O).
+   */
+  sleeperForTrackedWork(): (ms: number) => Promise<void> {
+    let sleeping = 0;
+    return async (ms) => {
+      if (sleeping++ === 0) this.#busy--;
+      try {
+        await this.sleep(ms);
+      } finally {
+        if (--sleeping === 0) this.#busy++;
+      }
+    };
   }
 
   /** Timers kept in (at, seq) order; binary search keeps 10,000 concurrent waits cheap. */
