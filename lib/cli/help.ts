@@ -51,7 +51,7 @@ Commands:
 ${TARGET}
 
 Exit codes: 0 ok, 1 internal, 2 invalid request, 3 locked, 4 hook failed / fleet not all succeeded,
-5 transport, 6 config error. \`cloudiq-bootstrap COMMAND --help\` for one command.`;
+5 transport, 6 config error, 7 heartbeat.appstack not healthy (one server; in a fleet it fails the target). \`cloudiq-bootstrap COMMAND --help\` for one command.`;
 
 export function helpFor(command: string | null): string {
   if (command === null || !Object.hasOwn(COMMAND_HELP, command)) return MAIN_HELP;

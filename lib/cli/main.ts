@@ -13,6 +13,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
   stderrIsTty: boolean;
+  /** Colour in human output only on a terminal (and never under NO_COLOR). */
+  stdoutIsTty?: boolean;
 }
 
 const processIo: CliIo = {
@@ -20,6 +22,7 @@ const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   stderrIsTty: process.stderr.isTTY === true,
+  stdoutIsTty: process.stdout.isTTY === true,
 };
 
 /**

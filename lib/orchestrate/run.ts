@@ -48,6 +48,19 @@ export function journalOutcome(journal: Journal): Journal {
   return journal;
 }
 
+/** SPEC 2.6: an appstack that is not `healthy` makes its target count as failed (`UNHEALTHY`), with the answer in `details`. */
+export function assertHealthy(server: string, appstack: AppstackAnswer): void {
+  if (appstack.status === 'healthy') return;
+  const failing = Object.entries(appstack.products).flatMap(([product, p]) =>
+    p.checks.filter((c) => !c.ok).map((c) => `${product} ${c.check}`),
+  );
+  throw new BootstrapError(
+    'UNHEALTHY',
+    `appstack is ${appstack.status}${failing.length ? `: failing ${failing.join(', ')}` : ''}`,
+    { server, appstack },
+  );
+}
+
 /**
  * The run's operation id: the run's own, else the one the request carries (CLI `--operation-id`,
  * so a retried command line answers from its journals), else a new one. Two different ids are
@@ -99,6 +112,7 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     ...(deps.now === undefined ? {} : { now: deps.now }),
     runTarget: async (server, signal) => {
       const answer = await runCommand(deps.fleet.target(server), request, options(signal));
+      if (request.command === 'heartbeat.appstack') assertHealthy(server, answer as AppstackAnswer);
       return { status: 'succeeded', result: long ? journalOutcome(answer as Journal) : answer };
     },
     healthCheck: async (server, signal) => {
