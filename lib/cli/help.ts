@@ -3,7 +3,7 @@ const TARGET = `Targets (default: this machine):
                               --accept-new-host-key, --jump [USER@]HOST[:PORT]
   --ssm INSTANCE_ID           over AWS Systems Manager; --region R
   --inventory FILE --select SELECTOR
-                              a fleet run (names, group:NAME, all); --max-concurrency N|P%,
+                              a fleet run (names, group:NAME or a bare group, all); --max-concurrency N|P%,
                               --max-errors N|P%, --canary N, --no-health-gate
 
 Common options:

@@ -22,7 +22,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   if (options.select === undefined)
     throw new BootstrapError(
       'INVALID_REQUEST',
-      '--inventory needs --select SELECTOR (names, group:NAME, or all)',
+      '--inventory needs --select SELECTOR (names, group:NAME or a bare group, or all)',
     );
   for (const [flag, value] of [
     ['--config', options.config],

@@ -233,6 +233,28 @@ describe('selectors', () => {
     assert.equal(code('web-1,,web-2'), 'INVALID_REQUEST');
     assert.equal(code('all', parseInventory('', FILE)), 'INVALID_REQUEST');
   });
+
+  it('takes a bare group name where no host bears it, and refuses one that is both, naming both', () => {
+    assert.deepEqual(names('edge'), ['web-1', 'web-2']);
+    assert.deepEqual(names('workers,web-1'), ['web-1', 'worker-7']);
+    assert.equal(code('nowhere'), 'UNKNOWN_SERVER');
+    const clash = parseInventory(
+      `[host:edge]\ntransport = local\n\n[host:web-1]\ntransport = local\ngroups = edge\n`,
+      FILE,
+    );
+    try {
+      selectHosts(clash, 'edge');
+      assert.fail('an ambiguous name was taken');
+    } catch (error) {
+      assert.ok(error instanceof BootstrapError);
+      assert.equal(error.code, 'INVALID_REQUEST');
+      assert.match(error.message, /"edge" is both a host and a group .*group:edge/);
+    }
+    assert.deepEqual(
+      selectHosts(clash, 'group:edge').map((host) => host.name),
+      ['web-1'],
+    );
+  });
 });
 
 describe('inventory hosts as SSH endpoints', () => {
