@@ -25,12 +25,14 @@ export function createLiveProgress(
   let total = 0;
   let done = 0;
   let failures = 0;
+  let unreachable = 0;
   let drawn = false;
 
   const status = () => {
     const seconds = ((now() - started) / 1000).toFixed(1);
     const failed = failures > 0 ? paint.red(`${failures} failed`) : '0 failed';
-    return `${paint.bold(`${done}/${total} done`)}, ${failed}, ${seconds} s elapsed`;
+    const lost = unreachable > 0 ? `, ${paint.red(`${unreachable} unreachable`)}` : '';
+    return `${paint.bold(`${done}/${total} done`)}, ${failed}${lost}, ${seconds} s elapsed`;
   };
   const redraw = () => {
     if (total === 0) return;
@@ -46,7 +48,8 @@ export function createLiveProgress(
       if (event.type === 'started') return redraw();
       if (event.type === 'finished' || event.type === 'skipped') {
         done = event.done;
-        if (event.type === 'finished' && event.report.status !== 'succeeded') failures += 1;
+        if (event.type === 'finished' && event.report.status === 'failed') failures += 1;
+        if (event.type === 'finished' && event.report.status === 'unreachable') unreachable += 1;
       }
       const line = formatProgress(event, done);
       const bad = event.type === 'finished' && event.report.status !== 'succeeded';

@@ -61,6 +61,8 @@ describe('fleet output for people (SPEC 6), on a terminal and piped', () => {
         // bravo's bootstrap.ini does not exist: CONFIG_ERROR on that host only.
         section('bravo', join(dir, 'missing.ini')),
         section('charlie', sb['charlie']!.configPath),
+        // Nothing listens on port 1: unreachable (or AUTH_FAILED before that without a key).
+        `[host:delta]\ntransport = ssh\naddress = 127.0.0.1\nport = 1\nuser = nobody\nhost_key = SHA256:${'Q'.repeat(43)}\n`,
       ].join('\n'),
     );
     for (const [name, value] of [
@@ -95,21 +97,23 @@ describe('fleet output for people (SPEC 6), on a terminal and piped', () => {
       .replace(/\r\u001b\[2K/g, '\n')
       .replace(/\u001b\[[0-9;]*m/g, '')
       .replace(/\r/g, '');
-    assert.match(text, /\d\/3 done, \d failed, [0-9.]+ s elapsed/);
+    assert.match(text, /\d\/4 done, \d failed(, 1 unreachable)?, [0-9.]+ s elapsed/);
+    assert.match(text, /4\/4 done, 1 failed, 1 unreachable, [0-9.]+ s elapsed/);
     const lines = text
       .split('\n')
       .filter((l) => /^(failed|succeeded|unreachable|skipped) \(|^ {2}\S/.test(l));
     assert.deepEqual(
       lines.map((l) => l.trim().split(/\s+/)[0]),
-      ['failed', 'bravo', 'succeeded', 'alpha', 'charlie'],
+      ['failed', 'bravo', 'unreachable', 'delta', 'succeeded', 'alpha', 'charlie'],
       text,
     );
     assert.match(text, /bravo\s+CONFIG_ERROR: .*missing\.ini/);
+    assert.match(text, /delta\s+(UNREACHABLE|AUTH_FAILED): \S/);
     assert.match(text, /alpha\s+4096\n/);
     assert.match(text, /charlie\s+"two words "\n/);
     assert.match(
       text,
-      /product\.get product=haproxy key=maxconn: partial — 2 succeeded, 1 failed, 0 unreachable, 0 skipped of 3/,
+      /product\.get product=haproxy key=maxconn: partial — 2 succeeded, 1 failed, 1 unreachable, 0 skipped of 4/,
     );
   });
 
