@@ -1,8 +1,18 @@
 #!/usr/bin/env node
-// The CLI from a checkout: TypeScript sources run through tsx. `npm run build` makes a
-// self-contained dist/cloudiq-bootstrap.mjs for servers.
-import { register } from 'tsx/esm/api';
+// The CLI from a checkout. The bundle `npm install` builds (dist/cloudiq-bootstrap.mjs) starts in
+// about 0.2 s; compiling the TypeScript sources through tsx takes seconds. The bundle runs only
+// while it is newer than every source (bin/fresh-bundle.js), else the sources do, so an edited
+// checkout never runs stale code. `npm run build` makes the same bundle for servers.
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freshBundle } from './fresh-bundle.js';
 
-register();
-const { main } = await import('../lib/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const bundle = freshBundle(fileURLToPath(new URL('..', import.meta.url)));
+if (bundle !== null) {
+  // The bundle runs main() and sets process.exitCode itself.
+  await import(pathToFileURL(bundle).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { main } = await import('../lib/cli/main.ts');
+  process.exitCode = await main(process.argv.slice(2));
+}

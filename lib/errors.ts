@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'AUTH_FAILED',
   'HOST_KEY_MISMATCH',
   'TRANSPORT_TIMEOUT',
+  'UNHEALTHY',
   'INTERNAL',
 ] as const;
 
@@ -52,6 +53,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   AUTH_FAILED: 5,
   HOST_KEY_MISMATCH: 5,
   TRANSPORT_TIMEOUT: 5,
+  UNHEALTHY: 7,
   INTERNAL: 1,
 };
 
@@ -73,6 +75,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   AUTH_FAILED: 502,
   HOST_KEY_MISMATCH: 502,
   TRANSPORT_TIMEOUT: 504,
+  // The heartbeat route reports the status in its 200 body (SPEC 2.6).
+  UNHEALTHY: 200,
   INTERNAL: 500,
 };
 

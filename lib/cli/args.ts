@@ -3,6 +3,7 @@ import { assertOperationId } from '../config/names.ts';
 import { nameRecord } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
+import { refuseInapplicable, usageOf } from './applicable.ts';
 
 /** Every option of SPEC 6, with its type; `--help` of each command lists the ones that apply. */
 const OPTIONS = {
@@ -97,7 +98,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new BootstrapError('INVALID_REQUEST', (error as Error).message, {});
+    throw unreadable(argv, error);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const options: CliOptions = {
@@ -135,7 +136,39 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   }
   if (options.operationId !== undefined) assertOperationId(options.operationId);
   const [command = null, ...positionals] = parsed.positionals;
+  if (command !== null && COMMAND_WORDS.has(command))
+    refuseInapplicable({ command, positionals, given: new Set(Object.keys(values)) });
   return { command, positionals, options };
+}
+
+const COMMAND_WORDS: ReadonlySet<string> = new Set([...COMMANDS, 'serve', 'demo']);
+
+/**
+ * parseArgs's own errors speak of its API ("To specify a positional argument starting with a
+ * '-', place it at the end…"); the operator gets one line naming the option and the usage of the
+ * command it was given to.
+ */
+function unreadable(argv: readonly string[], error: unknown): BootstrapError {
+  const command = argv.find((arg) => COMMAND_WORDS.has(arg)) ?? null;
+  const code = (error as { code?: string }).code;
+  const option = /'(-{1,2}[^' =]+)/.exec((error as Error).message)?.[1] ?? '';
+  const long = option.startsWith('--')
+    ? option.slice(2)
+    : Object.entries(OPTIONS).find(([, o]) => 'short' in o && `-${o.short}` === option)?.[0];
+  const type =
+    long !== undefined && Object.hasOwn(OPTIONS, long) ? OPTIONS[long as keyof typeof OPTIONS].type : null;
+  const problem =
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+      ? `unknown option ${option}`
+      : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && type === 'string'
+        ? `${option} needs a value`
+        : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && type === 'boolean'
+          ? `${option} takes no value`
+          : 'the command line could not be read';
+  return new BootstrapError('INVALID_REQUEST', `${problem}; ${usageOf(command)}`, {
+    ...(option === '' ? {} : { option }),
+    ...(command === null ? {} : { command }),
+  });
 }
 
 function arity(command: string, positionals: string[], min: number, max: number, usage: string): void {

@@ -1,4 +1,5 @@
-import { ensureDemoHost } from '../demo/demo-fleet.ts';
+import { relative } from 'node:path';
+import { demoInventoryPath, ensureDemoFleet, ensureDemoHost } from '../demo/demo-fleet.ts';
 import { runCommand } from '../operations/index.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
@@ -36,8 +37,11 @@ export async function runDemo(io: CliIo): Promise<number> {
     io.stdout(`\n$ cloudiq-bootstrap ${request.command} ${args}\n`);
     io.stdout(`${formatHuman(request.command, await runCommand(host, request))}\n`);
   }
+  ensureDemoFleet();
+  const inventory = relative(process.cwd(), demoInventoryPath()) || demoInventoryPath();
   io.stdout(
-    `\nTry it yourself: npx cloudiq-bootstrap --config ${demo.configPath} --state-dir ${demo.stateDir} heartbeat.get\n`,
+    `\nTry it yourself: npx cloudiq-bootstrap --config ${demo.configPath} --state-dir ${demo.stateDir} heartbeat.get\n` +
+      `A fleet run over the demo fleet (web-1, web-2, worker-1): npx cloudiq-bootstrap --inventory ${inventory} --select all heartbeat.get\n`,
   );
   return 0;
 }

@@ -3,7 +3,7 @@ const TARGET = `Targets (default: this machine):
                               --accept-new-host-key, --jump [USER@]HOST[:PORT]
   --ssm INSTANCE_ID           over AWS Systems Manager; --region R
   --inventory FILE --select SELECTOR
-                              a fleet run (names, group:NAME, all); --max-concurrency N|P%,
+                              a fleet run (names, group:NAME or a bare group, all); --max-concurrency N|P%,
                               --max-errors N|P%, --canary N, --no-health-gate
 
 Common options:
@@ -51,7 +51,7 @@ Commands:
 ${TARGET}
 
 Exit codes: 0 ok, 1 internal, 2 invalid request, 3 locked, 4 hook failed / fleet not all succeeded,
-5 transport, 6 config error. \`cloudiq-bootstrap COMMAND --help\` for one command.`;
+5 transport, 6 config error, 7 heartbeat.appstack not healthy (one server; in a fleet it fails the target). \`cloudiq-bootstrap COMMAND --help\` for one command.`;
 
 export function helpFor(command: string | null): string {
   if (command === null || !Object.hasOwn(COMMAND_HELP, command)) return MAIN_HELP;

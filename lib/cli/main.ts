@@ -13,6 +13,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
   stderrIsTty: boolean;
+  /** Colour in human output only on a terminal (and never under NO_COLOR). */
+  stdoutIsTty?: boolean;
 }
 
 const processIo: CliIo = {
@@ -20,6 +22,7 @@ const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   stderrIsTty: process.stderr.isTTY === true,
+  stdoutIsTty: process.stdout.isTTY === true,
 };
 
 /**
@@ -47,7 +50,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     }
     if (options.help || command === null) {
       io.stdout(`${helpFor(command)}\n`);
-      return command === null && !options.help ? 2 : 0;
+      // Bare `cloudiq-bootstrap` asks for help; options without a command are a mistake.
+      return command === null && !options.help && argv.length > 0 ? 2 : 0;
     }
     if (command === 'demo') return await (await import('./demo.ts')).runDemo(io);
     if (command === 'serve') return await (await import('./serve.ts')).runServe(options, io);

@@ -1,7 +1,7 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
-import { createProgressPrinter, type FleetResult, validateRateControl } from '../fleet/index.ts';
+import { validateRateControl } from '../fleet/index.ts';
 import { runCommand } from '../operations/index.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
@@ -9,32 +9,9 @@ import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
+import { formatFleet, paletteFor } from './fleet-output.ts';
+import { createLiveProgress } from './live-progress.ts';
 import type { CliIo } from './main.ts';
-
-function fleetText(result: FleetResult): string {
-  const args = Object.entries(result.args)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  const s = result.summary;
-  const out = [
-    `${result.command} ${args} — ${result.status} (${result.operationId})`,
-    `  ${s.succeeded} succeeded, ${s.failed} failed, ${s.unreachable} unreachable, ${s.skipped} skipped of ${s.total}`,
-  ];
-  const width = Math.max(...result.targets.map((t) => t.server.length), 4);
-  for (const t of result.targets) {
-    const why = 'error' in t ? `  ${t.error.code}: ${t.error.message}` : '';
-    out.push(`  ${t.server.padEnd(width)}  ${t.status}${why}`);
-  }
-  if (result.callback) {
-    const c = result.callback;
-    out.push(
-      c.delivered
-        ? `  callback delivered (attempt ${c.attempts})`
-        : `  callback NOT delivered after ${c.attempts} attempts: ${c.lastError ?? ''}`,
-    );
-  }
-  return out.join('\n');
-}
 
 /**
  * `--inventory FILE --select SELECTOR`: one command over a fleet (SPEC 4), printing the aggregated
@@ -45,7 +22,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   if (options.select === undefined)
     throw new BootstrapError(
       'INVALID_REQUEST',
-      '--inventory needs --select SELECTOR (names, group:NAME, or all)',
+      '--inventory needs --select SELECTOR (names, group:NAME or a bare group, or all)',
     );
   for (const [flag, value] of [
     ['--config', options.config],
@@ -96,6 +73,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       return client;
     },
   });
+  const live = io.stderrIsTty ? createLiveProgress(io.stderr, paletteFor(true, io.env)) : undefined;
   try {
     if (options.dryRun) {
       for (const name of fleet.select(options.select)) {
@@ -121,12 +99,18 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
         ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
         ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
         ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
-        ...(io.stderrIsTty ? { onProgress: createProgressPrinter(io.stderr) } : {}),
+        ...(live ? { onProgress: live.onProgress } : {}),
       },
     );
-    io.stdout(options.json ? `${JSON.stringify(result)}\n` : `${fleetText(result)}\n`);
+    live?.stop();
+    io.stdout(
+      options.json
+        ? `${JSON.stringify(result)}\n`
+        : `${formatFleet(result, paletteFor(io.stdoutIsTty === true, io.env))}\n`,
+    );
     return result.status === 'succeeded' ? 0 : 4;
   } finally {
+    live?.stop();
     await fleet.close();
     for (const client of clients.values()) client.destroy();
   }

@@ -70,8 +70,9 @@ export async function runSingle(
   // SPEC 5: a callback that finally failed is recorded in the result, not only logged on stderr.
   const failed = result.callback?.delivered === false ? { callback: result.callback } : {};
   if (target.status === 'succeeded') return print(request, withFields(target.result, failed), options, io);
-  const journal = (target.error.details as { journal?: unknown }).journal;
+  const { journal, appstack } = target.error.details as { journal?: unknown; appstack?: unknown };
   if (journal !== undefined) return print(request, withFields(journal, failed), options, io);
+  if (appstack !== undefined) return print(request, withFields(appstack, failed), options, io);
   throw new BootstrapError(target.error.code, target.error.message, { ...target.error.details, ...failed });
 }
 
@@ -82,6 +83,9 @@ function withFields(answer: unknown, fields: Record<string, unknown>): unknown {
 function print(request: CommandRequest, answer: unknown, options: CliOptions, io: CliIo): number {
   io.stdout(options.json ? `${JSON.stringify(answer)}\n` : `${formatHuman(request.command, answer)}\n`);
   const a = answer as { status?: string; error?: { code?: unknown } | null };
+  // SPEC 2.6: an appstack that ran but is not healthy is UNHEALTHY's exit code.
+  if (request.command === 'heartbeat.appstack' && !options.dryRun)
+    return a.status === 'healthy' ? 0 : exitCodeFor('UNHEALTHY');
   if (a.status !== 'failed') return 0;
   return isErrorCode(a.error?.code) ? exitCodeFor(a.error.code) : 1;
 }

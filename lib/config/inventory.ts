@@ -296,7 +296,8 @@ function escapeSectionDots(content: string): string {
 /**
  * The hosts a selector picks (SPEC 3.1): `all`, or a comma-separated list of host names,
  * `group:NAME`s and (v2) `tag:KEY=VALUE`s (dynamic hosts carrying that tag); inventory order, each host once. An unknown name or group is UNKNOWN_SERVER;
- * a selector that picks nothing is INVALID_REQUEST.
+ * a selector that picks nothing is INVALID_REQUEST. A bare name that is a group and no host's name
+ * picks the group; one that is both is INVALID_REQUEST (`group:NAME` says which).
  */
 export function selectHosts(inventory: Inventory, selector: string): InventoryHost[] {
   return pickHosts(inventory.hosts, selector, inventory.file);
@@ -354,7 +355,11 @@ export function pickHosts<
       }
       for (const host of members) picked.add(host.name);
     } else if (all.some((host) => host.name === item)) {
+      // SPEC 3.1: a host name picks that host, also where a group bears the same name.
       picked.add(item);
+    } else if (all.some((host) => host.groups.includes(item))) {
+      // A bare group name, as Ansible takes it, where no host bears that name.
+      for (const host of all) if (host.groups.includes(item)) picked.add(host.name);
     } else {
       throw new BootstrapError(
         'UNKNOWN_SERVER',

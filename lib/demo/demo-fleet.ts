@@ -76,11 +76,30 @@ export function ensureDemoHost(name: string, groups: string[], root: string = DE
   return { name, groups, configPath, stateDir: join(dir, 'state') };
 }
 
-/** The demo fleet: three hosts on this machine, reached through the local transport. */
+/**
+ * The demo fleet: three hosts on this machine, reached through the local transport. It also
+ * writes `inventory.ini` beside them, so the CLI's fleet runs can be tried on it
+ * (`--inventory .demo/inventory.ini --select all`).
+ */
 export function ensureDemoFleet(root: string = DEMO_ROOT): DemoHost[] {
-  return [
+  const hosts = [
     ensureDemoHost('web-1', ['edge', 'eu'], root),
     ensureDemoHost('web-2', ['edge', 'us'], root),
     ensureDemoHost('worker-1', ['workers', 'eu'], root),
   ];
+  writeFileSync(demoInventoryPath(root), demoInventory(hosts));
+  return hosts;
+}
+
+/** Where `ensureDemoFleet` writes the demo fleet's inventory. */
+export function demoInventoryPath(root: string = DEMO_ROOT): string {
+  return join(root, 'inventory.ini');
+}
+
+function demoInventory(hosts: DemoHost[]): string {
+  const sections = hosts.map(
+    (h) =>
+      `[host:${h.name}]\ngroups = ${h.groups.join(', ')}\nconfig_path = ${h.configPath}\nstate_dir = ${h.stateDir}\n`,
+  );
+  return `; The demo fleet (made by \`npm start\` / \`cloudiq-bootstrap demo\`): hosts on this machine.\n[defaults]\ntransport = local\n\n${sections.join('\n')}`;
 }

@@ -34,6 +34,19 @@ export function journalOutcome(journal: Journal): Journal {
   return journal;
 }
 
+/** SPEC 2.6: an appstack that is not `healthy` makes its target count as failed (`UNHEALTHY`), with the answer in `details`. */
+export function assertHealthy(server: string, appstack: AppstackAnswer): void {
+  if (appstack.status === 'healthy') return;
+  const failing = Object.entries(appstack.products).flatMap(([product, p]) =>
+    p.checks.filter((c) => !c.ok).map((c) => `${product} ${c.check}`),
+  );
+  throw new BootstrapError(
+    'UNHEALTHY',
+    `appstack is ${appstack.status}${failing.length ? `: failing ${failing.join(', ')}` : ''}`,
+    { server, appstack },
+  );
+}
+
 /** `request` on the fleet's hosts; long commands take `operationId` so that a repeat follows instead of running again. */
 export function commandWork(
   fleet: Fleet,
@@ -51,6 +64,7 @@ export function commandWork(
   return {
     runTarget: async (server, signal) => {
       const answer = await runCommand(fleet.target(server), command, runOptions(signal));
+      if (command.command === 'heartbeat.appstack') assertHealthy(server, answer as AppstackAnswer);
       return { status: 'succeeded', result: long ? journalOutcome(answer as Journal) : answer };
     },
     healthCheck: async (server, signal) => {

@@ -97,7 +97,7 @@ describe('fleet runs from the CLI (--inventory --select)', () => {
     );
     assert.equal(result.targets[0].error.code, 'HOOK_FAILED');
     const human = await cli(['--inventory', inventory, '--select', 'web-1', 'server.mode']);
-    assert.match(human.stdout, /web-1\s+succeeded/);
+    assert.match(human.stdout, /^succeeded \(1\)\n {2}web-1 +\w+\n/);
   });
 
   it('fails the health gate when a host is unhealthy after its upgrade, and calls back', async () => {

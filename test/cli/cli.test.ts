@@ -30,7 +30,8 @@ describe('the CLI on this machine', () => {
     const bare = await cli(['--help']);
     assert.equal(bare.code, 0);
     for (const command of COMMANDS) assert.ok(bare.stdout.includes(command), command);
-    assert.equal((await cli([])).code, 2);
+    assert.equal((await cli([])).code, 0);
+    assert.equal((await cli(['--json'])).code, 2);
   });
 
   it('refuses unknown commands, options and malformed arguments with INVALID_REQUEST (exit 2)', async () => {

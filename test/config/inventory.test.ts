@@ -233,6 +233,25 @@ describe('selectors', () => {
     assert.equal(code('web-1,,web-2'), 'INVALID_REQUEST');
     assert.equal(code('all', parseInventory('', FILE)), 'INVALID_REQUEST');
   });
+
+  it('takes a bare group name where no host bears it; a host name always picks its host', () => {
+    assert.deepEqual(names('edge'), ['web-1', 'web-2']);
+    assert.deepEqual(names('workers,web-1'), ['web-1', 'worker-7']);
+    assert.equal(code('nowhere'), 'UNKNOWN_SERVER');
+    const clash = parseInventory(
+      `[host:edge]\ntransport = local\n\n[host:web-1]\ntransport = local\ngroups = edge\n`,
+      FILE,
+    );
+    // SPEC 3.1: a host name picks that host; the group is then only reached as group:NAME.
+    assert.deepEqual(
+      selectHosts(clash, 'edge').map((host) => host.name),
+      ['edge'],
+    );
+    assert.deepEqual(
+      selectHosts(clash, 'group:edge').map((host) => host.name),
+      ['web-1'],
+    );
+  });
 });
 
 describe('inventory hosts as SSH endpoints', () => {

@@ -56,13 +56,15 @@ describe('resolveSelector (SPEC 3.1)', () => {
 
   it('agrees with the server (pickHosts) on generated fleets and selectors', () => {
     const name = fc.constantFrom('a', 'b', 'c', 'web-1', 'x.eu', 'all-1');
-    const group = fc.constantFrom('g1', 'g2', 'edge');
+    // `a` is a host name and a group name at once: the host wins (SPEC 3.1).
+    const group = fc.constantFrom('g1', 'g2', 'edge', 'a');
     const fleet = fc.uniqueArray(fc.record({ name, groups: fc.uniqueArray(group, { maxLength: 2 }) }), {
       selector: (host) => host.name,
       maxLength: 5,
     });
     const item = fc.oneof(
       name,
+      group,
       group.map((g) => `group:${g}`),
       fc.constant('all'),
       fc.constant(''),

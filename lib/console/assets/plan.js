@@ -41,6 +41,9 @@ export function resolveSelector(servers, selector) {
       for (const server of members) picked.add(server.name);
     } else if (servers.some((server) => server.name === item)) {
       picked.add(item);
+    } else if (servers.some((server) => server.groups.includes(item))) {
+      // A bare group name where no host bears it, as the server takes it (SPEC 3.1).
+      for (const server of servers) if (server.groups.includes(item)) picked.add(server.name);
     } else {
       return { ok: false, code: 'UNKNOWN_SERVER', message: `unknown server ${JSON.stringify(item)}` };
     }
