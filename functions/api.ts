@@ -5,6 +5,7 @@
  */
 import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
 import { errorResult, type HttpResult } from '../lib/api/http.ts';
+import { allowPrivateFromEnv } from '../lib/callback/index.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { type Runtime, runtime, startRun } from './composition.ts';
 
@@ -22,7 +23,7 @@ function apiFor(rt: Runtime): ApiHandler {
           },
           runStore: rt.store,
           resultUrl: (location) => presignResultUrl(rt.clients.s3, location),
-          allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(rt.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
+          allowPrivateCallbacks: allowPrivateFromEnv(rt.env),
         },
         { log: (record) => rt.logger.info('request', { ...record }) },
       ),

@@ -31,6 +31,7 @@ import { VERSION } from '../lib/cli/version.ts';
 import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
 import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import { regionalClients } from '../lib/cloud/regional-clients.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
 import { startNamedExecution } from '../lib/cloud/start-run.ts';
@@ -140,16 +141,9 @@ export async function loadCloudConfig(
 
 /** The SSM client of a host's region: the default one, or one more per other region, kept. */
 function ssmClients(defaultClient: SSMClient): (region: string | null) => SSMClient {
-  const byRegion = new Map<string, SSMClient>();
-  return (region) => {
-    if (region === null) return defaultClient;
-    let client = byRegion.get(region);
-    if (!client) {
-      client = new SSMClient({ retryMode: 'adaptive', region });
-      byRegion.set(region, client);
-    }
-    return client;
-  };
+  return regionalClients((region) =>
+    region === null ? defaultClient : new SSMClient({ retryMode: 'adaptive', region }),
+  ).clientFor;
 }
 
 /** The SSH transport reads known_hosts from a file: the secret's text goes to one in /tmp. */

@@ -100,6 +100,11 @@ export function resolveCallbackUrl(
   return undefined;
 }
 
+/** `CALLBACK_ALLOW_PRIVATE` as every process reads it: 1, true, yes or on (any case, spaces ignored). */
+export function allowPrivateFromEnv(env: Readonly<Record<string, string | undefined>>): boolean {
+  return /^(1|true|yes|on)$/i.test(env['CALLBACK_ALLOW_PRIVATE']?.trim() ?? '');
+}
+
 /** Delivery options from the environment: `CALLBACK_SECRET` and `CALLBACK_ALLOW_PRIVATE` (1/true/yes/on). */
 export function callbackOptionsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
@@ -109,7 +114,7 @@ export function callbackOptionsFromEnv(
   return {
     userAgentVersion,
     ...(secret !== undefined && secret !== '' ? { secret } : {}),
-    allowPrivate: /^(1|true|yes|on)$/i.test(env['CALLBACK_ALLOW_PRIVATE']?.trim() ?? ''),
+    allowPrivate: allowPrivateFromEnv(env),
   };
 }
 

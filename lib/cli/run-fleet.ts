@@ -1,4 +1,4 @@
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { regionalClients } from '../cloud/regional-clients.ts';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
 import { validateRateControl } from '../fleet/index.ts';
@@ -50,28 +50,20 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     withSshConfig(await loadInventory(options.inventory ?? ''), options.sshConfig),
     options.profile,
   );
-  const clients = new Map<string, SSMClient>();
-  const { SSMClient: Client } = inventory.hosts.some((h) => h.transport === 'ssm')
-    ? await import('@aws-sdk/client-ssm')
-    : { SSMClient: null };
+  const sdk = inventory.hosts.some((h) => h.transport === 'ssm') ? await import('@aws-sdk/client-ssm') : null;
+  const clients = regionalClients((region) => {
+    if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
+    return new sdk.SSMClient({
+      retryMode: 'adaptive',
+      ...(region === null ? {} : { region }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
+    });
+  });
   const shell = io.env['BOOTSTRAP_LOCAL_SHELL'];
   const fleet = createInventoryFleet(inventory, {
     ...(options.acceptNewHostKey ? { ssh: { acceptNewHostKey: true } } : {}),
     ...(shell ? { localShell: shell } : {}),
-    ssmClientFor: (region) => {
-      const key = region ?? '';
-      let client = clients.get(key);
-      if (!client) {
-        if (!Client) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-        client = new Client({
-          retryMode: 'adaptive',
-          ...(region === null ? {} : { region }),
-          ...(options.profile === undefined ? {} : { profile: options.profile }),
-        });
-        clients.set(key, client);
-      }
-      return client;
-    },
+    ssmClientFor: clients.clientFor,
   });
   const live = io.stderrIsTty ? createLiveProgress(io.stderr, paletteFor(true, io.env)) : undefined;
   try {
@@ -112,7 +104,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   } finally {
     live?.stop();
     await fleet.close();
-    for (const client of clients.values()) client.destroy();
+    for (const client of clients.made()) client.destroy();
   }
 }
 

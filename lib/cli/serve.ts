@@ -9,10 +9,11 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
 import { createDemoFleet } from '../api/static-fleet.ts';
+import { allowPrivateFromEnv } from '../callback/index.ts';
+import { regionalClients } from '../cloud/regional-clients.ts';
 import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
 import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
@@ -56,28 +57,23 @@ function portOf(options: CliOptions): number {
 async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fleet> {
   // Dynamic sources are listed once, when serving starts.
   const inventory = await listDynamicHosts(await loadInventory(file));
-  const clients = new Map<string, SSMClient>();
-  const ssm = inventory.hosts.some((host) => host.transport === 'ssm')
+  const sdk = inventory.hosts.some((host) => host.transport === 'ssm')
     ? await import('@aws-sdk/client-ssm')
     : undefined;
+  const clients = regionalClients((region) => {
+    if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
+    return new sdk.SSMClient({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+  });
   const shell = env['BOOTSTRAP_LOCAL_SHELL'];
   const fleet = createInventoryFleet(inventory, {
     ...(shell ? { localShell: shell } : {}),
-    ssmClientFor: (region) => {
-      let client = clients.get(region ?? '');
-      if (!client) {
-        if (!ssm) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-        client = new ssm.SSMClient({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
-        clients.set(region ?? '', client);
-      }
-      return client;
-    },
+    ssmClientFor: clients.clientFor,
   });
   return {
     ...fleet,
     async close() {
       await fleet.close();
-      for (const client of clients.values()) client.destroy();
+      for (const client of clients.made()) client.destroy();
     },
   };
 }
@@ -199,7 +195,7 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
       fleet,
       dispatch: worker.dispatch,
       runStore: store,
-      allowPrivateCallbacks: /^(1|true|yes|on)$/i.test(io.env['CALLBACK_ALLOW_PRIVATE'] ?? ''),
+      allowPrivateCallbacks: allowPrivateFromEnv(io.env),
     },
     {
       log: (record) =>
