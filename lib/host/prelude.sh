@@ -354,11 +354,15 @@ b_take_lock() {
         b_emit "@error INTERNAL lock $(b_str64 "$_ln_err")"; return 2
       fi
       # Gone since our ln: its holder released it; try again. (Only a lock that is there can be
-      # judged: an empty reading of a vanished file is no stale record.)
+      # judged: an empty reading of a vanished file is no stale record.) Among racing takers the
+      # file can vanish and be linked anew between the read and a look at it, so only a lock that
+      # stays unreadable is an error.
       if ! _old=$(b_read_lock "$_lk"); then
-        [ -e "$_lk" ] || continue
+        _rd_fail=$((${_rd_fail:-0} + 1))
+        if [ ! -e "$_lk" ] || [ "$_rd_fail" -lt 20 ]; then b_sleep 0.01; continue; fi
         b_emit "@error INTERNAL lock $(b_str64 "cannot read $_lk")"; return 2
       fi
+      _rd_fail=0
       _opid=$(printf '%s\n' "$_old" | sed -n 1p)
       _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
       # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
