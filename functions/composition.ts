@@ -27,7 +27,6 @@ import {
   callbackOptionsFromEnv,
   deliverCallback,
 } from '../lib/callback/index.ts';
-import { VERSION } from '../lib/cli/version.ts';
 import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
 import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
@@ -49,6 +48,7 @@ import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import type { Deliver } from '../lib/orchestrate/run.ts';
+import { VERSION } from '../lib/version.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

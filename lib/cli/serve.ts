@@ -24,7 +24,7 @@ import type { Fleet } from '../orchestrate/fleet.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 import { formatError } from './output.ts';
 
 export const DEFAULT_PORT = 3000;
