@@ -16,12 +16,6 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
-  parseInventorySource,
-  parseSshKeySecret,
-  readInventorySource,
-  readSecret,
-} from '../lib/api/sources.ts';
-import {
   type CallbackLogRecord,
   type CallbackOutcome,
   callbackOptionsFromEnv,
@@ -33,6 +27,12 @@ import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
 import { regionalClients } from '../lib/cloud/regional-clients.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
+import {
+  parseInventorySource,
+  parseSshKeySecret,
+  readInventorySource,
+  readSecret,
+} from '../lib/cloud/sources.ts';
 import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
