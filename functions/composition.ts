@@ -16,24 +16,23 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
-  parseInventorySource,
-  parseSshKeySecret,
-  readInventorySource,
-  readSecret,
-} from '../lib/api/sources.ts';
-import {
   type CallbackLogRecord,
   type CallbackOutcome,
   callbackOptionsFromEnv,
   deliverCallback,
 } from '../lib/callback/index.ts';
-import { VERSION } from '../lib/cli/version.ts';
 import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
 import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
 import { regionalClients } from '../lib/cloud/regional-clients.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
+import {
+  parseInventorySource,
+  parseSshKeySecret,
+  readInventorySource,
+  readSecret,
+} from '../lib/cloud/sources.ts';
 import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
@@ -49,6 +48,7 @@ import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import type { Deliver } from '../lib/orchestrate/run.ts';
+import { VERSION } from '../lib/version.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

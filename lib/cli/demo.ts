@@ -3,7 +3,7 @@ import { demoInventoryPath, ensureDemoFleet, ensureDemoHost } from '../demo/demo
 import { runCommand } from '../operations/index.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 import { formatHuman } from './output.ts';
 
 /** `cloudiq-bootstrap demo`: provision a demo host, set a value, upgrade a product, print the heartbeat. */

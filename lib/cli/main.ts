@@ -1,21 +1,13 @@
 import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
+import { VERSION } from '../version.ts';
 import { type CliOptions, parseCli, toRequest } from './args.ts';
 import { helpFor } from './help.ts';
+import type { CliIo } from './io.ts';
 import { formatError } from './output.ts';
 import { runFleetCli } from './run-fleet.ts';
 import { runSingle } from './run-single.ts';
 import { resolveSingleTarget } from './targets.ts';
-import { VERSION } from './version.ts';
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  stderrIsTty: boolean;
-  /** Colour in human output only on a terminal (and never under NO_COLOR). */
-  stdoutIsTty?: boolean;
-}
 
 const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),

@@ -10,8 +10,8 @@ import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import { formatFleet, paletteFor } from './fleet-output.ts';
+import type { CliIo } from './io.ts';
 import { createLiveProgress } from './live-progress.ts';
-import type { CliIo } from './main.ts';
 
 /**
  * `--inventory FILE --select SELECTOR`: one command over a fleet (SPEC 4), printing the aggregated

@@ -10,7 +10,7 @@ import { createDeliver } from '../orchestrate/deliver.ts';
 import { singleHostFleet } from '../orchestrate/fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 import { formatHuman } from './output.ts';
 
 function isMutating(request: CommandRequest): boolean {

@@ -1,5 +1,14 @@
 import { BootstrapError, isErrorCode } from '../errors.ts';
-import type { ExecResult } from '../transport/types.ts';
+
+/** Everything one run of a program printed, whichever transport ran it. */
+export interface ProgramOutput {
+  /** Everything the program printed on stdout, whole (transports that truncate must page). */
+  stdout: string;
+  /** What it printed on stderr; diagnostics only, may be truncated. */
+  stderr: string;
+  /** The program's exit status; 128+N when a signal N ended it. */
+  exitCode: number;
+}
 
 export type FileState = { kind: 'absent' } | { kind: 'notfile' } | { kind: 'file'; data: Buffer };
 
@@ -50,7 +59,7 @@ const unb64 = (text: string): string =>
   text.startsWith('=') ? text.slice(1) : Buffer.from(text, 'base64').toString('utf8');
 
 /** Reads a program's output; anything that is not a well-formed answer is `INTERNAL`. */
-export function parseAnswer(target: string, result: ExecResult): HostAnswer {
+export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
   const answer: HostAnswer = {
     facts: {},
     files: new Map(),

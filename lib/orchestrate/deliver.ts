@@ -1,5 +1,5 @@
 import { type CallbackLogRecord, callbackOptionsFromEnv, deliverCallback } from '../callback/index.ts';
-import { VERSION } from '../cli/version.ts';
+import { VERSION } from '../version.ts';
 import type { Deliver } from './run.ts';
 
 /**

@@ -5,9 +5,9 @@ import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
-import { sshEndpointForHost } from '../transport/ssh/inventory-endpoint.ts';
 import type { Transport, TransportKind } from '../transport/types.ts';
 import type { Fleet } from './fleet.ts';
+import { sshEndpointForHost } from './inventory-endpoint.ts';
 
 export interface InventoryFleetDeps {
   ssh?: {

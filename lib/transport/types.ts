@@ -4,6 +4,8 @@
  * self-contained (lib/host renders it), so the same text works over any transport.
  */
 
+import type { ProgramOutput } from '../host/parse.ts';
+
 export type TransportKind = 'local' | 'ssh' | 'ssm';
 
 export interface ExecRequest {
@@ -15,14 +17,8 @@ export interface ExecRequest {
   signal?: AbortSignal;
 }
 
-export interface ExecResult {
-  /** Everything the program printed on stdout, whole (transports that truncate must page). */
-  stdout: string;
-  /** What it printed on stderr; diagnostics only, may be truncated. */
-  stderr: string;
-  /** The program's exit status; 128+N when a signal N ended it. */
-  exitCode: number;
-}
+/** What a program printed; defined beside the parser that reads it (lib/host), which knows no transport. */
+export type ExecResult = ProgramOutput;
 
 export interface Transport {
   readonly kind: TransportKind;

@@ -6,8 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ApiHandler, createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { createStaticFleet } from '../../lib/api/static-fleet.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
 import { createLocalRuns, type LocalRuns } from '../../lib/fleet/local-runs.ts';
 import {
   createMemoryDeliveryLedger,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parseCli } from '../../lib/cli/args.ts';
-import type { CliIo } from '../../lib/cli/main.ts';
+import type { CliIo } from '../../lib/cli/io.ts';
 import { type ServeHandle, startServe } from '../../lib/cli/serve.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import type { Inventory } from '../../lib/config/inventory.ts';
 import { loadInventory, parseInventory, selectHosts } from '../../lib/config/inventory.ts';
 import { BootstrapError } from '../../lib/errors.ts';
-import { sshEndpointForHost } from '../../lib/transport/ssh/index.ts';
+import { sshEndpointForHost } from '../../lib/orchestrate/inventory-endpoint.ts';
 
 const FILE = '/etc/cloudiq/inventory.ini';
 const PIN = `SHA256:${'3mrfx'.padEnd(43, 'Q')}`;

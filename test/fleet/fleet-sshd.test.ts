@@ -17,7 +17,8 @@ import { commandArgs, type FleetResult, type RunFleetOptions, runFleet } from '.
 import { newOperationId } from '../../lib/operations/ids.ts';
 import { type AppstackAnswer, type Journal, runCommand } from '../../lib/operations/index.ts';
 import type { CommandRequest, HostTarget } from '../../lib/operations/types.ts';
-import { createSshTransport, SshPool, sshEndpointForHost } from '../../lib/transport/ssh/index.ts';
+import { sshEndpointForHost } from '../../lib/orchestrate/inventory-endpoint.ts';
+import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshFleet, startSshFleet } from '../support/sshd.ts';
 

@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { createStaticFleet, type StaticHost } from '../../lib/api/static-fleet.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import { createStaticFleet, type StaticHost } from '../../lib/demo/static-fleet.ts';
 import {
   HEARTBEAT_METRICS,
   type HeartbeatLogger,

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { KNOWN_HOSTS_SECRET_ARN, loadCloudConfig } from '../../functions/composition.ts';
-import { parseInventorySource, parseSshKeySecret, readSecret } from '../../lib/api/sources.ts';
 import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
+import { parseInventorySource, parseSshKeySecret, readSecret } from '../../lib/cloud/sources.ts';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createTestS3Client, type S3TestServer, startS3Server } from '../support/s3-server.ts';
 import {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FUNCTION_NAMES } from '../../infra/function.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { VERSION } from '../../lib/cli/version.ts';
+import { VERSION } from '../../lib/version.ts';
 import { type BundleOutput, bundle, ROOT } from '../../scripts/bundle.mjs';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadInventory, selectHosts } from '../../lib/config/inventory.ts';
 import { BootstrapError } from '../../lib/errors.ts';
+import { sshEndpointForHost } from '../../lib/orchestrate/inventory-endpoint.ts';
 import type { SshEndpoint } from '../../lib/transport/ssh/index.ts';
-import { createSshTransport, SshPool, sshEndpointForHost } from '../../lib/transport/ssh/index.ts';
+import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
 import type { SshFleet } from '../support/sshd.ts';
 import { startSshd, startSshFleet } from '../support/sshd.ts';
 

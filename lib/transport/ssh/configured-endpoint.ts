@@ -5,8 +5,8 @@
  * looked up under its own name, so a bastion uses its own user, key and known_hosts.
  */
 import { userInfo } from 'node:os';
-import type { SshEndpoint } from './endpoint.ts';
-import { parseSshAddress } from './endpoint.ts';
+import type { SshEndpoint } from './ssh-address.ts';
+import { parseSshAddress } from './ssh-address.ts';
 import { defaultSshConfigFiles, expandSshPath, sshConfigFor } from './ssh-config.ts';
 
 /** OpenSSH's default known_hosts files: the user's, then the system's (read after, never written). */

@@ -9,27 +9,10 @@ import type { KeySource } from './auth.ts';
 import { configureEndpoint } from './configured-endpoint.ts';
 import type { HostKeyPolicy } from './host-keys.ts';
 import { normalizeFingerprint } from './host-keys.ts';
+import type { SshEndpoint } from './ssh-address.ts';
 
-export interface SshEndpoint extends KeySource {
-  /** Address or DNS name to connect to (and to look up in known_hosts). */
-  host: string;
-  /** 22 by default. */
-  port?: number;
-  /** The login; this process's user by default, as with OpenSSH. */
-  user?: string;
-  /** OpenSSH known_hosts file; `~/.ssh/known_hosts` by default (unused when `hostKey` is given). */
-  knownHosts?: string;
-  /** Pinned host key fingerprint(s), `SHA256:…`, instead of known_hosts. */
-  hostKey?: string | readonly string[];
-  /** Record an unknown host's key in known_hosts first (OpenSSH `accept-new`). */
-  acceptNewHostKey?: boolean;
-  /** The host to go through (its own key verified too); null: none, whatever the ssh config says. */
-  jump?: SshEndpoint | null;
-  /** An OpenSSH client config read instead of `~/.ssh/config` and `/etc/ssh/ssh_config` (`ssh -F`); false: none. */
-  sshConfig?: string | false;
-  /** Key and known_hosts used when neither this endpoint nor the ssh config names any (a `--jump` hop sharing its target's). */
-  inherit?: Pick<SshEndpoint, 'identity' | 'knownHosts'>;
-}
+export type { SshEndpoint } from './ssh-address.ts';
+export { parseSshAddress } from './ssh-address.ts';
 
 export interface ResolvedEndpoint {
   host: string;
@@ -121,25 +104,4 @@ export function resolveEndpoint(given: SshEndpoint, depth = 0): ResolvedEndpoint
     jump?.id ?? null,
   ]);
   return { host, port, user, keys, trust, jump, timing, label, id };
-}
-
-/**
- * Reads `[USER@]HOST[:PORT]` (IPv6 as `[addr]:port`), as `--host` and `--jump` take it.
- */
-export function parseSshAddress(text: string): { host: string; port?: number; user?: string } {
-  const match = /^(?:([^@\s]+)@)?(?:\[([0-9A-Fa-f:.]+)\]|([^:@\s[\]]+))(?::([0-9]{1,5}))?$/.exec(text.trim());
-  if (!match) {
-    throw new BootstrapError(
-      'INVALID_REQUEST',
-      `invalid ssh address ${JSON.stringify(text)} (expected [USER@]HOST[:PORT])`,
-      {
-        address: text,
-      },
-    );
-  }
-  const [, user, v6, name, port] = match;
-  const out: { host: string; port?: number; user?: string } = { host: (v6 ?? name)! };
-  if (user !== undefined) out.user = user;
-  if (port !== undefined) out.port = Number(port);
-  return out;
 }

@@ -13,7 +13,6 @@ import { SshPool } from './pool.ts';
 export type { SshEndpoint } from './endpoint.ts';
 export { parseSshAddress, resolveEndpoint } from './endpoint.ts';
 export { fingerprintOf, knownHostsName, parseKnownHosts } from './host-keys.ts';
-export { sshEndpointForHost } from './inventory-endpoint.ts';
 export type { SshPoolOptions, SshPoolStats } from './pool.ts';
 export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
 

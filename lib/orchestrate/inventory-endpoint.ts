@@ -4,10 +4,9 @@
  * or a `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does) where the
  * ssh config names none for it. What the inventory leaves out, the ssh config completes.
  */
-import type { Inventory, InventoryHost } from '../../config/inventory.ts';
-import { BootstrapError } from '../../errors.ts';
-import type { SshEndpoint } from './endpoint.ts';
-import { parseSshAddress } from './endpoint.ts';
+import type { Inventory, InventoryHost } from '../config/inventory.ts';
+import { BootstrapError } from '../errors.ts';
+import { parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
 
 /** The SSH endpoint of an inventory host whose transport is ssh. */
 export function sshEndpointForHost(

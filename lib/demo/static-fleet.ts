@@ -4,11 +4,11 @@
  * from lib/orchestrate (transports built per host from the inventory).
  */
 import { pickHosts } from '../config/inventory.ts';
-import { DEMO_ROOT, type DemoHost, ensureDemoFleet } from '../demo/demo-fleet.ts';
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import type { Fleet, ServerEntry } from '../orchestrate/fleet.ts';
 import { createLocalTransport } from '../transport/local.ts';
+import { DEMO_ROOT, type DemoHost, ensureDemoFleet } from './demo-fleet.ts';
 
 export interface StaticHost {
   groups: string[];
