@@ -14,6 +14,7 @@ import { BootstrapError, type ErrorBody } from '../errors.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type AppstackAnswer, type HeartbeatAnswer, runHeartbeat } from '../operations/index.ts';
 import type { Fleet } from '../orchestrate/fleet.ts';
+import { withDeadline } from '../time/deadline.ts';
 import type { CallbackOutcome, TargetReport } from './aggregate.ts';
 import { runFleet } from './run-fleet.ts';
 
@@ -106,33 +107,19 @@ async function readWithin(
   signal: AbortSignal,
   sleep: ((ms: number) => Promise<void>) | undefined,
 ) {
-  const controller = new AbortController();
-  signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  const timedOut = new Promise<never>((_, reject) => {
-    const fail = () => {
-      if (settled) return;
-      const error = new BootstrapError(
-        'TRANSPORT_TIMEOUT',
-        `${server}: no heartbeat within ${timeoutMs} ms`,
-        {
+  return withDeadline(
+    {
+      ms: timeoutMs,
+      signal,
+      timeoutError: () =>
+        new BootstrapError('TRANSPORT_TIMEOUT', `${server}: no heartbeat within ${timeoutMs} ms`, {
           server,
           timeoutMs,
-        },
-      );
-      controller.abort(error);
-      reject(error);
-    };
-    if (sleep) void sleep(timeoutMs).then(fail);
-    else timer = setTimeout(fail, timeoutMs);
-  });
-  try {
-    return await Promise.race([read(server, { signal: controller.signal, timeoutMs }), timedOut]);
-  } finally {
-    settled = true;
-    clearTimeout(timer);
-  }
+        }),
+      sleep,
+    },
+    (signal) => read(server, { signal, timeoutMs }),
+  );
 }
 
 /** A fleet run's target report as the heartbeat shows it. */

@@ -5,6 +5,7 @@
  * driver (run-fleet.ts) and the Step Functions steps (steps/) both run targets through here.
  */
 import { BootstrapError, type ErrorBody, type ErrorCode, errorBody } from '../errors.ts';
+import { withDeadline } from '../time/deadline.ts';
 import type { TargetReport } from './aggregate.ts';
 
 /** What `runTarget` resolves with; a failure is a thrown BootstrapError instead. */
@@ -62,29 +63,28 @@ export function failedReport(server: string, error: unknown): TargetReport {
 
 /** Runs one target with its timeout and health gate; never rejects. */
 export async function runOneTarget(server: string, run: TargetRun): Promise<TargetReport> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(run.signal?.reason);
-  if (run.signal?.aborted) onAbort();
-  run.signal?.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
   const timeoutMs = run.timeoutMs;
-  const timedOut = new Promise<TargetReport>((resolve) => {
-    if (timeoutMs === undefined) return;
-    timer = setTimeout(() => {
-      const error = new BootstrapError('TRANSPORT_TIMEOUT', `${server}: no outcome within ${timeoutMs} ms`, {
-        server,
-        reason: 'TARGET_TIMEOUT',
-        timeoutMs,
-      });
-      controller.abort(error);
-      resolve({ server, status: 'failed', error: error.toJSON() });
-    }, timeoutMs);
-  });
+  let timeout: BootstrapError | undefined;
   try {
-    return await Promise.race([attempt(server, run, controller.signal), timedOut]);
-  } finally {
-    clearTimeout(timer);
-    run.signal?.removeEventListener('abort', onAbort);
+    return await withDeadline(
+      {
+        ms: timeoutMs,
+        signal: run.signal,
+        timeoutError: () => {
+          timeout = new BootstrapError('TRANSPORT_TIMEOUT', `${server}: no outcome within ${timeoutMs} ms`, {
+            server,
+            reason: 'TARGET_TIMEOUT',
+            timeoutMs,
+          });
+          return timeout;
+        },
+      },
+      (signal) => attempt(server, run, signal),
+    );
+  } catch (error) {
+    // `attempt` never rejects: only the deadline does.
+    if (error !== timeout || timeout === undefined) throw error;
+    return { server, status: 'failed', error: timeout.toJSON() };
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { BootstrapError } from '../errors.ts';
+import { withDeadline } from '../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from './types.ts';
 
 export interface LocalTransportOptions {
@@ -38,6 +39,27 @@ function runLocal(
   target: string,
   request: ExecRequest,
 ): Promise<ExecResult> {
+  const timeout = (why: string) =>
+    new BootstrapError('TRANSPORT_TIMEOUT', `${target}: ${why}`, { server: target, transport: 'local' });
+  return withDeadline(
+    {
+      ms: request.timeoutMs,
+      signal: request.signal,
+      timeoutError: () => timeout(`no answer within ${request.timeoutMs} ms`),
+      abortReason: () => timeout('the caller gave up waiting'),
+    },
+    (signal) => spawnShell(shell, env, target, request.program, signal),
+  );
+}
+
+/** The shell's run; an abort kills it and rejects with the signal's reason. */
+function spawnShell(
+  shell: string,
+  env: NodeJS.ProcessEnv,
+  target: string,
+  program: string,
+  signal: AbortSignal,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(shell, [], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -46,28 +68,17 @@ function runLocal(
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      if (timer) clearTimeout(timer);
-      request.signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       fn();
     };
-    const giveUp = (why: string) =>
+    const onAbort = () =>
       finish(() => {
         // The program's own detached work (long operations) is in another session and lives on.
         child.kill('SIGTERM');
-        reject(
-          new BootstrapError('TRANSPORT_TIMEOUT', `${target}: ${why}`, {
-            server: target,
-            transport: 'local',
-          }),
-        );
+        reject(signal.reason);
       });
-    const onAbort = () => giveUp('the caller gave up waiting');
-    const timer =
-      request.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => giveUp(`no answer within ${request.timeoutMs} ms`), request.timeoutMs);
-    if (request.signal?.aborted) return onAbort();
-    request.signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
 
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
@@ -83,18 +94,18 @@ function runLocal(
         ),
       ),
     );
-    child.on('close', (code, signal) =>
+    child.on('close', (code, killedBy) =>
       finish(() =>
         resolve({
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
-          exitCode: code ?? 128 + signalNumber(signal),
+          exitCode: code ?? 128 + signalNumber(killedBy),
         }),
       ),
     );
     // A shell that exits early (syntax error) closes stdin: that is reported by 'close', not here.
     child.stdin.on('error', () => {});
-    child.stdin.end(request.program);
+    child.stdin.end(program);
   });
 }
 

@@ -3,6 +3,7 @@
  * before anything is sent, key authentication only, and one reused connection per host.
  */
 import { BootstrapError } from '../../errors.ts';
+import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
 import { NotSentError } from './connection.ts';
 import type { SshEndpoint } from './endpoint.ts';
@@ -71,49 +72,34 @@ export function createSshTransport(options: SshTransportOptions): Transport {
     target,
     async exec(request: ExecRequest): Promise<ExecResult> {
       if (closed) throw new BootstrapError('INTERNAL', `ssh transport to ${target} used after close`);
-      const controller = new AbortController();
       const timeoutMs = request.timeoutMs ?? options.commandTimeoutMs;
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(
-              () =>
-                controller.abort(
-                  new BootstrapError('TRANSPORT_TIMEOUT', `${target}: no answer within ${timeoutMs} ms`, {
-                    server: target,
-                    host: endpoint.host,
-                    port: endpoint.port,
-                    transport: 'ssh',
-                    timeoutMs,
-                  }),
-                ),
-              timeoutMs,
-            );
-      const onCallerAbort = () =>
-        controller.abort(
-          new BootstrapError('TRANSPORT_TIMEOUT', `${target}: the caller gave up waiting`, {
-            server: target,
-            host: endpoint.host,
-            port: endpoint.port,
-            transport: 'ssh',
-          }),
-        );
-      if (request.signal?.aborted) onCallerAbort();
-      request.signal?.addEventListener('abort', onCallerAbort, { once: true });
+      const where = { server: target, host: endpoint.host, port: endpoint.port, transport: 'ssh' };
       try {
-        // A connection found dead before the program was sent is replaced once; after that, never.
-        for (let attempt = 1; ; attempt += 1) {
-          try {
-            return await pool.connectionFor(endpoint).exec(command, request.program, controller.signal);
-          } catch (error) {
-            if (!(error instanceof NotSentError) || attempt >= 2) throw error;
-          }
-        }
+        return await withDeadline(
+          {
+            ms: timeoutMs,
+            signal: request.signal,
+            timeoutError: () =>
+              new BootstrapError('TRANSPORT_TIMEOUT', `${target}: no answer within ${timeoutMs} ms`, {
+                ...where,
+                timeoutMs,
+              }),
+            abortReason: () =>
+              new BootstrapError('TRANSPORT_TIMEOUT', `${target}: the caller gave up waiting`, where),
+          },
+          async (signal) => {
+            // A connection found dead before the program was sent is replaced once; after that, never.
+            for (let attempt = 1; ; attempt += 1) {
+              try {
+                return await pool.connectionFor(endpoint).exec(command, request.program, signal);
+              } catch (error) {
+                if (!(error instanceof NotSentError) || attempt >= 2) throw error;
+              }
+            }
+          },
+        );
       } catch (error) {
         throw withServer(error);
-      } finally {
-        clearTimeout(timer);
-        request.signal?.removeEventListener('abort', onCallerAbort);
       }
     },
     async close() {

@@ -1,5 +1,6 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError, type ErrorCode } from '../../errors.ts';
+import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
 import { type InvocationResult, type SsmBatcher, sharedBatcher } from './batcher.ts';
 import {
@@ -168,24 +169,22 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
       if (closed) throw fail('INTERNAL', 'ssm transport used after close');
       regionKnown ??= requireRegion(client, base);
       await regionKnown;
-      const local = new AbortController();
-      const timer =
-        request.timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => local.abort('timeout'), request.timeoutMs + graceMs);
-      const signal = request.signal ? AbortSignal.any([request.signal, local.signal]) : local.signal;
-      try {
-        return await run(request, signal);
-      } catch (error) {
-        if (!signal.aborted || error instanceof BootstrapError) throw error;
-        const why =
-          local.signal.aborted && !request.signal?.aborted
-            ? `no answer within ${request.timeoutMs} ms`
-            : 'the caller gave up waiting';
-        throw fail('TRANSPORT_TIMEOUT', why, { reason: 'cancelled' }, error);
-      } finally {
-        clearTimeout(timer);
-      }
+      return withDeadline(
+        {
+          ms: request.timeoutMs === undefined ? undefined : request.timeoutMs + graceMs,
+          signal: request.signal,
+          timeoutError: () =>
+            fail('TRANSPORT_TIMEOUT', `no answer within ${request.timeoutMs} ms`, { reason: 'cancelled' }),
+        },
+        async (signal) => {
+          try {
+            return await run(request, signal);
+          } catch (error) {
+            if (!signal.aborted || error instanceof BootstrapError) throw error;
+            throw fail('TRANSPORT_TIMEOUT', 'the caller gave up waiting', { reason: 'cancelled' }, error);
+          }
+        },
+      );
     },
     async close() {
       closed = true;
