@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import { BootstrapError } from '../errors.ts';
 import type { CommandName } from '../operations/types.ts';
 import { aggregate, type FleetResult, type TargetReport } from './aggregate.ts';
+import { type FleetBacklog, withFleetBacklog } from './backlog.ts';
 import { advanceCanary, mayStart, startCanary } from './canary.ts';
 import { DEFAULT_CANARY, type RateControlInput, resolveRateControl } from './rate.ts';
 import { countsAsFailure, type HealthCheck, type RunTarget, runOneTarget } from './target.ts';
@@ -161,13 +162,18 @@ export async function runFleet(options: RunFleetOptions): Promise<FleetResult> {
     const next = canary.next;
 
     const limit = pLimit(rate.maxConcurrency);
+    // What each target's transport may read: whether more targets (likely running the same
+    // program) will start as slots free, so SSM can hold a not-full SendCommand for them.
+    let begun = 0;
+    const backlog: FleetBacklog = { waiting: () => (stopReason ? 0 : total - next - begun) };
     const rest: Promise<unknown>[] = [];
     for (let index = next; index < total; index += 1) {
       rest.push(
         limit(async () => {
+          begun += 1;
           if (!stopReason && outOfTime()) stop('OUT_OF_TIME');
           if (stopReason) return skip(index, stopReason);
-          await run(index, 'fleet');
+          await withFleetBacklog(backlog, () => run(index, 'fleet'));
         }),
       );
     }

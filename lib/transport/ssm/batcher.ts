@@ -4,9 +4,20 @@
  * programs (the read step, heartbeats) are the same text on every host on purpose, so a fleet
  * heartbeat costs one `SendCommand` per 50 hosts; per-host programs simply go one per call.
  * Each command is then followed by lib/transport/ssm/follow.ts.
+ *
+ * A fleet run below 50 × its fan-out hands hosts over as slots free: at fan-out 64, 50 go out and
+ * 14 are left, and every later host arrives alone as one finishes. A short window alone then sends
+ * 1–50 ids a call, and the 14-id remainder recurs every round. So a not-full batch is held while
+ * enough of the same program is in flight here to fill it and the run (lib/fleet/backlog.ts) still
+ * has targets waiting for a slot: those in flight finish, free their slots, and the hosts that
+ * take them fill the batch. It never changes how many targets run at once (the fleet's slots are
+ * taken either way), only when they are sent; SSM invocations take seconds and SendCommand is
+ * throttled, so this costs little. `maxHoldMs` bounds it, and once nothing more can come (or what
+ * is in flight could not fill the batch) the batch goes after the short window.
  */
 import { CancelCommandCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
+import { currentFleetBacklog, type FleetBacklog } from '../../fleet/backlog.ts';
 import {
   apiError,
   type Entry,
@@ -21,6 +32,8 @@ export type { InvocationRequest, InvocationResult } from './follow.ts';
 export interface SsmBatcherOptions {
   /** How long a batch waits for more hosts running the same program, in ms (default 10). */
   windowMs?: number;
+  /** How long a not-full batch may be held for hosts a fleet run is about to start, in ms (default 10,000). */
+  maxHoldMs?: number;
   /** Instance ids per `SendCommand` (default and maximum 50). */
   maxInstances?: number;
   /** Polling backoff (defaults: 500 ms, growing 1.5× to 5 s, with jitter; stretched while throttled). */
@@ -35,6 +48,11 @@ interface Batch {
   commands: string;
   timeoutMs: number | undefined;
   entries: Entry[];
+  createdAt: number;
+  /** Whether the timer is the hold (`maxHoldMs` from creation) rather than the short window. */
+  held: boolean;
+  /** The fleet run of the latest host added, if any: whether more hosts will arrive. */
+  backlog?: FleetBacklog | undefined;
   timer?: NodeJS.Timeout;
 }
 
@@ -42,16 +60,20 @@ interface Batch {
 export class SsmBatcher {
   readonly client: SSMClient;
   private readonly windowMs: number;
+  private readonly maxHoldMs: number;
   private readonly maxInstances: number;
   private readonly backoff: BackoffOptions;
   private readonly comment: string;
   private readonly pending = new Map<string, Batch[]>();
+  /** Per program: entries sent (or being sent) and not settled yet. */
+  private readonly inFlight = new Map<string, number>();
   /** Per command being polled: aborting it ends the poller's sleep early (an entry was settled). */
   private readonly sleepers = new Map<string, AbortController>();
 
   constructor(client: SSMClient, options: SsmBatcherOptions = {}) {
     this.client = client;
     this.windowMs = options.windowMs ?? 10;
+    this.maxHoldMs = options.maxHoldMs ?? 10_000;
     this.maxInstances = Math.min(50, Math.max(1, options.maxInstances ?? 50));
     this.backoff = {
       initialMs: 500,
@@ -69,12 +91,14 @@ export class SsmBatcher {
       const { signal } = request;
       if (signal?.aborted) return reject(signal.reason);
       const entry: Entry = { request, state: 'queued', resolve, reject };
+      const key = this.key(request);
       const settle = (fn: () => void, aborted = false) => {
         if (entry.state === 'settled') return;
         const was = entry.state;
         entry.state = 'settled';
         signal?.removeEventListener('abort', onAbort);
         if (was === 'queued') this.dequeue(entry);
+        else this.landed(key);
         if (aborted && was === 'sent' && entry.commandId) {
           this.cancel(entry.commandId, request.instanceId);
           this.sleepers.get(entry.commandId)?.abort();
@@ -85,7 +109,7 @@ export class SsmBatcher {
       entry.resolve = (result) => settle(() => resolve(result));
       entry.reject = (error) => settle(() => reject(error));
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.enqueue(entry);
+      this.enqueue(key, entry);
     });
   }
 
@@ -93,8 +117,7 @@ export class SsmBatcher {
     return `${request.timeoutMs ?? ''}\n${request.commands}`;
   }
 
-  private enqueue(entry: Entry): void {
-    const key = this.key(entry.request);
+  private enqueue(key: string, entry: Entry): void {
     const batches = this.pending.get(key) ?? [];
     this.pending.set(key, batches);
     // SSM refuses a duplicate instance id in one command: a second run on the same host waits for the next batch.
@@ -106,13 +129,39 @@ export class SsmBatcher {
         commands: entry.request.commands,
         timeoutMs: entry.request.timeoutMs,
         entries: [],
+        createdAt: Date.now(),
+        held: false,
       };
-      created.timer = setTimeout(() => this.flush(key, created), this.windowMs);
       batches.push(created);
       batch = created;
     }
     batch.entries.push(entry);
+    batch.backlog = currentFleetBacklog() ?? batch.backlog;
     if (batch.entries.length >= this.maxInstances) this.flush(key, batch);
+    else this.schedule(key, batch);
+  }
+
+  /** (Re)arms a pending batch's timer: the hold while more hosts are due (see the file's head), else the window. */
+  private schedule(key: string, batch: Batch): void {
+    // Below a full batch's worth of slots holding would only make each round wait for its slowest host.
+    const inFlight = this.inFlight.get(key) ?? 0;
+    const hold =
+      inFlight > 0 &&
+      batch.entries.length + inFlight >= this.maxInstances &&
+      (batch.backlog?.waiting() ?? 0) > 0;
+    if (batch.timer && hold === batch.held) return;
+    clearTimeout(batch.timer);
+    batch.held = hold;
+    const delay = hold ? Math.max(0, batch.createdAt + this.maxHoldMs - Date.now()) : this.windowMs;
+    batch.timer = setTimeout(() => this.flush(key, batch), delay);
+  }
+
+  /** An entry of `key` that was sent has settled: a batch held for its slot may have to go now. */
+  private landed(key: string): void {
+    const left = (this.inFlight.get(key) ?? 1) - 1;
+    if (left > 0) this.inFlight.set(key, left);
+    else this.inFlight.delete(key);
+    for (const batch of this.pending.get(key) ?? []) this.schedule(key, batch);
   }
 
   private dequeue(entry: Entry): void {
@@ -132,6 +181,7 @@ export class SsmBatcher {
     if (batches.length === 0) this.pending.delete(key);
     const entries = batch.entries.filter((e) => e.state === 'queued');
     for (const entry of entries) entry.state = 'sending';
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + entries.length);
     if (entries.length > 0) void this.send(batch, entries);
   }
 
