@@ -5,8 +5,8 @@
  * work over as it does in AWS. `onEvent` lets a test run the invoked function for real.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { listenOnLoopback, TEST_CREDENTIALS } from './loopback.ts';
 
 export interface Invocation {
   functionName: string;
@@ -62,14 +62,9 @@ export async function startLambdaServer(): Promise<LambdaTestServer> {
       }
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = http.address() as AddressInfo;
-  state.endpoint = `http://127.0.0.1:${port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      http.closeAllConnections();
-      http.close(() => resolve());
-    });
+  const { endpoint, close } = await listenOnLoopback(http);
+  state.endpoint = endpoint;
+  state.close = close;
   return state;
 }
 
@@ -77,7 +72,7 @@ export function createTestLambdaClient(server: LambdaTestServer): LambdaClient {
   return new LambdaClient({
     endpoint: server.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    credentials: TEST_CREDENTIALS,
     maxAttempts: 1,
   });
 }

@@ -7,8 +7,8 @@
  * `onStart` hands a new execution to whatever runs it (the ASL simulator, in the tests).
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { listenOnLoopback, TEST_CREDENTIALS } from './loopback.ts';
 
 export interface StartedExecution {
   stateMachineArn: string;
@@ -81,14 +81,9 @@ export async function startSfnServer(): Promise<SfnTestServer> {
       reply(400, `unsupported ${target}`, 'UnknownOperationException');
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = http.address() as AddressInfo;
-  state.endpoint = `http://127.0.0.1:${port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      http.closeAllConnections();
-      http.close(() => resolve());
-    });
+  const { endpoint, close } = await listenOnLoopback(http);
+  state.endpoint = endpoint;
+  state.close = close;
   return state;
 }
 
@@ -96,7 +91,7 @@ export function createTestSfnClient(server: SfnTestServer): SFNClient {
   return new SFNClient({
     endpoint: server.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    credentials: TEST_CREDENTIALS,
     maxAttempts: 1,
   });
 }
