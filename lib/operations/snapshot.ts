@@ -3,6 +3,7 @@ import { type BootstrapConfig, parseBootstrapConfig } from '../config/bootstrap-
 import { BootstrapError } from '../errors.ts';
 import { type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
 import { type Expectation, type ReadPlan, renderRead } from '../host/programs.ts';
+import { present } from '../optional.ts';
 import { type ProductFile, parseProductIni, parseServerIni, type ServerState } from './state.ts';
 import type { HostTarget, RunOptions } from './types.ts';
 
@@ -24,8 +25,7 @@ export async function execProgram(
 ): Promise<HostAnswer> {
   const result = await host.transport.exec({
     program,
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...present({ timeoutMs: options.timeoutMs, signal: options.signal }),
   });
   const answer = parseAnswer(host.name, result);
   if (
