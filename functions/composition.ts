@@ -37,6 +37,8 @@ import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
+import type { Deliver } from '../lib/fleet/aggregate.ts';
+import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
 import {
   createMemoryDeliveryLedger,
@@ -45,9 +47,7 @@ import {
   type RunStore,
 } from '../lib/fleet/run-store.ts';
 import type { StepDeps } from '../lib/fleet/steps/deps.ts';
-import type { Fleet } from '../lib/orchestrate/fleet.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
-import type { Deliver } from '../lib/orchestrate/run.ts';
 import { VERSION } from '../lib/version.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;

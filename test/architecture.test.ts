@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { findCycles, type ImportGraph, readImportGraph } from './support/import-graph.ts';
+import { findCycles, folderGraph, type ImportGraph, readImportGraph } from './support/import-graph.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CODE = ['lib', 'functions', 'infra'];
@@ -91,6 +91,28 @@ describe('the shape of the code', () => {
     assert.equal(cycles.length, 1);
     assert.equal(cycles[0]![0], cycles[0]!.at(-1));
     assert.ok(cycles[0]!.includes('lib/version.ts') && cycles[0]!.includes('lib/cli/main.ts'));
+  });
+
+  it('has no cycle between folders, type imports included (each folder of lib/ one layer)', () => {
+    const cycles = findCycles(folderGraph(graph)).map((cycle) => cycle.join(' → '));
+    assert.deepEqual(cycles, [], `folders that import each other:\n${cycles.join('\n')}`);
+  });
+
+  it('finds a folder cycle made of type imports alone (the check can fail)', () => {
+    // lib/fleet uses lib/operations; one type import back is enough to tie the two folders.
+    assert.ok(graph.get('lib/fleet/heartbeat.ts')?.includes('lib/operations/index.ts'));
+    const withTypeImport: ImportGraph = new Map(graph);
+    withTypeImport.set('lib/operations/ids.ts', [
+      ...(graph.get('lib/operations/ids.ts') ?? []),
+      'lib/fleet/aggregate.ts',
+    ]);
+    assert.deepEqual(findCycles(withTypeImport), [], 'no file-level cycle: the folders alone make one');
+    const cycles = findCycles(folderGraph(withTypeImport));
+    assert.equal(cycles.length, 1);
+    assert.ok(cycles[0]!.includes('lib/fleet') && cycles[0]!.includes('lib/operations'));
+    // Inside one folder, sub-folder and parent may use each other (lib/fleet/steps ↔ lib/fleet).
+    assert.ok(graph.get('lib/fleet/steps/plan.ts')?.includes('lib/fleet/rate.ts'));
+    assert.ok(graph.get('lib/fleet/local-runs.ts')?.includes('lib/fleet/steps/plan.ts'));
   });
 
   it('has no import from lib/ into functions/ or infra/, and none of infra/ from functions/', () => {

@@ -3,10 +3,10 @@
  * event, and a signal that ends the request's host work before API Gateway's 29 s limit.
  */
 import { BootstrapError } from '../errors.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import type { RunJob } from '../fleet/job.ts';
 import type { RunStore } from '../fleet/run-store.ts';
 import type { RunOptions } from '../operations/types.ts';
-import type { Fleet } from '../orchestrate/fleet.ts';
 import type { HttpEvent, HttpResult } from './http.ts';
 import { MAX_API_WAIT_LOCK_SECONDS, type PathParam } from './params.ts';
 

@@ -1,4 +1,5 @@
 import { BootstrapError, exitCodeFor, isErrorCode } from '../errors.ts';
+import { singleHostFleet } from '../fleet/fleet.ts';
 import { runCommand } from '../operations/index.ts';
 import {
   type CommandRequest,
@@ -7,7 +8,6 @@ import {
   type RunOptions,
 } from '../operations/types.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
-import { singleHostFleet } from '../orchestrate/fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
 import type { CliIo } from './io.ts';

@@ -13,10 +13,26 @@
  *
  * Every answer carries a strict Content-Security-Policy: scripts, styles and images from this
  * origin only, no inline script or style, requests to this origin only, no framing.
+ *
+ * The console sits below the API: it names its own small shapes (a file's answer, a route that
+ * needs no request context), which the API's `Route` and `HttpResult` accept as they are, so the
+ * API imports the console and never the other way round.
  */
-import type { Route } from '../api/context.ts';
-import type { HttpResult } from '../api/http.ts';
 import { CONSOLE_SOURCES } from './sources.ts';
+
+/** One file of the page as served: the fields of an HTTP answer the console sets. */
+export interface PageAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A route of the page: a literal path whose answer depends on nothing in the request. */
+export interface PageRoute {
+  method: 'GET';
+  path: string;
+  handle: () => Promise<PageAnswer>;
+}
 
 export const CONSOLE_PREFIX = '/console/';
 
@@ -38,7 +54,7 @@ const TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-function asset(name: string): HttpResult {
+function asset(name: string): PageAnswer {
   const body = CONSOLE_SOURCES[name];
   if (body === undefined) throw new Error(`console asset ${name} is missing`);
   return {
@@ -55,7 +71,7 @@ function asset(name: string): HttpResult {
   };
 }
 
-function pageRoute(path: string, name: string): Route {
+function pageRoute(path: string, name: string): PageRoute {
   return {
     method: 'GET',
     path,
@@ -73,7 +89,7 @@ function pageRoute(path: string, name: string): Route {
 export const CONSOLE_GATEWAY_PATHS: readonly string[] = ['/', `${CONSOLE_PREFIX}{file}`];
 
 /** `GET /` (index.html) and `GET /console/{file}` for each other file, one literal route each. */
-export const CONSOLE_ROUTES: readonly Route[] = [
+export const CONSOLE_ROUTES: readonly PageRoute[] = [
   pageRoute('/', 'index.html'),
   ...Object.keys(CONSOLE_SOURCES)
     .filter((name) => name !== 'index.html')

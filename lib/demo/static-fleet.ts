@@ -5,8 +5,8 @@
  */
 import { pickHosts } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
+import type { Fleet, ServerEntry } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
-import type { Fleet, ServerEntry } from '../orchestrate/fleet.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { DEMO_ROOT, type DemoHost, ensureDemoFleet } from './demo-fleet.ts';
 

@@ -29,6 +29,9 @@ export interface CallbackOutcome {
   lastError?: string;
 }
 
+/** Delivers a run's result to a callback URL (SPEC 5); how each driver hands its result over. */
+export type Deliver = (url: string, result: FleetResult) => Promise<CallbackOutcome>;
+
 export interface FleetResult {
   operationId: string;
   command: CommandName;

@@ -13,9 +13,9 @@
 import { BootstrapError, type ErrorBody } from '../errors.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type AppstackAnswer, type HeartbeatAnswer, runHeartbeat } from '../operations/index.ts';
-import type { Fleet } from '../orchestrate/fleet.ts';
 import { withDeadline } from '../time/deadline.ts';
 import type { CallbackOutcome, TargetReport } from './aggregate.ts';
+import type { Fleet } from './fleet.ts';
 import { runFleet } from './run-fleet.ts';
 
 export type HostHealth = 'healthy' | 'degraded' | 'down' | 'unreachable' | 'failed' | 'skipped';

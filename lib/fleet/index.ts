@@ -4,6 +4,7 @@ export {
   aggregate,
   type CallbackOutcome,
   commandArgs,
+  type Deliver,
   type FleetResult,
   type FleetStatus,
   type FleetSummary,

@@ -8,10 +8,14 @@
  */
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { errorBody } from '../errors.ts';
-import type { Fleet } from '../orchestrate/fleet.ts';
-import type { Deliver } from '../orchestrate/run.ts';
-import { commandWork } from '../orchestrate/work.ts';
-import { commandArgs, type FleetResult, type TargetReport, withCallbackOutcome } from './aggregate.ts';
+import {
+  commandArgs,
+  type Deliver,
+  type FleetResult,
+  type TargetReport,
+  withCallbackOutcome,
+} from './aggregate.ts';
+import type { Fleet } from './fleet.ts';
 import type { FleetJob, RunJob, ServerJob } from './job.ts';
 import { DEFAULT_CANARY } from './rate.ts';
 import { runFleet } from './run-fleet.ts';
@@ -19,6 +23,7 @@ import type { DeliveryLedger, RunStore } from './run-store.ts';
 import { deliverOnce } from './steps/deliver.ts';
 import { deliverOperation, pollOperation } from './steps/operation.ts';
 import { upgradeRequest } from './steps/plan.ts';
+import { commandWork } from './work.ts';
 
 export interface LocalRunsDeps {
   fleet: Fleet;

@@ -8,8 +8,8 @@
 import pLimit from 'p-limit';
 import { BootstrapError } from '../errors.ts';
 import type { CommandName } from '../operations/types.ts';
+import { type FleetBacklog, withFleetBacklog } from '../transport/backlog.ts';
 import { aggregate, type FleetResult, type TargetReport } from './aggregate.ts';
-import { type FleetBacklog, withFleetBacklog } from './backlog.ts';
 import { advanceCanary, mayStart, startCanary } from './canary.ts';
 import { DEFAULT_CANARY, type RateControlInput, resolveRateControl } from './rate.ts';
 import { countsAsFailure, type HealthCheck, type RunTarget, runOneTarget } from './target.ts';

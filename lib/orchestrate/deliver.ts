@@ -1,6 +1,6 @@
 import { type CallbackLogRecord, callbackOptionsFromEnv, deliverCallback } from '../callback/index.ts';
+import type { Deliver } from '../fleet/aggregate.ts';
 import { VERSION } from '../version.ts';
-import type { Deliver } from './run.ts';
 
 /**
  * The callback deliverer of a process: SPEC 5 with `CALLBACK_SECRET` / `CALLBACK_ALLOW_PRIVATE`

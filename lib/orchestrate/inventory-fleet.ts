@@ -2,11 +2,11 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
 import { type Inventory, type InventoryHost, selectHosts } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
 import type { Transport, TransportKind } from '../transport/types.ts';
-import type { Fleet } from './fleet.ts';
 import { sshEndpointForHost } from './inventory-endpoint.ts';
 
 export interface InventoryFleetDeps {

@@ -1,20 +1,18 @@
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import {
-  type CallbackOutcome,
   commandArgs,
+  type Deliver,
   type FleetProgressEvent,
   type FleetResult,
   type RateValue,
   runFleet,
   withCallbackOutcome,
 } from '../fleet/index.ts';
+import { commandWork } from '../fleet/work.ts';
 import { newOperationId } from '../operations/ids.ts';
 import type { CommandRequest } from '../operations/types.ts';
-import type { Fleet } from './fleet.ts';
-import { commandWork } from './work.ts';
-
-export type Deliver = (url: string, result: FleetResult) => Promise<CallbackOutcome>;
 
 export interface OrchestrateDeps {
   fleet: Fleet;
@@ -38,8 +36,6 @@ export interface FleetRunRequest {
   signal?: AbortSignal;
   onProgress?: (event: FleetProgressEvent) => void;
 }
-
-export { journalOutcome } from './work.ts';
 
 /**
  * The run's operation id: the run's own, else the one the request carries (CLI `--operation-id`,

@@ -8,13 +8,13 @@ import { type ApiHandler, createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
+import type { Fleet } from '../../lib/fleet/fleet.ts';
 import { createLocalRuns, type LocalRuns } from '../../lib/fleet/local-runs.ts';
 import {
   createMemoryDeliveryLedger,
   createMemoryRunStore,
   type RunStore,
 } from '../../lib/fleet/run-store.ts';
-import type { Fleet } from '../../lib/orchestrate/fleet.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 

@@ -15,13 +15,13 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createStaticFleet, type StaticHost } from '../../lib/demo/static-fleet.ts';
+import type { Fleet } from '../../lib/fleet/fleet.ts';
 import {
   HEARTBEAT_METRICS,
   type HeartbeatLogger,
   type HeartbeatMetrics,
   runFleetHeartbeat,
 } from '../../lib/fleet/heartbeat.ts';
-import type { Fleet } from '../../lib/orchestrate/fleet.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createSshTransport } from '../../lib/transport/ssh/index.ts';
 import { createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';

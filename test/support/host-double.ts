@@ -6,9 +6,9 @@
  * real hosts are exercised by the sandbox tests beside these (test/support/sandbox.ts).
  */
 import { BootstrapError } from '../../lib/errors.ts';
+import type { Fleet } from '../../lib/fleet/fleet.ts';
+import type { TargetWork } from '../../lib/fleet/work.ts';
 import type { HeartbeatAnswer } from '../../lib/operations/index.ts';
-import type { Fleet } from '../../lib/orchestrate/fleet.ts';
-import type { TargetWork } from '../../lib/orchestrate/work.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 
 export type HostBehaviour = 'ok' | 'fail' | 'unreachable' | 'unhealthy' | 'dead';

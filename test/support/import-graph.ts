@@ -46,6 +46,26 @@ export function readImportGraph(root: string, dirs: readonly string[]): ImportGr
   return graph;
 }
 
+/**
+ * The folders' own graph: `lib/<folder>` (with everything below it: `lib/fleet/steps` is part of
+ * `lib/fleet`), or the top folder elsewhere (`functions`, `infra`), → the folders it imports.
+ * Imports within a folder are left out; type imports count like any other.
+ */
+export function folderGraph(graph: ImportGraph): ImportGraph {
+  const folderOf = (path: string): string => {
+    const parts = path.split('/');
+    return parts[0] === 'lib' && parts.length > 2 ? `lib/${parts[1]}` : parts[0]!;
+  };
+  const folders = new Map<string, Set<string>>();
+  for (const [from, targets] of graph) {
+    const source = folderOf(from);
+    const into = folders.get(source) ?? new Set<string>();
+    folders.set(source, into);
+    for (const to of targets) if (graph.has(to) && folderOf(to) !== source) into.add(folderOf(to));
+  }
+  return new Map([...folders].map(([folder, targets]) => [folder, [...targets].sort()]));
+}
+
 /** Every import cycle in the graph, each as the modules on it (first repeated at the end). */
 export function findCycles(graph: ImportGraph): string[][] {
   // Tarjan's strongly connected components: a component of more than one module (or a module

@@ -6,11 +6,10 @@
  * these, small, and gives the same answer when it runs again with the same input.
  */
 import type { CommandRequest } from '../../operations/types.ts';
-import type { Fleet } from '../../orchestrate/fleet.ts';
-import type { Deliver } from '../../orchestrate/run.ts';
-import { commandWork, type TargetWork, type WorkOptions } from '../../orchestrate/work.ts';
-import type { CallbackOutcome } from '../aggregate.ts';
+import type { CallbackOutcome, Deliver } from '../aggregate.ts';
+import type { Fleet } from '../fleet.ts';
 import type { DeliveryLedger, RunStore } from '../run-store.ts';
+import { commandWork, type TargetWork, type WorkOptions } from '../work.ts';
 
 /** Where a run's objects live (S3 in the cloud; the same interface in memory for local runs). */
 export interface BlobStore {

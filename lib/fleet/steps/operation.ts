@@ -9,10 +9,10 @@ import { OPERATION_ID_PATTERN } from '../../config/names.ts';
 import { BootstrapError, errorBody } from '../../errors.ts';
 import { type Journal, runCommand } from '../../operations/index.ts';
 import type { CommandRequest } from '../../operations/types.ts';
-import { journalOutcome } from '../../orchestrate/work.ts';
 import { aggregate, commandArgs, type TargetReport, withCallbackOutcome } from '../aggregate.ts';
 import { longRequestSchema } from '../job.ts';
 import { failedReport } from '../target.ts';
+import { journalOutcome } from '../work.ts';
 import { deliverOnce } from './deliver.ts';
 import type { StepDeps } from './deps.ts';
 

@@ -8,7 +8,7 @@
  * A fleet run below 50 × its fan-out hands hosts over as slots free: at fan-out 64, 50 go out and
  * 14 are left, and every later host arrives alone as one finishes. A short window alone then sends
  * 1–50 ids a call, and the 14-id remainder recurs every round. So a not-full batch is held while
- * enough of the same program is in flight here to fill it and the run (lib/fleet/backlog.ts) still
+ * enough of the same program is in flight here to fill it and the run (lib/transport/backlog.ts) still
  * has targets waiting for a slot: those in flight finish, free their slots, and the hosts that
  * take them fill the batch. It never changes how many targets run at once (the fleet's slots are
  * taken either way), only when they are sent; SSM invocations take seconds and SendCommand is
@@ -17,7 +17,7 @@
  */
 import { CancelCommandCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
-import { currentFleetBacklog, type FleetBacklog } from '../../fleet/backlog.ts';
+import { currentFleetBacklog, type FleetBacklog } from '../backlog.ts';
 import {
   apiError,
   type Entry,

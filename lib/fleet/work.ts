@@ -6,10 +6,10 @@
  */
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError, isErrorCode } from '../errors.ts';
-import type { HealthCheck, RunTarget } from '../fleet/target.ts';
 import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
 import { type CommandRequest, LONG_COMMANDS } from '../operations/types.ts';
 import type { Fleet } from './fleet.ts';
+import type { HealthCheck, RunTarget } from './target.ts';
 
 /** How a fleet run reaches its targets; the steps take it injected, so a test may use a double. */
 export interface TargetWork {
