@@ -6,6 +6,7 @@
  * the address they carry: `::ffff:169.254.169.254` and `::ffff:0:a9fe:a9fe` are link-local.
  */
 import ipaddr from 'ipaddr.js';
+import { present } from '../optional.ts';
 
 export type AddressCategory =
   | 'public'
@@ -121,6 +122,6 @@ export function classifyAddress(text: string): ClassifiedAddress | undefined {
     address,
     family: 6,
     ...found,
-    ...(carried === undefined ? {} : { embeddedIPv4: carried.toString() }),
+    ...present({ embeddedIPv4: carried?.toString() }),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BootstrapError } from '../errors.ts';
+import { present } from '../optional.ts';
 import { type BackoffSettings, retryDelay } from './backoff.ts';
 import {
   type LookupAll,
@@ -194,7 +195,7 @@ async function deliver(
       }
       const answer = await postOnce(validated, body, headers, {
         timeoutMs,
-        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+        ...present({ ca: options.ca }),
       });
       status = answer.status;
       if (status >= 200 && status < 300) {
@@ -223,18 +224,14 @@ async function deliver(
       operationId,
       target,
       attempts,
-      ...statusField(status),
+      ...present({ status }),
       error: lastError,
       retryInMs,
     });
     await sleep(retryInMs);
   }
-  log({ event: 'callback.failed', operationId, target, attempts, ...statusField(status), error: lastError });
-  return { delivered: false, attempts, lastError, ...statusField(status) };
-}
-
-function statusField(status: number | undefined): { status?: number } {
-  return status === undefined ? {} : { status };
+  log({ event: 'callback.failed', operationId, target, attempts, ...present({ status }), error: lastError });
+  return { delivered: false, attempts, lastError, ...present({ status }) };
 }
 
 function originOf(url: string): string {

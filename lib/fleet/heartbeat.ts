@@ -13,6 +13,7 @@
 import { BootstrapError, type ErrorBody } from '../errors.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type AppstackAnswer, type HeartbeatAnswer, runHeartbeat } from '../operations/index.ts';
+import { present } from '../optional.ts';
 import { withDeadline } from '../time/deadline.ts';
 import type { CallbackOutcome, TargetReport } from './aggregate.ts';
 import type { Fleet } from './fleet.ts';
@@ -124,7 +125,7 @@ async function readWithin(
 
 /** A fleet run's target report as the heartbeat shows it. */
 function hostOf(report: TargetReport, durationMs: number | undefined): HostHeartbeat {
-  const timing = durationMs === undefined ? {} : { durationMs };
+  const timing = present({ durationMs });
   if (report.status === 'skipped') return { server: report.server, status: 'skipped' };
   if (report.status === 'succeeded') {
     const { heartbeat, appstack } = report.result as { heartbeat: HeartbeatAnswer; appstack: AppstackAnswer };
@@ -152,7 +153,7 @@ export function logHeartbeat(logger: HeartbeatLogger | undefined, host: HostHear
       : {}),
     ...(host.appstack ? { unhealthyProducts: unhealthy } : {}),
     ...(host.error ? { error: { code: host.error.code, message: host.error.message } } : {}),
-    ...(host.durationMs === undefined ? {} : { durationMs: host.durationMs }),
+    ...present({ durationMs: host.durationMs }),
   };
   if (host.status === 'healthy') logger.info('heartbeat', attributes);
   else logger.warn('heartbeat', attributes);

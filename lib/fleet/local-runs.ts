@@ -8,6 +8,7 @@
  */
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { errorBody } from '../errors.ts';
+import { present } from '../optional.ts';
 import {
   commandArgs,
   type Deliver,
@@ -68,10 +69,12 @@ async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
     args: commandArgs(command),
     targets: deps.fleet.select(job.select),
     canary: job.canary ?? DEFAULT_CANARY,
-    ...(job.maxConcurrency === undefined ? {} : { maxConcurrency: job.maxConcurrency }),
-    ...(job.maxErrors === undefined ? {} : { maxErrors: job.maxErrors }),
-    ...(job.healthGate === undefined ? {} : { healthGate: job.healthGate }),
-    ...(job.targetTimeoutMs === undefined ? {} : { targetTimeoutMs: job.targetTimeoutMs }),
+    ...present({
+      maxConcurrency: job.maxConcurrency,
+      maxErrors: job.maxErrors,
+      healthGate: job.healthGate,
+      targetTimeoutMs: job.targetTimeoutMs,
+    }),
     runTarget: work.runTarget,
     healthCheck: work.healthCheck,
     onProgress: (event) => {
@@ -94,7 +97,7 @@ async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
     finishedAt: final.finishedAt,
     summary: final.summary,
     targets: final.targets,
-    ...(final.callback === undefined ? {} : { callback: final.callback }),
+    ...present({ callback: final.callback }),
   });
 }
 
@@ -105,7 +108,7 @@ async function followServerJob(deps: LocalRunsDeps, job: ServerJob): Promise<voi
     server: job.server,
     request: job.request,
     startedAt: now().toISOString(),
-    ...(job.callbackUrl === undefined ? {} : { callbackUrl: job.callbackUrl }),
+    ...present({ callbackUrl: job.callbackUrl }),
   };
   let polls = 0;
   for (;;) {

@@ -8,6 +8,7 @@ import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError, isErrorCode } from '../errors.ts';
 import { type AppstackAnswer, type Journal, runCommand } from '../operations/index.ts';
 import { type CommandRequest, LONG_COMMANDS } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import type { Fleet } from './fleet.ts';
 import type { HealthCheck, RunTarget } from './target.ts';
 
@@ -58,8 +59,7 @@ export function commandWork(
   const command = (long ? { ...request, operationId } : request) as CommandRequest;
   const runOptions = (signal: AbortSignal) => ({
     signal,
-    ...(options.onConfig === undefined ? {} : { onConfig: options.onConfig }),
-    ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+    ...present({ onConfig: options.onConfig, waitLockSeconds: options.waitLockSeconds }),
   });
   return {
     runTarget: async (server, signal) => {

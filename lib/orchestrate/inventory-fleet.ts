@@ -4,6 +4,7 @@ import { type Inventory, type InventoryHost, selectHosts } from '../config/inven
 import { BootstrapError } from '../errors.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
 import type { Transport, TransportKind } from '../transport/types.ts';
@@ -53,7 +54,7 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
       case 'local':
         return createLocalTransport({
           target: host.name,
-          ...(deps.localShell === undefined ? {} : { shell: deps.localShell }),
+          ...present({ shell: deps.localShell }),
         });
       case 'ssm': {
         if (host.instanceId === null) {

@@ -13,6 +13,7 @@ import {
 import { commandWork } from '../fleet/work.ts';
 import { newOperationId } from '../operations/ids.ts';
 import type { CommandRequest } from '../operations/types.ts';
+import { present } from '../optional.ts';
 
 export interface OrchestrateDeps {
   fleet: Fleet;
@@ -74,14 +75,16 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     command: run.request.command,
     args: commandArgs(run.request),
     targets,
-    ...(run.maxConcurrency === undefined ? {} : { maxConcurrency: run.maxConcurrency }),
-    ...(run.maxErrors === undefined ? {} : { maxErrors: run.maxErrors }),
-    ...(run.canary === undefined ? {} : { canary: run.canary }),
-    ...(run.healthGate === undefined ? {} : { healthGate: run.healthGate }),
-    ...(run.targetTimeoutMs === undefined ? {} : { targetTimeoutMs: run.targetTimeoutMs }),
-    ...(run.signal === undefined ? {} : { signal: run.signal }),
-    ...(run.onProgress === undefined ? {} : { onProgress: run.onProgress }),
-    ...(deps.now === undefined ? {} : { now: deps.now }),
+    ...present({
+      maxConcurrency: run.maxConcurrency,
+      maxErrors: run.maxErrors,
+      canary: run.canary,
+      healthGate: run.healthGate,
+      targetTimeoutMs: run.targetTimeoutMs,
+      signal: run.signal,
+      onProgress: run.onProgress,
+      now: deps.now,
+    }),
     runTarget: work.runTarget,
     healthCheck: work.healthCheck,
   });

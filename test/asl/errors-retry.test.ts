@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { present } from '../../lib/optional.ts';
 import {
   ExecutionAlreadyExists,
   LambdaServiceError,
@@ -35,7 +36,7 @@ function flaky(failures: number, error: () => Error) {
 }
 
 async function runFlaky(definition: object, f: ReturnType<typeof flaky>, seed?: number) {
-  const sim = new SimulatedStepFunctions({ invoke: f.invoke, ...(seed === undefined ? {} : { seed }) });
+  const sim = new SimulatedStepFunctions({ invoke: f.invoke, ...present({ seed }) });
   f.bind(sim);
   const execution = sim.startExecution({ definition, input: {} });
   const result = await execution.result();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { HostTarget } from '../../lib/operations/types.ts';
+import { present } from '../../lib/optional.ts';
 import { pidAlive, readIfExists, waitFor } from './host-files.ts';
 import type { Sandbox } from './sandbox.ts';
 
@@ -32,7 +33,7 @@ export async function holdLock(
       command: 'product.upgrade',
       product,
       version: options.version ?? '9.9.9',
-      ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
+      ...present({ operationId: options.operationId }),
     },
     { detach: true },
   )) as Journal;

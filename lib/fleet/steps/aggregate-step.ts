@@ -7,6 +7,7 @@
 import pLimit from 'p-limit';
 import * as z from 'zod';
 import { BootstrapError } from '../../errors.ts';
+import { present } from '../../optional.ts';
 import { aggregate, type TargetReport, withCallbackOutcome } from '../aggregate.ts';
 import { deliverOnce } from './deliver.ts';
 import { readJson, runKeys, type StepDeps } from './deps.ts';
@@ -124,13 +125,13 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
     finishedAt: result.finishedAt,
     summary: result.summary,
     resultLocation: location,
-    ...(result.callback === undefined ? {} : { callback: result.callback }),
+    ...present({ callback: result.callback }),
   });
   return {
     operationId: result.operationId,
     status: result.status,
     summary: result.summary,
     result: { bucket: deps.blobs.bucket, key: keys.result },
-    ...(result.callback === undefined ? {} : { callback: result.callback }),
+    ...present({ callback: result.callback }),
   };
 }

@@ -7,6 +7,7 @@
  * the whole report and POSTs it once.
  */
 import * as z from 'zod';
+import { present } from '../../optional.ts';
 import {
   addHeartbeatSummaries,
   type HeartbeatLogger,
@@ -114,10 +115,7 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
     hostTimeoutMs: item.hostTimeoutMs,
     remainingTimeMs: () => deadline - clock(),
     reserveMs: 0,
-    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
-    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
-    ...(deps.readHost === undefined ? {} : { readHost: deps.readHost }),
-    ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    ...present({ logger: deps.logger, metrics: deps.metrics, readHost: deps.readHost, sleep: deps.sleep }),
     now: () => new Date(clock()),
   });
   const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts: report.hosts };

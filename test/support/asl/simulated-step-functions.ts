@@ -8,6 +8,7 @@
  * error." https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html
  */
 import { randomUUID } from 'node:crypto';
+import { present } from '../../../lib/optional.ts';
 import { ExecutionAlreadyExists, NotImplementedError, StatesError } from './errors.ts';
 import { Aborted, runGraph } from './interpreter.ts';
 import { checkSize } from './state-io.ts';
@@ -166,8 +167,7 @@ export class Execution {
   /** StopExecution: ABORTED now; the running state's handler finishes but nothing follows it. */
   stop(error?: string, cause?: string): void {
     this.#close('ABORTED', {
-      ...(error === undefined ? {} : { error }),
-      ...(cause === undefined ? {} : { cause }),
+      ...present({ error, cause }),
     });
   }
 
@@ -302,9 +302,7 @@ export class SimulatedStepFunctions {
     const done = child.result().then(
       (r): ChildOutcome => ({
         status: r.status === 'RUNNING' ? 'ABORTED' : r.status,
-        ...(r.output === undefined ? {} : { output: r.output }),
-        ...(r.error === undefined ? {} : { error: r.error }),
-        ...(r.cause === undefined ? {} : { cause: r.cause }),
+        ...present({ output: r.output, error: r.error, cause: r.cause }),
         stopDate: r.stopDate,
       }),
     );
