@@ -10,9 +10,9 @@
  * `nextToken`; a fault makes every call `UnauthorizedOperation`.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { isSigned, listenOnLoopback, loopbackClientConfig, readBody } from './loopback.ts';
 
 export interface Ec2TestInstance {
   instanceId: string;
@@ -48,42 +48,31 @@ export class Ec2TestServer {
   /** Every request's decoded form fields, in order. */
   readonly requests: Array<Record<string, string>> = [];
   readonly region = 'eu-west-1';
-  private readonly server: Server;
-  private port = 0;
-
-  constructor() {
-    this.server = createServer((req, res) => void this.handle(req, res));
-  }
-
-  get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
+  endpoint = '';
+  close: () => Promise<void> = async () => {};
 
   async listen(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    const { endpoint, close } = await listenOnLoopback(
+      createServer((req, res) => void this.handle(req, res)),
+    );
+    this.endpoint = endpoint;
+    this.close = close;
     return this;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = await readBody(req);
     try {
       if (req.method !== 'POST' || req.url !== '/') throw new Ec2Error(400, 'InvalidAction', 'POST / only');
       if (!String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
         throw new Ec2Error(400, 'InvalidParameterValue', 'expected a form-encoded body');
-      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 Credential='))
+      if (!isSigned(req))
         throw new Ec2Error(
           401,
           'AuthFailure',
           'AWS was not able to validate the provided access credentials',
         );
-      const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+      const form = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
       this.requests.push(form);
       if (this.fault) throw new Ec2Error(this.fault.status, this.fault.code, this.fault.message);
       if (form['Version'] !== '2016-11-15') throw new Ec2Error(400, 'InvalidParameterValue', 'bad Version');
@@ -217,10 +206,5 @@ export async function startEc2Server(): Promise<Ec2TestServer> {
 
 /** The real SDK client pointed at `server`, with static test credentials. */
 export function createTestEc2Client(server: Ec2TestServer): EC2Client {
-  return new EC2Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    credentials: { accessKeyId: 'AKIDLOOPBACKTEST', secretAccessKey: 'loopback-test-secret' },
-    maxAttempts: 1,
-  });
+  return new EC2Client(loopbackClientConfig(server.endpoint, server.region));
 }

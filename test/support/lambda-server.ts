@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { listenOnLoopback, TEST_CREDENTIALS } from './loopback.ts';
+import { isSigned, listenOnLoopback, loopbackClientConfig, readBody } from './loopback.ts';
 
 export interface Invocation {
   functionName: string;
@@ -33,14 +33,12 @@ export async function startLambdaServer(): Promise<LambdaTestServer> {
     close: async () => {},
   };
   const http: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    void readBody(req).then((received) => {
       const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(
         new URL(req.url ?? '/', 'http://x').pathname,
       );
       const known = match && (!state.functions || state.functions.has(decodeURIComponent(match[1]!)));
-      if (req.method !== 'POST' || !known || !req.headers.authorization?.startsWith('AWS4-HMAC-SHA256')) {
+      if (req.method !== 'POST' || !known || !isSigned(req)) {
         res.writeHead(404, {
           'content-type': 'application/json',
           'x-amzn-errortype': 'ResourceNotFoundException',
@@ -51,7 +49,7 @@ export async function startLambdaServer(): Promise<LambdaTestServer> {
       const invocation: Invocation = {
         functionName: decodeURIComponent(match![1]!),
         invocationType: String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse'),
-        event: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'),
+        event: JSON.parse(received.toString('utf8') || 'null'),
       };
       invocations.push(invocation);
       state.onEvent?.(invocation);
@@ -69,10 +67,5 @@ export async function startLambdaServer(): Promise<LambdaTestServer> {
 }
 
 export function createTestLambdaClient(server: LambdaTestServer): LambdaClient {
-  return new LambdaClient({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: TEST_CREDENTIALS,
-    maxAttempts: 1,
-  });
+  return new LambdaClient(loopbackClientConfig(server.endpoint));
 }

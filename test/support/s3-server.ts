@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
+import { isSigned, listenOnLoopback, loopbackClientConfig, readBody } from './loopback.ts';
 
 export interface S3Request {
   method: string;
@@ -94,7 +94,7 @@ export async function startS3Server(bucketNames: string[] = []): Promise<S3TestS
     const query = Object.fromEntries(url.searchParams);
     const authorization = req.headers.authorization;
     requests.push({ method: req.method ?? '', bucket, key, query, authorization });
-    if (!authorization?.startsWith('AWS4-HMAC-SHA256 Credential=')) {
+    if (!isSigned(req)) {
       return sendError(res, 403, 'AccessDenied', 'no SigV4 signature');
     }
     const objects = buckets.get(bucket);
@@ -126,14 +126,11 @@ export async function startS3Server(bucketNames: string[] = []): Promise<S3TestS
     sendError(res, 405, 'MethodNotAllowed', `${req.method} is not supported here`);
   };
   const http: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+    void readBody(req).then((body) => handle(req, res, body));
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = http.address() as AddressInfo;
+  const { endpoint, close } = await listenOnLoopback(http);
   const server: S3TestServer = {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     buckets,
     requests,
     pageSize: 1000,
@@ -142,22 +139,12 @@ export async function startS3Server(bucketNames: string[] = []): Promise<S3TestS
       buckets.get(bucket)!.set(key, Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
     },
     text: (bucket, key) => buckets.get(bucket)?.get(key)?.toString('utf8'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
+    close,
   };
   return server;
 }
 
 /** The real S3Client pointed at the loopback server, path-style, with static test credentials. */
 export function createTestS3Client(server: S3TestServer): S3Client {
-  return new S3Client({
-    endpoint: server.endpoint,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
-    maxAttempts: 1,
-  });
+  return new S3Client({ ...loopbackClientConfig(server.endpoint), forcePathStyle: true });
 }

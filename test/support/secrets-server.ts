@@ -6,9 +6,9 @@
  * `SecretsManagerClient` and `SSMClient` (pointed here with `endpoint`) parse them.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { isSigned, listenOnLoopback, loopbackClientConfig, readBody } from './loopback.ts';
 
 export interface JsonCall {
   target: string;
@@ -31,15 +31,13 @@ export async function startSecretsServer(): Promise<SecretsTestServer> {
   const parameters = new Map<string, string>();
   const calls: JsonCall[] = [];
   const http: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    void readBody(req).then((body) => {
       const target = String(req.headers['x-amz-target'] ?? '');
-      const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      const input = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
       calls.push({ target, input, authorization: req.headers.authorization });
       const answer = (status: number, body: unknown) =>
         res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
-      if (req.method !== 'POST' || !req.headers.authorization?.startsWith('AWS4-HMAC-SHA256')) {
+      if (req.method !== 'POST' || !isSigned(req)) {
         return answer(400, { __type: 'AccessDeniedException', message: 'unsigned request' });
       }
       if (target === 'secretsmanager.GetSecretValue') {
@@ -78,32 +76,13 @@ export async function startSecretsServer(): Promise<SecretsTestServer> {
       answer(400, { __type: 'UnknownOperationException', message: `unknown operation ${target}` });
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = http.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    secrets,
-    parameters,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(http)), secrets, parameters, calls };
 }
 
-const testClientConfig = (server: SecretsTestServer) => ({
-  endpoint: server.endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
-  maxAttempts: 1,
-});
-
 export function createTestSecretsClient(server: SecretsTestServer): SecretsManagerClient {
-  return new SecretsManagerClient(testClientConfig(server));
+  return new SecretsManagerClient(loopbackClientConfig(server.endpoint));
 }
 
 export function createTestParameterClient(server: SecretsTestServer): SSMClient {
-  return new SSMClient(testClientConfig(server));
+  return new SSMClient(loopbackClientConfig(server.endpoint));
 }

@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { listenOnLoopback, TEST_CREDENTIALS } from './loopback.ts';
+import { isSigned, listenOnLoopback, loopbackClientConfig, readBody } from './loopback.ts';
 
 export interface StartedExecution {
   stateMachineArn: string;
@@ -40,9 +40,7 @@ export async function startSfnServer(): Promise<SfnTestServer> {
     close: async () => {},
   };
   const http: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    void readBody(req).then((received) => {
       const reply = (status: number, body: unknown, type?: string) => {
         res.writeHead(status, {
           'content-type': 'application/x-amz-json-1.0',
@@ -50,11 +48,11 @@ export async function startSfnServer(): Promise<SfnTestServer> {
         });
         res.end(JSON.stringify(type ? { __type: type, message: String(body) } : body));
       };
-      if (!req.headers.authorization?.startsWith('AWS4-HMAC-SHA256')) {
+      if (!isSigned(req)) {
         return reply(400, 'missing SigV4 authorization', 'MissingAuthenticationToken');
       }
       const target = String(req.headers['x-amz-target'] ?? '');
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string>;
+      const body = JSON.parse(received.toString('utf8') || '{}') as Record<string, string>;
       if (target === 'AWSStepFunctions.StartExecution') {
         const { stateMachineArn = '', name = '', input = '{}' } = body;
         if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) return reply(400, `bad name ${name}`, 'InvalidName');
@@ -88,10 +86,5 @@ export async function startSfnServer(): Promise<SfnTestServer> {
 }
 
 export function createTestSfnClient(server: SfnTestServer): SFNClient {
-  return new SFNClient({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: TEST_CREDENTIALS,
-    maxAttempts: 1,
-  });
+  return new SFNClient(loopbackClientConfig(server.endpoint));
 }
