@@ -20,6 +20,16 @@ const INSTANCES = [
   'arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:managed-instance/*',
 ];
 
+/** Lambda's VPC attachment: what a function in subnets needs for its network interfaces. */
+const VPC_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
 function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
   return [
     { Sid: 'SendRunShellScript', Effect: 'Allow', Action: 'ssm:SendCommand', Resource: DOCUMENT },
@@ -44,6 +54,41 @@ function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
       Resource: '*',
     },
   ];
+}
+
+/** What every function's role holds: SSM, its own log group, the inventory, its secrets, the run table. */
+function functionStatements(
+  s: Synthesized,
+  fn: { logGroup: object },
+  access: { tag: [string, string]; inventory: string; secrets: string | string[] },
+): IamStatement[] {
+  return [
+    ...ssmStatements(...access.tag),
+    {
+      Sid: 'WriteLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: `{${s.id(fn.logGroup)}.Arn}`,
+    },
+    { Sid: 'ReadInventory', Effect: 'Allow', Action: 's3:GetObject', Resource: access.inventory },
+    {
+      Sid: 'ReadSecrets',
+      Effect: 'Allow',
+      Action: 'secretsmanager:GetSecretValue',
+      Resource: access.secrets,
+    },
+    {
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      Resource: `{${s.id(s.stack.runTable.table)}.Arn}`,
+    },
+  ];
+}
+
+/** The default stack's access: the `cloudiq:fleet` tag and the stack's own inventory object. */
+function defaultAccess(s: Synthesized, secrets: string | string[]) {
+  const inventory = `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`;
+  return { tag: ['cloudiq:fleet', 'default'] as [string, string], inventory, secrets };
 }
 
 /** A role's statements, flattened and in a stable order (by Sid, then by action). */
@@ -108,12 +153,7 @@ describe('IAM: each function has its own least-privilege role', () => {
       'logs:PutResourcePolicy',
       'logs:DescribeResourcePolicies',
       'logs:DescribeLogGroups',
-      'ec2:CreateNetworkInterface',
-      'ec2:DescribeNetworkInterfaces',
-      'ec2:DescribeSubnets',
-      'ec2:DeleteNetworkInterface',
-      'ec2:AssignPrivateIpAddresses',
-      'ec2:UnassignPrivateIpAddresses',
+      ...VPC_ACTIONS,
     ]);
     for (const synthesized of [s, custom]) {
       for (const statement of allStatements(synthesized.json)) {
@@ -149,30 +189,7 @@ describe('IAM: each function has its own least-privilege role', () => {
     assert.deepEqual(
       roleStatements(s, api.role),
       sortStatements([
-        ...ssmStatements('cloudiq:fleet', 'default'),
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `{${s.id(api.logGroup)}.Arn}`,
-        },
-        {
-          Sid: 'ReadInventory',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
-        },
-        {
-          Sid: 'ReadSecrets',
-          Effect: 'Allow',
-          Action: 'secretsmanager:GetSecretValue',
-          Resource: `{${secretId(s, 'SshKey')}}`,
-        },
-        {
-          Effect: 'Allow',
-          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-          Resource: `{${s.id(s.stack.runTable.table)}.Arn}`,
-        },
+        ...functionStatements(s, api, defaultAccess(s, `{${secretId(s, 'SshKey')}}`)),
         {
           Sid: 'StartRuns',
           Effect: 'Allow',
@@ -186,26 +203,9 @@ describe('IAM: each function has its own least-privilege role', () => {
   it('worker and heartbeat: both secrets, the runs bucket, the run table; heartbeat starts its own machine only', () => {
     const { worker, heartbeat } = s.stack.functions;
     const runs = `{${runsBucketId(s)}.Arn}`;
+    const secrets = [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`];
     const base = (fn: typeof worker) => [
-      ...ssmStatements('cloudiq:fleet', 'default'),
-      {
-        Sid: 'WriteLogs',
-        Effect: 'Allow',
-        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        Resource: `{${s.id(fn.logGroup)}.Arn}`,
-      },
-      {
-        Sid: 'ReadInventory',
-        Effect: 'Allow',
-        Action: 's3:GetObject',
-        Resource: `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`,
-      },
-      {
-        Sid: 'ReadSecrets',
-        Effect: 'Allow',
-        Action: 'secretsmanager:GetSecretValue',
-        Resource: [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`],
-      },
+      ...functionStatements(s, fn, defaultAccess(s, secrets)),
       {
         Sid: 'ReadWriteRuns',
         Effect: 'Allow',
@@ -218,11 +218,6 @@ describe('IAM: each function has its own least-privilege role', () => {
         Action: 's3:ListBucket',
         Resource: runs,
         Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
-      },
-      {
-        Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-        Resource: `{${s.id(s.stack.runTable.table)}.Arn}`,
       },
     ];
     assert.deepEqual(roleStatements(s, worker.role), sortStatements(base(worker)));
@@ -250,42 +245,16 @@ describe('IAM: each function has its own least-privilege role', () => {
     assert.deepEqual(
       roleStatements(custom, fn.role),
       sortStatements([
-        ...ssmStatements('Fleet', 'prod-eu'),
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `{${custom.id(fn.logGroup)}.Arn}`,
-        },
+        ...functionStatements(custom, fn, {
+          tag: ['Fleet', 'prod-eu'],
+          inventory: 'arn:{AWS::Partition}:s3:::cloudiq-inventory/fleets/prod.ini',
+          secrets: [SSH_ARN, KNOWN_HOSTS_ARN, CALLBACK_ARN],
+        }),
         {
           Sid: 'AttachToVpc',
           Effect: 'Allow',
-          Action: [
-            'ec2:CreateNetworkInterface',
-            'ec2:DescribeNetworkInterfaces',
-            'ec2:DescribeSubnets',
-            'ec2:DeleteNetworkInterface',
-            'ec2:AssignPrivateIpAddresses',
-            'ec2:UnassignPrivateIpAddresses',
-          ],
+          Action: VPC_ACTIONS,
           Resource: '*',
-        },
-        {
-          Sid: 'ReadInventory',
-          Effect: 'Allow',
-          Action: 's3:GetObject',
-          Resource: 'arn:{AWS::Partition}:s3:::cloudiq-inventory/fleets/prod.ini',
-        },
-        {
-          Sid: 'ReadSecrets',
-          Effect: 'Allow',
-          Action: 'secretsmanager:GetSecretValue',
-          Resource: [SSH_ARN, KNOWN_HOSTS_ARN, CALLBACK_ARN],
-        },
-        {
-          Effect: 'Allow',
-          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-          Resource: `{${custom.id(custom.stack.runTable.table)}.Arn}`,
         },
         {
           Sid: 'StartRuns',
