@@ -77,6 +77,12 @@ rmdir '${out}/inside'
   );
 }
 
+const upgradeHaproxy = async (host: HostTarget, version: string): Promise<Journal> =>
+  (await runCommand(host, { command: 'product.upgrade', product: 'haproxy', version })) as Journal;
+
+const journalOf = async (host: HostTarget, operationId: string): Promise<Journal> =>
+  (await runCommand(host, { command: 'operation.get', operationId })) as Journal;
+
 function lockedPid(error: unknown): number {
   assert.ok(error instanceof BootstrapError, String(error));
   assert.equal(error.code, 'LOCKED', error.message);
@@ -144,18 +150,11 @@ for (const mode of ['flock', 'no-flock'] as const) {
       await waitFor('the holder to die', () => !pidAlive(held.journal.pid));
       // Its hook still runs: hooks never hold the lock.
       assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'drain' }), { mode: 'drain' });
-      const next = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '2.0',
-      })) as Journal;
+      const next = await upgradeHaproxy(host, '2.0');
       assert.equal(next.status, 'succeeded');
       // The quick write above took the stale lock over (it keeps no journal); this one found it free.
       assert.equal(next.staleLockRemoved, undefined);
-      const killed = (await runCommand(host, {
-        command: 'operation.get',
-        operationId: held.journal.id,
-      })) as Journal;
+      const killed = await journalOf(host, held.journal.id);
       assert.equal(killed.status, 'failed');
       assert.equal(killed.error?.code, 'INTERNAL');
       assert.match(killed.error?.message ?? '', new RegExp(`pid ${held.journal.pid}`));
@@ -198,11 +197,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
         writeFileSync(lockPath(sandbox), record);
         const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
         assert.equal(beat.lock, null, 'a reused PID reported as the holder');
-        const journal = (await runCommand(host, {
-          command: 'product.upgrade',
-          product: 'haproxy',
-          version: `${pid}.0`,
-        })) as Journal;
+        const journal = await upgradeHaproxy(host, `${pid}.0`);
         assert.equal(journal.status, 'succeeded');
         assert.equal(journal.staleLockRemoved?.pid, pid);
         assert.equal(journal.staleLockRemoved?.operation, 'op_someone_else');
@@ -218,11 +213,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
       writeFileSync(lockPath(sandbox), '1\n');
       const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
       assert.equal(beat.lock, null, 'a holder nobody is reported');
-      const journal = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '1.0',
-      })) as Journal;
+      const journal = await upgradeHaproxy(host, '1.0');
       assert.equal(journal.status, 'succeeded');
       assert.deepEqual(journal.staleLockRemoved, {
         pid: 1,
@@ -243,10 +234,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
         cleanups.push(() => killSession(held.journal.pid));
         process.kill(held.journal.pid, signal);
         await waitFor(`the holder to end on ${signal}`, () => !pidAlive(held.journal.pid), 20_000);
-        const journal = (await runCommand(host, {
-          command: 'operation.get',
-          operationId: held.journal.id,
-        })) as Journal;
+        const journal = await journalOf(host, held.journal.id);
         assert.equal(journal.status, 'failed');
         assert.match(journal.error?.message ?? '', new RegExp(signal));
         const got = (await runCommand(host, { command: 'product.get', product: 'deepfiler' })) as {
@@ -255,11 +243,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
         assert.equal(got.state['status'], 'failed');
         const beat = (await runCommand(host, { command: 'heartbeat.get' })) as HeartbeatAnswer;
         assert.equal(beat.lock, null);
-        const next = (await runCommand(host, {
-          command: 'product.upgrade',
-          product: 'haproxy',
-          version: '2.0',
-        })) as Journal;
+        const next = await upgradeHaproxy(host, '2.0');
         assert.equal(next.status, 'succeeded');
         assert.equal(next.staleLockRemoved, undefined, `${signal} should release the lock cleanly`);
         killSession(held.journal.pid);
@@ -275,11 +259,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
       cleanups.push(() => pidAlive(daemon) && process.kill(daemon, 'SIGKILL'));
       assert.ok(pidAlive(daemon));
       assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'drain' }), { mode: 'drain' });
-      const upgrade = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '3',
-      })) as Journal;
+      const upgrade = await upgradeHaproxy(host, '3');
       assert.equal(upgrade.status, 'succeeded');
       assert.equal(upgrade.staleLockRemoved, undefined);
       assert.ok(pidAlive(daemon), 'the daemon should still run');
@@ -299,10 +279,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
       assert.deepEqual({ ...set.config }, { threads: '12' });
       assert.equal(set.state['version'], '5.0');
       assert.equal(set.state['status'], 'provisioned');
-      const journal = (await runCommand(host, {
-        command: 'operation.get',
-        operationId: held.journal.id,
-      })) as Journal;
+      const journal = await journalOf(host, held.journal.id);
       assert.equal(journal.status, 'succeeded');
     });
 
@@ -402,11 +379,7 @@ describe('the lock without flock, details', () => {
 describe("a journal's runner, like a lock's holder, is told by PID and start time", () => {
   it('a running journal whose PID now belongs to another process reads as failed', async () => {
     const { sandbox, host } = setUp('flock');
-    const done = (await runCommand(host, {
-      command: 'product.upgrade',
-      product: 'haproxy',
-      version: '1.0',
-    })) as Journal;
+    const done = await upgradeHaproxy(host, '1.0');
     const path = join(sandbox.stateDir, 'operations', `${done.id}.json`);
     // As a runner killed with -9 leaves it, its PID since given to a live process (PID 1).
     const text = readFileSync(path, 'utf8')
@@ -417,7 +390,7 @@ describe("a journal's runner, like a lock's holder, is told by PID and start tim
       .replace(/"finishedAt":"[^"]*"/, '"finishedAt":null');
     assert.match(text, /"status":"running","pid":1,/);
     writeFileSync(path, text);
-    const journal = (await runCommand(host, { command: 'operation.get', operationId: done.id })) as Journal;
+    const journal = await journalOf(host, done.id);
     assert.equal(journal.status, 'failed');
     assert.match(journal.error?.message ?? '', /ended without finishing its journal/);
   });

@@ -47,70 +47,31 @@ describe('refusals change nothing', () => {
   after(() => sandbox.cleanup());
 
   it('INVALID_REQUEST: malformed names, empty product.set, bad version, bad operation id', async () => {
-    await refuses(sandbox, host, { command: 'product.get', product: 'Bad Name' }, 'INVALID_REQUEST');
-    await refuses(
-      sandbox,
-      host,
+    const malformed: CommandRequest[] = [
+      { command: 'product.get', product: 'Bad Name' },
       { command: 'product.set', product: '../etc', values: { a: 'b' } },
-      'INVALID_REQUEST',
-    );
-    await refuses(
-      sandbox,
-      host,
       { command: 'product.set', product: 'haproxy', values: {} },
-      'INVALID_REQUEST',
-    );
-    await refuses(sandbox, host, { command: 'server.mode', mode: 'active; rm -rf /' }, 'INVALID_REQUEST');
-    await refuses(sandbox, host, { command: 'server.provision', role: '$(id)' }, 'INVALID_REQUEST');
-    await refuses(
-      sandbox,
-      host,
+      { command: 'server.mode', mode: 'active; rm -rf /' },
+      { command: 'server.provision', role: '$(id)' },
       { command: 'server.provision', role: 'edge', operationId: '../../x' },
-      'INVALID_REQUEST',
-    );
-    await refuses(
-      sandbox,
-      host,
       { command: 'product.upgrade', product: 'haproxy', version: '1 2' },
-      'INVALID_REQUEST',
-    );
-    await refuses(
-      sandbox,
-      host,
       { command: 'product.upgrade', product: 'haproxy', version: '-rf' },
-      'INVALID_REQUEST',
-    );
-    await refuses(
-      sandbox,
-      host,
       { command: 'product.upgrade', product: 'Haproxy', version: '1' },
-      'INVALID_REQUEST',
-    );
-    await refuses(sandbox, host, { command: 'operation.get', operationId: 'op_/../x' }, 'INVALID_REQUEST');
-    await refuses(
-      sandbox,
-      host,
+      { command: 'operation.get', operationId: 'op_/../x' },
       { command: 'operation.get', operationId: 'op_nothing_here' },
-      'INVALID_REQUEST',
-    );
+    ];
+    for (const request of malformed) await refuses(sandbox, host, request, 'INVALID_REQUEST');
   });
 
   it('UNKNOWN_PRODUCT and UNKNOWN_ROLE', async () => {
     const known = ['haproxy', 'deepfiler'];
     await refuses(sandbox, host, { command: 'product.get', product: 'nginx' }, 'UNKNOWN_PRODUCT', { known });
-    await refuses(sandbox, host, { command: 'product.get', product: 'nginx', key: 'x' }, 'UNKNOWN_PRODUCT');
-    await refuses(
-      sandbox,
-      host,
+    const unknown: CommandRequest[] = [
+      { command: 'product.get', product: 'nginx', key: 'x' },
       { command: 'product.set', product: 'nginx', values: { x: '1' } },
-      'UNKNOWN_PRODUCT',
-    );
-    await refuses(
-      sandbox,
-      host,
       { command: 'product.upgrade', product: 'nginx', version: '1' },
-      'UNKNOWN_PRODUCT',
-    );
+    ];
+    for (const request of unknown) await refuses(sandbox, host, request, 'UNKNOWN_PRODUCT');
     await refuses(sandbox, host, { command: 'server.provision', role: 'db' }, 'UNKNOWN_ROLE', { role: 'db' });
   });
 
