@@ -4,21 +4,26 @@
  * standard chain (AWS_ENDPOINT_URL_SSM, AWS_REGION, static credentials in the environment).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
-import { type SsmTestServer, startSsmServer, testInstanceId } from '../support/ssm-server.ts';
+import {
+  type SsmTestServer,
+  startSsmServer,
+  testInstanceId,
+  useSsmServerInEnv,
+} from '../support/ssm-server.ts';
 
 describe('a fleet run over local, ssh and ssm hosts together', () => {
   let dir: string;
   let inventory: string;
   let sshd: SshdHost;
   let ssm: SsmTestServer;
+  let restoreEnv: () => void;
   const sandboxes: Sandbox[] = [];
 
   before(async () => {
@@ -26,9 +31,8 @@ describe('a fleet run over local, ssh and ssm hosts together', () => {
     const user = await ensureTestUser();
     sshd = await startSshd();
     ssm = await startSsmServer({ region: 'eu-west-1' });
-    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
     const local = createSandbox();
-    const remote = createSandbox(process.getuid?.() === 0 ? { owner: { uid: id('-u'), gid: id('-g') } } : {});
+    const remote = createSandbox(ownedBy(user));
     const managed = createSandbox();
     sandboxes.push(local, remote, managed);
     const instanceId = testInstanceId(7);
@@ -62,14 +66,10 @@ describe('a fleet run over local, ssh and ssm hosts together', () => {
       ].join('\n'),
     );
     // The CLI builds its SSM client from the SDK's standard chain, as an operator's shell would.
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-      AWS_ACCESS_KEY_ID: 'AKIDLOOPBACKTEST',
-      AWS_SECRET_ACCESS_KEY: 'loopback-test-secret',
-      AWS_REGION: 'eu-west-1',
-    });
+    restoreEnv = useSsmServerInEnv(ssm);
   });
   after(async () => {
+    restoreEnv();
     for (const sb of sandboxes) sb.cleanup();
     await sshd.stop();
     await ssm.close();

@@ -5,13 +5,13 @@
  * (checked in a private mount namespace, so this machine's /etc/ssh is never touched).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'cloudiq-bootstrap.js');
@@ -38,8 +38,7 @@ describe('the CLI with an operator’s ~/.ssh', () => {
   before(async () => {
     const user = await ensureTestUser();
     sshd = await startSshd();
-    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
-    sandbox = createSandbox(process.getuid?.() === 0 ? { owner: { uid: id('-u'), gid: id('-g') } } : {});
+    sandbox = createSandbox(ownedBy(user));
     home = await mkdtemp(join(tmpdir(), 'cli-home-'));
     await mkdir(join(home, '.ssh'), { mode: 0o700 });
     env = { ...process.env, HOME: home };

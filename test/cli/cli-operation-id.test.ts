@@ -4,13 +4,12 @@
  * journal of that id — on this machine, over SSH, over SSM and in a fleet run (`--inventory`).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 import {
   type SsmTestServer,
@@ -62,10 +61,7 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
   });
 
   function sandbox(forSsh = false): Sandbox {
-    const id = (flag: string) => Number(execFileSync('id', [flag, sshd.user], { encoding: 'utf8' }));
-    const sb = createSandbox(
-      forSsh && process.getuid?.() === 0 ? { owner: { uid: id('-u'), gid: id('-g') } } : {},
-    );
+    const sb = createSandbox(forSsh ? ownedBy(sshd.user) : {});
     sandboxes.push(sb);
     return sb;
   }

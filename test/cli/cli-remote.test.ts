@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCallbackReceiver } from '../support/callback-receiver.ts';
 import { runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 
 const cli = runCli;
@@ -169,8 +169,7 @@ describe('one server over SSH from the CLI (--host)', () => {
   before(async () => {
     const user = await ensureTestUser();
     sshd = await startSshd();
-    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
-    sandbox = createSandbox(process.getuid?.() === 0 ? { owner: { uid: id('-u'), gid: id('-g') } } : {});
+    sandbox = createSandbox(ownedBy(user));
   });
   after(async () => {
     sandbox.cleanup();

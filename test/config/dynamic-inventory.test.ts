@@ -20,6 +20,7 @@ import {
   type SsmTestServer,
   startSsmServer,
   testInstanceId,
+  useSsmServerInEnv,
 } from '../support/ssm-server.ts';
 
 const FILE = '/etc/cloudiq/inventory.ini';
@@ -283,7 +284,7 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
   let dir: string;
   let inventory: string;
   const sandboxes: Sandbox[] = [];
-  const saved = { ...process.env };
+  let restoreEnv: () => void;
 
   before(async () => {
     ssm = await startSsmServer({ region: 'eu-west-1' });
@@ -309,18 +310,10 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
         '',
       ].join('\n'),
     );
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-      AWS_ACCESS_KEY_ID: 'AKIDLOOPBACKTEST',
-      AWS_SECRET_ACCESS_KEY: 'loopback-test-secret',
-      AWS_REGION: 'eu-west-1',
-    });
+    restoreEnv = useSsmServerInEnv(ssm);
   });
   after(async () => {
-    for (const name of ['AWS_ENDPOINT_URL_SSM', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) {
-      if (saved[name] === undefined) delete process.env[name];
-      else process.env[name] = saved[name];
-    }
+    restoreEnv();
     for (const sb of sandboxes) sb.cleanup();
     await ssm.close();
     rmSync(dir, { recursive: true, force: true });

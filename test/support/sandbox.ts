@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -53,6 +54,16 @@ export interface SandboxOptions {
   owner?: { uid: number; gid: number };
   /** Where to make it (default: the OS temp dir). */
   parent?: string;
+}
+
+/**
+ * Options that give a sandbox to an SSH login `user` when the tests run as root (sshd then logs
+ * in as that user, who must own the host's files); otherwise the user is whoever runs the tests.
+ */
+export function ownedBy(user: string): SandboxOptions {
+  if (process.getuid?.() !== 0) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
+  return { owner: { uid: id('-u'), gid: id('-g') } };
 }
 
 const HOOK = `#!/bin/sh
