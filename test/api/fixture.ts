@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { type ApiHandler, createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
@@ -16,6 +17,7 @@ import {
   type RunStore,
 } from '../../lib/fleet/run-store.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
+import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 export const CALLBACK_SECRET = 'api-test-secret';
@@ -133,6 +135,27 @@ export function createApiFixture(): ApiFixture {
       for (const sandbox of Object.values(sandboxes)) sandbox.cleanup();
     },
   };
+}
+
+/**
+ * For the suite it is called in: the fixture and a callback receiver that checks
+ * CALLBACK_SECRET's signatures, handed to `use` before the tests and closed after them.
+ */
+export function useApiWithReceiver(
+  use: (started: { api: ApiFixture; receiver: CallbackReceiver }) => void,
+): void {
+  let started: { api: ApiFixture; receiver: CallbackReceiver } | undefined;
+  before(async () => {
+    started = {
+      api: createApiFixture(),
+      receiver: await startCallbackReceiver([], { secret: CALLBACK_SECRET }),
+    };
+    use(started);
+  });
+  after(async () => {
+    await started?.api.close();
+    await started?.receiver.close();
+  });
 }
 
 /** Asserts SPEC 2.6's error shape with the status of its HTTP column. */

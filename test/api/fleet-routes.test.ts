@@ -2,30 +2,17 @@
 // it ends, the journals on every host under the one operation id, one callback, idempotent
 // repeats, unreachable hosts reported apart, and the refusals that come before anything runs.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import {
-  type ApiFixture,
-  assertError,
-  block,
-  CALLBACK_SECRET,
-  createApiFixture,
-  release,
-} from './fixture.ts';
+import type { CallbackReceiver } from '../support/callback-receiver.ts';
+import { type ApiFixture, assertError, block, release, useApiWithReceiver } from './fixture.ts';
 
 describe('API fleet upgrade', () => {
   let api: ApiFixture;
   let receiver: CallbackReceiver;
-
-  before(async () => {
-    api = createApiFixture();
-    receiver = await startCallbackReceiver([], { secret: CALLBACK_SECRET });
-  });
-  after(async () => {
-    await api.close();
-    await receiver.close();
+  useApiWithReceiver((started) => {
+    ({ api, receiver } = started);
   });
 
   it('runs the selection with canary and health gate, answers the run at its Location, calls back once', async () => {

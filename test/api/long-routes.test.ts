@@ -4,17 +4,10 @@
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
+import { describe, it } from 'node:test';
+import type { CallbackReceiver } from '../support/callback-receiver.ts';
 import type { Sandbox } from '../support/sandbox.ts';
-import {
-  type ApiFixture,
-  assertError,
-  block,
-  CALLBACK_SECRET,
-  createApiFixture,
-  release,
-} from './fixture.ts';
+import { type ApiFixture, assertError, block, release, useApiWithReceiver } from './fixture.ts';
 
 /** Makes a hook count its runs in out/<product>.<action>.runs. */
 function countRuns(sandbox: Sandbox, product: string, action: 'provision' | 'upgrade', extra = ''): void {
@@ -37,14 +30,8 @@ function runs(sandbox: Sandbox, product: string, action: string): number {
 describe('API long routes: provision and upgrade', () => {
   let api: ApiFixture;
   let receiver: CallbackReceiver;
-
-  before(async () => {
-    api = createApiFixture();
-    receiver = await startCallbackReceiver([], { secret: CALLBACK_SECRET });
-  });
-  after(async () => {
-    await api.close();
-    await receiver.close();
+  useApiWithReceiver((started) => {
+    ({ api, receiver } = started);
   });
 
   it('provision answers 202 at once; the journal, polled, ends succeeded; one signed callback', async () => {
@@ -101,37 +88,19 @@ describe('API long routes: provision and upgrade', () => {
     assert.equal(runs(web1, 'haproxy', 'provision'), 1);
     assert.equal(receiver.requests.length, 1);
 
-    // The same id for another request is refused.
-    assertError(
-      await api.call('POST', '/servers/web-1/products/haproxy/upgrade', {
-        body: { version: '2.0' },
-        headers: { 'idempotency-key': 'deploy-2026-11-25-web-1' },
-      }),
-      400,
-      'INVALID_REQUEST',
-    );
-    assertError(
-      await api.call('POST', '/servers/web-1/provision', {
-        body: { role: 'worker', operationId: 'deploy-2026-11-25-web-1' },
-      }),
-      400,
-      'INVALID_REQUEST',
-    );
-    assertError(
-      await api.call('POST', '/servers/web-1/provision', {
-        body: { operationId: 'one' },
-        headers: { 'idempotency-key': 'two' },
-      }),
-      400,
-      'INVALID_REQUEST',
-    );
-    assertError(
-      await api.call('POST', '/servers/web-1/provision', {
-        headers: { 'idempotency-key': 'no spaces allowed' },
-      }),
-      400,
-      'INVALID_REQUEST',
-    );
+    // The same id for another request is refused; so are two ids at once and a malformed key.
+    const refused: Array<[string, { body?: unknown; headers?: Record<string, string> }]> = [
+      [
+        '/servers/web-1/products/haproxy/upgrade',
+        { body: { version: '2.0' }, headers: { 'idempotency-key': 'deploy-2026-11-25-web-1' } },
+      ],
+      ['/servers/web-1/provision', { body: { role: 'worker', operationId: 'deploy-2026-11-25-web-1' } }],
+      ['/servers/web-1/provision', { body: { operationId: 'one' }, headers: { 'idempotency-key': 'two' } }],
+      ['/servers/web-1/provision', { headers: { 'idempotency-key': 'no spaces allowed' } }],
+    ];
+    for (const [url, request] of refused) {
+      assertError(await api.call('POST', url, request), 400, 'INVALID_REQUEST');
+    }
   });
 
   it('upgrade answers 202; a failing hook ends the journal failed (HOOK_FAILED) and the callback says so', async () => {
