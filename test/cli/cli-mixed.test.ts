@@ -4,12 +4,11 @@
  * standard chain (AWS_ENDPOINT_URL_SSM, AWS_REGION, static credentials in the environment).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../support/cli.ts';
-import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
+import { ownedBy } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 import {
   type SsmTestServer,
@@ -17,24 +16,25 @@ import {
   testInstanceId,
   useSsmServerInEnv,
 } from '../support/ssm-server.ts';
+import { Teardown } from '../support/teardown.ts';
 
 describe('a fleet run over local, ssh and ssm hosts together', () => {
   let dir: string;
   let inventory: string;
   let sshd: SshdHost;
   let ssm: SsmTestServer;
-  let restoreEnv: () => void;
-  const sandboxes: Sandbox[] = [];
+  const teardown = new Teardown();
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cloudiq-mixed-'));
+    dir = teardown.tempDir('cloudiq-mixed-');
     const user = await ensureTestUser();
     sshd = await startSshd();
+    teardown.add(() => sshd.stop());
     ssm = await startSsmServer({ region: 'eu-west-1' });
-    const local = createSandbox();
-    const remote = createSandbox(ownedBy(user));
-    const managed = createSandbox();
-    sandboxes.push(local, remote, managed);
+    teardown.add(() => ssm.close());
+    const local = teardown.sandbox();
+    const remote = teardown.sandbox(ownedBy(user));
+    const managed = teardown.sandbox();
     const instanceId = testInstanceId(7);
     ssm.addInstance(instanceId);
     inventory = join(dir, 'inventory.ini');
@@ -66,38 +66,14 @@ describe('a fleet run over local, ssh and ssm hosts together', () => {
       ].join('\n'),
     );
     // The CLI builds its SSM client from the SDK's standard chain, as an operator's shell would.
-    restoreEnv = useSsmServerInEnv(ssm);
+    teardown.add(useSsmServerInEnv(ssm));
   });
-  after(async () => {
-    restoreEnv();
-    for (const sb of sandboxes) sb.cleanup();
-    await sshd.stop();
-    await ssm.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   it('provisions and upgrades every host with one result vocabulary and one operation id', async () => {
-    const provision = await runCli([
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      'server.provision',
-      '--role',
-      'edge',
-      '--json',
-    ]);
+    const provision = await runCli(fleetArgv(inventory, 'all', 'server.provision', '--role', 'edge'));
     assert.equal(provision.code, 0, provision.stdout + provision.stderr);
-    const upgrade = await runCli([
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      'product.upgrade',
-      'deepfiler',
-      '3.2.1',
-      '--json',
-    ]);
+    const upgrade = await runCli(fleetArgv(inventory, 'all', 'product.upgrade', 'deepfiler', '3.2.1'));
     assert.equal(upgrade.code, 0, upgrade.stdout + upgrade.stderr);
     const result = JSON.parse(upgrade.stdout);
     assert.deepEqual(result.summary, { total: 3, succeeded: 3, failed: 0, unreachable: 0, skipped: 0 });

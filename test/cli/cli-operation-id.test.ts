@@ -4,12 +4,11 @@
  * journal of that id — on this machine, over SSH, over SSM and in a fleet run (`--inventory`).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../support/cli.ts';
-import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
+import { ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 import {
   type SsmTestServer,
@@ -17,6 +16,7 @@ import {
   testInstanceId,
   useSsmServerInEnv,
 } from '../support/ssm-server.ts';
+import { Teardown } from '../support/teardown.ts';
 
 /** Makes the sandbox's deepfiler upgrade hook count its runs in out/deepfiler.upgrade.count. */
 function countUpgrades(sb: Sandbox): () => number {
@@ -42,26 +42,22 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
   let dir: string;
   const sandboxes: Sandbox[] = [];
   const instanceId = testInstanceId(21);
-  let restoreEnv: () => void;
+  const teardown = new Teardown();
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cloudiq-opid-'));
+    dir = teardown.tempDir('cloudiq-opid-');
     await ensureTestUser();
     sshd = await startSshd();
+    teardown.add(() => sshd.stop());
     ssm = await startSsmServer({ region: 'eu-west-1' });
+    teardown.add(() => ssm.close());
     ssm.addInstance(instanceId);
-    restoreEnv = useSsmServerInEnv(ssm);
+    teardown.add(useSsmServerInEnv(ssm));
   });
-  after(async () => {
-    restoreEnv();
-    for (const sb of sandboxes) sb.cleanup();
-    await sshd.stop();
-    await ssm.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   function sandbox(forSsh = false): Sandbox {
-    const sb = createSandbox(forSsh ? ownedBy(sshd.user) : {});
+    const sb = teardown.sandbox(forSsh ? ownedBy(sshd.user) : {});
     sandboxes.push(sb);
     return sb;
   }
@@ -139,10 +135,8 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
         )
         .join('\n\n'),
     );
-    const argv = [
-      '--inventory',
+    const argv = fleetArgv(
       inventory,
-      '--select',
       'all',
       'product.upgrade',
       'deepfiler',
@@ -150,8 +144,7 @@ describe('--operation-id from the CLI (SPEC 2.5: an id with a journal returns th
       '--operation-id',
       'fleet-retry-1',
       '--no-health-gate',
-      '--json',
-    ];
+    );
     const first = await runCli(argv);
     assert.equal(first.code, 0, first.stdout + first.stderr);
     const second = await runCli(argv);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCallbackReceiver } from '../support/callback-receiver.ts';
-import { runCli } from '../support/cli.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
 import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
 
@@ -44,16 +44,7 @@ describe('fleet runs from the CLI (--inventory --select)', () => {
   });
 
   it('upgrades a group with a canary and prints the aggregated result of SPEC 4', async () => {
-    const run = await cli([
-      '--inventory',
-      inventory,
-      '--select',
-      'group:edge',
-      'product.upgrade',
-      'deepfiler',
-      '3.2.1',
-      '--json',
-    ]);
+    const run = await cli(fleetArgv(inventory, 'group:edge', 'product.upgrade', 'deepfiler', '3.2.1'));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = JSON.parse(run.stdout);
     assert.equal(result.status, 'succeeded');
@@ -72,22 +63,21 @@ describe('fleet runs from the CLI (--inventory --select)', () => {
 
   it('stops at maxErrors, skips the rest, and exits 4 with a failed host named', async () => {
     sandboxes['web-1']!.behave('haproxy', 'upgrade', { exit: 5, output: 'bad package' });
-    const run = await cli([
-      '--inventory',
-      inventory,
-      '--select',
-      'web-1,web-2,web-3',
-      'product.upgrade',
-      'haproxy',
-      '2.9',
-      '--canary',
-      '0',
-      '--max-concurrency',
-      '1',
-      '--max-errors',
-      '0',
-      '--json',
-    ]);
+    const run = await cli(
+      fleetArgv(
+        inventory,
+        'web-1,web-2,web-3',
+        'product.upgrade',
+        'haproxy',
+        '2.9',
+        '--canary',
+        '0',
+        '--max-concurrency',
+        '1',
+        '--max-errors',
+        '0',
+      ),
+    );
     assert.equal(run.code, 4);
     const result = JSON.parse(run.stdout);
     assert.equal(result.status, 'failed');
@@ -105,20 +95,19 @@ describe('fleet runs from the CLI (--inventory --select)', () => {
     sandboxes['web-2']!.setHealthy('deepfiler', false);
     const receiver = await startCallbackReceiver([200]);
     try {
-      const run = await cli([
-        '--inventory',
-        inventory,
-        '--select',
-        'group:edge',
-        'product.upgrade',
-        'haproxy',
-        '3.0',
-        '--max-errors',
-        '1',
-        '--callback',
-        receiver.url,
-        '--json',
-      ]);
+      const run = await cli(
+        fleetArgv(
+          inventory,
+          'group:edge',
+          'product.upgrade',
+          'haproxy',
+          '3.0',
+          '--max-errors',
+          '1',
+          '--callback',
+          receiver.url,
+        ),
+      );
       assert.equal(run.code, 4);
       const result = JSON.parse(run.stdout);
       assert.equal(result.status, 'partial');
@@ -137,16 +126,7 @@ describe('fleet runs from the CLI (--inventory --select)', () => {
     const unknown = await cli(['--inventory', inventory, '--select', 'web-9', 'heartbeat.get', '--json']);
     assert.equal(unknown.code, 2);
     assert.equal(JSON.parse(unknown.stdout).error.code, 'UNKNOWN_SERVER');
-    const bad = await cli([
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      'heartbeat.get',
-      '--max-concurrency',
-      'lots',
-      '--json',
-    ]);
+    const bad = await cli(fleetArgv(inventory, 'all', 'heartbeat.get', '--max-concurrency', 'lots'));
     assert.equal(bad.code, 2);
     assert.equal(JSON.parse(bad.stdout).error.code, 'INVALID_REQUEST');
   });

@@ -5,16 +5,14 @@
  * hosts only the SSM source knows, its clients built from the SDK's standard chain.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { expandInventory, type SourceClients } from '../../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory, selectHosts } from '../../lib/config/inventory.ts';
 import { BootstrapError } from '../../lib/errors.ts';
-import { runCli } from '../support/cli.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
 import { createTestEc2Client, type Ec2TestServer, startEc2Server } from '../support/ec2-server.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import {
   createTestSsmClient,
   type SsmTestServer,
@@ -22,6 +20,7 @@ import {
   testInstanceId,
   useSsmServerInEnv,
 } from '../support/ssm-server.ts';
+import { Teardown } from '../support/teardown.ts';
 
 const FILE = '/etc/cloudiq/inventory.ini';
 
@@ -283,14 +282,13 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
   let ssm: SsmTestServer;
   let dir: string;
   let inventory: string;
-  const sandboxes: Sandbox[] = [];
-  let restoreEnv: () => void;
+  const teardown = new Teardown();
 
   before(async () => {
     ssm = await startSsmServer({ region: 'eu-west-1' });
-    dir = mkdtempSync(join(tmpdir(), 'cloudiq-dynamic-'));
-    const sandbox = createSandbox();
-    sandboxes.push(sandbox);
+    teardown.add(() => ssm.close());
+    dir = teardown.tempDir('cloudiq-dynamic-');
+    const sandbox = teardown.sandbox();
     for (const n of [31, 32]) {
       ssm.addInstance(testInstanceId(n));
       ssm.managed.push({ instanceId: testInstanceId(n), tags: { Fleet: 'cloudiq' } });
@@ -310,24 +308,12 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
         '',
       ].join('\n'),
     );
-    restoreEnv = useSsmServerInEnv(ssm);
+    teardown.add(useSsmServerInEnv(ssm));
   });
-  after(async () => {
-    restoreEnv();
-    for (const sb of sandboxes) sb.cleanup();
-    await ssm.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => teardown.run());
 
   it('lists the source once and runs the command on every host it lists', async () => {
-    const run = await runCli([
-      '--inventory',
-      inventory,
-      '--select',
-      'tag:Fleet=cloudiq',
-      'server.mode',
-      '--json',
-    ]);
+    const run = await runCli(fleetArgv(inventory, 'tag:Fleet=cloudiq', 'server.mode'));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const result = JSON.parse(run.stdout);
     assert.deepEqual(
@@ -350,16 +336,7 @@ describe('a fleet run over hosts only an SSM source knows, from the CLI', () => 
     });
     const before = ssm.accessKeys.length;
     try {
-      const run = await runCli([
-        '--inventory',
-        inventory,
-        '--select',
-        'all',
-        '--profile',
-        'ops',
-        'server.mode',
-        '--json',
-      ]);
+      const run = await runCli(fleetArgv(inventory, 'all', '--profile', 'ops', 'server.mode'));
       assert.equal(run.code, 0, run.stdout + run.stderr);
     } finally {
       delete process.env['AWS_SHARED_CREDENTIALS_FILE'];

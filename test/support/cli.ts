@@ -22,3 +22,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = {}): Promi
   });
   return { code, stdout, stderr };
 }
+
+/** `--inventory FILE --select SELECTOR COMMAND… --json`: a fleet command line over an inventory. */
+export function fleetArgv(inventory: string, select: string, ...command: string[]): string[] {
+  return ['--inventory', inventory, '--select', select, ...command, '--json'];
+}
