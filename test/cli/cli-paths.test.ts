@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../support/cli.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 const BIN = resolve('bin/cloudiq-bootstrap.js');
@@ -74,15 +74,8 @@ describe('relative --config and --state-dir', () => {
   });
 
   it('an empty --state-dir is refused; an empty BOOTSTRAP_STATE_DIR means unset', () => {
-    const empty = cli(cwd, [
-      'product.get',
-      'haproxy',
-      '--config',
-      'bootstrap.ini',
-      '--state-dir',
-      '',
-      '--json',
-    ]);
+    const paths = ['--config', 'bootstrap.ini', '--state-dir', ''];
+    const empty = cli(cwd, ['product.get', 'haproxy', ...paths, '--json']);
     assert.equal(empty.code, 2, empty.stdout + empty.stderr);
     assert.equal(JSON.parse(empty.stdout).error.code, 'INVALID_REQUEST');
   });
@@ -111,23 +104,14 @@ describe('relative --config and --state-dir', () => {
   it('fleet runs take paths from the inventory: relative ones are CONFIG_ERROR, the flags INVALID_REQUEST', () => {
     const inventory = join(cwd, 'inventory.ini');
     writeFileSync(inventory, '[host:a]\ntransport = local\nstate_dir = rel-state\nconfig_path = /x/b.ini\n');
-    const relative = cli(cwd, ['--inventory', inventory, '--select', 'all', 'heartbeat.get', '--json']);
+    const relative = cli(cwd, fleetArgv(inventory, 'all', 'heartbeat.get'));
     assert.equal(relative.code, 6, relative.stdout + relative.stderr);
     assert.equal(JSON.parse(relative.stdout).error.code, 'CONFIG_ERROR');
     writeFileSync(
       inventory,
       `[host:a]\ntransport = local\nstate_dir = ${sb.stateDir}\nconfig_path = ${sb.configPath}\n`,
     );
-    const flags = cli(cwd, [
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      '--state-dir',
-      'rel-state',
-      'heartbeat.get',
-      '--json',
-    ]);
+    const flags = cli(cwd, fleetArgv(inventory, 'all', '--state-dir', 'rel-state', 'heartbeat.get'));
     assert.equal(flags.code, 2, flags.stdout + flags.stderr);
     assert.equal(JSON.parse(flags.stdout).error.code, 'INVALID_REQUEST');
   });

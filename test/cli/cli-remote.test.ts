@@ -168,26 +168,12 @@ describe('one server over SSH from the CLI (--host)', () => {
   ];
 
   it('runs commands with known_hosts verification', async () => {
-    const set = await cli([
-      ...target(),
-      '--known-hosts',
-      sshd.knownHostsFile,
-      'product.set',
-      'haproxy',
-      'maxconn=77',
-      '--json',
-    ]);
+    const knownHosts = ['--known-hosts', sshd.knownHostsFile];
+    const set = await cli([...target(), ...knownHosts, 'product.set', 'haproxy', 'maxconn=77', '--json']);
     assert.equal(set.code, 0, set.stdout + set.stderr);
     assert.equal(JSON.parse(set.stdout).config.maxconn, '77');
-    const provision = await cli([
-      ...target(),
-      '--host-key',
-      sshd.hostKeyFingerprint,
-      'server.provision',
-      '--role',
-      'worker',
-      '--json',
-    ]);
+    const hostKey = ['--host-key', sshd.hostKeyFingerprint];
+    const provision = await cli([...target(), ...hostKey, 'server.provision', '--role', 'worker', '--json']);
     assert.equal(provision.code, 0, provision.stdout);
     assert.equal(JSON.parse(provision.stdout).status, 'succeeded');
   });
