@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import {
-  aggregate,
   commandArgs,
   createProgressPrinter,
   type FleetProgressEvent,
@@ -10,18 +9,12 @@ import {
   type TargetReport,
   withCallbackOutcome,
 } from '../../lib/fleet/index.ts';
+import { upgradeResult } from '../support/fleet-results.ts';
 
 const hookFailed = new BootstrapError('HOOK_FAILED', 'upgrade.sh exited 1', { exitCode: 1 }).toJSON();
 
 function result(targets: TargetReport[]) {
-  return aggregate({
-    operationId: 'op_01J0000000000000000000000',
-    command: 'product.upgrade',
-    args: { product: 'deepfiler', version: '3.2.1' },
-    startedAt: new Date('2025-01-02T03:04:05.000Z'),
-    finishedAt: new Date('2025-01-02T03:05:06.500Z'),
-    targets,
-  });
+  return upgradeResult(targets, '2025-01-02T03:04:05.000Z', '2025-01-02T03:05:06.500Z');
 }
 
 describe('aggregate', () => {

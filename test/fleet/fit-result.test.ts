@@ -2,20 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES, type ErrorBody } from '../../lib/errors.ts';
-import { aggregate, type FleetResult, type TargetReport } from '../../lib/fleet/aggregate.ts';
+import type { FleetResult, TargetReport } from '../../lib/fleet/aggregate.ts';
 import { fitResult, MAX_RESULT_BYTES } from '../../lib/fleet/fit-result.ts';
+import { upgradeResult } from '../support/fleet-results.ts';
 
 const URL = 'https://runs.s3.eu-west-1.amazonaws.com/runs/op/result.json?X-Amz-Signature=abc';
 
 function result(targets: TargetReport[]): FleetResult {
-  return aggregate({
-    operationId: 'op_01J0000000000000000000000',
-    command: 'product.upgrade',
-    args: { product: 'deepfiler', version: '3.2.1' },
-    startedAt: new Date('2026-01-02T03:04:05.000Z'),
-    finishedAt: new Date('2026-01-02T03:09:05.000Z'),
-    targets,
-  });
+  return upgradeResult(targets, '2026-01-02T03:04:05.000Z', '2026-01-02T03:09:05.000Z');
 }
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
