@@ -2,7 +2,6 @@
 // built into a temp dir and run in a fresh Node.js away from the sources, answers `GET /` and each
 // `/console/` file from its own bytes, with the same headers as `serve`.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import {
 } from '../../lib/console/routes.ts';
 import { CONSOLE_SOURCES } from '../../lib/console/sources.ts';
 import { bundle } from '../../scripts/bundle.mjs';
+import { runInFreshNode } from '../support/fresh-node.ts';
 
 // Runs in the child: imports the bundle, answers each event given on the command line.
 const LOADER = `
@@ -56,17 +56,8 @@ describe('the console in the API bundle', () => {
     assert.ok(!names.some((name) => name.endsWith('.d.ts')), 'type declarations are not served');
     const paths = names.map((name) => (name === 'index.html' ? '/' : `${CONSOLE_PREFIX}${name}`));
     const events = [...paths, '/console/missing.js'].map((url) => buildHttpEvent({ method: 'GET', url }));
-    const run = spawnSync(process.execPath, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {
-      cwd: dir,
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        HOME: dir,
-        AWS_REGION: 'eu-west-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-        INVENTORY_SOURCE: `file:${join(dir, 'inventory.ini')}`,
-      },
+    const run = runInFreshNode(dir, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {
+      INVENTORY_SOURCE: `file:${join(dir, 'inventory.ini')}`,
     });
     assert.equal(run.status, 0, run.stderr);
     const answers = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '[]') as Answer[];

@@ -14,6 +14,7 @@ import { FUNCTION_NAMES } from '../../infra/function.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
 import { VERSION } from '../../lib/version.ts';
 import { type BundleOutput, bundle, ROOT } from '../../scripts/bundle.mjs';
+import { runInFreshNode } from '../support/fresh-node.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 // Runs in the child: no socket may connect, then the bundle is imported and, given an event,
@@ -70,22 +71,8 @@ describe('bundles', () => {
 
   /** A fresh Node.js with a region, no credentials, no ~/.aws, no instance metadata. */
   function load(file: string, env: Record<string, string> = {}, event?: unknown): LoadResult {
-    const run = spawnSync(
-      process.execPath,
-      [join(dir, 'loader.mjs'), file, ...(event ? [JSON.stringify(event)] : [])],
-      {
-        cwd: dir,
-        encoding: 'utf8',
-        timeout: 60_000,
-        env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          HOME: dir,
-          AWS_REGION: 'eu-west-1',
-          AWS_EC2_METADATA_DISABLED: 'true',
-          ...env,
-        },
-      },
-    );
+    const args = [join(dir, 'loader.mjs'), file, ...(event ? [JSON.stringify(event)] : [])];
+    const run = runInFreshNode(dir, args, env);
     assert.equal(run.status, 0, `${file}: exit ${run.status}\n${run.stderr}`);
     const last = run.stdout.trim().split('\n').at(-1) ?? '';
     return JSON.parse(last) as LoadResult;
