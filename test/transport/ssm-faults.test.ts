@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SSMClient, SSMClientConfig } from '@aws-sdk/client-ssm';
 import { BootstrapError, type ErrorCode } from '../../lib/errors.ts';
@@ -12,8 +12,7 @@ import {
   startSsmServer,
   testInstanceId,
 } from '../support/ssm-server.ts';
-
-const FAST_POLL = { windowMs: 10, poll: { initialMs: 10, maxMs: 80 } };
+import { FAST_POLL, useSsmPeers } from '../support/ssm-suite.ts';
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500; i++) {
@@ -49,14 +48,8 @@ describe('ssm transport: every SSM status and fault', () => {
     });
   };
 
-  before(async () => {
-    server = await startSsmServer();
-    client = createTestSsmClient(server);
-    batcher = new SsmBatcher(client, FAST_POLL);
-  });
-  after(async () => {
-    client.destroy();
-    await server.close();
+  useSsmPeers((peers) => {
+    ({ server, client, batcher } = peers);
   });
 
   it('waits through Delayed, then reads the answer', async () => {

@@ -3,19 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';
+import { createSsmTransport, type SsmBatcher } from '../../lib/transport/ssm/index.ts';
 import type { Transport } from '../../lib/transport/types.ts';
-import {
-  createTestSsmClient,
-  type SsmTestServer,
-  startSsmServer,
-  testInstanceId,
-} from '../support/ssm-server.ts';
-
-const FAST_POLL = { windowMs: 10, poll: { initialMs: 10, maxMs: 80 } };
+import { type SsmTestServer, testInstanceId } from '../support/ssm-server.ts';
+import { useSsmPeers } from '../support/ssm-suite.ts';
 
 const PROGRAM = `set -u
 greeting='héllo wörld ✓'
@@ -41,14 +35,8 @@ describe('ssm transport over the SSM wire protocol', () => {
     return createSsmTransport({ client, instanceId, batcher });
   };
 
-  before(async () => {
-    server = await startSsmServer();
-    client = createTestSsmClient(server);
-    batcher = new SsmBatcher(client, FAST_POLL);
-  });
-  after(async () => {
-    client.destroy();
-    await server.close();
+  useSsmPeers((peers) => {
+    ({ server, client, batcher } = peers);
   });
 
   it('gives back exactly what the local transport gives for the same program', async () => {
