@@ -205,6 +205,20 @@ export async function startLong(
   });
 }
 
+/**
+ * A long command to its end (SPEC 6): started, then followed until its journal is final; with
+ * `detach`, or when the start already answers a final journal or a dry run, that answer.
+ */
+export async function runLong(
+  host: HostTarget,
+  request: LongRequest,
+  options: RunOptions,
+): Promise<Journal | DryRun> {
+  const started = await startLong(host, request, options);
+  if ('dryRun' in started || options.detach || started.status !== 'running') return started;
+  return followOperation(host, started.id, options);
+}
+
 /** Waits for an operation's journal to be final, in long polls on the host. */
 export async function followOperation(
   host: HostTarget,
