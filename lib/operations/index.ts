@@ -1,5 +1,5 @@
 import { BootstrapError } from '../errors.ts';
-import { rowOf } from './command-row.ts';
+import { type AnyCommandRow, rowOf } from './command-row.ts';
 import { heartbeatAppstack, heartbeatGet } from './heartbeat.ts';
 import { COMMAND_TABLE } from './registry.ts';
 import { readSnapshot } from './snapshot.ts';
@@ -20,13 +20,22 @@ export async function runCommand(
   options: RunOptions = {},
 ): Promise<unknown> {
   const { command, ...args } = request;
-  const row = rowOf(COMMAND_TABLE, command);
+  return runRow(rowOf(COMMAND_TABLE, command), host, args, options);
+}
+
+/** Runs one row's command with `args` (without `command`), checked against the row's zod arguments. */
+export async function runRow(
+  row: AnyCommandRow,
+  host: HostTarget,
+  args: object,
+  options: RunOptions = {},
+): Promise<unknown> {
   // The row's zod arguments only check: what is run is the request as given (zod's `record`
   // would drop a `__proto__` key, which product.set must judge, never lose).
   const checked = row.args.safeParse(args);
   if (!checked.success) {
-    throw new BootstrapError('INVALID_REQUEST', `${command}: malformed request`, {
-      command,
+    throw new BootstrapError('INVALID_REQUEST', `${row.name}: malformed request`, {
+      command: row.name,
       issues: checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
     });
   }
