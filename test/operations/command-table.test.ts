@@ -3,6 +3,7 @@
 // refusals, its help and its output, and by the API's router, which runs it on a real sandbox
 // host; the table as shipped knows nothing of it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as z from 'zod';
 import { createApiHandler } from '../../lib/api/handler.ts';
@@ -84,6 +85,19 @@ describe('the command table', () => {
       for (const route of row.routes) assert.ok(keys.includes(`${route.method} ${route.path}`), row.name);
   });
 
+  it('is the row the README shows under "Adding a command"', () => {
+    // The row as code, without comments and layout.
+    const rowIn = (text: string) =>
+      (/const serverUptime = defineCommand\(\{[\s\S]*?\n\}\);/.exec(text)?.[0] ?? '')
+        .replace(/\/\/.*$/gm, '')
+        .replace(/\s+/g, '');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.split('### Adding a command')[1]?.split('\n### ')[0] ?? '';
+    const test = readFileSync(new URL(import.meta.url), 'utf8');
+    assert.notEqual(rowIn(section), '');
+    assert.equal(rowIn(section), rowIn(test));
+  });
+
   it('a new row is parsed, refused where a flag does not apply, and unknown to the shipped table', () => {
     assert.deepEqual(toRequest('server.uptime', ['min'], cliOptions, TABLE), {
       command: 'server.uptime',
@@ -128,10 +142,7 @@ describe('the command table', () => {
       const fleet = createStaticFleet([
         { groups: ['edge'], target: sandbox.host(createLocalTransport({ target: 'web-1' }), 'web-1') },
       ]);
-      const handler = createApiHandler(
-        { fleet, dispatch: async () => {} },
-        routes === undefined ? {} : { routes },
-      );
+      const handler = createApiHandler({ fleet, dispatch: async () => {} }, present({ routes }));
       const result = await handler(buildHttpEvent({ method: 'GET', url }));
       return { status: result.statusCode, body: JSON.parse(result.body) };
     };
