@@ -10,23 +10,26 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { API_ROUTE_KEYS } from '../lib/api/routes.ts';
 import { CONSOLE_GATEWAY_PATHS } from '../lib/console/routes.ts';
 import type { AuthorizerSettings } from './settings.ts';
 
-/** SPEC 7.1's routes, as API Gateway route keys. */
-export const API_ROUTES: readonly { method: apigw.HttpMethod; path: string }[] = [
-  { method: apigw.HttpMethod.GET, path: '/servers' },
-  { method: apigw.HttpMethod.GET, path: '/servers/{server}/heartbeat' },
-  { method: apigw.HttpMethod.GET, path: '/servers/{server}/mode' },
-  { method: apigw.HttpMethod.PUT, path: '/servers/{server}/mode' },
-  { method: apigw.HttpMethod.GET, path: '/servers/{server}/products/{product}' },
-  { method: apigw.HttpMethod.PATCH, path: '/servers/{server}/products/{product}/config' },
-  { method: apigw.HttpMethod.POST, path: '/servers/{server}/provision' },
-  { method: apigw.HttpMethod.POST, path: '/servers/{server}/products/{product}/upgrade' },
-  { method: apigw.HttpMethod.GET, path: '/servers/{server}/operations/{operationId}' },
-  { method: apigw.HttpMethod.GET, path: '/fleet/operations/{operationId}' },
-  { method: apigw.HttpMethod.POST, path: '/fleet/upgrade' },
-];
+/** The HTTP methods API Gateway knows, by name. */
+const METHODS: Record<string, apigw.HttpMethod> = Object.fromEntries(
+  Object.values(apigw.HttpMethod).map((method) => [method, method]),
+);
+
+/**
+ * SPEC 7.1's routes, as API Gateway route keys: the API's own route table (lib/api/routes.ts,
+ * where each command's routes come from its row), never a second list.
+ */
+export const API_ROUTES: readonly { method: apigw.HttpMethod; path: string }[] = API_ROUTE_KEYS.map(
+  ({ method, path }) => {
+    const known = METHODS[method];
+    if (known === undefined) throw new Error(`API Gateway has no method ${method} (route ${path})`);
+    return { method: known, path };
+  },
+);
 
 /** Steady-state and burst limits of the stage; the API fronts SSH and SSM, not a web audience. */
 export const API_THROTTLE = { rateLimit: 50, burstLimit: 100 };

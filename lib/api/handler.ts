@@ -2,18 +2,17 @@
  * The HTTP API of SPEC 7.1 as one function from a payload 2.0 event to a structured result,
  * knowing nothing of Lambda or of sockets: `functions/api.ts` and `serve` both call it.
  */
-import { CONSOLE_ROUTES } from '../console/routes.ts';
 import { BootstrapError } from '../errors.ts';
+import { present } from '../optional.ts';
 import type { ApiDeps, Route } from './context.ts';
 import { errorResult, type HttpEvent, type HttpResult, httpEventSchema } from './http.ts';
-import { longRoutes } from './long-routes.ts';
 import { findRoute } from './router.ts';
-import { serverRoutes } from './server-routes.ts';
+import { allRoutes } from './routes.ts';
 
 export type { ApiDeps } from './context.ts';
 
 /** Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`), and the fleet console's page. */
-export const ROUTES: readonly Route[] = [...serverRoutes, ...longRoutes, ...CONSOLE_ROUTES];
+export const ROUTES: readonly Route[] = allRoutes();
 
 /** One line per request: what was asked and how it ended (no body, no header values). */
 export interface ApiLogRecord {
@@ -28,6 +27,8 @@ export interface ApiLogRecord {
 export interface ApiHandlerOptions {
   log?: (record: ApiLogRecord) => void;
   now?: () => number;
+  /** The routes to answer (`ROUTES` unless a test brings its own table's). */
+  routes?: readonly Route[];
 }
 
 export type ApiHandler = (event: unknown) => Promise<HttpResult>;
@@ -35,6 +36,7 @@ export type ApiHandler = (event: unknown) => Promise<HttpResult>;
 /** Builds the API handler over its dependencies (fleet, dispatch, store). */
 export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions = {}): ApiHandler {
   const now = options.now ?? Date.now;
+  const routes = options.routes ?? ROUTES;
   return async (raw) => {
     const started = now();
     const parsed = httpEventSchema.safeParse(raw);
@@ -55,24 +57,24 @@ export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions = {})
       return result;
     }
     const event = parsed.data;
-    const result = await answer(deps, event);
+    const result = await answer(deps, routes, event);
     const code = result.statusCode >= 400 ? codeOf(result) : undefined;
     options.log?.({
       requestId: event.requestContext.requestId,
       method: event.requestContext.http.method,
       path: event.rawPath,
       status: result.statusCode,
-      ...(code === undefined ? {} : { code }),
+      ...present({ code }),
       durationMs: now() - started,
     });
     return result;
   };
 }
 
-async function answer(deps: ApiDeps, event: HttpEvent): Promise<HttpResult> {
+async function answer(deps: ApiDeps, routes: readonly Route[], event: HttpEvent): Promise<HttpResult> {
   const method = event.requestContext.http.method.toUpperCase();
   try {
-    const lookup = findRoute(ROUTES, method, event.rawPath);
+    const lookup = findRoute(routes, method, event.rawPath);
     if (lookup.kind === 'not-found') {
       // Not an operation's error: API Gateway itself answers 404 for a route it lacks.
       return errorResult(

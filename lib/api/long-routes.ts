@@ -22,15 +22,10 @@ import type { LongRequest } from '../fleet/job.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type Journal, runCommand } from '../operations/index.ts';
 import type { CommandRequest, HostTarget } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { param, type Route, type RouteContext, runOptions } from './context.ts';
 import { headerOf, jsonResult, readJsonBody, readQuery } from './http.ts';
-import {
-  fleetUpgradeBodySchema,
-  parseOptionalBody,
-  parseWith,
-  provisionBodySchema,
-  upgradeBodySchema,
-} from './params.ts';
+import { fleetUpgradeBodySchema, parseWith } from './params.ts';
 
 /** The operation id of a request: `Idempotency-Key`, else the body's `operationId`, else a new one. */
 function operationIdOf(context: RouteContext, bodyId: string | undefined): { id: string; given: boolean } {
@@ -107,7 +102,11 @@ async function existingJournal(context: RouteContext, host: HostTarget, operatio
   }
 }
 
-async function startServerOperation(
+/**
+ * Starts a server's long operation (`POST …/provision`, `…/upgrade`: command-routes.ts) detached,
+ * hands it to a run that follows it and calls back, and answers 202.
+ */
+export async function startServerOperation(
   context: RouteContext,
   request: LongRequest,
   body: {
@@ -126,7 +125,7 @@ async function startServerOperation(
     sameRequest(id, request, existing);
     return accepted(id, location);
   }
-  const waitLock = body.waitLockSeconds === undefined ? {} : { waitLockSeconds: body.waitLockSeconds };
+  const waitLock = present({ waitLockSeconds: body.waitLockSeconds });
   const journal = (await runCommand(
     host,
     { ...request, operationId: id } as CommandRequest,
@@ -138,33 +137,10 @@ async function startServerOperation(
     operationId: id,
     server,
     request,
-    ...(body.callbackUrl === undefined ? {} : { callbackUrl: body.callbackUrl }),
+    ...present({ callbackUrl: body.callbackUrl }),
     ...waitLock,
   });
   return accepted(id, location);
-}
-
-/** `POST /servers/{server}/provision` `{ role?, callbackUrl?, operationId?, waitLockSeconds? }`. */
-async function provision(context: RouteContext) {
-  readQuery(context.event, []);
-  const body = parseOptionalBody(provisionBodySchema, readJsonBody(context.event), 'POST provision');
-  const request: LongRequest = {
-    command: 'server.provision',
-    ...(body.role === undefined ? {} : { role: body.role }),
-  };
-  return startServerOperation(context, request, body);
-}
-
-/** `POST /servers/{server}/products/{product}/upgrade` `{ version, callbackUrl?, operationId?, waitLockSeconds? }`. */
-async function upgrade(context: RouteContext) {
-  readQuery(context.event, []);
-  const body = parseWith(upgradeBodySchema, readJsonBody(context.event), 'POST upgrade');
-  const request: LongRequest = {
-    command: 'product.upgrade',
-    product: param(context, 'product'),
-    version: body.version,
-  };
-  return startServerOperation(context, request, body);
 }
 
 /** `POST /fleet/upgrade`: SPEC 7.1's body; the run is recorded and started, its result goes to the callback. */
@@ -216,9 +192,8 @@ async function getFleetOperation(context: RouteContext) {
   return jsonResult(200, { ...record, resultUrl: await context.deps.resultUrl(resultLocation) });
 }
 
-export const longRoutes: Route[] = [
-  { method: 'POST', path: '/servers/{server}/provision', handle: provision },
-  { method: 'POST', path: '/servers/{server}/products/{product}/upgrade', handle: upgrade },
+/** The fleet's routes (no command of one server's: SPEC 4's runs). */
+export const fleetRoutes: Route[] = [
   { method: 'POST', path: '/fleet/upgrade', handle: fleetUpgrade },
   { method: 'GET', path: '/fleet/operations/{operationId}', handle: getFleetOperation },
 ];

@@ -5,9 +5,9 @@
  */
 import * as z from 'zod';
 import { HOST_NAME_PATTERN } from '../config/inventory.ts';
-import { NAME_PATTERN, OPERATION_ID_PATTERN, VERSION_PATTERN } from '../config/names.ts';
-import { nameRecord } from '../config/records.ts';
+import { NAME_PATTERN, OPERATION_ID_PATTERN } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';
+import { versionField } from '../operations/registry.ts';
 
 /** Server names in a path are inventory host names (SPEC 3.1). */
 export const SERVER_NAME_PATTERN = HOST_NAME_PATTERN;
@@ -35,55 +35,24 @@ export function pathParam(kind: PathParam, value: string): string {
 /** The longest lock wait a request may ask for: the answer must come within API Gateway's 29 s. */
 export const MAX_API_WAIT_LOCK_SECONDS = 15;
 
-const waitLock = z.number().int().min(0).max(MAX_API_WAIT_LOCK_SECONDS);
+/** A lock wait in a request (SPEC 2.3's `waitLockSeconds`). */
+export const waitLockField = z.number().int().min(0).max(MAX_API_WAIT_LOCK_SECONDS);
 const operationId = z.string().regex(OPERATION_ID_PATTERN, 'an operation id: letters, digits, _ and -');
 const callbackUrl = z.string().min(1).max(2048);
 const rate = z.union([z.number().int().min(0), z.string().min(1).max(8)]);
 
-export const modeBodySchema = z.strictObject({
-  mode: z.string().regex(NAME_PATTERN, 'a mode name'),
-  waitLockSeconds: waitLock.optional(),
-});
-
-/**
- * `{ KEY: VALUE, … }`: values are strings; keys and values are the host's to judge (INVALID_KEY/VALUE).
- * Read into a record without a prototype, every own key kept: zod's `record` drops a `__proto__`
- * key silently, and a key must be judged, never lost.
- */
-export const configBodySchema = z
-  .custom<Record<string, unknown>>(
-    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
-    'an object of KEY: VALUE',
-  )
-  .transform((body, context) => {
-    const values = nameRecord<string>();
-    for (const [key, value] of Object.entries(body)) {
-      if (typeof value === 'string') values[key] = value;
-      else context.issues.push({ code: 'custom', message: 'expected a string', path: [key], input: value });
-    }
-    return values;
-  })
-  .refine((values) => Object.keys(values).length > 0, 'at least one KEY: VALUE');
-
-export const provisionBodySchema = z.strictObject({
-  role: z.string().regex(NAME_PATTERN, 'a role name').optional(),
+/** What a long command's body carries beside its arguments (SPEC 7.1), after them. */
+export const LONG_BODY_FIELDS = {
   callbackUrl: callbackUrl.optional(),
   operationId: operationId.optional(),
-  waitLockSeconds: waitLock.optional(),
-});
-
-export const upgradeBodySchema = z.strictObject({
-  version: z.string().regex(VERSION_PATTERN, 'a version: letters, digits and . _ + ~ : -'),
-  callbackUrl: callbackUrl.optional(),
-  operationId: operationId.optional(),
-  waitLockSeconds: waitLock.optional(),
-});
+  waitLockSeconds: waitLockField.optional(),
+};
 
 /** SPEC 7.1's `/fleet/upgrade` body, also the batch-upgrade function's event (SPEC 7.3). */
 export const fleetUpgradeBodySchema = z.strictObject({
   select: z.string().min(1).max(4096),
   product: z.string().regex(NAME_PATTERN, 'a product name'),
-  version: z.string().regex(VERSION_PATTERN, 'a version: letters, digits and . _ + ~ : -'),
+  version: versionField,
   maxConcurrency: rate.optional(),
   maxErrors: rate.optional(),
   canary: rate.optional(),

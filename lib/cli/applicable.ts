@@ -4,10 +4,14 @@
  * `--role edge product.upgrade …` never looks as though it did something.
  */
 import { BootstrapError } from '../errors.ts';
-import { COMMAND_HELP } from './help.ts';
-
-const LONG = new Set(['server.provision', 'product.upgrade']);
-const MUTATING = new Set([...LONG, 'product.set']);
+import {
+  type AnyCommandRow,
+  type CommandFlag,
+  type CommandTable,
+  findRow,
+} from '../operations/command-row.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
+import { commandHelpOf } from './help.ts';
 
 /** What the command line says, as the rules read it. */
 interface Line {
@@ -17,46 +21,63 @@ interface Line {
   given: ReadonlySet<string>;
 }
 
-const mutating = (l: Line) =>
-  MUTATING.has(l.command) || (l.command === 'server.mode' && l.positionals.length > 0);
+type Rule = [(l: Line) => boolean, string];
+
 const fleet = (l: Line) => l.given.has('inventory');
 const ssh = (l: Line) => l.given.has('host');
 
+/** `a`, `a and b`, `a, b and c`. */
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
 /** Options that go only with some command lines; the others go with every operation. */
-const RULES: Record<string, [(l: Line) => boolean, string]> = {
-  'wait-lock': [
-    mutating,
-    'only a change takes the lock (product.set, server.mode MODE, server.provision, product.upgrade)',
-  ],
-  'dry-run': [
-    mutating,
-    'only a change has a program to show (product.set, server.mode MODE, server.provision, product.upgrade)',
-  ],
-  detach: [(l) => LONG.has(l.command), 'only server.provision and product.upgrade run long enough to detach'],
-  'operation-id': [
-    (l) => LONG.has(l.command),
-    'only server.provision and product.upgrade take an operation id',
-  ],
-  role: [(l) => l.command === 'server.provision', 'only server.provision takes a role'],
-  select: [fleet, 'it goes with --inventory FILE'],
-  limit: [fleet, 'it goes with --inventory FILE'],
-  'max-concurrency': [fleet, 'it goes with --inventory FILE'],
-  'max-errors': [fleet, 'it goes with --inventory FILE'],
-  canary: [fleet, 'it goes with --inventory FILE'],
-  'no-health-gate': [
-    (l) => fleet(l) && l.command === 'product.upgrade',
-    'the health gate is for product.upgrade over --inventory FILE',
-  ],
-  identity: [ssh, 'it goes with --host'],
-  'known-hosts': [ssh, 'it goes with --host'],
-  'host-key': [ssh, 'it goes with --host'],
-  jump: [ssh, 'it goes with --host'],
-  port: [ssh, 'it goes with --host (the SSH port)'],
-  'ssh-config': [(l) => ssh(l) || fleet(l), 'it goes with --host or --inventory'],
-  'accept-new-host-key': [(l) => ssh(l) || fleet(l), 'it goes with --host or --inventory'],
-  region: [(l) => l.given.has('ssm'), 'it goes with --ssm'],
-  profile: [(l) => l.given.has('ssm') || fleet(l), 'it goes with --ssm or --inventory'],
-};
+function rulesOf(table: CommandTable): Record<string, Rule> {
+  const row = (l: Line) => findRow(table, l.command);
+  const mutating = (l: Line) => {
+    const mutates = row(l)?.mutates;
+    return mutates === 'always' || (mutates === 'when-given' && l.positionals.length > 0);
+  };
+  const long = (l: Line) => row(l)?.long === true;
+  // How the changes are named: `server.mode MODE` changes only with its argument.
+  const changes = table
+    .filter((r) => r.mutates !== 'never')
+    .map((r) => (r.mutates === 'when-given' ? `${r.name} ${r.cli.usage.replace(/[[\]]/g, '')}` : r.name))
+    .join(', ');
+  const longs = table.filter((r) => r.long).map((r) => r.name);
+  const taking = (flag: CommandFlag) => table.filter((r: AnyCommandRow) => r.cli.flags?.includes(flag));
+  const takes = (flag: CommandFlag) => (l: Line) => taking(flag).some((r) => r.name === l.command);
+  const verb = (names: readonly unknown[], one: string, many: string) => (names.length === 1 ? one : many);
+  const roles = taking('role').map((r) => r.name);
+  const gated = taking('no-health-gate').map((r) => r.name);
+  return {
+    'wait-lock': [mutating, `only a change takes the lock (${changes})`],
+    'dry-run': [mutating, `only a change has a program to show (${changes})`],
+    detach: [long, `only ${listed(longs)} ${verb(longs, 'runs', 'run')} long enough to detach`],
+    'operation-id': [long, `only ${listed(longs)} ${verb(longs, 'takes', 'take')} an operation id`],
+    role: [takes('role'), `only ${listed(roles)} ${verb(roles, 'takes', 'take')} a role`],
+    select: [fleet, 'it goes with --inventory FILE'],
+    limit: [fleet, 'it goes with --inventory FILE'],
+    'max-concurrency': [fleet, 'it goes with --inventory FILE'],
+    'max-errors': [fleet, 'it goes with --inventory FILE'],
+    canary: [fleet, 'it goes with --inventory FILE'],
+    'no-health-gate': [
+      (l) => fleet(l) && takes('no-health-gate')(l),
+      `the health gate is for ${listed(gated)} over --inventory FILE`,
+    ],
+    identity: [ssh, 'it goes with --host'],
+    'known-hosts': [ssh, 'it goes with --host'],
+    'host-key': [ssh, 'it goes with --host'],
+    jump: [ssh, 'it goes with --host'],
+    port: [ssh, 'it goes with --host (the SSH port)'],
+    'ssh-config': [(l) => ssh(l) || fleet(l), 'it goes with --host or --inventory'],
+    'accept-new-host-key': [(l) => ssh(l) || fleet(l), 'it goes with --host or --inventory'],
+    region: [(l) => l.given.has('ssm'), 'it goes with --ssm'],
+    profile: [(l) => l.given.has('ssm') || fleet(l), 'it goes with --ssm or --inventory'],
+  };
+}
+
+const DEFAULT_RULES = rulesOf(COMMAND_TABLE);
 
 /** `serve` and `demo` take only these. */
 const OWN: Record<string, ReadonlySet<string>> = {
@@ -65,30 +86,30 @@ const OWN: Record<string, ReadonlySet<string>> = {
 };
 
 /** The usage line of a command, for errors that point at it. */
-export function usageOf(command: string | null): string {
-  if (command !== null && Object.hasOwn(COMMAND_HELP, command))
-    return `usage: ${COMMAND_HELP[command]!.split('\n')[0]}`;
-  return 'see cloudiq-bootstrap --help';
+export function usageOf(command: string | null, table: CommandTable = COMMAND_TABLE): string {
+  const help = command === null ? undefined : commandHelpOf(command, table);
+  return help === undefined ? 'see cloudiq-bootstrap --help' : `usage: ${help.split('\n')[0]}`;
 }
 
 /** Throws INVALID_REQUEST for the first option that does not apply to this command line. */
-export function refuseInapplicable(line: Line): void {
+export function refuseInapplicable(line: Line, table: CommandTable = COMMAND_TABLE): void {
+  const rules = table === COMMAND_TABLE ? DEFAULT_RULES : rulesOf(table);
   const own = OWN[line.command];
   for (const option of line.given) {
     if (option === 'help' || option === 'version') continue;
     if (own) {
-      if (!own.has(option)) throw refusal(line.command, option, `${line.command} does not take it`);
+      if (!own.has(option)) throw refusal(line.command, option, `${line.command} does not take it`, table);
       continue;
     }
-    const rule = RULES[option];
-    if (rule && !rule[0](line)) throw refusal(line.command, option, rule[1]);
+    const rule = rules[option];
+    if (rule && !rule[0](line)) throw refusal(line.command, option, rule[1], table);
   }
 }
 
-function refusal(command: string, option: string, why: string): BootstrapError {
+function refusal(command: string, option: string, why: string, table: CommandTable): BootstrapError {
   return new BootstrapError(
     'INVALID_REQUEST',
-    `--${option} does not apply to ${command}: ${why}; ${usageOf(command)}`,
+    `--${option} does not apply to ${command}: ${why}; ${usageOf(command, table)}`,
     { command, option: `--${option}` },
   );
 }

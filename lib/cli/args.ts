@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
 import { assertOperationId } from '../config/names.ts';
-import { nameRecord } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
+import { type CommandTable, rowOf } from '../operations/command-row.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
 import type { CommandRequest } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { refuseInapplicable, usageOf } from './applicable.ts';
 
 /** Every option of SPEC 6, with its type; `--help` of each command lists the ones that apply. */
@@ -80,25 +82,21 @@ export interface ParsedCli {
   options: CliOptions;
 }
 
-export const COMMANDS = [
-  'product.get',
-  'product.set',
-  'server.mode',
-  'server.provision',
-  'product.upgrade',
-  'heartbeat.get',
-  'heartbeat.appstack',
-  'operation.get',
-] as const;
+/** The command words of the command table, in its order. */
+export const COMMANDS: readonly string[] = COMMAND_TABLE.map((row) => row.name);
+
+/** Words the CLI answers itself, beside the table's commands. */
+const OWN_WORDS = ['serve', 'demo'];
 
 const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-export function parseCli(argv: readonly string[]): ParsedCli {
+/** Reads a command line (the commands of `table`, the registry's by default). */
+export function parseCli(argv: readonly string[], table: CommandTable = COMMAND_TABLE): ParsedCli {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw unreadable(argv, error);
+    throw unreadable(argv, error, table);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const options: CliOptions = {
@@ -136,20 +134,22 @@ export function parseCli(argv: readonly string[]): ParsedCli {
   }
   if (options.operationId !== undefined) assertOperationId(options.operationId);
   const [command = null, ...positionals] = parsed.positionals;
-  if (command !== null && COMMAND_WORDS.has(command))
-    refuseInapplicable({ command, positionals, given: new Set(Object.keys(values)) });
+  if (command !== null && wordsOf(table).has(command))
+    refuseInapplicable({ command, positionals, given: new Set(Object.keys(values)) }, table);
   return { command, positionals, options };
 }
 
-const COMMAND_WORDS: ReadonlySet<string> = new Set([...COMMANDS, 'serve', 'demo']);
+const wordsOf = (table: CommandTable): ReadonlySet<string> =>
+  new Set([...table.map((row) => row.name), ...OWN_WORDS]);
 
 /**
  * parseArgs's own errors speak of its API ("To specify a positional argument starting with a
  * '-', place it at the end…"); the operator gets one line naming the option and the usage of the
  * command it was given to.
  */
-function unreadable(argv: readonly string[], error: unknown): BootstrapError {
-  const command = argv.find((arg) => COMMAND_WORDS.has(arg)) ?? null;
+function unreadable(argv: readonly string[], error: unknown, table: CommandTable): BootstrapError {
+  const words = wordsOf(table);
+  const command = argv.find((arg) => words.has(arg)) ?? null;
   const code = (error as { code?: string }).code;
   const option = /'(-{1,2}[^' =]+)/.exec((error as Error).message)?.[1] ?? '';
   const long = option.startsWith('--')
@@ -165,13 +165,13 @@ function unreadable(argv: readonly string[], error: unknown): BootstrapError {
         : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && type === 'boolean'
           ? `${option} takes no value`
           : 'the command line could not be read';
-  return new BootstrapError('INVALID_REQUEST', `${problem}; ${usageOf(command)}`, {
+  return new BootstrapError('INVALID_REQUEST', `${problem}; ${usageOf(command, table)}`, {
     ...(option === '' ? {} : { option }),
     ...(command === null ? {} : { command }),
   });
 }
 
-function arity(command: string, positionals: string[], min: number, max: number, usage: string): void {
+function arity(command: string, positionals: string[], [min, max]: readonly [number, number], usage: string) {
   if (positionals.length < min || positionals.length > max) {
     throw new BootstrapError('INVALID_REQUEST', `usage: cloudiq-bootstrap ${command} ${usage}`.trimEnd(), {
       command,
@@ -179,50 +179,15 @@ function arity(command: string, positionals: string[], min: number, max: number,
   }
 }
 
-/** The request a command line stands for (SPEC 2.5's arguments). */
-export function toRequest(command: string, positionals: string[], options: CliOptions): CommandRequest {
-  const operationId = options.operationId === undefined ? {} : { operationId: options.operationId };
-  switch (command) {
-    case 'product.get':
-      arity(command, positionals, 1, 2, 'PRODUCT [KEY]');
-      return positionals[1] === undefined
-        ? { command, product: positionals[0]! }
-        : { command, product: positionals[0]!, key: positionals[1] };
-    case 'product.set': {
-      arity(command, positionals, 2, Number.POSITIVE_INFINITY, 'PRODUCT KEY=VALUE…');
-      const values: Record<string, string> = nameRecord();
-      for (const pair of positionals.slice(1)) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0)
-          throw new BootstrapError('INVALID_REQUEST', `expected KEY=VALUE, got ${JSON.stringify(pair)}`, {
-            command,
-          });
-        const key = pair.slice(0, eq);
-        if (Object.hasOwn(values, key))
-          throw new BootstrapError('INVALID_REQUEST', `key ${key} given twice`, { command, key });
-        values[key] = pair.slice(eq + 1);
-      }
-      return { command, product: positionals[0]!, values };
-    }
-    case 'server.mode':
-      arity(command, positionals, 0, 1, '[MODE]');
-      return positionals[0] === undefined ? { command } : { command, mode: positionals[0] };
-    case 'server.provision':
-      arity(command, positionals, 0, 0, '[--role ROLE]');
-      return { command, ...(options.role === undefined ? {} : { role: options.role }), ...operationId };
-    case 'product.upgrade':
-      arity(command, positionals, 2, 2, 'PRODUCT VERSION');
-      return { command, product: positionals[0]!, version: positionals[1]!, ...operationId };
-    case 'heartbeat.get':
-    case 'heartbeat.appstack':
-      arity(command, positionals, 0, 0, '');
-      return { command };
-    case 'operation.get':
-      arity(command, positionals, 1, 1, 'ID');
-      return { command, operationId: positionals[0]! };
-    default:
-      throw new BootstrapError('INVALID_REQUEST', `unknown command ${JSON.stringify(command)}; see --help`, {
-        command,
-      });
-  }
+/** The request a command line stands for (SPEC 2.5's arguments, read by the command's row). */
+export function toRequest(
+  command: string,
+  positionals: string[],
+  options: CliOptions,
+  table: CommandTable = COMMAND_TABLE,
+): CommandRequest {
+  const row = rowOf(table, command);
+  arity(command, positionals, row.cli.arity, row.cli.usage);
+  const args = row.cli.parse(positionals, present({ role: options.role, operationId: options.operationId }));
+  return { command, ...args } as CommandRequest;
 }

@@ -4,7 +4,10 @@
  * only on a terminal and never under `NO_COLOR` (https://no-color.org).
  */
 import type { FleetResult, TargetReport } from '../fleet/index.ts';
-import type { AppstackAnswer, HeartbeatAnswer, Journal } from '../operations/index.ts';
+import { findRow } from '../operations/command-row.ts';
+import { clean } from '../operations/human.ts';
+import type { AppstackAnswer } from '../operations/index.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
 
 type Paint = (text: string) => string;
 
@@ -30,61 +33,10 @@ export function paletteFor(tty: boolean, env: NodeJS.ProcessEnv): Palette {
     : { red: plain, yellow: plain, green: plain, dim: plain, bold: plain };
 }
 
-// Values and messages may carry bytes from a host: no escape sequence reaches the terminal.
-function clean(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
-}
-
-function shown(value: string): string {
-  return value === '' || value !== value.trim() || /[\t"]/.test(value) ? JSON.stringify(value) : clean(value);
-}
-
-function failingChecks(a: AppstackAnswer): string[] {
-  return Object.entries(a.products).flatMap(([product, p]) =>
-    p.checks
-      .filter((c) => !c.ok)
-      .map((c) => `${product} ${c.check}${c.detail ? ` (${clean(c.detail)})` : ''}`),
-  );
-}
-
-/** What one host answered, in a line: the value, the mode, the appstack status, the journal's end. */
+/** What one host answered, in a line: its command's row's `line` (the value, the mode, the appstack status, the journal's end). */
 export function answerLine(command: string, answer: unknown): string {
-  const a = answer as Record<string, unknown>;
-  switch (command) {
-    case 'product.get':
-    case 'product.set': {
-      if ('key' in a) return a['value'] === null ? '(unset)' : shown(String(a['value']));
-      const config = Object.entries(a['config'] as Record<string, string>).map(
-        ([k, v]) => `${k}=${shown(v)}`,
-      );
-      const state = a['state'] as Record<string, string | undefined>;
-      const version = state['version'] ? ` ${state['version']}` : '';
-      return `${config.length ? config.join(' ') : '(no keys set)'}  [${state['status'] ?? 'not provisioned'}${version}]`;
-    }
-    case 'server.mode':
-      return String(a['mode']);
-    case 'heartbeat.appstack': {
-      const app = answer as AppstackAnswer;
-      const failing = failingChecks(app);
-      return failing.length ? `${app.status}: failing ${failing.join(', ')}` : app.status;
-    }
-    case 'heartbeat.get': {
-      const h = answer as HeartbeatAnswer;
-      const products = Object.entries(h.products)
-        .map(([p, s]) => `${p} ${s.version ?? '-'} ${s.status ?? 'not provisioned'}`)
-        .join(', ');
-      return `mode ${h.mode}, role ${h.role ?? '(none)'}${products ? `, ${products}` : ''}${h.lock ? `, locked by ${h.lock.command}` : ''}`;
-    }
-    case 'server.provision':
-    case 'product.upgrade':
-    case 'operation.get': {
-      const j = answer as Journal;
-      const version = typeof j.args['version'] === 'string' ? `version ${j.args['version']} ` : '';
-      return `${version}${j.status} (${j.id})`;
-    }
-    default:
-      return JSON.stringify(answer);
-  }
+  const row = findRow(COMMAND_TABLE, command);
+  return row ? row.line(answer) : JSON.stringify(answer);
 }
 
 function targetLine(command: string, t: TargetReport): string {

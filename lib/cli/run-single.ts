@@ -1,12 +1,10 @@
-import { BootstrapError, exitCodeFor, isErrorCode } from '../errors.ts';
+import { BootstrapError, exitCodeFor } from '../errors.ts';
 import { singleHostFleet } from '../fleet/fleet.ts';
+import { changesHost, rowOf } from '../operations/command-row.ts';
 import { runCommand } from '../operations/index.ts';
-import {
-  type CommandRequest,
-  type HostTarget,
-  MUTATING_COMMANDS,
-  type RunOptions,
-} from '../operations/types.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
+import type { CommandRequest, HostTarget, RunOptions } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
@@ -14,10 +12,8 @@ import type { CliIo } from './io.ts';
 import { formatHuman } from './output.ts';
 
 function isMutating(request: CommandRequest): boolean {
-  return (
-    MUTATING_COMMANDS.has(request.command) ||
-    (request.command === 'server.mode' && request.mode !== undefined)
-  );
+  const { command, ...args } = request;
+  return changesHost(rowOf(COMMAND_TABLE, command), args);
 }
 
 /**
@@ -34,7 +30,7 @@ export async function runSingle(
   const runOptions: RunOptions = {
     detach: options.detach,
     dryRun: options.dryRun,
-    ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+    ...present({ waitLockSeconds: options.waitLockSeconds }),
   };
   if (options.callback !== undefined && (options.detach || options.dryRun)) {
     throw new BootstrapError(
@@ -59,9 +55,11 @@ export async function runSingle(
       maxConcurrency: 1,
       canary: 0,
       healthGate: false,
-      ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
-      ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
-      ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+      ...present({
+        callbackUrl: options.callback,
+        operationId: options.operationId,
+        waitLockSeconds: options.waitLockSeconds,
+      }),
     },
   );
   const target = result.targets[0];
@@ -82,10 +80,8 @@ function withFields(answer: unknown, fields: Record<string, unknown>): unknown {
 
 function print(request: CommandRequest, answer: unknown, options: CliOptions, io: CliIo): number {
   io.stdout(options.json ? `${JSON.stringify(answer)}\n` : `${formatHuman(request.command, answer)}\n`);
-  const a = answer as { status?: string; error?: { code?: unknown } | null };
-  // SPEC 2.6: an appstack that ran but is not healthy is UNHEALTHY's exit code.
-  if (request.command === 'heartbeat.appstack' && !options.dryRun)
-    return a.status === 'healthy' ? 0 : exitCodeFor('UNHEALTHY');
-  if (a.status !== 'failed') return 0;
-  return isErrorCode(a.error?.code) ? exitCodeFor(a.error.code) : 1;
+  // SPEC 2.6: a failed journal's code, UNHEALTHY for an appstack that ran but is not healthy.
+  const dry = options.dryRun || (answer as { dryRun?: unknown }).dryRun === true;
+  const code = dry ? undefined : rowOf(COMMAND_TABLE, request.command).verdict?.(answer);
+  return code === undefined ? 0 : exitCodeFor(code);
 }

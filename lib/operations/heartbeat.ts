@@ -5,7 +5,7 @@ import { type CheckPlan, renderChecks } from '../host/programs.ts';
 import { readJournal } from './journal.ts';
 import { currentMode } from './server-mode.ts';
 import { execProgram, type Snapshot } from './snapshot.ts';
-import type { HostTarget, RunOptions } from './types.ts';
+import type { HostTarget, RunOptions } from './target.ts';
 
 export interface HeartbeatAnswer {
   mode: string;

@@ -13,13 +13,12 @@ import {
 } from '../host/programs.ts';
 import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
-import { lockedError } from './locked.ts';
 import { productFile, requireProduct } from './product.ts';
-import { contentionError, contentionPause, type DryRun, MAX_PLAN_ATTEMPTS } from './quick-write.ts';
 import { currentMode } from './server-mode.ts';
-import { execProgram, expect, productPath, readSnapshot, type Snapshot, serverPath } from './snapshot.ts';
+import { execProgram, expect, productPath, type Snapshot, serverPath } from './snapshot.ts';
 import { type ProductFile, renderProductIni, renderServerIni } from './state.ts';
-import type { HostTarget, RunOptions } from './types.ts';
+import type { HostTarget, RunOptions } from './target.ts';
+import { type DryRun, runWriteLoop } from './write-loop.ts';
 
 /** How long one follow program waits on the host for the journal to become final. */
 const FOLLOW_WAIT_SECONDS = 20;
@@ -180,37 +179,44 @@ export async function startLong(
 ): Promise<Journal | DryRun> {
   validate(request);
   const id = request.operationId ?? newOperationId();
-  for (let attempt = 1; attempt <= MAX_PLAN_ATTEMPTS; attempt++) {
-    const snapshot = await readSnapshot(host, { journalId: id }, options);
+  return runWriteLoop(host, options, { journalId: id }, (snapshot) => {
     const existing = journalFrom(host, snapshot.answer, id);
-    if (existing) return existing;
+    if (existing) return { answered: existing };
     const plan =
       request.command === 'server.provision'
         ? planProvision(host, snapshot, id, request, options)
         : planUpgrade(host, snapshot, id, request, options);
-    const program = renderLong(host, plan);
-    if (options.dryRun) return { dryRun: true, server: host.name, program };
-    const answer = await execProgram(host, program, options);
-    // The lock held by this very operation (a concurrent start with the same id took it first)
-    // is not a refusal: that runner writes this id's journal, which the next read answers with.
-    const ownLock = answer.locked !== undefined && parseLockRecord(answer.locked).operation === id;
-    if (answer.locked !== undefined && !ownLock) throw lockedError(host.name, answer.locked);
-    if (ownLock || answer.conflict) {
-      await contentionPause(attempt);
-      continue;
-    }
-    const journal = journalFrom(host, answer, id);
-    if (!journal) {
-      const said = answer.stderr.trim().split('\n').at(-1) ?? '';
-      throw new BootstrapError(
-        'INTERNAL',
-        `${host.name}: the operation did not start${said === '' ? '' : `: ${said}`}`,
-        { server: host.name, operationId: id, stderr: answer.stderr },
-      );
-    }
-    return journal;
-  }
-  throw contentionError(host);
+    return {
+      program: renderLong(host, plan),
+      // The lock held by this very operation (a concurrent start with the same id took it first)
+      // is not a refusal: that runner writes this id's journal, which the next read answers with.
+      ownsLock: (record) => parseLockRecord(record).operation === id,
+      finish: (answer) => {
+        const journal = journalFrom(host, answer, id);
+        if (journal) return journal;
+        const said = answer.stderr.trim().split('\n').at(-1) ?? '';
+        throw new BootstrapError(
+          'INTERNAL',
+          `${host.name}: the operation did not start${said === '' ? '' : `: ${said}`}`,
+          { server: host.name, operationId: id, stderr: answer.stderr },
+        );
+      },
+    };
+  });
+}
+
+/**
+ * A long command to its end (SPEC 6): started, then followed until its journal is final; with
+ * `detach`, or when the start already answers a final journal or a dry run, that answer.
+ */
+export async function runLong(
+  host: HostTarget,
+  request: LongRequest,
+  options: RunOptions,
+): Promise<Journal | DryRun> {
+  const started = await startLong(host, request, options);
+  if ('dryRun' in started || options.detach || started.status !== 'running') return started;
+  return followOperation(host, started.id, options);
 }
 
 /** Waits for an operation's journal to be final, in long polls on the host. */

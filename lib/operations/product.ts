@@ -7,7 +7,7 @@ import { newOperationId } from './ids.ts';
 import { type DryRun, runQuickWrite } from './quick-write.ts';
 import { expect, productPath, type Snapshot } from './snapshot.ts';
 import { type ProductFile, renderProductIni } from './state.ts';
-import type { HostTarget, RunOptions } from './types.ts';
+import type { HostTarget, RunOptions } from './target.ts';
 
 export interface ProductAnswer {
   product: string;

@@ -4,7 +4,7 @@ import { newOperationId } from './ids.ts';
 import { type DryRun, runQuickWrite } from './quick-write.ts';
 import { expect, type Snapshot, serverPath } from './snapshot.ts';
 import { renderServerIni, type ServerState } from './state.ts';
-import type { HostTarget, RunOptions } from './types.ts';
+import type { HostTarget, RunOptions } from './target.ts';
 
 /** The mode now: as recorded, else the config's initial mode (a never-provisioned server). */
 export function currentMode(snapshot: Snapshot): string {

@@ -5,7 +5,7 @@ import { type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
 import { type Expectation, type ReadPlan, renderRead } from '../host/programs.ts';
 import { present } from '../optional.ts';
 import { type ProductFile, parseProductIni, parseServerIni, type ServerState } from './state.ts';
-import type { HostTarget, RunOptions } from './types.ts';
+import type { HostTarget, RunOptions } from './target.ts';
 
 /** What one read of a host found: the parsed config, the state files and their hashes. */
 export interface Snapshot {

@@ -1,0 +1,336 @@
+/**
+ * The command table: one row per command of SPEC 2.5 (see command-row.ts for what a row holds).
+ * The CLI (parser, help, refusals, output), the API's routes and infra's API Gateway routes are
+ * made from it; adding a command is a row here and its operation file.
+ */
+import * as z from 'zod';
+import { assertName, NAME_PATTERN, VERSION_PATTERN } from '../config/names.ts';
+import { nameRecord } from '../config/records.ts';
+import { BootstrapError, type ErrorCode, isErrorCode } from '../errors.ts';
+import { type ReadPlan, renderRead } from '../host/programs.ts';
+import { present } from '../optional.ts';
+import { type CommandRow, defineCommand, defineRoute, type RequestOf } from './command-row.ts';
+import { type AppstackAnswer, heartbeatAppstack, heartbeatGet } from './heartbeat.ts';
+import {
+  appstackLine,
+  appstackText,
+  heartbeatLine,
+  heartbeatText,
+  journalLine,
+  journalText,
+  modeText,
+  productLine,
+  productText,
+} from './human.ts';
+import type { Journal } from './journal.ts';
+import { operationGet, runLong } from './long.ts';
+import { productGet, productSet } from './product.ts';
+import { serverModeGet, serverModeSet } from './server-mode.ts';
+import { readSnapshot } from './snapshot.ts';
+import type { HostTarget } from './target.ts';
+import type { DryRun } from './write-loop.ts';
+
+/** A version in a request body (SPEC 2.1's pattern); `/fleet/upgrade` takes the same. */
+export const versionField = z.string().regex(VERSION_PATTERN, 'a version: letters, digits and . _ + ~ : -');
+
+/**
+ * `{ KEY: VALUE, … }`: values are strings; keys and values are the host's to judge (INVALID_KEY/VALUE).
+ * Read into a record without a prototype, every own key kept: zod's `record` drops a `__proto__`
+ * key silently, and a key must be judged, never lost.
+ */
+export const configBodySchema = z
+  .custom<Record<string, unknown>>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    'an object of KEY: VALUE',
+  )
+  .transform((body, context) => {
+    const values = nameRecord<string>();
+    for (const [key, value] of Object.entries(body)) {
+      if (typeof value === 'string') values[key] = value;
+      else context.issues.push({ code: 'custom', message: 'expected a string', path: [key], input: value });
+    }
+    return values;
+  })
+  .refine((values) => Object.keys(values).length > 0, 'at least one KEY: VALUE');
+
+/** What a read-only command would run: the read itself (nothing else runs). */
+function dryRead(host: HostTarget, plan: ReadPlan = {}): DryRun {
+  return { dryRun: true, server: host.name, program: renderRead(host, plan) };
+}
+
+/** A journal that ended `failed` stands for its error's code (INTERNAL when it has none we know). */
+function journalVerdict(journal: Journal): ErrorCode | undefined {
+  if (journal.status !== 'failed') return undefined;
+  return isErrorCode(journal.error?.code) ? journal.error.code : 'INTERNAL';
+}
+
+/** `product.set`'s pairs: `KEY=VALUE`, each key once. */
+function parsePairs(pairs: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = nameRecord();
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0)
+      throw new BootstrapError('INVALID_REQUEST', `expected KEY=VALUE, got ${JSON.stringify(pair)}`, {
+        command: 'product.set',
+      });
+    const key = pair.slice(0, eq);
+    if (Object.hasOwn(values, key))
+      throw new BootstrapError('INVALID_REQUEST', `key ${key} given twice`, { command: 'product.set', key });
+    values[key] = pair.slice(eq + 1);
+  }
+  return values;
+}
+
+const productGetRow = defineCommand({
+  name: 'product.get',
+  args: z.strictObject({ product: z.string(), key: z.string().exactOptional() }),
+  mutates: 'never',
+  long: false,
+  run: async (host, { product, key }, options) => {
+    assertName('product', product);
+    if (options.dryRun) return dryRead(host);
+    return productGet(await readSnapshot(host, {}, options), host, product, key);
+  },
+  cli: {
+    usage: 'PRODUCT [KEY]',
+    arity: [1, 2],
+    summary: "a product's config and state",
+    help: "Prints a product's config (all keys, or one) and its state.",
+    parse: ([product, key]) => ({ product: product!, ...present({ key }) }),
+  },
+  text: productText,
+  line: productLine,
+  routes: [
+    defineRoute({
+      method: 'GET',
+      path: '/servers/{server}/products/{product}',
+      query: ['key'],
+      args: ({ path, query }) => ({ product: path('product'), ...present({ key: query['key'] }) }),
+    }),
+  ],
+});
+
+const productSetRow = defineCommand({
+  name: 'product.set',
+  args: z.strictObject({ product: z.string(), values: z.record(z.string(), z.string()) }),
+  mutates: 'always',
+  long: false,
+  run: async (host, { product, values }, options) => {
+    assertName('product', product);
+    return productSet(host, product, values, options);
+  },
+  cli: {
+    usage: 'PRODUCT KEY=VALUE…',
+    arity: [2, Number.POSITIVE_INFINITY],
+    summary: 'set config keys (all or none)',
+    help: "Sets all the pairs at once, or none, under the lock. Only keys listed in the product's `keys` are accepted.",
+    parse: ([product, ...pairs]) => ({ product: product!, values: parsePairs(pairs) }),
+  },
+  text: productText,
+  line: productLine,
+  routes: [
+    defineRoute({
+      method: 'PATCH',
+      path: '/servers/{server}/products/{product}/config',
+      body: { whole: configBodySchema },
+      args: ({ path, body }) => ({ product: path('product'), values: body }),
+    }),
+  ],
+});
+
+const serverModeRow = defineCommand({
+  name: 'server.mode',
+  args: z.strictObject({ mode: z.string().exactOptional() }),
+  mutates: 'when-given',
+  long: false,
+  run: async (host, { mode }, options) => {
+    if (mode !== undefined) {
+      assertName('mode', mode);
+      return serverModeSet(host, mode, options);
+    }
+    if (options.dryRun) return dryRead(host);
+    return serverModeGet(await readSnapshot(host, {}, options));
+  },
+  cli: {
+    usage: '[MODE]',
+    arity: [0, 1],
+    summary: "print or set the server's mode",
+    help: 'Without MODE prints the mode; with MODE sets it (one of [server] modes), under the lock.',
+    parse: ([mode]) => present({ mode }),
+  },
+  text: modeText,
+  line: modeText,
+  routes: [
+    defineRoute({ method: 'GET', path: '/servers/{server}/mode', args: () => ({}) }),
+    defineRoute({
+      method: 'PUT',
+      path: '/servers/{server}/mode',
+      body: { fields: { mode: z.string().regex(NAME_PATTERN, 'a mode name') } },
+      args: ({ body }) => ({ mode: body.mode }),
+    }),
+  ],
+});
+
+const serverProvisionRow = defineCommand({
+  name: 'server.provision',
+  args: z.strictObject({ role: z.string().exactOptional(), operationId: z.string().exactOptional() }),
+  mutates: 'always',
+  long: true,
+  run: async (host, args, options) => {
+    if (args.role !== undefined) assertName('role', args.role);
+    return runLong(host, { command: 'server.provision', ...args }, options);
+  },
+  cli: {
+    usage: '[--role ROLE]',
+    arity: [0, 0],
+    summary: "run every product's provision hook",
+    help: "Runs each product's provision hook in the role's order, under the lock; stops at the first failure.\nROLE defaults to the role already recorded. Waits for the end and prints the journal.",
+    flags: ['role'],
+    parse: (_, flags) => present({ role: flags.role, operationId: flags.operationId }),
+  },
+  text: journalText,
+  line: journalLine,
+  verdict: journalVerdict,
+  routes: [
+    defineRoute({
+      method: 'POST',
+      path: '/servers/{server}/provision',
+      body: { fields: { role: z.string().regex(NAME_PATTERN, 'a role name').optional() } },
+      args: ({ body }) => present({ role: body.role }),
+    }),
+  ],
+});
+
+const productUpgradeRow = defineCommand({
+  name: 'product.upgrade',
+  args: z.strictObject({
+    product: z.string(),
+    version: z.string(),
+    operationId: z.string().exactOptional(),
+  }),
+  mutates: 'always',
+  long: true,
+  run: async (host, args, options) => {
+    assertName('product', args.product);
+    return runLong(host, { command: 'product.upgrade', ...args }, options);
+  },
+  cli: {
+    usage: 'PRODUCT VERSION',
+    arity: [2, 2],
+    summary: "run a product's upgrade hook",
+    help: "Runs the product's upgrade hook with VERSION, under the lock; on success records the version.\nWaits for the end and prints the journal.",
+    flags: ['no-health-gate'],
+    parse: ([product, version], flags) => ({
+      product: product!,
+      version: version!,
+      ...present({ operationId: flags.operationId }),
+    }),
+  },
+  text: journalText,
+  line: journalLine,
+  verdict: journalVerdict,
+  routes: [
+    defineRoute({
+      method: 'POST',
+      path: '/servers/{server}/products/{product}/upgrade',
+      body: { fields: { version: versionField } },
+      args: ({ path, body }) => ({ product: path('product'), version: body.version }),
+    }),
+  ],
+});
+
+// Both heartbeats are served by one route, from one read (lib/api/server-routes.ts).
+const heartbeatGetRow = defineCommand({
+  name: 'heartbeat.get',
+  args: z.strictObject({}),
+  mutates: 'never',
+  long: false,
+  run: async (host, _, options) => {
+    const plan = { lock: true, newestJournal: true };
+    if (options.dryRun) return dryRead(host, plan);
+    return heartbeatGet(host, await readSnapshot(host, plan, options));
+  },
+  cli: {
+    usage: '',
+    arity: [0, 0],
+    summary: "the server's state at a glance",
+    help: "Mode, role, products with version and status, the lock's holder, the last operation, uptime and load.",
+    parse: () => ({}),
+  },
+  text: heartbeatText,
+  line: heartbeatLine,
+  routes: [],
+});
+
+const heartbeatAppstackRow = defineCommand({
+  name: 'heartbeat.appstack',
+  args: z.strictObject({}),
+  mutates: 'never',
+  long: false,
+  run: async (host, _, options) => {
+    if (options.dryRun) return dryRead(host, { checks: true });
+    return heartbeatAppstack(host, await readSnapshot(host, { checks: true }, options), options);
+  },
+  cli: {
+    usage: '',
+    arity: [0, 0],
+    summary: "run every product's checks",
+    help: "Runs every product's checks: healthy, degraded (some failing) or down (all failing).",
+    parse: () => ({}),
+  },
+  text: appstackText,
+  line: appstackLine,
+  // SPEC 2.6: an appstack that ran but is not healthy is UNHEALTHY.
+  verdict: (answer: AppstackAnswer) => (answer.status === 'healthy' ? undefined : 'UNHEALTHY'),
+  routes: [],
+});
+
+const operationGetRow = defineCommand({
+  name: 'operation.get',
+  args: z.strictObject({ operationId: z.string() }),
+  mutates: 'never',
+  long: false,
+  run: (host, { operationId }, options) => operationGet(host, operationId, options),
+  cli: {
+    usage: 'ID',
+    arity: [1, 1],
+    summary: 'the journal of an operation',
+    help: 'Prints the journal of one operation.',
+    parse: ([operationId]) => ({ operationId: operationId! }),
+  },
+  text: journalText,
+  line: journalLine,
+  verdict: journalVerdict,
+  routes: [
+    defineRoute({
+      method: 'GET',
+      path: '/servers/{server}/operations/{operationId}',
+      args: ({ path }) => ({ operationId: path('operationId') }),
+    }),
+  ],
+});
+
+/** Every command, in the order the help lists them. */
+export const COMMAND_TABLE = [
+  productGetRow,
+  productSetRow,
+  serverModeRow,
+  serverProvisionRow,
+  productUpgradeRow,
+  heartbeatGetRow,
+  heartbeatAppstackRow,
+  operationGetRow,
+] as const;
+
+/** One bootstrap command with its arguments (SPEC 2.5), one member per row. */
+export type CommandRequest = RequestOf<typeof COMMAND_TABLE>;
+
+export type CommandName = CommandRequest['command'];
+
+const names = (keep: (row: CommandRow) => boolean): ReadonlySet<CommandName> =>
+  new Set(COMMAND_TABLE.filter((row) => keep(row as CommandRow)).map((row) => row.name));
+
+/** The commands that always change the host (`server.mode` only with MODE). */
+export const MUTATING_COMMANDS = names((row) => row.mutates === 'always');
+
+export const LONG_COMMANDS = names((row) => row.long);
