@@ -5,7 +5,6 @@
  */
 import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
 import { errorResult, type HttpResult } from '../lib/api/http.ts';
-import { allowPrivateFromEnv } from '../lib/callback/index.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { type Runtime, runtime, startRun } from './composition.ts';
 
@@ -23,7 +22,7 @@ function apiFor(rt: Runtime): ApiHandler {
           },
           runStore: rt.store,
           resultUrl: (location) => presignResultUrl(rt.clients.s3, location),
-          allowPrivateCallbacks: allowPrivateFromEnv(rt.env),
+          allowPrivateCallbacks: rt.env.callbackAllowPrivate,
         },
         { log: (record) => rt.logger.info('request', { ...record }) },
       ),

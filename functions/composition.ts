@@ -15,15 +15,17 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import {
-  type CallbackLogRecord,
-  type CallbackOutcome,
-  callbackOptionsFromEnv,
-  deliverCallback,
-} from '../lib/callback/index.ts';
+import { type CallbackLogRecord, type CallbackOutcome, deliverCallback } from '../lib/callback/index.ts';
 import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
-import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import {
+  ENV,
+  type Environment,
+  type RawEnv,
+  readEnvironment,
+  requireSetting,
+  SERVICE_NAME,
+} from '../lib/cloud/environment.ts';
 import { regionalClients } from '../lib/cloud/regional-clients.ts';
 import { presignResultUrl } from '../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
@@ -36,7 +38,6 @@ import {
 import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
-import { BootstrapError } from '../lib/errors.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
 import {
   createMemoryDeliveryLedger,
@@ -45,12 +46,11 @@ import {
   type RunStore,
 } from '../lib/fleet/run-store.ts';
 import type { StepDeps } from '../lib/fleet/steps/deps.ts';
+import { present } from '../lib/optional.ts';
 import type { Fleet } from '../lib/orchestrate/fleet.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import type { Deliver } from '../lib/orchestrate/run.ts';
 import { VERSION } from '../lib/version.ts';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** `KNOWN_HOSTS_SECRET_ARN`: optional known_hosts text for SSH hosts not pinned by `host_key`. */
 export const KNOWN_HOSTS_SECRET_ARN = ENV.knownHostsSecretArn;
@@ -72,7 +72,8 @@ export interface CloudConfig {
 }
 
 export interface Runtime {
-  env: Env;
+  /** The environment, read once (lib/cloud/environment.ts). */
+  env: Environment;
   clients: Clients;
   config: CloudConfig;
   fleet: Fleet;
@@ -98,37 +99,34 @@ export function createClients(): Clients {
   };
 }
 
-function required(env: Env, name: string): string {
-  const value = env[name];
-  if (value === undefined || value.trim() === '') {
-    throw new BootstrapError('CONFIG_ERROR', `${name} is not set`, { variable: name });
-  }
-  return value.trim();
-}
-
-/** Reads the inventory and the secrets the environment names, through the given clients. */
-export async function loadCloudConfig(
-  env: Env,
+/** Reads the inventory and the secrets the environment `raw` names, through the given clients. */
+export function loadCloudConfig(
+  raw: RawEnv,
   clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
 ): Promise<CloudConfig> {
-  const sourceText = required(env, ENV.inventorySource);
+  return loadConfig(readEnvironment(raw), clients);
+}
+
+async function loadConfig(
+  env: Environment,
+  clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
+): Promise<CloudConfig> {
+  const sourceText = requireSetting(env, 'inventorySource');
   const source = parseInventorySource(sourceText);
   const text = readInventorySource(source, {
     s3: clients.s3,
     ssm: clients.ssm,
-    baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
+    baseDir: env.lambdaTaskRoot ?? process.cwd(),
   });
-  const optionalSecret = (name: string) => {
-    const arn = env[name];
-    return arn === undefined || arn === '' ? Promise.resolve(undefined) : readSecret(clients.secrets, arn);
-  };
+  const optionalSecret = (arn: string | undefined) =>
+    arn === undefined ? Promise.resolve(undefined) : readSecret(clients.secrets, arn);
   const [inventoryText, sshKey, knownHosts, callbackSecret] = await Promise.all([
     text,
-    optionalSecret(ENV.sshKeySecretArn),
-    optionalSecret(KNOWN_HOSTS_SECRET_ARN),
-    optionalSecret(ENV.callbackSecretArn),
+    optionalSecret(env.sshKeySecretArn),
+    optionalSecret(env.knownHostsSecretArn),
+    optionalSecret(env.callbackSecretArn),
   ]);
-  const key = sshKey === undefined ? undefined : parseSshKeySecret(sshKey, env[ENV.sshKeySecretArn]!);
+  const key = sshKey === undefined ? undefined : parseSshKeySecret(sshKey, env.sshKeySecretArn!);
   return {
     inventory: parseInventory(inventoryText, sourceText),
     ssh: {
@@ -155,9 +153,10 @@ function writeKnownHosts(text: string): string {
 }
 
 /** Builds everything a function needs; `clients` default to `createClients()`. */
-export async function buildRuntime(env: Env, clients: Clients = createClients()): Promise<Runtime> {
-  const logger = new Logger({ serviceName: env[ENV.powertoolsServiceName] ?? SERVICE_NAME });
-  const config = await loadCloudConfig(env, clients);
+export async function buildRuntime(raw?: RawEnv, clients: Clients = createClients()): Promise<Runtime> {
+  const env = readEnvironment(raw);
+  const logger = new Logger({ serviceName: env.powertoolsServiceName ?? SERVICE_NAME });
+  const config = await loadConfig(env, clients);
   const ssmClientFor = ssmClients(clients.ssm);
   // Dynamic sources (SPEC 3.1 v2) are listed when the runtime is built, with the EC2 SDK loaded
   // only by inventories that list EC2.
@@ -183,10 +182,9 @@ export async function buildRuntime(env: Env, clients: Clients = createClients())
   });
   // The secret from Secrets Manager stands in for SPEC 5's CALLBACK_SECRET variable.
   const options = {
-    ...callbackOptionsFromEnv(
-      { ...env, CALLBACK_SECRET: config.callbackSecret ?? env['CALLBACK_SECRET'] },
-      VERSION,
-    ),
+    userAgentVersion: VERSION,
+    ...present({ secret: config.callbackSecret ?? env.callbackSecret }),
+    allowPrivate: env.callbackAllowPrivate,
     logger: (record: CallbackLogRecord) => logger.info('callback', { ...record }),
   };
   const deliverJson = (url: string, payload: { operationId: string }) =>
@@ -199,9 +197,9 @@ export async function buildRuntime(env: Env, clients: Clients = createClients())
  * The run store and delivery ledger: on DynamoDB when the stack names a table (`RUN_TABLE_NAME`),
  * in memory otherwise (one process: a function run by hand against a fleet).
  */
-function createStores(env: Env, client: DynamoDBClient): { store: RunStore; ledger: DeliveryLedger } {
-  const tableName = env[ENV.runTableName];
-  if (tableName === undefined || tableName === '') {
+function createStores(env: Environment, client: DynamoDBClient): { store: RunStore; ledger: DeliveryLedger } {
+  const tableName = env.runTableName;
+  if (tableName === undefined) {
     return { store: createMemoryRunStore(), ledger: createMemoryDeliveryLedger() };
   }
   return {
@@ -222,8 +220,8 @@ export function stepDeps(rt: Runtime): StepDeps {
 }
 
 function makeStepDeps(rt: Runtime): StepDeps {
-  const cap = Number(rt.env[ENV.mapConcurrencyCap]);
-  const bucket = required(rt.env, ENV.runsBucket);
+  const cap = rt.env.mapConcurrencyCap;
+  const bucket = requireSetting(rt.env, 'runsBucket');
   return {
     fleet: rt.fleet,
     store: rt.store,
@@ -233,7 +231,7 @@ function makeStepDeps(rt: Runtime): StepDeps {
     ),
     deliver: rt.deliver,
     stoppedRuns: new Set(),
-    ...(Number.isSafeInteger(cap) && cap > 0 ? { concurrencyCap: cap } : {}),
+    ...present({ concurrencyCap: cap }),
   };
 }
 
@@ -241,7 +239,7 @@ let cached: Promise<Runtime> | undefined;
 
 /** The cold start's runtime, built on first use. */
 export function runtime(): Promise<Runtime> {
-  cached ??= buildRuntime(process.env).catch((error: unknown) => {
+  cached ??= buildRuntime().catch((error: unknown) => {
     cached = undefined;
     throw error;
   });
@@ -260,10 +258,10 @@ export async function startRun(
   const startedAt = new Date().toISOString();
   if (job.kind === 'fleet') {
     const { kind: _kind, operationId, ...request } = job;
-    const machine = required(rt.env, ENV.fleetStateMachineArn);
+    const machine = requireSetting(rt.env, 'fleetStateMachineArn');
     return startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, request, startedAt });
   }
   const { kind: _kind, waitLockSeconds: _wait, ...run } = job;
-  const machine = required(rt.env, ENV.operationStateMachineArn);
+  const machine = requireSetting(rt.env, 'operationStateMachineArn');
   return startNamedExecution(rt.clients.sfn, machine, job.operationId, { ...run, startedAt });
 }

@@ -9,7 +9,12 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { parseWith } from '../lib/api/params.ts';
-import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import {
+  type Environment,
+  METRICS_NAMESPACE,
+  requireSetting,
+  SERVICE_NAME,
+} from '../lib/cloud/environment.ts';
 import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import {
   type HeartbeatDeps,
@@ -29,25 +34,30 @@ const scheduledSchema = z.looseObject({
 });
 const manualSchema = z.strictObject({ select: z.string().min(1).optional() });
 
-const metrics = new Metrics({
-  namespace: process.env[ENV.powertoolsMetricsNamespace] ?? METRICS_NAMESPACE,
-  serviceName: process.env[ENV.powertoolsServiceName] ?? SERVICE_NAME,
-});
+/** The cold start's metrics, made with its runtime (the environment names the namespace). */
+const metricsOf = new WeakMap<Runtime, Metrics>();
 
-function positive(raw: string | undefined, fallback: number): number {
-  const value = Number(raw);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
+function metricsFor(rt: Runtime): Metrics {
+  let metrics = metricsOf.get(rt);
+  if (!metrics) {
+    metrics = new Metrics({
+      namespace: rt.env.powertoolsMetricsNamespace ?? METRICS_NAMESPACE,
+      serviceName: rt.env.powertoolsServiceName ?? SERVICE_NAME,
+    });
+    metricsOf.set(rt, metrics);
+  }
+  return metrics;
 }
 
 /** The shard plan's inputs from the environment; defaults: 1 s a host, 30 s timeout, 5 minutes, 1 % dead. */
-export function heartbeatSettings(env: Runtime['env']): HeartbeatSettings {
+export function heartbeatSettings(env: Environment): HeartbeatSettings {
   return {
-    perHostMs: positive(env[ENV.heartbeatHostCostMs], 1_000),
-    hostTimeoutMs: positive(env[ENV.heartbeatHostTimeoutMs], 30_000),
-    deadShare: 0.01,
-    periodMs: positive(env[ENV.heartbeatPeriodMs], 300_000),
-    hostConcurrency: positive(env[ENV.heartbeatConcurrency], 10),
-    maxShards: positive(env[ENV.heartbeatMaxShards], 40),
+    perHostMs: env.heartbeatHostCostMs ?? 1_000,
+    hostTimeoutMs: env.heartbeatHostTimeoutMs ?? 30_000,
+    deadShare: env.heartbeatDeadShare ?? 0.01,
+    periodMs: env.heartbeatPeriodMs ?? 300_000,
+    hostConcurrency: env.heartbeatConcurrency ?? 10,
+    maxShards: env.heartbeatMaxShards ?? 40,
   };
 }
 
@@ -59,14 +69,14 @@ function deps(rt: Runtime): HeartbeatDeps {
     ledger,
     settings: heartbeatSettings(rt.env),
     logger: rt.logger,
-    metrics,
+    metrics: metricsFor(rt),
     deliverReport: rt.deliverJson,
-    callbackUrl: rt.env[ENV.heartbeatCallbackUrl],
+    callbackUrl: rt.env.heartbeatCallbackUrl,
   };
 }
 
 async function start(rt: Runtime, operationId: string, input: Record<string, unknown>) {
-  const machine = rt.env[ENV.heartbeatStateMachineArn] ?? '';
+  const machine = requireSetting(rt.env, 'heartbeatStateMachineArn');
   const started = await startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, ...input });
   rt.logger.info('heartbeat.start', { operationId, started: started.started });
   return { operationId, ...started };
