@@ -6,7 +6,7 @@
  * - `{ "step": "heartbeat-plan" | "heartbeat-shard" | "heartbeat-report", … }` from the state
  *   machine: the shard plan, one shard's fleet run (logs and metrics), the report and its callback.
  */
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { parseWith } from '../lib/api/params.ts';
 import {
@@ -15,7 +15,6 @@ import {
   requireSetting,
   SERVICE_NAME,
 } from '../lib/cloud/environment.ts';
-import { startNamedExecution } from '../lib/cloud/start-run.ts';
 import {
   type HeartbeatDeps,
   type HeartbeatSettings,
@@ -24,7 +23,7 @@ import {
   runHeartbeatStep,
 } from '../lib/fleet/steps/heartbeat.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
-import { type Runtime, runtime, stepDeps } from './composition.ts';
+import { type Runtime, runtime, startExecution, stepDeps } from './composition.ts';
 
 /** EventBridge's scheduled event (its documented shape; `detail` is empty). */
 const scheduledSchema = z.looseObject({
@@ -34,16 +33,19 @@ const scheduledSchema = z.looseObject({
 });
 const manualSchema = z.strictObject({ select: z.string().min(1).optional() });
 
-/** The cold start's metrics, made with its runtime (the environment names the namespace). */
-const metricsOf = new WeakMap<Runtime, Metrics>();
+/** The cold start's metrics, made with its runtime (the environment names the namespace) on first use. */
+const metricsOf = new WeakMap<Runtime, Promise<Metrics>>();
 
-function metricsFor(rt: Runtime): Metrics {
+function metricsFor(rt: Runtime): Promise<Metrics> {
   let metrics = metricsOf.get(rt);
   if (!metrics) {
-    metrics = new Metrics({
-      namespace: rt.env.powertoolsMetricsNamespace ?? METRICS_NAMESPACE,
-      serviceName: rt.env.powertoolsServiceName ?? SERVICE_NAME,
-    });
+    metrics = import('@aws-lambda-powertools/metrics').then(
+      ({ Metrics }) =>
+        new Metrics({
+          namespace: rt.env.powertoolsMetricsNamespace ?? METRICS_NAMESPACE,
+          serviceName: rt.env.powertoolsServiceName ?? SERVICE_NAME,
+        }),
+    );
     metricsOf.set(rt, metrics);
   }
   return metrics;
@@ -61,15 +63,15 @@ export function heartbeatSettings(env: Environment): HeartbeatSettings {
   };
 }
 
-function deps(rt: Runtime): HeartbeatDeps {
-  const { fleet, blobs, ledger } = stepDeps(rt);
+async function deps(rt: Runtime): Promise<HeartbeatDeps> {
+  const { fleet, blobs, ledger } = await stepDeps(rt);
   return {
     fleet,
     blobs,
     ledger,
     settings: heartbeatSettings(rt.env),
     logger: rt.logger,
-    metrics: metricsFor(rt),
+    metrics: await metricsFor(rt),
     deliverReport: rt.deliverJson,
     callbackUrl: rt.env.heartbeatCallbackUrl,
   };
@@ -77,7 +79,7 @@ function deps(rt: Runtime): HeartbeatDeps {
 
 async function start(rt: Runtime, operationId: string, input: Record<string, unknown>) {
   const machine = requireSetting(rt.env, 'heartbeatStateMachineArn');
-  const started = await startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, ...input });
+  const started = await startExecution(rt, machine, operationId, { operationId, ...input });
   rt.logger.info('heartbeat.start', { operationId, started: started.started });
   return { operationId, ...started };
 }
@@ -86,7 +88,7 @@ async function start(rt: Runtime, operationId: string, input: Record<string, unk
 export async function handler(event: unknown) {
   if (typeof event === 'object' && event !== null && 'step' in event) {
     const input = parseWith(heartbeatStepSchema, event, 'heartbeat step');
-    return runHeartbeatStep(deps(await runtime()), input);
+    return runHeartbeatStep(await deps(await runtime()), input);
   }
   const scheduled = scheduledSchema.safeParse(event);
   if (scheduled.success) {

@@ -25,7 +25,8 @@ const ALLOWED: Record<string, string> = {
   'lib/cli/main.ts': "the CLI's composition root: hands the environment to every command as io.env",
   'lib/demo/demo-fleet.ts': "CLOUDIQ_DEMO_DIR, the demo fleet's folder (serve and the demo read it)",
   'lib/transport/local.ts': "a local host's program inherits this process's environment",
-  'lib/transport/ssh/ssh-config.ts': "ssh_config's variable expansion and USER/LOGNAME, as OpenSSH reads them",
+  'lib/transport/ssh/ssh-config.ts':
+    "ssh_config's variable expansion and USER/LOGNAME, as OpenSSH reads them",
   'lib/transport/ssh/configured-endpoint.ts': "IdentityAgent's SSH_AUTH_SOCK or $VAR, as OpenSSH reads them",
   'lib/transport/ssh/identities.ts': 'SSH_AUTH_SOCK and the key passphrase variable, OpenSSH-standard',
   'lib/transport/ssh/passphrase.ts': 'the key passphrase variable (never logged)',
