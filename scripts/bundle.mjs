@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Self-contained bundles with esbuild's JS API: dist/cloudiq-bootstrap.mjs (the CLI for servers)
-// and dist/functions/<name>/index.mjs (one Lambda asset each, what infra/ deploys).
+// and dist/functions/<name>/ (index.mjs and the chunks/ it loads on first use: one Lambda asset
+// each, what infra/ deploys).
 //
 // One bundler for both on purpose: the bytes the tests load are the bytes that are deployed, and
 // two things need a plugin, which CDK's NodejsFunction (esbuild's CLI) cannot take:
