@@ -1,21 +1,26 @@
 /**
- * The Lambda bundles as deployed (dist/functions/<name>/index.mjs, built by scripts/bundle.mjs):
- * size on disk, and module initialisation — the time an `import()` of the bundle takes in a
- * fresh Node process (the AWS SDK included, whether bundled or left to the runtime), which is
- * what a cold start pays before the handler runs. Also the CLI bundle's start (`--version`).
+ * The Lambda bundles as deployed (dist/functions/<name>/: index.mjs and the chunks it loads with
+ * import(), built by scripts/bundle.mjs): size on disk, all files, and module initialisation —
+ * the time an `import()` of index.mjs takes in a fresh Node process, which is what a cold start
+ * pays before the handler runs (what a handler loads on first use — the AWS SDK, ssh2 — is the
+ * first invocation's). Also the CLI bundle's start (`--version`).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { bundle, inlinePlugin, ROOT } from '../scripts/bundle.mjs';
+import { assetFiles, bundle, functionBuildOptions, ROOT } from '../scripts/bundle.mjs';
 import { run } from './processes.ts';
 import { median, percentile } from './stats.ts';
 
 export interface BundleFigure {
   name: string;
   file: string;
+  /** Every file of the asset (index.mjs and chunks/). */
   bytes: number;
+  /** index.mjs alone, and how many files `bytes` counts. */
+  entryBytes: number;
+  files: number;
   /** Median over `samples` fresh processes. */
   initMs: number;
   samples: number;
@@ -35,26 +40,14 @@ function partOf(input: string): string {
 }
 
 /**
- * The bundle's make-up, from esbuild's metafile of the build scripts/bundle.mjs makes for a
- * function (minified, names kept, the same plugin, the SDK external when the built one has it
- * so), written nowhere.
+ * The bundle's make-up, from esbuild's metafile of the very build scripts/bundle.mjs makes for a
+ * function (the SDK external when the built one has it so), written nowhere.
  */
 async function composition(name: string, externalSdk: boolean): Promise<BundleFigure['largest']> {
   const result = await build({
-    entryPoints: [join(ROOT, 'functions', `${name}.ts`)],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    minify: true,
-    keepNames: true,
-    external: externalSdk ? ['@aws-sdk/*'] : [],
-    plugins: [inlinePlugin],
-    legalComments: 'none',
+    ...functionBuildOptions(name, join(ROOT, 'dist', 'functions', name), externalSdk),
     logLevel: 'silent',
-    absWorkingDir: ROOT,
     write: false,
-    outdir: join(ROOT, 'dist', 'functions', name),
     metafile: true,
   });
   const parts = new Map<string, number>();
@@ -145,14 +138,18 @@ export async function measureBundles(
   const functions: BundleFigure[] = [];
   for (const { name, file } of found) {
     const t = times.get(name)!;
-    // An import statement of the SDK (not the word in one of its messages) means it was left out.
-    const externalSdk = /(?:\}|\*\s*as\s+[\w$]+\s+)from\s*"@aws-sdk\/|import\("@aws-sdk\//.test(
-      readFileSync(file, 'utf8'),
-    );
+    // An import statement of the SDK (not the word in one of its messages) means it was left out;
+    // the EC2 client always is (scripts/bundle.mjs).
+    const sdkImport =
+      /(?:\}|\*\s*as\s+[\w$]+\s+)from\s*"@aws-sdk\/(?!client-ec2")|import\("@aws-sdk\/(?!client-ec2")/;
+    const files = assetFiles(join(file, '..'));
+    const externalSdk = files.some((part) => sdkImport.test(readFileSync(part, 'utf8')));
     functions.push({
       name,
       file: relative(ROOT, file),
-      bytes: statSync(file).size,
+      bytes: files.reduce((sum, part) => sum + statSync(part).size, 0),
+      entryBytes: statSync(file).size,
+      files: files.length,
       initMs: median(t),
       samples,
       initSpread: {

@@ -185,7 +185,7 @@ export function formatReport(results: BenchResults): string {
     );
     for (const f of results.lambda.functions)
       out.push(
-        `  ${f.name.padEnd(14)} ${fmt(f.bytes / 1e6, 3)} MB  init ${fmt(f.initMs, 1)} ms (median of ${f.samples}; quartiles ${fmt(f.initSpread.p25, 0)}–${fmt(f.initSpread.p75, 0)}, range ${fmt(f.initSpread.min, 0)}–${fmt(f.initSpread.max, 0)})`,
+        `  ${f.name.padEnd(14)} ${fmt(f.bytes / 1e6, 3)} MB (${f.files} files, index.mjs ${fmt(f.entryBytes / 1e3, 0)} kB)  init ${fmt(f.initMs, 1)} ms (median of ${f.samples}; quartiles ${fmt(f.initSpread.p25, 0)}–${fmt(f.initSpread.p75, 0)}, range ${fmt(f.initSpread.min, 0)}–${fmt(f.initSpread.max, 0)})`,
         `      largest parts: ${f.largest.map((p) => `${p.part} ${fmt(p.bytes / 1e3, 0)} kB`).join(', ')}`,
       );
     out.push(`  CLI bundle: \`--version\` from spawn to exit ${fmt(results.lambda.cliStartMs, 1)} ms`, '');

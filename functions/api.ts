@@ -5,9 +5,7 @@
  */
 import { type ApiHandler, createApiHandler } from '../lib/api/handler.ts';
 import { errorResult, type HttpResult } from '../lib/api/http.ts';
-import { allowPrivateFromEnv } from '../lib/callback/index.ts';
-import { presignResultUrl } from '../lib/cloud/result-url.ts';
-import { type Runtime, runtime, startRun } from './composition.ts';
+import { presignResult, type Runtime, runtime, startRun } from './composition.ts';
 
 let api: { runtime: Runtime; handle: ApiHandler } | undefined;
 
@@ -22,8 +20,8 @@ function apiFor(rt: Runtime): ApiHandler {
             await startRun(rt, job);
           },
           runStore: rt.store,
-          resultUrl: (location) => presignResultUrl(rt.clients.s3, location),
-          allowPrivateCallbacks: allowPrivateFromEnv(rt.env),
+          resultUrl: (location) => presignResult(rt, location),
+          allowPrivateCallbacks: rt.env.callbackAllowPrivate,
         },
         { log: (record) => rt.logger.info('request', { ...record }) },
       ),

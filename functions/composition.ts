@@ -9,34 +9,21 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type CallbackLogRecord, type CallbackOutcome, deliverCallback } from '../lib/callback/index.ts';
 import {
-  type CallbackLogRecord,
-  type CallbackOutcome,
-  callbackOptionsFromEnv,
-  deliverCallback,
-} from '../lib/callback/index.ts';
-import { createDynamoDeliveryLedger } from '../lib/cloud/dynamo-delivery-ledger.ts';
-import { createDynamoRunStore } from '../lib/cloud/dynamo-run-store.ts';
-import { ENV, SERVICE_NAME } from '../lib/cloud/environment.ts';
-import { regionalClients } from '../lib/cloud/regional-clients.ts';
-import { presignResultUrl } from '../lib/cloud/result-url.ts';
-import { createS3BlobStore } from '../lib/cloud/s3-blobs.ts';
-import {
-  parseInventorySource,
-  parseSshKeySecret,
-  readInventorySource,
-  readSecret,
-} from '../lib/cloud/sources.ts';
-import { startNamedExecution } from '../lib/cloud/start-run.ts';
+  ENV,
+  type Environment,
+  type RawEnv,
+  readEnvironment,
+  requireSetting,
+  SERVICE_NAME,
+} from '../lib/cloud/environment.ts';
+import type { PresignResultOptions, ResultLocation } from '../lib/cloud/result-url.ts';
+import type { Clients } from '../lib/cloud/sdk-clients.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
-import { BootstrapError } from '../lib/errors.ts';
 import type { Deliver } from '../lib/fleet/aggregate.ts';
 import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
@@ -47,21 +34,19 @@ import {
   type RunStore,
 } from '../lib/fleet/run-store.ts';
 import type { StepDeps } from '../lib/fleet/steps/deps.ts';
+import { present } from '../lib/optional.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import { VERSION } from '../lib/version.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
+// Everything that loads the AWS SDK (the clients, and lib/cloud's modules that send its commands)
+// and Powertools is imported with import() where first used, never at the top: module init — what
+// a cold start pays before its first invocation — parses and runs none of it (scripts/bundle.mjs
+// splits each into chunks of its own).
+
+export type { Clients } from '../lib/cloud/sdk-clients.ts';
 
 /** `KNOWN_HOSTS_SECRET_ARN`: optional known_hosts text for SSH hosts not pinned by `host_key`. */
 export const KNOWN_HOSTS_SECRET_ARN = ENV.knownHostsSecretArn;
-
-export interface Clients {
-  s3: S3Client;
-  ssm: SSMClient;
-  secrets: SecretsManagerClient;
-  sfn: SFNClient;
-  dynamodb: DynamoDBClient;
-}
 
 /** What the functions read from their environment and its sources; secrets stay out of logs. */
 export interface CloudConfig {
@@ -72,7 +57,8 @@ export interface CloudConfig {
 }
 
 export interface Runtime {
-  env: Env;
+  /** The environment, read once (lib/cloud/environment.ts). */
+  env: Environment;
   clients: Clients;
   config: CloudConfig;
   fleet: Fleet;
@@ -87,48 +73,38 @@ export interface Runtime {
   ledger: DeliveryLedger;
 }
 
-/** The SDK clients, from the standard chain (region, credentials, `AWS_ENDPOINT_URL_*`). */
-export function createClients(): Clients {
-  return {
-    s3: new S3Client({}),
-    ssm: new SSMClient({ retryMode: 'adaptive' }),
-    secrets: new SecretsManagerClient({}),
-    sfn: new SFNClient({}),
-    dynamodb: new DynamoDBClient({}),
-  };
-}
-
-function required(env: Env, name: string): string {
-  const value = env[name];
-  if (value === undefined || value.trim() === '') {
-    throw new BootstrapError('CONFIG_ERROR', `${name} is not set`, { variable: name });
-  }
-  return value.trim();
-}
-
-/** Reads the inventory and the secrets the environment names, through the given clients. */
-export async function loadCloudConfig(
-  env: Env,
+/** Reads the inventory and the secrets the environment `raw` names, through the given clients. */
+export function loadCloudConfig(
+  raw: RawEnv,
   clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
 ): Promise<CloudConfig> {
-  const sourceText = required(env, ENV.inventorySource);
+  return loadConfig(readEnvironment(raw), clients);
+}
+
+async function loadConfig(
+  env: Environment,
+  clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
+): Promise<CloudConfig> {
+  const sourceText = requireSetting(env, 'inventorySource');
+  const { parseInventorySource, parseSshKeySecret, readInventorySource, readSecret } = await import(
+    '../lib/cloud/sources.ts'
+  );
   const source = parseInventorySource(sourceText);
+  // Only the client the source needs is read (and so made).
   const text = readInventorySource(source, {
-    s3: clients.s3,
-    ssm: clients.ssm,
-    baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
+    ...(source.kind === 's3' ? { s3: clients.s3 } : {}),
+    ...(source.kind === 'ssm' ? { ssm: clients.ssm } : {}),
+    baseDir: env.lambdaTaskRoot ?? process.cwd(),
   });
-  const optionalSecret = (name: string) => {
-    const arn = env[name];
-    return arn === undefined || arn === '' ? Promise.resolve(undefined) : readSecret(clients.secrets, arn);
-  };
+  const optionalSecret = (arn: string | undefined) =>
+    arn === undefined ? Promise.resolve(undefined) : readSecret(clients.secrets, arn);
   const [inventoryText, sshKey, knownHosts, callbackSecret] = await Promise.all([
     text,
-    optionalSecret(ENV.sshKeySecretArn),
-    optionalSecret(KNOWN_HOSTS_SECRET_ARN),
-    optionalSecret(ENV.callbackSecretArn),
+    optionalSecret(env.sshKeySecretArn),
+    optionalSecret(env.knownHostsSecretArn),
+    optionalSecret(env.callbackSecretArn),
   ]);
-  const key = sshKey === undefined ? undefined : parseSshKeySecret(sshKey, env[ENV.sshKeySecretArn]!);
+  const key = sshKey === undefined ? undefined : parseSshKeySecret(sshKey, env.sshKeySecretArn!);
   return {
     inventory: parseInventory(inventoryText, sourceText),
     ssh: {
@@ -139,13 +115,6 @@ export async function loadCloudConfig(
   };
 }
 
-/** The SSM client of a host's region: the default one, or one more per other region, kept. */
-function ssmClients(defaultClient: SSMClient): (region: string | null) => SSMClient {
-  return regionalClients((region) =>
-    region === null ? defaultClient : new SSMClient({ retryMode: 'adaptive', region }),
-  ).clientFor;
-}
-
 /** The SSH transport reads known_hosts from a file: the secret's text goes to one in /tmp. */
 function writeKnownHosts(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cloudiq-ssh-'));
@@ -154,11 +123,17 @@ function writeKnownHosts(text: string): string {
   return file;
 }
 
-/** Builds everything a function needs; `clients` default to `createClients()`. */
-export async function buildRuntime(env: Env, clients: Clients = createClients()): Promise<Runtime> {
-  const logger = new Logger({ serviceName: env[ENV.powertoolsServiceName] ?? SERVICE_NAME });
-  const config = await loadCloudConfig(env, clients);
-  const ssmClientFor = ssmClients(clients.ssm);
+/** Builds everything a function needs; `clients` default to lib/cloud/sdk-clients.ts's, each made on first use. */
+export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runtime> {
+  const env = readEnvironment(raw);
+  const [sdk, { Logger }] = await Promise.all([
+    import('../lib/cloud/sdk-clients.ts'),
+    import('@aws-lambda-powertools/logger'),
+  ]);
+  const clients = given ?? sdk.createClients();
+  const logger = new Logger({ serviceName: env.powertoolsServiceName ?? SERVICE_NAME });
+  const config = await loadConfig(env, clients);
+  const ssmClientFor = sdk.ssmClientsFor(clients);
   // Dynamic sources (SPEC 3.1 v2) are listed when the runtime is built, with the EC2 SDK loaded
   // only by inventories that list EC2.
   if (hasDynamicSources(config.inventory)) {
@@ -176,22 +151,21 @@ export async function buildRuntime(env: Env, clients: Clients = createClients())
   }
   const fleet = createInventoryFleet(config.inventory, {
     ssh: {
-      ...(config.ssh.privateKey === undefined ? {} : { privateKey: config.ssh.privateKey }),
+      ...present({ privateKey: config.ssh.privateKey }),
       ...(config.ssh.knownHosts === undefined ? {} : { knownHosts: writeKnownHosts(config.ssh.knownHosts) }),
     },
     ssmClientFor,
   });
   // The secret from Secrets Manager stands in for SPEC 5's CALLBACK_SECRET variable.
   const options = {
-    ...callbackOptionsFromEnv(
-      { ...env, CALLBACK_SECRET: config.callbackSecret ?? env['CALLBACK_SECRET'] },
-      VERSION,
-    ),
+    userAgentVersion: VERSION,
+    ...present({ secret: config.callbackSecret ?? env.callbackSecret }),
+    allowPrivate: env.callbackAllowPrivate,
     logger: (record: CallbackLogRecord) => logger.info('callback', { ...record }),
   };
   const deliverJson = (url: string, payload: { operationId: string }) =>
     deliverCallback(url, payload, options);
-  const { store, ledger } = createStores(env, clients.dynamodb);
+  const { store, ledger } = await createStores(env, clients);
   return { env, clients, config, fleet, deliver: deliverJson, deliverJson, logger, store, ledger };
 }
 
@@ -199,41 +173,73 @@ export async function buildRuntime(env: Env, clients: Clients = createClients())
  * The run store and delivery ledger: on DynamoDB when the stack names a table (`RUN_TABLE_NAME`),
  * in memory otherwise (one process: a function run by hand against a fleet).
  */
-function createStores(env: Env, client: DynamoDBClient): { store: RunStore; ledger: DeliveryLedger } {
-  const tableName = env[ENV.runTableName];
-  if (tableName === undefined || tableName === '') {
+async function createStores(
+  env: Environment,
+  clients: Pick<Clients, 'dynamodb'>,
+): Promise<{ store: RunStore; ledger: DeliveryLedger }> {
+  const tableName = env.runTableName;
+  if (tableName === undefined) {
     return { store: createMemoryRunStore(), ledger: createMemoryDeliveryLedger() };
   }
+  const [{ createDynamoRunStore }, { createDynamoDeliveryLedger }] = await Promise.all([
+    import('../lib/cloud/dynamo-run-store.ts'),
+    import('../lib/cloud/dynamo-delivery-ledger.ts'),
+  ]);
+  const client: DynamoDBClient = clients.dynamodb;
   return {
     store: createDynamoRunStore({ client, tableName }),
     ledger: createDynamoDeliveryLedger({ client, tableName }),
   };
 }
 
-const depsOf = new WeakMap<Runtime, StepDeps>();
+/** A presigned GET of a run's result object (`s3://bucket/key` or its parts). */
+export async function presignResult(
+  rt: Runtime,
+  location: ResultLocation | string,
+  options?: PresignResultOptions,
+): Promise<string> {
+  const { presignResultUrl } = await import('../lib/cloud/result-url.ts');
+  return presignResultUrl(rt.clients.s3, location, options);
+}
+
+/** Starts (or finds) the Step Functions execution named after `operationId`. */
+export async function startExecution(
+  rt: Runtime,
+  stateMachineArn: string,
+  operationId: string,
+  input: unknown,
+): Promise<{ executionArn: string; started: boolean }> {
+  const { startNamedExecution } = await import('../lib/cloud/start-run.ts');
+  return startNamedExecution(rt.clients.sfn, stateMachineArn, operationId, input);
+}
+
+const depsOf = new WeakMap<Runtime, Promise<StepDeps>>();
 
 /** What the state machines' steps need, over this runtime (made once per cold start). */
-export function stepDeps(rt: Runtime): StepDeps {
-  const made = depsOf.get(rt);
-  if (made) return made;
-  const deps = makeStepDeps(rt);
-  depsOf.set(rt, deps);
+export function stepDeps(rt: Runtime): Promise<StepDeps> {
+  let deps = depsOf.get(rt);
+  if (!deps) {
+    deps = makeStepDeps(rt);
+    depsOf.set(rt, deps);
+    // A failed build (RUNS_BUCKET unset) is not kept: the next invocation tries again.
+    deps.catch(() => depsOf.delete(rt));
+  }
   return deps;
 }
 
-function makeStepDeps(rt: Runtime): StepDeps {
-  const cap = Number(rt.env[ENV.mapConcurrencyCap]);
-  const bucket = required(rt.env, ENV.runsBucket);
+async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
+  const bucket = requireSetting(rt.env, 'runsBucket');
+  const { createS3BlobStore } = await import('../lib/cloud/s3-blobs.ts');
   return {
     fleet: rt.fleet,
     store: rt.store,
     ledger: rt.ledger,
     blobs: createS3BlobStore(rt.clients.s3, bucket, (key) =>
-      presignResultUrl(rt.clients.s3, { bucket, key }, { expiresInSeconds: 7 * 24 * 3600 }),
+      presignResult(rt, { bucket, key }, { expiresInSeconds: 7 * 24 * 3600 }),
     ),
     deliver: rt.deliver,
     stoppedRuns: new Set(),
-    ...(Number.isSafeInteger(cap) && cap > 0 ? { concurrencyCap: cap } : {}),
+    ...present({ concurrencyCap: rt.env.mapConcurrencyCap }),
   };
 }
 
@@ -241,7 +247,7 @@ let cached: Promise<Runtime> | undefined;
 
 /** The cold start's runtime, built on first use. */
 export function runtime(): Promise<Runtime> {
-  cached ??= buildRuntime(process.env).catch((error: unknown) => {
+  cached ??= buildRuntime().catch((error: unknown) => {
     cached = undefined;
     throw error;
   });
@@ -260,10 +266,10 @@ export async function startRun(
   const startedAt = new Date().toISOString();
   if (job.kind === 'fleet') {
     const { kind: _kind, operationId, ...request } = job;
-    const machine = required(rt.env, ENV.fleetStateMachineArn);
-    return startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, request, startedAt });
+    const machine = requireSetting(rt.env, 'fleetStateMachineArn');
+    return startExecution(rt, machine, operationId, { operationId, request, startedAt });
   }
   const { kind: _kind, waitLockSeconds: _wait, ...run } = job;
-  const machine = required(rt.env, ENV.operationStateMachineArn);
-  return startNamedExecution(rt.clients.sfn, machine, job.operationId, { ...run, startedAt });
+  const machine = requireSetting(rt.env, 'operationStateMachineArn');
+  return startExecution(rt, machine, job.operationId, { ...run, startedAt });
 }

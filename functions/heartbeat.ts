@@ -6,11 +6,15 @@
  * - `{ "step": "heartbeat-plan" | "heartbeat-shard" | "heartbeat-report", … }` from the state
  *   machine: the shard plan, one shard's fleet run (logs and metrics), the report and its callback.
  */
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { parseWith } from '../lib/api/params.ts';
-import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../lib/cloud/environment.ts';
-import { startNamedExecution } from '../lib/cloud/start-run.ts';
+import {
+  type Environment,
+  METRICS_NAMESPACE,
+  requireSetting,
+  SERVICE_NAME,
+} from '../lib/cloud/environment.ts';
 import {
   type HeartbeatDeps,
   type HeartbeatSettings,
@@ -19,7 +23,7 @@ import {
   runHeartbeatStep,
 } from '../lib/fleet/steps/heartbeat.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
-import { type Runtime, runtime, stepDeps } from './composition.ts';
+import { type Runtime, runtime, startExecution, stepDeps } from './composition.ts';
 
 /** EventBridge's scheduled event (its documented shape; `detail` is empty). */
 const scheduledSchema = z.looseObject({
@@ -29,45 +33,53 @@ const scheduledSchema = z.looseObject({
 });
 const manualSchema = z.strictObject({ select: z.string().min(1).optional() });
 
-const metrics = new Metrics({
-  namespace: process.env[ENV.powertoolsMetricsNamespace] ?? METRICS_NAMESPACE,
-  serviceName: process.env[ENV.powertoolsServiceName] ?? SERVICE_NAME,
-});
+/** The cold start's metrics, made with its runtime (the environment names the namespace) on first use. */
+const metricsOf = new WeakMap<Runtime, Promise<Metrics>>();
 
-function positive(raw: string | undefined, fallback: number): number {
-  const value = Number(raw);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
+function metricsFor(rt: Runtime): Promise<Metrics> {
+  let metrics = metricsOf.get(rt);
+  if (!metrics) {
+    metrics = import('@aws-lambda-powertools/metrics').then(
+      ({ Metrics }) =>
+        new Metrics({
+          namespace: rt.env.powertoolsMetricsNamespace ?? METRICS_NAMESPACE,
+          serviceName: rt.env.powertoolsServiceName ?? SERVICE_NAME,
+        }),
+    );
+    metricsOf.set(rt, metrics);
+  }
+  return metrics;
 }
 
 /** The shard plan's inputs from the environment; defaults: 1 s a host, 30 s timeout, 5 minutes, 1 % dead. */
-export function heartbeatSettings(env: Runtime['env']): HeartbeatSettings {
+export function heartbeatSettings(env: Environment): HeartbeatSettings {
   return {
-    perHostMs: positive(env[ENV.heartbeatHostCostMs], 1_000),
-    hostTimeoutMs: positive(env[ENV.heartbeatHostTimeoutMs], 30_000),
-    deadShare: 0.01,
-    periodMs: positive(env[ENV.heartbeatPeriodMs], 300_000),
-    hostConcurrency: positive(env[ENV.heartbeatConcurrency], 10),
-    maxShards: positive(env[ENV.heartbeatMaxShards], 40),
+    perHostMs: env.heartbeatHostCostMs ?? 1_000,
+    hostTimeoutMs: env.heartbeatHostTimeoutMs ?? 30_000,
+    deadShare: env.heartbeatDeadShare ?? 0.01,
+    periodMs: env.heartbeatPeriodMs ?? 300_000,
+    hostConcurrency: env.heartbeatConcurrency ?? 10,
+    maxShards: env.heartbeatMaxShards ?? 40,
   };
 }
 
-function deps(rt: Runtime): HeartbeatDeps {
-  const { fleet, blobs, ledger } = stepDeps(rt);
+async function deps(rt: Runtime): Promise<HeartbeatDeps> {
+  const { fleet, blobs, ledger } = await stepDeps(rt);
   return {
     fleet,
     blobs,
     ledger,
     settings: heartbeatSettings(rt.env),
     logger: rt.logger,
-    metrics,
+    metrics: await metricsFor(rt),
     deliverReport: rt.deliverJson,
-    callbackUrl: rt.env[ENV.heartbeatCallbackUrl],
+    callbackUrl: rt.env.heartbeatCallbackUrl,
   };
 }
 
 async function start(rt: Runtime, operationId: string, input: Record<string, unknown>) {
-  const machine = rt.env[ENV.heartbeatStateMachineArn] ?? '';
-  const started = await startNamedExecution(rt.clients.sfn, machine, operationId, { operationId, ...input });
+  const machine = requireSetting(rt.env, 'heartbeatStateMachineArn');
+  const started = await startExecution(rt, machine, operationId, { operationId, ...input });
   rt.logger.info('heartbeat.start', { operationId, started: started.started });
   return { operationId, ...started };
 }
@@ -76,7 +88,7 @@ async function start(rt: Runtime, operationId: string, input: Record<string, unk
 export async function handler(event: unknown) {
   if (typeof event === 'object' && event !== null && 'step' in event) {
     const input = parseWith(heartbeatStepSchema, event, 'heartbeat step');
-    return runHeartbeatStep(deps(await runtime()), input);
+    return runHeartbeatStep(await deps(await runtime()), input);
   }
   const scheduled = scheduledSchema.safeParse(event);
   if (scheduled.success) {

@@ -10,5 +10,5 @@ import { runtime, stepDeps } from './composition.ts';
 /** Lambda entry point. */
 export async function handler(event: unknown) {
   const input = parseWith(workerStepSchema, event, 'worker step');
-  return runWorkerStep(stepDeps(await runtime()), input);
+  return runWorkerStep(await stepDeps(await runtime()), input);
 }

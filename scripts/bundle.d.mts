@@ -21,8 +21,22 @@ export interface BundleOptions {
 
 export interface BundleOutput {
   name: string;
+  /** The entry: dist/cloudiq-bootstrap.mjs, or a function's index.mjs. */
   file: string;
+  /** All of it: for a function, its whole asset folder (index.mjs and chunks/). */
   bytes: number;
+  /** A function's index.mjs alone: what a cold start parses. */
+  entryBytes?: number;
+  /** How many files `bytes` counts. */
+  files?: number;
 }
 
+/** Every file of a function's asset folder (index.mjs and its chunks). */
+export declare function assetFiles(dir: string): string[];
+
 export declare function bundle(options?: BundleOptions): Promise<BundleOutput[]>;
+export declare function functionBuildOptions(
+  name: string,
+  dir: string,
+  externalSdk?: boolean,
+): import('esbuild').BuildOptions;

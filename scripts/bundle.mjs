@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Self-contained bundles with esbuild's JS API: dist/cloudiq-bootstrap.mjs (the CLI for servers)
-// and dist/functions/<name>/index.mjs (one Lambda asset each, what infra/ deploys).
+// and dist/functions/<name>/ (index.mjs and the chunks/ it loads on first use: one Lambda asset
+// each, what infra/ deploys).
 //
 // One bundler for both on purpose: the bytes the tests load are the bytes that are deployed, and
 // two things need a plugin, which CDK's NodejsFunction (esbuild's CLI) cannot take:
@@ -12,9 +13,10 @@
 //
 // `node scripts/bundle.mjs [--outdir DIR] [--no-cli] [--no-functions] [--external-sdk]`; `bundle()` is the same
 // for code (infra/app.ts and the infra tests call it).
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,7 +43,9 @@ export const inlinePlugin = {
       const prelude = readFileSync(join(ROOT, 'lib', 'host', 'prelude.sh'), 'utf8');
       return { contents: `export const PRELUDE = ${JSON.stringify(prelude)};\n`, loader: 'ts' };
     });
-    // The fleet console's files (lib/console/sources.ts): the API function serves them from its bundle.
+    // The fleet console's files (lib/console/sources.ts): the API function serves them from its
+    // bundle, stored gzipped (one base64 blob, a third of their ~70 kB) and unpacked on the first
+    // request for any of them; the texts served are the files' own, byte for byte.
     b.onLoad({ filter: /[\\/]lib[\\/]console[\\/]sources\.ts$/ }, () => {
       const dir = join(ROOT, 'lib', 'console', 'assets');
       const files = Object.fromEntries(
@@ -50,7 +54,20 @@ export const inlinePlugin = {
           .sort()
           .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
       );
-      return { contents: `export const CONSOLE_SOURCES = ${JSON.stringify(files)};\n`, loader: 'ts' };
+      const packed = gzipSync(JSON.stringify(files), { level: 9 }).toString('base64');
+      const contents = [
+        "import { gunzipSync } from 'node:zlib';",
+        `const PACKED = ${JSON.stringify(packed)};`,
+        'let files;',
+        "const unpack = () => (files ??= JSON.parse(gunzipSync(Buffer.from(PACKED, 'base64')).toString('utf8')));",
+        'const sources = {};',
+        // Getters keep the names enumerable (the routes are listed from them) and unpack on first read.
+        `for (const name of ${JSON.stringify(Object.keys(files))}) {`,
+        '  Object.defineProperty(sources, name, { enumerable: true, get: () => unpack()[name] });',
+        '}',
+        'export const CONSOLE_SOURCES = Object.freeze(sources);',
+      ].join('\n');
+      return { contents, loader: 'js' };
     });
     b.onResolve({ filter: /(\.node$|^cpu-features$)/ }, (args) => ({
       path: args.path,
@@ -75,11 +92,40 @@ const common = {
 };
 
 /**
+ * esbuild's options for one function into `dir` (index.mjs and chunks/): bench/lambda.ts builds
+ * the same to see what the bytes are.
+ */
+export function functionBuildOptions(name, dir, externalSdk = false) {
+  return {
+    ...common,
+    entryPoints: { index: join(ROOT, 'functions', `${name}.ts`) },
+    outdir: dir,
+    // What the handlers load with import() only where first used (the AWS SDK, Powertools, the
+    // SSH transport and ssh2, the SSM transport) goes to chunks/ beside index.mjs, in the same
+    // asset: a cold start parses index.mjs and its shared chunks alone. In one file esbuild would
+    // wrap those modules to run them lazily, but keep every export of each (the SDK grew by a
+    // quarter, past 1.5 MB).
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    target: 'node22',
+    minify: true,
+    // Keeps the module's exports and class names readable in stack traces.
+    keepNames: true,
+    mainFields: ['module', 'main'],
+    // The EC2 client (1.1 MB, untree-shakeable schemas) serves only inventories with `kind = ec2`
+    // sources, and only through import(): Lambda's Node.js runtime provides it then.
+    external: externalSdk ? ['@aws-sdk/*'] : ['@aws-sdk/client-ec2'],
+  };
+}
+
+/**
  * Builds the CLI and every function whose entry exists; resolves to what was written, with sizes.
  * The AWS SDK is bundled from its ESM builds (`mainFields: module`), which esbuild tree-shakes:
- * a function is then about 1.2 MB and initialises in about 110 ms, where leaving the SDK to
- * Lambda's runtime (`--external-sdk`) loads hundreds of its files at init (about 250 ms). The
- * functions also run the SDK version the tests ran against.
+ * a function is then 1.3–1.4 MB in all, of which a cold start loads 0.15–0.25 MB (index.mjs and
+ * its shared chunks, the SDK not among them), where leaving the SDK to Lambda's runtime
+ * (`--external-sdk`) loads hundreds of its files on first use. The functions also run the SDK
+ * version the tests ran against.
  */
 export async function bundle(options = {}) {
   const outdir = resolve(ROOT, options.outdir ?? 'dist');
@@ -103,30 +149,35 @@ export async function bundle(options = {}) {
       external: ['@aws-sdk/client-ec2'],
     });
     chmodSync(outfile, 0o755);
-    written.push({ name: 'cli', file: outfile, bytes: statSync(outfile).size });
+    written.push({ name: 'cli', file: outfile, bytes: statSync(outfile).size, files: 1 });
   }
   for (const name of options.skipFunctions ? [] : names) {
     const entry = join(ROOT, 'functions', `${name}.ts`);
     if (!existsSync(entry)) continue;
     const dir = join(outdir, 'functions', name);
+    // The folder is the function's whole asset: no chunk of an earlier build may stay in it.
+    rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const outfile = join(dir, 'index.mjs');
-    await build({
-      ...common,
-      entryPoints: [entry],
-      outfile,
-      target: 'node22',
-      minify: true,
-      // Keeps the module's exports and class names readable in stack traces.
-      keepNames: true,
-      mainFields: ['module', 'main'],
-      // The EC2 client (1.1 MB, untree-shakeable schemas) serves only inventories with `kind = ec2`
-      // sources, and only through import(): Lambda's Node.js runtime provides it then.
-      external: options.externalSdk === true ? ['@aws-sdk/*'] : ['@aws-sdk/client-ec2'],
+    await build(functionBuildOptions(name, dir, options.externalSdk === true));
+    const files = assetFiles(dir);
+    written.push({
+      name,
+      file: outfile,
+      bytes: files.reduce((sum, file) => sum + statSync(file).size, 0),
+      entryBytes: statSync(outfile).size,
+      files: files.length,
     });
-    written.push({ name, file: outfile, bytes: statSync(outfile).size });
   }
   return written;
+}
+
+/** Every file of a function's asset folder (index.mjs and its chunks). */
+export function assetFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
 }
 
 function parseArgs(argv) {
@@ -144,7 +195,8 @@ function parseArgs(argv) {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const written = await bundle(parseArgs(process.argv.slice(2)));
-  for (const { file, bytes } of written) {
-    process.stdout.write(`${relative(process.cwd(), file)}  ${(bytes / 1024).toFixed(1)} KiB\n`);
+  for (const { file, bytes, files } of written) {
+    const parts = files > 1 ? ` (${files} files)` : '';
+    process.stdout.write(`${relative(process.cwd(), file)}  ${(bytes / 1024).toFixed(1)} KiB${parts}\n`);
   }
 }

@@ -3,6 +3,7 @@
  * retried with backoff, through the SSRF guard. It never throws: the outcome says what happened.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { readCallbackEnvironment } from '../cloud/environment.ts';
 import { BootstrapError } from '../errors.ts';
 import { present } from '../optional.ts';
 import { type BackoffSettings, retryDelay } from './backoff.ts';
@@ -101,22 +102,13 @@ export function resolveCallbackUrl(
   return undefined;
 }
 
-/** `CALLBACK_ALLOW_PRIVATE` as every process reads it: 1, true, yes or on (any case, spaces ignored). */
-export function allowPrivateFromEnv(env: Readonly<Record<string, string | undefined>>): boolean {
-  return /^(1|true|yes|on)$/i.test(env['CALLBACK_ALLOW_PRIVATE']?.trim() ?? '');
-}
-
-/** Delivery options from the environment: `CALLBACK_SECRET` and `CALLBACK_ALLOW_PRIVATE` (1/true/yes/on). */
+/** Delivery options from the environment: `CALLBACK_SECRET` and `CALLBACK_ALLOW_PRIVATE`, read by lib/cloud/environment.ts. */
 export function callbackOptionsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
   userAgentVersion: string,
 ): DeliverCallbackOptions {
-  const secret = env['CALLBACK_SECRET'];
-  return {
-    userAgentVersion,
-    ...(secret !== undefined && secret !== '' ? { secret } : {}),
-    allowPrivate: allowPrivateFromEnv(env),
-  };
+  const { secret, allowPrivate } = readCallbackEnvironment(env);
+  return { userAgentVersion, ...present({ secret }), allowPrivate };
 }
 
 /**

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
-import { allowPrivateFromEnv } from '../callback/index.ts';
+import { readCallbackEnvironment } from '../cloud/environment.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
@@ -195,7 +195,7 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
       fleet,
       dispatch: worker.dispatch,
       runStore: store,
-      allowPrivateCallbacks: allowPrivateFromEnv(io.env),
+      allowPrivateCallbacks: readCallbackEnvironment(io.env).allowPrivate,
     },
     {
       log: (record) =>

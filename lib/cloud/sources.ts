@@ -11,6 +11,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../errors.ts';
+import { ENV } from './environment.ts';
 
 export type InventorySource =
   | { kind: 's3'; bucket: string; key: string }
@@ -38,7 +39,7 @@ export function parseInventorySource(raw: string): InventorySource {
   if (value.startsWith('file:') && value.length > 'file:'.length)
     return { kind: 'file', path: value.slice(5) };
   throw sourceError(
-    'INVENTORY_SOURCE',
+    ENV.inventorySource,
     `expected s3://bucket/key, ssm:/parameter/name or file:path, got ${JSON.stringify(raw)}`,
   );
 }

@@ -6,7 +6,9 @@
  */
 import type { Inventory, InventoryHost } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
-import { parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
+import type { SshEndpoint } from '../transport/ssh/index.ts';
+// From its own module: the transport's index would load ssh2 with it.
+import { parseSshAddress } from '../transport/ssh/ssh-address.ts';
 
 /** The SSH endpoint of an inventory host whose transport is ssh. */
 export function sshEndpointForHost(

@@ -6,7 +6,7 @@ import type { Fleet } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { createLocalTransport } from '../transport/local.ts';
-import { createSshTransport, type SshEndpoint, SshPool } from '../transport/ssh/index.ts';
+import type { SshEndpoint, SshPool } from '../transport/ssh/index.ts';
 import type { Transport, TransportKind } from '../transport/types.ts';
 import { sshEndpointForHost } from './inventory-endpoint.ts';
 
@@ -35,8 +35,15 @@ export interface InventoryFleetDeps {
  * used and kept, so that one SSH connection and one SSM batcher serve every operation.
  */
 export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetDeps = {}): Fleet {
-  const ownPool = deps.ssh?.pool === undefined;
-  const pool = deps.ssh?.pool ?? new SshPool();
+  // The SSH transport and ssh2 load only when an SSH host is first used (a cold start, an
+  // SSM-only fleet: never); the pool with them.
+  let pool: Promise<SshPool> | undefined;
+  const sshModule = () => import('../transport/ssh/index.ts');
+  const poolFor = () => {
+    const given = deps.ssh?.pool;
+    pool ??= given ? Promise.resolve(given) : sshModule().then(({ SshPool }) => new SshPool());
+    return pool;
+  };
   const transports = new Map<string, Transport>();
 
   const find = (name: string): InventoryHost => {
@@ -91,7 +98,9 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
         if (deps.ssh?.knownHosts !== undefined && host.knownHosts === null && host.hostKey.length === 0)
           endpoint.knownHosts = deps.ssh.knownHosts;
         if (deps.ssh?.acceptNewHostKey) endpoint.acceptNewHostKey = true;
-        return createSshTransport({ ...endpoint, target: host.name, pool });
+        return lazyTransport('ssh', host.name, async () =>
+          (await sshModule()).createSshTransport({ ...endpoint, target: host.name, pool: await poolFor() }),
+        );
       }
     }
   };
@@ -116,14 +125,15 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
     async close() {
       await Promise.allSettled([...transports.values()].map((t) => t.close()));
       transports.clear();
-      if (ownPool) await pool.close();
+      if (pool && deps.ssh?.pool === undefined) await (await pool).close();
     },
   };
 }
 
 /**
  * A transport made on first use: the SSM transport (and the AWS SDK behind it) is loaded only by
- * fleets that have SSM hosts, which keeps an SSH-only CLI run or heartbeat from paying for it.
+ * fleets that have SSM hosts, the SSH transport (and ssh2) only by those with SSH hosts, which
+ * keeps a run, a heartbeat or a Lambda cold start from paying for what it does not use.
  */
 function lazyTransport(kind: TransportKind, target: string, make: () => Promise<Transport>): Transport {
   let made: Promise<Transport> | undefined;

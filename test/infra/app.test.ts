@@ -57,11 +57,11 @@ describe('the CDK app', () => {
       // The code is a file asset: the cloud assembly holds it as asset.<hash>/, uploaded as <hash>.zip.
       const key = /"S3Key":"([0-9a-f]{64})\.zip"/.exec(JSON.stringify(fn.Properties['Code']))?.[1];
       assert.ok(key, JSON.stringify(fn.Properties['Code']));
-      assert.deepEqual(
-        readdirSync(join(outdir, `asset.${key}`)),
-        ['index.mjs'],
-        'the asset is the bundle alone',
-      );
+      // The bundle alone: index.mjs and the chunks it loads with import() (scripts/bundle.mjs).
+      const asset = join(outdir, `asset.${key}`);
+      assert.deepEqual(readdirSync(asset), ['chunks', 'index.mjs'], 'the asset is the bundle alone');
+      const chunks = readdirSync(join(asset, 'chunks'));
+      assert.ok(chunks.length > 0 && chunks.every((file) => file.endsWith('.mjs')), chunks.join(' '));
     }
     const description = functions.map((fn) => fn.Properties['Description']).sort();
     assert.equal(new Set(description).size, FUNCTION_NAMES.length);
