@@ -117,17 +117,73 @@ b_mkdirs() {
 
 # ---- reading -------------------------------------------------------------------------------------
 
-# @file NAME b64 | @file NAME absent | @file NAME notfile
+# A read dumps every file it needs with ONE awk (b_flush), not a process per file. Files are
+# queued as pairs of words in B_Q, each quoted by b_quote with builtins only.
+B_Q=''
+B_NL='
+'
+
+# _f: $1 as one single-quoted shell word ('\'' for each '), with builtins only.
+b_quote() {
+  _q=$1 _f=''
+  while :; do
+    case "$_q" in
+      *\'*) _r=${_q%%\'*}; _f="$_f$_r'\\''"; _q=${_q#*\'} ;;
+      *) _f="'$_f$_q'"; return 0 ;;
+    esac
+  done
+}
+
+# b_queue HEADER PATH: the file's record (HEADER, then its content) is printed by the next b_flush.
+b_queue() { b_quote "$1"; B_Q="$B_Q $_f"; b_quote "$2"; B_Q="$B_Q $_f"; }
+
+# Prints each queued file as `HEADER text LINES EOL` and its LINES lines as they are (EOL: 1 when
+# the file ends with a newline), when it is text: valid UTF-8 with no control byte but tab and
+# newline. awk reads it as ONE record (RS is \001, which text never holds), so the record is the
+# file's every byte. Anything else (and a file awk could not read) is named on awk's stderr and
+# dumped exactly by `base64` as `HEADER b64 DATA`; `!` marks a read that failed. (busybox awk ends
+# a record at NUL: a file with NUL shows as several records, which is not text, but one NUL as its
+# very last byte cannot be seen there.)
+b_flush() {
+  [ -n "$B_Q" ] || return 0
+  eval "set -- $B_Q"
+  B_Q=''
+  { _redo=$(LC_ALL=C awk -- '
+    BEGIN {
+      RS = "\001"
+      ascii = "^[\t\n -~]*$"
+      utf8 = "^([\t\n -~]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$"
+      for (i = 1; i < ARGC; i += 2) {
+        n = 0; t = ""
+        while ((k = (getline r < ARGV[i + 1])) > 0) { n++; t = r }
+        close(ARGV[i + 1])
+        if (k < 0 || n > 1 || (t !~ ascii && t !~ utf8)) { print i > "/dev/stderr"; continue }
+        c = t; lines = gsub(/\n/, "", c); eol = 0
+        if (t != "") { if (substr(t, length(t)) == "\n") eol = 1; else lines++ }
+        printf "%s text %d %d\n%s%s", ARGV[i], lines, eol, t, (t == "" || eol ? "" : "\n")
+      }
+      exit 0
+    }' "$@" 2>&1 >&4 4>&-) || _redo=all; } 4>&1
+  [ "$_redo" = all ] && { _i=1; _redo=''; while [ "$_i" -lt $# ]; do _redo="$_redo $_i"; _i=$((_i + 2)); done; }
+  for _i in $_redo; do
+    case "$_i" in '' | *[!0-9]*) continue ;; esac
+    eval "_h=\${$_i} _p=\${$((_i + 1))}"
+    printf '%s b64 ' "$_h"; b_b64_file "$_p" || printf '!'; printf '\n'
+  done
+}
+
+# @file NAME text LINES EOL + lines | @file NAME b64 DATA | @file NAME absent | @file NAME notfile
+# (queued: printed by b_flush)
 b_dump() {
   if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then b_emit "@file $1 notfile"
-  elif [ -f "$2" ]; then printf '@file %s b64 ' "$1"; b_b64_file "$2" || printf '!'; printf '\n'
+  elif [ -f "$2" ]; then b_queue "@file $1" "$2"
   else b_emit "@file $1 absent"; fi
 }
 
 b_dump_products() {
-  for _f in "$B_STATE"/products/*.ini; do
-    [ -e "$_f" ] || continue
-    _n=${_f##*/}; b_dump "product:${_n%.ini}" "$_f"
+  for _pf in "$B_STATE"/products/*.ini; do
+    [ -e "$_pf" ] || continue
+    _n=${_pf##*/}; b_dump "product:${_n%.ini}" "$_pf"
   done
 }
 
@@ -138,11 +194,16 @@ b_dump_lock() {
   if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
   if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
   _rec=$(b_read_lock "$_l")
-  _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
-  _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
-  if b_holder_alive "$_pid" "$_st" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
+  b_lock_fields "$_rec"
+  if b_holder_alive "$_lk_pid" "$_lk_start" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
   b_enc "$_rec"
   b_emit "@lock record $_alive $_f"
+}
+
+# A lock record's first line (the PID) in _lk_pid and its first pid_start= value in _lk_start.
+b_lock_fields() {
+  _lk_pid=${1%%"$B_NL"*} _lk_start=''
+  case "$1" in *"${B_NL}pid_start="*) _lk_start=${1#*"${B_NL}pid_start="} _lk_start=${_lk_start%%"$B_NL"*} ;; esac
 }
 
 # A journal (one line of JSON) in _jc, and the runner it names in _jp and _js: its PID and start
@@ -156,8 +217,9 @@ b_journal_runner() {
   case "$_jt" in *'"pidStart":"'*) _js=${_jt#*\"pidStart\":\"} _js=${_js%%\"*} ;; esac
 }
 
-# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal is running and its runner runs)
-b_dump_journal() {
+# @journal ID ALIVE text LINES EOL + lines | @journal ID ALIVE b64 DATA | @journal ID absent
+# (ALIVE: the journal is running and its runner runs). Queued: printed by the next b_flush.
+b_queue_journal() {
   _j="$B_STATE/operations/$1.json"
   if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
   # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
@@ -165,8 +227,10 @@ b_dump_journal() {
   b_journal_runner "$_j"
   _alive=0
   case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
-  printf '@journal %s %s ' "$1" "$_alive"; b_b64_file "$_j"; printf '\n'
+  b_queue "@journal $1 $_alive" "$_j"
 }
+
+b_dump_journal() { b_queue_journal "$1"; b_flush; }
 
 # The last operation started: operations/.last names it (written when its journal is first
 # written); `ls -t` is only the fallback, as its order within one second is not reliable.
@@ -176,7 +240,7 @@ b_dump_newest_journal() {
   case "$_newest" in '' | *[!A-Za-z0-9_-]*)
     _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
   esac
-  [ -n "$_newest" ] && b_dump_journal "$_newest"
+  [ -n "$_newest" ] && b_queue_journal "$_newest"
 }
 
 b_facts() {
@@ -255,22 +319,47 @@ B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
 # meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
   [ -d "$B_STATE/lib" ] || return 0
-  _pc=$(sha256sum < "$B_CONFIG" 2>/dev/null) || return 0
-  _ps=absent
-  if [ -f "$B_STATE/server.ini" ]; then _ps=$(sha256sum < "$B_STATE/server.ini" 2>/dev/null) || return 0; fi
-  _pf=$(grep -l -x -F "$B_PLAN_TAG ${_pc%% *} ${_ps%% *}" "$B_STATE"/lib/* 2>/dev/null | head -n 1)
+  # The kept plan: the file in lib/ whose first line is a plan's tag (b_keep_plan keeps one).
+  _pf=''
+  for _kf in "$B_STATE"/lib/*; do
+    { IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue
+    case "$_ptag" in "$B_PLAN_TAG "*) _pf=$_kf; break ;; esac
+  done
   [ -n "$_pf" ] && b_lib_trusted "$_pf" || return 0
-  _pt=$(cat "$_pf" 2>/dev/null) || return 0
-  _lt=$(printf '%s\n' "$_pt" | sha256sum) && [ "${_lt%% *}" = "${_pf##*/}" ] || return 0
+  # Read once, with builtins: the text whose hash is checked is the text run.
+  _pt=''
+  { while IFS= read -r _pl; do _pt="$_pt$_pl$B_NL"; done < "$_pf"; } 2>/dev/null
+  _pb=${_pt%"$B_NL"}
+  # One sha256sum for the plan's text (stdin), bootstrap.ini and server.ini (as /dev/fd/N, so any
+  # path is safe in its output).
+  if [ -f "$B_STATE/server.ini" ]; then
+    _ph=$(sha256sum - /dev/fd/3 /dev/fd/4 2>/dev/null 3<"$B_CONFIG" 4<"$B_STATE/server.ini" <<B_PLAN
+$_pb
+B_PLAN
+)
+  else
+    _ph=$(sha256sum - /dev/fd/3 2>/dev/null 3<"$B_CONFIG" <<B_PLAN
+$_pb
+B_PLAN
+)
+  fi
+  set -- $_ph
+  [ "${1:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${3:-} ${5:-absent}" ] || return 0
   eval "$_pt"
   return 0
 }
 
 # SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
 # folder writable by anyone else (its content is checked against its name as it is read).
+# Ownership by `test -O` where the shell has it (posh has not: `id -u` then), modes by one find.
 b_lib_trusted() {
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1
+  { [ -O "$B_STATE/lib" ] && [ -O "$1" ]; } 2>/dev/null
+  case $? in
+    0) _lt=$(find "$B_STATE/lib" "$1" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
+    1) return 1 ;;
+    *) _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
+  esac
   [ "$_lt" = "$B_STATE/lib
 $1" ]
 }

@@ -19,6 +19,8 @@ export interface ReadPlan {
   newestJournal?: boolean;
   /** Run heartbeat.appstack's plan if one is kept for bootstrap.ini and server.ini as they are. */
   checks?: boolean;
+  /** Read only these products' files (default: every file in products/). */
+  products?: readonly string[];
 }
 
 /** A file the program will replace atomically; `content` may hold NOW_MARKER. */
@@ -45,10 +47,14 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
     'b_dump config "$B_CONFIG"',
     'b_dump server "$B_STATE/server.ini"',
   ];
-  lines.push('b_dump_products');
+  if (plan.products === undefined) lines.push('b_dump_products');
+  for (const product of plan.products ?? [])
+    lines.push(`b_dump ${shq(`product:${product}`)} "$B_STATE/products/"${shq(`${product}.ini`)}`);
   if (plan.lock) lines.push('b_dump_lock');
-  if (plan.journalId !== undefined) lines.push(`b_dump_journal ${shq(plan.journalId)}`);
+  if (plan.journalId !== undefined) lines.push(`b_queue_journal ${shq(plan.journalId)}`);
   if (plan.newestJournal) lines.push('b_dump_newest_journal');
+  // Every file queued above is read by one awk.
+  lines.push('b_flush');
   if (plan.checks) lines.push('b_cached_checks');
   lines.push('b_emit "@end"');
   return header(paths) + lines.join('\n') + '\n';

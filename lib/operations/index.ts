@@ -24,8 +24,10 @@ export async function runCommand(
   switch (request.command) {
     case 'product.get': {
       assertName('product', request.product);
-      if (options.dryRun) return dryRead(host);
-      const snapshot = await readSnapshot(host, {}, options);
+      // Only bootstrap.ini and this product's file (SPEC 2.5.1's answer needs nothing else).
+      const read = { products: [request.product] };
+      if (options.dryRun) return dryRead(host, read);
+      const snapshot = await readSnapshot(host, read, options);
       return productGet(snapshot, host, request.product, request.key);
     }
     case 'product.set':
