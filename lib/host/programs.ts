@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { PRELUDE } from './prelude-text.ts';
 import { b64, shq } from './quote.ts';
-import { PRELUDE } from './shell-source.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
 export const NOW_MARKER = '\u0001NOW\u0001';
