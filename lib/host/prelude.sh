@@ -88,9 +88,15 @@ b_json_str() { printf '%s' "$1" | b_json_stdin; }
 
 # Atomic replace: temp file in the same directory, fsync, rename, fsync of the directory.
 b_write_stdin() {
-  _w_dir=${1%/*}
-  _w_tmp="$_w_dir/.${1##*/}.tmp.$$"
+  b_write_temp "$1"
   cat > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$1"
+}
+
+# The temp file beside PATH that b_write_commit renames to it (in _w_dir and _w_tmp).
+b_write_temp() { _w_dir=${1%/*} _w_tmp="${1%/*}/.${1##*/}.tmp.$$"; }
+
+b_write_commit() {
   b_fault write:temp
   sync "$_w_tmp" 2>/dev/null || sync
   b_fault write:synced
@@ -104,7 +110,9 @@ b_write_stdin() {
 # posh) an argument goes through exec, and Linux caps one at 128 KiB.
 b_write_b64() {
   _wb_now=${B_NOW:-$(b_now)}
-  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
+  b_write_temp "$1"
+  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$1"
 }
 
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
@@ -112,7 +120,8 @@ b_write_b64() {
 b_mkdirs() {
   if [ -L "$B_STATE/bootstrap.pid" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$B_STATE/bootstrap.pid")"; return 2; fi
   if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
-  mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
+  [ -d "$B_STATE/products" ] && [ -d "$B_STATE/operations" ] && [ -d "$B_STATE/logs" ] ||
+    mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
 }
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -369,8 +378,14 @@ $1" ]
 b_keep_plan() {
   [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || { cat > /dev/null; return 0; }
   [ -d "$B_STATE/lib" ] || mkdir -m 0750 "$B_STATE/lib" 2>/dev/null || { cat > /dev/null; return 0; }
-  grep -l -F "$B_PLAN_TAG " "$B_STATE"/lib/* 2>/dev/null | while IFS= read -r _kf; do [ "${_kf##*/}" = "$1" ] || rm -f "$_kf"; done
-  base64 -d | b_write_stdin "$B_STATE/lib/$1"
+  for _kf in "$B_STATE"/lib/*; do
+    [ "${_kf##*/}" = "$1" ] && continue
+    { IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue
+    case "$_ptag" in "$B_PLAN_TAG "*) rm -f "$_kf" ;; esac
+  done
+  b_write_temp "$B_STATE/lib/$1"
+  base64 -d > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$B_STATE/lib/$1"
 }
 
 # ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
@@ -394,15 +409,25 @@ b_flock_held() {
     END { exit !held }' /proc/locks
 }
 
+# The record, with the time it was written also in B_LOCK_AT (a quick write's time: no second `date`).
 b_lock_record() {
-  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$(b_now)" "$(b_pid_start $$)"
+  B_LOCK_AT=$(b_now)
+  b_pid_stat $$
+  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
+}
+
+# Has WAIT (seconds) passed since the first time this was asked? (`date` only once the lock is found taken.)
+b_past_deadline() {
+  _now=$(date +%s)
+  [ -n "$_deadline" ] || _deadline=$((_now + $1))
+  [ "$_now" -ge "$_deadline" ]
 }
 
 # b_take_lock OPERATION COMMAND WAIT_SECONDS: 0 taken; 1 held by a live process (@locked emitted); 2 refused.
 b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
   if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
-  _deadline=$(( $(date +%s) + ${3:-0} ))
+  _deadline=''
   if b_use_flock; then
     exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
     _tries=0
@@ -420,13 +445,13 @@ b_take_lock() {
       # just before letting go: an empty record means "try again in a moment", not "unknown holder".
       _tries=$((_tries + 1))
       _rec=$(b_read_lock "$_lk")
-      if [ "$(date +%s)" -ge "$_deadline" ] && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
+      if b_past_deadline "${3:-0}" && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
         b_locked "$_rec"; exec 9>&-; return 1
       fi
       if [ -n "$_rec" ]; then b_sleep 0.1; else b_sleep 0.05; fi
     done
-    _old=$(b_read_lock "$_lk")
-    [ -n "$_old" ] && B_STALE=$_old
+    # A lock let go of is emptied: only a holder that died leaves a record to read.
+    if [ -s "$_lk" ]; then _old=$(b_read_lock "$_lk"); [ -n "$_old" ] && B_STALE=$_old; fi
     b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
     _tmp="$_lk.$$.new" _ln_tries=0
@@ -452,8 +477,7 @@ b_take_lock() {
         b_emit "@error INTERNAL lock $(b_str64 "cannot read $_lk")"; return 2
       fi
       _rd_fail=0
-      _opid=$(printf '%s\n' "$_old" | sed -n 1p)
-      _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
+      b_lock_fields "$_old"; _opid=$_lk_pid _ost=$_lk_start
       # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
       # is stale (an empty one is what a flock host leaves on release, or a power loss before the
       # data hit disk; an unproven one another tool's bare PID).
@@ -461,14 +485,16 @@ b_take_lock() {
         b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
         continue
       fi
-      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked "$_old"; return 1; fi
+      if b_past_deadline "${3:-0}"; then b_locked "$_old"; return 1; fi
       b_sleep 0.1
     done
   fi
   B_LOCKED=1
   trap 'b_release_lock' EXIT
   # Only lock holders write state files: a temp file seen now was left by a writer killed mid-write.
-  rm -f "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.* 2>/dev/null
+  for _t in "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.*; do
+    [ -e "$_t" ] && rm -f "$_t" 2>/dev/null
+  done
   return 0
 }
 
@@ -501,23 +527,41 @@ b_release_lock() {
     flock -u 8 8<&9 2>/dev/null
     exec 9>&-
   else
-    [ "$(sed -n 1p "$B_STATE/bootstrap.pid" 2>/dev/null)" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
+    _rl=''; { read -r _rl < "$B_STATE/bootstrap.pid"; } 2>/dev/null
+    [ "$_rl" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
   fi
 }
 
 # b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what
 # was read; @error and status 2 when it cannot tell (a hash that cannot be taken is no conflict).
 b_expect_unchanged() {
+  _eu_args='' _eu_want='' _eu_fd=3
   while [ $# -ge 2 ]; do
     if [ "$2" = absent ]; then
       [ -e "$1" ] && { b_emit "@conflict"; return 1; }
     else
       [ -f "$1" ] || { b_emit "@conflict"; return 1; }
-      _h=$(sha256sum < "$1") || { b_emit "@error INTERNAL sha256sum"; return 2; }
-      [ "${_h%% *}" = "$2" ] || { b_emit "@conflict"; return 1; }
+      # Hashed together: one sha256sum for up to six files, opened as fds 3-8 (9 holds the lock),
+      # so that any path is safe in its output.
+      b_quote "$1"
+      _eu_args="$_eu_args /dev/fd/$_eu_fd $_eu_fd<$_f" _eu_want="$_eu_want $2" _eu_fd=$((_eu_fd + 1))
+      if [ "$_eu_fd" -eq 9 ]; then b_expect_hashes || return $?; fi
     fi
     shift 2
   done
+  b_expect_hashes
+}
+
+# The hashes of the files b_expect_unchanged collected, against those it expects.
+b_expect_hashes() {
+  [ -n "$_eu_want" ] || return 0
+  _h=$(eval "sha256sum $_eu_args") || { b_emit "@error INTERNAL sha256sum"; return 2; }
+  set -- $_h
+  for _w in $_eu_want; do
+    [ "${1:-}" = "$_w" ] || { b_emit "@conflict"; return 1; }
+    if [ $# -ge 2 ]; then shift 2; else set --; fi
+  done
+  _eu_args='' _eu_want='' _eu_fd=3
   return 0
 }
 
@@ -587,8 +631,8 @@ b_finish() {
 b_run_hook() {
   _log="$B_STATE/logs/$J_ID.log"
   _off=$(wc -c < "$_log" 2>/dev/null || echo 0)
-  _t0=$(date +%s)
-  _st=$(b_now)
+  # One `date` for the seconds (the timeout's measure) and the step's ISO time, at each end.
+  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _t0=${_d%% *} _st=${_d#* }
   (
     cd / || exit 126
     # Exactly SPEC 2.4's variables: nothing BOOTSTRAP_* inherited from whoever started us.
@@ -604,9 +648,9 @@ b_run_hook() {
   wait "$B_HOOK_PID"
   _rc=$?
   B_HOOK_PID=''
-  _elapsed=$(( $(date +%s) - _t0 ))
+  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _elapsed=$((${_d%% *} - _t0)) _fin=${_d#* }
   _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
-  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$(b_now)\",\"output\":$_out}"
+  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$_fin\",\"output\":$_out}"
   # The journal lists each step as soon as it ends, so a runner killed later still says what it did.
   [ "$_rc" -eq 0 ] && { b_journal_write; return 0; }
   case "$_rc" in

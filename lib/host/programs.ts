@@ -141,7 +141,9 @@ export function renderQuickWrite(paths: HostPaths, plan: QuickWritePlan): string
     'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
     `b_take_lock ${shq(plan.operationId)} ${shq(plan.command)} ${plan.waitLockSeconds} || exit 0`,
     `${expectLine(plan.expect)} || exit 0`,
-    'B_NOW=$(b_now)',
+    // The time the lock was taken (b_lock_record): one `date` for the record and the files.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+    'B_NOW=${B_LOCK_AT:-$(b_now)}',
     ...plan.writes.map((w) => writeLine(w, `{ b_emit "@error INTERNAL write"; exit 0; }`)),
     'b_emit "@ok $B_NOW"',
   ];

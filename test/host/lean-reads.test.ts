@@ -4,11 +4,13 @@
 // logging shims on PATH, under every shell the host program supports; the bytes a read brings back
 // are the files' bytes exactly, whichever awk reads them.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { shq } from '../../lib/host/quote.ts';
 import { runCommand, runHeartbeat } from '../../lib/operations/index.ts';
 import { readSnapshot } from '../../lib/operations/snapshot.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
@@ -131,10 +133,10 @@ const SHELLS: Array<{ name: string; shell: string; realPath: string }> = [
 
 describe('the tools a read runs on the host', () => {
   for (const { name, shell, realPath } of SHELLS) {
-    it(`${name}: a heartbeat with its kept plan runs one awk, one find, one sha256sum and the checks`, async () => {
+    it(`${name}: a heartbeat with its kept plan runs one awk, one find, one sha256sum and the checks; product.get one awk`, async () => {
       const sandbox = fresh();
       quietChecks(sandbox);
-      const setup = sandbox.host(createLocalTransport({ shell }));
+      const setup = sandbox.host(createLocalTransport({ shell, env: { PATH: realPath } }));
       await runCommand(setup, { command: 'server.provision', role: 'edge' });
       await runCommand(setup, { command: 'product.set', product: 'haproxy', values: { motd: 'hi' } });
       const before = await runHeartbeat(setup);
@@ -164,6 +166,13 @@ describe('the tools a read runs on the host', () => {
       logged.reset();
       await runCommand(host, { command: 'product.get', product: 'haproxy' });
       assert.deepEqual(logged.ran(), ['awk']);
+
+      // A quick write: its read, the lock, one date, one sha256sum, the file written atomically.
+      logged.reset();
+      await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '7' } });
+      const lock = name === 'busybox sh' ? ['ln', 'rm', 'rm'] : ['flock', 'flock'];
+      const write = ['awk', 'awk', 'base64', 'date', 'mv', 'sha256sum', 'sync', 'sync'];
+      assert.deepEqual(logged.ran(), [...lock, ...write].sort());
     });
   }
 });
@@ -249,6 +258,29 @@ describe('a read brings back the bytes of each file exactly', () => {
         const sha = createHash('sha256').update(bytes).digest('hex');
         assert.equal(snapshot.expectations.get('config')?.sha256, sha, what);
       }
+    });
+  }
+});
+
+describe('b_expect_unchanged hashes its files together', () => {
+  for (const { name, shell } of SHELLS) {
+    it(`${name}: eight files (two sha256sum runs of up to six), any name, a change or a new file seen`, () => {
+      const dir = tempDir();
+      const files = Array.from({ length: 8 }, (_, i) => join(dir, `f ${i}'$(x)`));
+      const words: string[] = [];
+      for (const [i, file] of files.entries()) {
+        writeFileSync(file, `file ${i}\n`);
+        words.push(shq(file), createHash('sha256').update(`file ${i}\n`).digest('hex'));
+      }
+      const prelude = join(import.meta.dirname, '../../lib/host/prelude.sh');
+      const run = (args: string[]) =>
+        spawnSync(shell, ['-c', `. ${shq(prelude)}; b_expect_unchanged ${args.join(' ')}; echo "rc=$?"`], {
+          encoding: 'utf8',
+          env: { PATH: shell === busybox.shell ? busybox.dir : process.env['PATH'] },
+        }).stdout;
+      assert.equal(run([...words, shq(join(dir, 'none')), 'absent']), 'rc=0\n');
+      assert.equal(run([...words.slice(0, 14), shq(files[7] ?? ''), '0'.repeat(64)]), '@conflict\nrc=1\n');
+      assert.equal(run([...words, shq(files[0] ?? ''), 'absent']), '@conflict\nrc=1\n');
     });
   }
 });
