@@ -82,7 +82,8 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
       },
     );
   }
-  for (const line of lines.slice(start + 1)) {
+  for (let at = start + 1; at < lines.length; at++) {
+    const line = lines[at] ?? '';
     if (line === '') continue;
     const [tag, ...fields] = line.split(' ');
     const bad = () =>
@@ -95,13 +96,16 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         readFact(answer, fields);
         break;
       case '@file': {
-        const [name, kind, data] = fields;
+        const [name, kind] = fields;
         if (!name) throw bad();
         if (kind === 'absent') answer.files.set(name, { kind: 'absent' });
         else if (kind === 'notfile') answer.files.set(name, { kind: 'notfile' });
-        else if (kind === 'b64' && data !== undefined && !data.includes('!'))
-          answer.files.set(name, { kind: 'file', data: Buffer.from(data, 'base64') });
-        else throw bad();
+        else {
+          const body = readBody(lines, at, fields.slice(1));
+          if (!body) throw bad();
+          answer.files.set(name, { kind: 'file', data: body.data });
+          at = body.last;
+        }
         break;
       }
       case '@lock': {
@@ -113,12 +117,16 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         break;
       }
       case '@journal': {
-        const [id, alive, data] = fields;
+        const [id, alive] = fields;
         if (!id) throw bad();
-        answer.journals.set(
-          id,
-          alive === 'absent' ? null : { alive: alive === '1', text: unb64(data ?? '') },
-        );
+        if (alive === 'absent') {
+          answer.journals.set(id, null);
+          break;
+        }
+        const body = readBody(lines, at, fields.slice(2));
+        if (!body) throw bad();
+        answer.journals.set(id, { alive: alive === '1', text: body.data.toString('utf8') });
+        at = body.last;
         break;
       }
       case '@check': {
@@ -154,6 +162,28 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
     }
   }
   return answer;
+}
+
+/**
+ * A file's content after its record's header (`b_flush` in prelude.sh): `b64 DATA` on the line
+ * itself, or `text LINES EOL` and the next LINES lines as they are (EOL 1: it ends with a newline).
+ * `last` is the index of the record's last line; `undefined` when it is malformed.
+ */
+function readBody(
+  lines: readonly string[],
+  at: number,
+  [kind, a, b]: string[],
+): { data: Buffer; last: number } | undefined {
+  if (kind === 'b64') {
+    if (a === undefined || a.includes('!')) return undefined;
+    return { data: Buffer.from(a, 'base64'), last: at };
+  }
+  if (kind !== 'text' || !/^\d+$/.test(a ?? '') || (b !== '0' && b !== '1')) return undefined;
+  const count = Number(a);
+  // Every line of the body ends with a newline: the last element of the split is none of them.
+  if (at + count > lines.length - 2) return undefined;
+  const body = lines.slice(at + 1, at + 1 + count).join('\n');
+  return { data: Buffer.from(count > 0 && b === '1' ? `${body}\n` : body, 'utf8'), last: at + count };
 }
 
 function readFact(answer: HostAnswer, fields: string[]): void {

@@ -88,9 +88,15 @@ b_json_str() { printf '%s' "$1" | b_json_stdin; }
 
 # Atomic replace: temp file in the same directory, fsync, rename, fsync of the directory.
 b_write_stdin() {
-  _w_dir=${1%/*}
-  _w_tmp="$_w_dir/.${1##*/}.tmp.$$"
+  b_write_temp "$1"
   cat > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$1"
+}
+
+# The temp file beside PATH that b_write_commit renames to it (in _w_dir and _w_tmp).
+b_write_temp() { _w_dir=${1%/*} _w_tmp="${1%/*}/.${1##*/}.tmp.$$"; }
+
+b_write_commit() {
   b_fault write:temp
   sync "$_w_tmp" 2>/dev/null || sync
   b_fault write:synced
@@ -104,7 +110,9 @@ b_write_stdin() {
 # posh) an argument goes through exec, and Linux caps one at 128 KiB.
 b_write_b64() {
   _wb_now=${B_NOW:-$(b_now)}
-  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' | b_write_stdin "$1"
+  b_write_temp "$1"
+  base64 -d | LC_ALL=C awk -v now="$_wb_now" '{ gsub(/\001NOW\001/, now); print }' > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$1"
 }
 
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
@@ -112,22 +120,79 @@ b_write_b64() {
 b_mkdirs() {
   if [ -L "$B_STATE/bootstrap.pid" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$B_STATE/bootstrap.pid")"; return 2; fi
   if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
-  mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
+  [ -d "$B_STATE/products" ] && [ -d "$B_STATE/operations" ] && [ -d "$B_STATE/logs" ] ||
+    mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
 }
 
 # ---- reading -------------------------------------------------------------------------------------
 
-# @file NAME b64 | @file NAME absent | @file NAME notfile
+# A read dumps every file it needs with ONE awk (b_flush), not a process per file. Files are
+# queued as pairs of words in B_Q, each quoted by b_quote with builtins only.
+B_Q=''
+B_NL='
+'
+
+# _f: $1 as one single-quoted shell word ('\'' for each '), with builtins only.
+b_quote() {
+  _q=$1 _f=''
+  while :; do
+    case "$_q" in
+      *\'*) _r=${_q%%\'*}; _f="$_f$_r'\\''"; _q=${_q#*\'} ;;
+      *) _f="'$_f$_q'"; return 0 ;;
+    esac
+  done
+}
+
+# b_queue HEADER PATH: the file's record (HEADER, then its content) is printed by the next b_flush.
+b_queue() { b_quote "$1"; B_Q="$B_Q $_f"; b_quote "$2"; B_Q="$B_Q $_f"; }
+
+# Prints each queued file as `HEADER text LINES EOL` and its LINES lines as they are (EOL: 1 when
+# the file ends with a newline), when it is text: valid UTF-8 with no control byte but tab and
+# newline. awk reads it as ONE record (RS is \001, which text never holds), so the record is the
+# file's every byte. Anything else (and a file awk could not read) is named on awk's stderr and
+# dumped exactly by `base64` as `HEADER b64 DATA`; `!` marks a read that failed. (busybox awk ends
+# a record at NUL: a file with NUL shows as several records, which is not text, but one NUL as its
+# very last byte cannot be seen there.)
+b_flush() {
+  [ -n "$B_Q" ] || return 0
+  eval "set -- $B_Q"
+  B_Q=''
+  { _redo=$(LC_ALL=C awk -- '
+    BEGIN {
+      RS = "\001"
+      ascii = "^[\t\n -~]*$"
+      utf8 = "^([\t\n -~]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$"
+      for (i = 1; i < ARGC; i += 2) {
+        n = 0; t = ""
+        while ((k = (getline r < ARGV[i + 1])) > 0) { n++; t = r }
+        close(ARGV[i + 1])
+        if (k < 0 || n > 1 || (t !~ ascii && t !~ utf8)) { print i > "/dev/stderr"; continue }
+        c = t; lines = gsub(/\n/, "", c); eol = 0
+        if (t != "") { if (substr(t, length(t)) == "\n") eol = 1; else lines++ }
+        printf "%s text %d %d\n%s%s", ARGV[i], lines, eol, t, (t == "" || eol ? "" : "\n")
+      }
+      exit 0
+    }' "$@" 2>&1 >&4 4>&-) || _redo=all; } 4>&1
+  [ "$_redo" = all ] && { _i=1; _redo=''; while [ "$_i" -lt $# ]; do _redo="$_redo $_i"; _i=$((_i + 2)); done; }
+  for _i in $_redo; do
+    case "$_i" in '' | *[!0-9]*) continue ;; esac
+    eval "_h=\${$_i} _p=\${$((_i + 1))}"
+    printf '%s b64 ' "$_h"; b_b64_file "$_p" || printf '!'; printf '\n'
+  done
+}
+
+# @file NAME text LINES EOL + lines | @file NAME b64 DATA | @file NAME absent | @file NAME notfile
+# (queued: printed by b_flush)
 b_dump() {
   if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then b_emit "@file $1 notfile"
-  elif [ -f "$2" ]; then printf '@file %s b64 ' "$1"; b_b64_file "$2" || printf '!'; printf '\n'
+  elif [ -f "$2" ]; then b_queue "@file $1" "$2"
   else b_emit "@file $1 absent"; fi
 }
 
 b_dump_products() {
-  for _f in "$B_STATE"/products/*.ini; do
-    [ -e "$_f" ] || continue
-    _n=${_f##*/}; b_dump "product:${_n%.ini}" "$_f"
+  for _pf in "$B_STATE"/products/*.ini; do
+    [ -e "$_pf" ] || continue
+    _n=${_pf##*/}; b_dump "product:${_n%.ini}" "$_pf"
   done
 }
 
@@ -138,11 +203,16 @@ b_dump_lock() {
   if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
   if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
   _rec=$(b_read_lock "$_l")
-  _pid=$(printf '%s\n' "$_rec" | sed -n 1p)
-  _st=$(printf '%s\n' "$_rec" | sed -n 's/^pid_start=//p')
-  if b_holder_alive "$_pid" "$_st" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
+  b_lock_fields "$_rec"
+  if b_holder_alive "$_lk_pid" "$_lk_start" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
   b_enc "$_rec"
   b_emit "@lock record $_alive $_f"
+}
+
+# A lock record's first line (the PID) in _lk_pid and its first pid_start= value in _lk_start.
+b_lock_fields() {
+  _lk_pid=${1%%"$B_NL"*} _lk_start=''
+  case "$1" in *"${B_NL}pid_start="*) _lk_start=${1#*"${B_NL}pid_start="} _lk_start=${_lk_start%%"$B_NL"*} ;; esac
 }
 
 # A journal (one line of JSON) in _jc, and the runner it names in _jp and _js: its PID and start
@@ -156,8 +226,9 @@ b_journal_runner() {
   case "$_jt" in *'"pidStart":"'*) _js=${_jt#*\"pidStart\":\"} _js=${_js%%\"*} ;; esac
 }
 
-# @journal ID ALIVE b64 | @journal ID absent   (ALIVE: the journal is running and its runner runs)
-b_dump_journal() {
+# @journal ID ALIVE text LINES EOL + lines | @journal ID ALIVE b64 DATA | @journal ID absent
+# (ALIVE: the journal is running and its runner runs). Queued: printed by the next b_flush.
+b_queue_journal() {
   _j="$B_STATE/operations/$1.json"
   if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
   # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
@@ -165,8 +236,10 @@ b_dump_journal() {
   b_journal_runner "$_j"
   _alive=0
   case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
-  printf '@journal %s %s ' "$1" "$_alive"; b_b64_file "$_j"; printf '\n'
+  b_queue "@journal $1 $_alive" "$_j"
 }
+
+b_dump_journal() { b_queue_journal "$1"; b_flush; }
 
 # The last operation started: operations/.last names it (written when its journal is first
 # written); `ls -t` is only the fallback, as its order within one second is not reliable.
@@ -176,7 +249,7 @@ b_dump_newest_journal() {
   case "$_newest" in '' | *[!A-Za-z0-9_-]*)
     _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
   esac
-  [ -n "$_newest" ] && b_dump_journal "$_newest"
+  [ -n "$_newest" ] && b_queue_journal "$_newest"
 }
 
 b_facts() {
@@ -255,22 +328,47 @@ B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
 # meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
   [ -d "$B_STATE/lib" ] || return 0
-  _pc=$(sha256sum < "$B_CONFIG" 2>/dev/null) || return 0
-  _ps=absent
-  if [ -f "$B_STATE/server.ini" ]; then _ps=$(sha256sum < "$B_STATE/server.ini" 2>/dev/null) || return 0; fi
-  _pf=$(grep -l -x -F "$B_PLAN_TAG ${_pc%% *} ${_ps%% *}" "$B_STATE"/lib/* 2>/dev/null | head -n 1)
+  # The kept plan: the file in lib/ whose first line is a plan's tag (b_keep_plan keeps one).
+  _pf=''
+  for _kf in "$B_STATE"/lib/*; do
+    { IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue
+    case "$_ptag" in "$B_PLAN_TAG "*) _pf=$_kf; break ;; esac
+  done
   [ -n "$_pf" ] && b_lib_trusted "$_pf" || return 0
-  _pt=$(cat "$_pf" 2>/dev/null) || return 0
-  _lt=$(printf '%s\n' "$_pt" | sha256sum) && [ "${_lt%% *}" = "${_pf##*/}" ] || return 0
+  # Read once, with builtins: the text whose hash is checked is the text run.
+  _pt=''
+  { while IFS= read -r _pl; do _pt="$_pt$_pl$B_NL"; done < "$_pf"; } 2>/dev/null
+  _pb=${_pt%"$B_NL"}
+  # One sha256sum for the plan's text (stdin), bootstrap.ini and server.ini (as /dev/fd/N, so any
+  # path is safe in its output).
+  if [ -f "$B_STATE/server.ini" ]; then
+    _ph=$(sha256sum - /dev/fd/3 /dev/fd/4 2>/dev/null 3<"$B_CONFIG" 4<"$B_STATE/server.ini" <<B_PLAN
+$_pb
+B_PLAN
+)
+  else
+    _ph=$(sha256sum - /dev/fd/3 2>/dev/null 3<"$B_CONFIG" <<B_PLAN
+$_pb
+B_PLAN
+)
+  fi
+  set -- $_ph
+  [ "${1:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${3:-} ${5:-absent}" ] || return 0
   eval "$_pt"
   return 0
 }
 
 # SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
 # folder writable by anyone else (its content is checked against its name as it is read).
+# Ownership by `test -O` where the shell has it (posh has not: `id -u` then), modes by one find.
 b_lib_trusted() {
   [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1
+  { [ -O "$B_STATE/lib" ] && [ -O "$1" ]; } 2>/dev/null
+  case $? in
+    0) _lt=$(find "$B_STATE/lib" "$1" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
+    1) return 1 ;;
+    *) _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
+  esac
   [ "$_lt" = "$B_STATE/lib
 $1" ]
 }
@@ -280,8 +378,14 @@ $1" ]
 b_keep_plan() {
   [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || { cat > /dev/null; return 0; }
   [ -d "$B_STATE/lib" ] || mkdir -m 0750 "$B_STATE/lib" 2>/dev/null || { cat > /dev/null; return 0; }
-  grep -l -F "$B_PLAN_TAG " "$B_STATE"/lib/* 2>/dev/null | while IFS= read -r _kf; do [ "${_kf##*/}" = "$1" ] || rm -f "$_kf"; done
-  base64 -d | b_write_stdin "$B_STATE/lib/$1"
+  for _kf in "$B_STATE"/lib/*; do
+    [ "${_kf##*/}" = "$1" ] && continue
+    { IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue
+    case "$_ptag" in "$B_PLAN_TAG "*) rm -f "$_kf" ;; esac
+  done
+  b_write_temp "$B_STATE/lib/$1"
+  base64 -d > "$_w_tmp" || { rm -f "$_w_tmp"; return 1; }
+  b_write_commit "$B_STATE/lib/$1"
 }
 
 # ---- the lock (SPEC 2.3) -------------------------------------------------------------------------
@@ -305,15 +409,25 @@ b_flock_held() {
     END { exit !held }' /proc/locks
 }
 
+# The record, with the time it was written also in B_LOCK_AT (a quick write's time: no second `date`).
 b_lock_record() {
-  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$(b_now)" "$(b_pid_start $$)"
+  B_LOCK_AT=$(b_now)
+  b_pid_stat $$
+  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
+}
+
+# Has WAIT (seconds) passed since the first time this was asked? (`date` only once the lock is found taken.)
+b_past_deadline() {
+  _now=$(date +%s)
+  [ -n "$_deadline" ] || _deadline=$((_now + $1))
+  [ "$_now" -ge "$_deadline" ]
 }
 
 # b_take_lock OPERATION COMMAND WAIT_SECONDS: 0 taken; 1 held by a live process (@locked emitted); 2 refused.
 b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
   if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
-  _deadline=$(( $(date +%s) + ${3:-0} ))
+  _deadline=''
   if b_use_flock; then
     exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
     _tries=0
@@ -331,13 +445,13 @@ b_take_lock() {
       # just before letting go: an empty record means "try again in a moment", not "unknown holder".
       _tries=$((_tries + 1))
       _rec=$(b_read_lock "$_lk")
-      if [ "$(date +%s)" -ge "$_deadline" ] && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
+      if b_past_deadline "${3:-0}" && { [ -n "$_rec" ] || [ "$_tries" -gt 20 ]; }; then
         b_locked "$_rec"; exec 9>&-; return 1
       fi
       if [ -n "$_rec" ]; then b_sleep 0.1; else b_sleep 0.05; fi
     done
-    _old=$(b_read_lock "$_lk")
-    [ -n "$_old" ] && B_STALE=$_old
+    # A lock let go of is emptied: only a holder that died leaves a record to read.
+    if [ -s "$_lk" ]; then _old=$(b_read_lock "$_lk"); [ -n "$_old" ] && B_STALE=$_old; fi
     b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
     _tmp="$_lk.$$.new" _ln_tries=0
@@ -363,8 +477,7 @@ b_take_lock() {
         b_emit "@error INTERNAL lock $(b_str64 "cannot read $_lk")"; return 2
       fi
       _rd_fail=0
-      _opid=$(printf '%s\n' "$_old" | sed -n 1p)
-      _ost=$(printf '%s\n' "$_old" | sed -n 's/^pid_start=//p')
+      b_lock_fields "$_old"; _opid=$_lk_pid _ost=$_lk_start
       # A live holder's record is complete before it is linked in, so an empty, dead or unproven one
       # is stale (an empty one is what a flock host leaves on release, or a power loss before the
       # data hit disk; an unproven one another tool's bare PID).
@@ -372,14 +485,16 @@ b_take_lock() {
         b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
         continue
       fi
-      if [ "$(date +%s)" -ge "$_deadline" ]; then b_locked "$_old"; return 1; fi
+      if b_past_deadline "${3:-0}"; then b_locked "$_old"; return 1; fi
       b_sleep 0.1
     done
   fi
   B_LOCKED=1
   trap 'b_release_lock' EXIT
   # Only lock holders write state files: a temp file seen now was left by a writer killed mid-write.
-  rm -f "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.* 2>/dev/null
+  for _t in "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.*; do
+    [ -e "$_t" ] && rm -f "$_t" 2>/dev/null
+  done
   return 0
 }
 
@@ -412,23 +527,41 @@ b_release_lock() {
     flock -u 8 8<&9 2>/dev/null
     exec 9>&-
   else
-    [ "$(sed -n 1p "$B_STATE/bootstrap.pid" 2>/dev/null)" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
+    _rl=''; { read -r _rl < "$B_STATE/bootstrap.pid"; } 2>/dev/null
+    [ "$_rl" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
   fi
 }
 
 # b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what
 # was read; @error and status 2 when it cannot tell (a hash that cannot be taken is no conflict).
 b_expect_unchanged() {
+  _eu_args='' _eu_want='' _eu_fd=3
   while [ $# -ge 2 ]; do
     if [ "$2" = absent ]; then
       [ -e "$1" ] && { b_emit "@conflict"; return 1; }
     else
       [ -f "$1" ] || { b_emit "@conflict"; return 1; }
-      _h=$(sha256sum < "$1") || { b_emit "@error INTERNAL sha256sum"; return 2; }
-      [ "${_h%% *}" = "$2" ] || { b_emit "@conflict"; return 1; }
+      # Hashed together: one sha256sum for up to six files, opened as fds 3-8 (9 holds the lock),
+      # so that any path is safe in its output.
+      b_quote "$1"
+      _eu_args="$_eu_args /dev/fd/$_eu_fd $_eu_fd<$_f" _eu_want="$_eu_want $2" _eu_fd=$((_eu_fd + 1))
+      if [ "$_eu_fd" -eq 9 ]; then b_expect_hashes || return $?; fi
     fi
     shift 2
   done
+  b_expect_hashes
+}
+
+# The hashes of the files b_expect_unchanged collected, against those it expects.
+b_expect_hashes() {
+  [ -n "$_eu_want" ] || return 0
+  _h=$(eval "sha256sum $_eu_args") || { b_emit "@error INTERNAL sha256sum"; return 2; }
+  set -- $_h
+  for _w in $_eu_want; do
+    [ "${1:-}" = "$_w" ] || { b_emit "@conflict"; return 1; }
+    if [ $# -ge 2 ]; then shift 2; else set --; fi
+  done
+  _eu_args='' _eu_want='' _eu_fd=3
   return 0
 }
 
@@ -498,8 +631,8 @@ b_finish() {
 b_run_hook() {
   _log="$B_STATE/logs/$J_ID.log"
   _off=$(wc -c < "$_log" 2>/dev/null || echo 0)
-  _t0=$(date +%s)
-  _st=$(b_now)
+  # One `date` for the seconds (the timeout's measure) and the step's ISO time, at each end.
+  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _t0=${_d%% *} _st=${_d#* }
   (
     cd / || exit 126
     # Exactly SPEC 2.4's variables: nothing BOOTSTRAP_* inherited from whoever started us.
@@ -515,9 +648,9 @@ b_run_hook() {
   wait "$B_HOOK_PID"
   _rc=$?
   B_HOOK_PID=''
-  _elapsed=$(( $(date +%s) - _t0 ))
+  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _elapsed=$((${_d%% *} - _t0)) _fin=${_d#* }
   _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
-  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$(b_now)\",\"output\":$_out}"
+  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$_fin\",\"output\":$_out}"
   # The journal lists each step as soon as it ends, so a runner killed later still says what it did.
   [ "$_rc" -eq 0 ] && { b_journal_write; return 0; }
   case "$_rc" in

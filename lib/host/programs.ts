@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { PRELUDE } from './prelude-text.ts';
 import { b64, shq } from './quote.ts';
-import { PRELUDE } from './shell-source.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
 export const NOW_MARKER = '\u0001NOW\u0001';
@@ -19,6 +19,8 @@ export interface ReadPlan {
   newestJournal?: boolean;
   /** Run heartbeat.appstack's plan if one is kept for bootstrap.ini and server.ini as they are. */
   checks?: boolean;
+  /** Read only these products' files (default: every file in products/). */
+  products?: readonly string[];
 }
 
 /** A file the program will replace atomically; `content` may hold NOW_MARKER. */
@@ -45,10 +47,14 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
     'b_dump config "$B_CONFIG"',
     'b_dump server "$B_STATE/server.ini"',
   ];
-  lines.push('b_dump_products');
+  if (plan.products === undefined) lines.push('b_dump_products');
+  for (const product of plan.products ?? [])
+    lines.push(`b_dump ${shq(`product:${product}`)} "$B_STATE/products/"${shq(`${product}.ini`)}`);
   if (plan.lock) lines.push('b_dump_lock');
-  if (plan.journalId !== undefined) lines.push(`b_dump_journal ${shq(plan.journalId)}`);
+  if (plan.journalId !== undefined) lines.push(`b_queue_journal ${shq(plan.journalId)}`);
   if (plan.newestJournal) lines.push('b_dump_newest_journal');
+  // Every file queued above is read by one awk.
+  lines.push('b_flush');
   if (plan.checks) lines.push('b_cached_checks');
   lines.push('b_emit "@end"');
   return header(paths) + lines.join('\n') + '\n';
@@ -135,7 +141,9 @@ export function renderQuickWrite(paths: HostPaths, plan: QuickWritePlan): string
     'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
     `b_take_lock ${shq(plan.operationId)} ${shq(plan.command)} ${plan.waitLockSeconds} || exit 0`,
     `${expectLine(plan.expect)} || exit 0`,
-    'B_NOW=$(b_now)',
+    // The time the lock was taken (b_lock_record): one `date` for the record and the files.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+    'B_NOW=${B_LOCK_AT:-$(b_now)}',
     ...plan.writes.map((w) => writeLine(w, `{ b_emit "@error INTERNAL write"; exit 0; }`)),
     'b_emit "@ok $B_NOW"',
   ];

@@ -88,8 +88,10 @@ const productGetRow = defineCommand({
   long: false,
   run: async (host, { product, key }, options) => {
     assertName('product', product);
-    if (options.dryRun) return dryRead(host);
-    return productGet(await readSnapshot(host, {}, options), host, product, key);
+    // Only bootstrap.ini and this product's file (SPEC 2.5.1's answer needs nothing else).
+    const read = { products: [product] };
+    if (options.dryRun) return dryRead(host, read);
+    return productGet(await readSnapshot(host, read, options), host, product, key);
   },
   cli: {
     usage: 'PRODUCT [KEY]',

@@ -61,12 +61,16 @@ export async function readSnapshot(
   options: RunOptions = {},
 ): Promise<Snapshot> {
   const answer = await execProgram(host, renderRead(host, plan), options);
-  const snapshot = snapshotFrom(host, answer);
+  const snapshot = snapshotFrom(host, answer, plan.products);
   options.onConfig?.(snapshot.config);
   return snapshot;
 }
 
-export function snapshotFrom(host: HostTarget, answer: HostAnswer): Snapshot {
+/**
+ * The snapshot of one read's answer. With `read` (the products a restricted read asked for), only
+ * those products are in `products` and `expectations`: a product not read is never taken for absent.
+ */
+export function snapshotFrom(host: HostTarget, answer: HostAnswer, read?: readonly string[]): Snapshot {
   const expectations = new Map<string, Expectation>();
   const text = (name: string, path: string): string | null => {
     const file = answer.files.get(name);
@@ -99,6 +103,7 @@ export function snapshotFrom(host: HostTarget, answer: HostAnswer): Snapshot {
   const server = parseServerIni(text('server', serverPath(host)));
   const products = new Map<string, ProductFile>();
   for (const name of Object.keys(config.products)) {
+    if (read && !read.includes(name)) continue;
     products.set(name, parseProductIni(text(`product:${name}`, productPath(host, name))));
   }
   return { answer, config, server, products, expectations };

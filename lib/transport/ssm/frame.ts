@@ -22,8 +22,14 @@
  * fetches the rest with follow-up commands of one page each; the last one removes the temp dir.
  * We chose paging over S3 output because it needs no bucket, no S3 rights on the node, and no
  * S3 client here; answers are JSON and compress well, so pages are few.
+ *
+ * SPEC 3.2 (v2): `commands` stays under {@link COMMANDS_LIMIT} unless the values it carries are
+ * larger. A program whose plain wrapper would pass it travels gzipped (`base64 -d | gzip -dc`,
+ * both in coreutils/gzip and in busybox), decoded whole into the temp dir before it runs: a
+ * corrupt or cut transfer fails gzip's check and runs nothing. A host without base64 or gzip is
+ * told apart before anything is decoded (`missing TOOL` frame, `UNREACHABLE` here).
  */
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { shq } from '../../host/quote.ts';
 
 /** Program stdout up to this many bytes comes back inline (with header and stderr, under 24,000 characters). */
@@ -33,18 +39,36 @@ export const PAGE_BYTES = 16_000;
 /** The end of stderr that comes back (diagnostics only). */
 export const STDERR_TAIL = 2_000;
 
+/** The size a `commands` parameter stays within (SPEC 3.2 v2), unless the values it carries are larger. */
+export const COMMANDS_LIMIT = 16 * 1024;
+
 const MAGIC = 'cloudiq-ssm/1';
 const DELIMITER = 'CLOUDIQ_PROGRAM';
 
-/** The AWS-RunShellScript `commands` text that runs `program` unchanged and frames its output. */
+/**
+ * The AWS-RunShellScript `commands` text that runs `program` unchanged and frames its output:
+ * the program in base64, or gzipped and in base64 when the plain wrapper would exceed
+ * {@link COMMANDS_LIMIT}. A pure function of the program (gzip's output is too), so hosts running
+ * the same program share one `SendCommand`.
+ */
 export function wrapProgram(program: string): string {
-  const encoded = Buffer.from(program, 'utf8').toString('base64');
-  const lines = encoded.match(/.{1,76}/g) ?? [];
+  const plain = wrapEncoded(Buffer.from(program, 'utf8'), false);
+  if (Buffer.byteLength(plain) <= COMMANDS_LIMIT) return plain;
+  return wrapEncoded(gzipSync(program, { level: 9 }), true);
+}
+
+function wrapEncoded(data: Buffer, gzipped: boolean): string {
+  const lines = data.toString('base64').match(/.{1,76}/g) ?? [];
+  const tools = gzipped ? 'base64 gzip' : 'base64';
+  const decode = gzipped
+    ? `base64 -d <<'${DELIMITER}' | gzip -dc >"$t/p"`
+    : `base64 -d >"$t/p" <<'${DELIMITER}'`;
   return [
-    '# cloudiq-bootstrap: the program is carried in base64 (see lib/transport/ssm/frame.ts)',
+    `# cloudiq-bootstrap: the program is carried in base64${gzipped ? ', gzipped' : ''} (see lib/transport/ssm/frame.ts)`,
+    `for x in ${tools}; do command -v "$x" >/dev/null 2>&1 || { printf '${MAGIC} missing %s\\n' "$x"; exit 125; }; done`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
     't=$(mktemp -d "${TMPDIR:-/tmp}/cloudiq-ssm.XXXXXX") || { echo "cloudiq-ssm: mktemp failed" >&2; exit 125; }',
-    `base64 -d >"$t/p" <<'${DELIMITER}' || { echo "cloudiq-ssm: base64 -d failed" >&2; rm -rf "$t"; exit 125; }`,
+    `${decode} || { echo "cloudiq-ssm: decoding the program failed" >&2; rm -rf "$t"; exit 125; }`,
     ...lines,
     DELIMITER,
     'sh "$t/p" </dev/null >"$t/o" 2>"$t/e"',
@@ -79,6 +103,7 @@ interface FrameCommon {
 }
 
 export type Frame =
+  | { kind: 'missing'; tool: string }
   | (FrameCommon & { kind: 'inline'; stdout: string })
   | (FrameCommon & {
       kind: 'paged';
@@ -94,8 +119,12 @@ export type Frame =
 const INLINE = /^cloudiq-ssm\/1 inline (\d+) (\d+)\n([A-Za-z0-9+/=]*)\n/;
 const PAGED = /^cloudiq-ssm\/1 paged (\d+) (\d+) (gzip|raw) (\d+) ([A-Za-z0-9._/-]+)\n([A-Za-z0-9+/=]*)\n/;
 
+const MISSING = /^cloudiq-ssm\/1 missing ([a-z0-9]+)\n/;
+
 /** Reads the wrapper's answer; `undefined` when the wrapper did not get as far as printing its header. */
 export function parseFrame(output: string): Frame | undefined {
+  const missing = MISSING.exec(output);
+  if (missing) return { kind: 'missing', tool: missing[1] ?? '' };
   const inline = INLINE.exec(output);
   if (inline) {
     return {

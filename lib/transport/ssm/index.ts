@@ -10,5 +10,6 @@ export {
   type SsmBatcherOptions,
   sharedBatcher,
 } from './batcher.ts';
+export { COMMANDS_LIMIT } from './frame.ts';
 export { type InvocationVerdict, judgeInvocation } from './status.ts';
 export { createSsmTransport, isInstanceId, type SsmTransportOptions } from './transport.ts';

@@ -156,6 +156,18 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
         stderr: result.stderr,
       });
     }
+    if (frame.kind === 'missing') {
+      // Said by the wrapper before it decoded anything: nothing of the program ran.
+      throw fail(
+        'UNREACHABLE',
+        `the host has no ${frame.tool}, which the SSM transport needs to carry the program`,
+        {
+          reason: 'missing-tool',
+          tool: frame.tool,
+          commandId: result.commandId,
+        },
+      );
+    }
     if (frame.kind === 'inline')
       return { stdout: frame.stdout, stderr: frame.stderr, exitCode: frame.exitCode };
     const stdout = await readPages(frame, request, signal);

@@ -1,0 +1,286 @@
+// A read costs the host few processes: every file it needs is dumped by one awk, a kept check plan
+// is found, trusted and hashed with one find and one sha256sum, and product.get reads only
+// bootstrap.ini, server.ini and its own product's file. Each tool the program runs is counted by
+// logging shims on PATH, under every shell the host program supports; the bytes a read brings back
+// are the files' bytes exactly, whichever awk reads them.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { shq } from '../../lib/host/quote.ts';
+import { runCommand, runHeartbeat } from '../../lib/operations/index.ts';
+import { readSnapshot } from '../../lib/operations/snapshot.ts';
+import { createLocalTransport } from '../../lib/transport/local.ts';
+import type { Transport } from '../../lib/transport/types.ts';
+import { createBusyboxDir } from '../support/host-files.ts';
+import { bootstrapIni, createSandbox, type Sandbox } from '../support/sandbox.ts';
+
+const cleanups: Array<() => void> = [];
+after(() => {
+  for (const cleanup of cleanups) cleanup();
+});
+
+function fresh(): Sandbox {
+  const sandbox = createSandbox();
+  cleanups.push(() => sandbox.cleanup());
+  return sandbox;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cloudiq-lean-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const busybox = createBusyboxDir();
+cleanups.push(busybox.cleanup);
+
+/** Every tool a host program may run. */
+const TOOLS = [
+  'awk',
+  'base64',
+  'basename',
+  'cat',
+  'chmod',
+  'date',
+  'dirname',
+  'env',
+  'find',
+  'flock',
+  'grep',
+  'head',
+  'id',
+  'kill',
+  'ln',
+  'ls',
+  'mkdir',
+  'mktemp',
+  'mv',
+  'printf',
+  'rm',
+  'sed',
+  'setsid',
+  'sha256sum',
+  'sleep',
+  'stat',
+  'sync',
+  'tail',
+  'timeout',
+  'tr',
+  'wc',
+];
+
+/** A PATH of shims that log each tool's name, then run the real one from `realPath`. */
+function loggingPath(realPath: string): { path: string; ran: () => string[]; reset: () => void } {
+  const dir = tempDir();
+  const log = join(dir, 'log');
+  for (const tool of TOOLS) {
+    const real = realPath
+      .split(':')
+      .map((d) => join(d, tool))
+      .find((p) => {
+        try {
+          return readFileSync(p).length > 0;
+        } catch {
+          return false;
+        }
+      });
+    if (!real) continue;
+    writeFileSync(join(dir, tool), `#!/bin/sh\necho ${tool} >> '${log}'\nexec '${real}' "$@"\n`, {
+      mode: 0o755,
+    });
+  }
+  return {
+    path: dir,
+    // mksh and posh have no printf builtin: their printf is a program, which these counts leave out.
+    ran: () =>
+      (readIfThere(log) ?? '')
+        .split('\n')
+        .filter((tool) => tool !== '' && tool !== 'printf')
+        .sort(),
+    reset: () => writeFileSync(log, ''),
+  };
+}
+
+function readIfThere(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** A sandbox whose checks are scripts that run no tool, so what is logged is the program's own. */
+function quietChecks(sandbox: Sandbox): void {
+  const check = join(sandbox.hooksDir, 'quiet.check.sh');
+  writeFileSync(check, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  sandbox.writeConfig(bootstrapIni(sandbox.root).replace(/check = exec:\S+/g, `check = exec:${check}`));
+}
+
+const SHELLS: Array<{ name: string; shell: string; realPath: string }> = [
+  ...['/usr/bin/dash', '/bin/bash', '/usr/bin/mksh', '/usr/bin/ksh93', '/usr/bin/posh', '/usr/bin/yash'].map(
+    (shell) => ({
+      name: shell,
+      shell,
+      realPath: '/usr/local/bin:/usr/bin:/bin',
+    }),
+  ),
+  { name: 'busybox sh', shell: busybox.shell, realPath: busybox.dir },
+];
+
+describe('the tools a read runs on the host', () => {
+  for (const { name, shell, realPath } of SHELLS) {
+    it(`${name}: a heartbeat with its kept plan runs one awk, one find, one sha256sum and the checks; product.get one awk`, async () => {
+      const sandbox = fresh();
+      quietChecks(sandbox);
+      const setup = sandbox.host(createLocalTransport({ shell, env: { PATH: realPath } }));
+      await runCommand(setup, { command: 'server.provision', role: 'edge' });
+      await runCommand(setup, { command: 'product.set', product: 'haproxy', values: { motd: 'hi' } });
+      const before = await runHeartbeat(setup);
+      const logged = loggingPath(realPath);
+      let programs = 0;
+      const local = createLocalTransport({ shell, env: { PATH: logged.path } });
+      const counting: Transport = {
+        ...local,
+        exec: (request) => {
+          programs++;
+          return local.exec(request);
+        },
+      };
+      const host = sandbox.host(counting);
+      logged.reset();
+      const after = await runHeartbeat(host);
+      const steady = (h: typeof before) => ({
+        ...h,
+        heartbeat: { ...h.heartbeat, uptimeSeconds: 0, load: [] },
+      });
+      assert.deepEqual(steady(after), steady(before));
+      assert.equal(programs, 1, 'the kept plan ran within the read');
+      // posh has no `test -O`: it asks `id -u` who runs it.
+      const own = name.endsWith('posh') ? ['id'] : [];
+      assert.deepEqual(logged.ran(), ['awk', 'find', ...own, 'sha256sum', 'timeout', 'timeout'].sort());
+
+      logged.reset();
+      await runCommand(host, { command: 'product.get', product: 'haproxy' });
+      assert.deepEqual(logged.ran(), ['awk']);
+
+      // A quick write: its read, the lock, one date, one sha256sum, the file written atomically.
+      logged.reset();
+      await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '7' } });
+      const lock = name === 'busybox sh' ? ['ln', 'rm', 'rm'] : ['flock', 'flock'];
+      const write = ['awk', 'awk', 'base64', 'date', 'mv', 'sha256sum', 'sync', 'sync'];
+      assert.deepEqual(logged.ran(), [...lock, ...write].sort());
+    });
+  }
+});
+
+describe('product.get reads only the files it needs', () => {
+  it("another product's file being a directory, or 4 MB, neither fails nor grows product.get", async () => {
+    const sandbox = fresh();
+    let stdout = 0;
+    const local = createLocalTransport();
+    const host = sandbox.host({
+      ...local,
+      exec: async (request) => {
+        const result = await local.exec(request);
+        stdout += Buffer.byteLength(result.stdout);
+        return result;
+      },
+    });
+    await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
+    const expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
+    // deepfiler's file is not read at all: a directory there is no CONFIG_ERROR for haproxy...
+    mkdirSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'));
+    stdout = 0;
+    assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy' }), expected);
+    assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy', key: 'maxconn' }), {
+      product: 'haproxy',
+      key: 'maxconn',
+      value: '10',
+    });
+    rmSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'), { recursive: true });
+    // ...and 4 MB there does not travel.
+    writeFileSync(
+      join(sandbox.stateDir, 'products', 'deepfiler.ini'),
+      `[config]\nthreads = ${'9'.repeat(4 << 20)}\n`,
+    );
+    stdout = 0;
+    assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy' }), expected);
+    assert.ok(stdout < 8192, `product.get brought back ${stdout} bytes`);
+    // A product never written reads as empty, without reading another's file either.
+    assert.deepEqual(
+      await runCommand(host, { command: 'product.get', product: 'deepfiler', key: 'threads' }),
+      {
+        product: 'deepfiler',
+        key: 'threads',
+        value: '9'.repeat(4 << 20),
+      },
+    );
+  });
+});
+
+/** Files that are not plain text, each read back by its hash. */
+const ODD_CONFIGS: Record<string, Buffer> = {
+  crlf: Buffer.from(bootstrapIni('/r').replaceAll('\n', '\r\n')),
+  'no final newline': Buffer.from(bootstrapIni('/r').trimEnd()),
+  'blank lines at the end': Buffer.from(`${bootstrapIni('/r')}\n\n\n`),
+  'latin-1 comment': Buffer.concat([
+    Buffer.from('; caf\xe9 \xff\n', 'latin1'),
+    Buffer.from(bootstrapIni('/r')),
+  ]),
+  'utf-8 and tabs': Buffer.from(`; 日本 😀\tx\n${bootstrapIni('/r')}`),
+  'a control byte': Buffer.from(`; \u0001\u001b[0m\n${bootstrapIni('/r')}`),
+  'a NUL inside': Buffer.concat([Buffer.from('; a\0b\n'), Buffer.from(bootstrapIni('/r'))]),
+};
+
+describe('a read brings back the bytes of each file exactly', () => {
+  const gawk = tempDir();
+  const bbawk = tempDir();
+  writeFileSync(join(gawk, 'awk'), '#!/bin/sh\nexec gawk "$@"\n', { mode: 0o755 });
+  writeFileSync(join(bbawk, 'awk'), '#!/bin/sh\nexec busybox awk "$@"\n', { mode: 0o755 });
+  const awks: Array<[string, string | undefined]> = [
+    ['the system awk', undefined],
+    ['busybox awk', bbawk],
+    ...(readIfThere('/usr/bin/gawk') === null ? [] : ([['gawk', gawk]] as Array<[string, string]>)),
+  ];
+  for (const [awk, dir] of awks) {
+    it(`with ${awk}: odd bootstrap.ini files hash as they are on disk`, async () => {
+      const sandbox = fresh();
+      const env = dir === undefined ? {} : { PATH: `${dir}:${process.env['PATH']}` };
+      const host = sandbox.host(createLocalTransport({ env }));
+      for (const [what, bytes] of Object.entries(ODD_CONFIGS)) {
+        writeFileSync(sandbox.configPath, bytes);
+        const snapshot = await readSnapshot(host, {}).catch((error: Error) => error);
+        if (snapshot instanceof Error) throw new Error(`${what}: ${snapshot.message}`);
+        const sha = createHash('sha256').update(bytes).digest('hex');
+        assert.equal(snapshot.expectations.get('config')?.sha256, sha, what);
+      }
+    });
+  }
+});
+
+describe('b_expect_unchanged hashes its files together', () => {
+  for (const { name, shell } of SHELLS) {
+    it(`${name}: eight files (two sha256sum runs of up to six), any name, a change or a new file seen`, () => {
+      const dir = tempDir();
+      const files = Array.from({ length: 8 }, (_, i) => join(dir, `f ${i}'$(x)`));
+      const words: string[] = [];
+      for (const [i, file] of files.entries()) {
+        writeFileSync(file, `file ${i}\n`);
+        words.push(shq(file), createHash('sha256').update(`file ${i}\n`).digest('hex'));
+      }
+      const prelude = join(import.meta.dirname, '../../lib/host/prelude.sh');
+      const run = (args: string[]) =>
+        spawnSync(shell, ['-c', `. ${shq(prelude)}; b_expect_unchanged ${args.join(' ')}; echo "rc=$?"`], {
+          encoding: 'utf8',
+          env: { PATH: shell === busybox.shell ? busybox.dir : process.env['PATH'] },
+        }).stdout;
+      assert.equal(run([...words, shq(join(dir, 'none')), 'absent']), 'rc=0\n');
+      assert.equal(run([...words.slice(0, 14), shq(files[7] ?? ''), '0'.repeat(64)]), '@conflict\nrc=1\n');
+      assert.equal(run([...words, shq(files[0] ?? ''), 'absent']), '@conflict\nrc=1\n');
+    });
+  }
+});
