@@ -7,7 +7,7 @@ import * as z from 'zod';
 import { HOST_NAME_PATTERN } from '../config/inventory.ts';
 import { NAME_PATTERN, OPERATION_ID_PATTERN } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';
-import { versionField } from '../operations/registry.ts';
+import { versionField } from '../operations/arguments.ts';
 
 /** Server names in a path are inventory host names (SPEC 3.1). */
 export const SERVER_NAME_PATTERN = HOST_NAME_PATTERN;

@@ -4,11 +4,11 @@
  * made from it; adding a command is a row here and its operation file.
  */
 import * as z from 'zod';
-import { assertName, NAME_PATTERN, VERSION_PATTERN } from '../config/names.ts';
-import { nameRecord } from '../config/records.ts';
-import { BootstrapError, type ErrorCode, isErrorCode } from '../errors.ts';
+import { assertName, NAME_PATTERN } from '../config/names.ts';
+import { type ErrorCode, isErrorCode } from '../errors.ts';
 import { type ReadPlan, renderRead } from '../host/programs.ts';
 import { present } from '../optional.ts';
+import { configBodySchema, parsePairs, versionField } from './arguments.ts';
 import { type CommandRow, defineCommand, defineRoute, type RequestOf } from './command-row.ts';
 import { type AppstackAnswer, heartbeatAppstack, heartbeatGet } from './heartbeat.ts';
 import {
@@ -30,29 +30,6 @@ import { readSnapshot } from './snapshot.ts';
 import type { HostTarget } from './target.ts';
 import type { DryRun } from './write-loop.ts';
 
-/** A version in a request body (SPEC 2.1's pattern); `/fleet/upgrade` takes the same. */
-export const versionField = z.string().regex(VERSION_PATTERN, 'a version: letters, digits and . _ + ~ : -');
-
-/**
- * `{ KEY: VALUE, … }`: values are strings; keys and values are the host's to judge (INVALID_KEY/VALUE).
- * Read into a record without a prototype, every own key kept: zod's `record` drops a `__proto__`
- * key silently, and a key must be judged, never lost.
- */
-export const configBodySchema = z
-  .custom<Record<string, unknown>>(
-    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
-    'an object of KEY: VALUE',
-  )
-  .transform((body, context) => {
-    const values = nameRecord<string>();
-    for (const [key, value] of Object.entries(body)) {
-      if (typeof value === 'string') values[key] = value;
-      else context.issues.push({ code: 'custom', message: 'expected a string', path: [key], input: value });
-    }
-    return values;
-  })
-  .refine((values) => Object.keys(values).length > 0, 'at least one KEY: VALUE');
-
 /** What a read-only command would run: the read itself (nothing else runs). */
 function dryRead(host: HostTarget, plan: ReadPlan = {}): DryRun {
   return { dryRun: true, server: host.name, program: renderRead(host, plan) };
@@ -62,23 +39,6 @@ function dryRead(host: HostTarget, plan: ReadPlan = {}): DryRun {
 function journalVerdict(journal: Journal): ErrorCode | undefined {
   if (journal.status !== 'failed') return undefined;
   return isErrorCode(journal.error?.code) ? journal.error.code : 'INTERNAL';
-}
-
-/** `product.set`'s pairs: `KEY=VALUE`, each key once. */
-function parsePairs(pairs: readonly string[]): Record<string, string> {
-  const values: Record<string, string> = nameRecord();
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0)
-      throw new BootstrapError('INVALID_REQUEST', `expected KEY=VALUE, got ${JSON.stringify(pair)}`, {
-        command: 'product.set',
-      });
-    const key = pair.slice(0, eq);
-    if (Object.hasOwn(values, key))
-      throw new BootstrapError('INVALID_REQUEST', `key ${key} given twice`, { command: 'product.set', key });
-    values[key] = pair.slice(eq + 1);
-  }
-  return values;
 }
 
 const productGetRow = defineCommand({
