@@ -1,8 +1,11 @@
 /**
  * What one more operation costs on a connection that is already open: `product.get` on one host,
  * one after the other and 8 at a time (within the pool's channel limit), each timed from call to
- * answer. Beside it, the same for an empty program, which is what SSH itself costs per exec
- * (a channel, sshd's session process, `sh` starting): the difference is the host program's.
+ * answer. One after the other, they run as frames in the connection's host session (one shell
+ * that keeps the host code loaded); 8 at a time, one runs in the session and the rest by exec.
+ * `product.get, exec` is the same with host sessions off: one exec per program, the host code
+ * cached on the host. Beside them, an empty program, which is what SSH itself costs per exec
+ * (a channel, sshd's session process, `sh` starting).
  * And the same for ssh2 alone running `true` (no program on stdin, no shell of ours): what any
  * client pays per exec on this server.
  */
@@ -18,7 +21,7 @@ import type { BenchFleet, BenchHost } from './loopback-fleet.ts';
 import { median, percentile } from './stats.ts';
 
 export interface OpSeries {
-  what: 'product.get' | 'empty program' | 'ssh2 exec true';
+  what: 'product.get' | 'product.get, exec' | 'empty program' | 'ssh2 exec true';
   concurrency: number;
   ops: number;
   medianMs: number;
@@ -105,39 +108,49 @@ export async function measurePerOperation(
   const roundTrips = proxy ? () => proxy.counters().roundTrips : undefined;
   const first = fleet.hosts[0]!;
   const pool = new SshPool();
-  const transport = createSshTransport({
-    host: first.address,
-    port: first.port,
-    user: fleet.user,
-    identity: fleet.identityFile,
-    knownHosts: fleet.knownHostsFile,
-    target: first.name,
-    pool,
-  });
+  const execPool = new SshPool();
+  const connectTo = (hostSessions: boolean) =>
+    createSshTransport({
+      host: first.address,
+      port: first.port,
+      user: fleet.user,
+      identity: fleet.identityFile,
+      knownHosts: fleet.knownHostsFile,
+      target: first.name,
+      pool: hostSessions ? pool : execPool,
+      hostSessions,
+    });
+  const transport = connectTo(true);
   const host: HostTarget = {
     name: first.name,
     transport,
     configPath: first.dir.configPath,
     stateDir: first.dir.stateDir,
   };
+  const execHost: HostTarget = { ...host, transport: connectTo(false) };
   const get = () => runCommand(host, { command: 'product.get', product: 'haproxy' });
+  const getByExec = () => runCommand(execHost, { command: 'product.get', product: 'haproxy' });
   const empty = () => transport.exec({ program: '' });
   const bare = await bareClient(fleet, first);
   try {
     // Opens the connection and warms the code paths; not measured.
-    for (let i = 0; i < 5; i += 1) await Promise.all([get(), empty(), bare.exec()]);
+    for (let i = 0; i < 5; i += 1) await Promise.all([get(), getByExec(), empty(), bare.exec()]);
     const out: OpSeries[] = [];
     for (const concurrency of concurrencies) {
       out.push(await series('product.get', get, ops, concurrency, roundTrips));
+      out.push(await series('product.get, exec', getByExec, ops, concurrency, roundTrips));
       out.push(await series('empty program', empty, ops, concurrency, roundTrips));
       out.push(await series('ssh2 exec true', bare.exec, ops, concurrency, roundTrips));
     }
     if (pool.stats().connectionsOpened !== 1)
       throw new Error(`per-operation series used ${pool.stats().connectionsOpened} connections, not 1`);
+    if (pool.stats().sessionsStarted !== 1)
+      throw new Error(`per-operation series started ${pool.stats().sessionsStarted} host sessions, not 1`);
     return out;
   } finally {
     bare.close();
     await transport.close();
     await pool.close();
+    await execPool.close();
   }
 }

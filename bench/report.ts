@@ -152,7 +152,7 @@ export function formatReport(results: BenchResults): string {
     out.push('One host, one open connection (medians)');
     for (const { s, rtt } of series)
       out.push(
-        `  ${rtt ? `${rtt} ms RTT ` : ''}${s.what.padEnd(14)} ${s.concurrency === 1 ? 'sequential ' : `${s.concurrency} at a time`}  median ${fmt(s.medianMs)} ms  p95 ${fmt(s.p95Ms)} ms  ${fmt(s.throughputMsPerOp)} ms/op overall  (${s.ops} ops)${s.roundTripsPerOp === undefined ? '' : `  ${fmt(s.roundTripsPerOp, 2)} round trips/op`}`,
+        `  ${rtt ? `${rtt} ms RTT ` : ''}${s.what.padEnd(17)} ${s.concurrency === 1 ? 'sequential ' : `${s.concurrency} at a time`}  median ${fmt(s.medianMs)} ms  p95 ${fmt(s.p95Ms)} ms  ${fmt(s.throughputMsPerOp)} ms/op overall  (${s.ops} ops)${s.roundTripsPerOp === undefined ? '' : `  ${fmt(s.roundTripsPerOp, 2)} round trips/op`}`,
       );
     out.push('');
   }

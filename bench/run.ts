@@ -100,6 +100,16 @@ async function measureCells(
     const cells = new Map(
       fanouts.map((fo) => [fo, { hosts: n, fanout: fo, runs: {} as MedianCell['runs'] }]),
     );
+    // A warm-up run of each runner, not measured: what is measured is the steady state a scheduled
+    // heartbeat meets (host code cached on the hosts, appstack plans kept, sshd's files in cache),
+    // not a first contact with fresh hosts.
+    for (const runner of runners) {
+      try {
+        await measure(runner, f, children, n, fanouts[0]!, 0, { tmp, profileDir: null });
+      } catch (error) {
+        log(`[${label}${n} hosts] ${runner} warm-up failed: ${(error as Error).message}`);
+      }
+    }
     for (let rep = 1; rep <= args.reps; rep += 1) {
       for (const fanout of fanouts) {
         const cell = cells.get(fanout)!;

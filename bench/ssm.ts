@@ -7,6 +7,7 @@
  * and measures the `commands` parameter every operation sends (SSM takes at most 64 KB of it;
  * SPEC 3.2's bound is 16 KiB).
  */
+import { execFileSync } from 'node:child_process';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { runFleet } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
@@ -62,6 +63,9 @@ export async function startSsmBench(count: number, parent: string, template: San
   const client: SSMClient = createTestSsmClient(server);
   try {
     const dirs = await createHostDirs(count, parent, template);
+    // The SSM agent runs commands as root, in state it owns; createHostDirs gives the hosts to the
+    // SSH login user, whose lib/ a root program must not trust (SPEC 2.2): give them back.
+    execFileSync('chown', ['-R', `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, parent]);
     const targets: HostTarget[] = dirs.map((dir, i) => {
       const instanceId = testInstanceId(i + 1);
       server.addInstance(instanceId, { cwd: dir.root });

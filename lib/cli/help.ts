@@ -17,7 +17,8 @@ Common options:
   -h, --help          this help`;
 
 const MUTATING = `  --wait-lock SECONDS wait for a held lock instead of failing with LOCKED
-  --dry-run           print the program that would run on the host; run nothing`;
+  --dry-run           print the program that would run on the host (whole, as a host without
+                      the cached host code gets it); run nothing`;
 
 const LONG = `  --detach            print the journal as soon as the operation runs
   --operation-id ID   idempotency: an id that already ran answers with its journal`;

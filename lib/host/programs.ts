@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PRELUDE } from './prelude-text.ts';
+import { renderHeader, renderPlainHeader } from './host-code.ts';
 import { b64, shq } from './quote.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
@@ -35,8 +35,9 @@ export interface Expectation {
   sha256: string | null;
 }
 
+/** Paths and host code, self-contained; sent relying on the host's cached code when it can (host-code.ts). */
 function header(paths: HostPaths): string {
-  return `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n${PRELUDE}\n`;
+  return renderHeader(paths);
 }
 
 /** The read-only program: the same text for every host that shares the paths and plan. */
@@ -197,7 +198,10 @@ export interface LongPlan {
  * until then (setsid's, the shell's) comes back as the program's stderr.
  */
 export function renderLong(paths: HostPaths, plan: LongPlan): string {
-  const runner = hereDocument(`rm -f "$0"\n${header(paths)}${renderRunnerBody(plan)}`, 'CLOUDIQ_RUNNER');
+  const runner = hereDocument(
+    `rm -f "$0"\n${renderPlainHeader(paths)}${renderRunnerBody(plan)}`,
+    'CLOUDIQ_RUNNER',
+  );
   const lines = [
     'b_emit "@bootstrap 1"',
     'B_RUN_DIR=$(mktemp -d) || { b_emit "@error INTERNAL runner"; exit 0; }',

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type BootstrapConfig, parseBootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
+import { runWithHostCode } from '../host/host-code.ts';
 import { type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
 import { type Expectation, type ReadPlan, renderRead } from '../host/programs.ts';
 import { present } from '../optional.ts';
@@ -17,16 +18,21 @@ export interface Snapshot {
   expectations: Map<string, Expectation>;
 }
 
-/** Runs one program on the host and reads its records. */
+/**
+ * Runs one program on the host and reads its records. The program goes relying on the host's
+ * cached code (SPEC 2.2 `lib/`), and whole when the host cannot use it (lib/host/host-code.ts).
+ */
 export async function execProgram(
   host: HostTarget,
   program: string,
   options: RunOptions = {},
 ): Promise<HostAnswer> {
-  const result = await host.transport.exec({
-    program,
-    ...present({ timeoutMs: options.timeoutMs, signal: options.signal }),
-  });
+  const result = await runWithHostCode(host.transport, host.stateDir, program, (text) =>
+    host.transport.exec({
+      program: text,
+      ...present({ timeoutMs: options.timeoutMs, signal: options.signal }),
+    }),
+  );
   const answer = parseAnswer(host.name, result);
   if (
     !answer.ended &&

@@ -46,7 +46,8 @@ describe('ssh transport against a real sshd', () => {
     const programs = [
       'echo hello; echo oops >&2; exit 3',
       // every byte value but NUL, then invalid UTF-8 and multi-byte characters across lines
-      "awk 'BEGIN { for (i = 1; i < 256; i++) printf \"%c\", i }'; printf '\\377\\376 caf\\303\\251 \\342\\202\\254\\n'",
+      // LC_ALL=C: gawk in a UTF-8 locale prints %c of 128..255 as characters, not bytes.
+      "LC_ALL=C awk 'BEGIN { for (i = 1; i < 256; i++) printf \"%c\", i }'; printf '\\377\\376 caf\\303\\251 \\342\\202\\254\\n'",
       "printf 'a\\000b\\n'; printf 'no newline at the end'",
       'kill -9 $$',
       'exit 255',

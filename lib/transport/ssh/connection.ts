@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
 import { BootstrapError } from '../../errors.ts';
+import { SESSION_LOAD } from '../../host/host-code.ts';
 import type { ExecResult } from '../types.ts';
 import type { ConnectSettings, OpenedClient, SocketOpener } from './connect.ts';
 import { connectClient } from './connect.ts';
@@ -16,6 +17,7 @@ import type { ResolvedEndpoint } from './endpoint.ts';
 import type { Ssh2Error } from './errors.ts';
 import { sshError } from './errors.ts';
 import { startKeepalive } from './keepalive.ts';
+import { HostSession, NOT_STARTED, SESSION_COMMAND } from './session.ts';
 import { ChannelSlots } from './slots.ts';
 
 export interface ConnectionSettings extends ConnectSettings {
@@ -31,6 +33,7 @@ export interface ConnectionHooks {
   hop: SshConnection | null;
   onClosed(connection: SshConnection): void;
   onChannelRetry(): void;
+  onSessionStart(): void;
 }
 
 interface InFlight {
@@ -59,6 +62,10 @@ export class SshConnection {
   #dependents = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopKeepalive: () => void = () => {};
+  #session: HostSession | undefined;
+  #sessionStarts = 0;
+  #sessionsOff = false;
+  #framedPrograms = 0;
 
   constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.endpoint = endpoint;
@@ -101,6 +108,11 @@ export class SshConnection {
         try {
           channel = await this.#openExec(client, command, signal);
         } catch (error) {
+          // A host session holds a channel the server may need for this one: give it back for good.
+          if (isChannelRefusal(error) && this.#session) {
+            this.#sessionsOff = true;
+            if (this.#session.idle) this.#session.close();
+          }
           const others = this.#slots.inUse - 1;
           if (others === 0) aloneRefusals += 1;
           if (!isChannelRefusal(error) || this.#closed || refusals >= MAX_REFUSALS || aloneRefusals > 5) {
@@ -120,6 +132,58 @@ export class SshConnection {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Runs a frame (host-code.ts `sessionFrame`) in this connection's host session, starting one
+   * for the second such program on the connection (a connection used once never pays for it).
+   * NOT_STARTED when no session could take it and it never ran: the caller then uses exec.
+   */
+  async runFramed(frame: string, signal: AbortSignal): Promise<ExecResult | typeof NOT_STARTED> {
+    this.hold();
+    try {
+      const { client } = await abortable(this.#ready, signal);
+      this.#framedPrograms += 1;
+      if (this.#sessionsOff || this.#framedPrograms < 2) return NOT_STARTED;
+      const session = this.#session ?? (await this.#startSession(client, signal));
+      if (!session?.acceptsFrame) return NOT_STARTED;
+      try {
+        return await session.run(frame, signal);
+      } finally {
+        // Sessions were given up (the server refused a channel it holds): its slot goes back now.
+        if (this.#sessionsOff) session.close();
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
+   * A session takes one channel slot for its life, only when one is free and another remains;
+   * a connection gives up on sessions after two (one that died is replaced once).
+   */
+  async #startSession(client: Ssh2Client, signal: AbortSignal): Promise<HostSession | undefined> {
+    if (this.#sessionStarts >= 2 || this.#slots.limit < 2 || !this.#slots.tryAcquire()) return undefined;
+    this.#sessionStarts += 1;
+    let channel: ClientChannel;
+    try {
+      channel = await this.#openExec(client, SESSION_COMMAND, signal);
+    } catch (error) {
+      this.#slots.release();
+      if (signal.aborted) throw signal.reason;
+      if (isChannelRefusal(error)) this.#sessionsOff = true;
+      return undefined;
+    }
+    const session: HostSession = new HostSession(channel, SESSION_LOAD, {
+      onEnd: () => {
+        this.#slots.release();
+        if (this.#session === session) this.#session = undefined;
+      },
+      error: (message) => sshError('UNREACHABLE', this.endpoint, message),
+    });
+    this.#session = session;
+    this.#hooks.onSessionStart();
+    return session;
   }
 
   /** Opens a TCP channel to `host:port` from this host (a jump hop). */
@@ -216,6 +280,7 @@ export class SshConnection {
     // ssh2 emits the client's 'close' before it closes the channels, so this sees which of them
     // the server had finished (EOF and exit status received) and which were cut.
     opened.client.once('close', () => {
+      this.#session?.markLost(this.#lostError ?? sshError('UNREACHABLE', this.endpoint, 'connection lost'));
       for (const flight of this.#inFlight) {
         const state = (flight.channel as unknown as { incoming?: { state?: string } }).incoming?.state;
         if (!flight.exited || state === 'open') flight.cut = true;

@@ -3,6 +3,7 @@
  * before anything is sent, key authentication only, and one reused connection per host.
  */
 import { BootstrapError } from '../../errors.ts';
+import { sessionFrame } from '../../host/host-code.ts';
 import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
 import { NotSentError } from './connection.ts';
@@ -10,6 +11,7 @@ import type { SshEndpoint } from './endpoint.ts';
 import { resolveEndpoint } from './endpoint.ts';
 import type { SshPoolOptions } from './pool.ts';
 import { SshPool } from './pool.ts';
+import { NOT_STARTED } from './session.ts';
 
 export type { SshEndpoint } from './endpoint.ts';
 export { parseSshAddress, resolveEndpoint } from './endpoint.ts';
@@ -33,8 +35,10 @@ export interface SshTransportOptions extends SshEndpoint, SshPoolOptions {
   pool?: SshPool;
   /** Per exec when the request names none; no limit by default. */
   commandTimeoutMs?: number;
-  /** Overrides REMOTE_COMMAND (tests, hosts without /bin/sh). */
+  /** Overrides REMOTE_COMMAND (tests, hosts without /bin/sh); host sessions are then not used. */
   remoteCommand?: string;
+  /** Run a connection's further programs in one host session (session.ts); true by default. */
+  hostSessions?: boolean;
 }
 
 /** A Transport that runs programs on one host over SSH (`sh` with the program on stdin). */
@@ -53,6 +57,8 @@ export function createSshTransport(options: SshTransportOptions): Transport {
       ...(options.maxSessions !== undefined && { maxSessions: options.maxSessions }),
     });
   const command = options.remoteCommand ?? REMOTE_COMMAND;
+  // The session runs /bin/sh as REMOTE_COMMAND does; a host given another command gets exec only.
+  const sessions = (options.hostSessions ?? true) && options.remoteCommand === undefined;
   let closed = false;
 
   const withServer = (error: unknown): unknown => {
@@ -73,6 +79,7 @@ export function createSshTransport(options: SshTransportOptions): Transport {
     async exec(request: ExecRequest): Promise<ExecResult> {
       if (closed) throw new BootstrapError('INTERNAL', `ssh transport to ${target} used after close`);
       const timeoutMs = request.timeoutMs ?? options.commandTimeoutMs;
+      const frame = sessions ? sessionFrame(request.program) : undefined;
       const where = { server: target, host: endpoint.host, port: endpoint.port, transport: 'ssh' };
       try {
         return await withDeadline(
@@ -91,7 +98,12 @@ export function createSshTransport(options: SshTransportOptions): Transport {
             // A connection found dead before the program was sent is replaced once; after that, never.
             for (let attempt = 1; ; attempt += 1) {
               try {
-                return await pool.connectionFor(endpoint).exec(command, request.program, signal);
+                const connection = pool.connectionFor(endpoint);
+                if (frame !== undefined) {
+                  const framed = await connection.runFramed(frame, signal);
+                  if (framed !== NOT_STARTED) return framed;
+                }
+                return await connection.exec(command, request.program, signal);
               } catch (error) {
                 if (!(error instanceof NotSentError) || attempt >= 2) throw error;
               }

@@ -29,6 +29,8 @@ export interface SshPoolStats {
   open: number;
   /** Channel opens the servers refused and that were retried on the same connection. */
   channelRetries: number;
+  /** Host sessions started (one long-lived shell per connection that runs further programs). */
+  sessionsStarted: number;
 }
 
 export class SshPool {
@@ -36,6 +38,7 @@ export class SshPool {
   readonly #connections = new Map<string, SshConnection>();
   #opened = 0;
   #channelRetries = 0;
+  #sessionsStarted = 0;
 
   constructor(options: SshPoolOptions = {}) {
     const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
@@ -57,6 +60,9 @@ export class SshPool {
       onChannelRetry: () => {
         this.#channelRetries += 1;
       },
+      onSessionStart: () => {
+        this.#sessionsStarted += 1;
+      },
     });
     this.#connections.set(endpoint.id, connection);
     return connection;
@@ -67,6 +73,7 @@ export class SshPool {
       connectionsOpened: this.#opened,
       open: this.#connections.size,
       channelRetries: this.#channelRetries,
+      sessionsStarted: this.#sessionsStarted,
     };
   }
 

@@ -48,6 +48,13 @@ export class ChannelSlots {
     });
   }
 
+  /** A slot now, if one is free and nobody waits; false otherwise. */
+  tryAcquire(): boolean {
+    if (this.#inUse >= this.#limit || this.#waiters.length > 0) return false;
+    this.#inUse += 1;
+    return true;
+  }
+
   release(): void {
     this.#inUse -= 1;
     this.#pump();

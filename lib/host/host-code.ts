@@ -1,0 +1,142 @@
+/**
+ * The host code (the sh prelude) kept on the host between operations (SPEC 2.2 `lib/`): a file
+ * named by its SHA-256 in the state dir's `lib/`, so that a program sends only its own lines.
+ *
+ * Every program is rendered self-contained: its header carries the prelude as one single-quoted
+ * word, evaluates it, and (re)installs it in `lib/` when the state dir exists. That text is what
+ * `--dry-run` prints and what runs on a host without the cache. `runWithHostCode` first sends the
+ * same program with the header swapped for a short check that sources the cached file; a host
+ * whose cache is missing, corrupt, foreign-owned or writable by others answers `@hostcode absent`
+ * before it runs anything else, and gets the self-contained program, which repairs the cache.
+ */
+import { createHash } from 'node:crypto';
+import type { ProgramOutput } from './parse.ts';
+import { shq } from './quote.ts';
+import { PRELUDE } from './prelude-text.ts';
+
+export interface HeaderPaths {
+  configPath: string;
+  stateDir: string;
+}
+
+/** The cached file's name, and the hash its content is checked against on every use. */
+export const HOST_CODE_SHA256 = createHash('sha256').update(PRELUDE).digest('hex');
+
+/** What a program answers, before running anything, when the cached code cannot be used. */
+export const ABSENT_RECORD = '@hostcode absent';
+/** What a self-contained program answers first when the cache is in place and usable. */
+const INSTALLED_RECORD = '@hostcode installed';
+
+/*
+ * SPEC 2.2's terms, with one fork for find (sha256sum under it): `lib/` and the file owned by
+ * the running user (`test -O`, a builtin everywhere but posh, where `find -user $(id -u)` does
+ * it), neither writable by group or others, both what they claim to be (find never follows a
+ * symlink: one is neither `-type d` nor `-type f`), and the file's content hashing to its name.
+ */
+const CHECK = [
+  'b_hc_ok() {',
+  `  B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
+  '  _hu=; [ -O / ] 2>/dev/null; [ $? -le 1 ] || _hu=$(id -u) || return 1',
+  '  [ -n "$_hu" ] || { [ -O "$B_STATE/lib" ] && [ -O "$B_LIB" ]; } || return 1',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
+  '  [ "$(find "$B_STATE/lib" "$B_LIB" -prune ${_hu:+-user} ${_hu:+"$_hu"} ! -perm -020 ! -perm -002 \\( -type d -print -o -type f -exec sha256sum {} \\; \\) 2>/dev/null)" = "$B_STATE/lib',
+  `${HOST_CODE_SHA256}  $B_LIB" ]`,
+  '}',
+].join('\n');
+
+/** The cached form's header: check, then source; or answer so and run nothing. */
+const CACHED_TAIL = `${CHECK}\nif b_hc_ok; then . "$B_LIB"; else printf '%s\\n' '${ABSENT_RECORD}'; exit 0; fi\n`;
+
+/*
+ * The self-contained form's header. The install writes the very bytes evaluated (b_write_stdin:
+ * temp file in lib/, fsync, rename, fsync of lib/), only where the state dir exists (a read
+ * never creates it) and into a lib/ of ours (made private again if group- or other-writable), and says
+ * `@hostcode installed` only when the cache now passes the same check the cached form makes.
+ */
+const FULL_DEFINE = [
+  `B_HOSTCODE=${shq(PRELUDE)}`,
+  'eval "$B_HOSTCODE"',
+  CHECK,
+  'b_hc_install() {',
+  '  [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || return 0',
+  '  b_hc_ok && { b_emit "$1"; return 0; }',
+  '  [ -d "$B_STATE/lib" ] || mkdir -m 0750 "$B_STATE/lib" 2>/dev/null || return 0',
+  '  [ -n "$(find "$B_STATE/lib" -prune -user "$(id -u)" -print 2>/dev/null)" ] || return 0',
+  '  chmod go-w "$B_STATE/lib" 2>/dev/null',
+  // In a subshell without fault points: the program's own writes are what those are for.
+  '  (BOOTSTRAP_FAULT_AT=; printf \'%s\' "$B_HOSTCODE" | b_write_stdin "$B_LIB") 2>/dev/null && b_hc_ok && b_emit "$1"',
+  '}',
+  '',
+].join('\n');
+const FULL_CALL = `b_hc_install '${INSTALLED_RECORD}'\n`;
+const FULL_TAIL = FULL_DEFINE + FULL_CALL;
+
+function pathLines(paths: HeaderPaths): string {
+  return `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n`;
+}
+
+/** The first lines of every program: its paths, then the host code (self-contained form). */
+export function renderHeader(paths: HeaderPaths): string {
+  return pathLines(paths) + FULL_TAIL;
+}
+
+/** The paths and the prelude as plain code: for a program written to a file on the host (a runner). */
+export function renderPlainHeader(paths: HeaderPaths): string {
+  return `${pathLines(paths)}${PRELUDE}\n`;
+}
+
+/** The same program with its header relying on the cached code; undefined when it has no such header. */
+export function cachedForm(program: string): string | undefined {
+  const at = program.indexOf(FULL_TAIL);
+  if (at < 0) return undefined;
+  return program.slice(0, at) + CACHED_TAIL + program.slice(at + FULL_TAIL.length);
+}
+
+/**
+ * What a long-lived host shell evaluates once so that its frames can run without their header:
+ * the host code and the install function (nothing runs yet).
+ */
+export const SESSION_LOAD: string = FULL_DEFINE;
+
+/**
+ * The program as a frame for a shell that has evaluated SESSION_LOAD: its paths and its own
+ * lines; a self-contained program also (re)installs the cache, as it would alone. Undefined when
+ * the program has no header of ours.
+ */
+export function sessionFrame(program: string): string | undefined {
+  const full = program.indexOf(FULL_TAIL);
+  if (full >= 0) return program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length);
+  const cached = program.indexOf(CACHED_TAIL);
+  if (cached >= 0) return program.slice(0, cached) + program.slice(cached + CACHED_TAIL.length);
+  return undefined;
+}
+
+/** Hosts (transport and state dir) last seen without a usable cache: they get the whole program at once. */
+const withoutCache = new WeakMap<object, Set<string>>();
+
+/**
+ * Runs a rendered program through `run`: its cached form first, unless this host was last seen
+ * unable to keep the cache; the self-contained form when the host answers `@hostcode absent`
+ * (nothing ran then, so nothing runs twice). The records of this exchange are removed from the
+ * output the caller sees.
+ */
+export async function runWithHostCode(
+  host: object,
+  stateDir: string,
+  program: string,
+  run: (program: string) => Promise<ProgramOutput>,
+): Promise<ProgramOutput> {
+  const cached = cachedForm(program);
+  const absent = withoutCache.get(host) ?? new Set<string>();
+  if (cached !== undefined && !absent.has(stateDir)) {
+    const result = await run(cached);
+    if (!(result.exitCode === 0 && result.stdout === `${ABSENT_RECORD}\n`)) return result;
+  }
+  const result = await run(program);
+  if (cached === undefined) return result;
+  const installed = result.stdout.startsWith(`${INSTALLED_RECORD}\n`);
+  if (installed) absent.delete(stateDir);
+  else absent.add(stateDir);
+  withoutCache.set(host, absent);
+  return installed ? { ...result, stdout: result.stdout.slice(INSTALLED_RECORD.length + 1) } : result;
+}

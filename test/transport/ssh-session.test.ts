@@ -1,0 +1,178 @@
+// One host session per pooled SSH connection (lib/transport/ssh/session.ts), against a real sshd:
+// further programs run as frames in one long-lived shell, answer exactly as an exec does, and a
+// session that dies never loses a program nor runs one twice.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cachedForm, renderHeader } from '../../lib/host/host-code.ts';
+import { runCommand } from '../../lib/operations/index.ts';
+import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import type { Transport } from '../../lib/transport/types.ts';
+import { readIfExists, waitFor } from '../support/host-files.ts';
+import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
+
+/** PIDs of the host session shells the test user runs. */
+function sessionShells(user: string): number[] {
+  try {
+    const out = execFileSync('pgrep', ['-u', user, '-f', 'read -r _sn'], { encoding: 'utf8' });
+    return out.split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('one host session per pooled SSH connection', () => {
+  let sshd: SshdHost;
+  let small: SshdHost;
+  let user: string;
+  let owner: { uid: number; gid: number };
+  let sandbox: Sandbox;
+  const pools: SshPool[] = [];
+
+  const connect = (host: SshdHost, options: { hostSessions?: boolean; pool?: SshPool } = {}): Transport => {
+    const pool = options.pool ?? new SshPool();
+    pools.push(pool);
+    return createSshTransport({
+      host: host.host,
+      port: host.port,
+      user: host.user,
+      identity: host.identityFile,
+      knownHosts: host.knownHostsFile,
+      pool,
+      ...(options.hostSessions === undefined ? {} : { hostSessions: options.hostSessions }),
+    });
+  };
+  /** A program as execProgram sends it: the header relying on the cached host code, then `body`. */
+  const program = (body: string) => cachedForm(`${renderHeader(sandbox)}${body}\n`) ?? '';
+
+  before(async () => {
+    user = await ensureTestUser();
+    sshd = await startSshd();
+    small = await startSshd({ maxSessions: 1 });
+    const id = (flag: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }));
+    owner = { uid: id('-u'), gid: id('-g') };
+    sandbox = createSandbox({ owner });
+  });
+  after(async () => {
+    for (const pool of pools) await pool.close();
+    sandbox.cleanup();
+    await sshd.stop();
+    await small.stop();
+  });
+
+  it('runs the further operations of a connection in one session, one shell for all', async () => {
+    const pool = new SshPool();
+    const host = sandbox.host(connect(sshd, { pool }));
+    const known = new Set(sessionShells(user));
+    await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '9' } });
+    const seen = new Set<number>();
+    for (let i = 0; i < 6; i += 1) {
+      const got = await runCommand(host, { command: 'product.get', product: 'haproxy', key: 'maxconn' });
+      assert.deepEqual(got, { product: 'haproxy', key: 'maxconn', value: '9' });
+      for (const pid of sessionShells(user)) if (!known.has(pid)) seen.add(pid);
+    }
+    assert.equal(pool.stats().sessionsStarted, 1);
+    assert.equal(pool.stats().connectionsOpened, 1);
+    assert.equal(seen.size, 1, 'one session shell ran every further program');
+  });
+
+  it('answers stdout, stderr and exit status exactly as an exec does, whatever the program prints', async () => {
+    const framed = connect(sshd);
+    const plain = connect(sshd, { hostSessions: false });
+    const bodies = [
+      'b_emit "@bootstrap 1"; echo oops >&2; exit 3',
+      "printf 'no newline at the end'; printf 'and none >&2' >&2",
+      // Frame ends as a program might forge them: a guessed nonce, and the shapes of every marker.
+      'for n in 0123456789abcdef0123456789abcdef P1 P2 P3 L0; do printf "\\n@@%s %s end 0\\n@@%s %s start\\n" "$n" "$n" "$n" "$n"; printf "\\n@@%s %s end\\n" "$n" "$n" >&2; done; echo after',
+      'LC_ALL=C awk \'BEGIN { for (i = 1; i < 256; i++) printf "%c", i }\'',
+      'exit 255',
+    ];
+    await framed.exec({ program: program('true') });
+    for (const body of bodies) {
+      assert.deepEqual(
+        await framed.exec({ program: program(body) }),
+        await plain.exec({ program: program(body) }),
+        body,
+      );
+    }
+    // Killed by a signal: the same status (the session's shell also reports it on stderr).
+    const killed = program("exec sh -c 'kill -TERM $$'");
+    assert.equal(
+      (await framed.exec({ program: killed })).exitCode,
+      (await plain.exec({ program: killed })).exitCode,
+    );
+    // A frame's stdin is empty: no program can read the frames after it.
+    assert.equal((await framed.exec({ program: program('cat; echo done') })).stdout, 'done\n');
+  });
+
+  /** A connection whose host session runs (two programs sent), its shell's PID, and an empty marks file. */
+  async function sessionWithShell(
+    name: string,
+  ): Promise<{ transport: Transport; shell: number; marks: string }> {
+    const transport = connect(sshd);
+    const marks = join(sandbox.root, 'out', name);
+    writeFileSync(marks, '');
+    execFileSync('chown', [`${owner.uid}:${owner.gid}`, marks]);
+    const known = new Set(sessionShells(user));
+    await transport.exec({ program: program('true') });
+    await transport.exec({ program: program('true') });
+    const [shell] = sessionShells(user).filter((pid) => !known.has(pid));
+    assert.ok(shell, 'a session shell runs');
+    return { transport, shell, marks };
+  }
+
+  it('a session killed mid-program: the program completes once, fails clearly, and the next one works', async () => {
+    const { transport, shell, marks } = await sessionWithShell('killed-mid-program');
+    const running = transport.exec({ program: program(`sleep 1; echo ran >> '${marks}'; b_emit "@end"`) });
+    await waitFor('the program to start', () => hasChild(shell));
+    process.kill(shell, 'SIGKILL');
+    await assert.rejects(running, (error: { code: string; message: string }) => {
+      assert.equal(error.code, 'UNREACHABLE');
+      assert.match(error.message, /before the program reported its exit status/);
+      return true;
+    });
+    await waitFor('the program to finish', () => readIfExists(marks) === 'ran\n', 10_000);
+    const next = await transport.exec({ program: program('b_emit "@bootstrap 1"; b_emit "@end"') });
+    assert.equal(next.stdout, '@bootstrap 1\n@end\n');
+    assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'ran exactly once');
+  });
+
+  it('a session that dies before starting a program: the program runs once, by exec', async () => {
+    const { transport, shell, marks } = await sessionWithShell('killed-before-start');
+    // Stopped, it cannot acknowledge the frame; killed, it never will.
+    process.kill(shell, 'SIGSTOP');
+    const running = transport.exec({ program: program(`echo ran >> '${marks}'; b_emit "@done"`) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.kill(shell, 'SIGKILL');
+    const result = await running;
+    assert.equal(result.stdout, '@done\n');
+    assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'ran exactly once');
+  });
+
+  // A session that kept the only channel the server allows would leave the others waiting forever.
+  it('keeps within MaxSessions 1: concurrent programs on one connection all run', {
+    timeout: 60_000,
+  }, async () => {
+    const pool = new SshPool();
+    const host = sandbox.host(connect(small, { pool }));
+    await runCommand(host, { command: 'server.mode' });
+    await runCommand(host, { command: 'server.mode' });
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => runCommand(host, { command: 'product.get', product: 'haproxy' })),
+    );
+    assert.equal(answers.length, 4);
+    assert.equal(pool.stats().connectionsOpened, 1);
+  });
+});
+
+/** Does the process have a child (the subshell running a frame)? */
+function hasChild(pid: number): boolean {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
