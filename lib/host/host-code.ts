@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { ProgramOutput } from './parse.ts';
-import { shq } from './quote.ts';
 import { PRELUDE } from './prelude-text.ts';
+import { shq } from './quote.ts';
 
 export interface HeaderPaths {
   configPath: string;
