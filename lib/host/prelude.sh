@@ -4,6 +4,10 @@
 # (`@tag field...`) that lib/host/parse.ts reads; anything binary travels as base64.
 
 umask 027
+# The process that does this program's work: the shell itself, or, in a host session's frame (a
+# subshell, where $$ is still the session's shell), the frame, which the session names in B_SELF.
+# The lock's record names it, so a frame killed while it holds the lock leaves a dead holder.
+B_SELF=${B_SELF:-$$}
 
 b_emit() { printf '%s\n' "$*"; }
 b_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -25,7 +29,7 @@ b_have() { command -v "$1" >/dev/null 2>&1; }
 # Inside a pipeline the step runs in a subshell, where $$ is still the main shell: kill both.
 b_fault() {
   [ "${BOOTSTRAP_FAULT_AT:-}" = "$1" ] || return 0
-  kill -9 $$
+  kill -9 "$B_SELF"
   sh -c 'kill -9 $PPID'
 }
 
@@ -412,8 +416,8 @@ b_flock_held() {
 # The record, with the time it was written also in B_LOCK_AT (a quick write's time: no second `date`).
 b_lock_record() {
   B_LOCK_AT=$(b_now)
-  b_pid_stat $$
-  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$$" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
+  b_pid_stat "$B_SELF"
+  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$B_SELF" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
 }
 
 # Has WAIT (seconds) passed since the first time this was asked? (`date` only once the lock is found taken.)
@@ -454,7 +458,7 @@ b_take_lock() {
     if [ -s "$_lk" ]; then _old=$(b_read_lock "$_lk"); [ -n "$_old" ] && B_STALE=$_old; fi
     b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
-    _tmp="$_lk.$$.new" _ln_tries=0
+    _tmp="$_lk.$B_SELF.new" _ln_tries=0
     while :; do
       # A record that could not be written whole must never be linked in: it would read as stale.
       b_lock_record "$1" "$2" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
@@ -528,7 +532,7 @@ b_release_lock() {
     exec 9>&-
   else
     _rl=''; { read -r _rl < "$B_STATE/bootstrap.pid"; } 2>/dev/null
-    [ "$_rl" = "$$" ] && rm -f "$B_STATE/bootstrap.pid"
+    [ "$_rl" = "$B_SELF" ] && rm -f "$B_STATE/bootstrap.pid"
   fi
 }
 

@@ -140,6 +140,21 @@ describe('one host session per pooled SSH connection', () => {
     assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'ran exactly once');
   });
 
+  it('names the frame, not the session shell, as the lock holder: a frame killed holding the lock is a dead holder', async () => {
+    const { transport } = await sessionWithShell('frame-holds-lock');
+    // Without flock(1) the record alone proves the holder; the frame dies by its own PID.
+    const take = (id: string, then: string) =>
+      program(`BOOTSTRAP_NO_FLOCK=1; b_mkdirs; b_take_lock ${id} product.set 0; echo "taken=$?"; ${then}`);
+    const killed = await transport.exec({
+      program: take('op_killed', 'read -r me _ </proc/self/stat; kill -9 "$me"'),
+    });
+    assert.match(killed.stdout, /taken=0/);
+    assert.equal(killed.exitCode, 137, 'the frame died holding the lock');
+    const next = await transport.exec({ program: take('op_next', 'b_release_lock') });
+    assert.match(next.stdout, /taken=0/, `the next frame takes the lock:\n${next.stdout}`);
+    assert.doesNotMatch(next.stdout, /@locked/);
+  });
+
   it('a session that dies before starting a program: the program runs once, by exec', async () => {
     const { transport, shell, marks } = await sessionWithShell('killed-before-start');
     // Stopped, it cannot acknowledge the frame; killed, it never will.

@@ -7,7 +7,8 @@
  * lines. The shell reads them with the `read` builtin (one byte at a time, so nothing past a frame
  * is consumed), acknowledges the start (`@@NONCE ID start`), runs the lines (the load frame `L…`
  * in the shell itself, every other one in a subshell with stdin from /dev/null and the nonce
- * cleared), then writes `\n@@NONCE ID end STATUS\n` to stdout and `\n@@NONCE ID end\n` to stderr.
+ * cleared, and B_SELF naming the frame's own process, from /proc/self/stat: in a subshell `$$` is
+ * still the session's shell, and the lock must name the process that holds it), then writes `\n@@NONCE ID end STATUS\n` to stdout and `\n@@NONCE ID end\n` to stderr.
  * Exit status and output are an exec's, but for one thing: a frame killed by a signal has the
  * shell's report of it (`Terminated`) on its stderr, where an exec's shell dies silently.
  * Only the shell knows the nonce, so no output of a program can end its frame early.
@@ -31,7 +32,7 @@ export const SESSION_COMMAND = [
   'while read -r _sq _sc; do _sb=;',
   'while [ "$_sc" -gt 0 ] && IFS= read -r _sl; do _sb=$_sb$_sl$_nl; _sc=$((_sc - 1)); done;',
   '[ "$_sc" -eq 0 ] || exit 0; printf "@@%s %s start\\n" "$_sn" "$_sq";',
-  'case $_sq in L*) eval "$_sb"; _st=$? ;; *) (_sn=; eval "$_sb") </dev/null; _st=$? ;; esac;',
+  'case $_sq in L*) eval "$_sb"; _st=$? ;; *) (_sn=; read -r B_SELF _ 2>/dev/null </proc/self/stat || B_SELF=$$; eval "$_sb") </dev/null; _st=$? ;; esac;',
   `printf "\\n@@%s %s end %s\\n" "$_sn" "$_sq" "$_st"; printf "\\n@@%s %s end\\n" "$_sn" "$_sq" >&2; done'`,
 ].join(' ');
 
