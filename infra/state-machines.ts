@@ -145,6 +145,16 @@ export class RunStateMachines extends Construct {
       retryOnServiceExceptions: false,
     });
     retryTransient(target, 20);
+    // The target step is idempotent (a kept report answers a repeat; the host answers an operation
+    // id it has seen with its journal), so a step that failed on its own — the run store or the
+    // runs bucket did not answer — runs again before its target is given up as failed.
+    target.addRetry({
+      errors: ['States.TaskFailed'],
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
     map.itemProcessor(target);
     // The Map's own failure (its items or results unreadable): the aggregate step still runs.
     map.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.fleetError' });
