@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ABSENT_RECORD, HOST_CODE_SHA256 } from '../../lib/host/host-code.ts';
-import { PRELUDE } from '../../lib/host/shell-source.ts';
+import { PRELUDE } from '../../lib/host/prelude-text.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { ExecResult, Transport } from '../../lib/transport/types.ts';
 import type { Sandbox } from './sandbox.ts';
