@@ -90,10 +90,7 @@ describe('refusals change nothing', () => {
       host,
       { command: 'product.get', product: 'haproxy', key: 'threads' },
       'INVALID_KEY',
-      {
-        key: 'threads',
-        allowed: ['maxconn', 'frontend_port', 'motd'],
-      },
+      { key: 'threads', allowed: ['maxconn', 'frontend_port', 'motd'] },
     );
     await refuses(
       sandbox,
@@ -144,11 +141,7 @@ describe('refusals change nothing', () => {
         host,
         { command: 'server.provision', role: 'edge' },
         'INVALID_SCRIPT',
-        {
-          product: 'deepfiler',
-          action: 'provision',
-          reason: 'missing',
-        },
+        { product: 'deepfiler', action: 'provision', reason: 'missing' },
       );
       assert.match(error.message, /deepfiler\.provision\.sh/);
       writeFileSync(deepProvision, saved, { mode: 0o644 });
@@ -162,10 +155,7 @@ describe('refusals change nothing', () => {
         host,
         { command: 'product.upgrade', product: 'haproxy', version: '2' },
         'INVALID_SCRIPT',
-        {
-          product: 'haproxy',
-          action: 'upgrade',
-        },
+        { product: 'haproxy', action: 'upgrade' },
       );
     } finally {
       writeFileSync(deepProvision, saved);
