@@ -43,49 +43,44 @@ function worker(failing: Set<number>, ms: (id: number) => number = () => 1000) {
   return { started, finished, invoke };
 }
 
+/** A definition of one state, `name`, where it starts. */
+function onlyState<N extends string, S>(name: N, state: S): { StartAt: N; States: Record<N, S> } {
+  return { StartAt: name, States: { [name]: state } as Record<N, S> };
+}
+
 const items = (n: number) => Array.from({ length: n }, (_, id) => ({ id }));
 
 describe('ASL Parallel and inline Map', () => {
   it('runs Parallel branches on the same input and answers their outputs in order', async () => {
-    const def = {
-      StartAt: 'P',
-      States: {
-        P: {
-          Type: 'Parallel',
-          Branches: [
-            { StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'a.$': '$.x' }, End: true } } },
-            { StartAt: 'B', States: { B: { Type: 'Wait', Seconds: 5, End: true } } },
-          ],
-          ResultPath: '$.branches',
-          End: true,
-        },
-      },
-    };
+    const def = onlyState('P', {
+      Type: 'Parallel',
+      Branches: [
+        { StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'a.$': '$.x' }, End: true } } },
+        { StartAt: 'B', States: { B: { Type: 'Wait', Seconds: 5, End: true } } },
+      ],
+      ResultPath: '$.branches',
+      End: true,
+    });
     const { result } = await runDefinition(def, { x: 1 });
     assert.deepEqual(result.output, { x: 1, branches: [{ a: 1 }, { x: 1 }] });
   });
 
   it('fails a Parallel with the first failing branch and stops the others; Execution.stop aborts', async () => {
     const calls: string[] = [];
-    const def = {
-      StartAt: 'P',
-      States: {
-        P: {
-          Type: 'Parallel',
-          Branches: [
-            { StartAt: 'Boom', States: { Boom: { Type: 'Fail', Error: 'Branch.Failed', Cause: 'first' } } },
-            {
-              StartAt: 'W',
-              States: {
-                W: { Type: 'Wait', Seconds: 10, Next: 'T' },
-                T: { Type: 'Task', Resource: 'arn:aws:lambda:sim:000000000000:function:F', End: true },
-              },
-            },
-          ],
-          End: true,
+    const def = onlyState('P', {
+      Type: 'Parallel',
+      Branches: [
+        { StartAt: 'Boom', States: { Boom: { Type: 'Fail', Error: 'Branch.Failed', Cause: 'first' } } },
+        {
+          StartAt: 'W',
+          States: {
+            W: { Type: 'Wait', Seconds: 10, Next: 'T' },
+            T: { Type: 'Task', Resource: 'arn:aws:lambda:sim:000000000000:function:F', End: true },
+          },
         },
-      },
-    };
+      ],
+      End: true,
+    });
     const invoke = async (target: string) => {
       calls.push(target);
       return {};
@@ -102,19 +97,14 @@ describe('ASL Parallel and inline Map', () => {
   });
 
   it("takes a Map's legacy Parameters as its per-item selector, after InputPath", async () => {
-    const def = {
-      StartAt: 'M',
-      States: {
-        M: {
-          Type: 'Map',
-          InputPath: '$.job',
-          ItemsPath: '$.items',
-          Parameters: { 'item.$': '$$.Map.Item.Value', 'owner.$': '$.owner' },
-          Iterator: { StartAt: 'P', States: { P: { Type: 'Pass', End: true } } },
-          End: true,
-        },
-      },
-    };
+    const def = onlyState('M', {
+      Type: 'Map',
+      InputPath: '$.job',
+      ItemsPath: '$.items',
+      Parameters: { 'item.$': '$$.Map.Item.Value', 'owner.$': '$.owner' },
+      Iterator: { StartAt: 'P', States: { P: { Type: 'Pass', End: true } } },
+      End: true,
+    });
     const { result } = await runDefinition(def, { job: { owner: 'ops', items: [1, 2] } });
     assert.deepEqual(result.output, [
       { item: 1, owner: 'ops' },

@@ -67,27 +67,18 @@ describe('bootstrap.ini', () => {
     assert.equal(config.server.hookTimeout, 900);
   });
 
+  const SERVER = '[server]\nmodes = a\n';
   const broken: Array<[string, string, string | null, string | null]> = [
     ['[role:x]\nproducts = a\n', 'no [server]', 'server', null],
     ['[server]\ninitial_mode = a\n', 'no modes', 'server', 'modes'],
-    [
-      '[server]\nmodes = a\n[role:edge]\nproducts = ghost\n',
-      'role names an unknown product',
-      'role:edge',
-      'products',
-    ],
-    ['[server]\nmodes = a\n[product:p]\ncheck = bogus:x\n', 'bad check kind', 'product:p', 'check'],
-    ['[server]\nmodes = a\n[product:p]\ncheck = tcp:host\n', 'tcp without port', 'product:p', 'check'],
-    [
-      '[server]\nmodes = a\n[product:p]\nprovision = relative.sh\n',
-      'relative hook',
-      'product:p',
-      'provision',
-    ],
-    ['[server]\nmodes = a\nhook_timeout = soon\n', 'bad timeout', 'server', 'hook_timeout'],
-    ['[server]\nmodes = a\ninitial_mode = b\n', 'initial mode not allowed', 'server', 'initial_mode'],
-    ['[server]\nmodes = a\n[product:Bad]\n', 'bad product name', 'product:Bad', null],
-    ['[server]\nmodes = a\nmode = a\n', 'unknown key', 'server', 'mode'],
+    [`${SERVER}[role:edge]\nproducts = ghost\n`, 'role names an unknown product', 'role:edge', 'products'],
+    [`${SERVER}[product:p]\ncheck = bogus:x\n`, 'bad check kind', 'product:p', 'check'],
+    [`${SERVER}[product:p]\ncheck = tcp:host\n`, 'tcp without port', 'product:p', 'check'],
+    [`${SERVER}[product:p]\nprovision = relative.sh\n`, 'relative hook', 'product:p', 'provision'],
+    [`${SERVER}hook_timeout = soon\n`, 'bad timeout', 'server', 'hook_timeout'],
+    [`${SERVER}initial_mode = b\n`, 'initial mode not allowed', 'server', 'initial_mode'],
+    [`${SERVER}[product:Bad]\n`, 'bad product name', 'product:Bad', null],
+    [`${SERVER}mode = a\n`, 'unknown key', 'server', 'mode'],
   ];
   for (const [text, what, section, key] of broken) {
     it(`refuses ${what} naming file, section and key`, () => {

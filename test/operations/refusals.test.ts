@@ -96,10 +96,7 @@ describe('refusals change nothing', () => {
       host,
       { command: 'product.get', product: 'haproxy', key: 'threads' },
       'INVALID_KEY',
-      {
-        key: 'threads',
-        allowed: ['maxconn', 'frontend_port', 'motd'],
-      },
+      { key: 'threads', allowed: ['maxconn', 'frontend_port', 'motd'] },
     );
     await refuses(
       sandbox,
@@ -150,11 +147,7 @@ describe('refusals change nothing', () => {
         host,
         { command: 'server.provision', role: 'edge' },
         'INVALID_SCRIPT',
-        {
-          product: 'deepfiler',
-          action: 'provision',
-          reason: 'missing',
-        },
+        { product: 'deepfiler', action: 'provision', reason: 'missing' },
       );
       assert.match(error.message, /deepfiler\.provision\.sh/);
       writeFileSync(deepProvision, saved, { mode: 0o644 });
@@ -168,10 +161,7 @@ describe('refusals change nothing', () => {
         host,
         { command: 'product.upgrade', product: 'haproxy', version: '2' },
         'INVALID_SCRIPT',
-        {
-          product: 'haproxy',
-          action: 'upgrade',
-        },
+        { product: 'haproxy', action: 'upgrade' },
       );
     } finally {
       writeFileSync(deepProvision, saved);

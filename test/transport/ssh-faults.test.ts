@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createSshTransport } from '../../lib/transport/ssh/index.ts';
-import { startFakeSshServer, startStalledServer } from '../support/fake-ssh-server.ts';
+import { type FakeSshServer, startFakeSshServer, startStalledServer } from '../support/fake-ssh-server.ts';
 import { generateClientKey } from '../support/sshd.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<BootstrapError> {
@@ -28,6 +28,18 @@ describe('ssh transport: faults a real sshd will not produce on demand', () => {
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
+  /** The transport to a fake server, trusting its host key by fingerprint. */
+  const transportTo = (
+    fake: FakeSshServer,
+    keepalive: { keepaliveIntervalMs?: number; keepaliveCountMax?: number } = {},
+  ) =>
+    createSshTransport({
+      host: fake.host,
+      port: fake.port,
+      identity,
+      hostKey: fake.hostKeyFingerprint,
+      ...keepalive,
+    });
 
   it('a stalled handshake ends in TRANSPORT_TIMEOUT after the connect timeout', async () => {
     const stalled = await startStalledServer();
@@ -51,12 +63,7 @@ describe('ssh transport: faults a real sshd will not produce on demand', () => {
 
   it('a connection dropped in the middle of the output rejects (UNREACHABLE), never a partial success', async () => {
     const fake = await startFakeSshServer({ behaviour: 'drop-mid-output', bytes: 100_000 });
-    const ssh = createSshTransport({
-      host: fake.host,
-      port: fake.port,
-      identity,
-      hostKey: fake.hostKeyFingerprint,
-    });
+    const ssh = transportTo(fake);
     try {
       for (let i = 0; i < 3; i += 1) {
         const error = await rejection(ssh.exec({ program: 'cat /big/file' }));
@@ -72,14 +79,7 @@ describe('ssh transport: faults a real sshd will not produce on demand', () => {
 
   it('a peer that goes silent is detected by keepalives: TRANSPORT_TIMEOUT, not a hang', async () => {
     const fake = await startFakeSshServer({ behaviour: 'freeze' });
-    const ssh = createSshTransport({
-      host: fake.host,
-      port: fake.port,
-      identity,
-      hostKey: fake.hostKeyFingerprint,
-      keepaliveIntervalMs: 100,
-      keepaliveCountMax: 2,
-    });
+    const ssh = transportTo(fake, { keepaliveIntervalMs: 100, keepaliveCountMax: 2 });
     try {
       const error = await rejection(ssh.exec({ program: 'sleep 3600' }));
       assert.equal(error.code, 'TRANSPORT_TIMEOUT');
@@ -109,12 +109,7 @@ describe('ssh transport: faults a real sshd will not produce on demand', () => {
 
   it('the same fake server with modern algorithms is reached (the refusal above is about algorithms)', async () => {
     const fake = await startFakeSshServer();
-    const ssh = createSshTransport({
-      host: fake.host,
-      port: fake.port,
-      identity,
-      hostKey: fake.hostKeyFingerprint,
-    });
+    const ssh = transportTo(fake);
     try {
       assert.deepEqual(await ssh.exec({ program: 'echo fine' }), {
         stdout: 'fine\n',

@@ -67,16 +67,13 @@ interface Outcome {
   next: string | undefined;
 }
 
+/** What every state's runner is given: the state, its name, its input, the run, when it was entered. */
+type StateStep<R> = (state: StateDefinition, name: string, input: Json, run: Run, entered: string) => R;
+
 const nextOf = (state: StateDefinition): string | undefined =>
   state.End === true ? undefined : (state.Next as string);
 
-async function runState(
-  state: StateDefinition,
-  name: string,
-  input: Json,
-  run: Run,
-  entered: string,
-): Promise<Outcome> {
+const runState: StateStep<Promise<Outcome>> = async (state, name, input, run, entered) => {
   switch (state.Type) {
     case 'Pass': {
       const context = contextObject(run, name, entered, 0);
@@ -87,7 +84,7 @@ async function runState(
     case 'Succeed':
       return { output: passThrough(state, input, run), next: undefined };
     case 'Fail':
-      throw failState(state, input, run, name, entered);
+      throw failState(state, name, input, run, entered);
     case 'Choice':
       return runChoice(state, name, input, run, entered);
     case 'Wait':
@@ -95,7 +92,7 @@ async function runState(
     default:
       return runWithRetry(state, name, input, run, entered);
   }
-}
+};
 
 /** States without a result (Choice, Wait, Succeed): OutputPath over the input after InputPath. */
 function passThrough(state: StateDefinition, input: Json, run: Run): Json {
@@ -103,13 +100,7 @@ function passThrough(state: StateDefinition, input: Json, run: Run): Json {
   return stateOutput({ OutputPath: state.OutputPath }, effective, effective, undefined, run, null);
 }
 
-function failState(
-  state: StateDefinition,
-  input: Json,
-  run: Run,
-  name: string,
-  entered: string,
-): StatesError {
+const failState: StateStep<StatesError> = (state, name, input, run, entered) => {
   const scope = { input, context: contextObject(run, name, entered, 0), random: run.runtime.random };
   const error =
     state.ErrorPath !== undefined ? evaluateExpression(state.ErrorPath, scope, 'ErrorPath') : state.Error;
@@ -122,9 +113,9 @@ function failState(
     throw runtimeError(`Fail state '${name}': ErrorPath and CausePath must give strings`);
   }
   return new StatesError(error ?? '', cause ?? '');
-}
+};
 
-function runChoice(state: StateDefinition, name: string, input: Json, run: Run, entered: string): Outcome {
+const runChoice: StateStep<Outcome> = (state, name, input, run, entered) => {
   const context = contextObject(run, name, entered, 0);
   const effective = effectiveInput({ InputPath: state.InputPath }, input, context, run);
   for (const rule of state.Choices as Record<string, unknown>[]) {
@@ -137,15 +128,9 @@ function runChoice(state: StateDefinition, name: string, input: Json, run: Run, 
     'States.NoChoiceMatched',
     `No Choice Rules matched and no Default was specified in state '${name}'`,
   );
-}
+};
 
-async function runWait(
-  state: StateDefinition,
-  name: string,
-  input: Json,
-  run: Run,
-  entered: string,
-): Promise<Outcome> {
+const runWait: StateStep<Promise<Outcome>> = async (state, name, input, run, entered) => {
   const context = contextObject(run, name, entered, 0);
   const effective = effectiveInput({ InputPath: state.InputPath }, input, context, run);
   const { clock } = run.runtime;
@@ -174,7 +159,7 @@ async function runWait(
   });
   await clock.sleep(ms);
   return { output: passThrough(state, input, run), next: nextOf(state) };
-}
+};
 
 /**
  * Retry then Catch around a Task, Parallel or Map. The first retrier whose ErrorEquals matches
@@ -182,13 +167,7 @@ async function runWait(
  * Delay = IntervalSeconds × BackoffRate^n, capped by MaxDelaySeconds; FULL jitter draws from
  * [0, delay). https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
  */
-async function runWithRetry(
-  state: StateDefinition,
-  name: string,
-  input: Json,
-  run: Run,
-  entered: string,
-): Promise<Outcome> {
+const runWithRetry: StateStep<Promise<Outcome>> = async (state, name, input, run, entered) => {
   const retriers = (state.Retry ?? []) as Record<string, unknown>[];
   const catchers = (state.Catch ?? []) as Record<string, unknown>[];
   const attempts = retriers.map(() => 0);
@@ -250,7 +229,7 @@ async function runWithRetry(
       return { output, next: catcher.Next as string };
     }
   }
-}
+};
 
 async function work(
   state: StateDefinition,
