@@ -197,6 +197,12 @@ async function ssmSection(errors: string[]): Promise<Pick<BenchResults, 'ssm' | 
     mkdirSync(parent);
     ssm = await startSsmBench(args.ssmHosts, parent, template);
     ssmCommandSizes = await ssm.commandSizes();
+    // Unmeasured, as the SSH runners' warm-up: the first heartbeat installs the host code on every
+    // instance (each instance's fallback program goes as it answers), later ones are the steady state.
+    const first = await ssm.run(0);
+    log(
+      `[SSM ${first.instances}, first contact, unmeasured] ${first.sendCommands} SendCommand, ${(first.wallMs / 1000).toFixed(2)} s`,
+    );
     ssmRuns = [];
     for (const fanout of args.ssmFanouts) {
       const runs: SsmRun[] = [];
