@@ -23,11 +23,10 @@ import {
   runFleetHeartbeat,
 } from '../../lib/fleet/heartbeat.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createSshTransport } from '../../lib/transport/ssh/index.ts';
 import { createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
+import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 import {
   createTestSsmClient,
   type SsmTestServer,
@@ -111,17 +110,7 @@ describe('fleet heartbeat over local, ssh and ssm hosts', () => {
       local('web-3', down),
       {
         groups: ['remote'],
-        target: overSsh.host(
-          createSshTransport({
-            host: sshd.host,
-            port: sshd.port,
-            user: sshd.user,
-            identity: sshd.identityFile,
-            knownHosts: sshd.knownHostsFile,
-            target: 'ssh-1',
-          }),
-          'ssh-1',
-        ),
+        target: overSsh.host(sshTransportTo(sshd, { target: 'ssh-1' }), 'ssh-1'),
       },
       {
         groups: ['remote'],

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import { SshPool } from '../../lib/transport/ssh/index.ts';
 import { createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';
 import type { Transport } from '../../lib/transport/types.ts';
 import { type Damage, provesFallback, provesFirstUse, recording } from '../support/host-code.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
+import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 import {
   createTestSsmClient,
   type SsmTestServer,
@@ -32,16 +32,7 @@ describe('host code cached on the host, over SSH', () => {
   };
   // Exec only by default: a connection's host session (tested in test/transport) holds the code in
   // memory and never consults the cache, so these prove the cache on the path first programs take.
-  const connect = (hostSessions = false): Transport =>
-    createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      identity: sshd.identityFile,
-      knownHosts: sshd.knownHostsFile,
-      pool,
-      hostSessions,
-    });
+  const connect = (hostSessions = false): Transport => sshTransportTo(sshd, { pool, hostSessions });
 
   before(async () => {
     const user = await ensureTestUser();

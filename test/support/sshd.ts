@@ -11,6 +11,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createSshTransport, type SshTransportOptions } from '../../lib/transport/ssh/index.ts';
 
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';
@@ -307,4 +308,16 @@ async function waitForBanner(port: number, exited: Promise<void>): Promise<boole
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
+}
+
+/** An ssh transport to a test sshd: its address, login user, client key and known_hosts; `extra` adds to them. */
+export function sshTransportTo(host: SshdHost, extra: Partial<SshTransportOptions> = {}) {
+  return createSshTransport({
+    host: host.host,
+    port: host.port,
+    user: host.user,
+    identity: host.identityFile,
+    knownHosts: host.knownHostsFile,
+    ...extra,
+  });
 }

@@ -11,10 +11,10 @@ import { errorBody } from '../../lib/errors.ts';
 import type { CommandRequest, HostTarget } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import { SshPool } from '../../lib/transport/ssh/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import type { SshdHost } from '../support/sshd.ts';
-import { ensureTestUser, startSshd } from '../support/sshd.ts';
+import { ensureTestUser, sshTransportTo, startSshd } from '../support/sshd.ts';
 
 const GENERATED_ID = /^op_[0-9A-HJKMNP-TV-Z]{26}$/;
 
@@ -148,14 +148,7 @@ describe('every command over SSH answers what the local transport answers', () =
   it('gives byte-for-byte the same JSON for every command, success and error alike', async () => {
     const local = await runAll(sandbox, sandbox.host(createLocalTransport()));
     reset(sandbox);
-    const ssh = createSshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      identity: sshd.identityFile,
-      knownHosts: sshd.knownHostsFile,
-      pool,
-    });
+    const ssh = sshTransportTo(sshd, { pool });
     const overSsh = await runAll(sandbox, sandbox.host(ssh));
     assert.equal(overSsh.length, local.length);
     for (const [index, [label, json]] of overSsh.entries()) {

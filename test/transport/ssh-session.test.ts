@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cachedForm, renderHeader } from '../../lib/host/host-code.ts';
 import { runCommand } from '../../lib/operations/index.ts';
-import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import { present } from '../../lib/optional.ts';
+import { SshPool } from '../../lib/transport/ssh/index.ts';
 import type { Transport } from '../../lib/transport/types.ts';
 import { readIfExists, waitFor } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { ensureTestUser, type SshdHost, startSshd } from '../support/sshd.ts';
+import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 
 /** PIDs of the host session shells the test user runs. */
 function sessionShells(user: string): number[] {
@@ -35,15 +36,7 @@ describe('one host session per pooled SSH connection', () => {
   const connect = (host: SshdHost, options: { hostSessions?: boolean; pool?: SshPool } = {}): Transport => {
     const pool = options.pool ?? new SshPool();
     pools.push(pool);
-    return createSshTransport({
-      host: host.host,
-      port: host.port,
-      user: host.user,
-      identity: host.identityFile,
-      knownHosts: host.knownHostsFile,
-      pool,
-      ...(options.hostSessions === undefined ? {} : { hostSessions: options.hostSessions }),
-    });
+    return sshTransportTo(host, { pool, ...present({ hostSessions: options.hostSessions }) });
   };
   /** A program as execProgram sends it: the header relying on the cached host code, then `body`. */
   const program = (body: string) => cachedForm(`${renderHeader(sandbox)}${body}\n`) ?? '';

@@ -5,20 +5,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createSshTransport, SshPool } from '../../lib/transport/ssh/index.ts';
+import { createSshTransport, SshPool, type SshTransportOptions } from '../../lib/transport/ssh/index.ts';
 import type { SshdHost } from '../support/sshd.ts';
-import { generateClientKey, startSshd } from '../support/sshd.ts';
+import { generateClientKey, sshTransportTo, startSshd } from '../support/sshd.ts';
 
-function transportTo(host: SshdHost, extra: Partial<Parameters<typeof createSshTransport>[0]> = {}) {
-  return createSshTransport({
-    host: host.host,
-    port: host.port,
-    user: host.user,
-    identity: host.identityFile,
-    knownHosts: host.knownHostsFile,
-    target: 'web-1',
-    ...extra,
-  });
+function transportTo(host: SshdHost, extra: Partial<SshTransportOptions> = {}) {
+  return sshTransportTo(host, { target: 'web-1', ...extra });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<BootstrapError> {
