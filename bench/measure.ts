@@ -34,6 +34,21 @@ export interface MeasureOptions {
   profileDir: string | null;
 }
 
+/** The figures both of our child runners (ours and the bare ssh2 floor) report alike. */
+function childFigures(r: FloorRunResult & { processWallMs: number }) {
+  return {
+    hosts: r.hosts,
+    succeeded: r.succeeded,
+    wallMs: r.wallMs,
+    processWallMs: r.processWallMs,
+    cpuMs: r.processCpuMs,
+    runCpuMs: r.cpuUserMs + r.cpuSystemMs,
+    maxRssMB: r.maxRssMB,
+    bytesIn: r.bytesIn,
+    errors: r.errors,
+  };
+}
+
 /** Runs one runner once over the first `n` hosts and reads the servers' and the machine's CPU for it. */
 export async function measure(
   runner: RunnerName,
@@ -63,18 +78,10 @@ export async function measure(
       profile,
     );
     figures = {
-      hosts: r.hosts,
-      succeeded: r.succeeded,
-      wallMs: r.wallMs,
-      processWallMs: r.processWallMs,
-      cpuMs: r.processCpuMs,
-      runCpuMs: r.cpuUserMs + r.cpuSystemMs,
-      maxRssMB: r.maxRssMB,
+      ...childFigures(r),
       execs: r.execs,
       connections: r.connectionsOpened,
-      bytesIn: r.bytesIn,
       bytesOut: r.bytesOut,
-      errors: r.errors,
     };
   } else if (runner === 'floor' || runner === 'floor-work') {
     const r = await runChild<FloorRunResult>(children.floor, {
@@ -84,17 +91,7 @@ export async function measure(
       fanout,
       ...(runner === 'floor-work' ? { command: oneLiner(f.byAddressDir), expect: DONE } : {}),
     });
-    figures = {
-      hosts: r.hosts,
-      succeeded: r.succeeded,
-      wallMs: r.wallMs,
-      processWallMs: r.processWallMs,
-      cpuMs: r.processCpuMs,
-      runCpuMs: r.cpuUserMs + r.cpuSystemMs,
-      maxRssMB: r.maxRssMB,
-      bytesIn: r.bytesIn,
-      errors: r.errors,
-    };
+    figures = childFigures(r);
   } else {
     const r = await runTool(runner, f, n, fanout, options.tmp);
     figures = {

@@ -133,11 +133,14 @@ const serverModeRow = defineCommand({
   ],
 });
 
+/** A long command: mutates, answers with its journal, and a failed journal's code is its exit code. */
+const LONG = { mutates: 'always', long: true } as const;
+const JOURNAL_ANSWER = { text: journalText, line: journalLine, verdict: journalVerdict };
+
 const serverProvisionRow = defineCommand({
   name: 'server.provision',
   args: z.strictObject({ role: z.string().exactOptional(), operationId: z.string().exactOptional() }),
-  mutates: 'always',
-  long: true,
+  ...LONG,
   run: async (host, args, options) => {
     if (args.role !== undefined) assertName('role', args.role);
     return runLong(host, { command: 'server.provision', ...args }, options);
@@ -150,9 +153,7 @@ const serverProvisionRow = defineCommand({
     flags: ['role'],
     parse: (_, flags) => present({ role: flags.role, operationId: flags.operationId }),
   },
-  text: journalText,
-  line: journalLine,
-  verdict: journalVerdict,
+  ...JOURNAL_ANSWER,
   routes: [
     defineRoute({
       method: 'POST',
@@ -170,8 +171,7 @@ const productUpgradeRow = defineCommand({
     version: z.string(),
     operationId: z.string().exactOptional(),
   }),
-  mutates: 'always',
-  long: true,
+  ...LONG,
   run: async (host, args, options) => {
     assertName('product', args.product);
     return runLong(host, { command: 'product.upgrade', ...args }, options);
@@ -188,9 +188,7 @@ const productUpgradeRow = defineCommand({
       ...present({ operationId: flags.operationId }),
     }),
   },
-  text: journalText,
-  line: journalLine,
-  verdict: journalVerdict,
+  ...JOURNAL_ANSWER,
   routes: [
     defineRoute({
       method: 'POST',
@@ -202,6 +200,9 @@ const productUpgradeRow = defineCommand({
 });
 
 // Both heartbeats are served by one route, from one read (lib/api/server-routes.ts).
+/** The CLI side of a command that takes no operands (the heartbeats). */
+const NO_OPERANDS = { usage: '', arity: [0, 0] as const, parse: () => ({}) };
+
 const heartbeatGetRow = defineCommand({
   name: 'heartbeat.get',
   args: z.strictObject({}),
@@ -213,11 +214,9 @@ const heartbeatGetRow = defineCommand({
     return heartbeatGet(host, await readSnapshot(host, plan, options));
   },
   cli: {
-    usage: '',
-    arity: [0, 0],
+    ...NO_OPERANDS,
     summary: "the server's state at a glance",
     help: "Mode, role, products with version and status, the lock's holder, the last operation, uptime and load.",
-    parse: () => ({}),
   },
   text: heartbeatText,
   line: heartbeatLine,
@@ -234,11 +233,9 @@ const heartbeatAppstackRow = defineCommand({
     return heartbeatAppstack(host, await readSnapshot(host, { checks: true }, options), options);
   },
   cli: {
-    usage: '',
-    arity: [0, 0],
+    ...NO_OPERANDS,
     summary: "run every product's checks",
     help: "Runs every product's checks: healthy, degraded (some failing) or down (all failing).",
-    parse: () => ({}),
   },
   text: appstackText,
   line: appstackLine,
@@ -260,9 +257,7 @@ const operationGetRow = defineCommand({
     help: 'Prints the journal of one operation.',
     parse: ([operationId]) => ({ operationId: operationId! }),
   },
-  text: journalText,
-  line: journalLine,
-  verdict: journalVerdict,
+  ...JOURNAL_ANSWER,
   routes: [
     defineRoute({
       method: 'GET',
