@@ -12,6 +12,7 @@ import { loadInventory } from '../lib/config/inventory.ts';
 import { runFleet } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
 import { runHeartbeat } from '../lib/operations/index.ts';
+import { present } from '../lib/optional.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import { SshPool } from '../lib/transport/ssh/index.ts';
 import type { Transport } from '../lib/transport/types.ts';
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const inventory = await loadInventory(config.inventory);
-  const pool = new SshPool(config.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: config.idleTimeoutMs });
+  const pool = new SshPool(present({ idleTimeoutMs: config.idleTimeoutMs }));
   const fleet = createInventoryFleet(inventory, { ssh: { pool } });
   let execs = 0;
   let bytesIn = 0;

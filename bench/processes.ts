@@ -3,6 +3,7 @@
  * that an interrupted run ends exactly the processes it started (and theirs), by id.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { present } from '../lib/optional.ts';
 
 export interface Finished {
   code: number | null;
@@ -31,7 +32,7 @@ export function run(
     const started = performance.now();
     const child = spawn(command, args, {
       env: options.env ?? process.env,
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...present({ cwd: options.cwd }),
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });

@@ -13,6 +13,7 @@ import { runFleet } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
 import { runCommand, runHeartbeat } from '../lib/operations/index.ts';
 import type { CommandRequest, HostTarget } from '../lib/operations/types.ts';
+import { present } from '../lib/optional.ts';
 import { createSsmTransport } from '../lib/transport/ssm/index.ts';
 import type { Sandbox } from '../test/support/sandbox.ts';
 import {
@@ -149,7 +150,7 @@ export async function startSsmBench(count: number, parent: string, template: San
             calls: bytes.length,
             bytes,
             maxBytes: Math.max(0, ...bytes),
-            ...(error === undefined ? {} : { error }),
+            ...present({ error }),
           });
         }
         return out;

@@ -109,7 +109,7 @@ async function loadConfig(
     inventory: parseInventory(inventoryText, sourceText),
     ssh: {
       ...(key === undefined ? {} : key),
-      ...(knownHosts === undefined ? {} : { knownHosts }),
+      ...present({ knownHosts }),
     },
     callbackSecret: callbackSecret?.trim() || undefined,
   };

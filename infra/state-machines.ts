@@ -18,6 +18,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { present } from '../lib/optional.ts';
 
 /** Lambda's throttling and transient errors: retried on every step, never a target's failure. */
 export const LAMBDA_TRANSIENT_ERRORS = [
@@ -72,7 +73,7 @@ export class RunStateMachines extends Construct {
         definitionBody: sfn.DefinitionBody.fromChainable(definition),
         stateMachineType: sfn.StateMachineType.STANDARD,
         timeout,
-        ...(stateMachineName === undefined ? {} : { stateMachineName }),
+        ...present({ stateMachineName }),
         logs: { destination: logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
       });
     };
@@ -103,7 +104,7 @@ export class RunStateMachines extends Construct {
       payload,
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
-      ...(resultPath === undefined ? {} : { resultPath }),
+      ...present({ resultPath }),
     });
     retryTransient(task);
     return task;

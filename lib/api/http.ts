@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { nameRecord } from '../config/records.ts';
 import { BootstrapError, type ErrorBody, errorBody, httpStatusFor } from '../errors.ts';
+import { present } from '../optional.ts';
 
 /** What the API reads of a payload 2.0 event. HTTP APIs hand `rawPath` over already percent-decoded. */
 export const httpEventSchema = z.looseObject({
@@ -171,7 +172,7 @@ export function buildHttpEvent(input: BuildEventInput): HttpEvent {
       time: now.toISOString(),
       timeEpoch: now.getTime(),
     },
-    ...(body === undefined ? {} : { body }),
+    ...present({ body }),
     isBase64Encoded,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { expandInventory, hasDynamicSources, type SourceClients } from '../config/dynamic-inventory.ts';
 import type { Inventory } from '../config/inventory.ts';
+import { present } from '../optional.ts';
 
 /** The inventory with its sources' instances added; the same inventory when it has no sources. */
 export async function listDynamicHosts(inventory: Inventory, profile?: string): Promise<Inventory> {
@@ -25,7 +26,7 @@ export async function listDynamicHosts(inventory: Inventory, profile?: string): 
   };
   const config = (region: string | null) => ({
     ...(region === null ? {} : { region }),
-    ...(profile === undefined ? {} : { profile }),
+    ...present({ profile }),
   });
   const clients: SourceClients = {
     ec2For: (region) => once(`ec2:${region}`, () => new ec2!.EC2Client(config(region))),

@@ -4,6 +4,7 @@ import { BootstrapError } from '../errors.ts';
 import { validateRateControl } from '../fleet/index.ts';
 import { runCommand } from '../operations/index.ts';
 import type { CommandRequest } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
@@ -41,9 +42,9 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       'fleet runs follow every target to its end; --detach is for one server',
     );
   const rate = {
-    ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
-    ...(options.maxErrors === undefined ? {} : { maxErrors: options.maxErrors }),
-    ...(options.canary === undefined ? {} : { canary: options.canary }),
+    ...present({ maxConcurrency: options.maxConcurrency }),
+    ...present({ maxErrors: options.maxErrors }),
+    ...present({ canary: options.canary }),
   };
   validateRateControl(rate);
   const inventory = await listDynamicHosts(
@@ -56,7 +57,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     return new sdk.SSMClient({
       retryMode: 'adaptive',
       ...(region === null ? {} : { region }),
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      ...present({ profile: options.profile }),
     });
   });
   const shell = io.env['BOOTSTRAP_LOCAL_SHELL'];
@@ -88,9 +89,9 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
         request,
         ...rate,
         ...(options.noHealthGate ? { healthGate: false } : {}),
-        ...(options.callback === undefined ? {} : { callbackUrl: options.callback }),
-        ...(options.operationId === undefined ? {} : { operationId: options.operationId }),
-        ...(options.waitLockSeconds === undefined ? {} : { waitLockSeconds: options.waitLockSeconds }),
+        ...present({ callbackUrl: options.callback }),
+        ...present({ operationId: options.operationId }),
+        ...present({ waitLockSeconds: options.waitLockSeconds }),
         ...(live ? { onProgress: live.onProgress } : {}),
       },
     );

@@ -20,6 +20,7 @@ import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { createLocalRuns, type LocalRuns } from '../fleet/local-runs.ts';
 import { createMemoryDeliveryLedger, createMemoryRunStore } from '../fleet/run-store.ts';
+import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import type { CliOptions } from './args.ts';
@@ -226,7 +227,7 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
           url: req.url ?? '/',
           headers: req.headers,
           body,
-          ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+          ...present({ sourceIp: req.socket.remoteAddress }),
         });
         send(res, await handler(event));
       } catch (error) {

@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
+import { present } from '../optional.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
 import type { CliOptions } from './args.ts';
@@ -43,12 +44,12 @@ export function hostPaths(
  */
 export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
   const trust = {
-    ...(options.identity === undefined ? {} : { identity: options.identity }),
-    ...(options.knownHosts === undefined ? {} : { knownHosts: options.knownHosts }),
+    ...present({ identity: options.identity }),
+    ...present({ knownHosts: options.knownHosts }),
   };
   const common = {
     ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
-    ...(options.sshConfig === undefined ? {} : { sshConfig: options.sshConfig }),
+    ...present({ sshConfig: options.sshConfig }),
   };
   const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common };
   if (options.port !== undefined) {
@@ -85,13 +86,13 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
     const { createSsmTransport } = await import('../transport/ssm/index.ts');
     const client = new SSMClient({
       retryMode: 'adaptive',
-      ...(options.region === undefined ? {} : { region: options.region }),
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      ...present({ region: options.region }),
+      ...present({ profile: options.profile }),
     });
     const transport = createSsmTransport({
       client,
       instanceId: options.ssm,
-      ...(options.region === undefined ? {} : { region: options.region }),
+      ...present({ region: options.region }),
     });
     // The client is this command's own: closing the target destroys it too.
     return {

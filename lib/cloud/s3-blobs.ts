@@ -1,6 +1,7 @@
 /** The runs bucket as the steps' blob store, through an S3 client the caller built. */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BlobStore } from '../fleet/steps/deps.ts';
+import { present } from '../optional.ts';
 
 /** BlobStore over S3: GetObject (NoSuchKey: undefined), PutObject (JSON); `urlOf` when a signer is given. */
 export function createS3BlobStore(
@@ -24,6 +25,6 @@ export function createS3BlobStore(
         new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
       );
     },
-    ...(urlOf === undefined ? {} : { urlOf }),
+    ...present({ urlOf }),
   };
 }

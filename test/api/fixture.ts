@@ -16,6 +16,7 @@ import {
   createMemoryRunStore,
   type RunStore,
 } from '../../lib/fleet/run-store.ts';
+import { present } from '../../lib/optional.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
@@ -106,7 +107,7 @@ export function createApiFixture(): ApiFixture {
       method,
       url,
       headers: { 'content-type': 'application/json', ...callOptions.headers },
-      ...(body === undefined ? {} : { body }),
+      ...present({ body }),
     });
     const result = await handler(event);
     assert.equal(result.headers['content-type'], 'application/json');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { present } from '../../lib/optional.ts';
 import type { CallbackReceiver } from '../support/callback-receiver.ts';
 import type { Sandbox } from '../support/sandbox.ts';
 import { type ApiFixture, assertError, block, release, useApiWithReceiver } from './fixture.ts';
@@ -137,7 +138,7 @@ describe('API long routes: provision and upgrade', () => {
 
   it('refuses before anything runs: bad bodies, unknown names, roles and products, missing hooks, locks', async () => {
     const worker1 = api.sandboxes['worker-1'];
-    const post = (url: string, body?: unknown) => api.call('POST', url, body === undefined ? {} : { body });
+    const post = (url: string, body?: unknown) => api.call('POST', url, present({ body }));
     assertError(await post('/servers/worker-1/provision'), 422, 'UNKNOWN_ROLE');
     assertError(await post('/servers/worker-1/provision', { role: 'database' }), 422, 'UNKNOWN_ROLE');
     assertError(await post('/servers/worker-1/provision', { role: 'Edge!' }), 400, 'INVALID_REQUEST');

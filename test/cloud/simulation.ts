@@ -13,6 +13,7 @@ import { presignResultUrl } from '../../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
 import type { DeliveryLedger, RunStore } from '../../lib/fleet/run-store.ts';
 import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
+import { present } from '../../lib/optional.ts';
 import { assemblyDir, synth } from '../infra/synth.ts';
 import { resolveDefinition, type S3Like, s3FromClient, validateDefinition } from '../support/asl/index.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
@@ -77,7 +78,7 @@ export async function startCloudPeers(bucket: string, secret?: string): Promise<
   const [dynamo, s3, receiver] = await Promise.all([
     startDynalite(),
     startS3Server([bucket]),
-    startCallbackReceiver([], secret === undefined ? {} : { secret }),
+    startCallbackReceiver([], present({ secret })),
   ]);
   const tableName = await dynamo.createTable();
   return {

@@ -17,6 +17,7 @@ import type * as BatchFunction from '../../functions/batch-upgrade.ts';
 import type * as HeartbeatFunction from '../../functions/heartbeat.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
+import { present } from '../../lib/optional.ts';
 import {
   type CloudPeers,
   type Definitions,
@@ -70,7 +71,7 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
       buildHttpEvent({
         method,
         url,
-        ...(headers === undefined ? {} : { headers }),
+        ...present({ headers }),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       }),
     );

@@ -9,6 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { RUN_TABLE_ACTIONS, RunTable } from '../../infra/run-table.ts';
 import { ENV } from '../../lib/cloud/environment.ts';
 import { RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from '../../lib/cloud/run-table-schema.ts';
+import { present } from '../../lib/optional.ts';
 
 const outdir = mkdtempSync(join(tmpdir(), 'cloudiq-run-table-'));
 after(() => rmSync(outdir, { recursive: true, force: true }));
@@ -17,7 +18,7 @@ after(() => rmSync(outdir, { recursive: true, force: true }));
 function synth(removalPolicy?: RemovalPolicy) {
   const app = new App({ outdir: mkdtempSync(join(outdir, 'app-')) });
   const stack = new Stack(app, 'RunTableTest', { env: { account: '123456789012', region: 'eu-west-1' } });
-  const runs = new RunTable(stack, 'Runs', removalPolicy === undefined ? {} : { removalPolicy });
+  const runs = new RunTable(stack, 'Runs', present({ removalPolicy }));
   const make = (id: string) =>
     new lambda.Function(stack, id, {
       runtime: lambda.Runtime.NODEJS_22_X,

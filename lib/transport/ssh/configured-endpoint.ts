@@ -5,6 +5,7 @@
  * looked up under its own name, so a bastion uses its own user, key and known_hosts.
  */
 import { userInfo } from 'node:os';
+import { present } from '../../optional.ts';
 import type { SshEndpoint } from './ssh-address.ts';
 import { parseSshAddress } from './ssh-address.ts';
 import { defaultSshConfigFiles, expandSshPath, sshConfigFor } from './ssh-config.ts';
@@ -52,8 +53,8 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
     original: name,
     port,
     user,
-    ...(config.hostKeyAlias === undefined ? {} : { hostKeyAlias: config.hostKeyAlias }),
-    ...(jumpText === undefined ? {} : { proxyJump: jumpText }),
+    ...present({ hostKeyAlias: config.hostKeyAlias }),
+    ...present({ proxyJump: jumpText }),
   };
   const expand = (paths: readonly string[]) => paths.map((path) => expandSshPath(path, tokens));
   const explicitKey = endpoint.identity !== undefined || endpoint.privateKey !== undefined;
@@ -106,7 +107,7 @@ function jumpChain(hops: readonly string[], sshConfig: SshEndpoint['sshConfig'])
   let previous: SshEndpoint | undefined;
   for (const [index, hop] of hops.entries()) {
     const address = parseSshAddress(hop.replace(/^ssh:\/\//, ''));
-    const endpoint: SshEndpoint = { ...address, ...(sshConfig === undefined ? {} : { sshConfig }) };
+    const endpoint: SshEndpoint = { ...address, ...present({ sshConfig }) };
     if (index > 0) endpoint.jump = previous ?? null;
     previous = endpoint;
   }

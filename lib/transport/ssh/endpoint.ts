@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BootstrapError } from '../../errors.ts';
+import { present } from '../../optional.ts';
 import type { KeySource } from './auth.ts';
 import { configureEndpoint } from './configured-endpoint.ts';
 import type { HostKeyPolicy } from './host-keys.ts';
@@ -69,10 +70,10 @@ export function resolveEndpoint(given: SshEndpoint, depth = 0): ResolvedEndpoint
     hostKeys.length > 0
       ? { hostKeys }
       : {
-          ...(knownHostsFile === undefined ? {} : { knownHostsFile }),
+          ...present({ knownHostsFile }),
           moreKnownHostsFiles: [...otherUserFiles, ...endpoint.globalKnownHostsFiles],
           acceptNew: endpoint.acceptNewHostKey === true,
-          ...(endpoint.hostKeyAlias === undefined ? {} : { hostKeyAlias: endpoint.hostKeyAlias }),
+          ...present({ hostKeyAlias: endpoint.hostKeyAlias }),
         };
   const keys: KeySource = {};
   if (endpoint.identity !== undefined) keys.identity = endpoint.identity;

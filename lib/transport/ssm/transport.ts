@@ -1,5 +1,6 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError, type ErrorCode } from '../../errors.ts';
+import { present } from '../../optional.ts';
 import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
 import { type InvocationResult, type SsmBatcher, sharedBatcher } from './batcher.ts';
@@ -85,12 +86,7 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
   let regionKnown: Promise<void> | undefined;
 
   const fail = (code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) =>
-    new BootstrapError(
-      code,
-      `${target}: ${message}`,
-      { ...base, ...details },
-      cause === undefined ? {} : { cause },
-    );
+    new BootstrapError(code, `${target}: ${message}`, { ...base, ...details }, present({ cause }));
 
   async function invoke(
     commands: string,
@@ -102,7 +98,7 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
       instanceId,
       commands,
       signal,
-      ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
+      ...present({ timeoutMs: request.timeoutMs }),
       ...(isWholeOutput ? { isWholeOutput } : {}),
     });
     const verdict = judgeInvocation(result.status, result.statusDetails);
