@@ -110,6 +110,38 @@ export class RunStateMachines extends Construct {
     return task;
   }
 
+  /**
+   * A Distributed Map over the JSON item list at `keyPath` in the runs bucket, as wide as the plan
+   * says. Children report a failure in their output; a child that still fails (its step failed for
+   * good) must not fail the Map, which would abort the running children.
+   */
+  private childMap(
+    label: string,
+    bucket: s3.IBucket,
+    keyPath: string,
+    options: Pick<sfn.DistributedMapProps, 'comment' | 'itemSelector' | 'resultPath' | 'resultWriterV2'>,
+  ): sfn.DistributedMap {
+    return new sfn.DistributedMap(this, label, {
+      ...options,
+      label,
+      maxConcurrencyPath: '$.plan.mapConcurrency',
+      toleratedFailurePercentage: 100,
+      itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt(keyPath) }),
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+    });
+  }
+
+  /** A Map child: one invocation of `fn` with the item, throttling retried up to `maxAttempts`. */
+  private childTask(id: string, fn: lambda.IFunction, maxAttempts?: number): tasks.LambdaInvoke {
+    const task = new tasks.LambdaInvoke(this, id, {
+      lambdaFunction: fn,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+    });
+    retryTransient(task, maxAttempts);
+    return task;
+  }
+
   private fleetDefinition(worker: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
     const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
     const plan = this.step('Plan', worker, run('plan'), '$.plan');
@@ -117,14 +149,8 @@ export class RunStateMachines extends Construct {
     const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined);
     aggregate.next(new sfn.Succeed(this, 'Done'));
 
-    const map = new sfn.DistributedMap(this, 'Fleet', {
+    const map = this.childMap('Fleet', bucket, '$.plan.keys.fleet', {
       comment: 'One child a target: the maxErrors gate, then the target; children never fail the Map.',
-      label: 'Fleet',
-      maxConcurrencyPath: '$.plan.mapConcurrency',
-      // Children report a target's failure in their output; a child that still fails (its step
-      // failed for good) must not fail the Map, which would abort the running children.
-      toleratedFailurePercentage: 100,
-      itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt('$.plan.keys.fleet') }),
       itemSelector: {
         step: 'target',
         operationId: sfn.JsonPath.stringAt('$.operationId'),
@@ -138,14 +164,8 @@ export class RunStateMachines extends Construct {
         prefix: sfn.JsonPath.stringAt('$.plan.keys.results'),
       }),
       resultPath: '$.fleetRun',
-      mapExecutionType: sfn.StateMachineType.STANDARD,
     });
-    const target = new tasks.LambdaInvoke(this, 'Target', {
-      lambdaFunction: worker,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-    });
-    retryTransient(target, 20);
+    const target = this.childTask('Target', worker, 20);
     // The target step is idempotent (a kept report answers a repeat; the host answers an operation
     // id it has seen with its journal), so a step that failed on its own — the run store or the
     // runs bucket did not answer — runs again before its target is given up as failed.
@@ -189,22 +209,12 @@ export class RunStateMachines extends Construct {
     const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
     const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
     const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
-    const shards = new sfn.DistributedMap(this, 'Shards', {
+    const shards = this.childMap('Shards', bucket, '$.plan.key', {
       comment: 'Every shard at once: each reads its hosts within its budget, logs and publishes its counts.',
-      label: 'Shards',
-      maxConcurrencyPath: '$.plan.mapConcurrency',
-      toleratedFailurePercentage: 100,
-      itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt('$.plan.key') }),
       itemSelector: { step: 'heartbeat-shard', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
       resultPath: sfn.JsonPath.DISCARD,
-      mapExecutionType: sfn.StateMachineType.STANDARD,
     });
-    const shard = new tasks.LambdaInvoke(this, 'Shard', {
-      lambdaFunction: heartbeat,
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-    });
-    retryTransient(shard);
+    const shard = this.childTask('Shard', heartbeat);
     shards.itemProcessor(shard);
     shards.addCatch(report, { errors: ['States.ALL'], resultPath: '$.shardsError' });
     return plan.next(shards).next(report).next(new sfn.Succeed(this, 'Reported'));
