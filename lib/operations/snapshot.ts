@@ -27,10 +27,15 @@ export async function execProgram(
   program: string,
   options: RunOptions = {},
 ): Promise<HostAnswer> {
+  // One time limit for the exchange: a fallback after `@hostcode absent` gets what is left of it.
+  const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
   const result = await runWithHostCode(host.transport, host.stateDir, program, (text) =>
     host.transport.exec({
       program: text,
-      ...present({ timeoutMs: options.timeoutMs, signal: options.signal }),
+      ...present({
+        timeoutMs: deadline === undefined ? undefined : Math.max(1, deadline - Date.now()),
+        signal: options.signal,
+      }),
     }),
   );
   const answer = parseAnswer(host.name, result);
