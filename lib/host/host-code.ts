@@ -28,19 +28,29 @@ export const ABSENT_RECORD = '@hostcode absent';
 const INSTALLED_RECORD = '@hostcode installed';
 
 /*
- * SPEC 2.2's terms, with one fork for find (sha256sum under it): `lib/` and the file owned by
- * the running user (`test -O`, a builtin everywhere but posh, where `find -user $(id -u)` does
- * it), neither writable by group or others, both what they claim to be (find never follows a
- * symlink: one is neither `-type d` nor `-type f`), and the file's content hashing to its name.
+ * SPEC 2.2's terms for lib/, the one check for every file kept there (this code, and the
+ * appstack plan prelude.sh keeps): a regular file owned by the running user, neither it nor
+ * lib/ writable by anyone else. Ownership by `test -O` where the shell has it (posh has not:
+ * `id -u` then), modes by one find, which never follows a symlink. It stands in the header, not
+ * the prelude, because the cached form runs it before the prelude is loaded. b_hc_ok adds the
+ * content hashing to the name (one sha256sum).
  */
 const CHECK = [
+  'b_lib_trusted() {',
+  '  [ -f "$1" ] && [ ! -L "$1" ] && [ -d "$B_STATE/lib" ] && [ ! -L "$B_STATE/lib" ] || return 1',
+  '  { [ -O "$B_STATE/lib" ] && [ -O "$1" ]; } 2>/dev/null',
+  '  case $? in',
+  '    0) _lt=$(find "$B_STATE/lib" "$1" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
+  '    1) return 1 ;;',
+  '    *) _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
+  '  esac',
+  '  [ "$_lt" = "$B_STATE/lib',
+  '$1" ]',
+  '}',
   'b_hc_ok() {',
   `  B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
-  '  _hu=; [ -O / ] 2>/dev/null; [ $? -le 1 ] || _hu=$(id -u) || return 1',
-  '  [ -n "$_hu" ] || { [ -O "$B_STATE/lib" ] && [ -O "$B_LIB" ]; } || return 1',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
-  '  [ "$(find "$B_STATE/lib" "$B_LIB" -prune ${_hu:+-user} ${_hu:+"$_hu"} ! -perm -020 ! -perm -002 \\( -type d -print -o -type f -exec sha256sum {} \\; \\) 2>/dev/null)" = "$B_STATE/lib',
-  `${HOST_CODE_SHA256}  $B_LIB" ]`,
+  '  b_lib_trusted "$B_LIB" || return 1',
+  `  [ "$(sha256sum < "$B_LIB" 2>/dev/null)" = "${HOST_CODE_SHA256}  -" ]`,
   '}',
 ].join('\n');
 

@@ -362,20 +362,8 @@ B_PLAN
   return 0
 }
 
-# SPEC 2.2's terms for lib/ code: a regular file owned by the running user, neither it nor its
-# folder writable by anyone else (its content is checked against its name as it is read).
-# Ownership by `test -O` where the shell has it (posh has not: `id -u` then), modes by one find.
-b_lib_trusted() {
-  [ -f "$1" ] && [ ! -L "$1" ] || return 1
-  { [ -O "$B_STATE/lib" ] && [ -O "$1" ]; } 2>/dev/null
-  case $? in
-    0) _lt=$(find "$B_STATE/lib" "$1" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
-    1) return 1 ;;
-    *) _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;
-  esac
-  [ "$_lt" = "$B_STATE/lib
-$1" ]
-}
+# b_lib_trusted FILE (SPEC 2.2's terms for lib/) is defined by every program's header
+# (lib/host/host-code.ts), before this prelude: the cached form checks this very code with it.
 
 # b_keep_plan NAME < base64: keeps a plan in lib/ (only where the state dir exists: a read creates
 # none), dropping the plans kept before it.
