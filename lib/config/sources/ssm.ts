@@ -3,7 +3,7 @@
  * online under the source's tag filters, every page followed by the SDK's paginator. The answer
  * carries no tags: a host knows the tags its filters required. The client is injected.
  */
-import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { TagFilter } from '../dynamic-sources.ts';
 import type { ListedInstance } from './listed-instance.ts';
 
@@ -13,6 +13,8 @@ export async function listSsmInstances(
   filters: readonly TagFilter[],
 ): Promise<ListedInstance[]> {
   const instances: ListedInstance[] = [];
+  // The SDK loads when a source of this kind is read, not with the inventory code.
+  const { paginateDescribeInstanceInformation } = await import('@aws-sdk/client-ssm');
   const pages = paginateDescribeInstanceInformation(
     { client, pageSize: 50 },
     {

@@ -215,14 +215,34 @@ function judge(forHost: KnownHostEntry[], blob: Buffer, fingerprint: string, fil
   return { ok: false, fingerprint, reason: 'unknown', message: `no trusted key for this host in ${file}` };
 }
 
-/** A parsed known_hosts with each host's entries found once (hashed entries cost an HMAC each). */
+/**
+ * A parsed known_hosts with each host's entries found once. Entries whose host field is plain
+ * names (no pattern, negation or hash) are filed under each name, so a fleet's lookups cost one
+ * map hit each rather than a match against every line; the rest (patterns, hashed names, which
+ * cost an HMAC each) are matched per name. The entries keep their file order.
+ */
 function indexKnownHosts(text: string): (name: string) => KnownHostEntry[] {
   const entries = parseKnownHosts(text);
+  const plain = new Map<string, KnownHostEntry[]>();
+  const matched: KnownHostEntry[] = [];
+  for (const entry of entries) {
+    if (entry.hosts.startsWith('|1|') || /[*?!]/.test(entry.hosts)) {
+      matched.push(entry);
+      continue;
+    }
+    for (const name of new Set(entry.hosts.toLowerCase().split(','))) {
+      const list = plain.get(name);
+      if (list) list.push(entry);
+      else plain.set(name, [entry]);
+    }
+  }
   const byName = new Map<string, KnownHostEntry[]>();
   return (name) => {
     let found = byName.get(name);
     if (!found) {
-      found = entries.filter((entry) => hostFieldMatches(entry.hosts, name));
+      const direct = plain.get(name) ?? [];
+      const patterned = matched.filter((entry) => hostFieldMatches(entry.hosts, name));
+      found = patterned.length === 0 ? direct : [...direct, ...patterned].sort((a, b) => a.line - b.line);
       byName.set(name, found);
     }
     return found;
@@ -233,12 +253,7 @@ const knownHostsFiles = new ParsedFileCache(indexKnownHosts);
 
 /** The entries of `file` that name `name` (none when the file does not exist). */
 async function knownHostsFor(file: string, name: string): Promise<KnownHostEntry[]> {
-  try {
-    return (await knownHostsFiles.get(file))(name);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  return (await knownHostsFiles.find(file))?.value(name) ?? [];
 }
 
 // One append at a time per file in this process, each re-reading first: two connections to the

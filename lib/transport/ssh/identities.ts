@@ -40,7 +40,9 @@ export interface IdentitySource {
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
 // The text only: parsing depends on the passphrase, and the key must not outlive its file's change.
-const identityFiles = new ParsedFileCache((text: string) => text);
+// Each key file is parsed once while it is unchanged (a fleet connects hundreds of times with it);
+// an encrypted one parses to its "no passphrase given" error and is parsed again with one.
+const identityFiles = new ParsedFileCache((text: string) => ({ text, parsed: utils.parseKey(text) }));
 
 /** The keys and agent a connection authenticates with, or a KeyLoadError saying what is missing. */
 export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
@@ -68,15 +70,22 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
           ? source.identityFiles.map((path) => ({ path, required: false }))
           : DEFAULT_IDENTITIES.map((name) => ({ path: join(homedir(), '.ssh', name), required: false }));
   for (const { path, required } of files) {
-    let text: string;
+    let file: { text: string; parsed: ReturnType<typeof utils.parseKey> } | undefined;
     try {
-      text = await identityFiles.get(path);
+      file = (await identityFiles.find(path))?.value;
     } catch (error) {
-      // OpenSSH skips configured and default identity files that do not exist.
       if (!required) continue;
       throw new KeyLoadError(`cannot read identity ${path}: ${(error as Error).message}`);
     }
-    const parsed = utils.parseKey(text, source.passphrase);
+    if (file === undefined) {
+      // OpenSSH skips configured and default identity files that do not exist (or cannot be read).
+      if (!required) continue;
+      throw new KeyLoadError(
+        `cannot read identity ${path}: ENOENT: no such file or directory, open '${path}'`,
+      );
+    }
+    const text = file.text;
+    const parsed = source.passphrase === undefined ? file.parsed : utils.parseKey(text, source.passphrase);
     if (!(parsed instanceof Error)) {
       keys.push(firstPrivate(parsed, path));
       continue;

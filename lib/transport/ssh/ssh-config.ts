@@ -201,7 +201,9 @@ const parsed = new Map<string, { version: string; config: SSHConfig | null }>();
 function parsedConfig(file: string): SSHConfig | null {
   let version: string;
   try {
-    const info = statSync(file);
+    // Checked at every connection: a missing file (the usual ~/.ssh/config) costs no exception.
+    const info = statSync(file, { throwIfNoEntry: false });
+    if (info === undefined) return null;
     version = `${info.size}:${info.mtimeMs}:${info.ino}`;
   } catch {
     return null;

@@ -15,7 +15,7 @@
  * throttled, so this costs little. `maxHoldMs` bounds it, and once nothing more can come (or what
  * is in flight could not fill the batch) the batch goes after the short window.
  */
-import { CancelCommandCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
 import { currentFleetBacklog, type FleetBacklog } from '../backlog.ts';
 import {
@@ -193,6 +193,8 @@ export class SsmBatcher {
       if (targets.length === 0) return;
       try {
         const ids = targets.map((e) => e.request.instanceId);
+        // The SDK's commands load on first use: a fleet without SSM hosts never parses them.
+        const { SendCommandCommand } = await import('@aws-sdk/client-ssm');
         const out = await this.client.send(new SendCommandCommand(this.sendInput(batch, ids)));
         const commandId = out.Command?.CommandId;
         if (!commandId) throw new BootstrapError('INTERNAL', 'SendCommand answered without a CommandId');
@@ -247,8 +249,10 @@ export class SsmBatcher {
 
   /** Best effort: the caller has already been answered, a failed cancel only leaves the command to its timeout. */
   private cancel(commandId: string, instanceId: string): void {
-    this.client
-      .send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }))
+    import('@aws-sdk/client-ssm')
+      .then(({ CancelCommandCommand }) =>
+        this.client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] })),
+      )
       .catch(() => {});
   }
 }

@@ -6,12 +6,7 @@
  * failure; an invocation not listed yet (eventual consistency right after SendCommand) or not
  * found yet (`InvocationDoesNotExist`) is simply waited for.
  */
-import {
-  type CommandInvocation,
-  GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import type { CommandInvocation, SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
 import {
   awsErrorName,
@@ -126,6 +121,8 @@ export async function followCommand(
 async function listInvocations(client: SSMClient, commandId: string): Promise<CommandInvocation[]> {
   const all: CommandInvocation[] = [];
   let token: string | undefined;
+  // Loaded on first use (as batcher.ts does): the SDK stays out of a process with no SSM host.
+  const { ListCommandInvocationsCommand } = await import('@aws-sdk/client-ssm');
   do {
     const out = await client.send(
       new ListCommandInvocationsCommand({
@@ -150,6 +147,7 @@ async function fetchOutput(
   const backoff = new Backoff(backoffOptions);
   const instanceId = entry.request.instanceId;
   let failures = 0;
+  const { GetCommandInvocationCommand } = await import('@aws-sdk/client-ssm');
   while (entry.state === 'fetching') {
     try {
       const out = await client.send(
