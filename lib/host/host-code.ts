@@ -27,25 +27,32 @@ export const ABSENT_RECORD = '@hostcode absent';
 /** What a self-contained program answers first when the cache is in place and usable. */
 const INSTALLED_RECORD = '@hostcode installed';
 
+/** The first line of heartbeat.appstack's plan as kept in lib/ (lib/host/programs.ts writes it). */
+export const PLAN_TAG = '# cloudiq-bootstrap appstack plan 1';
+
 /*
  * SPEC 2.2's terms for lib/, the one check for every file kept there (this code, and the
- * appstack plan prelude.sh keeps): a regular file owned by the running user, neither it nor
+ * appstack plan prelude.sh keeps): regular files owned by the running user, neither they nor
  * lib/ writable by anyone else. Ownership by `test -O` where the shell has it (posh has not:
  * `id -u` then), modes by one find, which never follows a symlink. It stands in the header, not
  * the prelude, because the cached form runs it before the prelude is loaded. b_hc_ok adds the
  * content hashing to the name (one sha256sum).
  */
 const CHECK = [
+  `B_PLAN_TAG=${shq(PLAN_TAG)}`,
   'b_lib_trusted() {',
-  '  [ -f "$1" ] && [ ! -L "$1" ] && [ -d "$B_STATE/lib" ] && [ ! -L "$B_STATE/lib" ] || return 1',
-  '  { [ -O "$B_STATE/lib" ] && [ -O "$1" ]; } 2>/dev/null',
-  '  case $? in',
-  '    0) _lt=$(find "$B_STATE/lib" "$1" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
+  '  [ -d "$B_STATE/lib" ] && [ ! -L "$B_STATE/lib" ] || return 1',
+  '  _le=$B_STATE/lib _lo=0',
+  '  for _lf; do [ -f "$_lf" ] && [ ! -L "$_lf" ] || return 1; _le="$_le',
+  '$_lf"; done',
+  '  { [ -O "$B_STATE/lib" ]; } 2>/dev/null || _lo=$?',
+  '  if [ $_lo -eq 0 ]; then for _lf; do { [ -O "$_lf" ]; } 2>/dev/null || { _lo=$?; break; }; done; fi',
+  '  case $_lo in',
+  '    0) _lt=$(find "$B_STATE/lib" "$@" -prune ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
   '    1) return 1 ;;',
-  '    *) _lt=$(find "$B_STATE/lib" "$1" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
+  '    *) _lt=$(find "$B_STATE/lib" "$@" -prune -user "$(id -u)" ! -perm -020 ! -perm -002 -print 2>/dev/null) || return 1 ;;',
   '  esac',
-  '  [ "$_lt" = "$B_STATE/lib',
-  '$1" ]',
+  '  [ "$_lt" = "$_le" ]',
   '}',
   'b_hc_ok() {',
   `  B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
@@ -54,8 +61,42 @@ const CHECK = [
   '}',
 ].join('\n');
 
+/*
+ * b_hc_ok for a program that runs the kept plan (a heartbeat's read): the plan, found by its
+ * first line, is checked in the same find and the same sha256sum as this code, with the
+ * bootstrap.ini and server.ini it must have been made from: two processes for both, not four.
+ * The verdict is left for b_cached_checks (B_PLAN_DONE, B_PLAN_OK, the text read once in _pt).
+ */
+const PLAN_CHECK = [
+  'b_hc_plan_ok() {',
+  `B_LIB=$B_STATE/lib/${HOST_CODE_SHA256} B_PLAN_DONE=1 B_PLAN_OK= _pf= _pt= _sh=`,
+  'for _kf in "$B_STATE"/lib/*; do',
+  '{ IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue',
+  'case "$_ptag" in "$B_PLAN_TAG "*) _pf=$_kf; break ;; esac',
+  'done',
+  '[ -n "$_pf" ] && b_lib_trusted "$B_LIB" "$_pf" || { b_hc_ok; return; }',
+  '{ while IFS= read -r _pl; do _pt="$_pt$_pl',
+  '"; done < "$_pf"; } 2>/dev/null',
+  '_sf=$B_STATE/server.ini; [ -f "$_sf" ] || _sf=/dev/null _sh=absent',
+  'set -- $(sha256sum /dev/fd/5 - /dev/fd/3 /dev/fd/4 2>/dev/null 5<"$B_LIB" 3<"$B_CONFIG" 4<"$_sf" <<B_PLAN',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
+  '${_pt%?}',
+  'B_PLAN',
+  ')',
+  `[ "\${1:-}" = ${HOST_CODE_SHA256} ] || return 1`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
+  '[ "${3:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${5:-} ${_sh:-${7:-}}" ] && B_PLAN_OK=1',
+  'return 0',
+  '}',
+].join('\n');
+
+const absent = (check: string) =>
+  `if ${check}; then . "$B_LIB"; else printf '%s\\n' '${ABSENT_RECORD}'; exit 0; fi\n`;
+
 /** The cached form's header: check, then source; or answer so and run nothing. */
-const CACHED_TAIL = `${CHECK}\nif b_hc_ok; then . "$B_LIB"; else printf '%s\\n' '${ABSENT_RECORD}'; exit 0; fi\n`;
+const CACHED_TAIL = `${CHECK}\n${absent('b_hc_ok')}`;
+/** The same for a program that runs the kept plan, which the check then covers too. */
+const CACHED_PLAN_TAIL = `${CHECK}\n${PLAN_CHECK}\n${absent('b_hc_plan_ok')}`;
 
 /*
  * The self-contained form's header. The install writes the very bytes evaluated (b_write_stdin:
@@ -80,14 +121,19 @@ const FULL_DEFINE = [
 ].join('\n');
 const FULL_CALL = `b_hc_install '${INSTALLED_RECORD}'\n`;
 const FULL_TAIL = FULL_DEFINE + FULL_CALL;
+/** Marks a self-contained program that runs the kept plan: its cached form checks the plan too. */
+const PLAN_MARK = '# runs the kept plan\n';
 
 function pathLines(paths: HeaderPaths): string {
   return `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n`;
 }
 
-/** The first lines of every program: its paths, then the host code (self-contained form). */
-export function renderHeader(paths: HeaderPaths): string {
-  return pathLines(paths) + FULL_TAIL;
+/**
+ * The first lines of every program: its paths, then the host code (self-contained form). With
+ * `plan`, the header's check of lib/ also checks the kept appstack plan (b_cached_checks runs it).
+ */
+export function renderHeader(paths: HeaderPaths, options: { plan?: boolean } = {}): string {
+  return pathLines(paths) + (options.plan ? PLAN_MARK : '') + FULL_TAIL;
 }
 
 /** The paths and the prelude as plain code: for a program written to a file on the host (a runner). */
@@ -97,6 +143,13 @@ export function renderPlainHeader(paths: HeaderPaths): string {
 
 /** The same program with its header relying on the cached code; undefined when it has no such header. */
 export function cachedForm(program: string): string | undefined {
+  const planned = program.indexOf(PLAN_MARK + FULL_TAIL);
+  if (planned >= 0)
+    return (
+      program.slice(0, planned) +
+      CACHED_PLAN_TAIL +
+      program.slice(planned + PLAN_MARK.length + FULL_TAIL.length)
+    );
   const at = program.indexOf(FULL_TAIL);
   if (at < 0) return undefined;
   return program.slice(0, at) + CACHED_TAIL + program.slice(at + FULL_TAIL.length);
@@ -116,8 +169,10 @@ export const SESSION_LOAD: string = FULL_DEFINE;
 export function sessionFrame(program: string): string | undefined {
   const full = program.indexOf(FULL_TAIL);
   if (full >= 0) return program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length);
-  const cached = program.indexOf(CACHED_TAIL);
-  if (cached >= 0) return program.slice(0, cached) + program.slice(cached + CACHED_TAIL.length);
+  for (const tail of [CACHED_TAIL, CACHED_PLAN_TAIL]) {
+    const cached = program.indexOf(tail);
+    if (cached >= 0) return program.slice(0, cached) + program.slice(cached + tail.length);
+  }
   return undefined;
 }
 

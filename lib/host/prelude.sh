@@ -325,12 +325,17 @@ b_check_http() {
 # heartbeat.appstack's plan, kept in lib/ (SPEC 2.2) for the exact bootstrap.ini and server.ini it
 # was made from, so that a heartbeat needs one program: the checks it runs are still those the
 # tool's parser listed (rendered through shq), never a reading of `check =` here.
-B_PLAN_TAG='# cloudiq-bootstrap appstack plan 1'
+# B_PLAN_TAG, the plan's first line, is set by the header (lib/host/host-code.ts), which also
+# checks the plan in its own find and sha256sum when the program says B_HC_PLAN (B_PLAN_DONE).
 
 # Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
 # The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
 # meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
+  if [ -n "${B_PLAN_DONE:-}" ]; then
+    [ -z "$B_PLAN_OK" ] || eval "$_pt"
+    return 0
+  fi
   [ -d "$B_STATE/lib" ] || return 0
   # The kept plan: the file in lib/ whose first line is a plan's tag (b_keep_plan keeps one).
   _pf=''

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { renderHeader, renderPlainHeader } from './host-code.ts';
+import { PLAN_TAG, renderHeader, renderPlainHeader } from './host-code.ts';
 import { b64, shq } from './quote.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
@@ -36,8 +36,8 @@ export interface Expectation {
 }
 
 /** Paths and host code, self-contained; sent relying on the host's cached code when it can (host-code.ts). */
-function header(paths: HostPaths): string {
-  return renderHeader(paths);
+function header(paths: HostPaths, options: { plan?: boolean } = {}): string {
+  return renderHeader(paths, options);
 }
 
 /** The read-only program: the same text for every host that shares the paths and plan. */
@@ -58,7 +58,7 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
   lines.push('b_flush');
   if (plan.checks) lines.push('b_cached_checks');
   lines.push('b_emit "@end"');
-  return header(paths) + lines.join('\n') + '\n';
+  return header(paths, { plan: plan.checks === true }) + lines.join('\n') + '\n';
 }
 
 export interface CheckPlan {
@@ -67,8 +67,6 @@ export interface CheckPlan {
   configSha256: string;
   serverSha256: string | null;
 }
-
-const PLAN_TAG = '# cloudiq-bootstrap appstack plan 1';
 
 /** The plan as kept in lib/: it says which files it was made from, then runs exactly its checks. */
 function planText(plan: CheckPlan): string {

@@ -165,7 +165,8 @@ describe('the tools a read runs on the host', () => {
       const cached = ['find', 'sha256sum', ...own];
       assert.deepEqual(
         logged.ran(),
-        [...cached, 'awk', 'find', ...own, 'sha256sum', 'timeout', 'timeout'].sort(),
+        // The kept plan is checked in the same find and sha256sum as the host code.
+        [...cached, 'awk', 'timeout', 'timeout'].sort(),
       );
 
       logged.reset();
