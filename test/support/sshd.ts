@@ -310,6 +310,12 @@ async function waitForBanner(port: number, exited: Promise<void>): Promise<boole
   return false;
 }
 
+/** Key queries (a publickey request without a signature) this sshd has answered so far, from its log. */
+export async function keyQueries(host: SshdHost): Promise<number> {
+  const log = await readFile(host.logFile, 'utf8').catch(() => '');
+  return log.split('\n').filter((line) => line.includes('Postponed publickey')).length;
+}
+
 /** An ssh transport to a test sshd: its address, login user, client key and known_hosts; `extra` adds to them. */
 export function sshTransportTo(host: SshdHost, extra: Partial<SshTransportOptions> = {}) {
   return createSshTransport({

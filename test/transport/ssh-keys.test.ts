@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createSshTransport, type SshEndpoint } from '../../lib/transport/ssh/index.ts';
 import { runCli } from '../support/cli.ts';
-import { type SshdHost, startSshd } from '../support/sshd.ts';
+import { keyQueries, type SshdHost, startSshd } from '../support/sshd.ts';
 
 const run = promisify(execFile);
 const PASSPHRASE = 'correct horse 7';
@@ -122,7 +122,10 @@ describe('encrypted keys: agent, CLOUDIQ_SSH_PASSPHRASE, terminal prompt', () =>
     });
     process.env['SSH_AUTH_SOCK'] = sock;
     try {
+      const postponed = await keyQueries(sshd);
       assert.equal(await exec(), 'in\n');
+      // A key in an agent is asked about before it signs (sign-first.ts signs only our own keys).
+      assert.equal(await keyQueries(sshd), postponed + 1);
       // The agent stands in only for the key named: another encrypted key still needs its passphrase.
       const other = join(dir, 'id_other');
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'other', '-f', other]);

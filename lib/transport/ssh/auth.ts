@@ -8,6 +8,7 @@
 import type { IdentityCallback, ParsedKey, SignCallback, SigningRequestOptions } from 'ssh2';
 import ssh2 from 'ssh2';
 import { chooseKeys } from './identities.ts';
+import type { OwnKeySigner } from './sign-first.ts';
 
 const { BaseAgent, OpenSSHAgent } = ssh2;
 
@@ -31,7 +32,7 @@ export { KeyLoadError } from './identities.ts';
 type AgentKey = ParsedKey | Buffer | string;
 
 /** Every key of a source, offered in order: explicit keys first, then the agent's. */
-class KeySetAgent extends BaseAgent<AgentKey> {
+class KeySetAgent extends BaseAgent<AgentKey> implements OwnKeySigner {
   readonly #keys: ParsedKey[];
   readonly #agent: InstanceType<typeof OpenSSHAgent> | undefined;
   readonly #allow: ((key: ParsedKey) => boolean) | undefined;
@@ -57,6 +58,20 @@ class KeySetAgent extends BaseAgent<AgentKey> {
     });
   }
 
+  holds(pubKey: unknown): boolean {
+    return this.#own(pubKey) !== undefined;
+  }
+
+  signOwn(pubKey: unknown, data: Buffer, hash: string | undefined): Buffer | Error {
+    const own = this.#own(pubKey);
+    if (!own) return new Error('unknown key');
+    return own.sign(data, hash);
+  }
+
+  #own(pubKey: unknown): ParsedKey | undefined {
+    return this.#keys.find((key) => key === pubKey || key.equals(pubKey as ParsedKey));
+  }
+
   sign(
     pubKey: AgentKey,
     data: Buffer,
@@ -65,7 +80,7 @@ class KeySetAgent extends BaseAgent<AgentKey> {
   ): void {
     const done = (typeof options === 'function' ? options : cb) as SignCallback;
     const hash = typeof options === 'object' ? (options as { hash?: string }).hash : undefined;
-    const own = this.#keys.find((key) => key.equals(pubKey as ParsedKey));
+    const own = this.#own(pubKey);
     if (hash === 'sha1') {
       done(new Error('refusing an ssh-rsa SHA-1 signature'));
     } else if (own) {
@@ -84,7 +99,9 @@ class KeySetAgent extends BaseAgent<AgentKey> {
  * Builds the agent ssh2 authenticates with (identities.ts decides which keys): our own keys first,
  * then the agent's that may be offered.
  */
-export async function loadClientKeys(source: KeySource): Promise<InstanceType<typeof BaseAgent>> {
+export async function loadClientKeys(
+  source: KeySource,
+): Promise<InstanceType<typeof BaseAgent> & OwnKeySigner> {
   const choice = await chooseKeys(source);
   const allow = choice.agentKeys;
   return new KeySetAgent(

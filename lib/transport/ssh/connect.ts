@@ -7,7 +7,7 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ConnectConfig, Client as Ssh2Client } from 'ssh2';
+import type { Client as Ssh2Client } from 'ssh2';
 import ssh2 from 'ssh2';
 import type { BootstrapError } from '../../errors.ts';
 import { sshAlgorithms } from './algorithms.ts';
@@ -17,6 +17,7 @@ import type { Ssh2Error } from './errors.ts';
 import { isRetryableBeforeAuth, mapConnectError, sshError } from './errors.ts';
 import type { HostKeyCheck, HostKeyVerdict } from './host-keys.ts';
 import { loadHostKeyCheck } from './host-keys.ts';
+import { signFirst } from './sign-first.ts';
 
 export interface ConnectSettings {
   /** Whole budget for TCP, handshake and authentication, retries included. */
@@ -80,7 +81,7 @@ export async function connectClient(
 function connectOnce(
   endpoint: ResolvedEndpoint,
   openSocket: SocketOpener,
-  agent: NonNullable<ConnectConfig['agent']>,
+  agent: Awaited<ReturnType<typeof loadClientKeys>>,
   check: HostKeyCheck,
   deadline: number,
 ): Promise<OpenedClient> {
@@ -180,6 +181,8 @@ function connectOnce(
           readyTimeout: 0,
           keepaliveInterval: 0,
         });
+        // Our own keys sign their first request (one round trip less; sign-first.ts).
+        signFirst(c, agent);
       },
       (error: unknown) => fail(error),
     );

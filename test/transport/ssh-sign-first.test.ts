@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createSshTransport } from '../../lib/transport/ssh/index.ts';
+import { keyQueries, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
+
+const run = promisify(execFile);
+
+/**
+ * Our own keys (identity files) send their signed request at once (RFC 4252 §7): sshd answers
+ * no query for them ("Postponed publickey" in its log is the answer to one), so a login costs one
+ * round trip less; a refused key still ends in AUTH_FAILED, and the next key is still tried.
+ */
+describe('public-key login signs at once with the keys we hold', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sign-first-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  async function keyPair(type: 'ed25519' | 'rsa' | 'ecdsa', name: string = type) {
+    const identityFile = join(dir, `id_${name}`);
+    await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', '', '-f', identityFile]);
+    return { identityFile, publicKey: (await readFile(`${identityFile}.pub`, 'utf8')).trim() };
+  }
+
+  for (const type of ['ed25519', 'rsa', 'ecdsa'] as const) {
+    it(`${type}: logs in with no key query`, async () => {
+      const clientKey = await keyPair(type);
+      const sshd: SshdHost = await startSshd({ clientKey });
+      const ssh = sshTransportTo(sshd, { hostSessions: false });
+      try {
+        assert.equal((await ssh.exec({ program: 'echo in' })).stdout, 'in\n');
+        assert.equal(await sshd.acceptedLogins(), 1);
+        assert.equal(await keyQueries(sshd), 0, 'sshd answered a key query');
+      } finally {
+        await ssh.close();
+        await sshd.stop();
+      }
+    });
+  }
+
+  it('a key the host refuses: the next identity file is tried, and with none left AUTH_FAILED', async () => {
+    const good = await keyPair('ed25519', 'good');
+    const refused = (await keyPair('ed25519', 'refused')).identityFile;
+    const sshd = await startSshd({ clientKey: good });
+    try {
+      // Two IdentityFile lines, the refused key first (as OpenSSH reads ~/.ssh/config).
+      const config = join(dir, 'ssh_config');
+      await writeFile(config, `Host *\n  IdentityFile ${refused}\n  IdentityFile ${good.identityFile}\n`);
+      const both = createSshTransport({
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        knownHosts: sshd.knownHostsFile,
+        sshConfig: config,
+        agent: false,
+        hostSessions: false,
+      });
+      try {
+        assert.equal((await both.exec({ program: 'echo in' })).stdout, 'in\n');
+      } finally {
+        await both.close();
+      }
+      const alone = sshTransportTo(sshd, { identity: refused, hostSessions: false });
+      try {
+        await assert.rejects(alone.exec({ program: 'echo in' }), { code: 'AUTH_FAILED' });
+      } finally {
+        await alone.close();
+      }
+      assert.equal(await keyQueries(sshd), 0);
+    } finally {
+      await sshd.stop();
+    }
+  });
+});
