@@ -76,9 +76,9 @@ function longRoute(row: AnyCommandRow, spec: Spec): Route {
     path: spec.path,
     handle: async (context) => {
       const given = readQuery(context.event, spec.query ?? []);
-      const body = (readBody(context, schema, what) ?? {}) as Parameters<typeof startServerOperation>[2];
+      const body = (readBody(context, schema, what) ?? {}) as Parameters<typeof startServerOperation>[3];
       const request = { command: row.name, ...argsOf(context, spec, given, body) } as LongRequest;
-      return startServerOperation(context, request, body);
+      return startServerOperation(context, row, request, body);
     },
   };
 }

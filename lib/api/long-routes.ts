@@ -19,9 +19,10 @@ import { assertOperationId } from '../config/names.ts';
 import { BootstrapError, toBootstrapError } from '../errors.ts';
 import { commandArgs, validateRateControl } from '../fleet/index.ts';
 import type { LongRequest } from '../fleet/job.ts';
+import type { AnyCommandRow } from '../operations/command-row.ts';
 import { newOperationId } from '../operations/ids.ts';
-import { type Journal, runCommand } from '../operations/index.ts';
-import type { CommandRequest, HostTarget } from '../operations/types.ts';
+import { type Journal, runCommand, runRow } from '../operations/index.ts';
+import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { param, type Route, type RouteContext, runOptions } from './context.ts';
 import { headerOf, jsonResult, readJsonBody, readQuery } from './http.ts';
@@ -108,6 +109,7 @@ async function existingJournal(context: RouteContext, host: HostTarget, operatio
  */
 export async function startServerOperation(
   context: RouteContext,
+  row: AnyCommandRow,
   request: LongRequest,
   body: {
     callbackUrl?: string | undefined;
@@ -126,9 +128,11 @@ export async function startServerOperation(
     return accepted(id, location);
   }
   const waitLock = present({ waitLockSeconds: body.waitLockSeconds });
-  const journal = (await runCommand(
+  const { command: _, ...args } = request;
+  const journal = (await runRow(
+    row,
     host,
-    { ...request, operationId: id } as CommandRequest,
+    { ...args, operationId: id },
     runOptions(context, { detach: true, ...waitLock }),
   )) as Journal;
   sameRequest(id, request, journal);
@@ -152,7 +156,7 @@ async function fleetUpgrade(context: RouteContext) {
   context.deps.fleet.select(body.select);
   const { id } = operationIdOf(context, body.operationId);
   const location = `/fleet/operations/${encodeURIComponent(id)}`;
-  const request: LongRequest = { command: 'product.upgrade', product: body.product, version: body.version };
+  const request = { command: 'product.upgrade' as const, product: body.product, version: body.version };
   const store = context.deps.runStore;
   const { operationId: _, ...job } = body;
   if (store) {

@@ -6,17 +6,40 @@
  */
 import * as z from 'zod';
 import { OPERATION_ID_PATTERN } from '../config/names.ts';
-import { ERROR_CODES } from '../errors.ts';
+import { BootstrapError, ERROR_CODES } from '../errors.ts';
+import type { CommandTable } from '../operations/command-row.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
 
 const operationId = z.string().regex(OPERATION_ID_PATTERN);
 const rate = z.union([z.number().int().min(0), z.string().min(1).max(8)]);
 
-export const longRequestSchema = z.discriminatedUnion('command', [
-  z.strictObject({ command: z.literal('server.provision'), role: z.string().optional() }),
-  z.strictObject({ command: z.literal('product.upgrade'), product: z.string(), version: z.string() }),
-]);
+/** A long command and its arguments, as the API hands it to the run that follows it. */
+export type LongRequest = { command: string } & Record<string, unknown>;
 
-export type LongRequest = z.infer<typeof longRequestSchema>;
+/**
+ * The requests of `table`'s long commands: one member per long row, `command` and the row's own
+ * arguments (the operation id travels beside the request, in the job).
+ */
+export function longRequestSchemaOf(table: CommandTable): z.ZodType<LongRequest> {
+  const members = table
+    .filter((row) => row.long)
+    .map((row) => {
+      if (!(row.args instanceof z.ZodObject)) {
+        throw new BootstrapError('INTERNAL', `${row.name}: a long command's arguments must be a zod object`, {
+          command: row.name,
+        });
+      }
+      const args = 'operationId' in row.args.shape ? row.args.omit({ operationId: true }) : row.args;
+      return args.extend({ command: z.literal(row.name) });
+    });
+  // The rows' argument types are each checked where the row is written; here they are one union.
+  return z.discriminatedUnion(
+    'command',
+    members as [(typeof members)[number]],
+  ) as unknown as z.ZodType<LongRequest>;
+}
+
+export const longRequestSchema = longRequestSchemaOf(COMMAND_TABLE);
 
 /** `POST /servers/{server}/provision` and `…/upgrade`: follow the operation the API started, then call back. */
 export const serverJobSchema = z.strictObject({

@@ -164,7 +164,7 @@ export interface HookStep {
 
 export interface LongPlan {
   operationId: string;
-  command: 'server.provision' | 'product.upgrade';
+  command: string;
   /** JSON of the journal's `args`. */
   args: Record<string, string>;
   waitLockSeconds: number;

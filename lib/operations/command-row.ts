@@ -93,10 +93,22 @@ type RowSpec<Name extends string, S extends z.ZodType<object>, Answer> = Omit<
   'args'
 > & { args: S };
 
-/** Checks one row's types where it is written. */
+/**
+ * A command's name (SPEC 2.5): `noun.verb` in lower case. The lock record and the journal hold
+ * it as the command gave it, so a journal is checked against this shape, not a list of names.
+ */
+export const COMMAND_NAME_PATTERN = /^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$/;
+
+/** Checks one row's types where it is written, and its name's shape. */
 export function defineCommand<const Name extends string, S extends z.ZodType<object>, Answer>(
   row: RowSpec<Name, S, Answer>,
 ): CommandRow<Name, z.output<S>, Answer> {
+  if (!COMMAND_NAME_PATTERN.test(row.name)) {
+    throw new BootstrapError('INTERNAL', `command name ${JSON.stringify(row.name)} is not noun.verb`, {
+      command: row.name,
+      pattern: COMMAND_NAME_PATTERN.source,
+    });
+  }
   return row as CommandRow<Name, z.output<S>, Answer>;
 }
 

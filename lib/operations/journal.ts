@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { BootstrapError } from '../errors.ts';
 import type { JournalDump } from '../host/parse.ts';
+import { COMMAND_NAME_PATTERN } from './command-row.ts';
 
 const errorSchema = z.object({
   code: z.string(),
@@ -20,7 +21,8 @@ const stepSchema = z.object({
 /** `operations/<id>.json` as the host writes it (SPEC 2.5). */
 export const journalSchema = z.object({
   id: z.string(),
-  command: z.enum(['server.provision', 'product.upgrade']),
+  /** The long command that started it (a row of the command table), as the host recorded it. */
+  command: z.string().regex(COMMAND_NAME_PATTERN),
   args: z.record(z.string(), z.string()),
   status: z.enum(['running', 'succeeded', 'failed']),
   pid: z.number(),

@@ -1,169 +1,32 @@
-import type { ProductConfig } from '../config/bootstrap-config.ts';
-import { assertOperationId, VERSION_PATTERN, valueProblem } from '../config/names.ts';
-import { ownValue } from '../config/records.ts';
+/**
+ * The long commands' runner (SPEC 2.5, 6): a long command's operation file says what it runs
+ * (`LongStart.plan`: its hooks as steps, planned from one read of the host); this starts it in
+ * a runner of its own under the lock, with a journal, and follows the journal to its end.
+ */
+import { assertOperationId } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';
 import { type HostAnswer, parseLockRecord } from '../host/parse.ts';
-import {
-  type FileWrite,
-  type HookStep,
-  type LongPlan,
-  NOW_MARKER,
-  renderFollow,
-  renderLong,
-} from '../host/programs.ts';
+import { type LongPlan, renderFollow, renderLong } from '../host/programs.ts';
 import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
-import { productFile, requireProduct } from './product.ts';
-import { currentMode } from './server-mode.ts';
-import { execProgram, expect, productPath, type Snapshot, serverPath } from './snapshot.ts';
-import { type ProductFile, renderProductIni, renderServerIni } from './state.ts';
+import { execProgram, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './target.ts';
 import { type DryRun, runWriteLoop } from './write-loop.ts';
 
 /** How long one follow program waits on the host for the journal to become final. */
 const FOLLOW_WAIT_SECONDS = 20;
 
-type LongRequest =
-  | { command: 'server.provision'; role?: string; operationId?: string }
-  | { command: 'product.upgrade'; product: string; version: string; operationId?: string };
+/** What a long command plans from the host's state: the journal's `args`, its hooks, what must be unchanged. */
+export type LongSteps = Pick<LongPlan, 'args' | 'expect' | 'steps' | 'onSuccess'>;
 
-/** `BOOTSTRAP_CFG_<KEY>`: upper case, `.` and `-` as `_` (SPEC 2.4). */
-export function configEnv(config: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config))
-    env[`BOOTSTRAP_CFG_${key.toUpperCase().replace(/[.-]/g, '_')}`] = value;
-  return env;
-}
-
-function hookPath(host: HostTarget, product: ProductConfig, action: 'provision' | 'upgrade'): string {
-  const path = product[action];
-  if (path === null) {
-    throw new BootstrapError(
-      'INVALID_SCRIPT',
-      `${host.name}: ${product.name} has no ${action} hook in bootstrap.ini`,
-      {
-        server: host.name,
-        product: product.name,
-        action,
-        reason: 'missing',
-      },
-    );
-  }
-  return path;
-}
-
-function stateWrite(
-  host: HostTarget,
-  product: string,
-  file: ProductFile,
-  state: ProductFile['state'],
-): FileWrite {
-  return {
-    path: productPath(host, product),
-    content: renderProductIni({ config: file.config, state: { ...file.state, ...state } }),
-  };
-}
-
-function planProvision(
-  host: HostTarget,
-  snapshot: Snapshot,
-  id: string,
-  request: { role?: string },
-  options: RunOptions,
-): LongPlan {
-  const role = request.role ?? snapshot.server.role;
-  const products = role === undefined ? undefined : ownValue(snapshot.config.roles, role);
-  if (role === undefined || !products) {
-    throw new BootstrapError(
-      'UNKNOWN_ROLE',
-      role === undefined
-        ? `${host.name}: no role recorded; name one with --role`
-        : `${host.name}: no role ${JSON.stringify(role)} in ${snapshot.config.file}`,
-      { server: host.name, role: role ?? null, known: Object.keys(snapshot.config.roles) },
-    );
-  }
-  const touch = { updated_at: NOW_MARKER, last_operation: id };
-  const steps: HookStep[] = products.map((name) => {
-    const config = requireProduct(snapshot, host, name);
-    const file = productFile(snapshot, name);
-    return {
-      product: name,
-      action: 'provision',
-      path: hookPath(host, config, 'provision'),
-      env: configEnv(file.config),
-      before: stateWrite(host, name, file, { status: 'provisioning', ...touch }),
-      onSuccess: stateWrite(host, name, file, { status: 'provisioned', ...touch }),
-      onFailure: stateWrite(host, name, file, { status: 'failed', ...touch }),
-    };
-  });
-  const mode = snapshot.config.server.provisionedMode ?? currentMode(snapshot);
-  const server = {
-    ...snapshot.server,
-    mode,
-    role,
-    provisioned_at: NOW_MARKER,
-    updated_at: NOW_MARKER,
-    last_operation: id,
-  };
-  return {
-    operationId: id,
-    command: 'server.provision',
-    args: { role },
-    waitLockSeconds: options.waitLockSeconds ?? 0,
-    hookTimeout: snapshot.config.server.hookTimeout,
-    expect: expect(snapshot, 'config', 'server', ...products.map((p) => `product:${p}`)),
-    steps,
-    onSuccess: { path: serverPath(host), content: renderServerIni(server) },
-  };
-}
-
-function planUpgrade(
-  host: HostTarget,
-  snapshot: Snapshot,
-  id: string,
-  request: { product: string; version: string },
-  options: RunOptions,
-): LongPlan {
-  const config = requireProduct(snapshot, host, request.product);
-  const file = productFile(snapshot, request.product);
-  const touch = { updated_at: NOW_MARKER, last_operation: id };
-  return {
-    operationId: id,
-    command: 'product.upgrade',
-    args: { product: request.product, version: request.version },
-    waitLockSeconds: options.waitLockSeconds ?? 0,
-    hookTimeout: snapshot.config.server.hookTimeout,
-    expect: expect(snapshot, 'config', `product:${request.product}`),
-    steps: [
-      {
-        product: request.product,
-        action: 'upgrade',
-        path: hookPath(host, config, 'upgrade'),
-        version: request.version,
-        env: configEnv(file.config),
-        before: stateWrite(host, request.product, file, { status: 'upgrading', ...touch }),
-        onSuccess: stateWrite(host, request.product, file, {
-          version: request.version,
-          status: 'provisioned',
-          ...touch,
-        }),
-        onFailure: stateWrite(host, request.product, file, { status: 'failed', ...touch }),
-      },
-    ],
-  };
-}
-
-function validate(request: LongRequest): void {
-  if (request.operationId !== undefined) assertOperationId(request.operationId);
-  if (
-    request.command === 'product.upgrade' &&
-    (!VERSION_PATTERN.test(request.version) || valueProblem(request.version))
-  ) {
-    throw new BootstrapError('INVALID_REQUEST', `invalid version ${JSON.stringify(request.version)}`, {
-      version: request.version,
-      pattern: VERSION_PATTERN.source,
-    });
-  }
+/** A long command as its operation file hands it to the runner. */
+export interface LongStart {
+  /** The command's name, as the lock and the journal record it. */
+  command: string;
+  /** The id asked for (`--operation-id`, `Idempotency-Key`); a new one when absent. */
+  operationId?: string;
+  /** Plans operation `id` from one read (throws INVALID_* / UNKNOWN_* before anything runs). */
+  plan(host: HostTarget, snapshot: Snapshot, id: string): LongSteps;
 }
 
 function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal | null {
@@ -171,21 +34,24 @@ function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal 
   return dump ? readJournal(host.name, dump) : null;
 }
 
-/** Starts `server.provision` / `product.upgrade` and returns its journal once it runs (or its final one). */
+/** Starts a long command and returns its journal once it runs (or its final one, when the id already ran). */
 export async function startLong(
   host: HostTarget,
-  request: LongRequest,
+  request: LongStart,
   options: RunOptions,
 ): Promise<Journal | DryRun> {
-  validate(request);
+  if (request.operationId !== undefined) assertOperationId(request.operationId);
   const id = request.operationId ?? newOperationId();
   return runWriteLoop(host, options, { journalId: id }, (snapshot) => {
     const existing = journalFrom(host, snapshot.answer, id);
     if (existing) return { answered: existing };
-    const plan =
-      request.command === 'server.provision'
-        ? planProvision(host, snapshot, id, request, options)
-        : planUpgrade(host, snapshot, id, request, options);
+    const plan: LongPlan = {
+      ...request.plan(host, snapshot, id),
+      operationId: id,
+      command: request.command,
+      waitLockSeconds: options.waitLockSeconds ?? 0,
+      hookTimeout: snapshot.config.server.hookTimeout,
+    };
     return {
       program: renderLong(host, plan),
       // The lock held by this very operation (a concurrent start with the same id took it first)
@@ -211,7 +77,7 @@ export async function startLong(
  */
 export async function runLong(
   host: HostTarget,
-  request: LongRequest,
+  request: LongStart,
   options: RunOptions,
 ): Promise<Journal | DryRun> {
   const started = await startLong(host, request, options);

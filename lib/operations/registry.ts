@@ -23,11 +23,13 @@ import {
   productText,
 } from './human.ts';
 import type { Journal } from './journal.ts';
-import { operationGet, runLong } from './long.ts';
+import { type LongStart, operationGet, runLong } from './long.ts';
 import { productGet, productSet } from './product.ts';
+import { provisionRequest } from './provision.ts';
 import { serverModeGet, serverModeSet } from './server-mode.ts';
 import { readSnapshot } from './snapshot.ts';
-import type { HostTarget } from './target.ts';
+import type { HostTarget, RunOptions } from './target.ts';
+import { upgradeRequest } from './upgrade.ts';
 import type { DryRun } from './write-loop.ts';
 
 /** What a read-only command would run: the read itself (nothing else runs). */
@@ -133,18 +135,26 @@ const serverModeRow = defineCommand({
   ],
 });
 
-/** A long command: mutates, answers with its journal, and a failed journal's code is its exit code. */
-const LONG = { mutates: 'always', long: true } as const;
+/** A command answered with a journal: its text, its fleet line, and a failed journal's code as its exit code. */
 const JOURNAL_ANSWER = { text: journalText, line: journalLine, verdict: journalVerdict };
+
+/**
+ * What makes a command long: it mutates, runs `start`'s hooks in a runner with a journal
+ * (`--detach`, `--operation-id`, 202 from the API), and answers with that journal.
+ */
+export function longCommand<Args>(start: (args: Args) => LongStart) {
+  return {
+    mutates: 'always',
+    long: true,
+    run: async (host: HostTarget, args: Args, options: RunOptions) => runLong(host, start(args), options),
+    ...JOURNAL_ANSWER,
+  } as const;
+}
 
 const serverProvisionRow = defineCommand({
   name: 'server.provision',
   args: z.strictObject({ role: z.string().exactOptional(), operationId: z.string().exactOptional() }),
-  ...LONG,
-  run: async (host, args, options) => {
-    if (args.role !== undefined) assertName('role', args.role);
-    return runLong(host, { command: 'server.provision', ...args }, options);
-  },
+  ...longCommand(provisionRequest),
   cli: {
     usage: '[--role ROLE]',
     arity: [0, 0],
@@ -153,7 +163,6 @@ const serverProvisionRow = defineCommand({
     flags: ['role'],
     parse: (_, flags) => present({ role: flags.role, operationId: flags.operationId }),
   },
-  ...JOURNAL_ANSWER,
   routes: [
     defineRoute({
       method: 'POST',
@@ -171,11 +180,7 @@ const productUpgradeRow = defineCommand({
     version: z.string(),
     operationId: z.string().exactOptional(),
   }),
-  ...LONG,
-  run: async (host, args, options) => {
-    assertName('product', args.product);
-    return runLong(host, { command: 'product.upgrade', ...args }, options);
-  },
+  ...longCommand(upgradeRequest),
   cli: {
     usage: 'PRODUCT VERSION',
     arity: [2, 2],
@@ -188,7 +193,6 @@ const productUpgradeRow = defineCommand({
       ...present({ operationId: flags.operationId }),
     }),
   },
-  ...JOURNAL_ANSWER,
   routes: [
     defineRoute({
       method: 'POST',

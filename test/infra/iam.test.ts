@@ -20,15 +20,18 @@ const INSTANCES = [
   'arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:managed-instance/*',
 ];
 
+/**
+ * AWS's managed policy AWSLambdaVPCAccessExecutionRole (v3), as AWS's managed-policy reference
+ * prints its JSON: what a function needs to be attached to subnets. The stack grants its `ec2:`
+ * actions, in its order, as AttachToVpc, and its log writes as WriteLogs; not logs:CreateLogGroup,
+ * since the stack makes each function's log group itself.
+ */
+const LAMBDA_VPC_POLICY = JSON.parse(
+  '{ "Version" : "2012-10-17", "Statement" : [ { "Sid" : "AWSLambdaVPCAccessExecutionPermissions", "Effect" : "Allow", "Action" : [ "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses" ], "Resource" : "*" } ] }',
+) as { Statement: [{ Action: string[] }] };
+
 /** Lambda's VPC attachment: what a function in subnets needs for its network interfaces. */
-const VPC_ACTIONS = [
-  'ec2:CreateNetworkInterface',
-  'ec2:DescribeNetworkInterfaces',
-  'ec2:DescribeSubnets',
-  'ec2:DeleteNetworkInterface',
-  'ec2:AssignPrivateIpAddresses',
-  'ec2:UnassignPrivateIpAddresses',
-];
+const VPC_ACTIONS = LAMBDA_VPC_POLICY.Statement[0].Action.filter((action) => action.startsWith('ec2:'));
 
 function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
   return [

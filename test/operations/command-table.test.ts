@@ -18,6 +18,7 @@ import { COMMAND_TABLE, LONG_COMMANDS, MUTATING_COMMANDS } from '../../lib/opera
 import { readSnapshot } from '../../lib/operations/snapshot.ts';
 import { present } from '../../lib/optional.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
+import { CLI_OPTIONS, refusal } from '../support/command-line.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 /** The README's example row, as written there. */
@@ -50,17 +51,6 @@ const serverUptime = defineCommand({
 });
 
 const TABLE: CommandTable = [...COMMAND_TABLE, serverUptime];
-const NO_OPTIONS = { json: false, help: false, version: false, detach: false, dryRun: false } as const;
-const cliOptions = { ...NO_OPTIONS, acceptNewHostKey: false, noHealthGate: false };
-
-function refusal(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    return error as { code: string; message: string };
-  }
-  assert.fail('expected a refusal');
-}
 
 describe('the command table', () => {
   it('derives what the CLI and the fleet know of commands from its rows', () => {
@@ -99,19 +89,19 @@ describe('the command table', () => {
   });
 
   it('a new row is parsed, refused where a flag does not apply, and unknown to the shipped table', () => {
-    assert.deepEqual(toRequest('server.uptime', ['min'], cliOptions, TABLE), {
+    assert.deepEqual(toRequest('server.uptime', ['min'], CLI_OPTIONS, TABLE), {
       command: 'server.uptime',
       unit: 'min',
     });
-    assert.deepEqual(toRequest('server.uptime', [], cliOptions, TABLE), { command: 'server.uptime' });
-    const arity = refusal(() => toRequest('server.uptime', ['s', 'x'], cliOptions, TABLE));
+    assert.deepEqual(toRequest('server.uptime', [], CLI_OPTIONS, TABLE), { command: 'server.uptime' });
+    const arity = refusal(() => toRequest('server.uptime', ['s', 'x'], CLI_OPTIONS, TABLE));
     assert.equal(arity.message, 'usage: cloudiq-bootstrap server.uptime [s|min]');
     const lock = refusal(() => parseCli(['server.uptime', '--wait-lock', '3'], TABLE));
     assert.equal(
       lock.message,
       '--wait-lock does not apply to server.uptime: only a change takes the lock (product.set, server.mode MODE, server.provision, product.upgrade); usage: cloudiq-bootstrap server.uptime [s|min]',
     );
-    const unknown = refusal(() => toRequest('server.uptime', [], cliOptions));
+    const unknown = refusal(() => toRequest('server.uptime', [], CLI_OPTIONS));
     assert.equal(unknown.code, 'INVALID_REQUEST');
     assert.equal(unknown.message, 'unknown command "server.uptime"; see --help');
   });

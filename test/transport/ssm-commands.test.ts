@@ -4,25 +4,13 @@
 // ids, uptime and load, the sandbox's own path, ids the host program makes up).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { after, describe, it } from 'node:test';
 import { errorBody } from '../../lib/errors.ts';
-import {
-  type CommandRequest,
-  type HostTarget,
-  type Journal,
-  runCommand,
-} from '../../lib/operations/index.ts';
+import { type CommandRequest, type Journal, runCommand } from '../../lib/operations/index.ts';
 import type { RunOptions } from '../../lib/operations/types.ts';
-import { createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';
 import { type HeldLock, holdLock } from '../support/held-lock.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import {
-  createTestSsmClient,
-  type SsmTestServer,
-  startSsmServer,
-  testInstanceId,
-} from '../support/ssm-server.ts';
+import type { SsmTestServer } from '../support/ssm-server.ts';
+import { localAndSsm, type Side as SsmSide, useSsmPeers } from '../support/ssm-suite.ts';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const OP_ID = /^op_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -32,9 +20,7 @@ const FAILING_ID = 'op_01HZX3M5Q7R8S9T0V1W2X3Y4Z7';
 const HOLDER_ID = 'op_01HZX3M5Q7R8S9T0V1W2X3Y4Z8';
 const PASSED_IDS = new Set([PROVISION_ID, UPGRADE_ID, FAILING_ID, HOLDER_ID]);
 
-interface Side {
-  sandbox: Sandbox;
-  host: HostTarget;
+interface Side extends SsmSide {
   /** Numbers and paths of this host only, replaced before comparing. */
   pids: number[];
 }
@@ -58,29 +44,17 @@ function normalise(side: Side, outcome: Outcome): string {
 
 describe('every command over SSM answers what the local transport answers', () => {
   let server: SsmTestServer;
-  let client: SSMClient;
   let local: Side;
   let remote: Side;
 
-  before(async () => {
-    server = await startSsmServer();
-    client = createTestSsmClient(server);
-    const batcher = new SsmBatcher(client, { windowMs: 5, poll: { initialMs: 10, maxMs: 60 } });
-    const instanceId = testInstanceId(1);
-    server.addInstance(instanceId);
-    const a = createSandbox();
-    const b = createSandbox();
-    local = { sandbox: a, host: a.host(undefined, 'web-1'), pids: [] };
-    remote = {
-      sandbox: b,
-      host: b.host(createSsmTransport({ client, instanceId, batcher }), 'web-1'),
-      pids: [],
-    };
+  useSsmPeers((peers) => {
+    server = peers.server;
+    const sides = localAndSsm(peers, 1);
+    local = { ...sides.local, pids: [] };
+    remote = { ...sides.remote, pids: [] };
   });
   after(async () => {
     await remote.host.transport.close();
-    client.destroy();
-    await server.close();
     local.sandbox.cleanup();
     remote.sandbox.cleanup();
   });

@@ -4,15 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import {
-  assemblePages,
-  isWholeFrame,
-  pageCount,
-  parseFrame,
-  parsePage,
-  renderPageProgram,
-  wrapProgram,
-} from '../../lib/transport/ssm/frame.ts';
+import * as ssmFrame from '../../lib/transport/ssm/frame.ts';
 import { judgeInvocation } from '../../lib/transport/ssm/status.ts';
 
 describe('SSM statuses', () => {
@@ -67,11 +59,11 @@ describe('the AWS-RunShellScript wrapper', () => {
   for (const shell of shells) {
     it(`runs the program unchanged and frames small output under ${shell.join(' ')}`, () => {
       const program = "printf 'a {{ssm:x}} $HOME \\\\ \\n'\necho oops >&2\nexit 194\n";
-      const ran = runAsAgent(shell, wrapProgram(program));
+      const ran = runAsAgent(shell, ssmFrame.wrapProgram(program));
       assert.equal(ran.stderr, '', 'the wrapper prints on stdout only');
       assert.equal(ran.status, 1, 'never 194, which reboots the node');
-      assert.ok(isWholeFrame(ran.stdout));
-      assert.deepEqual(parseFrame(ran.stdout), {
+      assert.ok(ssmFrame.isWholeFrame(ran.stdout));
+      assert.deepEqual(ssmFrame.parseFrame(ran.stdout), {
         kind: 'inline',
         exitCode: 194,
         outputBytes: 21,
@@ -82,18 +74,21 @@ describe('the AWS-RunShellScript wrapper', () => {
     });
 
     it(`pages a large output and cleans up under ${shell.join(' ')}`, () => {
-      const ran = runAsAgent(shell, wrapProgram('head -c 90000 /dev/urandom | od -An -tx1; exit 5'));
-      const frame = parseFrame(ran.stdout);
+      const ran = runAsAgent(shell, ssmFrame.wrapProgram('head -c 90000 /dev/urandom | od -An -tx1; exit 5'));
+      const frame = ssmFrame.parseFrame(ran.stdout);
       assert.ok(frame?.kind === 'paged');
       assert.equal(frame.exitCode, 5);
-      assert.equal(isWholeFrame(ran.stdout), false);
+      assert.equal(ssmFrame.isWholeFrame(ran.stdout), false);
       const pages = [frame.firstPage];
-      for (let index = 1; index < pageCount(frame); index++) {
-        const page = parsePage(runAsAgent(shell, renderPageProgram(frame, index)).stdout, index);
+      for (let index = 1; index < ssmFrame.pageCount(frame); index++) {
+        const page = ssmFrame.parsePage(
+          runAsAgent(shell, ssmFrame.renderPageProgram(frame, index)).stdout,
+          index,
+        );
         assert.ok(page, `page ${index}`);
         pages.push(page);
       }
-      const stdout = assemblePages(frame, pages);
+      const stdout = ssmFrame.assemblePages(frame, pages);
       assert.equal(Buffer.byteLength(stdout ?? ''), frame.outputBytes);
       assert.match(stdout ?? '', /^( [0-9a-f]{2}){16}\n/);
       assert.deepEqual(readdirSync(dir), ['_script.sh']);
@@ -103,10 +98,10 @@ describe('the AWS-RunShellScript wrapper', () => {
   it('does not take a truncated excerpt for the whole answer', () => {
     const ran = runAsAgent(
       ['sh'],
-      wrapProgram('i=0; while [ $i -lt 400 ]; do echo "row $i"; i=$((i + 1)); done'),
+      ssmFrame.wrapProgram('i=0; while [ $i -lt 400 ]; do echo "row $i"; i=$((i + 1)); done'),
     );
-    assert.ok(isWholeFrame(ran.stdout));
-    assert.equal(isWholeFrame(`${ran.stdout.slice(0, 2500)}\n---Output truncated---`), false);
-    assert.equal(isWholeFrame(ran.stdout.slice(0, -1)), false);
+    assert.ok(ssmFrame.isWholeFrame(ran.stdout));
+    assert.equal(ssmFrame.isWholeFrame(`${ran.stdout.slice(0, 2500)}\n---Output truncated---`), false);
+    assert.equal(ssmFrame.isWholeFrame(ran.stdout.slice(0, -1)), false);
   });
 });

@@ -8,8 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { after, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import {
   type CommandRequest,
@@ -18,23 +17,20 @@ import {
   runHeartbeat,
 } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { COMMANDS_LIMIT, createSsmTransport, SsmBatcher } from '../../lib/transport/ssm/index.ts';
+import { COMMANDS_LIMIT, createSsmTransport } from '../../lib/transport/ssm/index.ts';
 import { createBusyboxDir, snapshotTree } from '../support/host-files.ts';
-import { bootstrapIni, createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { bootstrapIni, createSandbox } from '../support/sandbox.ts';
+import { testInstanceId } from '../support/ssm-server.ts';
 import {
-  createTestSsmClient,
-  type SsmTestServer,
-  startSsmServer,
-  testInstanceId,
-} from '../support/ssm-server.ts';
+  localAndSsm,
+  type Side,
+  type SidesOptions,
+  type SsmPeers,
+  useSsmPeers,
+} from '../support/ssm-suite.ts';
 
 const PROVISION_ID = 'op_01HZX3M5Q7R8S9T0V1W2X3Y4Z5';
 const UPGRADE_ID = 'op_01HZX3M5Q7R8S9T0V1W2X3Y4Z6';
-
-interface Side {
-  sandbox: Sandbox;
-  host: HostTarget;
-}
 
 /** What necessarily differs between two hosts (times, PIDs, uptime, load, the sandbox's path) left out. */
 function normalise(side: Side, value: unknown): string {
@@ -52,48 +48,32 @@ const commandsBytes = (body: { Parameters?: Record<string, string[] | undefined>
   Buffer.byteLength((body.Parameters?.['commands'] ?? []).join('\n'));
 
 describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
-  let server: SsmTestServer;
-  let client: SSMClient;
-  let batcher: SsmBatcher;
+  let peers: SsmPeers;
   let next = 1;
   const cleanups: Array<() => void> = [];
 
-  before(async () => {
-    server = await startSsmServer();
-    client = createTestSsmClient(server);
-    batcher = new SsmBatcher(client, { windowMs: 5, poll: { initialMs: 10, maxMs: 60 } });
+  useSsmPeers((given) => {
+    peers = given;
   });
-  after(async () => {
-    client.destroy();
-    await server.close();
+  const server = () => peers.server;
+  after(() => {
     for (const cleanup of cleanups) cleanup();
   });
 
   /** A sandbox read locally and an identical one read over SSM. */
-  function pair(configure?: (sandbox: Sandbox) => void): { local: Side; remote: Side } {
-    const make = () => {
-      const sandbox = createSandbox();
-      cleanups.push(() => sandbox.cleanup());
-      configure?.(sandbox);
-      return sandbox;
-    };
-    const a = make();
-    const b = make();
-    const instanceId = testInstanceId(next++);
-    server.addInstance(instanceId);
-    return {
-      local: { sandbox: a, host: a.host(undefined, 'web-1') },
-      remote: { sandbox: b, host: b.host(createSsmTransport({ client, instanceId, batcher }), 'web-1') },
-    };
+  function pair(options?: SidesOptions): { local: Side; remote: Side } {
+    const sides = localAndSsm(peers, next++, options);
+    cleanups.push(sides.local.sandbox.cleanup, sides.remote.sandbox.cleanup);
+    return sides;
   }
 
   /** Runs `work` on both sides; the normalised answers must be equal. Returns the sizes SSM was sent. */
   async function same(sides: { local: Side; remote: Side }, work: (host: HostTarget) => Promise<unknown>) {
-    const sent = server.sendCommands.length;
+    const sent = server().sendCommands.length;
     const l = await work(sides.local.host);
     const r = await work(sides.remote.host);
     assert.equal(normalise(sides.remote, r), normalise(sides.local, l));
-    return server.sendCommands.slice(sent).map(commandsBytes);
+    return server().sendCommands.slice(sent).map(commandsBytes);
   }
 
   it('every operation, the long ones (37–39 KB plain) among them, sends under 16 KiB and answers as local does', async () => {
@@ -115,7 +95,7 @@ describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
     sizes.push(...steady);
     assert.ok(sizes.length >= requests.length + 2);
     for (const size of sizes) assert.ok(size <= COMMANDS_LIMIT, `a command of ${size} bytes was sent`);
-    const gzipped = server.sendCommands.filter((c) =>
+    const gzipped = server().sendCommands.filter((c) =>
       (c.Parameters?.['commands'] ?? []).join('\n').includes('gzip -dc'),
     );
     assert.ok(gzipped.length > 0, 'the large programs went gzipped');
@@ -123,14 +103,15 @@ describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
 
   it('values larger than 16 KiB still travel whole (the command then exceeds 16 KiB)', async () => {
     const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
-    const sides = pair((sandbox) =>
-      sandbox.writeConfig(
-        bootstrapIni(sandbox.root).replace(
-          'keys = maxconn, frontend_port, motd',
-          `keys = ${keys.join(', ')}`,
+    const sides = pair({
+      configure: (sandbox) =>
+        sandbox.writeConfig(
+          bootstrapIni(sandbox.root).replace(
+            'keys = maxconn, frontend_port, motd',
+            `keys = ${keys.join(', ')}`,
+          ),
         ),
-      ),
-    );
+    });
     // Random text: gzip cannot shrink it below the limit.
     const values = Object.fromEntries(
       keys.map((key) => [key, randomBytes(3000).toString('base64').slice(0, 4000)]),
@@ -148,19 +129,7 @@ describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
     cleanups.push(busybox.cleanup);
     for (const applet of ['gzip', 'dd']) symlinkSync('/bin/busybox', join(busybox.dir, applet));
     const env = { PATH: busybox.dir };
-    const make = () => {
-      const sandbox = createSandbox();
-      cleanups.push(() => sandbox.cleanup());
-      return sandbox;
-    };
-    const a = make();
-    const b = make();
-    const instanceId = testInstanceId(next++);
-    server.addInstance(instanceId, { env });
-    const sides = {
-      local: { sandbox: a, host: a.host(createLocalTransport({ shell: busybox.shell, env }), 'web-1') },
-      remote: { sandbox: b, host: b.host(createSsmTransport({ client, instanceId, batcher }), 'web-1') },
-    };
+    const sides = pair({ env, local: createLocalTransport({ shell: busybox.shell, env }) });
     const sizes = [
       ...(await same(sides, (host) =>
         runCommand(host, { command: 'server.provision', role: 'edge', operationId: PROVISION_ID }),
@@ -193,8 +162,10 @@ describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
       if (path.startsWith('/')) symlinkSync(path, join(bin, tool));
     }
     const instanceId = testInstanceId(next++);
-    const instance = server.addInstance(instanceId, { env: { PATH: bin } });
-    const host = sandbox.host(createSsmTransport({ client, instanceId, batcher }));
+    const instance = server().addInstance(instanceId, { env: { PATH: bin } });
+    const host = sandbox.host(
+      createSsmTransport({ client: peers.client, instanceId, batcher: peers.batcher }),
+    );
     const before = snapshotTree(sandbox.root);
     const error = await runCommand(host, { command: 'server.provision', role: 'edge' }).catch(
       (e: unknown) => e,

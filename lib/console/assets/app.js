@@ -5,7 +5,7 @@
  * moves to its heading, so keyboard and screen-reader users land where the content is.
  */
 import { readToken, saveToken } from './api.js';
-import { byId } from './dom.js';
+import { buildSkeleton, byId } from './dom.js';
 import { hideFleetView, setUpFleetView, showFleetView } from './fleet-view.js';
 import { hideOperationView, setUpOperationView, showOperationView } from './operation-view.js';
 import { setUpRolloutView, showRolloutView } from './rollout-view.js';
@@ -73,6 +73,7 @@ function setUpToken() {
   });
 }
 
+buildSkeleton();
 setUpToken();
 setUpFleetView();
 setUpRolloutView();

@@ -114,3 +114,27 @@ export function byId(id) {
   if (!element) throw new Error(`index.html has no #${id}`);
   return element;
 }
+
+/**
+ * Fills in what index.html writes once for several places: each report view's head
+ * (`section[data-report]`: its heading, status line, facts and error box, cloned from
+ * `<template id="report-head">` with ids `{view}-title`, `{view}-status`, …) and each table's
+ * header row (`table[data-columns]`, `|`-separated). Runs once, before the views are set up.
+ */
+export function buildSkeleton() {
+  const head = /** @type {HTMLTemplateElement} */ (byId('report-head'));
+  for (const view of document.querySelectorAll('section[data-report]')) {
+    const name = view.id.replace(/^view-/, '');
+    const parts = /** @type {DocumentFragment} */ (head.content.cloneNode(true));
+    for (const part of parts.querySelectorAll('[data-part]'))
+      part.id = `${name}-${part.getAttribute('data-part')}`;
+    setText(/** @type {Element} */ (parts.firstElementChild), view.getAttribute('data-report') ?? name);
+    view.prepend(parts);
+  }
+  for (const table of document.querySelectorAll('table[data-columns]')) {
+    const columns = (table.getAttribute('data-columns') ?? '').split('|');
+    /** @type {HTMLTableElement} */ (table)
+      .createTHead()
+      .append(h('tr', {}, ...columns.map((column) => h('th', { scope: 'col' }, column))));
+  }
+}
