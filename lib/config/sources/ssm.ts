@@ -14,7 +14,7 @@ export async function listSsmInstances(
 ): Promise<ListedInstance[]> {
   const instances: ListedInstance[] = [];
   // The SDK loads when a source of this kind is read, not with the inventory code.
-  const { paginateDescribeInstanceInformation } = await import('@aws-sdk/client-ssm');
+  const { paginateDescribeInstanceInformation } = await import('../../transport/ssm/sdk-commands.ts');
   const pages = paginateDescribeInstanceInformation(
     { client, pageSize: 50 },
     {

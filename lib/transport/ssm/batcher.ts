@@ -194,7 +194,7 @@ export class SsmBatcher {
       try {
         const ids = targets.map((e) => e.request.instanceId);
         // The SDK's commands load on first use: a fleet without SSM hosts never parses them.
-        const { SendCommandCommand } = await import('@aws-sdk/client-ssm');
+        const { SendCommandCommand } = await import('./sdk-commands.ts');
         const out = await this.client.send(new SendCommandCommand(this.sendInput(batch, ids)));
         const commandId = out.Command?.CommandId;
         if (!commandId) throw new BootstrapError('INTERNAL', 'SendCommand answered without a CommandId');
@@ -249,7 +249,7 @@ export class SsmBatcher {
 
   /** Best effort: the caller has already been answered, a failed cancel only leaves the command to its timeout. */
   private cancel(commandId: string, instanceId: string): void {
-    import('@aws-sdk/client-ssm')
+    import('./sdk-commands.ts')
       .then(({ CancelCommandCommand }) =>
         this.client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] })),
       )

@@ -122,7 +122,7 @@ async function listInvocations(client: SSMClient, commandId: string): Promise<Co
   const all: CommandInvocation[] = [];
   let token: string | undefined;
   // Loaded on first use (as batcher.ts does): the SDK stays out of a process with no SSM host.
-  const { ListCommandInvocationsCommand } = await import('@aws-sdk/client-ssm');
+  const { ListCommandInvocationsCommand } = await import('./sdk-commands.ts');
   do {
     const out = await client.send(
       new ListCommandInvocationsCommand({
@@ -147,7 +147,7 @@ async function fetchOutput(
   const backoff = new Backoff(backoffOptions);
   const instanceId = entry.request.instanceId;
   let failures = 0;
-  const { GetCommandInvocationCommand } = await import('@aws-sdk/client-ssm');
+  const { GetCommandInvocationCommand } = await import('./sdk-commands.ts');
   while (entry.state === 'fetching') {
     try {
       const out = await client.send(
