@@ -325,8 +325,9 @@ b_check_http() {
 # heartbeat.appstack's plan, kept in lib/ (SPEC 2.2) for the exact bootstrap.ini and server.ini it
 # was made from, so that a heartbeat needs one program: the checks it runs are still those the
 # tool's parser listed (rendered through shq), never a reading of `check =` here.
-# B_PLAN_TAG, the plan's first line, is set by the header (lib/host/host-code.ts), which also
-# checks the plan in its own find and sha256sum when the program says B_HC_PLAN (B_PLAN_DONE).
+# B_PLAN_TAG, the plan's first line, is set by the header (lib/host/host-code.ts). A heartbeat's
+# cached header (b_hc_plan_ok) checks the plan in the same find and sha256sum as the host code and
+# leaves its verdict (B_PLAN_DONE, B_PLAN_OK, the text in _pt); elsewhere the plan is checked here.
 
 # Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
 # The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
