@@ -119,7 +119,10 @@ describe('one host session per pooled SSH connection', () => {
 
   it('a session killed mid-program: the program completes once, fails clearly, and the next one works', async () => {
     const { transport, shell, marks } = await sessionWithShell('killed-mid-program');
-    const running = transport.exec({ program: program(`sleep 1; echo ran >> '${marks}'; b_emit "@end"`) });
+    // The program goes on only when told (never by a clock): the kill lands mid-program however slow the machine.
+    const go = `${marks}.go`;
+    const wait = `n=0; while [ ! -e '${go}' ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done`;
+    const running = transport.exec({ program: program(`${wait}; echo ran >> '${marks}'; b_emit "@end"`) });
     await waitFor('the program to start', () => hasChild(shell));
     process.kill(shell, 'SIGKILL');
     await assert.rejects(running, (error: { code: string; message: string }) => {
@@ -127,6 +130,7 @@ describe('one host session per pooled SSH connection', () => {
       assert.match(error.message, /before the program reported its exit status/);
       return true;
     });
+    writeFileSync(go, '');
     await waitFor('the program to finish', () => readIfExists(marks) === 'ran\n', 10_000);
     const next = await transport.exec({ program: program('b_emit "@bootstrap 1"; b_emit "@end"') });
     assert.equal(next.stdout, '@bootstrap 1\n@end\n');
