@@ -39,9 +39,9 @@ export interface IdentitySource {
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
-// The text only: parsing depends on the passphrase, and the key must not outlive its file's change.
 // Each key file is parsed once while it is unchanged (a fleet connects hundreds of times with it);
-// an encrypted one parses to its "no passphrase given" error and is parsed again with one.
+// an encrypted one parses to its "no passphrase given" error and is parsed again with one. The
+// entry goes when the file changes, so no key outlives its file's change.
 const identityFiles = new ParsedFileCache((text: string) => ({ text, parsed: utils.parseKey(text) }));
 
 /** The keys and agent a connection authenticates with, or a KeyLoadError saying what is missing. */
