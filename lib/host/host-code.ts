@@ -62,33 +62,42 @@ const CHECK = [
 ].join('\n');
 
 /*
- * b_hc_ok for a program that runs the kept plan (a heartbeat's read): the plan, found by its
- * first line, is checked in the same find and the same sha256sum as this code, with the
- * bootstrap.ini and server.ini it must have been made from: two processes for both, not four.
- * The verdict is left for b_cached_checks (B_PLAN_DONE, B_PLAN_OK, the text read once in _pt).
+ * The kept appstack plan (prelude.sh keeps it, b_cached_checks runs it): found by its first line,
+ * trusted under the same terms, and run only when its text hashes to its name and bootstrap.ini
+ * and server.ini are still the files it was made from. `b_plan_check [HOSTCODE]` does that in
+ * one find and one sha256sum, and with HOSTCODE checks the cached host code in the same two, as
+ * a heartbeat's cached header does (b_hc_plan_ok): two processes for both, not four. It leaves
+ * B_PLAN_OK (and the text, read once with builtins, in _pt) and answers 1 when HOSTCODE does not
+ * match its name, 2 when there is no plan it may run.
  */
+// biome-ignore-start lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
 const PLAN_CHECK = [
-  'b_hc_plan_ok() {',
-  `B_LIB=$B_STATE/lib/${HOST_CODE_SHA256} B_PLAN_DONE=1 B_PLAN_OK= _pf= _pt= _sh=`,
+  'b_plan_check() {',
+  'B_PLAN_DONE=1 B_PLAN_OK= _hc=${1:-} _pf= _pt= _sh=',
   'for _kf in "$B_STATE"/lib/*; do',
   '{ IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue',
   'case "$_ptag" in "$B_PLAN_TAG "*) _pf=$_kf; break ;; esac',
   'done',
-  '[ -n "$_pf" ] && b_lib_trusted "$B_LIB" "$_pf" || { b_hc_ok; return; }',
+  '[ -n "$_pf" ] && b_lib_trusted ${_hc:+"$_hc"} "$_pf" || return 2',
   '{ while IFS= read -r _pl; do _pt="$_pt$_pl',
   '"; done < "$_pf"; } 2>/dev/null',
   '_sf=$B_STATE/server.ini; [ -f "$_sf" ] || _sf=/dev/null _sh=absent',
-  'set -- $(sha256sum /dev/fd/5 - /dev/fd/3 /dev/fd/4 2>/dev/null 5<"$B_LIB" 3<"$B_CONFIG" 4<"$_sf" <<B_PLAN',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
+  'set -- $(sha256sum /dev/fd/5 - /dev/fd/3 /dev/fd/4 2>/dev/null 5<"${_hc:-/dev/null}" 3<"$B_CONFIG" 4<"$_sf" <<B_PLAN',
   '${_pt%?}',
   'B_PLAN',
   ')',
-  `[ "\${1:-}" = ${HOST_CODE_SHA256} ] || return 1`,
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
+  `[ -z "$_hc" ] || [ "\${1:-}" = ${HOST_CODE_SHA256} ] || return 1`,
   '[ "${3:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${5:-} ${_sh:-${7:-}}" ] && B_PLAN_OK=1',
   'return 0',
   '}',
+  'b_hc_plan_ok() {',
+  `B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
+  'b_plan_check "$B_LIB"',
+  'case $? in 0) return 0 ;; 1) return 1 ;; esac',
+  'b_hc_ok',
+  '}',
 ].join('\n');
+// biome-ignore-end lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
 
 const absent = (check: string) =>
   `if ${check}; then . "$B_LIB"; else printf '%s\\n' '${ABSENT_RECORD}'; exit 0; fi\n`;
@@ -108,6 +117,7 @@ const FULL_DEFINE = [
   `B_HOSTCODE=${shq(PRELUDE)}`,
   'eval "$B_HOSTCODE"',
   CHECK,
+  PLAN_CHECK,
   'b_hc_install() {',
   '  [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || return 0',
   '  b_hc_ok && { b_emit "$1"; return 0; }',

@@ -325,46 +325,15 @@ b_check_http() {
 # heartbeat.appstack's plan, kept in lib/ (SPEC 2.2) for the exact bootstrap.ini and server.ini it
 # was made from, so that a heartbeat needs one program: the checks it runs are still those the
 # tool's parser listed (rendered through shq), never a reading of `check =` here.
-# B_PLAN_TAG, the plan's first line, is set by the header (lib/host/host-code.ts). A heartbeat's
-# cached header (b_hc_plan_ok) checks the plan in the same find and sha256sum as the host code and
-# leaves its verdict (B_PLAN_DONE, B_PLAN_OK, the text in _pt); elsewhere the plan is checked here.
+# B_PLAN_TAG (the plan's first line) and b_plan_check, which finds the plan and checks it, are
+# defined by the header (lib/host/host-code.ts); a heartbeat's cached header has already run it.
 
 # Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
 # The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
 # meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
-  if [ -n "${B_PLAN_DONE:-}" ]; then
-    [ -z "$B_PLAN_OK" ] || eval "$_pt"
-    return 0
-  fi
-  [ -d "$B_STATE/lib" ] || return 0
-  # The kept plan: the file in lib/ whose first line is a plan's tag (b_keep_plan keeps one).
-  _pf=''
-  for _kf in "$B_STATE"/lib/*; do
-    { IFS= read -r _ptag < "$_kf"; } 2>/dev/null || continue
-    case "$_ptag" in "$B_PLAN_TAG "*) _pf=$_kf; break ;; esac
-  done
-  [ -n "$_pf" ] && b_lib_trusted "$_pf" || return 0
-  # Read once, with builtins: the text whose hash is checked is the text run.
-  _pt=''
-  { while IFS= read -r _pl; do _pt="$_pt$_pl$B_NL"; done < "$_pf"; } 2>/dev/null
-  _pb=${_pt%"$B_NL"}
-  # One sha256sum for the plan's text (stdin), bootstrap.ini and server.ini (as /dev/fd/N, so any
-  # path is safe in its output).
-  if [ -f "$B_STATE/server.ini" ]; then
-    _ph=$(sha256sum - /dev/fd/3 /dev/fd/4 2>/dev/null 3<"$B_CONFIG" 4<"$B_STATE/server.ini" <<B_PLAN
-$_pb
-B_PLAN
-)
-  else
-    _ph=$(sha256sum - /dev/fd/3 2>/dev/null 3<"$B_CONFIG" <<B_PLAN
-$_pb
-B_PLAN
-)
-  fi
-  set -- $_ph
-  [ "${1:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${3:-} ${5:-absent}" ] || return 0
-  eval "$_pt"
+  [ -n "${B_PLAN_DONE:-}" ] || b_plan_check || return 0
+  [ -z "$B_PLAN_OK" ] || eval "$_pt"
   return 0
 }
 

@@ -157,6 +157,24 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
     assert.deepEqual(changed.products['deepfiler']?.checks, [{ check: marking, ok: true }]);
   });
 
+  it("keeps and runs its plan where the state dir's path has spaces and quotes in it", async () => {
+    const sandbox = fresh();
+    const parent = mkdtempSync(join(tmpdir(), "appstack it's a dir "));
+    dirs.push(parent);
+    const transport = countingTransport();
+    const host = { ...sandbox.host(transport), stateDir: join(parent, 'state $(x) here') };
+    await runCommand(host, { command: 'server.provision', role: 'worker' });
+    const marking = markingCheck(sandbox, 'spaced');
+    sandbox.writeConfig(
+      bootstrapIni(sandbox.root).replace(/check = exec:\S+deepfiler\.check\.sh/, `check = ${marking}`),
+    );
+    const first = await runCommand(host, { command: 'heartbeat.appstack' });
+    transport.programs = 0;
+    assert.deepEqual(await runCommand(host, { command: 'heartbeat.appstack' }), first);
+    assert.equal(transport.programs, 1, 'the kept plan should run within the read');
+    assert.equal(ran(sandbox, 'spaced'), 'ran\nran\n');
+  });
+
   it("never runs a kept plan that fails SPEC 2.2's terms for lib/ (its name, its mode)", async () => {
     const sandbox = fresh();
     const transport = countingTransport();
