@@ -4,6 +4,7 @@
  * carries no tags: a host knows the tags its filters required. The client is injected.
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import { ssmCommands } from '../../transport/ssm/load-sdk.ts';
 import type { TagFilter } from '../dynamic-sources.ts';
 import type { ListedInstance } from './listed-instance.ts';
 
@@ -14,7 +15,7 @@ export async function listSsmInstances(
 ): Promise<ListedInstance[]> {
   const instances: ListedInstance[] = [];
   // The SDK loads when a source of this kind is read, not with the inventory code.
-  const { paginateDescribeInstanceInformation } = await import('../../transport/ssm/sdk-commands.ts');
+  const { paginateDescribeInstanceInformation } = await ssmCommands();
   const pages = paginateDescribeInstanceInformation(
     { client, pageSize: 50 },
     {

@@ -25,6 +25,7 @@ import {
   type InvocationRequest,
   type InvocationResult,
 } from './follow.ts';
+import { ssmCommands } from './load-sdk.ts';
 import { awsErrorName, Backoff, type BackoffOptions, isThrottling } from './retry.ts';
 
 export type { InvocationRequest, InvocationResult } from './follow.ts';
@@ -194,7 +195,7 @@ export class SsmBatcher {
       try {
         const ids = targets.map((e) => e.request.instanceId);
         // The SDK's commands load on first use: a fleet without SSM hosts never parses them.
-        const { SendCommandCommand } = await import('./sdk-commands.ts');
+        const { SendCommandCommand } = await ssmCommands();
         const out = await this.client.send(new SendCommandCommand(this.sendInput(batch, ids)));
         const commandId = out.Command?.CommandId;
         if (!commandId) throw new BootstrapError('INTERNAL', 'SendCommand answered without a CommandId');
@@ -249,7 +250,7 @@ export class SsmBatcher {
 
   /** Best effort: the caller has already been answered, a failed cancel only leaves the command to its timeout. */
   private cancel(commandId: string, instanceId: string): void {
-    import('./sdk-commands.ts')
+    ssmCommands()
       .then(({ CancelCommandCommand }) =>
         this.client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] })),
       )

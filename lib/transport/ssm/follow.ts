@@ -8,6 +8,7 @@
  */
 import type { CommandInvocation, SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
+import { ssmCommands } from './load-sdk.ts';
 import {
   awsErrorName,
   Backoff,
@@ -122,7 +123,7 @@ async function listInvocations(client: SSMClient, commandId: string): Promise<Co
   const all: CommandInvocation[] = [];
   let token: string | undefined;
   // Loaded on first use (as batcher.ts does): the SDK stays out of a process with no SSM host.
-  const { ListCommandInvocationsCommand } = await import('./sdk-commands.ts');
+  const { ListCommandInvocationsCommand } = await ssmCommands();
   do {
     const out = await client.send(
       new ListCommandInvocationsCommand({
@@ -147,7 +148,7 @@ async function fetchOutput(
   const backoff = new Backoff(backoffOptions);
   const instanceId = entry.request.instanceId;
   let failures = 0;
-  const { GetCommandInvocationCommand } = await import('./sdk-commands.ts');
+  const { GetCommandInvocationCommand } = await ssmCommands();
   while (entry.state === 'fetching') {
     try {
       const out = await client.send(
