@@ -12,6 +12,7 @@ import ssh2 from 'ssh2';
 import type { BootstrapError } from '../../errors.ts';
 import { sshAlgorithms } from './algorithms.ts';
 import { KeyLoadError, loadClientKeys } from './auth.ts';
+import { coalesceWrites } from './coalesce.ts';
 import type { ResolvedEndpoint } from './endpoint.ts';
 import type { Ssh2Error } from './errors.ts';
 import { isRetryableBeforeAuth, mapConnectError, sshError } from './errors.ts';
@@ -122,6 +123,7 @@ function connectOnce(
           return;
         }
         sock = opened;
+        coalesceWrites(opened);
         const c = new ssh2.Client();
         client = c;
         c.on('error', (error: Ssh2Error) => {
