@@ -173,15 +173,20 @@ export const SESSION_LOAD: string = FULL_DEFINE;
 
 /**
  * The program as a frame for a shell that has evaluated SESSION_LOAD: its paths and its own
- * lines; a self-contained program also (re)installs the cache, as it would alone. Undefined when
- * the program has no header of ours.
+ * lines; a self-contained program also (re)installs the cache, as it would alone (`installs`:
+ * it writes). Undefined when the program has no header of ours.
  */
-export function sessionFrame(program: string): string | undefined {
+export function sessionFrame(program: string): { text: string; installs: boolean } | undefined {
   const full = program.indexOf(FULL_TAIL);
-  if (full >= 0) return program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length);
+  if (full >= 0)
+    return {
+      text: program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length),
+      installs: true,
+    };
   for (const tail of [CACHED_TAIL, CACHED_PLAN_TAIL]) {
     const cached = program.indexOf(tail);
-    if (cached >= 0) return program.slice(0, cached) + program.slice(cached + tail.length);
+    if (cached >= 0)
+      return { text: program.slice(0, cached) + program.slice(cached + tail.length), installs: false };
   }
   return undefined;
 }

@@ -26,6 +26,7 @@ export async function execProgram(
   host: HostTarget,
   program: string,
   options: RunOptions = {},
+  how: { readsOnly?: boolean } = {},
 ): Promise<HostAnswer> {
   // One time limit for the exchange: a fallback after `@hostcode absent` gets what is left of it.
   const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
@@ -33,6 +34,7 @@ export async function execProgram(
     host.transport.exec({
       program: text,
       ...present({
+        readsOnly: how.readsOnly,
         timeoutMs: deadline === undefined ? undefined : Math.max(1, deadline - Date.now()),
         signal: options.signal,
       }),
@@ -71,7 +73,9 @@ export async function readSnapshot(
   plan: ReadPlan,
   options: RunOptions = {},
 ): Promise<Snapshot> {
-  const answer = await execProgram(host, renderRead(host, plan), options);
+  const answer = await execProgram(host, renderRead(host, plan), options, {
+    readsOnly: plan.checks !== true,
+  });
   const snapshot = snapshotFrom(host, answer, plan.products);
   options.onConfig?.(snapshot.config);
   return snapshot;

@@ -15,6 +15,12 @@ export interface ExecRequest {
   timeoutMs?: number;
   /** Abort the wait (the caller gave up). Rejects with `TRANSPORT_TIMEOUT`. */
   signal?: AbortSignal;
+  /**
+   * The program only reads (lib/host/programs.ts `renderRead` without checks): it starts no
+   * process that outlives it, takes no lock and changes no state of the shell's but its own
+   * variables. An SSH host session runs such a program in its own shell, without a subshell.
+   */
+  readsOnly?: boolean;
 }
 
 /** What a program printed; defined beside the parser that reads it (lib/host), which knows no transport. */

@@ -6,10 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cachedForm, renderHeader } from '../../lib/host/host-code.ts';
+import { cachedForm, renderHeader, SESSION_LOAD } from '../../lib/host/host-code.ts';
+import { PRELUDE } from '../../lib/host/shell-source.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { present } from '../../lib/optional.ts';
 import { SshPool } from '../../lib/transport/ssh/index.ts';
+import { SESSION_COMMAND } from '../../lib/transport/ssh/session.ts';
 import type { Transport } from '../../lib/transport/types.ts';
 import { readIfExists, waitFor } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
@@ -18,7 +20,7 @@ import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../sup
 /** PIDs of the host session shells the test user runs. */
 function sessionShells(user: string): number[] {
   try {
-    const out = execFileSync('pgrep', ['-u', user, '-f', 'read -r _sn'], { encoding: 'utf8' });
+    const out = execFileSync('pgrep', ['-u', user, '-f', 'read -r _Zn'], { encoding: 'utf8' });
     return out.split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
@@ -99,6 +101,38 @@ describe('one host session per pooled SSH connection', () => {
     );
     // A frame's stdin is empty: no program can read the frames after it.
     assert.equal((await framed.exec({ program: program('cat; echo done') })).stdout, 'done\n');
+  });
+
+  it("runs a read in the session's own shell and anything else in a subshell, each answering as an exec", async () => {
+    const { transport, shell } = await sessionWithShell('reads-in-shell');
+    const plain = connect(sshd, { hostSessions: false });
+    const self = 'read -r me _ </proc/self/stat; b_emit "@self $me"';
+    const read = await transport.exec({ program: program(self), readsOnly: true });
+    assert.equal(read.stdout, `@self ${shell}\n`, 'the read ran in the session shell');
+    const other = await transport.exec({ program: program(self) });
+    assert.notEqual(other.stdout, `@self ${shell}\n`, 'a frame not marked a read has a process of its own');
+    // A read's answer is an exec's: every byte on stdout, stderr apart, its status, and an empty stdin.
+    for (const body of [
+      'LC_ALL=C awk \'BEGIN { for (i = 1; i < 256; i++) printf "%c", i }\'; echo oops >&2',
+      "printf 'no newline at the end'; false",
+      'cat; echo done',
+    ]) {
+      assert.deepEqual(
+        await transport.exec({ program: program(body), readsOnly: true }),
+        await plain.exec({ program: program(body), readsOnly: true }),
+        body,
+      );
+    }
+    // What a read left queued is not printed by the next one.
+    await transport.exec({ program: program("b_queue '@file stale' /etc/hostname"), readsOnly: true });
+    const next = await transport.exec({ program: program('b_flush; b_emit "@end"'), readsOnly: true });
+    assert.equal(next.stdout, '@end\n');
+    assert.equal(sessionShells(user).includes(shell), true, 'the session lives on');
+  });
+
+  it('names its own variables so that no host code can overwrite them in a read', () => {
+    for (const text of [PRELUDE, SESSION_LOAD]) assert.doesNotMatch(text, /\b_Z/);
+    assert.match(SESSION_COMMAND, /_Zn/);
   });
 
   /** A connection whose host session runs (two programs sent), its shell's PID, and an empty marks file. */

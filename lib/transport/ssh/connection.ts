@@ -138,8 +138,13 @@ export class SshConnection {
    * Runs a frame (host-code.ts `sessionFrame`) in this connection's host session, starting one
    * for the second such program on the connection (a connection used once never pays for it).
    * NOT_STARTED when no session could take it and it never ran: the caller then uses exec.
+   * `inShell`: a read (ExecRequest `readsOnly`), run in the session's shell itself (session.ts).
    */
-  async runFramed(frame: string, signal: AbortSignal): Promise<ExecResult | typeof NOT_STARTED> {
+  async runFramed(
+    frame: string,
+    signal: AbortSignal,
+    inShell = false,
+  ): Promise<ExecResult | typeof NOT_STARTED> {
     this.hold();
     try {
       const { client } = await abortable(this.#ready, signal);
@@ -148,7 +153,7 @@ export class SshConnection {
       const session = this.#session ?? (await this.#startSession(client, signal));
       if (!session?.acceptsFrame) return NOT_STARTED;
       try {
-        return await session.run(frame, signal);
+        return await session.run(frame, signal, inShell);
       } finally {
         // Sessions were given up (the server refused a channel it holds): its slot goes back now.
         if (this.#sessionsOff) session.close();

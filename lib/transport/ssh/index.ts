@@ -100,7 +100,9 @@ export function createSshTransport(options: SshTransportOptions): Transport {
               try {
                 const connection = pool.connectionFor(endpoint);
                 if (frame !== undefined) {
-                  const framed = await connection.runFramed(frame, signal);
+                  // A read runs in the session's own shell; anything that writes, in a subshell.
+                  const inShell = request.readsOnly === true && !frame.installs;
+                  const framed = await connection.runFramed(frame.text, signal, inShell);
                   if (framed !== NOT_STARTED) return framed;
                 }
                 return await connection.exec(command, request.program, signal);

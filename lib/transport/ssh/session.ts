@@ -5,10 +5,15 @@
  *
  * Framing. The client sends a random nonce as the first line, then frames: `ID COUNT` and COUNT
  * lines. The shell reads them with the `read` builtin (one byte at a time, so nothing past a frame
- * is consumed), acknowledges the start (`@@NONCE ID start`), runs the lines (the load frame `L…`
- * in the shell itself, every other one in a subshell with stdin from /dev/null and the nonce
- * cleared, and B_SELF naming the frame's own process, from /proc/self/stat: in a subshell `$$` is
- * still the session's shell, and the lock must name the process that holds it), then writes `\n@@NONCE ID end STATUS\n` to stdout and `\n@@NONCE ID end\n` to stderr.
+ * is consumed), acknowledges the start (`@@NONCE ID start`), runs the lines, then writes
+ * `\n@@NONCE ID end STATUS\n` to stdout and `\n@@NONCE ID end\n` to stderr. Where the lines run:
+ * - the load frame `L…` and a read `R…` (ExecRequest `readsOnly`), in the shell itself: a read
+ *   sets only variables of its own and starts no process that outlives it, and saves the ~0.5 ms
+ *   a subshell costs (stdin from /dev/null, the file queue of b_flush emptied first);
+ * - every other frame `P…`, in a subshell with stdin from /dev/null and the nonce cleared, and
+ *   B_SELF naming the frame's own process, from /proc/self/stat: in a subshell `$$` is still the
+ *   session's shell, and the lock must name the process that holds it.
+ * The session's own variables are named `_Z…`, which no host code uses (a test holds it so).
  * Exit status and output are an exec's, but for one thing: a frame killed by a signal has the
  * shell's report of it (`Terminated`) on its stderr, where an exec's shell dies silently.
  * Only the shell knows the nonce, so no output of a program can end its frame early.
@@ -25,15 +30,16 @@ import type { ExecResult } from '../types.ts';
 
 /**
  * What sshd runs for a session (through the login shell, so one line, single-quoted, no `!`).
- * `_nl` is a newline made without quoting one, which csh would refuse.
+ * `_Znl` is a newline made without quoting one, which csh would refuse.
  */
 export const SESSION_COMMAND = [
-  `exec /bin/sh -c 'IFS= read -r _sn || exit 0; _nl=$(printf "\\nx"); _nl=\${_nl%x};`,
-  'while read -r _sq _sc; do _sb=;',
-  'while [ "$_sc" -gt 0 ] && IFS= read -r _sl; do _sb=$_sb$_sl$_nl; _sc=$((_sc - 1)); done;',
-  '[ "$_sc" -eq 0 ] || exit 0; printf "@@%s %s start\\n" "$_sn" "$_sq";',
-  'case $_sq in L*) eval "$_sb"; _st=$? ;; *) (_sn=; read -r B_SELF _ 2>/dev/null </proc/self/stat || B_SELF=$$; eval "$_sb") </dev/null; _st=$? ;; esac;',
-  `printf "\\n@@%s %s end %s\\n" "$_sn" "$_sq" "$_st"; printf "\\n@@%s %s end\\n" "$_sn" "$_sq" >&2; done'`,
+  `exec /bin/sh -c 'IFS= read -r _Zn || exit 0; _Znl=$(printf "\\nx"); _Znl=\${_Znl%x};`,
+  'while read -r _Zi _Zc; do _Zb=;',
+  'while [ "$_Zc" -gt 0 ] && IFS= read -r _Zl; do _Zb=$_Zb$_Zl$_Znl; _Zc=$((_Zc - 1)); done;',
+  '[ "$_Zc" -eq 0 ] || exit 0; printf "@@%s %s start\\n" "$_Zn" "$_Zi";',
+  'case $_Zi in L*) eval "$_Zb"; _Zs=$? ;; R*) { B_Q=; eval "$_Zb"; } </dev/null; _Zs=$? ;;',
+  '*) (_Zn=; read -r B_SELF _ 2>/dev/null </proc/self/stat || B_SELF=$$; eval "$_Zb") </dev/null; _Zs=$? ;; esac;',
+  `printf "\\n@@%s %s end %s\\n" "$_Zn" "$_Zi" "$_Zs"; printf "\\n@@%s %s end\\n" "$_Zn" "$_Zi" >&2; done'`,
 ].join(' ');
 
 /** The session ended (or could not take the frame) before the frame started: safe to send again. */
@@ -107,11 +113,11 @@ export class HostSession {
     return this.#ended;
   }
 
-  /** Runs one frame (lines of sh); NOT_STARTED when the session could not start it. */
-  run(frame: string, signal: AbortSignal): Promise<ExecResult | typeof NOT_STARTED> {
+  /** Runs one frame (lines of sh), `inShell` in the session's shell; NOT_STARTED when the session could not start it. */
+  run(frame: string, signal: AbortSignal, inShell = false): Promise<ExecResult | typeof NOT_STARTED> {
     if (this.#ended) return Promise.resolve(NOT_STARTED);
     if (!this.acceptsFrame) return Promise.reject(new Error('host session busy'));
-    const id = `P${this.#next++}`;
+    const id = `${inShell ? 'R' : 'P'}${this.#next++}`;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         // The program may go on on the host; closing the channel stops following it.
