@@ -4,7 +4,8 @@ import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { createLocalTransport } from '../transport/local.ts';
-import { createSshTransport, parseSshAddress, type SshEndpoint } from '../transport/ssh/index.ts';
+import type { SshEndpoint } from '../transport/ssh/index.ts';
+import { parseSshAddress } from '../transport/ssh/ssh-address.ts';
 import type { CliOptions } from './args.ts';
 
 /**
@@ -79,6 +80,8 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
   const paths = hostPaths(options, env, options.host !== undefined || options.ssm !== undefined);
   if (options.host !== undefined) {
     const endpoint = sshEndpointFromFlags(options);
+    // ssh2 and the SSH transport load only for `--host`: a command on this machine never pays for them.
+    const { createSshTransport } = await import('../transport/ssh/index.ts');
     return { name: endpoint.host, transport: createSshTransport(endpoint), ...paths };
   }
   if (options.ssm !== undefined) {
