@@ -16,7 +16,9 @@
  * The session's own variables are named `_Z…`, which no host code uses (a test holds it so).
  * Exit status and output are an exec's, but for one thing: a frame killed by a signal has the
  * shell's report of it (`Terminated`) on its stderr, where an exec's shell dies silently.
- * Only the shell knows the nonce, so no output of a program can end its frame early.
+ * Only the shell knows the nonce (cleared in a subshell frame; in a read, which runs in the shell,
+ * our code prints records and file contents only, and what it starts never inherits the unexported
+ * nonce), so no output of a program can end its frame early.
  *
  * Failure. A frame the shell never acknowledged never started: the caller may send it by exec.
  * One it acknowledged is never re-sent: when the session ends before its end marker, it fails as
