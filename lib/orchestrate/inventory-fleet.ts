@@ -5,6 +5,7 @@ import { BootstrapError } from '../errors.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
+import { wantFleetBacklog } from '../transport/backlog.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import type { SshEndpoint, SshPool } from '../transport/ssh/index.ts';
 import type { Transport, TransportKind } from '../transport/types.ts';
@@ -45,6 +46,8 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
     return pool;
   };
   const transports = new Map<string, Transport>();
+  // SSM's batcher reads a run's backlog; its transports are made when first used, inside a run.
+  if (inventory.hosts.some((h) => h.transport === 'ssm')) wantFleetBacklog();
 
   const find = (name: string): InventoryHost => {
     const host = inventory.hosts.find((h) => h.name === name);

@@ -17,7 +17,7 @@
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError } from '../../errors.ts';
-import { currentFleetBacklog, type FleetBacklog } from '../backlog.ts';
+import { currentFleetBacklog, type FleetBacklog, wantFleetBacklog } from '../backlog.ts';
 import {
   apiError,
   type Entry,
@@ -72,6 +72,7 @@ export class SsmBatcher {
   private readonly sleepers = new Map<string, AbortController>();
 
   constructor(client: SSMClient, options: SsmBatcherOptions = {}) {
+    wantFleetBacklog();
     this.client = client;
     this.windowMs = options.windowMs ?? 10;
     this.maxHoldMs = options.maxHoldMs ?? 10_000;
