@@ -124,6 +124,39 @@ describe('bench targets', () => {
     assert.match(text, /not meas +whole process faster than pdsh,/);
   });
 
+  it('shows the CPU and whole-process ratios of each repetition beside their medians', () => {
+    // Three repetitions: ours at 8, 9 and 7 ms per host of client CPU against the one-liner's 6,
+    // 6 and 7 (1.33×, 1.50×, 1.00×), and at 40, 42, 38 ms of host CPU against 36, 40, 38.
+    const run = (wallS: number, cpu: number, host: number) => {
+      const { reps: _reps, failedReps: _failed, ...figures } = medians(200, wallS, cpu, host);
+      return { ...figures, errors: [] };
+    };
+    const cell = {
+      hosts: 200,
+      fanout: 32,
+      runs: {
+        ours: [run(5, 8, 40), run(5.5, 9, 42), run(4.5, 7, 38)],
+        'floor-work': [run(4, 6, 36), run(4, 6, 40), run(4, 7, 38)],
+        'pdsh-curve25519': [run(6, 18, 35), run(5, 18, 35), run(6, 18, 35)],
+      } as Partial<Record<RunnerName, ReturnType<typeof run>[]>>,
+      medians: {
+        ours: medians(200, 5, 8, 40),
+        'floor-work': medians(200, 4, 6, 38),
+        'pdsh-curve25519': medians(200, 6, 18, 35),
+      } as Partial<Record<RunnerName, Medians>>,
+    };
+    const targets = evaluateTargets(results({ heartbeat: [cell] }));
+    const note = (re: RegExp) => targets.find((t) => re.test(t.name))?.note ?? '';
+    assert.match(note(/client CPU/), /per repetition 1\.33×, 1\.50×, 1\.00×/);
+    assert.match(note(/host CPU per host/), /per repetition 1\.11×, 1\.05×, 1\.00×/);
+    // Whole process, spawn to exit (0.3 s more than the run): 6.3 / 5.3, 5.3 / 5.8, 6.3 / 4.8.
+    assert.match(note(/faster than pdsh-curve25519/), /per repetition 1\.19×, 0\.91×, 1\.31×/);
+    // One repetition has no spread to show.
+    const one = { ...cell, runs: { ours: [run(5, 8, 40)], 'floor-work': [run(4, 6, 36)] } };
+    const single = evaluateTargets(results({ heartbeat: [one] }));
+    assert.doesNotMatch(single.find((t) => /client CPU/.test(t.name))?.note ?? '', /per repetition/);
+  });
+
   it('reads the latency targets from the proxy’s round trips, against every tool measured', () => {
     const at = (s: number, trips: number) => ({ ...medians(200, s, 8, 30), roundTrips: trips * 200 });
     const cells = [
