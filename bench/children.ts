@@ -1,12 +1,14 @@
 /**
- * Our measured runs (heartbeat-run.ts, floor-run.ts) are bundled with esbuild exactly as
- * scripts/bundle.mjs bundles the CLI (same plugin: the host prelude inlined, ssh2's native
- * add-ons left out), then run with plain `node`: no TypeScript loader in the process, so its
- * startup, CPU and RSS are those of the code that ships.
+ * Our measured runs are bundled with esbuild as scripts/bundle.mjs bundles the CLI (same plugin:
+ * the host prelude inlined, ssh2's native add-ons left out), then run with plain `node`: no
+ * TypeScript loader in the process, so its startup, CPU and RSS are those of the code that ships.
+ * heartbeat-run.ts is split into an entry and chunks, as dist/cli/ (what the checkout's command
+ * runs) is; the bare ssh2 floor imports nothing lazily, so one file is the whole of it.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { inlinePlugin, REQUIRE_BANNER, ROOT } from '../scripts/bundle.mjs';
+import { cliBuildOptions, inlinePlugin, REQUIRE_BANNER, ROOT } from '../scripts/bundle.mjs';
 import { jsonResult, run } from './processes.ts';
 
 export interface Children {
@@ -16,25 +18,25 @@ export interface Children {
 
 /** Bundles both runners into `outdir`. */
 export async function buildChildren(outdir: string): Promise<Children> {
-  const out = { heartbeat: join(outdir, 'heartbeat-run.mjs'), floor: join(outdir, 'floor-run.mjs') };
-  for (const [name, outfile] of [
-    ['heartbeat-run', out.heartbeat],
-    ['floor-run', out.floor],
-  ] as const) {
-    await build({
-      entryPoints: [join(ROOT, 'bench', `${name}.ts`)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      plugins: [inlinePlugin],
-      banner: { js: REQUIRE_BANNER },
-      legalComments: 'none',
-      logLevel: 'warning',
-      absWorkingDir: ROOT,
-    });
-  }
+  const heartbeatDir = join(outdir, 'heartbeat');
+  const out = { heartbeat: join(heartbeatDir, 'heartbeat-run.mjs'), floor: join(outdir, 'floor-run.mjs') };
+  rmSync(heartbeatDir, { recursive: true, force: true });
+  await build(
+    cliBuildOptions(join(ROOT, 'bench', 'heartbeat-run.ts'), { outdir: heartbeatDir, name: 'heartbeat-run' }),
+  );
+  await build({
+    entryPoints: [join(ROOT, 'bench', 'floor-run.ts')],
+    outfile: out.floor,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    plugins: [inlinePlugin],
+    banner: { js: REQUIRE_BANNER },
+    legalComments: 'none',
+    logLevel: 'warning',
+    absWorkingDir: ROOT,
+  });
   return out;
 }
 

@@ -188,7 +188,11 @@ export function formatReport(results: BenchResults): string {
         `  ${f.name.padEnd(14)} ${fmt(f.bytes / 1e6, 3)} MB (${f.files} files, index.mjs ${fmt(f.entryBytes / 1e3, 0)} kB)  init ${fmt(f.initMs, 1)} ms (median of ${f.samples}; quartiles ${fmt(f.initSpread.p25, 0)}–${fmt(f.initSpread.p75, 0)}, range ${fmt(f.initSpread.min, 0)}–${fmt(f.initSpread.max, 0)})`,
         `      largest parts: ${f.largest.map((p) => `${p.part} ${fmt(p.bytes / 1e3, 0)} kB`).join(', ')}`,
       );
-    out.push(`  CLI bundle: \`--version\` from spawn to exit ${fmt(results.lambda.cliStartMs, 1)} ms`, '');
+    const file = results.lambda.cliFileStartMs;
+    out.push(
+      `  CLI: \`--version\` from spawn to exit ${fmt(results.lambda.cliStartMs, 1)} ms (dist/cli/, what the checkout runs)${file === undefined ? '' : `; ${fmt(file, 1)} ms as one file (dist/cloudiq-bootstrap.mjs, for servers)`}`,
+      '',
+    );
   }
   for (const p of results.profiles) {
     out.push(`CPU profile of ours (${p.file}): ${fmt(p.totalMs)} ms`);

@@ -93,7 +93,8 @@ export interface BenchResults {
   forks: { method: string; counts: ForkCount[] } | { method: null; why: string } | null;
   ssm: SsmRun[] | null;
   ssmCommandSizes: CommandSize[] | null;
-  lambda: { functions: BundleFigure[]; cliStartMs: number } | null;
+  /** cliStartMs: the split CLI (dist/cli/); cliFileStartMs: the one file (absent before it was measured). */
+  lambda: { functions: BundleFigure[]; cliStartMs: number; cliFileStartMs?: number } | null;
   profiles: ProfileSummary[];
   targets: Target[];
   errors: string[];

@@ -1,6 +1,7 @@
-// Whether the checkout's CLI bundle (dist/cloudiq-bootstrap.mjs, `npm run build:cli`, built on
-// `npm install` by `prepare`) may run instead of the TypeScript sources: only when it is newer
-// than every file it is built from. A stale bundle would run other code than the checkout holds,
+// Whether the checkout's CLI bundle (dist/cli/: cloudiq-bootstrap.mjs and the chunks it loads,
+// `npm run build:cli`, built on `npm install` by `prepare`) may run instead of the TypeScript
+// sources: only when it is newer than every file it is built from (the build writes the folder
+// anew, chunks and entry together). A stale bundle would run other code than the checkout holds,
 // so when anything is newer, or the bundle is missing, the sources run (through tsx).
 // Plain JavaScript with no imports beyond node:, so deciding costs a few milliseconds.
 import { readdirSync, statSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 /** What the CLI bundle is built from, relative to the checkout's root. */
 export const BUNDLE_INPUTS = ['lib', 'scripts/bundle.mjs', 'package.json', 'package-lock.json'];
 
-export const BUNDLE_PATH = 'dist/cloudiq-bootstrap.mjs';
+export const BUNDLE_PATH = 'dist/cli/cloudiq-bootstrap.mjs';
 
 function newestMtime(path) {
   let stat;

@@ -10,7 +10,7 @@ export declare const inlinePlugin: Plugin;
 export interface BundleOptions {
   /** Output directory, relative to the repository; default `dist`. */
   outdir?: string;
-  /** Build dist/cloudiq-bootstrap.mjs; default true. */
+  /** Build the CLI, dist/cloudiq-bootstrap.mjs and dist/cli/; default true. */
   cli?: boolean;
   /** Functions to build (those whose functions/<name>.ts exists); default all four. */
   functions?: string[];
@@ -20,16 +20,28 @@ export interface BundleOptions {
 }
 
 export interface BundleOutput {
+  /** `cli` (one file), `cli-split` (dist/cli/) or a function's name. */
   name: string;
-  /** The entry: dist/cloudiq-bootstrap.mjs, or a function's index.mjs. */
+  /** The entry: dist/cloudiq-bootstrap.mjs, dist/cli/cloudiq-bootstrap.mjs, or a function's index.mjs. */
   file: string;
-  /** All of it: for a function, its whole asset folder (index.mjs and chunks/). */
+  /** All of it: for a split build, its whole folder (the entry and chunks/). */
   bytes: number;
-  /** A function's index.mjs alone: what a cold start parses. */
+  /** A split build's entry alone: what a start parses first. */
   entryBytes?: number;
   /** How many files `bytes` counts. */
   files?: number;
 }
+
+/** The CLI's program (main() with the process's arguments). */
+export declare const CLI_ENTRY: string;
+
+/** esbuild's options for a CLI program: one file with `outfile`, an entry and chunks/ with `outdir`. */
+export declare function cliBuildOptions(
+  entry: string,
+  out:
+    | { outfile: string; outdir?: undefined; name?: string }
+    | { outdir: string; outfile?: undefined; name?: string },
+): import('esbuild').BuildOptions;
 
 /** Every file of a function's asset folder (index.mjs and its chunks). */
 export declare function assetFiles(dir: string): string[];

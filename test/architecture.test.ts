@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY, cliBuildOptions } from '../scripts/bundle.mjs';
 import { findCycles, folderGraph, type ImportGraph, readImportGraph } from './support/import-graph.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -120,6 +121,26 @@ describe('the shape of the code', () => {
       ['functions/b.ts', ['infra/c.ts']],
     ]);
     assert.equal(wrongWayArrows(wrong).length, 2);
+  });
+
+  it('loads packages lazily only through modules of its own, or ones the CLI leaves external', () => {
+    // In a bundle split into chunks (dist/cli/), import() of a package bundled from its CommonJS
+    // build yields only its `default` export; through a module of ours (as
+    // lib/transport/ssm/sdk-commands.ts), esbuild keeps every named export.
+    const external = new Set(cliBuildOptions(CLI_ENTRY, { outfile: 'x.mjs' }).external ?? []);
+    const lazy: string[] = [];
+    for (const file of graph.keys()) {
+      if (!file.startsWith('lib/')) continue;
+      // Without comments, which may name such an import to say why it is not there.
+      const text = readFileSync(join(ROOT, file), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '');
+      for (const match of text.matchAll(/\bimport\(\s*'([^'.][^']*)'\s*\)/g)) {
+        const name = match[1]!;
+        if (!name.startsWith('node:') && !external.has(name)) lazy.push(`${file}: import('${name}')`);
+      }
+    }
+    assert.deepEqual(lazy, []);
   });
 
   it('keeps only what everything uses at the root of lib/', () => {

@@ -14,7 +14,7 @@ export async function listDynamicHosts(inventory: Inventory, profile?: string): 
   if (!hasDynamicSources(inventory)) return inventory;
   const kinds = new Set(inventory.sources?.map((source) => source.kind));
   const ec2 = kinds.has('ec2') ? await import('@aws-sdk/client-ec2') : undefined;
-  const ssm = kinds.has('ssm') ? await import('@aws-sdk/client-ssm') : undefined;
+  const ssm = kinds.has('ssm') ? await import('../transport/ssm/sdk-commands.ts') : undefined;
   const made = new Map<string, { destroy(): void }>();
   const once = <T extends { destroy(): void }>(key: string, make: () => T): T => {
     let client = made.get(key) as T | undefined;

@@ -51,7 +51,9 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     withSshConfig(await loadInventory(options.inventory ?? ''), options.sshConfig),
     options.profile,
   );
-  const sdk = inventory.hosts.some((h) => h.transport === 'ssm') ? await import('@aws-sdk/client-ssm') : null;
+  const sdk = inventory.hosts.some((h) => h.transport === 'ssm')
+    ? await import('../transport/ssm/sdk-commands.ts')
+    : null;
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
     return new sdk.SSMClient({

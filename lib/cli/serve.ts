@@ -59,7 +59,7 @@ async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fle
   // Dynamic sources are listed once, when serving starts.
   const inventory = await listDynamicHosts(await loadInventory(file));
   const sdk = inventory.hosts.some((host) => host.transport === 'ssm')
-    ? await import('@aws-sdk/client-ssm')
+    ? await import('../transport/ssm/sdk-commands.ts')
     : undefined;
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');

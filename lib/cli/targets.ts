@@ -85,7 +85,7 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
     return { name: endpoint.host, transport: createSshTransport(endpoint), ...paths };
   }
   if (options.ssm !== undefined) {
-    const { SSMClient } = await import('@aws-sdk/client-ssm');
+    const { SSMClient } = await import('../transport/ssm/sdk-commands.ts');
     const { createSsmTransport } = await import('../transport/ssm/index.ts');
     const client = new SSMClient({
       retryMode: 'adaptive',

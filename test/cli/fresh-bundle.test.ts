@@ -32,7 +32,7 @@ describe('the checkout CLI runs its bundle only while it is current', () => {
     mkdirSync(join(root, 'lib', 'cli'), { recursive: true });
     mkdirSync(join(root, 'lib', 'host'), { recursive: true });
     mkdirSync(join(root, 'scripts'));
-    mkdirSync(join(root, 'dist'));
+    mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
     for (const file of [
       'lib/cli/main.ts',
       'lib/host/prelude.sh',
@@ -62,7 +62,7 @@ describe('the checkout CLI runs its bundle only while it is current', () => {
   it('is null without a bundle, the bundle when it is newer than every input, null when any input is newer', () => {
     settle();
     assert.equal(fresh(root), null);
-    const bundle = join(root, 'dist', 'cloudiq-bootstrap.mjs');
+    const bundle = join(root, 'dist', 'cli', 'cloudiq-bootstrap.mjs');
     writeFileSync(bundle, '');
     age(bundle, -HOUR);
     assert.equal(fresh(root), bundle);
@@ -91,7 +91,7 @@ describe('bin/cloudiq-bootstrap.js in a checkout', () => {
     for (const path of ['bin', 'lib', 'scripts/bundle.mjs', 'package.json', 'package-lock.json'])
       cpSync(resolve(path), join(root, path), { recursive: true });
     symlinkSync(resolve('node_modules'), join(root, 'node_modules'));
-    mkdirSync(join(root, 'dist'));
+    mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -102,7 +102,7 @@ describe('bin/cloudiq-bootstrap.js in a checkout', () => {
     });
 
   it('runs a current bundle, and the sources as soon as one of them is newer than it', () => {
-    const bundle = join(root, 'dist', 'cloudiq-bootstrap.mjs');
+    const bundle = join(root, 'dist', 'cli', 'cloudiq-bootstrap.mjs');
     writeFileSync(bundle, "process.stdout.write('the bundle ran\\n');\n");
     age(bundle, HOUR);
     assert.equal(run(), 'the bundle ran\n');

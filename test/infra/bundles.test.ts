@@ -78,6 +78,23 @@ describe('bundles', () => {
     return runFreshNode<LoadResult>(dir, args, env);
   }
 
+  /** A HOME of the test's own (no keys, no ssh config) and PATH. */
+  const cliEnv = () => ({ PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir });
+
+  /** The CLI at `file` answers --version (run as an executable) and a real heartbeat.get here. */
+  function runsLocally(file: string): void {
+    const version = spawnSync(file, ['--version'], { cwd: dir, encoding: 'utf8', env: cliEnv() });
+    assert.equal(version.stdout, `cloudiq-bootstrap ${VERSION}\n`);
+    const heartbeat = spawnSync(
+      process.execPath,
+      [file, '--config', sandbox.configPath, '--state-dir', sandbox.stateDir, 'heartbeat.get', '--json'],
+      { cwd: dir, encoding: 'utf8', env: cliEnv() },
+    );
+    assert.equal(heartbeat.status, 0, heartbeat.stderr);
+    const answer = JSON.parse(heartbeat.stdout) as Record<string, unknown>;
+    assert.ok('products' in answer || 'server' in answer, heartbeat.stdout);
+  }
+
   it('builds the CLI, which runs a real command with the prelude inlined, away from the sources', (t) => {
     const cli = written.find((w) => w.name === 'cli');
     assert.ok(cli);
@@ -86,17 +103,31 @@ describe('bundles', () => {
     assert.ok(text.startsWith('#!/usr/bin/env node\n'));
     assert.ok(!text.includes("'./prelude.sh'"), 'the prelude is read from a file');
     assert.ok(!existsSync(join(dir, 'prelude.sh')));
-    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir };
-    const version = spawnSync(cli.file, ['--version'], { cwd: dir, encoding: 'utf8', env });
-    assert.equal(version.stdout, `cloudiq-bootstrap ${VERSION}\n`);
-    const heartbeat = spawnSync(
-      process.execPath,
-      [cli.file, '--config', sandbox.configPath, '--state-dir', sandbox.stateDir, 'heartbeat.get', '--json'],
-      { cwd: dir, encoding: 'utf8', env },
+    runsLocally(cli.file);
+  });
+
+  it('builds the same CLI split for the checkout: an entry without the SDK or ssh2, chunks loaded when used', (t) => {
+    const cli = written.find((w) => w.name === 'cli-split');
+    assert.ok(cli);
+    assert.equal(cli.file, join(dir, 'cli', 'cloudiq-bootstrap.mjs'));
+    t.diagnostic(
+      `cli/: ${(cli.bytes / 1024).toFixed(1)} KiB in ${cli.files} files, cloudiq-bootstrap.mjs ${((cli.entryBytes ?? 0) / 1024).toFixed(1)} KiB`,
     );
-    assert.equal(heartbeat.status, 0, heartbeat.stderr);
-    const answer = JSON.parse(heartbeat.stdout) as Record<string, unknown>;
-    assert.ok('products' in answer || 'server' in answer, heartbeat.stdout);
+    const entry = readFileSync(cli.file, 'utf8');
+    // What a start parses: neither SSM's SDK nor ssh2, which only some commands load.
+    assert.ok(!entry.includes('SendCommandCommand'), 'the SSM SDK is in the entry');
+    assert.ok(!entry.includes('ssh-userauth'), 'ssh2 is in the entry');
+    runsLocally(cli.file);
+    // --host loads the SSH transport's chunk: with no key in this HOME it stops there, exit 5.
+    const remote = spawnSync(
+      process.execPath,
+      [cli.file, 'server.mode', '--host', '127.0.0.1', '-p', '1', '--known-hosts', '/dev/null', '--json'],
+      { cwd: dir, encoding: 'utf8', env: cliEnv() },
+    );
+    assert.equal(remote.status, 5, remote.stderr);
+    const error = JSON.parse(remote.stdout) as { error: { code: string; message: string } };
+    assert.equal(error.error.code, 'AUTH_FAILED', remote.stdout);
+    assert.match(error.error.message, /no client key/);
   });
 
   for (const name of FUNCTION_NAMES) {

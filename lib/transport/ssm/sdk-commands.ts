@@ -1,8 +1,9 @@
 /**
- * The SSM SDK's commands this transport sends, loaded on first use through load-sdk.ts: a process
- * with no SSM host never evaluates the SDK. Through this module rather than
- * `import('@aws-sdk/client-ssm')` itself, so that a bundle split into chunks keeps the SDK in the
- * one chunk its static importers share.
+ * The SSM SDK's client and the commands this transport sends, loaded on first use (load-sdk.ts,
+ * the CLI's composition roots): a process with no SSM host never evaluates the SDK. Always through
+ * this module rather than `import('@aws-sdk/client-ssm')` itself: in a bundle split into chunks,
+ * that keeps the SDK in the one chunk its static importers share, and an import() of the package's
+ * CommonJS build would yield only its `default` export.
  */
 export {
   CancelCommandCommand,
@@ -10,4 +11,5 @@ export {
   ListCommandInvocationsCommand,
   paginateDescribeInstanceInformation,
   SendCommandCommand,
+  SSMClient,
 } from '@aws-sdk/client-ssm';
