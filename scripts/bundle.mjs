@@ -126,11 +126,11 @@ export const CLI_ENTRY = join(ROOT, 'lib', 'cli', 'entry.ts');
 /**
  * esbuild's options for a CLI program from `entry` (the CLI's own, or the bench's fleet runner):
  * with `outfile`, one self-contained file; with `outdir`, `<name>.mjs` and chunks/ beside it,
- * which it loads on first use. In one file, the code
- * reached only through import() (the SSM SDK, the SSH transport, every command's own modules) is
- * still parsed at every start; split, a start parses only what it runs: `--version` took 151 ms
- * instead of 217 (hyperfine, this repository's 2-core machine), and a 200-host heartbeat 0.55 ms
- * less CPU per host.
+ * which it loads on first use. In one file, the code reached only through import() (the SSM SDK,
+ * the SSH transport, every command's own modules) is still parsed at every start; split, a start
+ * parses only what it runs: `--version` took 151 ms instead of 217 (hyperfine, this repository's
+ * 2-core machine), and a 200-host heartbeat 0.55 ms less CPU per host. Code split this way must
+ * load a package lazily only through a module of its own (test/architecture.test.ts says why).
  */
 export function cliBuildOptions(entry, { outfile, outdir, name = 'cloudiq-bootstrap' }) {
   return {
