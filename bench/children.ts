@@ -8,7 +8,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { cliBuildOptions, inlinePlugin, REQUIRE_BANNER, ROOT } from '../scripts/bundle.mjs';
+import { cliBuildOptions, ROOT } from '../scripts/bundle.mjs';
 import { jsonResult, run } from './processes.ts';
 
 export interface Children {
@@ -24,19 +24,7 @@ export async function buildChildren(outdir: string): Promise<Children> {
   await build(
     cliBuildOptions(join(ROOT, 'bench', 'heartbeat-run.ts'), { outdir: heartbeatDir, name: 'heartbeat-run' }),
   );
-  await build({
-    entryPoints: [join(ROOT, 'bench', 'floor-run.ts')],
-    outfile: out.floor,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    plugins: [inlinePlugin],
-    banner: { js: REQUIRE_BANNER },
-    legalComments: 'none',
-    logLevel: 'warning',
-    absWorkingDir: ROOT,
-  });
+  await build(cliBuildOptions(join(ROOT, 'bench', 'floor-run.ts'), { outfile: out.floor }));
   return out;
 }
 
