@@ -11,7 +11,7 @@ import type { HeartbeatRunResult } from './heartbeat-run.ts';
 import type { BenchFleet } from './loopback-fleet.ts';
 import type { BenchResults, RunFigures, RunnerName } from './results.ts';
 import { machineBusyMs } from './server-cpu.ts';
-import { DONE, oneLiner, runTool } from './tools.ts';
+import { checksLine, DONE, oneLiner, runTool } from './tools.ts';
 
 /** What the figures were measured on. */
 export function machine(): BenchResults['machine'] {
@@ -83,13 +83,14 @@ export async function measure(
       connections: r.connectionsOpened,
       bytesOut: r.bytesOut,
     };
-  } else if (runner === 'floor' || runner === 'floor-work') {
+  } else if (runner === 'floor' || runner === 'floor-work' || runner === 'floor-checks') {
     const r = await runChild<FloorRunResult>(children.floor, {
       hosts: f.hosts.slice(0, n).map((h) => ({ host: h.address, port: h.port, hostKey: h.hostKey })),
       user: f.user,
       identityFile: f.identityFile,
       fanout,
       ...(runner === 'floor-work' ? { command: oneLiner(f.byAddressDir), expect: DONE } : {}),
+      ...(runner === 'floor-checks' ? { command: checksLine(f.byAddressDir), expect: DONE } : {}),
     });
     figures = childFigures(r);
   } else {

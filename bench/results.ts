@@ -10,8 +10,11 @@ import type { ProfileSummary } from './profile.ts';
 import type { CommandSize, SsmRun } from './ssm.ts';
 import { medianOf } from './stats.ts';
 
-/** `floor`: bare ssh2 running `true`; `floor-work`: bare ssh2 running the tools' one-liner. */
-export type RunnerName = 'ours' | 'floor' | 'floor-work' | ToolName;
+/**
+ * `floor`: bare ssh2 running `true`; `floor-work`: bare ssh2 running the tools' one-liner;
+ * `floor-checks`: bare ssh2 running only the one-liner's two checks.
+ */
+export type RunnerName = 'ours' | 'floor' | 'floor-work' | 'floor-checks' | ToolName;
 
 /** One measured run of one runner (ours, the floor or a tool) over one fleet at one fan-out. */
 export interface RunFigures {
@@ -136,7 +139,7 @@ export function mediansOf(runs: readonly RunFigures[]): Medians | undefined {
 
 /** Ours and the floors are timed inside their processes too; the tools only from spawn to exit. */
 export function inProcess(runner: RunnerName): boolean {
-  return runner === 'ours' || runner === 'floor' || runner === 'floor-work';
+  return runner === 'ours' || runner === 'floor' || runner === 'floor-work' || runner === 'floor-checks';
 }
 
 /**

@@ -93,12 +93,19 @@ function loopbackTargets(results: Measured): Target[] {
         if (!ours) return absent(results, 'ours', cell, 'heartbeat');
         if (!other || !cell) return absent(results, tool, cell, 'tools');
         const ratio = speedup(tool, cell);
-        const spread = perRepetition(cell, tool, 'ours', (r) => r.processWallMs);
+        // The same work done by the least client: how far above the tool any heartbeat could be.
+        const least = cell.medians['floor-work'];
+        const note = joined(
+          least
+            ? `bare ssh2 doing the same work: ${fmt(other.processWallMs / least.processWallMs)}×`
+            : undefined,
+          perRepetition(cell, tool, 'ours', (r) => r.processWallMs),
+        );
         return {
           ratio,
           measured: `${fmt(ratio)}× (${fmt(other.processWallMs / 1000)} s vs ours ${fmt(ours.processWallMs / 1000)} s)`,
           met: ratio >= min,
-          ...(spread ? { note: spread } : {}),
+          ...(note ? { note } : {}),
         };
       }),
     );
@@ -132,7 +139,14 @@ function loopbackTargets(results: Measured): Target[] {
         const m = cell?.medians[r];
         return m ? [`${r} ${fmt(perHost(m, m.serverCpuMs), 1)} ms`] : [];
       });
+      // What no heartbeat can do without (sshd, the login shell, the two check programs): the
+      // target leaves only what lies between it and the target's ceiling.
+      const checks = cell?.medians['floor-checks'];
+      const bound = checks ? perHost(checks, checks.serverCpuMs) : undefined;
       const note = joined(
+        bound !== undefined
+          ? `bare ssh2 running only the two checks: ${fmt(bound, 1)} ms (${fmt(bound / perHost(floor, floor.serverCpuMs))}× the one-liner)`
+          : undefined,
         others.length ? `host CPU per host with ${others.join(', ')}` : undefined,
         perRepetition(cell, 'ours', 'floor-work', (r) => r.serverCpuMs / r.hosts),
       );

@@ -74,18 +74,32 @@ export function findMissingTools(
 // Printed as BENCH-2-DONE: the line itself never contains what it prints, so echoed commands don't count.
 export const DONE = 'BENCH-2-DONE';
 
+const HOST_DIRS = (byAddressDir: string) => `set -- $SSH_CONNECTION; r=${byAddressDir}/$3; s=$r/state`;
+const CHECKS =
+  'for c in $r/hooks/haproxy.check.sh $r/hooks/deepfiler.check.sh; do if $c; then echo "ok $c"; else echo "failed $c"; fi; done';
+const DONE_LINE = 'echo BENCH-$((1+1))-DONE';
+
 /** The heartbeat's work as one POSIX sh line (no fork beyond cat, ls, head and the checks). */
 export function oneLiner(byAddressDir: string): string {
   return [
-    `set -- $SSH_CONNECTION; r=${byAddressDir}/$3; s=$r/state`,
+    HOST_DIRS(byAddressDir),
     'cat $r/etc/bootstrap.ini $s/server.ini $s/products/*.ini',
     'cat $s/bootstrap.pid 2>/dev/null',
     'j=$(ls -t $s/operations 2>/dev/null | head -n 1)',
     'if [ -n "$j" ]; then cat $s/operations/$j; fi',
-    'for c in $r/hooks/haproxy.check.sh $r/hooks/deepfiler.check.sh; do if $c; then echo "ok $c"; else echo "failed $c"; fi; done',
+    CHECKS,
     'cat /proc/uptime /proc/loadavg',
-    'echo BENCH-$((1+1))-DONE',
+    DONE_LINE,
   ].join('; ');
+}
+
+/**
+ * Only the one-liner's two checks: what no heartbeat can do without (sshd, the login shell, the
+ * check programs themselves). The host-CPU target is read against it: what a heartbeat may spend
+ * above it is the room the target leaves.
+ */
+export function checksLine(byAddressDir: string): string {
+  return [HOST_DIRS(byAddressDir), CHECKS, DONE_LINE].join('; ');
 }
 
 function command(tool: ToolName, fleet: BenchFleet, n: number, fanout: number, line: string, cpDir: string) {

@@ -157,6 +157,38 @@ describe('bench targets', () => {
     assert.doesNotMatch(single.find((t) => /client CPU/.test(t.name))?.note ?? '', /per repetition/);
   });
 
+  it('sets each missed ratio beside its bound: the same work by bare ssh2, and the checks alone', () => {
+    const cell = {
+      hosts: 200,
+      fanout: 32,
+      runs: {},
+      medians: {
+        ours: medians(200, 5, 8, 40),
+        'floor-work': medians(200, 4, 6, 36),
+        'floor-checks': medians(200, 3, 5, 30),
+        'pdsh-curve25519': medians(200, 6, 18, 35),
+      } as Partial<Record<RunnerName, Medians>>,
+    };
+    const targets = evaluateTargets(results({ heartbeat: [cell] }));
+    const note = (re: RegExp) => targets.find((t) => re.test(t.name))?.note ?? '';
+    // pdsh 6.3 s from spawn to exit against the same work by bare ssh2 in 4.3 s: 1.47×.
+    assert.match(note(/faster than pdsh-curve25519/), /bare ssh2 doing the same work: 1\.47×/);
+    // 30 ms of host CPU for the checks alone against the one-liner's 36: 0.83×.
+    assert.match(
+      note(/host CPU per host/),
+      /bare ssh2 running only the two checks: 30\.0 ms \(0\.83× the one-liner\)/,
+    );
+    const text = formatReport({ ...results({ heartbeat: [cell] }), targets });
+    assert.match(text, /floor: bare ssh2, the checks alone +3\.00/);
+    // Without those runs, no bound is claimed.
+    const bare = {
+      ...cell,
+      medians: { ours: medians(200, 5, 8, 40), 'floor-work': medians(200, 4, 6, 36) },
+    };
+    const without = evaluateTargets(results({ heartbeat: [bare] }));
+    assert.doesNotMatch(without.find((t) => /host CPU per host/.test(t.name))?.note ?? '', /checks/);
+  });
+
   it('reads the latency targets from the proxy’s round trips, against every tool measured', () => {
     const at = (s: number, trips: number) => ({ ...medians(200, s, 8, 30), roundTrips: trips * 200 });
     const cells = [
