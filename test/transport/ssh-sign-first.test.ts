@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import ssh2, { type ParsedKey } from 'ssh2';
+import { loadClientKeys } from '../../lib/transport/ssh/auth.ts';
 import { createSshTransport } from '../../lib/transport/ssh/index.ts';
 import { keyQueries, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 
@@ -43,6 +45,31 @@ describe('public-key login signs at once with the keys we hold', () => {
       }
     });
   }
+
+  it('signs exactly as ssh2’s own key.sign does, for each key type and hash, again and again', async () => {
+    const data = Buffer.from('session id and userauth request');
+    for (const [type, hashes] of [
+      ['ed25519', [undefined]],
+      ['rsa', ['sha256', 'sha512']],
+      ['ecdsa', [undefined]],
+    ] as const) {
+      const { identityFile } = await keyPair(type, `same-${type}`);
+      const parsed = ssh2.utils.parseKey(await readFile(identityFile)) as ParsedKey;
+      const agent = await loadClientKeys({ identity: identityFile, agent: false });
+      for (const hash of hashes) {
+        for (let twice = 0; twice < 2; twice += 1) {
+          const ours = agent.signOwn(parsed, data, hash);
+          assert.ok(ours instanceof Buffer, `${type}: ${String(ours)}`);
+          if (type === 'ecdsa') {
+            // ECDSA signatures are randomised: the key's own verify is the check.
+            assert.equal(parsed.verify(data, ours, hash), true, type);
+          } else {
+            assert.deepEqual(ours, parsed.sign(data, hash), `${type} ${hash ?? ''}`);
+          }
+        }
+      }
+    }
+  });
 
   it('a key the host refuses: the next identity file is tried, and with none left AUTH_FAILED', async () => {
     const good = await keyPair('ed25519', 'good');
