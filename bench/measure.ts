@@ -9,7 +9,7 @@ import { type Children, runChild } from './children.ts';
 import type { FloorRunResult } from './floor-run.ts';
 import type { HeartbeatRunResult } from './heartbeat-run.ts';
 import type { BenchFleet } from './loopback-fleet.ts';
-import type { BenchResults, RunFigures, RunnerName } from './results.ts';
+import { type BenchResults, isFloor, type RunFigures, type RunnerName } from './results.ts';
 import { machineBusyMs } from './server-cpu.ts';
 import { checksLine, DONE, oneLiner, runTool } from './tools.ts';
 
@@ -83,14 +83,15 @@ export async function measure(
       connections: r.connectionsOpened,
       bytesOut: r.bytesOut,
     };
-  } else if (runner === 'floor' || runner === 'floor-work' || runner === 'floor-checks') {
+  } else if (isFloor(runner)) {
+    // `true` by default; the one-liner, or only its checks.
+    const line = { floor: undefined, 'floor-work': oneLiner, 'floor-checks': checksLine }[runner];
     const r = await runChild<FloorRunResult>(children.floor, {
       hosts: f.hosts.slice(0, n).map((h) => ({ host: h.address, port: h.port, hostKey: h.hostKey })),
       user: f.user,
       identityFile: f.identityFile,
       fanout,
-      ...(runner === 'floor-work' ? { command: oneLiner(f.byAddressDir), expect: DONE } : {}),
-      ...(runner === 'floor-checks' ? { command: checksLine(f.byAddressDir), expect: DONE } : {}),
+      ...(line ? { command: line(f.byAddressDir), expect: DONE } : {}),
     });
     figures = childFigures(r);
   } else {

@@ -137,9 +137,14 @@ export function mediansOf(runs: readonly RunFigures[]): Medians | undefined {
   return out;
 }
 
+/** The bare ssh2 runners. */
+export function isFloor(runner: RunnerName): runner is 'floor' | 'floor-work' | 'floor-checks' {
+  return runner === 'floor' || runner === 'floor-work' || runner === 'floor-checks';
+}
+
 /** Ours and the floors are timed inside their processes too; the tools only from spawn to exit. */
 export function inProcess(runner: RunnerName): boolean {
-  return runner === 'ours' || runner === 'floor' || runner === 'floor-work' || runner === 'floor-checks';
+  return runner === 'ours' || isFloor(runner);
 }
 
 /**

@@ -139,8 +139,8 @@ function loopbackTargets(results: Measured): Target[] {
         const m = cell?.medians[r];
         return m ? [`${r} ${fmt(perHost(m, m.serverCpuMs), 1)} ms`] : [];
       });
-      // What no heartbeat can do without (sshd, the login shell, the two check programs): the
-      // target leaves only what lies between it and the target's ceiling.
+      // What no heartbeat can do without (sshd, the login shell, the two check programs): all
+      // else a heartbeat does on the host must fit between it and the target.
       const checks = cell?.medians['floor-checks'];
       const bound = checks ? perHost(checks, checks.serverCpuMs) : undefined;
       const note = joined(
