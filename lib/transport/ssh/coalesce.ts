@@ -5,8 +5,9 @@
  * sshd wakes for a 4-byte segment before the rest of the packet has come. Corking the stream on
  * the first write of a tick and uncorking it on the next sends everything ssh2 wrote in that tick
  * (a packet, or an exec request with its program and EOF) as one `writev`: one syscall, one
- * segment. Nothing waits longer than the end of the current tick. ssh2 allocates every packet afresh and never touches
- * one after writing it, so holding the chunks until the tick ends sends the same bytes.
+ * segment. Nothing waits longer than the end of the current tick. ssh2 allocates every packet
+ * afresh and never touches one after writing it, so holding the chunks until the tick ends sends
+ * the same bytes.
  */
 import type { Duplex } from 'node:stream';
 
