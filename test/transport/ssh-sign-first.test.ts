@@ -68,6 +68,8 @@ describe('public-key login signs at once with the keys we hold', () => {
           }
         }
       }
+      // RSA asked for no hash would be SHA-1 (ssh-rsa): refused, as when SHA-1 is named.
+      if (type === 'rsa') assert.match(String(agent.signOwn(parsed, data, undefined)), /SHA-1/);
     }
   });
 

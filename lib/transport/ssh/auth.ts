@@ -1,9 +1,9 @@
 /**
- * Client keys, from an identity file, a private key handed in as text (what the Lambda side
- * reads from Secrets Manager) or the agent at `SSH_AUTH_SOCK`. All of them are presented to
- * ssh2 as one agent, which lets us refuse SHA-1 `ssh-rsa` signatures: ssh2 falls back to them
- * for RSA keys when a server does not announce `rsa-sha2-*`. Passwords are never used, and the
- * agent is never forwarded. Key material stays in memory and is never logged.
+ * Client keys, from an identity file, a private key handed in as text (what the Lambda side reads
+ * from Secrets Manager) or the agent at `SSH_AUTH_SOCK`. All of them are presented to ssh2 as one
+ * agent, which lets us refuse SHA-1 signatures: ssh2 falls back to `ssh-rsa` for RSA keys when a
+ * server does not announce `rsa-sha2-*`, and `ssh-dss` has no other. Passwords are never used, and
+ * the agent is never forwarded. Key material stays in memory and is never logged.
  */
 import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type { IdentityCallback, ParsedKey, SignCallback, SigningRequestOptions } from 'ssh2';
@@ -44,6 +44,8 @@ const KEY_HASH: Readonly<Record<string, string | null>> = {
 
 const keyObjects = new WeakMap<ParsedKey, KeyObject | null>();
 
+const SHA1_REFUSED = 'refusing a SHA-1 signature (ssh-rsa, ssh-dss)';
+
 /**
  * Signs with a key held in this process. ssh2's `key.sign` hands OpenSSL the key's PEM text, which
  * OpenSSL 3 decodes again at every signature: most of an ed25519 login's signing cost (~0.4 ms of
@@ -62,9 +64,13 @@ function signHeld(key: ParsedKey, data: Buffer, hash: string | undefined): Buffe
     }
     keyObjects.set(key, object);
   }
+  const algo = hash ?? KEY_HASH[key.type] ?? null;
+  // A request naming no hash gets the key type's own: SHA-1 for ssh-rsa and ssh-dss, refused as
+  // when named.
+  if (algo === 'sha1') return new Error(SHA1_REFUSED);
   if (object === null) return key.sign(data, hash);
   try {
-    return cryptoSign(hash ?? KEY_HASH[key.type] ?? null, data, object);
+    return cryptoSign(algo, data, object);
   } catch (error) {
     return error as Error;
   }
@@ -121,7 +127,7 @@ class KeySetAgent extends BaseAgent<AgentKey> implements OwnKeySigner {
     const hash = typeof options === 'object' ? (options as { hash?: string }).hash : undefined;
     const own = this.#own(pubKey);
     if (hash === 'sha1') {
-      done(new Error('refusing an ssh-rsa SHA-1 signature'));
+      done(new Error(SHA1_REFUSED));
     } else if (own) {
       const signature = signHeld(own, data, hash);
       if (signature instanceof Error) done(signature);
