@@ -2,20 +2,29 @@
 // busybox sh (busybox applets only, so no flock either), mksh, ksh93, posh and yash gives the same
 // JSON. They differ where POSIX leaves room: ksh-family shells open `exec` descriptors
 // close-on-exec, ksh93 parses patterns its own way, posh refuses `sh -s`, and mksh and posh have
-// no printf builtin (so a long argument meets the kernel's 128 KiB cap).
+// no printf builtin (so a long argument meets the kernel's 128 KiB cap). Each shell runs the
+// scenario twice: fed its programs on stdin (the local transport) and sourcing them from a pipe
+// as the SSH remote command has it (lib/transport/ssh/index.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CommandRequest } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
+import type { Transport } from '../../lib/transport/types.ts';
 import { createBusyboxDir } from '../support/host-files.ts';
+import { createPipedTransport } from '../support/piped-transport.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 const MOTD = ` it's "quoted" $(id -u) \`id\` ; # = \\ tab\there é 日本 😀 `;
 
 /** Runs the scenario on a fresh sandbox; answers (and errors) with host-specific parts normalised. */
-async function scenario(sandbox: Sandbox, shell: string, env: NodeJS.ProcessEnv = {}): Promise<unknown[]> {
-  const host = sandbox.host(createLocalTransport({ shell, env }));
+async function scenario(
+  sandbox: Sandbox,
+  shell: string,
+  env: NodeJS.ProcessEnv = {},
+  transport: Transport = createLocalTransport({ shell, env }),
+): Promise<unknown[]> {
+  const host = sandbox.host(transport);
   const steps: Array<CommandRequest | (() => void)> = [
     { command: 'server.mode' },
     { command: 'product.set', product: 'haproxy', values: { maxconn: '2048', motd: MOTD } },
@@ -113,6 +122,22 @@ describe('the host program under seven shells', () => {
   for (const shell of ['mksh', 'ksh93', 'posh', 'yash']) {
     it(`${shell} gives the same JSON as dash`, async () => {
       assert.deepEqual(await scenario(fresh(), shell), results.get('dash'));
+    });
+  }
+
+  const sourced: Array<[name: string, shell: string, env?: NodeJS.ProcessEnv]> = [
+    ['dash', '/usr/bin/dash'],
+    ['bash', '/usr/bin/bash'],
+    ['busybox sh', busybox.shell, { PATH: busybox.dir }],
+    ['mksh', '/usr/bin/mksh'],
+    ['ksh93', '/usr/bin/ksh93'],
+    ['posh', '/usr/bin/posh'],
+    ['yash', '/usr/bin/yash'],
+  ];
+  for (const [name, shell, env] of sourced) {
+    it(`${name} sourcing its programs from a pipe (the SSH remote command) gives the same JSON`, async () => {
+      const transport = createPipedTransport(shell, env);
+      assert.deepEqual(await scenario(fresh(), shell, env, transport), results.get('dash'));
     });
   }
 

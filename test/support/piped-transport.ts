@@ -1,0 +1,40 @@
+import { spawn } from 'node:child_process';
+import { remoteCommand } from '../../lib/transport/ssh/index.ts';
+import type { ExecRequest, ExecResult, Transport } from '../../lib/transport/types.ts';
+
+/**
+ * This machine as an SSH host runs it, without sshd: a login shell (dash) given the remote
+ * command for `shell` with `-c`, the program arriving on a pipe. Long operations start with
+ * `shell` (BOOTSTRAP_SH), as the local transport's do.
+ */
+export function createPipedTransport(shell: string, env: NodeJS.ProcessEnv = {}): Transport {
+  const script = `/bin/cat | ${remoteCommand(shell)}`;
+  return {
+    kind: 'local',
+    target: 'localhost',
+    exec(request: ExecRequest): Promise<ExecResult> {
+      return new Promise((resolve, reject) => {
+        const child = spawn('/usr/bin/dash', ['-c', script], {
+          cwd: '/',
+          env: { ...process.env, ...env, BOOTSTRAP_SH: shell },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+        child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+        child.on('error', reject);
+        child.on('close', (code) =>
+          resolve({
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(err).toString('utf8'),
+            exitCode: code ?? 128,
+          }),
+        );
+        child.stdin.on('error', () => {});
+        child.stdin.end(request.program);
+      });
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,94 @@
+// What sshd runs (lib/transport/ssh/index.ts `remoteCommand`), under each shell the host program
+// knows, started as sshd starts it: by a login shell with `-c`, the program on stdin. sshd hands
+// stdin over as a pipe (OpenSSH on Linux); Node's own child stdio is a socket, which cannot be
+// opened by name, so it shows the fallback. Either way the program answers as a script read from
+// stdin would: its output, `exit N`, and its last command's status.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { REMOTE_COMMAND, remoteCommand } from '../../lib/transport/ssh/index.ts';
+import { createBusyboxDir } from '../support/host-files.ts';
+
+const busybox = createBusyboxDir();
+const SHELLS: Array<[name: string, path: string]> = [
+  ['dash', '/usr/bin/dash'],
+  ['bash', '/usr/bin/bash'],
+  ['busybox sh', busybox.shell],
+  ['mksh', '/usr/bin/mksh'],
+  ['ksh93', '/usr/bin/ksh93'],
+  ['posh', '/usr/bin/posh'],
+  ['yash', '/usr/bin/yash'],
+];
+
+interface Ran {
+  stdout: string;
+  stderr: string;
+  status: number | null;
+}
+
+/**
+ * Runs `command` as sshd does (`dash -c COMMAND`, dash standing for the login shell) with
+ * `program` on stdin: through `cat`, so a pipe, or straight from Node, so a socket.
+ */
+function run(command: string, program: string, stdin: 'pipe' | 'socket'): Promise<Ran> {
+  const script = stdin === 'pipe' ? `/bin/cat | ${command}` : command;
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/dash', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ stdout, stderr, status }));
+    child.stdin.end(program);
+  });
+}
+
+/** Which shell runs the program, from /proc: the name of the executable behind `$$`. */
+const WHO = 'echo "ran by $(basename "$(readlink /proc/$$/exe)")"\n';
+
+describe('the remote command under seven shells', () => {
+  after(() => busybox.cleanup());
+
+  it('is one line, single-quoted, with no `!` (csh and fish login shells read it as sh does)', () => {
+    assert.equal(
+      REMOTE_COMMAND,
+      "exec /bin/sh -c 'if { true </dev/stdin; } 2>/dev/null; then . /dev/stdin; else exec /bin/sh; fi'",
+    );
+    assert.doesNotMatch(REMOTE_COMMAND, /[\n!]/);
+    assert.throws(() => remoteCommand("/bin/s'h"), /not a plain absolute path/);
+  });
+
+  for (const [name, path] of SHELLS) {
+    const command = remoteCommand(path);
+    const target = path.startsWith('/usr/bin/') ? path.slice('/usr/bin/'.length) : 'busybox';
+
+    for (const stdin of ['pipe', 'socket'] as const) {
+      it(`${name}, program on a ${stdin}: its output, exit N and last status, run by ${name}`, async () => {
+        const exits = await run(command, `${WHO}echo one\necho two >&2\nexit 7\necho never\n`, stdin);
+        assert.deepEqual(exits, { stdout: `ran by ${target}\none\n`, stderr: 'two\n', status: 7 });
+        const ends = await run(command, 'echo three\nfalse\n', stdin);
+        assert.deepEqual(ends, { stdout: 'three\n', stderr: '', status: 1 });
+        // The host program's shapes: functions, a here-document, a subshell, `$?` after it.
+        const shaped = await run(
+          command,
+          "f() { printf '%s\\n' \"$1\"; }\nf 'a b'\ncat <<'EOF'\nx $y\nEOF\n(exit 3); echo \"st=$?\"\n",
+          stdin,
+        );
+        assert.deepEqual(shaped, { stdout: 'a b\nx $y\nst=3\n', stderr: '', status: 0 });
+      });
+    }
+
+    it(`${name}, program on a pipe: read as a file, so no command gets program text on stdin`, async () => {
+      // Read as commands from a pipe (the fallback), a byte at a time, `read` would take the line
+      // after it and that line would never run; dash and busybox read ahead there as well.
+      const program = 'IFS= read -r line || line=nothing\necho "read: $line"\necho after\n';
+      const ran = await run(command, program, 'pipe');
+      assert.deepEqual(ran, { stdout: 'read: nothing\nafter\n', stderr: '', status: 0 });
+    });
+  }
+});
