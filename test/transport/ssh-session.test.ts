@@ -3,10 +3,18 @@
 // session that dies never loses a program nor runs one twice.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cachedForm, renderHeader, SESSION_LOAD } from '../../lib/host/host-code.ts';
+import {
+  cachedForm,
+  HOST_CODE_SHA256,
+  renderHeader,
+  runWithHostCode,
+  SESSION_LOAD,
+  sessionFrame,
+} from '../../lib/host/host-code.ts';
 import { PRELUDE } from '../../lib/host/shell-source.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { present } from '../../lib/optional.ts';
@@ -197,6 +205,50 @@ describe('one host session per pooled SSH connection', () => {
     assert.equal(result.stdout, '@done\n');
     assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'ran exactly once');
   });
+
+  it('a session where the cache is usable sources it: its load is the check and the file, not the host code', () => {
+    const cached = sessionFrame(program('true'));
+    assert.ok(cached);
+    assert.equal(cached.installs, false);
+    assert.ok(cached.load.length < 3000, `a ${cached.load.length}-byte load`);
+    assert.ok(cached.load.startsWith(`B_STATE='${sandbox.stateDir}'\n`), 'the host paths first');
+    assert.match(cached.load, /^if b_hc_ok; then \. "\$B_LIB"; else exit 0; fi$/m);
+    assert.equal(cached.load.includes(PRELUDE), false);
+    // A self-contained program (the host last seen without a usable cache) loads the code itself.
+    assert.equal(sessionFrame(`${renderHeader(sandbox)}true\n`)?.load, SESSION_LOAD);
+  });
+
+  for (const [broken, breakIt] of [
+    ['corrupt', (file: string) => writeFileSync(file, `${readFileSync(file, 'utf8')}echo sourced\n`)],
+    ['group-writable', (file: string) => chmodSync(file, 0o660)],
+  ] as const) {
+    it(`a session started where the cache has become ${broken}: never sourced, the program runs once, by exec, and the cache is repaired`, async () => {
+      const pool = new SshPool();
+      const transport = connect(sshd, { pool });
+      const marks = join(sandbox.root, 'out', `session-cache-${broken}`);
+      writeFileSync(marks, '');
+      execFileSync('chown', [`${owner.uid}:${owner.gid}`, marks]);
+      const run = (body: string) =>
+        runWithHostCode(transport, sandbox.stateDir, `${renderHeader(sandbox)}${body}\n`, (text) =>
+          transport.exec({ program: text }),
+        );
+      // The first program (by exec) finds the cache usable: the second starts a session trusting it.
+      assert.equal((await run('b_emit "@first"')).stdout, '@first\n');
+      const cache = join(sandbox.stateDir, 'lib', HOST_CODE_SHA256);
+      breakIt(cache);
+      const second = await run(`echo ran >> '${marks}'; b_emit "@second"`);
+      assert.equal(second.stdout, '@second\n');
+      assert.equal(second.exitCode, 0);
+      assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'ran exactly once');
+      const repaired = readFileSync(cache, 'utf8');
+      assert.equal(createHash('sha256').update(repaired).digest('hex'), HOST_CODE_SHA256);
+      assert.equal(repaired.includes('echo sourced'), false);
+      assert.equal(execFileSync('stat', ['-c', '%a', cache], { encoding: 'utf8' }).trim(), '640');
+      // The session that found it broken ended before any frame; the next one loaded the code itself.
+      assert.equal(pool.stats().sessionsStarted, 2);
+      assert.equal((await run('b_emit "@third"')).stdout, '@third\n');
+    });
+  }
 
   // A session that kept the only channel the server allows would leave the others waiting forever.
   it('keeps within MaxSessions 1: concurrent programs on one connection all run', {

@@ -9,7 +9,6 @@ import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
 import { BootstrapError } from '../../errors.ts';
-import { SESSION_LOAD } from '../../host/host-code.ts';
 import type { ExecResult } from '../types.ts';
 import type { ConnectSettings, OpenedClient, SocketOpener } from './connect.ts';
 import { connectClient } from './connect.ts';
@@ -139,9 +138,11 @@ export class SshConnection {
    * for the second such program on the connection (a connection used once never pays for it).
    * NOT_STARTED when no session could take it and it never ran: the caller then uses exec.
    * `inShell`: a read (ExecRequest `readsOnly`), run in the session's shell itself (session.ts).
+   * `load`: what a session started for this frame loads first (host-code.ts `sessionFrame`).
    */
   async runFramed(
     frame: string,
+    load: string,
     signal: AbortSignal,
     inShell = false,
   ): Promise<ExecResult | typeof NOT_STARTED> {
@@ -150,7 +151,7 @@ export class SshConnection {
       const { client } = await abortable(this.#ready, signal);
       this.#framedPrograms += 1;
       if (this.#sessionsOff || this.#framedPrograms < 2) return NOT_STARTED;
-      const session = this.#session ?? (await this.#startSession(client, signal));
+      const session = this.#session ?? (await this.#startSession(client, load, signal));
       if (!session?.acceptsFrame) return NOT_STARTED;
       try {
         return await session.run(frame, signal, inShell);
@@ -167,7 +168,11 @@ export class SshConnection {
    * A session takes one channel slot for its life, only when one is free and another remains;
    * a connection gives up on sessions after two (one that died is replaced once).
    */
-  async #startSession(client: Ssh2Client, signal: AbortSignal): Promise<HostSession | undefined> {
+  async #startSession(
+    client: Ssh2Client,
+    load: string,
+    signal: AbortSignal,
+  ): Promise<HostSession | undefined> {
     if (this.#sessionStarts >= 2 || this.#slots.limit < 2 || !this.#slots.tryAcquire()) return undefined;
     this.#sessionStarts += 1;
     let channel: ClientChannel;
@@ -179,7 +184,7 @@ export class SshConnection {
       if (isChannelRefusal(error)) this.#sessionsOff = true;
       return undefined;
     }
-    const session: HostSession = new HostSession(channel, SESSION_LOAD, {
+    const session: HostSession = new HostSession(channel, load, {
       onEnd: () => {
         this.#slots.release();
         if (this.#session === session) this.#session = undefined;
