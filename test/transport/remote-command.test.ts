@@ -1,12 +1,14 @@
 // What sshd runs (lib/transport/ssh/index.ts `remoteCommand`), under each shell the host program
-// knows, started as sshd starts it: by a login shell with `-c`, the program on stdin. sshd hands
-// stdin over as a pipe (OpenSSH on Linux); Node's own child stdio is a socket, which cannot be
-// opened by name, so it shows the fallback. Either way the program answers as a script read from
-// stdin would: its output, `exit N`, and its last command's status.
+// knows, started as sshd starts it: by the user's login shell with `-c`, the program on stdin.
+// sshd hands stdin over as a pipe (OpenSSH and dropbear on Linux); Node's own child stdio is a
+// socket, which cannot be opened by name, so it shows the fallback. Either way the program
+// answers as a script read from stdin would: its output, `exit N`, and its last command's status.
+// tcsh and fish stand for the login shells that are not sh: both commands are written for them too.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { REMOTE_COMMAND, remoteCommand } from '../../lib/transport/ssh/index.ts';
+import { SESSION_COMMAND } from '../../lib/transport/ssh/session.ts';
 import { createBusyboxDir } from '../support/host-files.ts';
 
 const busybox = createBusyboxDir();
@@ -27,13 +29,21 @@ interface Ran {
 }
 
 /**
- * Runs `command` as sshd does (`dash -c COMMAND`, dash standing for the login shell) with
+ * Runs `command` as sshd does, `LOGIN -c COMMAND` (the login shell dash unless said), with
  * `program` on stdin: through `cat`, so a pipe, or straight from Node, so a socket.
  */
-function run(command: string, program: string, stdin: 'pipe' | 'socket'): Promise<Ran> {
-  const script = stdin === 'pipe' ? `/bin/cat | ${command}` : command;
+function run(
+  command: string,
+  program: string,
+  stdin: 'pipe' | 'socket',
+  login = '/usr/bin/dash',
+): Promise<Ran> {
+  const [file, args] =
+    stdin === 'pipe'
+      ? ['/usr/bin/dash', ['-c', '/bin/cat | "$0" -c "$1"', login, command]]
+      : [login, ['-c', command]];
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/dash', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -62,6 +72,32 @@ describe('the remote command under seven shells', () => {
     assert.doesNotMatch(REMOTE_COMMAND, /[\n!]/);
     assert.throws(() => remoteCommand("/bin/s'h"), /not a plain absolute path/);
   });
+
+  // sshd hands the command to the user's login shell, whatever it is.
+  for (const login of ['/usr/bin/bash', '/usr/bin/tcsh', '/usr/bin/fish']) {
+    it(`a ${login.slice('/usr/bin/'.length)} login shell runs it as dash does`, async () => {
+      const program = `${WHO}echo one\nexit 4\n`;
+      for (const stdin of ['pipe', 'socket'] as const) {
+        assert.deepEqual(await run(REMOTE_COMMAND, program, stdin, login), {
+          stdout: 'ran by dash\none\n',
+          stderr: '',
+          status: 4,
+        });
+      }
+    });
+  }
+
+  for (const login of ['/usr/bin/tcsh', '/usr/bin/fish']) {
+    it(`a ${login.slice('/usr/bin/'.length)} login shell runs the host session's command as dash does`, async () => {
+      const frames = 'n0nce\nL0 1\nb_x=loaded\nP1 2\necho "$b_x"\nexit 3\n';
+      const ran = await run(SESSION_COMMAND, frames, 'pipe', login);
+      assert.deepEqual(ran, await run(SESSION_COMMAND, frames, 'pipe'));
+      assert.equal(
+        ran.stdout,
+        '@@n0nce L0 start\n\n@@n0nce L0 end 0\n@@n0nce P1 start\nloaded\n\n@@n0nce P1 end 3\n',
+      );
+    });
+  }
 
   for (const [name, path] of SHELLS) {
     const command = remoteCommand(path);
