@@ -175,8 +175,8 @@ export const SESSION_LOAD: string = FULL_DEFINE;
 /*
  * A session's load where the cache was usable: the cached form's check, then the cached file
  * sourced. The session reads its frames with `read`, one byte per read(2) in every shell, so the
- * whole host code as a frame (SESSION_LOAD, 19.6 KB) cost a session's start ~19 ms of host CPU
- * under dash; this is 2.4 KB, and the file is read in blocks. Where the check fails the shell
+ * whole host code as a frame (SESSION_LOAD, 19.6 KB) cost a session's start ~17 ms of host CPU
+ * under dash (~26 under bash); this is ~2.1 KB and the file is read in blocks: ~7 ms (~10). Where the check fails the shell
  * ends before any frame has started: the program then goes by exec, whose cached form answers
  * `@hostcode absent` and whose self-contained form repairs the cache. The install is then only a
  * check: the code came from the file, so there is no text here to write.

@@ -35,7 +35,8 @@ export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
  * as commands, as before. No `-s`: a host whose /bin/sh is posh refuses it.
  */
 export function remoteCommand(shell: string): string {
-  if (!/^\/[\w./+-]+$/.test(shell)) throw new Error(`remoteCommand: not a plain absolute path: ${shell}`);
+  if (!/^\/[\w./+-]+$/.test(shell))
+    throw new BootstrapError('INTERNAL', `remoteCommand: not a plain absolute path: ${shell}`);
   return `exec ${shell} -c 'if { true </dev/stdin; } 2>/dev/null; then . /dev/stdin; else exec ${shell}; fi'`;
 }
 
