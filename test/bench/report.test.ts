@@ -18,6 +18,11 @@ function medians(hosts: number, wallS: number, cpuMsPerHost: number, hostCpuMsPe
   };
 }
 
+/** A 200-host, fan-out 32 heartbeat cell with these medians (no repetitions of its own). */
+function cellAt200(runners: Partial<Record<RunnerName, Medians>>) {
+  return { hosts: 200, fanout: 32, runs: {}, medians: runners };
+}
+
 function results(overrides: Partial<Omit<BenchResults, 'targets'>> = {}): Omit<BenchResults, 'targets'> {
   return {
     schema: 2,
@@ -83,17 +88,12 @@ describe('bench targets', () => {
   });
 
   it('marks a missing tool missing, never as a time, and its ratio targets not measured', () => {
-    const cell = {
-      hosts: 200,
-      fanout: 32,
-      runs: {},
-      medians: {
-        ours: medians(200, 4, 8, 30),
-        floor: medians(200, 2.5, 5, 18),
-        'floor-work': medians(200, 3, 7, 36),
-        'parallel-ssh': medians(200, 13, 80, 42),
-      } as Partial<Record<RunnerName, Medians>>,
-    };
+    const cell = cellAt200({
+      ours: medians(200, 4, 8, 30),
+      floor: medians(200, 2.5, 5, 18),
+      'floor-work': medians(200, 3, 7, 36),
+      'parallel-ssh': medians(200, 13, 80, 42),
+    });
     const partial = results({
       missing: { pdsh: 'apt-get install -y pdsh', 'pdsh-curve25519': 'apt-get install -y pdsh' },
       heartbeat: [cell],
@@ -158,17 +158,12 @@ describe('bench targets', () => {
   });
 
   it('sets each missed ratio beside its bound: the same work by bare ssh2, and the checks alone', () => {
-    const cell = {
-      hosts: 200,
-      fanout: 32,
-      runs: {},
-      medians: {
-        ours: medians(200, 5, 8, 40),
-        'floor-work': medians(200, 4, 6, 36),
-        'floor-checks': medians(200, 3, 5, 30),
-        'pdsh-curve25519': medians(200, 6, 18, 35),
-      } as Partial<Record<RunnerName, Medians>>,
-    };
+    const cell = cellAt200({
+      ours: medians(200, 5, 8, 40),
+      'floor-work': medians(200, 4, 6, 36),
+      'floor-checks': medians(200, 3, 5, 30),
+      'pdsh-curve25519': medians(200, 6, 18, 35),
+    });
     const targets = evaluateTargets(results({ heartbeat: [cell] }));
     const note = (re: RegExp) => targets.find((t) => re.test(t.name))?.note ?? '';
     // pdsh 6.3 s from spawn to exit against the same work by bare ssh2 in 4.3 s: 1.47×.
@@ -192,12 +187,7 @@ describe('bench targets', () => {
   it('reads the latency targets from the proxy’s round trips, against every tool measured', () => {
     const at = (s: number, trips: number) => ({ ...medians(200, s, 8, 30), roundTrips: trips * 200 });
     const cells = [
-      {
-        hosts: 200,
-        fanout: 32,
-        runs: {},
-        medians: { ours: at(5, 8), pdsh: at(14, 9), 'pdsh-curve25519': at(6, 9), ansible: at(20, 7) },
-      },
+      cellAt200({ ours: at(5, 8), pdsh: at(14, 9), 'pdsh-curve25519': at(6, 9), ansible: at(20, 7) }),
     ];
     const targets = evaluateTargets(results({ latency: { rttMs: 50, cells, perOperation: null } }));
     const trips = targets.find((t) => /round trips per heartbeat/.test(t.name))!;

@@ -11,7 +11,7 @@ import type { CommandRequest } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import type { Transport } from '../../lib/transport/types.ts';
-import { createBusyboxDir } from '../support/host-files.ts';
+import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
 import { createPipedTransport } from '../support/piped-transport.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
@@ -125,16 +125,7 @@ describe('the host program under seven shells', () => {
     });
   }
 
-  const sourced: Array<[name: string, shell: string, env?: NodeJS.ProcessEnv]> = [
-    ['dash', '/usr/bin/dash'],
-    ['bash', '/usr/bin/bash'],
-    ['busybox sh', busybox.shell, { PATH: busybox.dir }],
-    ['mksh', '/usr/bin/mksh'],
-    ['ksh93', '/usr/bin/ksh93'],
-    ['posh', '/usr/bin/posh'],
-    ['yash', '/usr/bin/yash'],
-  ];
-  for (const [name, shell, env] of sourced) {
+  for (const [name, shell, env] of sevenShells(busybox)) {
     it(`${name} sourcing its programs from a pipe (the SSH remote command) gives the same JSON`, async () => {
       const transport = createPipedTransport(shell, env);
       assert.deepEqual(await scenario(fresh(), shell, env, transport), results.get('dash'));

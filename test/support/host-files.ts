@@ -141,6 +141,25 @@ export function createBusyboxDir(): { dir: string; shell: string; cleanup: () =>
   return { dir, shell: join(dir, 'sh'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * The seven shells the host program runs under, by absolute path, with the environment each
+ * needs (busybox sh: busybox's applets only, from `busybox`'s directory).
+ */
+export function sevenShells(busybox: {
+  dir: string;
+  shell: string;
+}): Array<[name: string, path: string, env?: NodeJS.ProcessEnv]> {
+  return [
+    ['dash', '/usr/bin/dash'],
+    ['bash', '/usr/bin/bash'],
+    ['busybox sh', busybox.shell, { PATH: busybox.dir }],
+    ['mksh', '/usr/bin/mksh'],
+    ['ksh93', '/usr/bin/ksh93'],
+    ['posh', '/usr/bin/posh'],
+    ['yash', '/usr/bin/yash'],
+  ];
+}
+
 /** SIGKILL to every process of a session (a long operation's runner and its hooks, which setsid started). */
 export function killSession(sid: number): void {
   for (const name of readdirSync('/proc')) {

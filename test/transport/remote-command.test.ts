@@ -9,18 +9,10 @@ import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { REMOTE_COMMAND, remoteCommand } from '../../lib/transport/ssh/index.ts';
 import { SESSION_COMMAND } from '../../lib/transport/ssh/session.ts';
-import { createBusyboxDir } from '../support/host-files.ts';
+import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
 
 const busybox = createBusyboxDir();
-const SHELLS: Array<[name: string, path: string]> = [
-  ['dash', '/usr/bin/dash'],
-  ['bash', '/usr/bin/bash'],
-  ['busybox sh', busybox.shell],
-  ['mksh', '/usr/bin/mksh'],
-  ['ksh93', '/usr/bin/ksh93'],
-  ['posh', '/usr/bin/posh'],
-  ['yash', '/usr/bin/yash'],
-];
+const SHELLS = sevenShells(busybox);
 
 interface Ran {
   stdout: string;
