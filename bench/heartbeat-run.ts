@@ -2,7 +2,8 @@
  * One measured fleet heartbeat, in a process of its own so that its CPU and peak RSS are ours
  * alone: the inventory is loaded and every host gets `heartbeat.get` + `heartbeat.appstack` from
  * one read (`runHeartbeat`) through the fleet runner, over one pooled SSH connection per host,
- * which is then closed. Prints one JSON line. bench/run.ts bundles this file the way the CLI is
+ * which closes as soon as that host is done (`release`, as the CLI's and Lambda's fleet runs do).
+ * Prints one JSON line. bench/run.ts bundles this file the way the CLI is
  * bundled and runs it with plain `node`, so what runs is what ships.
  *
  * Argument: JSON `{ "inventory": FILE, "fanout": N, "idleTimeoutMs"?: MS }` (the pool's idle close;
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       if (answer.appstack.status === 'healthy') healthy += 1;
       return { status: 'succeeded', result: answer };
     },
+    release: (server) => fleet.release?.(server),
   });
   const t1 = performance.now();
   const stats = pool.stats();

@@ -66,9 +66,11 @@ async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fle
     return new sdk.SSMClient({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
   });
   const shell = env['BOOTSTRAP_LOCAL_SHELL'];
+  // A server answers request after request: each host's connection stays open between them.
   const fleet = createInventoryFleet(inventory, {
     ...(shell ? { localShell: shell } : {}),
     ssmClientFor: clients.clientFor,
+    keepConnections: true,
   });
   return {
     ...fleet,

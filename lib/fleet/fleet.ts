@@ -19,6 +19,11 @@ export interface Fleet {
   select(selector: string): string[];
   /** The host behind a name; `UNKNOWN_SERVER` when the inventory lacks it. */
   target(name: string): HostTarget;
+  /**
+   * A run is done with this host (runFleet, once its operation and health check are over): what
+   * was kept open for it may close now, unless the fleet keeps connections for later requests.
+   */
+  release?(name: string): void;
   close(): Promise<void>;
 }
 

@@ -226,6 +226,7 @@ export async function runFleetHeartbeat(options: FleetHeartbeatOptions): Promise
       hosts.push(host);
       logHeartbeat(options.logger, host);
     },
+    release: (server) => options.fleet.release?.(server),
     now,
   });
   const byServer = new Map(hosts.map((host) => [host.server, host]));

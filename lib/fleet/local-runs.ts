@@ -77,6 +77,7 @@ async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
     }),
     runTarget: work.runTarget,
     healthCheck: work.healthCheck,
+    release: (server) => deps.fleet.release?.(server),
     onProgress: (event) => {
       if (event.type === 'finished') {
         targets.push(event.report);

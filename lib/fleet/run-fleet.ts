@@ -75,6 +75,8 @@ export interface RunFleetOptions extends RateControlInput {
   /** Kept back from `remainingTimeMs` for what follows the run (metrics, callback). Default 0. */
   reserveMs?: number;
   onProgress?: (event: FleetProgressEvent) => void;
+  /** Called once a target's operation and health check are over (Fleet.release). */
+  release?: (server: string) => void;
   now?: () => Date;
 }
 
@@ -134,6 +136,7 @@ export async function runFleet(options: RunFleetOptions): Promise<FleetResult> {
       timeoutMs: options.targetTimeoutMs,
       signal: options.signal,
     });
+    options.release?.(server);
     done += 1;
     reports[index] = report;
     if (isError(report)) errors += 1;

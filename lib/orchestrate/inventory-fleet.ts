@@ -29,6 +29,13 @@ export interface InventoryFleetDeps {
   ssmClientFor?: (region: string | null) => SSMClient;
   /** The shell of `transport = local` hosts. */
   localShell?: string;
+  /**
+   * Keep each host's connection when a run is done with it (`release`), for the requests that
+   * follow: a long-lived process (`serve`). A one-shot run (the CLI, a Lambda step) lets each
+   * host's connection close as soon as that host is done, so that the hosts' sessions end
+   * along the run rather than all at its end.
+   */
+  keepConnections?: boolean;
 }
 
 /**
@@ -125,6 +132,9 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
         stateDir: host.stateDir ?? DEFAULT_STATE_DIR,
       };
     },
+    release(name) {
+      if (!deps.keepConnections) transports.get(name)?.release?.();
+    },
     async close() {
       await Promise.allSettled([...transports.values()].map((t) => t.close()));
       transports.clear();
@@ -146,6 +156,12 @@ function lazyTransport(kind: TransportKind, target: string, make: () => Promise<
     exec: async (request) => {
       made ??= make();
       return (await made).exec(request);
+    },
+    release: () => {
+      void made?.then(
+        (transport) => transport.release?.(),
+        () => {},
+      );
     },
     close: async () => {
       if (made) await (await made).close();

@@ -87,6 +87,7 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     }),
     runTarget: work.runTarget,
     healthCheck: work.healthCheck,
+    release: (server) => deps.fleet.release?.(server),
   });
 
   const url = run.callbackUrl ?? configCallback ?? undefined;

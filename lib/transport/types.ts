@@ -36,6 +36,12 @@ export interface Transport {
    * to its end; never resolves with a partial stdout.
    */
   exec(request: ExecRequest): Promise<ExecResult>;
+  /**
+   * The caller has nothing more to run on this host for now: a connection kept only for reuse
+   * closes as soon as nothing runs on it. The transport stays usable (the next exec connects
+   * again). Transports that hold nothing per host have none.
+   */
+  release?(): void;
   /** Releases what the transport holds (connections); exec after close is an error. */
   close(): Promise<void>;
 }

@@ -129,6 +129,8 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
       const read = new Set(hosts.touches.map((touch) => touch.server));
       assert.equal(read.size, HOSTS, 'every host read');
       assert.equal(hosts.touches.length, HOSTS, 'each once');
+      assert.deepEqual(new Set(hosts.released), read, 'each host let go once read');
+      assert.equal(hosts.released.length, HOSTS);
       const readWithinMs = lastRead - begin;
       const wholeMs = result.stopDate - result.startDate;
       assert.ok(

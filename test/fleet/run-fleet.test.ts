@@ -215,6 +215,49 @@ describe('runFleet over local sh hosts', () => {
     assert.equal(result.status, 'partial');
   });
 
+  it('releases each target once its operation and health check are over, never a skipped one', async () => {
+    const hosts = {
+      'web-1': { sleep: 0.2 },
+      'web-3': { exit: 1 },
+      'web-4': { unreachable: true },
+      'web-5': { exit: 1 },
+    };
+    const released: string[] = [];
+    const order: string[] = [];
+    const events: FleetProgressEvent[] = [];
+    const fleet = makeFleet(hosts);
+    const result = await runFleet({
+      operationId: 'op_01JTEST0000000000000000000',
+      command: 'product.upgrade',
+      args: { product: 'deepfiler', version: '3.2.1' },
+      targets: names(7),
+      canary: 1,
+      maxConcurrency: 1,
+      maxErrors: 1,
+      runTarget: fleet.runTarget,
+      healthCheck: async (server, signal) => {
+        order.push(`health ${server}`);
+        return fleet.healthCheck(server, signal);
+      },
+      onProgress: (event) => {
+        events.push(event);
+        if (event.type === 'finished') order.push(`finished ${event.server}`);
+      },
+      release: (server) => {
+        released.push(server);
+        order.push(`release ${server}`);
+      },
+    });
+    const ran = result.targets.filter((t) => t.status !== 'skipped').map((t) => t.server);
+    assert.deepEqual(ran, names(5), 'the second failure stops the run');
+    assert.deepEqual([...released].sort(), [...ran].sort(), 'every target that ran, once; no skipped one');
+    for (const server of ran) {
+      const at = order.indexOf(`release ${server}`);
+      assert.ok(at > order.lastIndexOf(`health ${server}`), `${server} released after its health check`);
+      assert.ok(at < order.indexOf(`finished ${server}`), `${server} released before it is reported`);
+    }
+  });
+
   it('needs a health check when the gate is on, and skips the gate when it is off', async () => {
     const fleet = makeFleet({ 'web-1': { health: 'down' } });
     await assert.rejects(

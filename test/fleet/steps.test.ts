@@ -168,6 +168,8 @@ describe('fleet run steps', () => {
     // More failures than maxErrors: the rest are skipped, and never touched.
     assert.deepEqual(await step(2), { server: 'host-00003', status: 'skipped', index: 2 });
     assert.equal(hosts.touches.length, 2);
+    // Each host worked is let go once its step is done with it; a repeat or a skip holds nothing.
+    assert.deepEqual(hosts.released, ['host-00001', 'host-00002']);
     // GET /fleet/operations/{id} while it runs (SPEC 7.1 v2): the summary and targets so far.
     const record = await deps.store.get('op_gate');
     assert.equal(record?.status, 'running');

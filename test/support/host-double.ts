@@ -25,6 +25,8 @@ export interface HostDoubles {
   behaviour: Map<string, HostBehaviour>;
   /** Every operation started on a host, in order. */
   touches: Touch[];
+  /** The hosts the engine said it was done with (Fleet.release), in order. */
+  released: string[];
   /** The next value of the global sequence (shared with the test's own events). */
   tick(): number;
   work(): TargetWork;
@@ -65,6 +67,7 @@ export function createHostDoubles(
   const index = new Map(names.map((name, i) => [name, i]));
   const behaviour = new Map<string, HostBehaviour>();
   const touches: Touch[] = [];
+  const released: string[] = [];
   let seq = 0;
   const tick = () => ++seq;
   const transport = createLocalTransport({ target: 'double', shell: '/nonexistent/double' });
@@ -79,6 +82,9 @@ export function createHostDoubles(
       });
     },
     target: (name) => ({ name, transport, configPath: '/nonexistent', stateDir: '/nonexistent' }),
+    release: (name) => {
+      released.push(name);
+    },
     close: async () => {},
   };
   const work = (): TargetWork => ({
@@ -114,6 +120,7 @@ export function createHostDoubles(
     names,
     behaviour,
     touches,
+    released,
     tick,
     work,
     readHeartbeat:

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createSshTransport, SshPool, type SshTransportOptions } from '../../lib/transport/ssh/index.ts';
+import { waitFor } from '../support/host-files.ts';
 import type { SshdHost } from '../support/sshd.ts';
 import { generateClientKey, sshTransportTo, startSshd } from '../support/sshd.ts';
 
@@ -153,6 +154,31 @@ describe('ssh transport against a real sshd', () => {
       assert.equal(pool.stats().open, 0);
       assert.equal((await ssh.exec({ program: 'echo again' })).stdout, 'again\n');
       assert.equal(pool.stats().connectionsOpened, 2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('closes a released connection as soon as nothing runs on it, and stays usable', async () => {
+    const pool = new SshPool({ idleTimeoutMs: 60_000 });
+    const ssh = transportTo(sshd, { pool });
+    const other = transportTo(sshd, { pool, target: 'web-1-again' });
+    try {
+      await ssh.exec({ program: 'true' });
+      assert.equal(pool.stats().open, 1);
+      // Released while another user of the same connection still runs: it waits for that one.
+      const running = other.exec({ program: 'sleep 0.3; echo late' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ssh.release?.();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(pool.stats().open, 1, 'closed under a running program');
+      assert.equal((await running).stdout, 'late\n');
+      await waitFor('the released connection to close', () => pool.stats().open === 0, 2000);
+      assert.equal((await ssh.exec({ program: 'echo again' })).stdout, 'again\n');
+      assert.equal(pool.stats().connectionsOpened, 2);
+      // A connection nobody released keeps the pool's idle timeout.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(pool.stats().open, 1);
     } finally {
       await pool.close();
     }

@@ -53,6 +53,9 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
     healthGate: work.healthGate,
     timeoutMs: request.targetTimeoutMs,
   });
+  // This invocation is done with the host: its connection need not outlive it (a frozen
+  // container's would die meanwhile anyway).
+  deps.fleet.release?.(item.server);
   const indexed = fit({ ...report, index: item.index });
   await deps.blobs.put(work.key, JSON.stringify(indexed));
   if (countsAsFailure(report)) await countFailureOnce(deps, operationId, item.index);

@@ -65,6 +65,7 @@ export class SshConnection {
   #sessionStarts = 0;
   #sessionsOff = false;
   #framedPrograms = 0;
+  #released = false;
 
   constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.endpoint = endpoint;
@@ -245,6 +246,16 @@ export class SshConnection {
     this.#scheduleIdleClose();
   }
 
+  /**
+   * The run that opened this connection is done with its host: close as soon as nothing runs on
+   * or through it, rather than after the idle timeout (a one-shot fleet run whose hosts' sessions
+   * would otherwise all end together at its close). Anyone still using it keeps it until then.
+   */
+  closeWhenIdle(): void {
+    this.#released = true;
+    this.#scheduleIdleClose();
+  }
+
   /** Ends the connection; running execs reject. */
   async close(): Promise<void> {
     if (this.#closed && !this.#opened) return;
@@ -408,7 +419,7 @@ export class SshConnection {
   #scheduleIdleClose(): void {
     clearTimeout(this.#idleTimer);
     if (this.#closed || this.#busy > 0 || this.#dependents > 0 || !this.#opened) return;
-    this.#idleTimer = setTimeout(() => void this.close(), this.#settings.idleTimeoutMs);
+    this.#idleTimer = setTimeout(() => void this.close(), this.#released ? 0 : this.#settings.idleTimeoutMs);
     this.#idleTimer.unref();
   }
 }

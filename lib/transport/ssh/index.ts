@@ -130,6 +130,9 @@ export function createSshTransport(options: SshTransportOptions): Transport {
         throw withServer(error);
       }
     },
+    release() {
+      pool.closeWhenIdle(endpoint);
+    },
     async close() {
       closed = true;
       if (ownPool) await pool.close();

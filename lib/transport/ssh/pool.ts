@@ -68,6 +68,11 @@ export class SshPool {
     return connection;
   }
 
+  /** The caller is done with this endpoint: its connection closes once idle (see SshConnection). */
+  closeWhenIdle(endpoint: ResolvedEndpoint): void {
+    this.#connections.get(endpoint.id)?.closeWhenIdle();
+  }
+
   stats(): SshPoolStats {
     return {
       connectionsOpened: this.#opened,
