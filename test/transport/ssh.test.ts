@@ -244,6 +244,74 @@ describe('ssh transport against a real sshd', () => {
     }
   });
 
+  it('lets a script end once it released its connection, without waiting for the server to answer', async () => {
+    const { execFile } = await import('node:child_process');
+    const { createHash } = await import('node:crypto');
+    const { connect, createServer } = await import('node:net');
+    const { fileURLToPath } = await import('node:url');
+    // A relay in front of sshd that can be frozen: the disconnect never reaches sshd, and no
+    // answer (nor the end of the connection) ever comes back.
+    let frozen = false;
+    const sockets: Array<{ destroy(): void }> = [];
+    const relay = createServer({ allowHalfOpen: true }, (client) => {
+      const server = connect({ host: sshd.host, port: sshd.port, allowHalfOpen: true });
+      sockets.push(client, server);
+      const forward = (from: typeof client, to: typeof client) => {
+        from.on('data', (chunk) => {
+          if (!frozen) to.write(chunk);
+        });
+        from.on('end', () => {
+          if (!frozen) to.end();
+        });
+        from.on('error', () => to.destroy());
+      };
+      forward(client, server);
+      forward(server, client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const port = (relay.address() as { port: number }).port;
+    const blob = Buffer.from(sshd.hostPublicKeys[0]!.split(' ')[1]!, 'base64');
+    const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+    const index = fileURLToPath(new URL('../../lib/transport/ssh/index.ts', import.meta.url));
+    // After the release and the close it starts, a timer that does not hold the process prints
+    // what still does: a connection waiting for the server's answer would.
+    const script = `
+      import { createSshTransport } from ${JSON.stringify(index)};
+      const ssh = createSshTransport(${JSON.stringify({
+        host: '127.0.0.1',
+        port,
+        user: sshd.user,
+        identity: sshd.identityFile,
+        hostKey: fingerprint,
+        idleTimeoutMs: 60_000,
+      })});
+      process.stdout.write((await ssh.exec({ program: 'echo done' })).stdout);
+      await new Promise((resolve) => process.stdin.once('data', resolve));
+      process.stdin.destroy();
+      ssh.release();
+      // The rest of a run goes on meanwhile: the connection's close starts.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      setTimeout(() => process.stdout.write('held by ' + process.getActiveResourcesInfo().join(',')), 300).unref();`;
+    try {
+      const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          ['--import', 'tsx', '--input-type=module', '-e', script],
+          { timeout: 20_000 },
+          (_error, out) => resolve({ code: child.exitCode, stdout: out }),
+        );
+        child.stdout?.once('data', () => {
+          frozen = true;
+          child.stdin?.write('go\n');
+        });
+      });
+      assert.deepEqual({ code, stdout }, { code: 0, stdout: 'done\n' });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      relay.close();
+    }
+  });
+
   it('refuses exec after close', async () => {
     const ssh = transportTo(sshd);
     await ssh.close();

@@ -279,6 +279,22 @@ export class SshConnection {
     });
   }
 
+  /**
+   * Ends a connection nobody waits on (idle, or released): the disconnect goes out, but the
+   * process is not kept alive for the server's answer, so a one-shot run exits as soon as its
+   * work is done. A server that never answers is cut off after a second.
+   */
+  #closeUnheld(): void {
+    const opened = this.#opened;
+    if (this.#closed || this.#closing || !opened) return;
+    this.#closing = true;
+    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
+    const timer = setTimeout(() => opened.sock.destroy(), 1000);
+    timer.unref();
+    opened.client.once('close', () => clearTimeout(timer));
+    opened.client.end();
+  }
+
   #adopt(opened: OpenedClient): OpenedClient {
     this.#opened = opened;
     this.#setRef(this.#busy > 0);
@@ -419,7 +435,10 @@ export class SshConnection {
   #scheduleIdleClose(): void {
     clearTimeout(this.#idleTimer);
     if (this.#closed || this.#busy > 0 || this.#dependents > 0 || !this.#opened) return;
-    this.#idleTimer = setTimeout(() => void this.close(), this.#released ? 0 : this.#settings.idleTimeoutMs);
+    this.#idleTimer = setTimeout(
+      () => this.#closeUnheld(),
+      this.#released ? 0 : this.#settings.idleTimeoutMs,
+    );
     this.#idleTimer.unref();
   }
 }
