@@ -66,6 +66,7 @@ export class SshConnection {
   #sessionsOff = false;
   #framedPrograms = 0;
   #released = false;
+  #ended = false;
 
   constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
     this.endpoint = endpoint;
@@ -262,33 +263,30 @@ export class SshConnection {
     this.#closing = true;
     this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
     const opened = this.#opened ?? (await this.#ready.catch(() => undefined));
-    if (!opened) return;
-    await new Promise<void>((resolve) => {
-      if (this.#closed) return resolve();
-      // Someone awaits this close: the socket must keep the process alive until it is done.
-      this.#setRef(true);
-      const timer = setTimeout(() => {
-        opened.sock.destroy();
-        resolve();
-      }, 1000);
-      opened.client.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      opened.client.end();
-    });
+    if (!opened || this.#closed) return;
+    const closed = new Promise<void>((resolve) => opened.client.once('close', () => resolve()));
+    // Someone awaits this close: the socket must keep the process alive until it is done.
+    this.#setRef(true);
+    this.#end(opened);
+    await closed;
   }
 
   /**
-   * Ends a connection nobody waits on (idle, or released): the disconnect goes out, but the
-   * process is not kept alive for the server's answer, so a one-shot run exits as soon as its
-   * work is done. A server that never answers is cut off after a second.
+   * Ends a connection nobody waits on (idle, or released): the process is not kept alive for the
+   * server's answer, so a one-shot run exits as soon as its work is done.
    */
   #closeUnheld(): void {
     const opened = this.#opened;
     if (this.#closed || this.#closing || !opened) return;
     this.#closing = true;
     this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
+    this.#end(opened);
+  }
+
+  /** Sends the disconnect, once; a server that never answers is cut off after a second. */
+  #end(opened: OpenedClient): void {
+    if (this.#ended) return;
+    this.#ended = true;
     const timer = setTimeout(() => opened.sock.destroy(), 1000);
     timer.unref();
     opened.client.once('close', () => clearTimeout(timer));
