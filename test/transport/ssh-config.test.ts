@@ -221,3 +221,60 @@ describe('ssh config: hosts by alias, as ssh reaches them', () => {
     assert.equal(matched.port, target.port);
   });
 });
+
+describe('ssh config: what a file says for each host of a fleet', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ssh-config-fleet-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const portOf = (host: string, file: string) => resolveEndpoint({ host, sshConfig: file }).port;
+
+  it('reads a file of Host * blocks the same for every host, and any other pattern per host', async () => {
+    const file = join(dir, 'config');
+    await writeFile(file, ['Host *', '  HostName %h.example.net', '  Port 2200', ''].join('\n'));
+    assert.equal(resolveEndpoint({ host: 'web1', sshConfig: file }).host, 'web1.example.net');
+    assert.equal(resolveEndpoint({ host: 'web2', sshConfig: file }).host, 'web2.example.net');
+    assert.equal(portOf('web2', file), 2200);
+    // A Host pattern of its own, then a Match: each host gets its own answer again.
+    await writeFile(file, ['Host web2', '  Port 2201', '', 'Host *', '  Port 2200', ''].join('\n'));
+    assert.deepEqual([portOf('web1', file), portOf('web2', file), portOf('web3', file)], [2200, 2201, 2200]);
+    await writeFile(
+      file,
+      ['Match originalhost web3', '  Port 2203', '', 'Host *', '  Port 2200', ''].join('\n'),
+    );
+    assert.deepEqual([portOf('web1', file), portOf('web3', file), portOf('web2', file)], [2200, 2203, 2200]);
+  });
+
+  it('never runs nslookup for CanonicalDomains: canonicalisation is not supported', async () => {
+    const bin = join(dir, 'bin');
+    const mark = join(dir, 'nslookup-ran');
+    await mkdir(bin);
+    await writeFile(join(bin, 'nslookup'), `#!/bin/sh\ntouch '${mark}'\necho "Name: $1"\n`, { mode: 0o755 });
+    const file = join(dir, 'canonical');
+    await writeFile(
+      file,
+      [
+        'Host web9.example.net',
+        '  Port 2209',
+        '',
+        'Host *',
+        '  CanonicalizeHostName yes',
+        '  CanonicalDomains example.org example.net',
+        '  Port 2200',
+        '',
+      ].join('\n'),
+    );
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path}`;
+    try {
+      const endpoint = resolveEndpoint({ host: 'web9', sshConfig: file });
+      assert.equal(endpoint.host, 'web9');
+      assert.equal(endpoint.port, 2200);
+    } finally {
+      process.env['PATH'] = path;
+    }
+    await assert.rejects(readFile(mark), { code: 'ENOENT' });
+  });
+});

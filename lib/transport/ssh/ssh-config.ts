@@ -55,12 +55,24 @@ export function sshConfigFor(name: string, files: readonly string[]): HostSshCon
   // OpenSSH lowercases the host name it is given before matching `Host` patterns.
   const host = name.toLowerCase();
   for (const file of files) {
-    const config = parsedConfig(file);
-    if (!config) continue;
-    const computed = config.compute(host, { ignoreCase: true, matchExec: false }) as Computed;
-    readInto(out, computed, file, name);
+    const entry = parsedConfig(file);
+    if (!entry) continue;
+    readInto(out, computedFor(entry, host), file, name);
   }
   return out;
+}
+
+/**
+ * What the file sets for `host`. A file whose blocks are all `Host *` (the usual
+ * /etc/ssh/ssh_config) says the same for every host: it is computed once while it is unchanged,
+ * not once per host of a fleet (the package's `compute` reads the user database and builds a
+ * dozen regular expressions per pattern at every call).
+ */
+function computedFor(entry: ParsedConfig, host: string): Computed {
+  const compute = () => entry.config.compute(host, { ignoreCase: true, matchExec: false }) as Computed;
+  if (!entry.sameForEveryHost) return compute();
+  entry.computed ??= compute();
+  return entry.computed;
 }
 
 function readInto(out: HostSshConfig, c: Computed, file: string, name: string): void {
@@ -195,10 +207,17 @@ function localUser(): string {
   return process.env['USER'] ?? process.env['LOGNAME'] ?? '';
 }
 
-const parsed = new Map<string, { version: string; config: SSHConfig | null }>();
+interface ParsedConfig {
+  config: SSHConfig;
+  /** No `Match`, and every `Host` line is `Host *`. */
+  sameForEveryHost: boolean;
+  computed?: Computed;
+}
+
+const parsed = new Map<string, { version: string; entry: ParsedConfig }>();
 
 /** A config file parsed (with its Includes), kept while it is unchanged; null when it does not exist. */
-function parsedConfig(file: string): SSHConfig | null {
+function parsedConfig(file: string): ParsedConfig | null {
   let version: string;
   try {
     // Checked at every connection: a missing file (the usual ~/.ssh/config) costs no exception.
@@ -209,7 +228,7 @@ function parsedConfig(file: string): SSHConfig | null {
     return null;
   }
   const cached = parsed.get(file);
-  if (cached?.version === version) return cached.config;
+  if (cached?.version === version) return cached.entry;
   let config: SSHConfig;
   try {
     config = SSHConfig.parse(withIncludes(file, 0));
@@ -222,8 +241,39 @@ function parsedConfig(file: string): SSHConfig | null {
       { cause: error },
     );
   }
-  parsed.set(file, { version, config });
+  const entry = { config: withoutCanonicalDomains(config), sameForEveryHost: sameForEveryHost(config) };
+  parsed.set(file, { version, entry });
+  return entry;
+}
+
+const isDirective = (line: SSHConfig[number]): line is Extract<SSHConfig[number], { param: string }> =>
+  line.type === SSHConfig.DIRECTIVE;
+
+/**
+ * Host-name canonicalisation is not supported (see above), and the package would carry it out by
+ * running `nslookup` synchronously for every host a `CanonicalDomains` line names: those lines go.
+ */
+function withoutCanonicalDomains(config: SSHConfig): SSHConfig {
+  const drop = (lines: SSHConfig[number][]) => {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const line = lines[i]!;
+      if (!isDirective(line)) continue;
+      if (/^canonicaldomains$/i.test(line.param)) lines.splice(i, 1);
+      else if ('config' in line) drop(line.config);
+    }
+  };
+  drop(config);
   return config;
+}
+
+function sameForEveryHost(config: SSHConfig): boolean {
+  return config.every((line) => {
+    if (!isDirective(line)) return true;
+    if (/^match$/i.test(line.param)) return false;
+    if (!/^host$/i.test(line.param)) return true;
+    const patterns = Array.isArray(line.value) ? line.value.map(({ val }) => val) : line.value.split(',');
+    return patterns.every((pattern) => pattern === '*');
+  });
 }
 
 /** The file's text with each `Include` replaced by the files it names (OpenSSH allows 16 levels). */
