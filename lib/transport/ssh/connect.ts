@@ -143,9 +143,11 @@ function connectOnce(
               : mapped,
           );
         });
-        c.on('close', () =>
-          fail(new Retryable(sshError('UNREACHABLE', endpoint, 'connection closed before authentication'))),
-        );
+        // Every connection closes in the end: the error is only built for one that closed too early.
+        c.on('close', () => {
+          if (!settled)
+            fail(new Retryable(sshError('UNREACHABLE', endpoint, 'connection closed before authentication')));
+        });
         c.on('ready', () => {
           if (settled || !verdict?.ok)
             return fail(sshError('INTERNAL', endpoint, 'ready without a verified host key'));

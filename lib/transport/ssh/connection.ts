@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
-import { BootstrapError } from '../../errors.ts';
+import { BootstrapError, type ErrorCode } from '../../errors.ts';
 import type { ExecResult } from '../types.ts';
 import type { ConnectSettings, OpenedClient, SocketOpener } from './connect.ts';
 import { connectClient } from './connect.ts';
@@ -56,6 +56,8 @@ export class SshConnection {
   #opened: OpenedClient | undefined;
   #closed = false;
   #closing = false;
+  /** Why the connection ended, the first reason winning; its error is built when someone needs it. */
+  #lostWhy: { code: ErrorCode; problem: string; cause?: unknown } | undefined;
   #lostError: BootstrapError | undefined;
   #busy = 0;
   #dependents = 0;
@@ -261,7 +263,7 @@ export class SshConnection {
   async close(): Promise<void> {
     if (this.#closed && !this.#opened) return;
     this.#closing = true;
-    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
+    this.#lose('UNREACHABLE', 'connection closed by the client');
     const opened = this.#opened ?? (await this.#ready.catch(() => undefined));
     if (!opened || this.#closed) return;
     const closed = new Promise<void>((resolve) => opened.client.once('close', () => resolve()));
@@ -279,7 +281,7 @@ export class SshConnection {
     const opened = this.#opened;
     if (this.#closed || this.#closing || !opened) return;
     this.#closing = true;
-    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection closed by the client');
+    this.#lose('UNREACHABLE', 'connection closed by the client');
     this.#end(opened);
   }
 
@@ -299,23 +301,21 @@ export class SshConnection {
     this.#hooks.hop?.addDependent();
     const { keepaliveIntervalMs, keepaliveCountMax } = this.#settings;
     this.#stopKeepalive = startKeepalive(opened.client, keepaliveIntervalMs, keepaliveCountMax, () => {
-      this.#lostError ??= sshError(
+      this.#lose(
         'TRANSPORT_TIMEOUT',
-        this.endpoint,
         `connection lost: no answer to ${keepaliveCountMax} keepalives ${keepaliveIntervalMs} ms apart`,
       );
       opened.sock.destroy();
     });
     opened.client.on('error', (error: Ssh2Error) => {
-      this.#lostError ??=
-        error.level === 'client-timeout'
-          ? sshError('TRANSPORT_TIMEOUT', this.endpoint, `connection lost: ${error.message}`, error)
-          : sshError('UNREACHABLE', this.endpoint, `connection lost: ${error.message}`, error);
+      const code = error.level === 'client-timeout' ? 'TRANSPORT_TIMEOUT' : 'UNREACHABLE';
+      this.#lose(code, `connection lost: ${error.message}`, error);
     });
     // ssh2 emits the client's 'close' before it closes the channels, so this sees which of them
     // the server had finished (EOF and exit status received) and which were cut.
     opened.client.once('close', () => {
-      this.#session?.markLost(this.#lostError ?? sshError('UNREACHABLE', this.endpoint, 'connection lost'));
+      this.#lose('UNREACHABLE', 'connection lost');
+      this.#session?.markLost(this.#lost());
       for (const flight of this.#inFlight) {
         const state = (flight.channel as unknown as { incoming?: { state?: string } }).incoming?.state;
         if (!flight.exited || state === 'open') flight.cut = true;
@@ -332,8 +332,8 @@ export class SshConnection {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     this.#stopKeepalive();
-    this.#lostError ??= sshError('UNREACHABLE', this.endpoint, 'connection lost');
-    this.#slots.failAll(this.#lostError);
+    this.#lose('UNREACHABLE', 'connection lost');
+    if (this.#slots.waiting > 0) this.#slots.failAll(this.#lost());
     this.#hooks.onClosed(this);
   }
 
@@ -359,7 +359,7 @@ export class SshConnection {
   #mapOpenError(error: unknown): unknown {
     if (error instanceof BootstrapError) return error;
     if (this.#closed) {
-      const lost = this.#lostError!;
+      const lost = this.#lost();
       return new NotSentError(lost.code, lost.message, lost.details, { cause: error });
     }
     return sshError(
@@ -400,7 +400,7 @@ export class SshConnection {
         if (settled) return;
         settled = true;
         if (flight.cut || exitCode === undefined) {
-          const lost = this.#lostError;
+          const lost = this.#lostWhy && this.#lost();
           reject(
             lost
               ? new BootstrapError(lost.code, `${lost.message} before the program finished`, lost.details, {
@@ -422,6 +422,17 @@ export class SshConnection {
       });
       channel.end(program);
     });
+  }
+
+  #lose(code: ErrorCode, problem: string, cause?: unknown): void {
+    this.#lostWhy ??= { code, problem, cause };
+  }
+
+  /** The error for why the connection ended (call once it has: a reason is always given first). */
+  #lost(): BootstrapError {
+    const why = this.#lostWhy ?? { code: 'UNREACHABLE', problem: 'connection lost' };
+    this.#lostError ??= sshError(why.code, this.endpoint, why.problem, why.cause);
+    return this.#lostError;
   }
 
   #setRef(on: boolean): void {

@@ -65,6 +65,10 @@ export class ChannelSlots {
     this.#limit = Math.max(1, Math.min(this.#limit, limit));
   }
 
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   /** Rejects every waiter (the connection is gone). */
   failAll(error: unknown): void {
     for (const waiter of this.#waiters.splice(0)) waiter.fail(error);
