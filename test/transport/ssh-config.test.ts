@@ -4,8 +4,9 @@
  * the user, port, keys, known_hosts files and jump hosts the file gives each name.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
@@ -276,5 +277,42 @@ describe('ssh config: what a file says for each host of a fleet', () => {
       process.env['PATH'] = path;
     }
     await assert.rejects(readFile(mark), { code: 'ENOENT' });
+  });
+});
+
+describe('ssh: the remote user when none is given', () => {
+  /** resolveEndpoint's user in a fresh process, run as `uid` (a user namespace) with `env` for USER/LOGNAME. */
+  function userFor(
+    env: Record<string, string>,
+    uid?: number,
+  ): { user?: string; code?: string; message?: string } {
+    const script = [
+      "const { resolveEndpoint } = await import('./lib/transport/ssh/index.ts');",
+      'let out;',
+      "try { out = { user: resolveEndpoint({ host: 'web1', sshConfig: false }).user }; }",
+      'catch (error) { out = { code: error.code, message: error.message }; }',
+      "process.stdout.write('\\n' + JSON.stringify(out) + '\\n');",
+    ].join('\n');
+    const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
+    const names = ['-u', 'USER', '-u', 'LOGNAME', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+    const namespace =
+      uid === undefined ? [] : ['unshare', '--user', `--map-user=${uid}`, `--map-group=${uid}`];
+    const [command, ...args] = [...namespace, 'env', ...names, ...node];
+    const child = spawnSync(command!, args, { encoding: 'utf8', timeout: 120_000 });
+    const last = child.stdout.trim().split('\n').at(-1) ?? '';
+    assert.match(last, /^\{/, `no answer from the child:\n${child.stdout}\n${child.stderr}`);
+    return JSON.parse(last);
+  }
+
+  it('is the local user from the user database, as ssh takes it, not USER', () => {
+    assert.deepEqual(userFor({ USER: 'someone-else' }), { user: userInfo().username });
+  });
+
+  it('falls back to USER or LOGNAME for a uid with no name, and says where to give one when neither is set', () => {
+    assert.deepEqual(userFor({ USER: 'ops' }, 54321), { user: 'ops' });
+    assert.deepEqual(userFor({ LOGNAME: 'ops2' }, 54321), { user: 'ops2' });
+    const nameless = userFor({}, 54321);
+    assert.equal(nameless.code, 'CONFIG_ERROR');
+    assert.match(nameless.message!, /uid 54321\) has no name.*USER@HOST/);
   });
 });

@@ -4,11 +4,10 @@
  * OpenSSH's defaults come last. A `ProxyJump` chain becomes nested jump endpoints, each hop
  * looked up under its own name, so a bastion uses its own user, key and known_hosts.
  */
-import { userInfo } from 'node:os';
 import { present } from '../../optional.ts';
 import type { SshEndpoint } from './ssh-address.ts';
 import { parseSshAddress } from './ssh-address.ts';
-import { defaultSshConfigFiles, expandSshPath, sshConfigFor } from './ssh-config.ts';
+import { defaultSshConfigFiles, expandSshPath, localUserName, sshConfigFor } from './ssh-config.ts';
 
 /** OpenSSH's default known_hosts files: the user's, then the system's (read after, never written). */
 export const DEFAULT_USER_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
@@ -46,7 +45,7 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
     throw config.strictRefusal;
   const host = config.hostName ?? name;
   const port = endpoint.port ?? config.port ?? 22;
-  const user = endpoint.user ?? config.user ?? userInfo().username;
+  const user = endpoint.user ?? config.user ?? localUserName();
   const jumpText = Array.isArray(config.proxyJump) ? config.proxyJump.join(',') : undefined;
   const tokens = {
     host,

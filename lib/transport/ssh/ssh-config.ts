@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { homedir, hostname, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 import { BootstrapError } from '../../errors.ts';
@@ -177,7 +177,7 @@ export function expandSshPath(text: string, values: TokenValues): string {
   const tokens: Record<string, () => string> = {
     '%': () => '%',
     d: () => home,
-    u: () => localUser(),
+    u: () => localUserName(),
     h: () => values.host,
     n: () => values.original,
     p: () => String(values.port),
@@ -203,8 +203,34 @@ export function expandSshPath(text: string, values: TokenValues): string {
   return isAbsolute(expanded) ? expanded : join(home, expanded);
 }
 
-function localUser(): string {
-  return process.env['USER'] ?? process.env['LOGNAME'] ?? '';
+let localName: string | undefined;
+
+/**
+ * The name of the user this process runs as, the way `ssh` takes it (the user database), else
+ * USER or LOGNAME: the remote user when none is given, and `%u`. Read once per process. A uid with
+ * no name anywhere (a container started with an arbitrary uid) is a CONFIG_ERROR that says where
+ * to give the remote user instead.
+ */
+export function localUserName(): string {
+  if (localName !== undefined) return localName;
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    // No entry for this uid in the user database.
+  }
+  name ||= process.env['USER'] || process.env['LOGNAME'];
+  if (!name) {
+    const uid = process.getuid?.() ?? null;
+    throw new BootstrapError(
+      'CONFIG_ERROR',
+      `this process's user (uid ${uid}) has no name, and USER and LOGNAME are unset: ` +
+        "give the remote user as USER@HOST, the inventory's user, or the ssh config's User",
+      { uid },
+    );
+  }
+  localName = name;
+  return name;
 }
 
 interface ParsedConfig {
