@@ -5,10 +5,10 @@
  * folder; paths on the host (`state_dir`, `config_path`) must be absolute.
  */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { BootstrapError, configError } from '../errors.ts';
+import { homeFor } from '../transport/ssh/home.ts';
 import { type DynamicSource, parseSources } from './dynamic-sources.ts';
 import { parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
@@ -231,7 +231,7 @@ function validate(
 }
 
 function localPath(path: string, file: string): string {
-  const home = path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
+  const home = path === '~' || path.startsWith('~/') ? homeFor(path) + path.slice(1) : path;
   return isAbsolute(home) ? home : resolve(dirname(resolve(file)), home);
 }
 

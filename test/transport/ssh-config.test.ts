@@ -280,21 +280,22 @@ describe('ssh config: what a file says for each host of a fleet', () => {
   });
 });
 
-describe('ssh: the remote user when none is given', () => {
-  /** resolveEndpoint's user in a fresh process, run as `uid` (a user namespace) with `env` for USER/LOGNAME. */
-  function userFor(
-    env: Record<string, string>,
-    uid?: number,
-  ): { user?: string; code?: string; message?: string } {
+describe('ssh: a process with no user name or no home directory', () => {
+  /**
+   * Runs `body` (which sets `out`) in a fresh process with USER, LOGNAME and HOME unset but for
+   * `env`, as `uid` in a user namespace when given (a uid with no entry in the user database).
+   */
+  function inChild(body: string, env: Record<string, string>, uid?: number): Record<string, unknown> {
     const script = [
       "const { resolveEndpoint } = await import('./lib/transport/ssh/index.ts');",
+      "const { expandSshPath } = await import('./lib/transport/ssh/ssh-config.ts');",
       'let out;',
-      "try { out = { user: resolveEndpoint({ host: 'web1', sshConfig: false }).user }; }",
-      'catch (error) { out = { code: error.code, message: error.message }; }',
+      `try { ${body} } catch (error) { out = { code: error.code, message: error.message }; }`,
       "process.stdout.write('\\n' + JSON.stringify(out) + '\\n');",
     ].join('\n');
     const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script];
-    const names = ['-u', 'USER', '-u', 'LOGNAME', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+    const unset = ['-u', 'USER', '-u', 'LOGNAME', '-u', 'HOME'];
+    const names = [...unset, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
     const namespace =
       uid === undefined ? [] : ['unshare', '--user', `--map-user=${uid}`, `--map-group=${uid}`];
     const [command, ...args] = [...namespace, 'env', ...names, ...node];
@@ -303,16 +304,37 @@ describe('ssh: the remote user when none is given', () => {
     assert.match(last, /^\{/, `no answer from the child:\n${child.stdout}\n${child.stderr}`);
     return JSON.parse(last);
   }
+  const userOf = "out = { user: resolveEndpoint({ host: 'web1', sshConfig: false }).user };";
 
-  it('is the local user from the user database, as ssh takes it, not USER', () => {
-    assert.deepEqual(userFor({ USER: 'someone-else' }), { user: userInfo().username });
+  it('takes the remote user from the user database, as ssh does, not from USER', () => {
+    assert.deepEqual(inChild(userOf, { USER: 'someone-else', HOME: '/' }), { user: userInfo().username });
   });
 
   it('falls back to USER or LOGNAME for a uid with no name, and says where to give one when neither is set', () => {
-    assert.deepEqual(userFor({ USER: 'ops' }, 54321), { user: 'ops' });
-    assert.deepEqual(userFor({ LOGNAME: 'ops2' }, 54321), { user: 'ops2' });
-    const nameless = userFor({}, 54321);
-    assert.equal(nameless.code, 'CONFIG_ERROR');
-    assert.match(nameless.message!, /uid 54321\) has no name.*USER@HOST/);
+    assert.deepEqual(inChild(userOf, { USER: 'ops', HOME: '/' }, 54321), { user: 'ops' });
+    assert.deepEqual(inChild(userOf, { LOGNAME: 'ops2', HOME: '/' }, 54321), { user: 'ops2' });
+    const nameless = inChild(userOf, { HOME: '/' }, 54321);
+    assert.equal(nameless['code'], 'CONFIG_ERROR');
+    assert.match(String(nameless['message']), /uid 54321\) has no name.*USER@HOST/);
+  });
+
+  it('without a home directory, leaves out ~/.ssh and refuses a path that names ~', () => {
+    const endpoint = inChild(
+      "const e = resolveEndpoint({ host: 'web1', user: 'ops' }); out = { known: e.trust.knownHostsFile ?? null, more: e.trust.moreKnownHostsFiles, ids: e.keys.identityFiles ?? [] };",
+      {},
+      54321,
+    );
+    assert.deepEqual(endpoint, {
+      known: null,
+      more: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+      ids: [],
+    });
+    const tilde = inChild(
+      "out = { path: expandSshPath('~/.ssh/id_ed25519', { host: 'h', original: 'h', port: 22, user: 'u' }) };",
+      {},
+      54321,
+    );
+    assert.equal(tilde['code'], 'CONFIG_ERROR');
+    assert.match(String(tilde['message']), /^~\/\.ssh\/id_ed25519: names the home directory/);
   });
 });

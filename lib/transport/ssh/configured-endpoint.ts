@@ -4,7 +4,9 @@
  * OpenSSH's defaults come last. A `ProxyJump` chain becomes nested jump endpoints, each hop
  * looked up under its own name, so a bastion uses its own user, key and known_hosts.
  */
+
 import { present } from '../../optional.ts';
+import { homeDirectory } from './home.ts';
 import type { SshEndpoint } from './ssh-address.ts';
 import { parseSshAddress } from './ssh-address.ts';
 import { defaultSshConfigFiles, expandSshPath, localUserName, sshConfigFor } from './ssh-config.ts';
@@ -69,7 +71,11 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
       endpoint.knownHosts !== undefined
         ? [endpoint.knownHosts]
         : expand(
-            config.userKnownHostsFiles ?? inheritedOr(endpoint.inherit?.knownHosts, DEFAULT_USER_KNOWN_HOSTS),
+            config.userKnownHostsFiles ??
+              inheritedOr(
+                endpoint.inherit?.knownHosts,
+                homeDirectory() === undefined ? [] : DEFAULT_USER_KNOWN_HOSTS,
+              ),
           ),
     globalKnownHostsFiles: expand(config.globalKnownHostsFiles ?? DEFAULT_GLOBAL_KNOWN_HOSTS),
   };

@@ -7,11 +7,11 @@
  * with a passphrase asked on the terminal; with none of these the error names all three.
  */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ParsedKey } from 'ssh2';
 import ssh2 from 'ssh2';
 import { ParsedFileCache } from './file-cache.ts';
+import { homeDirectory } from './home.ts';
 import { canPrompt, forgetPassphrase, obtainPassphrase, PASSPHRASE_VARIABLE } from './passphrase.ts';
 
 const { OpenSSHAgent, utils } = ssh2;
@@ -38,6 +38,13 @@ export interface IdentitySource {
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/** ~/.ssh's usual keys, tried when present; none without a home directory (the agent may still hold some). */
+function defaultIdentities(): Array<{ path: string; required: boolean }> {
+  const home = homeDirectory();
+  if (home === undefined) return [];
+  return DEFAULT_IDENTITIES.map((name) => ({ path: join(home, '.ssh', name), required: false }));
+}
 
 // Each key file is parsed once while it is unchanged (a fleet connects hundreds of times with it);
 // an encrypted one parses to its "no passphrase given" error and is parsed again with one. The
@@ -68,7 +75,7 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
         ? []
         : source.identityFiles && source.identityFiles.length > 0
           ? source.identityFiles.map((path) => ({ path, required: false }))
-          : DEFAULT_IDENTITIES.map((name) => ({ path: join(homedir(), '.ssh', name), required: false }));
+          : defaultIdentities();
   for (const { path, required } of files) {
     let file: { text: string; parsed: ReturnType<typeof utils.parseKey> } | undefined;
     try {

@@ -13,14 +13,16 @@
 
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 import { BootstrapError } from '../../errors.ts';
+import { homeDirectory, homeFor } from './home.ts';
 
 /** The files `ssh` reads when no `-F` is given, in order. */
 export function defaultSshConfigFiles(): string[] {
-  return [join(homedir(), '.ssh', 'config'), '/etc/ssh/ssh_config'];
+  const home = homeDirectory();
+  return [...(home === undefined ? [] : [join(home, '.ssh', 'config')]), '/etc/ssh/ssh_config'];
 }
 
 /** What the configuration says about one host; unset keywords are absent. */
@@ -167,7 +169,7 @@ export interface TokenValues {
 
 /** Expands `~`, `${VAR}` and the `%` tokens OpenSSH documents for IdentityFile and known_hosts files. */
 export function expandSshPath(text: string, values: TokenValues): string {
-  const home = homedir();
+  const home = () => homeFor(text);
   const withEnv = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_whole, variable: string) => {
     const value = process.env[variable];
     if (value === undefined)
@@ -176,7 +178,7 @@ export function expandSshPath(text: string, values: TokenValues): string {
   });
   const tokens: Record<string, () => string> = {
     '%': () => '%',
-    d: () => home,
+    d: home,
     u: () => localUserName(),
     h: () => values.host,
     n: () => values.original,
@@ -198,9 +200,9 @@ export function expandSshPath(text: string, values: TokenValues): string {
       throw new BootstrapError('CONFIG_ERROR', `${text}: unsupported token %${token}`, { path: text });
     return value();
   });
-  if (expanded === '~' || expanded.startsWith('~/')) return home + expanded.slice(1);
+  if (expanded === '~' || expanded.startsWith('~/')) return home() + expanded.slice(1);
   // Relative paths are taken from the home directory, as OpenSSH does for these keywords.
-  return isAbsolute(expanded) ? expanded : join(home, expanded);
+  return isAbsolute(expanded) ? expanded : join(home(), expanded);
 }
 
 let localName: string | undefined;
@@ -307,7 +309,7 @@ function withIncludes(file: string, depth: number): string {
   if (depth > 16) throw new BootstrapError('CONFIG_ERROR', `${file}: Include nested too deeply`, { file });
   const text = readFileSync(file, 'utf8');
   // Relative Include paths are taken from ~/.ssh for a user's file, /etc/ssh for the system's.
-  const base = file.startsWith('/etc/ssh/') ? '/etc/ssh' : join(homedir(), '.ssh');
+  const base = () => (file.startsWith('/etc/ssh/') ? '/etc/ssh' : join(homeFor(file), '.ssh'));
   return text
     .split(/\r?\n/)
     .map((line) => {
@@ -316,8 +318,9 @@ function withIncludes(file: string, depth: number): string {
       return match[1]!
         .split(/\s+/)
         .flatMap((pattern) => {
-          const home = pattern === '~' || pattern.startsWith('~/') ? homedir() + pattern.slice(1) : pattern;
-          return matchingFiles(isAbsolute(home) ? home : join(base, home));
+          const home =
+            pattern === '~' || pattern.startsWith('~/') ? homeFor(pattern) + pattern.slice(1) : pattern;
+          return matchingFiles(isAbsolute(home) ? home : join(base(), home));
         })
         .map((included) => withIncludes(included, depth + 1))
         .join('\n');
