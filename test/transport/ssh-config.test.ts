@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -248,6 +248,30 @@ describe('ssh config: what a file says for each host of a fleet', () => {
     assert.deepEqual([portOf('web1', file), portOf('web3', file), portOf('web2', file)], [2200, 2203, 2200]);
   });
 
+  it('refuses a ~/.ssh/config that someone else could write, as ssh does, and not the same file given with -F', async () => {
+    const home = join(dir, 'home-perm');
+    await mkdir(join(home, '.ssh'), { recursive: true });
+    const file = join(home, '.ssh', 'config');
+    await writeFile(file, 'Host *\n  Port 2222\n');
+    const saved = process.env['HOME'];
+    process.env['HOME'] = home;
+    try {
+      await chmod(file, 0o664);
+      assert.throws(
+        () => resolveEndpoint({ host: 'web1', user: 'ops' }),
+        (error: unknown) =>
+          error instanceof BootstrapError &&
+          error.code === 'CONFIG_ERROR' &&
+          /config: bad owner or permissions \(owned by uid \d+, mode 664\)/.test(error.message),
+      );
+      assert.equal(resolveEndpoint({ host: 'web1', user: 'ops', sshConfig: file }).port, 2222);
+      await chmod(file, 0o644);
+      assert.equal(resolveEndpoint({ host: 'web1', user: 'ops' }).port, 2222);
+    } finally {
+      process.env['HOME'] = saved;
+    }
+  });
+
   it('never runs nslookup for CanonicalDomains: canonicalisation is not supported', async () => {
     const bin = join(dir, 'bin');
     const mark = join(dir, 'nslookup-ran');
@@ -316,6 +340,28 @@ describe('ssh: a process with no user name or no home directory', () => {
     const nameless = inChild(userOf, { HOME: '/' }, 54321);
     assert.equal(nameless['code'], 'CONFIG_ERROR');
     assert.match(String(nameless['message']), /uid 54321\) has no name.*USER@HOST/);
+  });
+
+  it('passes over a ~/.ssh/config it cannot read, as ssh does, and refuses one given with -F', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ssh-config-unreadable-'));
+    try {
+      await mkdir(join(home, '.ssh'));
+      const file = join(home, '.ssh', 'config');
+      await writeFile(file, 'Host *\n  Port 2222\n', { mode: 0o000 });
+      await chmod(home, 0o755);
+      const portOf = (extra: string) =>
+        inChild(
+          `out = { port: resolveEndpoint({ host: 'web1', user: 'ops'${extra} }).port };`,
+          { HOME: home },
+          54321,
+        );
+      assert.deepEqual(portOf(''), { port: 22 });
+      const given = portOf(`, sshConfig: ${JSON.stringify(file)}`);
+      assert.equal(given['code'], 'CONFIG_ERROR');
+      assert.match(String(given['message']), /cannot read the ssh configuration: EACCES/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 
   it('without a home directory, leaves out ~/.ssh and refuses a path that names ~', () => {

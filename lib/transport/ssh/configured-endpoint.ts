@@ -42,7 +42,7 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
       : endpoint.sshConfig === undefined
         ? defaultSshConfigFiles()
         : [endpoint.sshConfig];
-  const config = sshConfigFor(name, files);
+  const config = sshConfigFor(name, files, { defaults: endpoint.sshConfig === undefined });
   if (config.strictRefusal && endpoint.acceptNewHostKey === undefined && endpoint.hostKey === undefined)
     throw config.strictRefusal;
   const host = config.hostName ?? name;

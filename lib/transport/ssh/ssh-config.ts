@@ -12,14 +12,17 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 import { BootstrapError } from '../../errors.ts';
 import { homeDirectory, homeFor } from './home.ts';
 
-/** The files `ssh` reads when no `-F` is given, in order. */
+/**
+ * The files `ssh` reads when no `-F` is given, in order. As `ssh` does with them, one that cannot
+ * be read is passed over, and the user's own is refused when someone else could have written it.
+ */
 export function defaultSshConfigFiles(): string[] {
   const home = homeDirectory();
   return [...(home === undefined ? [] : [join(home, '.ssh', 'config')]), '/etc/ssh/ssh_config'];
@@ -51,13 +54,20 @@ export interface HostSshConfig {
 
 type Computed = Record<string, string | string[]>;
 
-/** The configuration of `name` (as typed after `ssh`), from `files` in order. */
-export function sshConfigFor(name: string, files: readonly string[]): HostSshConfig {
+/**
+ * The configuration of `name` (as typed after `ssh`), from `files` in order: `ssh`'s own files
+ * (`defaults`, see defaultSshConfigFiles) or the one given as `ssh -F FILE` would take it.
+ */
+export function sshConfigFor(
+  name: string,
+  files: readonly string[],
+  how: { defaults?: boolean } = {},
+): HostSshConfig {
   const out: HostSshConfig = { identityFiles: [] };
   // OpenSSH lowercases the host name it is given before matching `Host` patterns.
   const host = name.toLowerCase();
   for (const file of files) {
-    const entry = parsedConfig(file);
+    const entry = parsedConfig(file, how.defaults === true);
     if (!entry) continue;
     readInto(out, computedFor(entry, host), file, name);
   }
@@ -244,17 +254,21 @@ interface ParsedConfig {
 
 const parsed = new Map<string, { version: string; entry: ParsedConfig }>();
 
-/** A config file parsed (with its Includes), kept while it is unchanged; null when it does not exist. */
-function parsedConfig(file: string): ParsedConfig | null {
-  let version: string;
+/**
+ * A config file parsed (with its Includes), kept while it is unchanged; null when it does not
+ * exist, or, for one of ssh's own files, when it cannot be read (ssh passes over it too).
+ */
+function parsedConfig(file: string, asDefault: boolean): ParsedConfig | null {
+  let info: Stats | undefined;
   try {
     // Checked at every connection: a missing file (the usual ~/.ssh/config) costs no exception.
-    const info = statSync(file, { throwIfNoEntry: false });
-    if (info === undefined) return null;
-    version = `${info.size}:${info.mtimeMs}:${info.ino}`;
+    info = statSync(file, { throwIfNoEntry: false });
   } catch {
     return null;
   }
+  if (info === undefined) return null;
+  // Owner and mode are part of the version: a chmod is checked again below.
+  const version = `${info.size}:${info.mtimeMs}:${info.ino}:${info.mode}:${info.uid}`;
   const cached = parsed.get(file);
   if (cached?.version === version) return cached.entry;
   let config: SSHConfig;
@@ -262,6 +276,13 @@ function parsedConfig(file: string): ParsedConfig | null {
     config = SSHConfig.parse(withIncludes(file, 0));
   } catch (error) {
     if (error instanceof BootstrapError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (
+      asDefault &&
+      (code === 'EACCES' || code === 'EPERM') &&
+      (error as NodeJS.ErrnoException).path === file
+    )
+      return null;
     throw new BootstrapError(
       'CONFIG_ERROR',
       `${file}: cannot read the ssh configuration: ${(error as Error).message}`,
@@ -269,9 +290,28 @@ function parsedConfig(file: string): ParsedConfig | null {
       { cause: error },
     );
   }
+  if (asDefault && !file.startsWith('/etc/ssh/')) refuseForeignWritable(file, info);
   const entry = { config: withoutCanonicalDomains(config), sameForEveryHost: sameForEveryHost(config) };
   parsed.set(file, { version, entry });
   return entry;
+}
+
+/**
+ * The user's own config is refused when another user could have written it (owned by neither them
+ * nor root, or writable by group or others): it says where connections go and with which keys.
+ * `ssh` refuses such a file too ("Bad owner or permissions").
+ */
+function refuseForeignWritable(file: string, info: { uid: number; mode: number }): void {
+  const me = process.getuid?.();
+  if (me === undefined) return;
+  if ((info.uid !== 0 && info.uid !== me) || (info.mode & 0o022) !== 0) {
+    throw new BootstrapError(
+      'CONFIG_ERROR',
+      `${file}: bad owner or permissions (owned by uid ${info.uid}, mode ${(info.mode & 0o7777).toString(8)}): ` +
+        'it must belong to you or root and be writable by no one else, as ssh requires',
+      { file },
+    );
+  }
 }
 
 const isDirective = (line: SSHConfig[number]): line is Extract<SSHConfig[number], { param: string }> =>
