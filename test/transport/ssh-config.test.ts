@@ -272,6 +272,23 @@ describe('ssh config: what a file says for each host of a fleet', () => {
     }
   });
 
+  it('refuses an included file that someone else could write, whichever file includes it, as ssh does', async () => {
+    const included = join(dir, 'included.conf');
+    const file = join(dir, 'including');
+    await writeFile(included, 'Host *\n  Port 2224\n', { mode: 0o666 });
+    await chmod(included, 0o666);
+    await writeFile(file, `Include ${included}\n`);
+    assert.throws(
+      () => resolveEndpoint({ host: 'web1', user: 'ops', sshConfig: file }),
+      (error: unknown) =>
+        error instanceof BootstrapError &&
+        error.code === 'CONFIG_ERROR' &&
+        error.message.startsWith(`${included}: bad owner or permissions`),
+    );
+    await chmod(included, 0o644);
+    assert.equal(resolveEndpoint({ host: 'web1', user: 'ops', sshConfig: file }).port, 2224);
+  });
+
   it('never runs nslookup for CanonicalDomains: canonicalisation is not supported', async () => {
     const bin = join(dir, 'bin');
     const mark = join(dir, 'nslookup-ran');

@@ -4,7 +4,6 @@
  * OpenSSH's defaults come last. A `ProxyJump` chain becomes nested jump endpoints, each hop
  * looked up under its own name, so a bastion uses its own user, key and known_hosts.
  */
-
 import { present } from '../../optional.ts';
 import { homeDirectory } from './home.ts';
 import type { SshEndpoint } from './ssh-address.ts';

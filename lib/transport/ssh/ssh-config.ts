@@ -297,9 +297,9 @@ function parsedConfig(file: string, asDefault: boolean): ParsedConfig | null {
 }
 
 /**
- * The user's own config is refused when another user could have written it (owned by neither them
- * nor root, or writable by group or others): it says where connections go and with which keys.
- * `ssh` refuses such a file too ("Bad owner or permissions").
+ * The user's own config, and any file an Include brings in, is refused when another user could
+ * have written it (owned by neither them nor root, or writable by group or others): it says where
+ * connections go and with which keys. `ssh` refuses such a file too ("Bad owner or permissions").
  */
 function refuseForeignWritable(file: string, info: { uid: number; mode: number }): void {
   const me = process.getuid?.();
@@ -362,7 +362,11 @@ function withIncludes(file: string, depth: number): string {
             pattern === '~' || pattern.startsWith('~/') ? homeFor(pattern) + pattern.slice(1) : pattern;
           return matchingFiles(isAbsolute(home) ? home : join(base(), home));
         })
-        .map((included) => withIncludes(included, depth + 1))
+        .map((included) => {
+          // ssh holds every included file, its own or the system's, to the user config's rule.
+          refuseForeignWritable(included, statSync(included));
+          return withIncludes(included, depth + 1);
+        })
         .join('\n');
     })
     .join('\n');
