@@ -289,6 +289,21 @@ describe('ssh config: what a file says for each host of a fleet', () => {
     assert.equal(resolveEndpoint({ host: 'web1', user: 'ops', sshConfig: file }).port, 2224);
   });
 
+  it('sees a change to what an Include matches: a file added, edited or removed', async () => {
+    const includes = join(dir, 'inc.d');
+    await mkdir(includes);
+    const file = join(dir, 'with-includes');
+    await writeFile(file, `Include ${includes}/*.conf\n`);
+    const port = () => resolveEndpoint({ host: 'web1', user: 'ops', sshConfig: file }).port;
+    assert.equal(port(), 22);
+    await writeFile(join(includes, 'a.conf'), 'Host *\n  Port 2301\n');
+    assert.equal(port(), 2301);
+    await writeFile(join(includes, 'a.conf'), 'Host *\n  Port 23020\n');
+    assert.equal(port(), 23020);
+    await rm(join(includes, 'a.conf'));
+    assert.equal(port(), 22);
+  });
+
   it('never runs nslookup for CanonicalDomains: canonicalisation is not supported', async () => {
     const bin = join(dir, 'bin');
     const mark = join(dir, 'nslookup-ran');

@@ -252,11 +252,32 @@ interface ParsedConfig {
   computed?: Computed;
 }
 
-const parsed = new Map<string, { version: string; entry: ParsedConfig }>();
+const parsed = new Map<
+  string,
+  { version: string; includes: string[]; includesVersion: string; entry: ParsedConfig }
+>();
+
+/** Size, time, inode, owner and mode: a chmod or chown counts as a change (it is checked again). */
+const versionOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ino}:${info.mode}:${info.uid}`;
+
+/** What the Include patterns name now: the files each matches, with their versions. */
+function includesVersion(patterns: readonly string[]): string {
+  return patterns
+    .map((pattern) =>
+      matchingFiles(pattern)
+        .map((path) => {
+          const info = statSync(path, { throwIfNoEntry: false });
+          return `${path}=${info ? versionOf(info) : '-'}`;
+        })
+        .join(','),
+    )
+    .join(';');
+}
 
 /**
- * A config file parsed (with its Includes), kept while it is unchanged; null when it does not
- * exist, or, for one of ssh's own files, when it cannot be read (ssh passes over it too).
+ * A config file parsed (with its Includes), kept while neither it nor what its Includes match
+ * changed; null when it does not exist, or, for one of ssh's own files, when it cannot be read
+ * (ssh passes over it too).
  */
 function parsedConfig(file: string, asDefault: boolean): ParsedConfig | null {
   let info: Stats | undefined;
@@ -267,13 +288,14 @@ function parsedConfig(file: string, asDefault: boolean): ParsedConfig | null {
     return null;
   }
   if (info === undefined) return null;
-  // Owner and mode are part of the version: a chmod is checked again below.
-  const version = `${info.size}:${info.mtimeMs}:${info.ino}:${info.mode}:${info.uid}`;
+  const version = versionOf(info);
   const cached = parsed.get(file);
-  if (cached?.version === version) return cached.entry;
+  if (cached?.version === version && includesVersion(cached.includes) === cached.includesVersion)
+    return cached.entry;
   let config: SSHConfig;
+  const includes: string[] = [];
   try {
-    config = SSHConfig.parse(withIncludes(file, 0));
+    config = SSHConfig.parse(withIncludes(file, 0, includes));
   } catch (error) {
     if (error instanceof BootstrapError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -292,7 +314,7 @@ function parsedConfig(file: string, asDefault: boolean): ParsedConfig | null {
   }
   if (asDefault && !file.startsWith('/etc/ssh/')) refuseForeignWritable(file, info);
   const entry = { config: withoutCanonicalDomains(config), sameForEveryHost: sameForEveryHost(config) };
-  parsed.set(file, { version, entry });
+  parsed.set(file, { version, includes, includesVersion: includesVersion(includes), entry });
   return entry;
 }
 
@@ -344,8 +366,11 @@ function sameForEveryHost(config: SSHConfig): boolean {
   });
 }
 
-/** The file's text with each `Include` replaced by the files it names (OpenSSH allows 16 levels). */
-function withIncludes(file: string, depth: number): string {
+/**
+ * The file's text with each `Include` replaced by the files it names (OpenSSH allows 16 levels);
+ * every pattern met, at any depth, is added to `patterns`.
+ */
+function withIncludes(file: string, depth: number, patterns: string[]): string {
   if (depth > 16) throw new BootstrapError('CONFIG_ERROR', `${file}: Include nested too deeply`, { file });
   const text = readFileSync(file, 'utf8');
   // Relative Include paths are taken from ~/.ssh for a user's file, /etc/ssh for the system's.
@@ -360,12 +385,14 @@ function withIncludes(file: string, depth: number): string {
         .flatMap((pattern) => {
           const home =
             pattern === '~' || pattern.startsWith('~/') ? homeFor(pattern) + pattern.slice(1) : pattern;
-          return matchingFiles(isAbsolute(home) ? home : join(base(), home));
+          const path = isAbsolute(home) ? home : join(base(), home);
+          patterns.push(path);
+          return matchingFiles(path);
         })
         .map((included) => {
           // ssh holds every included file, its own or the system's, to the user config's rule.
           refuseForeignWritable(included, statSync(included));
-          return withIncludes(included, depth + 1);
+          return withIncludes(included, depth + 1, patterns);
         })
         .join('\n');
     })
