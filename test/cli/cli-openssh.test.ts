@@ -51,6 +51,20 @@ describe('the CLI with an operator’s ~/.ssh', () => {
   });
 
   const paths = () => ['--config', sandbox.configPath, '--state-dir', sandbox.stateDir];
+  /** `server.mode --json` at `target`, with the test key, no ssh config and the test known_hosts. */
+  const modeWithKey = (...target: string[]) =>
+    runCli([
+      ...target,
+      '-i',
+      sshd.identityFile,
+      '-F',
+      '/dev/null',
+      '--known-hosts',
+      sshd.knownHostsFile,
+      ...paths(),
+      'server.mode',
+      '--json',
+    ]);
 
   it('--host cloud1 connects where `ssh cloud1` would, from ~/.ssh/config', async () => {
     await writeFile(
@@ -92,26 +106,24 @@ describe('the CLI with an operator’s ~/.ssh', () => {
   });
 
   it('takes ssh’s short flags: -p PORT, -i KEY, -F FILE', async () => {
-    const result = await runCli([
-      '--host',
-      `${sshd.user}@127.0.0.1`,
-      '-p',
-      String(sshd.port),
-      '-i',
-      sshd.identityFile,
-      '-F',
-      '/dev/null',
-      '--known-hosts',
-      sshd.knownHostsFile,
-      ...paths(),
-      'server.mode',
-      '--json',
-    ]);
+    const result = await modeWithKey('--host', `${sshd.user}@127.0.0.1`, '-p', String(sshd.port));
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.deepEqual(Object.keys(JSON.parse(result.stdout)), ['mode']);
     const twice = await runCli(['--host', `127.0.0.1:${sshd.port}`, '-p', '22', ...paths(), 'server.mode']);
     assert.equal(twice.code, 2);
     assert.match(twice.stderr, /two ports/);
+  });
+
+  it('takes ssh’s URI form, ssh://USER@HOST:PORT, and refuses another scheme rather than read it as a user', async () => {
+    const uri = await modeWithKey('--host', `ssh://${sshd.user}@127.0.0.1:${sshd.port}`);
+    assert.equal(uri.code, 0, uri.stdout + uri.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(uri.stdout)), ['mode']);
+    const other = await runCli(['--host', `sftp://${sshd.user}@127.0.0.1`, ...paths(), 'server.mode']);
+    assert.equal(other.code, 2, other.stdout + other.stderr);
+    assert.match(
+      other.stderr,
+      /INVALID_REQUEST: invalid ssh address "sftp:\/\/.*ssh:\/\/\[USER@\]HOST\[:PORT\]/,
+    );
   });
 
   it('trusts /etc/ssh/ssh_known_hosts after the user’s own file', async (t) => {

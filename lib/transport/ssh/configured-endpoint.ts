@@ -110,7 +110,7 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
 function jumpChain(hops: readonly string[], sshConfig: SshEndpoint['sshConfig']): SshEndpoint | undefined {
   let previous: SshEndpoint | undefined;
   for (const [index, hop] of hops.entries()) {
-    const address = parseSshAddress(hop.replace(/^ssh:\/\//, ''));
+    const address = parseSshAddress(hop);
     const endpoint: SshEndpoint = { ...address, ...present({ sshConfig }) };
     if (index > 0) endpoint.jump = previous ?? null;
     previous = endpoint;

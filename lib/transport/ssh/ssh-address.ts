@@ -28,14 +28,17 @@ export interface SshEndpoint extends KeySource {
 }
 
 /**
- * Reads `[USER@]HOST[:PORT]` (IPv6 as `[addr]:port`), as `--host` and `--jump` take it.
+ * Reads `[USER@]HOST[:PORT]` (IPv6 as `[addr]:port`), or the same as an `ssh://` URI, as `ssh`,
+ * `ssh -J` and `ProxyJump` take it: `--host`, `--jump`, an inventory's `jump` and the config's hops.
  */
 export function parseSshAddress(text: string): { host: string; port?: number; user?: string } {
-  const match = /^(?:([^@\s]+)@)?(?:\[([0-9A-Fa-f:.]+)\]|([^:@\s[\]]+))(?::([0-9]{1,5}))?$/.exec(text.trim());
+  const address = text.trim().replace(/^ssh:\/\//, '');
+  // A user never holds `/`: `sftp://u@h` is a mistake, not the user "sftp://u".
+  const match = /^(?:([^@\s/]+)@)?(?:\[([0-9A-Fa-f:.]+)\]|([^:@\s[\]/]+))(?::([0-9]{1,5}))?$/.exec(address);
   if (!match) {
     throw new BootstrapError(
       'INVALID_REQUEST',
-      `invalid ssh address ${JSON.stringify(text)} (expected [USER@]HOST[:PORT])`,
+      `invalid ssh address ${JSON.stringify(text)} (expected [USER@]HOST[:PORT] or ssh://[USER@]HOST[:PORT])`,
       {
         address: text,
       },
