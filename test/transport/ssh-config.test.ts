@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -336,7 +337,7 @@ describe('ssh config: what a file says for each host of a fleet', () => {
   });
 });
 
-describe('ssh: a process with no user name or no home directory', () => {
+describe('ssh as a user with no name, no home, or files it cannot read', () => {
   /**
    * Runs `body` (which sets `out`) in a fresh process with USER, LOGNAME and HOME unset but for
    * `env`, as `uid` in a user namespace when given (a uid with no entry in the user database).
@@ -393,6 +394,42 @@ describe('ssh: a process with no user name or no home directory', () => {
       assert.match(String(given['message']), /cannot read the ssh configuration: EACCES/);
     } finally {
       await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('passes over a known_hosts file it cannot read, as ssh does, and says so when the host is unknown', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'known-hosts-unreadable-'));
+    try {
+      const raw = generateKeyPairSync('ed25519')
+        .publicKey.export({ format: 'der', type: 'spki' })
+        .subarray(-32);
+      const field = (data: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, data.length]), data]);
+      const blob = Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]);
+      const line = `10.0.0.7 ssh-ed25519 ${blob.toString('base64')}\n`;
+      const readable = join(dir, 'known_hosts');
+      const unreadable = join(dir, 'ssh_known_hosts');
+      await writeFile(readable, line, { mode: 0o644 });
+      await writeFile(unreadable, line, { mode: 0o000 });
+      await chmod(dir, 0o755);
+      const verdict = (files: string[]) =>
+        [
+          "const { loadHostKeyCheck } = await import('./lib/transport/ssh/host-keys.ts');",
+          `const [first, ...more] = ${JSON.stringify(files)};`,
+          "const check = await loadHostKeyCheck({ knownHostsFile: first, moreKnownHostsFiles: more, acceptNew: false }, '10.0.0.7', 22);",
+          `const v = await check.verify(Buffer.from(${JSON.stringify(blob.toString('base64'))}, 'base64'));`,
+          'out = { ok: v.ok, reason: v.reason ?? null, message: v.message ?? null };',
+        ].join(' ');
+      assert.deepEqual(inChild(verdict([readable, unreadable]), { HOME: '/' }, 54321), {
+        ok: true,
+        reason: null,
+        message: null,
+      });
+      const unknown = inChild(verdict([unreadable]), { HOME: '/' }, 54321);
+      assert.equal(unknown['ok'], false);
+      assert.equal(unknown['reason'], 'unknown');
+      assert.match(String(unknown['message']), new RegExp(`in ${unreadable} \\(unreadable: EACCES\\);`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -63,9 +63,15 @@ export async function connectClient(
   try {
     check = await loadHostKeyCheck(endpoint.trust, endpoint.host, endpoint.port);
   } catch (error) {
-    throw sshError('HOST_KEY_MISMATCH', endpoint, `cannot read ${endpoint.trust.knownHostsFile}`, error, {
-      reason: 'unknown',
-    });
+    throw sshError(
+      'HOST_KEY_MISMATCH',
+      endpoint,
+      `cannot read known_hosts: ${(error as Error).message}`,
+      error,
+      {
+        reason: 'unknown',
+      },
+    );
   }
   for (let attempt = 1; ; attempt += 1) {
     try {

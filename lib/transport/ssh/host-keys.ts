@@ -147,8 +147,12 @@ export async function loadHostKeyCheck(
   const file = policy.knownHostsFile;
   const files = [...(file === undefined ? [] : [file]), ...(policy.moreKnownHostsFiles ?? [])];
   const lookup = policy.hostKeyAlias?.toLowerCase() ?? name;
-  const forHost = (await Promise.all(files.map((each) => knownHostsFor(each, lookup)))).flat();
-  const where = files.length === 0 ? '(no known_hosts file)' : files.join(', ');
+  const read = await Promise.all(files.map((each) => knownHostsFor(each, lookup)));
+  const forHost = read.flatMap((each) => each.entries);
+  const where =
+    files.length === 0
+      ? '(no known_hosts file)'
+      : read.map((each) => (each.unreadable ? `${each.file} (${each.unreadable})` : each.file)).join(', ');
   return {
     keyTypes: [...new Set(forHost.filter((entry) => entry.marker === null).map((entry) => entry.keyType))],
     async verify(blob) {
@@ -251,9 +255,23 @@ function indexKnownHosts(text: string): (name: string) => KnownHostEntry[] {
 
 const knownHostsFiles = new ParsedFileCache(indexKnownHosts);
 
-/** The entries of `file` that name `name` (none when the file does not exist). */
-async function knownHostsFor(file: string, name: string): Promise<KnownHostEntry[]> {
-  return (await knownHostsFiles.find(file))?.value(name) ?? [];
+/**
+ * The entries of `file` that name `name`: none when the file does not exist, or cannot be read
+ * (`ssh` passes over such a file too; it can only take trust away, and the unknown-host message
+ * says which file it was).
+ */
+async function knownHostsFor(
+  file: string,
+  name: string,
+): Promise<{ file: string; entries: KnownHostEntry[]; unreadable?: string }> {
+  try {
+    return { file, entries: (await knownHostsFiles.find(file))?.value(name) ?? [] };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM')
+      return { file, entries: [], unreadable: `unreadable: ${code}` };
+    throw error;
+  }
 }
 
 // One append at a time per file in this process, each re-reading first: two connections to the
