@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -214,5 +214,72 @@ describe('an unknown host: its fingerprint and how to trust it', () => {
       result.stderr,
     );
     assert.equal(await sshd.acceptedLogins(), 0);
+  });
+});
+
+describe('a private key that others can read', () => {
+  let sshd: SshdHost;
+  let dir: string;
+  let open: string;
+  let good: string;
+
+  before(async () => {
+    sshd = await startSshd();
+    dir = await mkdtemp(join(tmpdir(), 'ssh-keys-open-'));
+    open = join(dir, 'id_open');
+    good = join(dir, 'id_good');
+    await copyFile(sshd.identityFile, open);
+    await copyFile(sshd.identityFile, good);
+    await chmod(open, 0o644);
+    await chmod(good, 0o600);
+  });
+  after(async () => {
+    await sshd.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const exec = async (keys: Partial<SshEndpoint>) => {
+    const ssh = createSshTransport({
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      knownHosts: sshd.knownHostsFile,
+      sshConfig: false,
+      agent: false,
+      ...keys,
+    });
+    try {
+      return (await ssh.exec({ program: 'echo in' })).stdout;
+    } finally {
+      await ssh.close();
+    }
+  };
+  const tooOpen = (path: string) => new RegExp(`${path}: permissions 644 are too open.*chmod 600`);
+
+  it('is never used, as ssh decides: named alone it is AUTH_FAILED saying why, and nothing is offered', async () => {
+    await assert.rejects(exec({ identity: open }), (error: unknown) => {
+      assert.ok(error instanceof BootstrapError);
+      assert.equal(error.code, 'AUTH_FAILED');
+      assert.match(error.message, tooOpen(open));
+      return true;
+    });
+    assert.equal(await sshd.acceptedLogins(), 0);
+    assert.equal(await exec({ identity: good }), 'in\n');
+  });
+
+  it('among the config’s IdentityFiles it is passed over for the next, and named when none is left', async () => {
+    const config = async (...files: string[]) => {
+      const path = join(dir, `config-${files.length}`);
+      await writeFile(path, ['Host *', ...files.map((file) => `  IdentityFile ${file}`), ''].join('\n'));
+      return { sshConfig: path };
+    };
+    assert.equal(await exec(await config(open, good)), 'in\n');
+    await assert.rejects(exec(await config(open)), (error: unknown) => {
+      assert.ok(error instanceof BootstrapError);
+      assert.equal(error.code, 'AUTH_FAILED');
+      assert.match(error.message, /no client key: .*; passed over: /);
+      assert.match(error.message, tooOpen(open));
+      return true;
+    });
   });
 });

@@ -6,6 +6,7 @@
  * the key file's unencrypted header or its `.pub`), else with `CLOUDIQ_SSH_PASSPHRASE`, else
  * with a passphrase asked on the terminal; with none of these the error names all three.
  */
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ParsedKey } from 'ssh2';
@@ -38,6 +39,19 @@ export interface IdentitySource {
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/**
+ * Why a key file of this user's must not be used, as ssh decides it: one that others can read may
+ * have leaked ("UNPROTECTED PRIVATE KEY FILE"). Undefined when it may (or does not exist).
+ */
+function tooOpen(path: string): string | undefined {
+  const info = statSync(path, { throwIfNoEntry: false });
+  if (!info || info.uid !== process.getuid?.() || (info.mode & 0o077) === 0) return undefined;
+  return (
+    `${path}: permissions ${(info.mode & 0o777).toString(8)} are too open: a private key must be readable ` +
+    `by you alone (chmod 600 ${path}), and ssh would not use it either`
+  );
+}
 
 /** ~/.ssh's usual keys, tried when present; none without a home directory (the agent may still hold some). */
 function defaultIdentities(): Array<{ path: string; required: boolean }> {
@@ -76,7 +90,14 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
         : source.identityFiles && source.identityFiles.length > 0
           ? source.identityFiles.map((path) => ({ path, required: false }))
           : defaultIdentities();
+  const passedOver: string[] = [];
   for (const { path, required } of files) {
+    const open = tooOpen(path);
+    if (open) {
+      if (required) throw new KeyLoadError(open);
+      passedOver.push(open);
+      continue;
+    }
     let file: { text: string; parsed: ReturnType<typeof utils.parseKey> } | undefined;
     try {
       file = (await identityFiles.find(path))?.value;
@@ -131,11 +152,11 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
     keys.push(firstPrivate(parsed, path));
   }
   if (keys.length === 0 && !agentUsable) {
-    throw new KeyLoadError(
+    const why =
       agentSocket === undefined
         ? 'no client key: give an identity file or a private key, or start an ssh-agent'
-        : `no client key: no identity file, and the agent at ${agentSocket} holds no key`,
-    );
+        : `no client key: no identity file, and the agent at ${agentSocket} holds no key`;
+    throw new KeyLoadError(passedOver.length === 0 ? why : `${why}; passed over: ${passedOver.join('; ')}`);
   }
   return {
     keys,
