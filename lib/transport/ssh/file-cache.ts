@@ -15,8 +15,8 @@ export class ParsedFileCache<T> {
 
   constructor(readonly parse: (text: string) => T) {}
 
-  /** The parsed file, or undefined when there is no file at that path. */
-  find(file: string): Promise<{ value: T } | undefined> {
+  /** The parsed file with its owner and mode (from the same stat), or undefined when there is no file at that path. */
+  find(file: string): Promise<{ value: T; uid: number; mode: number } | undefined> {
     let info: ReturnType<typeof statSync>;
     try {
       info = statSync(file, { bigint: true, throwIfNoEntry: false });
@@ -28,13 +28,14 @@ export class ParsedFileCache<T> {
       return Promise.resolve(undefined);
     }
     const version = `${info.size}:${info.mtimeNs}:${info.ino}`;
+    const owner = { uid: Number(info.uid), mode: Number(info.mode) };
     const cached = this.#entries.get(file);
-    if (cached?.version === version) return cached.value.then((value) => ({ value }));
+    if (cached?.version === version) return cached.value.then((value) => ({ value, ...owner }));
     const value = readFile(file, 'utf8').then(this.parse);
     this.#entries.set(file, { version, value });
     value.catch(() => this.#entries.delete(file));
     return value.then(
-      (parsed) => ({ value: parsed }),
+      (parsed) => ({ value: parsed, ...owner }),
       // Removed between the stat and the read: absent, as it would have been a moment later.
       (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)),
     );

@@ -6,7 +6,6 @@
  * the key file's unencrypted header or its `.pub`), else with `CLOUDIQ_SSH_PASSPHRASE`, else
  * with a passphrase asked on the terminal; with none of these the error names all three.
  */
-import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ParsedKey } from 'ssh2';
@@ -44,9 +43,8 @@ const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
  * Why a key file of this user's must not be used, as ssh decides it: one that others can read may
  * have leaked ("UNPROTECTED PRIVATE KEY FILE"). Undefined when it may (or does not exist).
  */
-function tooOpen(path: string): string | undefined {
-  const info = statSync(path, { throwIfNoEntry: false });
-  if (!info || info.uid !== process.getuid?.() || (info.mode & 0o077) === 0) return undefined;
+function tooOpen(path: string, info: { uid: number; mode: number }): string | undefined {
+  if (info.uid !== process.getuid?.() || (info.mode & 0o077) === 0) return undefined;
   return (
     `${path}: permissions ${(info.mode & 0o777).toString(8)} are too open: a private key must be readable ` +
     `by you alone (chmod 600 ${path}), and ssh would not use it either`
@@ -92,26 +90,27 @@ export async function chooseKeys(source: IdentitySource): Promise<KeyChoice> {
           : defaultIdentities();
   const passedOver: string[] = [];
   for (const { path, required } of files) {
-    const open = tooOpen(path);
-    if (open) {
-      if (required) throw new KeyLoadError(open);
-      passedOver.push(open);
-      continue;
-    }
-    let file: { text: string; parsed: ReturnType<typeof utils.parseKey> } | undefined;
+    let found: Awaited<ReturnType<typeof identityFiles.find>>;
     try {
-      file = (await identityFiles.find(path))?.value;
+      found = await identityFiles.find(path);
     } catch (error) {
       if (!required) continue;
       throw new KeyLoadError(`cannot read identity ${path}: ${(error as Error).message}`);
     }
-    if (file === undefined) {
+    if (found === undefined) {
       // OpenSSH skips configured and default identity files that do not exist (or cannot be read).
       if (!required) continue;
       throw new KeyLoadError(
         `cannot read identity ${path}: ENOENT: no such file or directory, open '${path}'`,
       );
     }
+    const open = tooOpen(path, found);
+    if (open) {
+      if (required) throw new KeyLoadError(open);
+      passedOver.push(open);
+      continue;
+    }
+    const file = found.value;
     const text = file.text;
     const parsed = source.passphrase === undefined ? file.parsed : utils.parseKey(text, source.passphrase);
     if (!(parsed instanceof Error)) {
