@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
+import { shq } from '../../lib/host/quote.ts';
 import { remoteCommand } from '../../lib/transport/ssh/index.ts';
 import type { ExecRequest, ExecResult, Transport } from '../../lib/transport/types.ts';
 
 /**
- * This machine as an SSH host runs it, without sshd: a login shell (dash) given the remote
- * command for `shell` with `-c`, the program arriving on a pipe. Long operations start with
- * `shell` (BOOTSTRAP_SH), as the local transport's do.
+ * This machine as an SSH host runs it, without sshd: a login shell (dash, `$SHELL` naming it as
+ * sshd sets it) given the remote command for `shell` with `-c`, the program arriving on a pipe.
+ * Long operations start with `shell` (BOOTSTRAP_SH), as the local transport's do.
  */
 export function createPipedTransport(shell: string, env: NodeJS.ProcessEnv = {}): Transport {
-  const script = `/bin/cat | ${remoteCommand(shell)}`;
+  const script = `/bin/cat | /usr/bin/dash -c ${shq(remoteCommand(shell))}`;
   return {
     kind: 'local',
     target: 'localhost',
@@ -16,7 +17,7 @@ export function createPipedTransport(shell: string, env: NodeJS.ProcessEnv = {})
       return new Promise((resolve, reject) => {
         const child = spawn('/usr/bin/dash', ['-c', script], {
           cwd: '/',
-          env: { ...process.env, ...env, BOOTSTRAP_SH: shell },
+          env: { ...process.env, ...env, BOOTSTRAP_SH: shell, SHELL: '/usr/bin/dash' },
           stdio: ['pipe', 'pipe', 'pipe'],
         });
         const out: Buffer[] = [];

@@ -31,11 +31,11 @@ import { BootstrapError } from '../../errors.ts';
 import type { ExecResult } from '../types.ts';
 
 /**
- * What sshd runs for a session (through the login shell, so one line, single-quoted, no `!`).
+ * The session's loop, as one single-quoted word (the login shell reads it, so one line, no `!`).
  * `_Znl` is a newline made without quoting one, which csh would refuse.
  */
-export const SESSION_COMMAND = [
-  `exec /bin/sh -c 'IFS= read -r _Zn || exit 0; _Znl=$(printf "\\nx"); _Znl=\${_Znl%x};`,
+const SESSION_LOOP = [
+  `'IFS= read -r _Zn || exit 0; _Znl=$(printf "\\nx"); _Znl=\${_Znl%x};`,
   'while read -r _Zi _Zc; do _Zb=;',
   'while [ "$_Zc" -gt 0 ] && IFS= read -r _Zl; do _Zb=$_Zb$_Zl$_Znl; _Zc=$((_Zc - 1)); done;',
   '[ "$_Zc" -eq 0 ] || exit 0; printf "@@%s %s start\\n" "$_Zn" "$_Zi";',
@@ -43,6 +43,13 @@ export const SESSION_COMMAND = [
   '*) (_Zn=; read -r B_SELF _ 2>/dev/null </proc/self/stat || B_SELF=$$; eval "$_Zb") </dev/null; _Zs=$? ;; esac;',
   `printf "\\n@@%s %s end %s\\n" "$_Zn" "$_Zi" "$_Zs"; printf "\\n@@%s %s end\\n" "$_Zn" "$_Zi" >&2; done'`,
 ].join(' ');
+
+/**
+ * What sshd runs for a session: the loop in /bin/sh. A login shell that is /bin/sh (sshd sets
+ * `$SHELL` to it) runs the loop itself with `eval`, as remoteCommand's does the program (one
+ * `exec` less); any other, csh and fish included, `exec`s /bin/sh first.
+ */
+export const SESSION_COMMAND = `test "$SHELL" = /bin/sh || exec /bin/sh -c ${SESSION_LOOP}; eval ${SESSION_LOOP}`;
 
 /** The session ended (or could not take the frame) before the frame started: safe to send again. */
 export const NOT_STARTED = Symbol('not started');
