@@ -4,7 +4,7 @@
  * Logins use a user whose shell is /bin/sh (as root: `bootstrap-test`, created when missing),
  * because root's bash init here costs ~90 ms per exec and would swamp what is measured.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -20,6 +20,7 @@ export const TEST_USER = 'bootstrap-test';
 // sshd runs in its own process group and outlives a test process that ends without stop() (a
 // crash, an un-awaited stop): this net kills what is left and removes its files at exit.
 const live = new Map<number, string>();
+
 process.once('exit', () => {
   for (const [pid, dir] of live) {
     try {
@@ -143,64 +144,85 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHost> {
     const hostKeyFingerprint = stdout.split(/\s+/)[1]!;
     const logFile = join(dir, 'sshd.log');
 
-    for (let attempt = 1; ; attempt += 1) {
-      const port = await freePort();
+    const { port, stop } = await launchServer('sshd', dir, logFile, async (port) => {
       await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, port, user, types, options));
-      const child = spawn(SSHD, ['-D', '-E', logFile, '-f', join(dir, 'sshd_config')], {
+      return spawn(SSHD, ['-D', '-E', logFile, '-f', join(dir, 'sshd_config')], {
         stdio: 'ignore',
         detached: true,
       });
-      live.set(child.pid!, dir);
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const up = await waitForBanner(port, exited);
-      if (!up) {
-        if (child.exitCode === null && child.signalCode === null) {
-          process.kill(-child.pid!, 'SIGKILL');
-          await exited;
-        }
-        live.delete(child.pid!);
-        // Most likely another test took the port between our probe and sshd's bind.
-        if (attempt < 5) continue;
-        const log = await readFile(logFile, 'utf8').catch(() => '');
-        throw new Error(`sshd did not start: ${log.slice(-2000)}`);
-      }
-      const knownHostsFile = join(dir, 'known_hosts');
-      await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPublicKeys[0]}\n`);
-      return {
-        host: '127.0.0.1',
-        port,
-        user,
-        identityFile: clientKey.identityFile,
-        knownHostsFile,
-        hostKeyFingerprint,
-        hostPublicKeys,
-        stateDir,
-        dir,
-        logFile,
-        async acceptedLogins() {
-          const log = await readFile(logFile, 'utf8').catch(() => '');
-          return log.split('\n').filter((line) => line.includes('Accepted publickey for')).length;
-        },
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) {
-            const kill = (signal: NodeJS.Signals) => {
-              try {
-                process.kill(-child.pid!, signal);
-              } catch {}
-            };
-            kill('SIGTERM');
-            const timer = setTimeout(() => kill('SIGKILL'), 2000);
-            await exited;
-            clearTimeout(timer);
-          }
-          await rm(dir, { recursive: true, force: true });
-          live.delete(child.pid!);
-        },
-      };
-    }
+    });
+    const knownHostsFile = join(dir, 'known_hosts');
+    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPublicKeys[0]}\n`);
+    return {
+      host: '127.0.0.1',
+      port,
+      user,
+      identityFile: clientKey.identityFile,
+      knownHostsFile,
+      hostKeyFingerprint,
+      hostPublicKeys,
+      stateDir,
+      dir,
+      logFile,
+      acceptedLogins: () => loggedLines(logFile, 'Accepted publickey for'),
+      stop,
+    };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** Lines of a server's log that hold `text` (0 when there is no log yet). */
+export async function loggedLines(logFile: string, text: string): Promise<number> {
+  const log = await readFile(logFile, 'utf8').catch(() => '');
+  return log.split('\n').filter((line) => line.includes(text)).length;
+}
+
+/**
+ * Starts a server (`start` spawns it, detached, on the port it is given) on a free loopback port
+ * and waits for its SSH banner; tries other ports when it does not come up (most likely another
+ * test took the port between our probe and its bind). `stop` ends its process group and removes
+ * `dir`.
+ */
+export async function launchServer(
+  name: string,
+  dir: string,
+  logFile: string,
+  start: (port: number) => Promise<ChildProcess>,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const child = await start(port);
+    live.set(child.pid!, dir);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const running = () => child.exitCode === null && child.signalCode === null;
+    if (!(await waitForBanner(port, exited))) {
+      if (running()) {
+        process.kill(-child.pid!, 'SIGKILL');
+        await exited;
+      }
+      live.delete(child.pid!);
+      if (attempt < 5) continue;
+      const log = await readFile(logFile, 'utf8').catch(() => '');
+      throw new Error(`${name} did not start: ${log.slice(-2000)}`);
+    }
+    const stop = async () => {
+      if (running()) {
+        const kill = (signal: NodeJS.Signals) => {
+          try {
+            process.kill(-child.pid!, signal);
+          } catch {}
+        };
+        kill('SIGTERM');
+        const timer = setTimeout(() => kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+      live.delete(child.pid!);
+    };
+    return { port, stop };
   }
 }
 

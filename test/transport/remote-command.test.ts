@@ -70,7 +70,7 @@ describe('the remote command under seven shells', () => {
   it('is one line, single-quoted, with no `!` (csh and fish login shells read it as sh does)', () => {
     assert.equal(
       REMOTE_COMMAND,
-      'test "$SHELL" = /bin/sh -a -p /dev/stdin || ' +
+      'test "$SHELL" = /bin/sh -a -p /dev/stdin -a -r /dev/stdin || ' +
         "exec /bin/sh -c 'if { true </dev/stdin; } 2>/dev/null; then . /dev/stdin; else exec /bin/sh; fi'; " +
         '. /dev/stdin',
     );

@@ -1,5 +1,5 @@
-// Every command of SPEC 2.5 run over SSH (a real sshd, logging in as the test user) gives the
-// same JSON, byte for byte, as the local transport on the same sandbox. What differs between two
+// Every command of SPEC 2.5 run over SSH (a real sshd, and a real dropbear, logging in as the test
+// user) gives the same JSON, byte for byte, as the local transport on the same sandbox. What differs between two
 // runs whatever the transport — clocks, PIDs, load, generated operation ids — is normalised;
 // long operations are given the same operation id on both sides.
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import type { CommandRequest, HostTarget } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { SshPool } from '../../lib/transport/ssh/index.ts';
+import { startDropbear } from '../support/dropbear.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import type { SshdHost } from '../support/sshd.ts';
 import { ensureTestUser, sshTransportTo, startSshd } from '../support/sshd.ts';
@@ -163,5 +164,30 @@ describe('every command over SSH answers what the local transport answers', () =
     // Every program went over the one pooled connection.
     assert.equal(pool.stats().connectionsOpened, 1);
     assert.equal(await sshd.acceptedLogins(), 1);
+  });
+
+  it('over dropbear too, whose stdin the program cannot reopen by name as root', async () => {
+    reset(sandbox);
+    const local = await runAll(sandbox, sandbox.host(createLocalTransport()));
+    reset(sandbox);
+    const dropbear = await startDropbear();
+    const dropbearPool = new SshPool();
+    try {
+      const overDropbear = await runAll(
+        sandbox,
+        sandbox.host(sshTransportTo(dropbear, { pool: dropbearPool })),
+      );
+      assert.equal(overDropbear.length, local.length);
+      for (const [index, [label, json]] of overDropbear.entries()) {
+        assert.equal(json, local[index]![1], label);
+      }
+      assert.match(new Map(overDropbear).get('server.provision')!, /"status":"succeeded"/);
+      assert.equal(dropbearPool.stats().connectionsOpened, 1);
+      assert.equal(await dropbear.acceptedLogins(), 1);
+    } finally {
+      await dropbearPool.close();
+      await dropbear.stop();
+      reset(sandbox);
+    }
   });
 });

@@ -34,19 +34,21 @@ export { DEFAULT_CONNECTION_SETTINGS, SshPool } from './pool.ts';
  * socket; `true` and not `:`, whose failed redirection would end the shell), the shell reads it
  * as commands, as before. No `-s`: a host whose /bin/sh is posh refuses it.
  *
- * Where the login shell already is `shell` (sshd sets `$SHELL` to it) and stdin is a pipe, the
- * login shell sources the program itself: the `exec` of a second shell cost 0.6–0.9 ms of host
- * CPU per program, the most common case paying for the rarest. The test is `test` with `-a`
- * and `||`, which sh, bash, zsh, csh and fish all read; in csh and fish it is false (their
- * `$SHELL` names them) and they `exec` before they reach the `.`. A `$SHELL` that names another
- * shell than the login shell (set by ~/.ssh/environment where sshd permits it) would take the
- * direct way in csh or fish, which then fail without running anything.
+ * Where the login shell already is `shell` (sshd sets `$SHELL` to it) and stdin is a pipe the
+ * user may open (`-r`: dropbear makes the pipe before it drops to the user, so there it is
+ * root's and cannot be reopened by name), the login shell sources the program itself: the
+ * `exec` of a second shell cost ~0.5 ms of host CPU per program, the most common case paying
+ * for the rarest. The test is `test` with `-a` and `||`, which sh, bash, zsh, csh and fish all
+ * read; in csh and fish it is false (their `$SHELL` names them) and they `exec` before they
+ * reach the `.`. A `$SHELL` that names another shell than the login shell (set by
+ * ~/.ssh/environment where sshd permits it) would take the direct way in csh or fish, which
+ * then fail without running anything.
  */
 export function remoteCommand(shell: string): string {
   if (!/^\/[\w./+-]+$/.test(shell))
     throw new BootstrapError('INTERNAL', `remoteCommand: not a plain absolute path: ${shell}`);
   const viaShell = `exec ${shell} -c 'if { true </dev/stdin; } 2>/dev/null; then . /dev/stdin; else exec ${shell}; fi'`;
-  return `test "$SHELL" = ${shell} -a -p /dev/stdin || ${viaShell}; . /dev/stdin`;
+  return `test "$SHELL" = ${shell} -a -p /dev/stdin -a -r /dev/stdin || ${viaShell}; . /dev/stdin`;
 }
 
 export const REMOTE_COMMAND = remoteCommand('/bin/sh');
