@@ -133,6 +133,8 @@ const FULL_CALL = `b_hc_install '${INSTALLED_RECORD}'\n`;
 const FULL_TAIL = FULL_DEFINE + FULL_CALL;
 /** Marks a self-contained program that runs the kept plan: its cached form checks the plan too. */
 const PLAN_MARK = '# runs the kept plan\n';
+/** Made once: joined at each call, it was a 19 KB string built and flattened per program. */
+const PLANNED_FULL_TAIL = PLAN_MARK + FULL_TAIL;
 
 function pathLines(paths: HeaderPaths): string {
   return `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n`;
@@ -153,13 +155,9 @@ export function renderPlainHeader(paths: HeaderPaths): string {
 
 /** The same program with its header relying on the cached code; undefined when it has no such header. */
 export function cachedForm(program: string): string | undefined {
-  const planned = program.indexOf(PLAN_MARK + FULL_TAIL);
+  const planned = program.indexOf(PLANNED_FULL_TAIL);
   if (planned >= 0)
-    return (
-      program.slice(0, planned) +
-      CACHED_PLAN_TAIL +
-      program.slice(planned + PLAN_MARK.length + FULL_TAIL.length)
-    );
+    return program.slice(0, planned) + CACHED_PLAN_TAIL + program.slice(planned + PLANNED_FULL_TAIL.length);
   const at = program.indexOf(FULL_TAIL);
   if (at < 0) return undefined;
   return program.slice(0, at) + CACHED_TAIL + program.slice(at + FULL_TAIL.length);
