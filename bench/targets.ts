@@ -95,9 +95,15 @@ function loopbackTargets(results: Measured): Target[] {
         const ratio = speedup(tool, cell);
         // The same work done by the least client: how far above the tool any heartbeat could be.
         const least = cell.medians['floor-work'];
+        // The tool's hosts beside bare ssh2's on the same one-liner: a run where the tool itself
+        // ran slow (the machine busier while it ran) shows here, not only in a kinder ratio.
+        const toolHosts = perHost(other, other.serverCpuMs);
         const note = joined(
           least
             ? `bare ssh2 doing the same work: ${fmt(other.processWallMs / least.processWallMs)}×`
+            : undefined,
+          least
+            ? `${tool}'s hosts ${fmt(toolHosts, 1)} ms a host, ${fmt(toolHosts / perHost(least, least.serverCpuMs))}× bare ssh2's on the same work`
             : undefined,
           perRepetition(cell, tool, 'ours', (r) => r.processWallMs),
         );
