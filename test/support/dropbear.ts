@@ -15,17 +15,11 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  type ClientKey,
-  ensureTestUser,
-  generateClientKey,
-  launchServer,
-  loggedLines,
-  type SshdHost,
-} from './sshd.ts';
+import { fingerprintOf } from '../../lib/transport/ssh/index.ts';
+import { type ClientKey, ensureTestUser, generateClientKey, launchServer, type SshdHost } from './sshd.ts';
 
 const run = promisify(execFile);
-export const DROPBEAR = '/usr/sbin/dropbear';
+const DROPBEAR = '/usr/sbin/dropbear';
 
 /** /etc/passwd with `user`'s home set to `home`. */
 function passwdWithHome(passwd: string, user: string, home: string): string {
@@ -70,12 +64,9 @@ export async function startDropbear(options: { clientKey?: ClientKey } = {}): Pr
       .split('\n')
       .find((line) => line.startsWith('ssh-ed25519 '));
     if (publicLine === undefined) throw new Error('dropbearkey printed no ssh-ed25519 public key');
-    const [keyType, base64] = publicLine.trim().split(/\s+/);
-    const hostPublicKey = `${keyType} ${base64}`;
-    await writeFile(join(dir, 'host_key.pub'), `${hostPublicKey}\n`);
-    const hostKeyFingerprint = (
-      await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'host_key.pub')])
-    ).stdout.split(/\s+/)[1]!;
+    const [keyType, base64 = ''] = publicLine.trim().split(/\s+/);
+    const hostPublicKeys = [`${keyType} ${base64}`];
+    const hostKeyFingerprint = fingerprintOf(Buffer.from(base64, 'base64'));
     const logFile = join(dir, 'dropbear.log');
 
     // -F foreground, -E log to stderr, -s no passwords, -m no motd. Not root: root of a user
@@ -84,40 +75,28 @@ export async function startDropbear(options: { clientKey?: ClientKey } = {}): Pr
       ? ''
       : `unshare --user --map-user=${process.getuid?.()} --map-group=${process.getgid?.()} `;
     const script = `mount --bind "$1" /etc/passwd && exec ${asUs}"$2" -F -E -s -m -r "$3" -p "127.0.0.1:$4" -P "$5"`;
-    const { port, stop } = await launchServer('dropbear', dir, logFile, async (port) => {
-      const log = openSync(logFile, 'a');
-      try {
-        const namespaces = [
-          ...(root ? [] : ['--user', '--map-root-user']),
-          '--mount',
-          '--propagation',
-          'private',
-        ];
-        const args = [passwd, DROPBEAR, hostKey, String(port), join(dir, 'dropbear.pid')];
-        return spawn('unshare', [...namespaces, 'sh', '-c', script, 'sh', ...args], {
-          stdio: ['ignore', 'ignore', log],
-          detached: true,
-        });
-      } finally {
-        closeSync(log);
-      }
-    });
-    const knownHostsFile = join(dir, 'known_hosts');
-    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPublicKey}\n`);
-    return {
-      host: '127.0.0.1',
-      port,
-      user,
-      identityFile: clientKey.identityFile,
-      knownHostsFile,
-      hostKeyFingerprint,
-      hostPublicKeys: [hostPublicKey],
-      stateDir,
-      dir,
-      logFile,
-      acceptedLogins: () => loggedLines(logFile, 'Pubkey auth succeeded for'),
-      stop,
-    };
+    return await launchServer(
+      { name: 'dropbear', dir, logFile, user, clientKey, hostPublicKeys, hostKeyFingerprint, stateDir },
+      'Pubkey auth succeeded for',
+      async (port) => {
+        const log = openSync(logFile, 'a');
+        try {
+          const namespaces = [
+            ...(root ? [] : ['--user', '--map-root-user']),
+            '--mount',
+            '--propagation',
+            'private',
+          ];
+          const args = [passwd, DROPBEAR, hostKey, String(port), join(dir, 'dropbear.pid')];
+          return spawn('unshare', [...namespaces, 'sh', '-c', script, 'sh', ...args], {
+            stdio: ['ignore', 'ignore', log],
+            detached: true,
+          });
+        } finally {
+          closeSync(log);
+        }
+      },
+    );
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;

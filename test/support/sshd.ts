@@ -20,7 +20,6 @@ export const TEST_USER = 'bootstrap-test';
 // sshd runs in its own process group and outlives a test process that ends without stop() (a
 // crash, an un-awaited stop): this net kills what is left and removes its files at exit.
 const live = new Map<number, string>();
-
 process.once('exit', () => {
   for (const [pid, dir] of live) {
     try {
@@ -144,53 +143,50 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHost> {
     const hostKeyFingerprint = stdout.split(/\s+/)[1]!;
     const logFile = join(dir, 'sshd.log');
 
-    const { port, stop } = await launchServer('sshd', dir, logFile, async (port) => {
-      await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, port, user, types, options));
-      return spawn(SSHD, ['-D', '-E', logFile, '-f', join(dir, 'sshd_config')], {
-        stdio: 'ignore',
-        detached: true,
-      });
-    });
-    const knownHostsFile = join(dir, 'known_hosts');
-    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPublicKeys[0]}\n`);
-    return {
-      host: '127.0.0.1',
-      port,
-      user,
-      identityFile: clientKey.identityFile,
-      knownHostsFile,
-      hostKeyFingerprint,
-      hostPublicKeys,
-      stateDir,
-      dir,
-      logFile,
-      acceptedLogins: () => loggedLines(logFile, 'Accepted publickey for'),
-      stop,
-    };
+    return await launchServer(
+      { name: 'sshd', dir, logFile, user, clientKey, hostPublicKeys, hostKeyFingerprint, stateDir },
+      'Accepted publickey for',
+      async (port) => {
+        await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, port, user, types, options));
+        return spawn(SSHD, ['-D', '-E', logFile, '-f', join(dir, 'sshd_config')], {
+          stdio: 'ignore',
+          detached: true,
+        });
+      },
+    );
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
 }
 
-/** Lines of a server's log that hold `text` (0 when there is no log yet). */
-export async function loggedLines(logFile: string, text: string): Promise<number> {
-  const log = await readFile(logFile, 'utf8').catch(() => '');
-  return log.split('\n').filter((line) => line.includes(text)).length;
+/** What a test server is, before it runs: startSshd's and startDropbear's. */
+export interface ServerSpec {
+  name: string;
+  /** The temp dir holding everything of this server, removed by stop(). */
+  dir: string;
+  logFile: string;
+  user: string;
+  clientKey: ClientKey;
+  /** `TYPE BASE64` of each host key; the first goes in known_hosts. */
+  hostPublicKeys: string[];
+  hostKeyFingerprint: string;
+  stateDir: string;
 }
 
 /**
  * Starts a server (`start` spawns it, detached, on the port it is given) on a free loopback port
  * and waits for its SSH banner; tries other ports when it does not come up (most likely another
- * test took the port between our probe and its bind). `stop` ends its process group and removes
- * `dir`.
+ * test took the port between our probe and its bind). Writes its known_hosts; `loginLine` is
+ * what its log says for each key login (acceptedLogins); `stop` ends its process group and
+ * removes its dir.
  */
 export async function launchServer(
-  name: string,
-  dir: string,
-  logFile: string,
+  spec: ServerSpec,
+  loginLine: string,
   start: (port: number) => Promise<ChildProcess>,
-): Promise<{ port: number; stop(): Promise<void> }> {
+): Promise<SshdHost> {
+  const { dir, logFile } = spec;
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
     const child = await start(port);
@@ -205,24 +201,41 @@ export async function launchServer(
       live.delete(child.pid!);
       if (attempt < 5) continue;
       const log = await readFile(logFile, 'utf8').catch(() => '');
-      throw new Error(`${name} did not start: ${log.slice(-2000)}`);
+      throw new Error(`${spec.name} did not start: ${log.slice(-2000)}`);
     }
-    const stop = async () => {
-      if (running()) {
-        const kill = (signal: NodeJS.Signals) => {
-          try {
-            process.kill(-child.pid!, signal);
-          } catch {}
-        };
-        kill('SIGTERM');
-        const timer = setTimeout(() => kill('SIGKILL'), 2000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dir, { recursive: true, force: true });
-      live.delete(child.pid!);
+    const knownHostsFile = join(dir, 'known_hosts');
+    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${spec.hostPublicKeys[0]}\n`);
+    return {
+      host: '127.0.0.1',
+      port,
+      user: spec.user,
+      identityFile: spec.clientKey.identityFile,
+      knownHostsFile,
+      hostKeyFingerprint: spec.hostKeyFingerprint,
+      hostPublicKeys: spec.hostPublicKeys,
+      stateDir: spec.stateDir,
+      dir,
+      logFile,
+      async acceptedLogins() {
+        const log = await readFile(logFile, 'utf8').catch(() => '');
+        return log.split('\n').filter((line) => line.includes(loginLine)).length;
+      },
+      async stop() {
+        if (running()) {
+          const kill = (signal: NodeJS.Signals) => {
+            try {
+              process.kill(-child.pid!, signal);
+            } catch {}
+          };
+          kill('SIGTERM');
+          const timer = setTimeout(() => kill('SIGKILL'), 2000);
+          await exited;
+          clearTimeout(timer);
+        }
+        await rm(dir, { recursive: true, force: true });
+        live.delete(child.pid!);
+      },
     };
-    return { port, stop };
   }
 }
 
