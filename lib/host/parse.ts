@@ -36,6 +36,8 @@ export interface HostAnswer {
   files: Map<string, FileState>;
   lock?: LockState;
   journals: Map<string, JournalDump | null>;
+  /** `@lastop`: the newest journal's first line (a whole journal where the host wrote one line). */
+  lastOperation?: JournalDump;
   checks: CheckResult[];
   /** `@checkplan CONFIG SERVER`: the checks ran from a kept plan made from files with these hashes. */
   checkPlan?: { configSha256: string; serverSha256: string | null };
@@ -126,6 +128,14 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         const body = readBody(lines, at, fields.slice(2));
         if (!body) throw bad();
         answer.journals.set(id, { alive: alive === '1', text: body.data.toString('utf8') });
+        at = body.last;
+        break;
+      }
+      case '@lastop': {
+        const [id, alive] = fields;
+        const body = id ? readBody(lines, at, fields.slice(2)) : undefined;
+        if (!body) throw bad();
+        answer.lastOperation = { alive: alive === '1', text: body.data.toString('utf8') };
         at = body.last;
         break;
       }

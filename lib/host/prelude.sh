@@ -156,7 +156,7 @@ b_queue() { b_quote "$1"; B_Q="$B_Q $_f"; b_quote "$2"; B_Q="$B_Q $_f"; }
 # file's every byte. Anything else (and a file awk could not read) is named on awk's stderr and
 # dumped exactly by `base64` as `HEADER b64 DATA`; `!` marks a read that failed. (busybox awk ends
 # a record at NUL: a file with NUL shows as several records, which is not text, but one NUL as its
-# very last byte cannot be seen there.)
+# very last byte cannot be seen there.) A `@lastop` record's text is the file's first line only.
 b_flush() {
   [ -n "$B_Q" ] || return 0
   eval "set -- $B_Q"
@@ -170,6 +170,7 @@ b_flush() {
         n = 0; t = ""
         while ((k = (getline r < ARGV[i + 1])) > 0) { n++; t = r }
         close(ARGV[i + 1])
+        if (k == 0 && n == 1 && substr(ARGV[i], 1, 8) == "@lastop ") { e = index(t, "\n"); if (e) t = substr(t, 1, e) }
         if (k < 0 || n > 1 || (t !~ ascii && t !~ utf8)) { print i > "/dev/stderr"; continue }
         c = t; lines = gsub(/\n/, "", c); eol = 0
         if (t != "") { if (substr(t, length(t)) == "\n") eol = 1; else lines++ }
@@ -219,9 +220,11 @@ b_lock_fields() {
   case "$1" in *"${B_NL}pid_start="*) _lk_start=${1#*"${B_NL}pid_start="} _lk_start=${_lk_start%%"$B_NL"*} ;; esac
 }
 
-# A journal (one line of JSON) in _jc, and the runner it names in _jp and _js: its PID and start
-# time (`"pidStart"`, which tells it from a later process given the same PID; older journals
-# have none). Read after `"status"`, so that nothing in `args` can be taken for them.
+# A journal's first line in _jc, and the runner it names in _jp and _js: its PID and start time
+# (`"pidStart"`, which tells it from a later process given the same PID; older journals have
+# none). Read after `"status"`, so that nothing in `args` can be taken for them. b_journal_write
+# ends the first line before `"steps"`, so `read` (one byte per read(2) in most shells) reads a
+# few hundred bytes, never the hooks' output; a journal of one line (older versions) is read whole.
 b_journal_runner() {
   _jc='' _jp='' _js=''
   { read -r _jc < "$1"; } 2>/dev/null
@@ -245,6 +248,17 @@ b_queue_journal() {
 
 b_dump_journal() { b_queue_journal "$1"; b_flush; }
 
+# @lastop ID ALIVE text 1 1 + the journal's first line (or as @journal, b64 of the whole file,
+# when it is not text): what heartbeat.get says of the last operation, without the steps' output.
+b_queue_journal_head() {
+  _j="$B_STATE/operations/$1.json"
+  [ -f "$_j" ] || return 0
+  b_journal_runner "$_j"
+  _alive=0
+  case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
+  b_queue "@lastop $1 $_alive" "$_j"
+}
+
 # The last operation started: operations/.last names it (written when its journal is first
 # written); `ls -t` is only the fallback, as its order within one second is not reliable.
 b_dump_newest_journal() {
@@ -253,7 +267,7 @@ b_dump_newest_journal() {
   case "$_newest" in '' | *[!A-Za-z0-9_-]*)
     _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
   esac
-  [ -n "$_newest" ] && b_queue_journal "$_newest"
+  [ -n "$_newest" ] && b_queue_journal_head "$_newest"
 }
 
 b_facts() {
@@ -554,10 +568,12 @@ J_ERROR=null
 J_FINISHED=null
 
 # A here-document, not printf: the steps' output can outgrow what one argument may carry (mksh and
-# posh run printf as a program).
+# posh run printf as a program). Two lines of JSON: the first holds everything but the steps (and
+# staleLockRemoved), so that whoever needs the runner or the outcome reads only that line.
 b_journal_write() {
   b_write_stdin "$B_STATE/operations/$J_ID.json" <<B_JOURNAL
-{$J_HEAD,"status":"$J_STATUS","pid":$$,"pidStart":"$J_PID_START","startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,"steps":[$J_STEPS]$J_EXTRA}
+{$J_HEAD,"status":"$J_STATUS","pid":$$,"pidStart":"$J_PID_START","startedAt":"$J_STARTED","finishedAt":$J_FINISHED,"error":$J_ERROR,
+"steps":[$J_STEPS]$J_EXTRA}
 B_JOURNAL
 }
 

@@ -2,7 +2,7 @@ import type { ProductConfig } from '../config/bootstrap-config.ts';
 import type { CheckResult } from '../host/parse.ts';
 import { parseLockRecord } from '../host/parse.ts';
 import { type CheckPlan, renderChecks } from '../host/programs.ts';
-import { readJournal } from './journal.ts';
+import { readJournalHead } from './journal.ts';
 import { currentMode } from './server-mode.ts';
 import { execProgram, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './target.ts';
@@ -39,9 +39,9 @@ export function heartbeatGet(host: HostTarget, snapshot: Snapshot): HeartbeatAns
   }
   const lock = snapshot.answer.lock;
   let lastOperation: HeartbeatAnswer['lastOperation'] = null;
-  for (const dump of snapshot.answer.journals.values()) {
-    if (!dump) continue;
-    const journal = readJournal(host.name, dump);
+  const dump = snapshot.answer.lastOperation;
+  if (dump) {
+    const journal = readJournalHead(host.name, dump);
     lastOperation = {
       id: journal.id,
       command: journal.command,

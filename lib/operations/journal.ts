@@ -44,23 +44,46 @@ export const journalSchema = z.object({
 
 export type Journal = z.infer<typeof journalSchema>;
 
+/** A journal's first line as the host writes it (prelude.sh `b_journal_write`): all but the steps. */
+const journalHeadSchema = journalSchema.omit({ steps: true, staleLockRemoved: true });
+
+export type JournalHead = z.infer<typeof journalHeadSchema>;
+
 /**
  * Parses a dumped journal. A journal still `running` whose process is gone was cut short (the
  * runner was killed): it is reported `failed` so that no caller waits for it forever.
  */
 export function readJournal(server: string, dump: JournalDump): Journal {
+  return abandonedFailed(parseWith(server, journalSchema, dump.text), dump.alive);
+}
+
+/**
+ * Parses what a heartbeat brings of the last operation: the journal's first line, which ends
+ * with the comma before `"steps"`; or, from a host that wrote journals on one line (or sent the
+ * file whole), the whole journal. Only the first line is read either way.
+ */
+export function readJournalHead(server: string, dump: JournalDump): JournalHead {
+  const first = dump.text.split('\n', 1)[0] ?? '';
+  const text = first.endsWith(',') ? `${first.slice(0, -1)}}` : first;
+  return abandonedFailed(parseWith(server, journalHeadSchema, text), dump.alive);
+}
+
+function parseWith<T>(server: string, schema: z.ZodType<T>, text: string): T {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(dump.text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new BootstrapError('INTERNAL', `${server}: unreadable journal`, { server }, { cause: error });
   }
-  const result = journalSchema.safeParse(parsed);
+  const result = schema.safeParse(parsed);
   if (!result.success) {
     throw new BootstrapError('INTERNAL', `${server}: malformed journal: ${result.error.message}`, { server });
   }
-  const journal = result.data;
-  if (journal.status === 'running' && !dump.alive) {
+  return result.data;
+}
+
+function abandonedFailed<T extends JournalHead>(journal: T, alive: boolean): T {
+  if (journal.status === 'running' && !alive) {
     return {
       ...journal,
       status: 'failed',

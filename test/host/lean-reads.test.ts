@@ -183,24 +183,30 @@ describe('the tools a read runs on the host', () => {
   }
 });
 
+/** The sandbox through the local transport, counting the bytes its programs print (`counted.stdout`). */
+function countingStdout(sandbox: Sandbox, env: Record<string, string> = {}) {
+  const counted = { stdout: 0 };
+  const local = createLocalTransport({ env });
+  const host = sandbox.host({
+    ...local,
+    exec: async (request) => {
+      const result = await local.exec(request);
+      counted.stdout += Buffer.byteLength(result.stdout);
+      return result;
+    },
+  });
+  return { host, counted };
+}
+
 describe('product.get reads only the files it needs', () => {
   it("another product's file being a directory, or 4 MB, neither fails nor grows product.get", async () => {
     const sandbox = fresh();
-    let stdout = 0;
-    const local = createLocalTransport();
-    const host = sandbox.host({
-      ...local,
-      exec: async (request) => {
-        const result = await local.exec(request);
-        stdout += Buffer.byteLength(result.stdout);
-        return result;
-      },
-    });
+    const { host, counted } = countingStdout(sandbox);
     await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
     const expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
     // deepfiler's file is not read at all: a directory there is no CONFIG_ERROR for haproxy...
     mkdirSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'));
-    stdout = 0;
+    counted.stdout = 0;
     assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy' }), expected);
     assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy', key: 'maxconn' }), {
       product: 'haproxy',
@@ -213,9 +219,9 @@ describe('product.get reads only the files it needs', () => {
       join(sandbox.stateDir, 'products', 'deepfiler.ini'),
       `[config]\nthreads = ${'9'.repeat(4 << 20)}\n`,
     );
-    stdout = 0;
+    counted.stdout = 0;
     assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy' }), expected);
-    assert.ok(stdout < 8192, `product.get brought back ${stdout} bytes`);
+    assert.ok(counted.stdout < 8192, `product.get brought back ${counted.stdout} bytes`);
     // A product never written reads as empty, without reading another's file either.
     assert.deepEqual(
       await runCommand(host, { command: 'product.get', product: 'deepfiler', key: 'threads' }),
@@ -242,17 +248,21 @@ const ODD_CONFIGS: Record<string, Buffer> = {
   'a NUL inside': Buffer.concat([Buffer.from('; a\0b\n'), Buffer.from(bootstrapIni('/r'))]),
 };
 
-describe('a read brings back the bytes of each file exactly', () => {
+/** The awks a host may have: each as a dir to put first on PATH (undefined: the system's own). */
+function awkDirs(): Array<[string, string | undefined]> {
   const gawk = tempDir();
   const bbawk = tempDir();
   writeFileSync(join(gawk, 'awk'), '#!/bin/sh\nexec gawk "$@"\n', { mode: 0o755 });
   writeFileSync(join(bbawk, 'awk'), '#!/bin/sh\nexec busybox awk "$@"\n', { mode: 0o755 });
-  const awks: Array<[string, string | undefined]> = [
+  return [
     ['the system awk', undefined],
     ['busybox awk', bbawk],
     ...(readIfThere('/usr/bin/gawk') === null ? [] : ([['gawk', gawk]] as Array<[string, string]>)),
   ];
-  for (const [awk, dir] of awks) {
+}
+
+describe('a read brings back the bytes of each file exactly', () => {
+  for (const [awk, dir] of awkDirs()) {
     it(`with ${awk}: odd bootstrap.ini files hash as they are on disk`, async () => {
       const sandbox = fresh();
       const env = dir === undefined ? {} : { PATH: `${dir}:${process.env['PATH']}` };
@@ -264,6 +274,67 @@ describe('a read brings back the bytes of each file exactly', () => {
         const sha = createHash('sha256').update(bytes).digest('hex');
         assert.equal(snapshot.expectations.get('config')?.sha256, sha, what);
       }
+    });
+  }
+});
+
+describe("a heartbeat reads only the first line of the last operation's journal", () => {
+  // What each hook printed: the journal keeps the last 4 KiB of it per step.
+  const chatty = `${'Unpacking cloudiq-package (1.2.3) over (1.2.2) ... done.\n'.repeat(120)}`;
+  for (const [awk, dir] of awkDirs()) {
+    it(`with ${awk}: hooks that printed 4 KiB each grow neither the answer nor the line the host reads byte by byte`, async () => {
+      const sandbox = fresh();
+      const env = dir === undefined ? {} : { PATH: `${dir}:${process.env['PATH']}` };
+      const { host, counted } = countingStdout(sandbox, env);
+      sandbox.behave('haproxy', 'provision', { output: chatty });
+      sandbox.behave('deepfiler', 'provision', { output: chatty });
+      const journal = (await runCommand(host, { command: 'server.provision', role: 'edge' })) as {
+        id: string;
+        finishedAt: string;
+        steps: Array<{ output: string }>;
+      };
+      assert.equal(journal.steps.length, 2);
+      assert.ok(journal.steps.every((step) => step.output.length >= 4000));
+      await runHeartbeat(host);
+
+      // The journal on disk: its first line holds all but the steps, and the whole is one JSON.
+      const file = readFileSync(join(sandbox.stateDir, 'operations', `${journal.id}.json`), 'utf8');
+      const [first = '', rest = ''] = file.split('\n');
+      assert.ok(first.length < 400, `the first line is ${first.length} bytes`);
+      assert.ok(first.endsWith(',') && rest.startsWith('"steps":['), 'the steps start the second line');
+      const { pidStart, ...onDisk } = JSON.parse(file);
+      assert.match(pidStart, /^\d+$/);
+      assert.deepEqual(onDisk, journal);
+
+      counted.stdout = 0;
+      const read = await runHeartbeat(host);
+      assert.deepEqual(read.heartbeat.lastOperation, {
+        id: journal.id,
+        command: 'server.provision',
+        status: 'succeeded',
+        finishedAt: journal.finishedAt,
+      });
+      assert.ok(counted.stdout < 3000, `the heartbeat brought back ${counted.stdout} bytes`);
+      // operation.get still brings the whole journal.
+      assert.deepEqual(
+        await runCommand(host, { command: 'operation.get', operationId: journal.id }),
+        journal,
+      );
+
+      // A journal written on one line (as earlier versions wrote them) is read whole, as before.
+      const oneLine = { ...journal, status: 'running', finishedAt: null, pid: 2 ** 22 + 1 };
+      writeFileSync(
+        join(sandbox.stateDir, 'operations', `${journal.id}.json`),
+        `${JSON.stringify(oneLine)}\n`,
+      );
+      const old = await runHeartbeat(host);
+      // Its runner is gone: it was cut short, and says so.
+      assert.deepEqual(old.heartbeat.lastOperation, {
+        id: journal.id,
+        command: 'server.provision',
+        status: 'failed',
+        finishedAt: null,
+      });
     });
   }
 });
