@@ -10,7 +10,11 @@ export interface ProgramOutput {
   exitCode: number;
 }
 
-export type FileState = { kind: 'absent' } | { kind: 'notfile' } | { kind: 'file'; data: Buffer };
+/** `stateOnly`: the file from its `[state]` section on (`@state`), not the whole file. */
+export type FileState =
+  | { kind: 'absent' }
+  | { kind: 'notfile' }
+  | { kind: 'file'; data: Buffer; stateOnly?: true };
 
 export type LockState =
   | { kind: 'absent' }
@@ -97,7 +101,8 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
       case '@fact':
         readFact(answer, fields);
         break;
-      case '@file': {
+      case '@file':
+      case '@state': {
         const [name, kind] = fields;
         if (!name) throw bad();
         if (kind === 'absent') answer.files.set(name, { kind: 'absent' });
@@ -105,7 +110,12 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         else {
           const body = readBody(lines, at, fields.slice(1));
           if (!body) throw bad();
-          answer.files.set(name, { kind: 'file', data: body.data });
+          answer.files.set(
+            name,
+            tag === '@state'
+              ? { kind: 'file', data: body.data, stateOnly: true }
+              : { kind: 'file', data: body.data },
+          );
           at = body.last;
         }
         break;

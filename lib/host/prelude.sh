@@ -156,7 +156,8 @@ b_queue() { b_quote "$1"; B_Q="$B_Q $_f"; b_quote "$2"; B_Q="$B_Q $_f"; }
 # file's every byte. Anything else (and a file awk could not read) is named on awk's stderr and
 # dumped exactly by `base64` as `HEADER b64 DATA`; `!` marks a read that failed. (busybox awk ends
 # a record at NUL: a file with NUL shows as several records, which is not text, but one NUL as its
-# very last byte cannot be seen there.) A `@lastop` record's text is the file's first line only.
+# very last byte cannot be seen there.) A `@lastop` record's text is the file's first line only;
+# a `@state` record's, the file from its first line that starts with `[state]` (all of it if none).
 b_flush() {
   [ -n "$B_Q" ] || return 0
   eval "set -- $B_Q"
@@ -171,6 +172,7 @@ b_flush() {
         while ((k = (getline r < ARGV[i + 1])) > 0) { n++; t = r }
         close(ARGV[i + 1])
         if (k == 0 && n == 1 && substr(ARGV[i], 1, 8) == "@lastop ") { e = index(t, "\n"); if (e) t = substr(t, 1, e) }
+        if (k == 0 && n == 1 && substr(ARGV[i], 1, 7) == "@state ") { e = index("\n" t, "\n[state]"); if (e) t = substr(t, e) }
         if (k < 0 || n > 1 || (t !~ ascii && t !~ utf8)) { print i > "/dev/stderr"; continue }
         c = t; lines = gsub(/\n/, "", c); eol = 0
         if (t != "") { if (substr(t, length(t)) == "\n") eol = 1; else lines++ }
@@ -187,17 +189,18 @@ b_flush() {
 }
 
 # @file NAME text LINES EOL + lines | @file NAME b64 DATA | @file NAME absent | @file NAME notfile
-# (queued: printed by b_flush)
+# (queued: printed by b_flush). b_dump NAME PATH @state: the file's text from its `[state]` line on.
 b_dump() {
   if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then b_emit "@file $1 notfile"
-  elif [ -f "$2" ]; then b_queue "@file $1" "$2"
+  elif [ -f "$2" ]; then b_queue "${3:-@file} $1" "$2"
   else b_emit "@file $1 absent"; fi
 }
 
+# b_dump_products [state]: every product's file; with `state`, only its [state] section on.
 b_dump_products() {
   for _pf in "$B_STATE"/products/*.ini; do
     [ -e "$_pf" ] || continue
-    _n=${_pf##*/}; b_dump "product:${_n%.ini}" "$_pf"
+    _n=${_pf##*/}; b_dump "product:${_n%.ini}" "$_pf" ${1:+"@$1"}
   done
 }
 

@@ -21,6 +21,8 @@ export interface ReadPlan {
   checks?: boolean;
   /** Read only these products' files (default: every file in products/). */
   products?: readonly string[];
+  /** Of every product's file, only its [state] section (heartbeat.get needs no config values). */
+  productState?: boolean;
 }
 
 /** A file the program will replace atomically; `content` may hold NOW_MARKER. */
@@ -48,7 +50,8 @@ export function renderRead(paths: HostPaths, plan: ReadPlan = {}): string {
     'b_dump config "$B_CONFIG"',
     'b_dump server "$B_STATE/server.ini"',
   ];
-  if (plan.products === undefined) lines.push('b_dump_products');
+  if (plan.products === undefined)
+    lines.push(plan.productState ? 'b_dump_products state' : 'b_dump_products');
   for (const product of plan.products ?? [])
     lines.push(`b_dump ${shq(`product:${product}`)} "$B_STATE/products/"${shq(`${product}.ini`)}`);
   if (plan.lock) lines.push('b_dump_lock');

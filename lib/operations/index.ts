@@ -44,7 +44,11 @@ export async function runRow(
 
 /** Both heartbeats from one read of the host (the API's and the fleet heartbeat's unit of work). */
 export async function runHeartbeat(host: HostTarget, options: RunOptions = {}) {
-  const snapshot = await readSnapshot(host, { lock: true, newestJournal: true, checks: true }, options);
+  const snapshot = await readSnapshot(
+    host,
+    { lock: true, newestJournal: true, checks: true, productState: true },
+    options,
+  );
   return {
     heartbeat: heartbeatGet(host, snapshot),
     appstack: await heartbeatAppstack(host, snapshot, options),

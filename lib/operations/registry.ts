@@ -213,7 +213,7 @@ const heartbeatGetRow = defineCommand({
   mutates: 'never',
   long: false,
   run: async (host, _, options) => {
-    const plan = { lock: true, newestJournal: true };
+    const plan = { lock: true, newestJournal: true, productState: true };
     if (options.dryRun) return dryRead(host, plan);
     return heartbeatGet(host, await readSnapshot(host, plan, options));
   },
@@ -233,8 +233,10 @@ const heartbeatAppstackRow = defineCommand({
   mutates: 'never',
   long: false,
   run: async (host, _, options) => {
-    if (options.dryRun) return dryRead(host, { checks: true });
-    return heartbeatAppstack(host, await readSnapshot(host, { checks: true }, options), options);
+    // bootstrap.ini and server.ini say what to check: no product's file is read.
+    const plan = { checks: true, products: [] };
+    if (options.dryRun) return dryRead(host, plan);
+    return heartbeatAppstack(host, await readSnapshot(host, plan, options), options);
   },
   cli: {
     ...NO_OPERANDS,

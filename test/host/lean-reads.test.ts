@@ -234,6 +234,20 @@ describe('product.get reads only the files it needs', () => {
   });
 });
 
+describe('heartbeat.appstack reads no product file', () => {
+  it("a product's file being a directory does not fail it, as it fails heartbeat.get", async () => {
+    const sandbox = fresh();
+    const host = sandbox.host();
+    await runCommand(host, { command: 'server.provision', role: 'edge' });
+    mkdirSync(join(sandbox.stateDir, 'products', 'nothing-here.ini'));
+    rmSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'));
+    mkdirSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'));
+    const appstack = (await runCommand(host, { command: 'heartbeat.appstack' })) as { status: string };
+    assert.equal(appstack.status, 'healthy');
+    await assert.rejects(runCommand(host, { command: 'heartbeat.get' }), { code: 'CONFIG_ERROR' });
+  });
+});
+
 /** Files that are not plain text, each read back by its hash. */
 const ODD_CONFIGS: Record<string, Buffer> = {
   crlf: Buffer.from(bootstrapIni('/r').replaceAll('\n', '\r\n')),
@@ -278,11 +292,11 @@ describe('a read brings back the bytes of each file exactly', () => {
   }
 });
 
-describe("a heartbeat reads only the first line of the last operation's journal", () => {
+describe("a heartbeat reads only the last journal's first line and the products' [state]", () => {
   // What each hook printed: the journal keeps the last 4 KiB of it per step.
   const chatty = `${'Unpacking cloudiq-package (1.2.3) over (1.2.2) ... done.\n'.repeat(120)}`;
   for (const [awk, dir] of awkDirs()) {
-    it(`with ${awk}: hooks that printed 4 KiB each grow neither the answer nor the line the host reads byte by byte`, async () => {
+    it(`with ${awk}: hooks that printed 4 KiB each, and 4 KiB config values, grow neither the answer nor the line the host reads byte by byte`, async () => {
       const sandbox = fresh();
       const env = dir === undefined ? {} : { PATH: `${dir}:${process.env['PATH']}` };
       const { host, counted } = countingStdout(sandbox, env);
@@ -295,6 +309,8 @@ describe("a heartbeat reads only the first line of the last operation's journal"
       };
       assert.equal(journal.steps.length, 2);
       assert.ok(journal.steps.every((step) => step.output.length >= 4000));
+      const motd = 'm'.repeat(4000);
+      await runCommand(host, { command: 'product.set', product: 'haproxy', values: { motd } });
       await runHeartbeat(host);
 
       // The journal on disk: its first line holds all but the steps, and the whole is one JSON.
@@ -314,7 +330,24 @@ describe("a heartbeat reads only the first line of the last operation's journal"
         status: 'succeeded',
         finishedAt: journal.finishedAt,
       });
+      assert.deepEqual(read.heartbeat.products, {
+        haproxy: { version: null, status: 'provisioned' },
+        deepfiler: { version: null, status: 'provisioned' },
+      });
       assert.ok(counted.stdout < 3000, `the heartbeat brought back ${counted.stdout} bytes`);
+      counted.stdout = 0;
+      const get = (await runCommand(host, { command: 'heartbeat.get' })) as typeof read.heartbeat;
+      assert.deepEqual(
+        [get.products, get.lastOperation],
+        [read.heartbeat.products, read.heartbeat.lastOperation],
+      );
+      assert.ok(counted.stdout < 3000, `heartbeat.get brought back ${counted.stdout} bytes`);
+      // product.get still reads the whole file.
+      assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy', key: 'motd' }), {
+        product: 'haproxy',
+        key: 'motd',
+        value: motd,
+      });
       // operation.get still brings the whole journal.
       assert.deepEqual(
         await runCommand(host, { command: 'operation.get', operationId: journal.id }),
