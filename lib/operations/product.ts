@@ -72,7 +72,8 @@ export function productSet(
     throw new BootstrapError('INVALID_REQUEST', 'product.set needs at least one KEY=VALUE', { product });
   }
   const operationId = newOperationId();
-  return runQuickWrite(host, options, (snapshot) => {
+  // bootstrap.ini and this product's file: the only ones the write depends on.
+  return runQuickWrite(host, options, { products: [product] }, (snapshot) => {
     const config = requireProduct(snapshot, host, product);
     for (const [key, value] of Object.entries(values)) {
       requireKey(host, config, key);

@@ -112,8 +112,10 @@ const serverModeRow = defineCommand({
       assertName('mode', mode);
       return serverModeSet(host, mode, options);
     }
-    if (options.dryRun) return dryRead(host);
-    return serverModeGet(await readSnapshot(host, {}, options));
+    // The mode is in server.ini (bootstrap.ini's initial_mode before that): no product's file.
+    const read = { products: [] };
+    if (options.dryRun) return dryRead(host, read);
+    return serverModeGet(await readSnapshot(host, read, options));
   },
   cli: {
     usage: '[MODE]',

@@ -22,7 +22,8 @@ export function serverModeSet(
   options: RunOptions,
 ): Promise<{ mode: string } | DryRun> {
   const operationId = newOperationId();
-  return runQuickWrite(host, options, (snapshot) => {
+  // bootstrap.ini and server.ini: no product's file.
+  return runQuickWrite(host, options, { products: [] }, (snapshot) => {
     const { modes } = snapshot.config.server;
     if (!modes.includes(mode)) {
       throw new BootstrapError(

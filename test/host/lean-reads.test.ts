@@ -198,12 +198,12 @@ function countingStdout(sandbox: Sandbox, env: Record<string, string> = {}) {
   return { host, counted };
 }
 
-describe('product.get reads only the files it needs', () => {
-  it("another product's file being a directory, or 4 MB, neither fails nor grows product.get", async () => {
+describe('product.get, product.set and server.mode read only the files they need', () => {
+  it("another product's file being a directory, or 4 MB, neither fails nor grows product.get, product.set or server.mode", async () => {
     const sandbox = fresh();
     const { host, counted } = countingStdout(sandbox);
     await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
-    const expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
+    let expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
     // deepfiler's file is not read at all: a directory there is no CONFIG_ERROR for haproxy...
     mkdirSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'));
     counted.stdout = 0;
@@ -213,6 +213,17 @@ describe('product.get reads only the files it needs', () => {
       key: 'maxconn',
       value: '10',
     });
+    // Nor for server.mode, read or set, nor for product.set of another product.
+    assert.deepEqual(await runCommand(host, { command: 'server.mode' }), { mode: 'maintenance' });
+    assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'drain' }), { mode: 'drain' });
+    const set = await runCommand(host, {
+      command: 'product.set',
+      product: 'haproxy',
+      values: { maxconn: '11' },
+    });
+    assert.equal((set as { config: Record<string, string> }).config['maxconn'], '11');
+    await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
+    expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
     rmSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'), { recursive: true });
     // ...and 4 MB there does not travel.
     writeFileSync(
@@ -222,6 +233,11 @@ describe('product.get reads only the files it needs', () => {
     counted.stdout = 0;
     assert.deepEqual(await runCommand(host, { command: 'product.get', product: 'haproxy' }), expected);
     assert.ok(counted.stdout < 8192, `product.get brought back ${counted.stdout} bytes`);
+    counted.stdout = 0;
+    await runCommand(host, { command: 'server.mode' });
+    await runCommand(host, { command: 'server.mode', mode: 'active' });
+    await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '12' } });
+    assert.ok(counted.stdout < 3 * 8192, `server.mode and product.set brought back ${counted.stdout} bytes`);
     // A product never written reads as empty, without reading another's file either.
     assert.deepEqual(
       await runCommand(host, { command: 'product.get', product: 'deepfiler', key: 'threads' }),
