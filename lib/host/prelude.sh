@@ -283,8 +283,46 @@ b_facts() {
 
 # ---- checks (SPEC 2.1) -----------------------------------------------------------------------------
 
-# @check PRODUCT OK B64(check) B64(detail)
+# The checks of one program run side by side, so that a heartbeat.appstack takes as long as its
+# slowest check (10 s at most), not the sum of them all: a host whose every check hangs is still
+# seen `down` within a fleet heartbeat's time for one host, not taken for unreachable. b_check
+# starts one; b_checks_done waits for them all. Each prints its record with one write, less than
+# PIPE_BUF, so that records never interleave. An `exec:` check is a job of this shell, which
+# prints its record from the job's status: no more processes than when checks ran one by one.
+B_CK_EXEC=''
+
+# b_check PRODUCT CHECK: starts the check (its @check record follows, b_checks_done at the latest).
 b_check() {
+  _c_kind=${2%%:*} _c_target=${2#*:}
+  if [ "$_c_kind" = exec ] && [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
+    (cd / && exec timeout 10 "$_c_target" </dev/null >/dev/null 2>&1) &
+    b_quote "$1"; B_CK_EXEC="$B_CK_EXEC $! $_f"; b_quote "$2"; B_CK_EXEC="$B_CK_EXEC $_f"
+  else
+    b_check_now "$1" "$2" </dev/null &
+  fi
+}
+
+# Waits for every check b_check started; prints the records of the `exec:` ones.
+b_checks_done() {
+  eval "set -- $B_CK_EXEC"
+  B_CK_EXEC=''
+  while [ $# -ge 3 ]; do
+    wait "$1"; _c_rc=$?
+    if [ $_c_rc -eq 0 ]; then b_check_record "$2" "$3" 1 ''; else b_check_record "$2" "$3" 0 "exited $_c_rc"; fi
+    shift 3
+  done
+  wait
+}
+
+# @check PRODUCT OK B64(check) B64(detail)
+b_check_record() {
+  b_enc "$2"; _fc=$_f
+  b_enc "$4"
+  b_emit "@check $1 $3 $_fc $_f"
+}
+
+# Runs one check here and now, and prints its record.
+b_check_now() {
   _c_product=$1 _c=$2 _c_detail=''
   _c_kind=${_c%%:*} _c_target=${_c#*:}
   case "$_c" in http://* | https://*) _c_kind=http _c_target=$_c ;; esac
@@ -305,9 +343,7 @@ b_check() {
     *) _c_detail='unknown check kind'; false ;;
   esac
   if [ $? -eq 0 ]; then _c_ok=1; else _c_ok=0; fi
-  b_enc "$_c"; _fc=$_f
-  b_enc "$_c_detail"
-  b_emit "@check $_c_product $_c_ok $_fc $_f"
+  b_check_record "$_c_product" "$_c" $_c_ok "$_c_detail"
 }
 
 b_check_process() {
@@ -350,7 +386,7 @@ b_check_http() {
 # meanwhile by another heartbeat is simply not run).
 b_cached_checks() {
   [ -n "${B_PLAN_DONE:-}" ] || b_plan_check || return 0
-  [ -z "$B_PLAN_OK" ] || eval "$_pt"
+  [ -z "$B_PLAN_OK" ] || { eval "$_pt"; b_checks_done; }
   return 0
 }
 

@@ -91,6 +91,7 @@ export function renderChecks(paths: HostPaths, plan: CheckPlan): string {
   const lines = [
     'b_emit "@bootstrap 1"',
     text.trimEnd(),
+    'b_checks_done',
     `b_keep_plan ${name} <<'${DATA_END}'\n${data}\n${DATA_END}`,
     'b_emit "@end"',
   ];

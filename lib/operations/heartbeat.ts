@@ -90,12 +90,15 @@ export async function heartbeatAppstack(
     serverSha256: snapshot.expectations.get('server')?.sha256 ?? null,
   };
   const kept = snapshot.answer.checkPlan;
-  const ran = snapshot.answer.checks.map((c) => ({ product: c.product, raw: c.check }));
+  // The host runs a plan's checks side by side: their records come in the order they end.
+  const keyOf = (product: string, check: string) => `${product}\n${check}`;
+  const sorted = (keys: string[]) => JSON.stringify(keys.sort());
   const fromKept =
     kept !== undefined &&
     kept.configSha256 === plan.configSha256 &&
     kept.serverSha256 === plan.serverSha256 &&
-    JSON.stringify(ran) === JSON.stringify(planned);
+    sorted(snapshot.answer.checks.map((c) => keyOf(c.product, c.check))) ===
+      sorted(planned.map((c) => keyOf(c.product, c.raw)));
   const results =
     planned.length === 0
       ? []
@@ -103,7 +106,6 @@ export async function heartbeatAppstack(
         ? snapshot.answer.checks
         : (await execProgram(host, renderChecks(host, plan), options)).checks;
   const found = new Map<string, CheckResult>();
-  const keyOf = (product: string, check: string) => `${product}\n${check}`;
   for (const result of results) found.set(keyOf(result.product, result.check), result);
   const products: AppstackAnswer['products'] = {};
   let healthy = 0;

@@ -13,7 +13,7 @@ import type { AppstackAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import type { Transport } from '../../lib/transport/types.ts';
-import { readIfExists } from '../support/host-files.ts';
+import { createBusyboxDir, readIfExists } from '../support/host-files.ts';
 import { bootstrapIni, createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 const sandboxes: Sandbox[] = [];
@@ -202,4 +202,74 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
     await runCommand(host, { command: 'heartbeat.appstack' });
     assert.equal(transport.programs, 2, 'a plan in a world-writable folder ran');
   });
+});
+
+describe('heartbeat.appstack runs a plan’s checks side by side', () => {
+  const busybox = createBusyboxDir();
+  after(() => busybox.cleanup());
+  const shells: Array<[string, string, string | undefined]> = [
+    ...[
+      '/usr/bin/dash',
+      '/bin/bash',
+      '/usr/bin/mksh',
+      '/usr/bin/ksh93',
+      '/usr/bin/posh',
+      '/usr/bin/yash',
+    ].map((shell): [string, string, string | undefined] => [shell, shell, undefined]),
+    ['busybox sh', busybox.shell, busybox.dir],
+  ];
+  for (const [name, shell, path] of shells) {
+    it(`${name}: two checks that each wait for the other both pass; each record names its own check`, async () => {
+      const sandbox = fresh();
+      const out = join(sandbox.root, 'out');
+      // Each marks that it runs, then waits up to 8 s for the other: one after the other, the
+      // first would fail. A third exits 3; a process check (another kind, run in a subshell) fails.
+      const waiting = (me: string, other: string) => {
+        const file = join(sandbox.hooksDir, `${me}.check.sh`);
+        writeFileSync(
+          file,
+          `#!/bin/sh\n: > '${out}/${me}'\ni=0\nwhile [ ! -e '${out}/${other}' ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i + 1)); done\n[ -e '${out}/${other}' ]\n`,
+          { mode: 0o755 },
+        );
+        return `exec:${file}`;
+      };
+      const a = waiting('a', 'b');
+      const b = waiting('b', 'a');
+      const three = join(sandbox.hooksDir, 'three.check.sh');
+      writeFileSync(three, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+      sandbox.writeConfig(
+        bootstrapIni(sandbox.root)
+          .replace(/check = exec:\S+haproxy\.check\.sh/, `check = ${a}, process:cloudiq-none`)
+          .replace(/check = exec:\S+deepfiler\.check\.sh/, `check = exec:${three}, ${b}`),
+      );
+      const env = path === undefined ? {} : { PATH: path };
+      const host = sandbox.host(createLocalTransport({ shell, env }));
+      await runCommand(host, { command: 'server.provision', role: 'edge' });
+      const expected: AppstackAnswer = {
+        status: 'down',
+        products: {
+          haproxy: {
+            status: 'unhealthy',
+            checks: [
+              { check: a, ok: true },
+              { check: 'process:cloudiq-none', ok: false, detail: 'no process named cloudiq-none' },
+            ],
+          },
+          deepfiler: {
+            status: 'unhealthy',
+            checks: [
+              { check: `exec:${three}`, ok: false, detail: 'exited 3' },
+              { check: b, ok: true },
+            ],
+          },
+        },
+      };
+      // The first makes and keeps the plan; the second runs the kept plan within its read.
+      for (const round of ['plan made', 'plan kept']) {
+        rmSync(join(out, 'a'), { force: true });
+        rmSync(join(out, 'b'), { force: true });
+        assert.deepEqual(await runCommand(host, { command: 'heartbeat.appstack' }), expected, round);
+      }
+    });
+  }
 });
