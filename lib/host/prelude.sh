@@ -295,7 +295,9 @@ B_CK_EXEC=''
 b_check() {
   _c_kind=${2%%:*} _c_target=${2#*:}
   if [ "$_c_kind" = exec ] && [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
-    (cd / && exec timeout 10 "$_c_target" </dev/null >/dev/null 2>&1) &
+    # The subshell runs its last command in its own process; a written `exec` would make dash
+    # and busybox try execve(2) in each PATH directory in turn.
+    (cd / && timeout 10 "$_c_target" </dev/null >/dev/null 2>&1) &
     b_quote "$1"; B_CK_EXEC="$B_CK_EXEC $! $_f"; b_quote "$2"; B_CK_EXEC="$B_CK_EXEC $_f"
   else
     b_check_now "$1" "$2" </dev/null &
