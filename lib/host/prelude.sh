@@ -286,15 +286,19 @@ b_facts() {
 # The checks of one program run side by side, so that a heartbeat.appstack takes as long as its
 # slowest check (10 s at most), not the sum of them all: a host whose every check hangs is still
 # seen `down` within a fleet heartbeat's time for one host, not taken for unreachable. b_check
-# starts one; b_checks_done waits for them all. Each prints its record with one write, less than
-# PIPE_BUF, so that records never interleave. An `exec:` check is a job of this shell, which
+# starts one; b_checks_done waits for them all. An `exec:` check is a job of this shell, which
 # prints its record from the job's status: no more processes than when checks ran one by one.
+# Another kind runs in a subshell that prints its own record with one write: under 1 KiB of
+# check, the record (check and detail, base64 at worst) stays under PIPE_BUF (4 KiB), so records
+# never interleave; a longer check runs in this shell, before the next one starts.
 B_CK_EXEC=''
 
 # b_check PRODUCT CHECK: starts the check (its @check record follows, b_checks_done at the latest).
 b_check() {
   _c_kind=${2%%:*} _c_target=${2#*:}
-  if [ "$_c_kind" = exec ] && [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
+  if [ ${#2} -gt 1024 ]; then
+    b_check_now "$1" "$2" </dev/null
+  elif [ "$_c_kind" = exec ] && [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
     # The subshell runs its last command in its own process; a written `exec` would make dash
     # and busybox try execve(2) in each PATH directory in turn.
     (cd / && timeout 10 "$_c_target" </dev/null >/dev/null 2>&1) &

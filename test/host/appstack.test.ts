@@ -235,11 +235,16 @@ describe('heartbeat.appstack runs a plan’s checks side by side', () => {
       };
       const a = waiting('a', 'b');
       const b = waiting('b', 'a');
+      // Over 1 KiB, a check runs in the program's own shell (its record could pass PIPE_BUF).
+      const long = `cloudiq-${'x'.repeat(1100)}`;
       const three = join(sandbox.hooksDir, 'three.check.sh');
       writeFileSync(three, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
       sandbox.writeConfig(
         bootstrapIni(sandbox.root)
-          .replace(/check = exec:\S+haproxy\.check\.sh/, `check = ${a}, process:cloudiq-none`)
+          .replace(
+            /check = exec:\S+haproxy\.check\.sh/,
+            `check = ${a}, process:cloudiq-none, process:${long}`,
+          )
           .replace(/check = exec:\S+deepfiler\.check\.sh/, `check = exec:${three}, ${b}`),
       );
       const env = path === undefined ? {} : { PATH: path };
@@ -253,6 +258,7 @@ describe('heartbeat.appstack runs a plan’s checks side by side', () => {
             checks: [
               { check: a, ok: true },
               { check: 'process:cloudiq-none', ok: false, detail: 'no process named cloudiq-none' },
+              { check: `process:${long}`, ok: false, detail: `no process named ${long}` },
             ],
           },
           deepfiler: {
