@@ -7,6 +7,7 @@ import { assertOperationId } from '../config/names.ts';
 import { BootstrapError } from '../errors.ts';
 import { type HostAnswer, parseLockRecord } from '../host/parse.ts';
 import { type LongPlan, renderFollow, renderLong } from '../host/programs.ts';
+import { present } from '../optional.ts';
 import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
 import { execProgram, type Snapshot } from './snapshot.ts';
@@ -25,6 +26,8 @@ export interface LongStart {
   command: string;
   /** The id asked for (`--operation-id`, `Idempotency-Key`); a new one when absent. */
   operationId?: string;
+  /** The only products whose files the plan needs (default: every file in products/). */
+  products?: readonly string[];
   /** Plans operation `id` from one read (throws INVALID_* / UNKNOWN_* before anything runs). */
   plan(host: HostTarget, snapshot: Snapshot, id: string): LongSteps;
 }
@@ -42,7 +45,8 @@ export async function startLong(
 ): Promise<Journal | DryRun> {
   if (request.operationId !== undefined) assertOperationId(request.operationId);
   const id = request.operationId ?? newOperationId();
-  return runWriteLoop(host, options, { journalId: id }, (snapshot) => {
+  const read = { journalId: id, ...present({ products: request.products }) };
+  return runWriteLoop(host, options, read, (snapshot) => {
     const existing = journalFrom(host, snapshot.answer, id);
     if (existing) return { answered: existing };
     const plan: LongPlan = {

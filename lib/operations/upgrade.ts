@@ -22,6 +22,8 @@ export function upgradeRequest(args: { product: string; version: string; operati
   return {
     command: 'product.upgrade',
     ...present({ operationId: args.operationId }),
+    // bootstrap.ini and this product's file: another product's is not read.
+    products: [product],
     // The step first: it refuses an unknown product before `expect` asks for its file.
     plan: (host, snapshot, id) => ({
       steps: [hookStep(host, snapshot, id, { product, action: 'upgrade', version })],

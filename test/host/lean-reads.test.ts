@@ -198,8 +198,8 @@ function countingStdout(sandbox: Sandbox, env: Record<string, string> = {}) {
   return { host, counted };
 }
 
-describe('product.get, product.set and server.mode read only the files they need', () => {
-  it("another product's file being a directory, or 4 MB, neither fails nor grows product.get, product.set or server.mode", async () => {
+describe('product.get, product.set, product.upgrade and server.mode read only the files they need', () => {
+  it("another product's file being a directory, or 4 MB, neither fails nor grows product.get, product.set, product.upgrade or server.mode", async () => {
     const sandbox = fresh();
     const { host, counted } = countingStdout(sandbox);
     await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
@@ -213,7 +213,7 @@ describe('product.get, product.set and server.mode read only the files they need
       key: 'maxconn',
       value: '10',
     });
-    // Nor for server.mode, read or set, nor for product.set of another product.
+    // Nor for server.mode, read or set, nor for product.set or product.upgrade of another product.
     assert.deepEqual(await runCommand(host, { command: 'server.mode' }), { mode: 'maintenance' });
     assert.deepEqual(await runCommand(host, { command: 'server.mode', mode: 'drain' }), { mode: 'drain' });
     const set = await runCommand(host, {
@@ -223,6 +223,12 @@ describe('product.get, product.set and server.mode read only the files they need
     });
     assert.equal((set as { config: Record<string, string> }).config['maxconn'], '11');
     await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '10' } });
+    const upgraded = await runCommand(host, {
+      command: 'product.upgrade',
+      product: 'haproxy',
+      version: '2.0',
+    });
+    assert.equal((upgraded as { status: string }).status, 'succeeded');
     expected = await runCommand(host, { command: 'product.get', product: 'haproxy' });
     rmSync(join(sandbox.stateDir, 'products', 'deepfiler.ini'), { recursive: true });
     // ...and 4 MB there does not travel.
