@@ -238,29 +238,21 @@ b_journal_runner() {
 
 # @journal ID ALIVE text LINES EOL + lines | @journal ID ALIVE b64 DATA | @journal ID absent
 # (ALIVE: the journal is running and its runner runs). Queued: printed by the next b_flush.
+# b_queue_journal ID @lastop: the same as `@lastop ID ALIVE ...`, whose text is the journal's first
+# line only (what heartbeat.get says of the last operation, without the steps' output), and
+# nothing at all when there is no journal.
 b_queue_journal() {
   _j="$B_STATE/operations/$1.json"
-  if [ ! -f "$_j" ]; then b_emit "@journal $1 absent"; return; fi
+  if [ ! -f "$_j" ]; then [ -n "${2:-}" ] || b_emit "@journal $1 absent"; return 0; fi
   # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
   # seen with the final journal it wrote.
   b_journal_runner "$_j"
   _alive=0
   case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
-  b_queue "@journal $1 $_alive" "$_j"
+  b_queue "${2:-@journal} $1 $_alive" "$_j"
 }
 
 b_dump_journal() { b_queue_journal "$1"; b_flush; }
-
-# @lastop ID ALIVE text 1 1 + the journal's first line (or as @journal, b64 of the whole file,
-# when it is not text): what heartbeat.get says of the last operation, without the steps' output.
-b_queue_journal_head() {
-  _j="$B_STATE/operations/$1.json"
-  [ -f "$_j" ] || return 0
-  b_journal_runner "$_j"
-  _alive=0
-  case "$_jc" in *'"status":"running","pid":'*) b_pid_alive "$_jp" "$_js" && _alive=1 ;; esac
-  b_queue "@lastop $1 $_alive" "$_j"
-}
 
 # The last operation started: operations/.last names it (written when its journal is first
 # written); `ls -t` is only the fallback, as its order within one second is not reliable.
@@ -270,7 +262,7 @@ b_dump_newest_journal() {
   case "$_newest" in '' | *[!A-Za-z0-9_-]*)
     _newest=$(ls -t "$B_STATE"/operations/ 2>/dev/null | sed -n '/^[A-Za-z0-9][A-Za-z0-9_-]*\.json$/{s/\.json$//;p;q;}') ;;
   esac
-  [ -n "$_newest" ] && b_queue_journal_head "$_newest"
+  [ -n "$_newest" ] && b_queue_journal "$_newest" @lastop
 }
 
 b_facts() {

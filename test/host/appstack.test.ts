@@ -13,7 +13,7 @@ import type { AppstackAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import type { Transport } from '../../lib/transport/types.ts';
-import { createBusyboxDir, readIfExists } from '../support/host-files.ts';
+import { createBusyboxDir, readIfExists, sevenShells } from '../support/host-files.ts';
 import { bootstrapIni, createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 const sandboxes: Sandbox[] = [];
@@ -207,18 +207,7 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
 describe('heartbeat.appstack runs a plan’s checks side by side', () => {
   const busybox = createBusyboxDir();
   after(() => busybox.cleanup());
-  const shells: Array<[string, string, string | undefined]> = [
-    ...[
-      '/usr/bin/dash',
-      '/bin/bash',
-      '/usr/bin/mksh',
-      '/usr/bin/ksh93',
-      '/usr/bin/posh',
-      '/usr/bin/yash',
-    ].map((shell): [string, string, string | undefined] => [shell, shell, undefined]),
-    ['busybox sh', busybox.shell, busybox.dir],
-  ];
-  for (const [name, shell, path] of shells) {
+  for (const [name, shell, env] of sevenShells(busybox)) {
     it(`${name}: two checks that each wait for the other both pass; each record names its own check`, async () => {
       const sandbox = fresh();
       const out = join(sandbox.root, 'out');
@@ -247,8 +236,7 @@ describe('heartbeat.appstack runs a plan’s checks side by side', () => {
           )
           .replace(/check = exec:\S+deepfiler\.check\.sh/, `check = exec:${three}, ${b}`),
       );
-      const env = path === undefined ? {} : { PATH: path };
-      const host = sandbox.host(createLocalTransport({ shell, env }));
+      const host = sandbox.host(createLocalTransport({ shell, env: env ?? {} }));
       await runCommand(host, { command: 'server.provision', role: 'edge' });
       const expected: AppstackAnswer = {
         status: 'down',

@@ -6,7 +6,10 @@
 // scenario twice: fed its programs on stdin (the local transport) and sourcing them from a pipe
 // as the SSH remote command has it (lib/transport/ssh/index.ts).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { renderHeader } from '../../lib/host/host-code.ts';
 import type { CommandRequest } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
@@ -69,6 +72,19 @@ async function scenario(
       .replace(/"load":\[[^\]]*\]/g, '"load":[]'),
   ) as unknown[];
 }
+
+describe('the host code is ASCII', () => {
+  it('prelude.sh as sourced, and every program header: yash in the C locale stops reading at any other byte', () => {
+    const texts = {
+      'lib/host/prelude.sh': readFileSync(join(import.meta.dirname, '../../lib/host/prelude.sh'), 'latin1'),
+      'a header': renderHeader({ configPath: '/c', stateDir: '/s' }, { plan: true }),
+    };
+    for (const [what, text] of Object.entries(texts)) {
+      const odd = [...text].findIndex((c) => c.charCodeAt(0) > 0x7f);
+      assert.equal(odd, -1, `${what}: a non-ASCII byte near: ${text.slice(Math.max(0, odd - 60), odd)}`);
+    }
+  });
+});
 
 describe('the host program under seven shells', () => {
   const sandboxes: Sandbox[] = [];
