@@ -150,9 +150,11 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         break;
       }
       case '@check': {
-        const [product, ok, check, detail] = fields;
+        const [product, ok, check] = fields;
         if (!product || check === undefined) throw bad();
-        answer.checks.push({ product, ok: ok === '1', check: unb64(check), detail: unb64(detail ?? '') });
+        // The detail, the last field, may hold spaces (prelude.sh's b_check_record).
+        const detail = fields.slice(3).join(' ');
+        answer.checks.push({ product, ok: ok === '1', check: unb64(check), detail: unb64(detail) });
         break;
       }
       case '@checkplan': {

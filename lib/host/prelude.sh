@@ -280,15 +280,20 @@ b_facts() {
 # seen `down` within a fleet heartbeat's time for one host, not taken for unreachable. b_check
 # starts one; b_checks_done waits for them all. An `exec:` check is a job of this shell, which
 # prints its record from the job's status: no more processes than when checks ran one by one.
-# Another kind runs in a subshell that prints its own record with one write: under 1 KiB of
-# check, the record (check and detail, base64 at worst) stays under PIPE_BUF (4 KiB), so records
-# never interleave; a longer check runs in this shell, before the next one starts.
-B_CK_EXEC=''
+# `process:` checks share one scan of /proc, made by b_checks_done while the others run (one `cat`
+# and one `awk` for all of them, where each had its own). Another kind runs in a subshell that
+# prints its own record with one write: under 1 KiB of check, the record (check and detail, base64
+# at worst) stays under PIPE_BUF (4 KiB), so records never interleave; a longer check runs in this
+# shell, before the next one starts.
+B_CK_EXEC='' B_CK_PROC='' B_CK_NAMES=''
 
 # b_check PRODUCT CHECK: starts the check (its @check record follows, b_checks_done at the latest).
 b_check() {
   _c_kind=${2%%:*} _c_target=${2#*:}
-  if [ ${#2} -gt 1024 ]; then
+  if [ "$_c_kind" = process ] && [ -d /proc/self ]; then
+    b_quote "$1"; B_CK_PROC="$B_CK_PROC $_f"; b_quote "$2"; B_CK_PROC="$B_CK_PROC $_f"
+    b_quote "$_c_target"; B_CK_NAMES="$B_CK_NAMES $_f"
+  elif [ ${#2} -gt 1024 ]; then
     b_check_now "$1" "$2" </dev/null
   elif [ "$_c_kind" = exec ] && [ -x "$_c_target" ] && [ -f "$_c_target" ]; then
     # The subshell runs its last command in its own process; a written `exec` would make dash
@@ -300,8 +305,10 @@ b_check() {
   fi
 }
 
-# Waits for every check b_check started; prints the records of the `exec:` ones.
+# Scans /proc for the `process:` checks, then waits for every check b_check started; prints the
+# records of both kinds.
 b_checks_done() {
+  [ -z "$B_CK_PROC" ] || b_checks_process
   eval "set -- $B_CK_EXEC"
   B_CK_EXEC=''
   while [ $# -ge 3 ]; do
@@ -312,10 +319,17 @@ b_checks_done() {
   wait
 }
 
-# @check PRODUCT OK B64(check) B64(detail)
+# @check PRODUCT OK B64(check) B64(detail). The detail is the record's last field, so it may
+# hold spaces and parentheses as it is: a failing check's record costs no base64 for its usual
+# details ("exited 3", "no process named haproxy"). The set comes from a variable because a
+# written `(` in a pattern is a pattern group to ksh93.
+B_CK_PLAIN='A-Za-z0-9:/._@%+,= ()-'
 b_check_record() {
   b_enc "$2"; _fc=$_f
-  b_enc "$4"
+  case "$4" in
+    *[!$B_CK_PLAIN]*) _f=$(b_str64 "$4") ;;
+    *) _f="=$4" ;;
+  esac
   b_emit "@check $1 $3 $_fc $_f"
 }
 
@@ -344,12 +358,30 @@ b_check_now() {
   b_check_record "$_c_product" "$_c" $_c_ok "$_c_detail"
 }
 
+# One scan for every `process:` check b_check queued. The names reach awk as its arguments, which
+# awk takes as they are (a -v value would have its backslashes read as escapes); it answers one
+# digit per name, 1 when a process has it. The kernel keeps a process's name to its first 15 bytes.
+b_checks_process() {
+  eval "set -- $B_CK_NAMES"
+  _c_found=$(cat /proc/[0-9]*/comm 2>/dev/null | LC_ALL=C awk '
+    BEGIN { n = ARGC - 1; for (i = 1; i <= n; i++) { w[i] = substr(ARGV[i], 1, 15); delete ARGV[i] } }
+    { seen[$0] = 1 }
+    END { for (i = 1; i <= n; i++) printf "%d", (w[i] in seen) }' "$@")
+  eval "set -- $B_CK_PROC"
+  B_CK_PROC='' B_CK_NAMES=''
+  while [ $# -ge 2 ]; do
+    case "$_c_found" in
+      1*) b_check_record "$1" "$2" 1 '' ;;
+      *) b_check_record "$1" "$2" 0 "no process named ${2#*:}" ;;
+    esac
+    _c_found=${_c_found#?}
+    shift 2
+  done
+}
+
+# A `process:` check where there is no /proc to scan (b_checks_process scans it where there is).
 b_check_process() {
-  if [ -d /proc/self ]; then
-    # The kernel keeps a process's name to its first 15 bytes.
-    cat /proc/[0-9]*/comm 2>/dev/null | LC_ALL=C awk -v n="$1" '$0 == substr(n, 1, 15) { f = 1 } END { exit !f }' && return 0
-  elif b_have pgrep; then pgrep -x -- "$1" >/dev/null && return 0
-  fi
+  if b_have pgrep; then pgrep -x -- "$1" >/dev/null && return 0; fi
   _c_detail="no process named $1"; return 1
 }
 

@@ -4,7 +4,7 @@
 // logging shims on PATH, under every shell the host program supports; the bytes a read brings back
 // are the files' bytes exactly, whichever awk reads them.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,6 +179,66 @@ describe('the tools a read runs on the host', () => {
       const lock = name === 'busybox sh' ? ['ln', 'rm', 'rm'] : ['flock', 'flock'];
       const write = ['awk', 'awk', 'base64', 'date', 'mv', 'sha256sum', 'sync', 'sync'];
       assert.deepEqual(logged.ran(), [...cached, ...cached, ...lock, ...write].sort());
+    });
+  }
+});
+
+describe('process checks share one scan of /proc', () => {
+  // Processes by these names run while the checks do: copies of sleep, whose process name is the
+  // file's (the kernel keeps its first 15 bytes). awk takes the names as arguments, as they are.
+  const dir = tempDir();
+  const running = ['cloudiq-proc-a', 'cloudiq-proc-long-name', 'cq\\b'].map((name) => {
+    const file = join(dir, name);
+    writeFileSync(file, readFileSync('/bin/sleep'), { mode: 0o755 });
+    return spawn(file, ['120'], { stdio: 'ignore' });
+  });
+  after(() => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+  for (const { name, shell, realPath } of SHELLS) {
+    it(`${name}: four process checks (one missing, one truncated, one with a backslash) cost one cat and one awk; a failing check's detail no base64`, async () => {
+      const sandbox = fresh();
+      quietChecks(sandbox);
+      const quiet = `exec:${join(sandbox.hooksDir, 'quiet.check.sh')}`;
+      const config = bootstrapIni(sandbox.root).replace(/check = exec:\S+/g, `check = ${quiet}`);
+      const [first, second] = config.split(`check = ${quiet}`);
+      sandbox.writeConfig(
+        `${first}check = process:cloudiq-proc-a, process:cloudiq-proc-long-name, process:cloudiq-none${second}check = process:cq\\b, ${quiet}${config.split(`check = ${quiet}`)[2]}`,
+      );
+      const host = sandbox.host(createLocalTransport({ shell, env: { PATH: realPath } }));
+      await runCommand(host, { command: 'server.provision', role: 'edge' });
+      const expected = {
+        status: 'degraded',
+        products: {
+          haproxy: {
+            status: 'unhealthy',
+            checks: [
+              { check: 'process:cloudiq-proc-a', ok: true },
+              { check: 'process:cloudiq-proc-long-name', ok: true },
+              { check: 'process:cloudiq-none', ok: false, detail: 'no process named cloudiq-none' },
+            ],
+          },
+          deepfiler: {
+            status: 'healthy',
+            checks: [
+              { check: 'process:cq\\b', ok: true },
+              { check: quiet, ok: true },
+            ],
+          },
+        },
+      };
+      assert.deepEqual(await runCommand(host, { command: 'heartbeat.appstack' }), expected, 'plan made');
+      const logged = loggingPath(realPath);
+      const counted = sandbox.host(createLocalTransport({ shell, env: { PATH: logged.path } }));
+      logged.reset();
+      assert.deepEqual(await runCommand(counted, { command: 'heartbeat.appstack' }), expected, 'plan kept');
+      const own = name.endsWith('posh') ? ['id'] : [];
+      // One base64: the check holding a backslash travels encoded; the missing one's detail, with its
+      // spaces, travels as it is.
+      assert.deepEqual(
+        logged.ran(),
+        ['find', 'sha256sum', ...own, 'awk', 'cat', 'awk', 'base64', 'timeout'].sort(),
+      );
     });
   }
 });
