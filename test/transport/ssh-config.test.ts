@@ -453,3 +453,73 @@ describe('ssh as a user with no name, no home, or files it cannot read', () => {
     assert.match(String(tilde['message']), /^~\/\.ssh\/id_ed25519: names the home directory/);
   });
 });
+
+describe('ssh config: times and yes/no words as ssh reads them', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ssh-config-words-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** What `ssh -G` makes of the same file, for the same host. */
+  const sshSays = (file: string): Record<string, string> => {
+    const out = spawnSync('ssh', ['-G', '-F', file, 'words'], { encoding: 'utf8' });
+    return Object.fromEntries(
+      out.stdout
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter(
+          ([key]) =>
+            key === 'connecttimeout' || key === 'serveraliveinterval' || key === 'stricthostkeychecking',
+        )
+        .map(([key, ...rest]) => [key, rest.join(' ')]),
+    );
+  };
+
+  for (const [connect, alive] of [
+    ['90', '30'],
+    ['1m', '30s'],
+    ['1m30s', '2H'],
+    ['1h1m1s', '1w'],
+  ] as const) {
+    it(`ConnectTimeout ${connect} and ServerAliveInterval ${alive} read as ssh -G reads them`, async () => {
+      const file = join(dir, `times-${connect}-${alive}`);
+      await writeFile(
+        file,
+        `Host words\n  HostName 127.0.0.1\n  ConnectTimeout ${connect}\n  ServerAliveInterval ${alive}\n`,
+      );
+      const ssh = sshSays(file);
+      assert.deepEqual(resolveEndpoint({ host: 'words', sshConfig: file }).timing, {
+        connectTimeoutMs: Number(ssh['connecttimeout']) * 1000,
+        keepaliveIntervalMs: Number(ssh['serveraliveinterval']) * 1000,
+      });
+    });
+  }
+
+  it('refuses a time ssh refuses, with a CONFIG_ERROR naming the key', async () => {
+    for (const bad of ['1x', '-5', '5 s', 'm', '1.5']) {
+      const file = join(dir, 'bad-time');
+      await writeFile(file, `Host words\n  HostName 127.0.0.1\n  ConnectTimeout ${bad}\n`);
+      assert.notEqual(spawnSync('ssh', ['-G', '-F', file, 'words']).status, 0, `ssh takes ${bad}`);
+      assert.throws(() => resolveEndpoint({ host: 'words', sshConfig: file }), {
+        code: 'CONFIG_ERROR',
+        message: /ConnectTimeout/,
+      });
+    }
+  });
+
+  it('StrictHostKeyChecking true is yes, and false is refused as no is', async () => {
+    const file = join(dir, 'strict');
+    await writeFile(file, 'Host words\n  HostName 127.0.0.1\n  StrictHostKeyChecking true\n');
+    assert.equal(sshSays(file)['stricthostkeychecking'], 'true');
+    assert.doesNotThrow(() => resolveEndpoint({ host: 'words', sshConfig: file }));
+    await writeFile(file, 'Host words\n  HostName 127.0.0.1\n  StrictHostKeyChecking false\n');
+    assert.equal(sshSays(file)['stricthostkeychecking'], 'false');
+    assert.throws(() => resolveEndpoint({ host: 'words', sshConfig: file }), {
+      code: 'CONFIG_ERROR',
+      message: /StrictHostKeyChecking.*accept-new/s,
+    });
+  });
+});

@@ -104,10 +104,12 @@ function readInto(out: HostSshConfig, c: Computed, file: string, name: string): 
     return (Array.isArray(value) ? value : [value]).flatMap((item) => item.split(/\s+/)).filter(Boolean);
   };
   const seconds = (key: string): number | undefined => {
-    const value = one(key);
+    const value = one(key.toLowerCase());
     if (value === undefined) return undefined;
-    if (!/^[0-9]{1,6}$/.test(value)) throw fail(key, `expected whole seconds, got ${JSON.stringify(value)}`);
-    return Number(value) * 1000;
+    const total = sshTime(value);
+    if (total === undefined)
+      throw fail(key, `expected a time (seconds, or like 1m30s), got ${JSON.stringify(value)}`);
+    return total * 1000;
   };
   const hostName = one('hostname');
   // HostName takes `%h` (the name given) and `%%`, and nothing else.
@@ -141,25 +143,43 @@ function readInto(out: HostSshConfig, c: Computed, file: string, name: string): 
   out.globalKnownHostsFiles ??= many('globalknownhostsfile');
   const strict = one('stricthostkeychecking')?.toLowerCase();
   if (out.strictHostKeyChecking === undefined && out.strictRefusal === undefined && strict !== undefined) {
-    if (strict === 'no' || strict === 'off')
+    if (strict === 'no' || strict === 'off' || strict === 'false')
       out.strictRefusal = fail(
         'StrictHostKeyChecking',
         `"${strict}" would run commands on a host whose key nobody checked; host keys are always verified here. ` +
           'Use "accept-new" (or --accept-new-host-key) to record a new host\'s key, or pin it with --host-key',
       );
     else if (strict === 'accept-new') out.strictHostKeyChecking = 'accept-new';
-    else if (strict === 'yes' || strict === 'ask') out.strictHostKeyChecking = 'yes';
+    else if (strict === 'yes' || strict === 'true' || strict === 'ask') out.strictHostKeyChecking = 'yes';
     else
-      throw fail('StrictHostKeyChecking', `expected yes, accept-new or ask, got ${JSON.stringify(strict)}`);
+      throw fail(
+        'StrictHostKeyChecking',
+        `expected yes, true, accept-new or ask, got ${JSON.stringify(strict)}`,
+      );
   }
   out.hostKeyAlias ??= one('hostkeyalias');
-  out.connectTimeoutMs ??= seconds('connecttimeout');
-  out.serverAliveIntervalMs ??= seconds('serveraliveinterval');
+  out.connectTimeoutMs ??= seconds('ConnectTimeout');
+  out.serverAliveIntervalMs ??= seconds('ServerAliveInterval');
   const countMax = one('serveralivecountmax');
   if (out.serverAliveCountMax === undefined && countMax !== undefined) {
     if (!/^[0-9]{1,4}$/.test(countMax)) throw fail('ServerAliveCountMax', 'expected a count');
     out.serverAliveCountMax = Number(countMax);
   }
+}
+
+const TIME_UNIT: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/**
+ * A time as ssh_config(5) writes it (its TIME FORMATS: `90`, `1m30s`, `1h`, units s m h d w in
+ * either case), in seconds; undefined when it is not one, or is over 999,999 s (11 days), past any
+ * timeout worth setting.
+ */
+export function sshTime(value: string): number | undefined {
+  if (!/^(?:[0-9]{1,7}[smhdwSMHDW]?)+$/.test(value)) return undefined;
+  let total = 0;
+  for (const [, digits, unit] of value.matchAll(/([0-9]+)([a-zA-Z]?)/g))
+    total += Number(digits) * (TIME_UNIT[(unit ?? '').toLowerCase()] ?? Number.NaN);
+  return Number.isFinite(total) && total <= 999_999 ? total : undefined;
 }
 
 /** The values `%` tokens stand for (OpenSSH's TOKENS section). */
