@@ -60,7 +60,7 @@ function list(value: string | undefined): string[] {
  * passes silently.
  */
 export function parseBootstrapConfig(text: string, file: string): BootstrapConfig {
-  const doc = parseIni(text, file);
+  const doc = parseIni(text, file, { once: true });
   const server = doc['server'];
   if (!server) throw configError(file, 'server', null, 'missing section');
 

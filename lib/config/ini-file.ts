@@ -12,20 +12,59 @@ export type IniDocument = Record<string, Record<string, string>>;
  * `[__proto__]` section (and what it holds) and a `__proto__` key; such a file is refused here
  * as `CONFIG_ERROR` instead, so nothing written in it vanishes unseen.
  */
-export function parseIni(text: string, file = 'INI text'): IniDocument {
+export function parseIni(text: string, file = 'INI text', options: { once?: boolean } = {}): IniDocument {
   refuseProtoNames(text, file);
-  const raw = ini.parse(text) as Record<string, unknown>;
+  if (options.once) refuseRepeats(text, file);
+  const raw = ini.parse(escapeSectionDots(text)) as Record<string, unknown>;
   const doc: IniDocument = nameRecord();
   for (const [name, value] of Object.entries(raw)) {
-    if (isPlainObject(value)) {
-      doc[name] = flattenSection(value);
-    } else {
+    if (!isPlainObject(value)) {
       doc[''] ??= nameRecord();
       doc[''][name] = scalar(value);
     }
   }
+  // The package moves a section whose name it unescaped to the end: sections keep file order here.
+  const sections = Object.keys(raw).filter((name) => isPlainObject(raw[name]));
+  const order = sectionOrder(text);
+  sections.sort((a, b) => (order.get(a) ?? order.size) - (order.get(b) ?? order.size));
+  for (const name of sections) doc[name] = flattenSection(raw[name] as Record<string, unknown>);
   return doc;
 }
+
+/** A `[name]` line as the package reads one (the whole line; nothing may come before the `[`). */
+const HEADER = /^\[([^\]]*)\]\s*$/;
+
+/**
+ * The package nests `[role:edge.eu]` under `role:edge` (and `[server.extra]` under `server`),
+ * where nobody reads it: escaped, a dot stays in the name, so such a section is read (and refused
+ * by the file's own rules) under the name it was written with.
+ */
+function escapeSectionDots(text: string): string {
+  if (!text.includes('.')) return text;
+  return text
+    .split('\n')
+    .map((line) => {
+      const header = HEADER.exec(line.replace(/\r$/, ''));
+      return header ? line.replace(header[1]!, header[1]!.replace(/\\?\./g, '\\.')) : line;
+    })
+    .join('\n');
+}
+
+/** Each section's place in the file, by its first header. */
+function sectionOrder(text: string): Map<string, number> {
+  const order = new Map<string, number>();
+  for (const line of text.split(/[\r\n]+/)) {
+    const header = HEADER.exec(line);
+    if (header) {
+      const name = unquote(header[1]!);
+      if (!order.has(name)) order.set(name, order.size);
+    }
+  }
+  return order;
+}
+
+/** A name as the package reads it: trimmed, and unquoted when it is quoted. */
+const unquote = (name: string) => name.trim().replace(/^(["'])(.*)\1$/, '$2');
 
 function refuseProtoNames(text: string, file: string): void {
   if (!text.includes('__proto__')) return;
@@ -46,6 +85,49 @@ function refuseProtoNames(text: string, file: string): void {
     if (name?.trim() && parts(name).includes('__proto__')) {
       throw configError(file, section, header ? null : name.trim(), '"__proto__" is not a usable name');
     }
+  }
+}
+
+/**
+ * A hand-written file (`bootstrap.ini`, an inventory) gives each section and each key of a section
+ * once: the package would let a second `address =` replace the first, and merge a second
+ * `[host:web-1]` into the first, both unseen. Lines are read as the package reads them (comments,
+ * blank lines, `[name]` headers, `key = value`); a `key[]` array key may repeat.
+ */
+function refuseRepeats(text: string, file: string): void {
+  const sections = new Set<string>();
+  let section = '';
+  let keys = new Set<string>();
+  for (const line of text.split(/[\r\n]+/)) {
+    if (/^\s*([;#]|$)/.test(line)) continue;
+    const header = HEADER.exec(line);
+    if (header) {
+      section = unquote(header[1]!);
+      if (sections.has(section)) throw configError(file, section, null, 'section given twice');
+      sections.add(section);
+      keys = new Set();
+      continue;
+    }
+    // The package reads a line with no `=` as the key set to "true": `modes` alone is not a mode.
+    if (!line.includes('='))
+      throw configError(
+        file,
+        section || null,
+        null,
+        /^\s*\[/.test(line)
+          ? `${JSON.stringify(line.trim())}: a section header is a whole line, [NAME] and nothing else`
+          : `${JSON.stringify(line.trim())}: expected KEY = VALUE (there is no "=")`,
+      );
+    const key = unquote(/^([^=]+)/.exec(line)?.[1] ?? '');
+    if (key === '' || key.endsWith('[]')) continue;
+    if (keys.has(key))
+      throw configError(
+        file,
+        section || null,
+        key,
+        'given twice in one section (the second would replace the first)',
+      );
+    keys.add(key);
   }
 }
 

@@ -128,7 +128,7 @@ export interface Inventory {
 /** Parses and validates inventory text; `file` names it in errors and anchors relative paths. */
 export function parseInventory(textIn: string, file: string): Inventory {
   checkSectionHeaders(textIn, file);
-  const doc = parseIni(escapeSectionDots(textIn), file);
+  const doc = parseIni(textIn, file, { once: true });
   const { ssh_config: sshConfigPath, ...rest } = doc['defaults'] ?? nameRecord<string>();
   const defaults = nameRecord(Object.entries(rest));
   for (const section of Object.keys(doc)) {
@@ -281,17 +281,6 @@ function checkSectionHeaders(content: string, file: string): void {
 }
 
 const SECTION_LINE = /^(\s*\[)(.*)(\]\s*(?:[;#].*)?)$/;
-
-/** The INI reader nests `[host:web-1.eu]` under `host:web-1`; escaped, a dot stays in the name. */
-function escapeSectionDots(content: string): string {
-  return content
-    .split('\n')
-    .map((line) => {
-      const match = SECTION_LINE.exec(line);
-      return match ? `${match[1]}${match[2]!.replace(/\\?\./g, '\\.')}${match[3]}` : line;
-    })
-    .join('\n');
-}
 
 /**
  * The hosts a selector picks (SPEC 3.1): `all`, or a comma-separated list of host names,
