@@ -71,7 +71,28 @@ export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions = {})
   };
 }
 
+/**
+ * SPEC 7.1: a named stage's prefix in the path is not part of the route. An HTTP API's `$default`
+ * stage adds none; a named one (`prod`) is the first segment of `rawPath`, and stays the first
+ * segment of the `Location` an answer gives, so the client's next request reaches the same stage.
+ */
+export function stagePrefix(event: HttpEvent): string {
+  const stage = event.requestContext.stage;
+  if (stage === undefined || stage === '' || stage === '$default') return '';
+  const prefix = `/${stage}`;
+  return event.rawPath === prefix || event.rawPath.startsWith(`${prefix}/`) ? prefix : '';
+}
+
 async function answer(deps: ApiDeps, routes: readonly Route[], event: HttpEvent): Promise<HttpResult> {
+  const prefix = stagePrefix(event);
+  if (prefix === '') return route(deps, routes, event);
+  const result = await route(deps, routes, { ...event, rawPath: event.rawPath.slice(prefix.length) || '/' });
+  const location = result.headers['location'];
+  if (location?.startsWith('/')) result.headers['location'] = `${prefix}${location}`;
+  return result;
+}
+
+async function route(deps: ApiDeps, routes: readonly Route[], event: HttpEvent): Promise<HttpResult> {
   const method = event.requestContext.http.method.toUpperCase();
   try {
     const lookup = findRoute(routes, method, event.rawPath);

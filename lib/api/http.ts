@@ -18,6 +18,7 @@ export const httpEventSchema = z.looseObject({
   requestContext: z.looseObject({
     http: z.looseObject({ method: z.string().min(1) }),
     requestId: z.string().optional(),
+    stage: z.string().optional(),
   }),
   body: z.string().optional(),
   isBase64Encoded: z.boolean().default(false),
