@@ -17,9 +17,13 @@ export interface TargetOutcome {
 /** Runs the operation on one host; must give up (rejecting) when `signal` aborts. */
 export type RunTarget = (server: string, signal: AbortSignal) => Promise<TargetOutcome>;
 
-/** `heartbeat.appstack`'s answer (SPEC 2.5.1): only `status` is read; the whole answer goes into a gate failure's details. */
+/**
+ * `heartbeat.appstack`'s answer (SPEC 2.5.1): `status` decides the gate, the failing checks of
+ * `products` name what failed; the whole answer goes into a gate failure's details.
+ */
 export interface HealthReport {
   status: 'healthy' | 'degraded' | 'down';
+  products?: Record<string, { checks?: ReadonlyArray<{ check: string; ok: boolean }> }>;
 }
 
 /** Runs `heartbeat.appstack` on one host for the health gate. */
@@ -101,10 +105,20 @@ async function attempt(server: string, run: TargetRun, signal: AbortSignal): Pro
   return { server, status: 'succeeded', result: outcome.result };
 }
 
+/** `product check` of each failing check, as the appstack answer lists them. */
+function failingChecks(appstack: HealthReport): string[] {
+  return Object.entries(appstack.products ?? {}).flatMap(([product, answer]) =>
+    (answer.checks ?? []).filter((check) => !check.ok).map((check) => `${product} ${check.check}`),
+  );
+}
+
 /**
- * SPEC 2.6 has no code of its own for a failed gate; the target counts as failed like a hook
- * that failed, with `details.reason: "HEALTH_GATE_FAILED"`, the appstack answer (or the error
- * that prevented it) and the operation's own result, which did succeed.
+ * A failed gate (SPEC 4) is `UNHEALTHY` (SPEC 2.6: `heartbeat.appstack` ran and the server is
+ * `degraded` or `down`), a failed target, with `details.reason: "HEALTH_GATE_FAILED"`, the
+ * appstack answer and the operation's own result, which did succeed. An appstack that could not
+ * be read is a gate that failed too, `UNHEALTHY` with what prevented it in `details.error`: still
+ * `failed`, never `unreachable` (its host was reached for the operation, whose journal the
+ * console still links).
  */
 async function checkHealth(
   server: string,
@@ -116,15 +130,18 @@ async function checkHealth(
   try {
     const appstack = await healthCheck(server, signal);
     if (appstack.status === 'healthy') return undefined;
+    const failing = failingChecks(appstack);
     return {
-      code: 'HOOK_FAILED',
-      message: `${server}: health gate: heartbeat.appstack is ${appstack.status} after ${command}`,
+      code: 'UNHEALTHY',
+      message:
+        `${server}: health gate: heartbeat.appstack is ${appstack.status} after ${command}` +
+        (failing.length ? `: failing ${failing.join(', ')}` : ''),
       details: { server, reason: 'HEALTH_GATE_FAILED', appstack, result },
     };
   } catch (error) {
     const cause = errorBody(error);
     return {
-      code: 'HOOK_FAILED',
+      code: 'UNHEALTHY',
       message: `${server}: health gate: heartbeat.appstack could not be read after ${command}: ${cause.message}`,
       details: { server, reason: 'HEALTH_GATE_FAILED', error: cause, result },
     };

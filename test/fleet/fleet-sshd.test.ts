@@ -178,7 +178,7 @@ describe('fleet upgrade over real sshd hosts', () => {
 
       const gated = result.targets[2];
       assert.ok(gated?.status === 'failed');
-      assert.equal(gated.error.code, 'HOOK_FAILED');
+      assert.equal(gated.error.code, 'UNHEALTHY');
       assert.equal(gated.error.details['reason'], 'HEALTH_GATE_FAILED');
       const appstack = gated.error.details['appstack'] as AppstackAnswer;
       assert.equal(appstack.status, 'degraded');

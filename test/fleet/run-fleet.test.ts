@@ -205,7 +205,7 @@ describe('runFleet over local sh hosts', () => {
     );
     const gated = result.targets[2];
     assert.ok(gated?.status === 'failed');
-    assert.equal(gated.error.code, 'HOOK_FAILED');
+    assert.equal(gated.error.code, 'UNHEALTHY');
     assert.deepEqual(gated.error.details, {
       server: 'web-3',
       reason: 'HEALTH_GATE_FAILED',

@@ -68,16 +68,28 @@ export async function readJson<T>(blobs: BlobStore, key: string): Promise<T | un
 
 /**
  * Counts a target's failure once, however often its step runs: the same exactly-once record
- * that guards deliveries (a conditional write keyed by run and target) guards the count. One
- * window is left: an invocation that dies between the count's update and the record's completion
- * leaves a claim that expires, and a retry then counts again — one failure too many, which can
- * only stop a run earlier, never let it go on past `maxErrors`.
+ * that guards deliveries (a conditional write keyed by run and target) guards the count. It
+ * rejects unless the count is known made, here or by an earlier run of the step, so that the
+ * step fails and Step Functions runs it again rather than going on with the failure uncounted:
+ * when the update threw (its claim is given up, or, if that failed too, held until its lease
+ * ends), or when another invocation holds the claim and did not finish within the ledger's wait.
+ * One window is left: an invocation that dies between the count's update and the record's
+ * completion leaves a claim that expires, and a retry then counts again — one failure too many,
+ * which can only stop a run earlier, never let it go on past `maxErrors`.
  */
 export async function countFailureOnce(deps: StepDeps, operationId: string, index: number): Promise<void> {
-  await deps.ledger.deliverOnce(`${operationId}#failure#${index}`, async (): Promise<CallbackOutcome> => {
-    await deps.store.addFailure(operationId);
-    return { delivered: true, attempts: 1 };
-  });
+  const outcome = await deps.ledger.deliverOnce(
+    `${operationId}#failure#${index}`,
+    async (): Promise<CallbackOutcome> => {
+      await deps.store.addFailure(operationId);
+      return { delivered: true, attempts: 1 };
+    },
+  );
+  if (!outcome.delivered) {
+    throw new Error(
+      `target ${index} of ${operationId}: its failure is not counted yet (${outcome.lastError ?? 'no answer'})`,
+    );
+  }
 }
 
 /** A memory blob store (local runs and tests of the steps). */

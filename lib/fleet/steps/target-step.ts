@@ -2,10 +2,12 @@
  * One target of a fleet run on Step Functions (a Distributed Map child), and one canary (the
  * canary loop's step). SPEC 4's gate comes first: the run's shared failure count is read
  * (strongly consistent) BEFORE the host is touched, and once it exceeds `maxErrors` the target
- * is `skipped`, never started. A failure is counted once however often the step runs; the report
- * is kept in the runs bucket, so a step delivered twice answers the kept report instead of
- * working the host again. A target's own failure is its report, never the step's failure: the
- * Map's children always succeed, so running targets always finish.
+ * is `skipped`, never started. The report is kept in the runs bucket, so a step delivered twice
+ * answers the kept report instead of working the host again. A failure is counted exactly once
+ * however often the step runs: a kept failed report is counted whenever it is answered, under a
+ * record keyed by the target that makes every count after the first a no-op. A target's own
+ * failure is its report, never the step's failure: the Map's children always succeed, so running
+ * targets always finish.
  */
 import type { TargetReport } from '../aggregate.ts';
 import { advanceCanary, mayStart } from '../canary.ts';
@@ -39,9 +41,26 @@ interface Work {
   key: string;
 }
 
+/**
+ * The report an earlier run of this step kept, its failure counted. The step that kept it may
+ * have thrown before its count was made (the run store throttled, the invocation gone) and Step
+ * Functions runs a failed step again: answering the kept report without counting would lose the
+ * failure, and the run would go on past `maxErrors` (SPEC 4, 7.3). When the count was made,
+ * `countFailureOnce` finds it and does not count again.
+ */
+async function keptReport(
+  deps: StepDeps,
+  operationId: string,
+  key: string,
+): Promise<IndexedReport | undefined> {
+  const kept = await readJson<IndexedReport>(deps.blobs, key);
+  if (kept && countsAsFailure(kept)) await countFailureOnce(deps, operationId, kept.index);
+  return kept;
+}
+
 /** Works the item's host once: a kept report answers a repeat; a failure is counted once. */
 async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
-  const kept = await readJson<IndexedReport>(deps.blobs, work.key);
+  const kept = await keptReport(deps, work.operationId, work.key);
   if (kept) return kept;
   const { operationId, request, item } = work;
   const command = upgradeRequest(request);
@@ -57,6 +76,8 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
   // container's would die meanwhile anyway).
   deps.fleet.release?.(item.server);
   const indexed = fit({ ...report, index: item.index });
+  // Kept before it is counted: should the count throw, the retry answers this report (and
+  // counts it) instead of working the host again.
   await deps.blobs.put(work.key, JSON.stringify(indexed));
   if (countsAsFailure(report)) await countFailureOnce(deps, operationId, item.index);
   await deps.store.recordTarget(operationId, report);
@@ -66,7 +87,8 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
 /** A Map child: the gate, then the target; never rejects for the target's own failure. */
 export async function runTargetStep(deps: StepDeps, input: TargetStepInput): Promise<IndexedReport> {
   const key = runKeys(input.operationId).report(input.item.index);
-  const kept = await readJson<IndexedReport>(deps.blobs, key);
+  // Before the gate: a target that already ran answers its report even once the run has stopped.
+  const kept = await keptReport(deps, input.operationId, key);
   if (kept) return kept;
   const skipped: IndexedReport = { server: input.item.server, status: 'skipped', index: input.item.index };
   const skip = async () => {
