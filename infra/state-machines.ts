@@ -148,6 +148,11 @@ export class RunStateMachines extends Construct {
     const canary = this.step('Canary', worker, run('canary'), '$.plan.canary');
     const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined);
     aggregate.next(new sfn.Succeed(this, 'Done'));
+    // The canary step is idempotent as a target's is (a kept report answers a repeat, and its
+    // state is its input): one that failed on its own runs again. One that fails for good still
+    // ends in the aggregate step, so the run reports and calls back rather than failing silent.
+    retryStepFailure(canary);
+    canary.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.canaryError' });
 
     const map = this.childMap('Fleet', bucket, '$.plan.keys.fleet', {
       comment: 'One child a target: the maxErrors gate, then the target; children never fail the Map.',
@@ -169,13 +174,7 @@ export class RunStateMachines extends Construct {
     // The target step is idempotent (a kept report answers a repeat; the host answers an operation
     // id it has seen with its journal), so a step that failed on its own — the run store or the
     // runs bucket did not answer — runs again before its target is given up as failed.
-    target.addRetry({
-      errors: ['States.TaskFailed'],
-      interval: Duration.seconds(1),
-      backoffRate: 2,
-      maxAttempts: 3,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    retryStepFailure(target);
     map.itemProcessor(target);
     // The Map's own failure (its items or results unreadable): the aggregate step still runs.
     map.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.fleetError' });
@@ -219,6 +218,17 @@ export class RunStateMachines extends Construct {
     shards.addCatch(report, { errors: ['States.ALL'], resultPath: '$.shardsError' });
     return plan.next(shards).next(report).next(new sfn.Succeed(this, 'Reported'));
   }
+}
+
+/** A step that failed on its own (the run store or the runs bucket did not answer): run again. */
+function retryStepFailure(task: tasks.LambdaInvoke): void {
+  task.addRetry({
+    errors: ['States.TaskFailed'],
+    interval: Duration.seconds(1),
+    backoffRate: 2,
+    maxAttempts: 3,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
 }
 
 /** Throttling and transient errors, retried with exponential backoff and full jitter. */

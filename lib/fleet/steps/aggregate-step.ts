@@ -68,7 +68,9 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   const keys = runKeys(run.operationId);
   const items = (await readJson<TargetItem[]>(deps.blobs, keys.targets)) ?? [];
   const { reports, failed } = await readMapResults(deps, run);
-  for (let index = 0; index < run.plan.canary.next; index += 1) {
+  // A canary step that failed for good (caught into `canaryError`) may have kept its target's report.
+  const canaries = run.plan.canary.next + (run['canaryError'] === undefined ? 0 : 1);
+  for (let index = 0; index < canaries; index += 1) {
     const canary = await readJson<IndexedReport>(deps.blobs, keys.canary(index));
     if (canary) reports.set(index, canary);
   }

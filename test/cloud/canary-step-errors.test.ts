@@ -1,0 +1,114 @@
+// The canary step on the SYNTHESIZED fleet-run state machine (the ASL simulation: Step Functions
+// cannot run here) over the real step handlers and their real cloud peers (dynalite, the loopback
+// S3 server, a callback receiver), host doubles for the targets. A canary step that fails on its
+// own (the run store or the runs bucket did not answer) runs again, as a target's step does; one
+// that fails for good still ends in the aggregate step: the run reports and calls back once.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
+import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
+import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
+import {
+  type CloudPeers,
+  cloudBackends,
+  type Definitions,
+  simulatedS3,
+  startCloudPeers,
+  synthesizedDefinitions,
+} from './simulation.ts';
+
+const TARGETS = 6;
+
+describe('a canary step that fails on its own, on the simulated state machine', () => {
+  let definitions: Definitions;
+  let peers: CloudPeers;
+  let hosts: HostDoubles;
+  let backends: ReturnType<typeof cloudBackends>;
+
+  before(async () => {
+    definitions = synthesizedDefinitions();
+    peers = await startCloudPeers(definitions.bucket);
+    hosts = createHostDoubles(TARGETS);
+    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+  });
+  after(() => peers?.close());
+
+  /** Runs one fleet upgrade; `canaryFails(attempt)` says whether the canary step's nth call throws. */
+  async function run(operationId: string, canaryFails: (attempt: number) => boolean) {
+    const deps: StepDeps = {
+      fleet: hosts.fleet,
+      store: backends.store,
+      ledger: backends.ledger,
+      blobs: backends.blobs,
+      deliver: (url, result) =>
+        deliverCallback(url, result, {
+          ...callbackOptionsFromEnv({}, 'test'),
+          backoffBaseMs: 5,
+          backoffMaxMs: 10,
+        }),
+      workFor: () => hosts.work(),
+      concurrencyCap: 10,
+      stoppedRuns: new Set(),
+    };
+    let canaryCalls = 0;
+    const sim = new SimulatedStepFunctions({
+      s3: simulatedS3(peers, definitions),
+      seed: 3,
+      invoke: routeByLogicalId({
+        WorkerFunction: async (payload) => {
+          if ((payload as { step?: string }).step === 'canary' && canaryFails(++canaryCalls))
+            throw new Error('the run store did not answer');
+          return runWorkerStep(deps, workerStepSchema.parse(payload));
+        },
+      }),
+    });
+    const input = {
+      operationId,
+      startedAt: '2026-11-28T12:00:00.000Z',
+      request: {
+        select: 'all',
+        product: 'deepfiler',
+        version: '3.2.1',
+        canary: 2,
+        callbackUrl: peers.receiver.url,
+      },
+    };
+    const execution = await sim
+      .startExecution({ definition: definitions.fleet, name: operationId, input })
+      .result();
+    const callbacks = peers.receiver.requests.filter(
+      (request) => JSON.parse(request.body).operationId === operationId,
+    );
+    return { execution, callbacks, canaryCalls };
+  }
+
+  it('runs again and goes on: every target upgraded, one callback', async () => {
+    const touched = hosts.touches.length;
+    // Each canary step fails twice before it answers.
+    const { execution, callbacks, canaryCalls } = await run(
+      'op_canary_retried',
+      (attempt) => attempt % 3 !== 0,
+    );
+    assert.equal(execution.status, 'SUCCEEDED', JSON.stringify(execution));
+    assert.ok(canaryCalls >= 6, `the canary steps were called ${canaryCalls} times`);
+    assert.equal(callbacks.length, 1);
+    const posted = JSON.parse(callbacks[0]!.body);
+    assert.equal(posted.status, 'succeeded');
+    assert.equal(posted.summary.succeeded, TARGETS);
+    assert.equal(hosts.touches.length - touched, TARGETS, 'each host once');
+  });
+
+  it('failing for good, still aggregates and calls back once; no host was touched', async () => {
+    const touched = hosts.touches.length;
+    const { execution, callbacks, canaryCalls } = await run('op_canary_broken', () => true);
+    assert.equal(execution.status, 'SUCCEEDED', JSON.stringify(execution));
+    assert.equal(canaryCalls, 4, 'the first call and its three retries');
+    assert.equal(callbacks.length, 1);
+    const posted = JSON.parse(callbacks[0]!.body);
+    assert.equal(posted.summary.total, TARGETS);
+    assert.equal(posted.summary.skipped, TARGETS);
+    assert.equal(hosts.touches.length, touched);
+  });
+});
