@@ -7,12 +7,15 @@
  * A server's operation is started here, detached, before the 202: what refuses it (`LOCKED`,
  * `UNKNOWN_ROLE`, `INVALID_SCRIPT`, `CONFIG_ERROR`, an unreachable host) is the request's own
  * error status, and the journal that `Location` names exists when the client first asks. A
- * fleet run only validates here (body, rates, selector), records the run, and starts it.
+ * fleet run only validates here (body, rates, selector), starts the run, and records it.
  *
  * Idempotency: an `Idempotency-Key` header (or `operationId` in the body) is the operation id.
  * A repeat finds that id's journal on the host (or the fleet run in the store) and answers 202
- * with the same id; starting its run again starts nothing new (an execution's name is unique);
- * the same id with a different command or arguments is refused.
+ * with the same id, and starts its run again: that starts nothing new (an execution's name is
+ * unique; the in-process driver keeps the ids it runs), and a start lost after the operation
+ * began is made good, so its callback still comes (SPEC 5). The same id with a different command
+ * or arguments is refused, and so is one id for a fleet run and for one server's operation (SPEC
+ * 7.1: "never a second run"), before anything starts.
  */
 import { parseCallbackUrl } from '../callback/index.ts';
 import { assertOperationId } from '../config/names.ts';
@@ -72,15 +75,28 @@ function sameRequest(operationId: string, request: LongRequest, found: { command
   const differs =
     found.command !== request.command ||
     Object.entries(wanted).some(([key, value]) => (found.args as Record<string, unknown>)[key] !== value);
-  if (differs) {
-    throw new BootstrapError(
-      'INVALID_REQUEST',
-      `operation id ${operationId} is already used by another request`,
-      {
-        operationId,
-        existing: { command: found.command, args: found.args },
-      },
-    );
+  if (differs) throw usedByAnother(operationId, { command: found.command, args: found.args });
+}
+
+function usedByAnother(operationId: string, existing: Record<string, unknown>): BootstrapError {
+  return new BootstrapError(
+    'INVALID_REQUEST',
+    `operation id ${operationId} is already used by another request`,
+    {
+      operationId,
+      existing,
+    },
+  );
+}
+
+/**
+ * A server's operation may not take the id of a fleet run: the store keeps fleet runs only, so a
+ * record under the id is one, whichever hosts its selection reached.
+ */
+async function notAFleetRun(context: RouteContext, operationId: string): Promise<void> {
+  const record = await context.deps.runStore?.get(operationId);
+  if (record) {
+    throw usedByAnother(operationId, { kind: 'fleet', command: record.command, args: record.args });
   }
 }
 
@@ -122,12 +138,29 @@ export async function startServerOperation(
   const { id, given } = operationIdOf(context, body.operationId);
   const host = context.deps.fleet.target(server);
   const location = `/servers/${encodeURIComponent(server)}/operations/${encodeURIComponent(id)}`;
+  const waitLock = present({ waitLockSeconds: body.waitLockSeconds });
+  const follow = async () => {
+    await context.deps.dispatch({
+      kind: 'server',
+      operationId: id,
+      server,
+      request,
+      ...present({ callbackUrl: body.callbackUrl }),
+      ...waitLock,
+    });
+    return accepted(id, location);
+  };
+  if (given) await notAFleetRun(context, id);
   const existing = given ? await existingJournal(context, host, id) : undefined;
   if (existing) {
     sameRequest(id, request, existing);
-    return accepted(id, location);
+    // Dispatched again, as /fleet/upgrade does on a repeat: when the first request's dispatch
+    // failed after the operation began, nothing else would follow it and call back (SPEC 5: "its
+    // aggregated result is POSTed there as JSON once it ends"). A run already following it is
+    // not started twice (dispatch is idempotent by operation id), nor is a delivered callback
+    // POSTed again (the delivery ledger).
+    return follow();
   }
-  const waitLock = present({ waitLockSeconds: body.waitLockSeconds });
   const { command: _, ...args } = request;
   const journal = (await runRow(
     row,
@@ -136,18 +169,10 @@ export async function startServerOperation(
     runOptions(context, { detach: true, ...waitLock }),
   )) as Journal;
   sameRequest(id, request, journal);
-  await context.deps.dispatch({
-    kind: 'server',
-    operationId: id,
-    server,
-    request,
-    ...present({ callbackUrl: body.callbackUrl }),
-    ...waitLock,
-  });
-  return accepted(id, location);
+  return follow();
 }
 
-/** `POST /fleet/upgrade`: SPEC 7.1's body; the run is recorded and started, its result goes to the callback. */
+/** `POST /fleet/upgrade`: SPEC 7.1's body; the run is started and recorded, its result goes to the callback. */
 async function fleetUpgrade(context: RouteContext) {
   readQuery(context.event, []);
   const body = parseWith(fleetUpgradeBodySchema, readJsonBody(context.event), 'POST /fleet/upgrade');
@@ -159,6 +184,13 @@ async function fleetUpgrade(context: RouteContext) {
   const request = { command: 'product.upgrade' as const, product: body.product, version: body.version };
   const store = context.deps.runStore;
   const { operationId: _, ...job } = body;
+  const kept = await store?.get(id);
+  if (kept) sameRequest(id, request, kept);
+  // Started before it is recorded: the dispatcher refuses an id that already names one server's
+  // operation (which the store does not keep) before anything is written. Started again on a
+  // repeat too: a run is named by its id, so this starts nothing new, and a start that was lost
+  // on an earlier try is made good. The run's first step keeps the record made here, or makes it.
+  await context.deps.dispatch({ kind: 'fleet', operationId: id, ...job });
   if (store) {
     const { created, record } = await store.create({
       operationId: id,
@@ -169,9 +201,6 @@ async function fleetUpgrade(context: RouteContext) {
     });
     if (!created) sameRequest(id, request, record);
   }
-  // Started again on a repeat too: a run is named by its id, so this starts nothing new, and a
-  // start that was lost after the record was written is made good.
-  await context.deps.dispatch({ kind: 'fleet', operationId: id, ...job });
   return accepted(id, location);
 }
 

@@ -3,11 +3,15 @@
  * job in the background and returns at once, as StartExecution does in the cloud. A fleet job is
  * `runFleet` over the targets, its record (with the targets so far) in the run store; a server
  * job follows the operation the API started with the same poll and deliver steps a state machine
- * runs. Every callback goes through the delivery ledger: once per operation id. A job already
- * dispatched (the same operation id again) starts nothing.
+ * runs. Every callback goes through the delivery ledger: once per operation. A job already
+ * dispatched (the same operation id again) starts nothing, as StartExecution with the same name
+ * starts nothing; a job that names another operation under that id is refused (SPEC 7.1: "never
+ * a second run"), as the API refuses the same id with other arguments.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
-import { errorBody } from '../errors.ts';
+import { BootstrapError, errorBody } from '../errors.ts';
+import type { CommandRequest } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import {
   commandArgs,
@@ -121,14 +125,42 @@ async function followServerJob(deps: LocalRunsDeps, job: ServerJob): Promise<voi
   await deliverOperation(deps, run);
 }
 
+/** What an operation id names: a fleet run or one server's operation, its command and arguments. */
+interface Named {
+  kind: RunJob['kind'];
+  server?: string;
+  command: string;
+  args: Record<string, unknown>;
+}
+
+function namedBy(job: RunJob): Named {
+  if (job.kind === 'fleet') {
+    const command = upgradeRequest(job);
+    return { kind: 'fleet', command: command.command, args: commandArgs(command) };
+  }
+  const request = { ...job.request, operationId: job.operationId } as CommandRequest;
+  return { kind: 'server', server: job.server, command: request.command, args: commandArgs(request) };
+}
+
 /** A driver that runs jobs in this process; a job's unexpected failure is logged. */
 export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
   const jobs = new Set<Promise<void>>();
-  const dispatched = new Set<string>();
+  const dispatched = new Map<string, Named>();
   return {
     async dispatch(job) {
-      if (dispatched.has(job.operationId)) return;
-      dispatched.add(job.operationId);
+      const named = namedBy(job);
+      const existing = dispatched.get(job.operationId);
+      if (existing) {
+        // The callback URL, rates and selection are not what names the operation: a repeat that
+        // changes them still answers the run already going, as a repeated request does.
+        if (isDeepStrictEqual(existing, named)) return;
+        throw new BootstrapError(
+          'INVALID_REQUEST',
+          `operation id ${job.operationId} is already used by another request`,
+          { operationId: job.operationId, existing },
+        );
+      }
+      dispatched.set(job.operationId, named);
       const work = (job.kind === 'fleet' ? runFleetJob(deps, job) : followServerJob(deps, job)).catch(
         (error: unknown) => {
           const body = errorBody(error);

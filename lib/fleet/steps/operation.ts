@@ -13,7 +13,7 @@ import { aggregate, commandArgs, type TargetReport, withCallbackOutcome } from '
 import { longRequestSchema } from '../job.ts';
 import { failedReport } from '../target.ts';
 import { journalOutcome } from '../work.ts';
-import { deliverOnce } from './deliver.ts';
+import { deliverOnce, serverDeliveryKey } from './deliver.ts';
 import type { StepDeps } from './deps.ts';
 
 export const operationRunSchema = z.looseObject({
@@ -96,7 +96,10 @@ export async function deliverOperation(deps: OperationDeps, run: OperationRun) {
   const url = run.callbackUrl ?? configUrl;
   if (url !== undefined) {
     const location = `/servers/${encodeURIComponent(run.server)}/operations/${encodeURIComponent(run.operationId)}`;
-    result = withCallbackOutcome(result, await deliverOnce(deps, url, result, location));
+    result = withCallbackOutcome(
+      result,
+      await deliverOnce(deps, url, result, location, serverDeliveryKey(run.operationId, run.server)),
+    );
   }
   return result;
 }
