@@ -6,6 +6,7 @@ import { COMMAND_TABLE } from '../operations/registry.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { refuseInapplicable, usageOf } from './applicable.ts';
+import { strictUtf8 } from './raw-argv.ts';
 
 /** Every option of SPEC 6, with its type; `--help` of each command lists the ones that apply. */
 const OPTIONS = {
@@ -137,6 +138,64 @@ export function parseCli(argv: readonly string[], table: CommandTable = COMMAND_
   if (command !== null && wordsOf(table).has(command))
     refuseInapplicable({ command, positionals, given: new Set(Object.keys(values)) }, table);
   return { command, positionals, options };
+}
+
+/**
+ * SPEC 2.1 on the command line: an argument whose raw bytes (`raw`, aligned with `argv`; see
+ * raw-argv.ts) are not valid UTF-8 is refused, never passed on with the U+FFFD node made of
+ * them. The VALUE of product.set's `KEY=VALUE` is `INVALID_VALUE`, as the host would judge a
+ * value; any other argument (a name, a key, an option's value) is `INVALID_REQUEST`. Each names
+ * the argument by its position after the program.
+ */
+export function refuseUndecodable(argv: readonly string[], raw: readonly Buffer[] | null): void {
+  if (raw === null || raw.length !== argv.length) return;
+  const bad = raw.findIndex((bytes) => strictUtf8(bytes) === undefined);
+  if (bad < 0) return;
+  const argument = bad + 1;
+  let tokens: ReturnType<typeof parseArgs>['tokens'] = [];
+  try {
+    tokens = parseArgs({
+      args: [...argv],
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: false,
+      tokens: true,
+    }).tokens;
+  } catch {
+    // Unreadable otherwise too: the argument is named all the same.
+  }
+  const positionals = tokens.flatMap((t) => (t.kind === 'positional' ? [t] : []));
+  const at = positionals.findIndex((t) => t.index === bad);
+  const bytes = raw[bad]!;
+  const eq = bytes.indexOf(0x3d);
+  if (at >= 2 && positionals[0]?.value === 'product.set' && eq > 0) {
+    const key = strictUtf8(bytes.subarray(0, eq));
+    const product = positionals[1]!.value;
+    // The product's name came before: valid, or it would have been the first refused.
+    if (key !== undefined) {
+      const reason = 'is not valid UTF-8';
+      throw new BootstrapError(
+        'INVALID_VALUE',
+        `value for ${product}.${key} ${reason} (argument ${argument})`,
+        {
+          product,
+          key,
+          reason,
+          argument,
+        },
+      );
+    }
+  }
+  const option = tokens.find(
+    (t) =>
+      t.kind === 'option' && t.value !== undefined && (t.inlineValue ? t.index === bad : t.index + 1 === bad),
+  );
+  const name = option?.kind === 'option' ? option.rawName : undefined;
+  const what = name === undefined ? `argument ${argument}` : `the value of ${name} (argument ${argument})`;
+  throw new BootstrapError('INVALID_REQUEST', `${what} is not valid UTF-8: ${JSON.stringify(argv[bad])}`, {
+    argument,
+    ...(name === undefined ? {} : { option: name }),
+  });
 }
 
 const wordsOf = (table: CommandTable): ReadonlySet<string> =>

@@ -6,4 +6,9 @@ export interface CliIo {
   stderrIsTty: boolean;
   /** Colour in human output only on a terminal (and never under NO_COLOR). */
   stdoutIsTty?: boolean;
+  /**
+   * The raw bytes of `argv`, one buffer per argument, or null when they cannot be known (then
+   * node's lossy UTF-8 decoding of them stands). The process's own: from /proc/self/cmdline.
+   */
+  rawArguments?: (argv: readonly string[]) => readonly Buffer[] | null;
 }

@@ -1,10 +1,11 @@
-import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
+import { BootstrapError, errorBody, exitCodeFor, toBootstrapError } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { VERSION } from '../version.ts';
-import { type CliOptions, parseCli, toRequest } from './args.ts';
+import { type CliOptions, parseCli, refuseUndecodable, toRequest } from './args.ts';
 import { helpFor } from './help.ts';
 import type { CliIo } from './io.ts';
 import { formatError } from './output.ts';
+import { processRawArguments } from './raw-argv.ts';
 import { runFleetCli } from './run-fleet.ts';
 import { runSingle } from './run-single.ts';
 import { resolveSingleTarget } from './targets.ts';
@@ -15,6 +16,7 @@ const processIo: CliIo = {
   env: process.env,
   stderrIsTty: process.stderr.isTTY === true,
   stdoutIsTty: process.stdout.isTTY === true,
+  rawArguments: processRawArguments,
 };
 
 /**
@@ -34,6 +36,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   quietSdkNodeVersionNotice(process.env);
   let json = argv.includes('--json');
   try {
+    refuseUndecodable(argv, io.rawArguments?.(argv) ?? null);
     const { command, positionals, options } = parseCli(argv);
     json = options.json;
     if (options.version) {
@@ -48,12 +51,47 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (command === 'demo') return await (await import('./demo.ts')).runDemo(io);
     if (command === 'serve') return await (await import('./serve.ts')).runServe(options, io);
     const request = toRequest(command, positionals, options);
+    if (options.callback !== undefined) await checkCallbackOption(options.callback, io.env);
     return await runOne(request, options, io);
   } catch (error) {
     const body = errorBody(error);
     if (json) io.stdout(`${JSON.stringify({ error: body })}\n`);
     else io.stderr(`${formatError(body)}\n`);
     return exitCodeFor(body.code);
+  }
+}
+
+/**
+ * `--callback URL` is request input (SPEC 2.6): checked before anything runs, as the API checks
+ * its `callbackUrl` (the body field's schema, then the guard's parse: scheme, credentials, https
+ * except to loopback, literal addresses; `CALLBACK_ALLOW_PRIVATE` as at delivery), so a URL the
+ * API answers 400 for is INVALID_REQUEST here too, and nothing changes. The resolved address is
+ * checked at delivery.
+ * `[server] callback_url` is the host's to give: read with the operation, as the API reads it,
+ * and a refusal of it is recorded in the result (`callback.delivered: false`).
+ */
+async function checkCallbackOption(url: string, env: NodeJS.ProcessEnv): Promise<void> {
+  // Loaded only when a callback is named: a CLI start without one parses none of it.
+  const [{ LONG_BODY_FIELDS }, { parseCallbackUrl }, { readCallbackEnvironment }] = await Promise.all([
+    import('../api/params.ts'),
+    import('../callback/index.ts'),
+    import('../cloud/environment.ts'),
+  ]);
+  // The API's `callbackUrl` field first (its length), then its URL check.
+  const field = LONG_BODY_FIELDS.callbackUrl.safeParse(url);
+  if (!field.success) {
+    const problem = field.error.issues[0]?.message ?? 'invalid';
+    throw new BootstrapError('INVALID_REQUEST', `--callback: ${problem}`, { option: '--callback' });
+  }
+  const { allowPrivate } = readCallbackEnvironment(env);
+  try {
+    parseCallbackUrl(url, { allowPrivate });
+  } catch (error) {
+    const refusal = toBootstrapError(error);
+    throw new BootstrapError('INVALID_REQUEST', `--callback: ${refusal.message}`, {
+      ...refusal.details,
+      option: '--callback',
+    });
   }
 }
 
