@@ -57,8 +57,10 @@ export function commandWork(
 ): TargetWork {
   const long = LONG_COMMANDS.has(request.command);
   const command = (long ? { ...request, operationId } : request) as CommandRequest;
+  // Quick changes take the run's id in their options (long ones carry it in the request).
   const runOptions = (signal: AbortSignal) => ({
     signal,
+    ...(long ? {} : { operationId }),
     ...present({ onConfig: options.onConfig, waitLockSeconds: options.waitLockSeconds }),
   });
   return {

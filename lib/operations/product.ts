@@ -3,7 +3,7 @@ import { assertValue } from '../config/names.ts';
 import { nameRecord, ownValue } from '../config/records.ts';
 import { BootstrapError } from '../errors.ts';
 import { NOW_MARKER } from '../host/programs.ts';
-import { newOperationId } from './ids.ts';
+import { quickOperationId } from './ids.ts';
 import { type DryRun, runQuickWrite } from './quick-write.ts';
 import { expect, productPath, type Snapshot } from './snapshot.ts';
 import { type ProductFile, renderProductIni } from './state.ts';
@@ -71,7 +71,7 @@ export function productSet(
   if (Object.keys(values).length === 0) {
     throw new BootstrapError('INVALID_REQUEST', 'product.set needs at least one KEY=VALUE', { product });
   }
-  const operationId = newOperationId();
+  const operationId = quickOperationId(options);
   // bootstrap.ini and this product's file: the only ones the write depends on.
   return runQuickWrite(host, options, { products: [product] }, (snapshot) => {
     const config = requireProduct(snapshot, host, product);

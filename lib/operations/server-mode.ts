@@ -1,6 +1,6 @@
 import { BootstrapError } from '../errors.ts';
 import { NOW_MARKER } from '../host/programs.ts';
-import { newOperationId } from './ids.ts';
+import { quickOperationId } from './ids.ts';
 import { type DryRun, runQuickWrite } from './quick-write.ts';
 import { expect, type Snapshot, serverPath } from './snapshot.ts';
 import { renderServerIni, type ServerState } from './state.ts';
@@ -21,7 +21,7 @@ export function serverModeSet(
   mode: string,
   options: RunOptions,
 ): Promise<{ mode: string } | DryRun> {
-  const operationId = newOperationId();
+  const operationId = quickOperationId(options);
   // bootstrap.ini and server.ini: no product's file.
   return runQuickWrite(host, options, { products: [] }, (snapshot) => {
     const { modes } = snapshot.config.server;

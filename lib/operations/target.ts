@@ -26,6 +26,12 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Stop following a long operation (it goes on on the host). */
   signal?: AbortSignal;
+  /**
+   * The operation's id for a quick change (`product.set`, `server.mode MODE`): a fleet run's, so
+   * that the host's `last_operation` is the id its callback carries; a new one when absent. Long
+   * operations take theirs in the request (`operationId`).
+   */
+  operationId?: string;
   /** Told the host's parsed bootstrap.ini whenever it is read (e.g. for `callback_url`). */
   onConfig?: (config: BootstrapConfig) => void;
 }
