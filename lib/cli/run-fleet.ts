@@ -13,6 +13,7 @@ import { listDynamicHosts } from './dynamic-hosts.ts';
 import { formatFleet, paletteFor } from './fleet-output.ts';
 import type { CliIo } from './io.ts';
 import { createLiveProgress } from './live-progress.ts';
+import { keepCutResult } from './run-single.ts';
 
 /**
  * `--inventory FILE --select SELECTOR`: one command over a fleet (SPEC 4), printing the aggregated
@@ -85,6 +86,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
             `callback: ${r.event} ${r.target} attempt ${r.attempts}${r.error ? `: ${r.error}` : ''}\n`,
           ),
         ),
+        keepResult: keepCutResult(io),
       },
       {
         select: options.select,

@@ -6,7 +6,7 @@ import { COMMAND_TABLE } from '../operations/registry.ts';
 import type { CommandRequest, HostTarget, RunOptions } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
-import { runFleetOperation } from '../orchestrate/run.ts';
+import { keepResultInFile, runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
 import type { CliIo } from './io.ts';
 import { formatHuman } from './output.ts';
@@ -48,7 +48,7 @@ export async function runSingle(
       );
   });
   const result = await runFleetOperation(
-    { fleet: singleHostFleet(host), deliver },
+    { fleet: singleHostFleet(host), deliver, keepResult: keepCutResult(io) },
     {
       select: host.name,
       request,
@@ -84,4 +84,16 @@ function print(request: CommandRequest, answer: unknown, options: CliOptions, io
   const dry = options.dryRun || (answer as { dryRun?: unknown }).dryRun === true;
   const code = dry ? undefined : rowOf(COMMAND_TABLE, request.command).verdict?.(answer);
   return code === undefined ? 0 : exitCodeFor(code);
+}
+
+/**
+ * Where a callback body cut to 1 MiB points (SPEC 5 v2), for this and fleet runs: the CLI serves
+ * nothing, so the whole result goes to a file under the temp dir (the CLI's own TMPDIR) and
+ * stderr says which.
+ */
+export function keepCutResult(io: CliIo) {
+  return keepResultInFile({
+    dir: io.env['TMPDIR'] || undefined,
+    onKept: (file) => io.stderr(`callback: the body is cut to 1 MiB; the whole result is in ${file}\n`),
+  });
 }

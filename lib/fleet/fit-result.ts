@@ -3,15 +3,31 @@
  * did not succeed and as many succeeded ones as fit, marked `truncated`, with `resultUrl` pointing
  * at the whole result. Each target is serialised once and the body's size added up from the
  * parts (JSON.stringify writes an array as its items joined by commas), so 10,000 targets cost
- * one pass, not one re-serialisation per target.
+ * one pass, not one re-serialisation per target. The same cut serves every aggregated body that
+ * goes to a callback: a fleet run's `targets` (`fitResult`) and the heartbeat report's `hosts`
+ * (`fitList`, from steps/heartbeat.ts), so the two cannot drift apart.
  */
+import type { ErrorBody } from '../errors.ts';
 import type { FleetResult, TargetReport } from './aggregate.ts';
 
 /** SPEC 5's cap on a callback body: 1 MiB. */
 export const MAX_RESULT_BYTES = 1024 * 1024;
 
+/** What a cut body adds: `truncated` and where the whole is. */
+export interface Cut {
+  truncated?: true;
+  resultUrl?: string;
+}
+
 /** The result as it goes on the wire: whole, or cut down and pointing at the whole. */
-export type FittedResult = FleetResult & { truncated?: true; resultUrl?: string };
+export type FittedResult = FleetResult & Cut;
+
+/** An entry of the list a body is cut down to: a target, or a heartbeat's host. */
+interface Entry {
+  server: string;
+  status: string;
+  error?: ErrorBody;
+}
 
 export interface FitResultOptions {
   /** Largest body, in UTF-8 bytes of its JSON; default 1 MiB. */
@@ -23,22 +39,30 @@ export interface FitResultOptions {
 /** Longest error message kept (in code points) once the unshortened failures would not fit. */
 const SHORT_MESSAGE = 200;
 
-type Shrink = (target: TargetReport) => TargetReport;
+type Shrink = <T extends Entry>(target: T) => T;
 
 /**
  * The failures shortened step by step until they fit: whole; without `details`; messages cut to
- * 200 characters; messages emptied. `server`, `status` and `error.code` are always kept.
+ * 200 characters; then `server`, `status` and `error.code` alone, which are always kept (a
+ * target that did not succeed has nothing else; a heartbeat's host loses its answers and timing).
  */
 const SHRINKS: Shrink[] = [
   (target) => target,
-  (target) => ('error' in target ? { ...target, error: { ...target.error, details: {} } } : target),
+  (target) => (target.error ? { ...target, error: { ...target.error, details: {} } } : target),
   (target) =>
-    'error' in target
+    target.error
       ? { ...target, error: { code: target.error.code, message: cut(target.error.message), details: {} } }
       : target,
-  (target) =>
-    'error' in target ? { ...target, error: { code: target.error.code, message: '', details: {} } } : target,
+  <T extends Entry>({ server, status, error }: T) =>
+    (error
+      ? { server, status, error: { code: error.code, message: '', details: {} } }
+      : { server, status }) as T,
 ];
+
+/** Whether `body` goes on the wire whole: its JSON is at most `maxBytes` (default 1 MiB). */
+export function fitsWhole(body: object, maxBytes = MAX_RESULT_BYTES): boolean {
+  return bytesOf(body) <= maxBytes;
+}
 
 /**
  * `result` itself when its JSON is at most `maxBytes`; otherwise the same result with `targets`
@@ -49,48 +73,62 @@ const SHRINKS: Shrink[] = [
  * target is already larger than `maxBytes`.
  */
 export function fitResult(result: FleetResult, options: FitResultOptions): FittedResult {
-  const maxBytes = options.maxBytes ?? MAX_RESULT_BYTES;
-  const sizes = result.targets.map(bytesOf);
-  const whole = bytesOf({ ...result, targets: [] }) + itemsBytes(sizes);
-  if (whole <= maxBytes) return result;
+  return fitList(result, 'targets', (target: TargetReport) => target.status === 'succeeded', options);
+}
 
-  const shell: FittedResult = { ...result, targets: [], truncated: true, resultUrl: options.resultUrl };
+/**
+ * `fitResult` over any aggregated body: `body` itself when its JSON is at most `maxBytes`, else
+ * its list under `key` cut down the same way, every entry that is not `succeeded` first.
+ */
+export function fitList<B extends { operationId: string }, T extends Entry>(
+  body: B,
+  key: keyof B & string,
+  succeeded: (entry: T) => boolean,
+  options: FitResultOptions,
+): B & Cut {
+  const maxBytes = options.maxBytes ?? MAX_RESULT_BYTES;
+  const entries = body[key] as readonly T[];
+  const sizes = entries.map(bytesOf);
+  const whole = bytesOf({ ...body, [key]: [] }) + itemsBytes(sizes);
+  if (whole <= maxBytes) return body;
+
+  const shell: B & Cut = { ...body, [key]: [], truncated: true, resultUrl: options.resultUrl };
   const budget = maxBytes - bytesOf(shell);
   if (budget < 0) {
-    throw new RangeError(`the result of ${result.operationId} exceeds ${maxBytes} bytes without any target`);
+    throw new RangeError(`the result of ${body.operationId} exceeds ${maxBytes} bytes without any target`);
   }
   const unsucceeded: number[] = [];
-  const succeeded: number[] = [];
-  result.targets.forEach((target, index) => {
-    (target.status === 'succeeded' ? succeeded : unsucceeded).push(index);
+  const successes: number[] = [];
+  entries.forEach((entry, index) => {
+    (succeeded(entry) ? successes : unsucceeded).push(index);
   });
 
-  const chosen = new Map<number, TargetReport>();
+  const chosen = new Map<number, T>();
   let used = 0;
-  const take = (index: number, target: TargetReport, size: number): boolean => {
+  const take = (index: number, entry: T, size: number): boolean => {
     const cost = size + (chosen.size > 0 ? 1 : 0);
     if (used + cost > budget) return false;
     used += cost;
-    chosen.set(index, target);
+    chosen.set(index, entry);
     return true;
   };
 
-  const failures = fitFailures(result.targets, unsucceeded, sizes, budget);
+  const failures = fitFailures(entries, unsucceeded, sizes, budget);
   for (const { index, target, size } of failures) {
     if (!take(index, target, size)) break;
   }
   if (failures.length === unsucceeded.length) {
-    for (const index of succeeded) {
-      if (!take(index, result.targets[index] as TargetReport, sizes[index] as number)) break;
+    for (const index of successes) {
+      if (!take(index, entries[index] as T, sizes[index] as number)) break;
     }
   }
-  const targets = [...chosen.keys()].sort((a, b) => a - b).map((index) => chosen.get(index) as TargetReport);
-  return { ...shell, targets };
+  const list = [...chosen.keys()].sort((a, b) => a - b).map((index) => chosen.get(index) as T);
+  return { ...shell, [key]: list };
 }
 
-interface Sized {
+interface Sized<T> {
   index: number;
-  target: TargetReport;
+  target: T;
   size: number;
 }
 
@@ -98,21 +136,21 @@ interface Sized {
  * The targets that did not succeed, at the first step of `SHRINKS` at which all of them fit in
  * `budget`; at the last step, when even that is too much, as many as fit in selection order.
  */
-function fitFailures(
-  targets: readonly TargetReport[],
+function fitFailures<T extends Entry>(
+  targets: readonly T[],
   indexes: readonly number[],
   sizes: readonly number[],
   budget: number,
-): Sized[] {
-  let shrunk: Sized[] = [];
+): Sized<T>[] {
+  let shrunk: Sized<T>[] = [];
   for (const [step, shrink] of SHRINKS.entries()) {
     shrunk = indexes.map((index) => {
-      const target = step === 0 ? (targets[index] as TargetReport) : shrink(targets[index] as TargetReport);
+      const target = step === 0 ? (targets[index] as T) : shrink(targets[index] as T);
       return { index, target, size: step === 0 ? (sizes[index] as number) : bytesOf(target) };
     });
     if (itemsBytes(shrunk.map((entry) => entry.size)) <= budget) return shrunk;
   }
-  const fitting: Sized[] = [];
+  const fitting: Sized<T>[] = [];
   let used = 0;
   for (const entry of shrunk) {
     const cost = entry.size + (fitting.length > 0 ? 1 : 0);

@@ -1,5 +1,10 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
-import { BootstrapError } from '../errors.ts';
+import { BootstrapError, errorBody } from '../errors.ts';
+import { type FittedResult, fitResult, fitsWhole } from '../fleet/fit-result.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import {
   commandArgs,
@@ -19,7 +24,38 @@ export interface OrchestrateDeps {
   fleet: Fleet;
   /** Delivers a callback (lib/callback's deliverCallback, bound to its options); none: callbacks off. */
   deliver?: Deliver;
+  /**
+   * Keeps the whole result where a callback body cut to 1 MiB points (SPEC 5 v2) and answers that
+   * URL; called only when the body is cut. Default `keepResultInFile()`: no server runs here.
+   */
+  keepResult?: KeepResult;
   now?: () => Date;
+}
+
+export type KeepResult = (result: FleetResult) => Promise<string>;
+
+export interface KeepResultInFileOptions {
+  /** The folder the result's own folder is made in; default the OS temp dir. */
+  dir?: string | undefined;
+  /** Told the file once it is written (the CLI says where on stderr). */
+  onKept?: (file: string) => void;
+}
+
+/**
+ * Keeps a result in `<dir>/cloudiq-bootstrap-XXXXXX/<operationId>.json` and answers its `file://`
+ * URL. A process that serves nothing (the CLI) has no `/fleet/operations/{id}` to point at, so
+ * the URL is honest only on the machine that ran it, and says so by being a file. The folder is
+ * made fresh (mkdtemp: owner-only, never an existing path or a link planted in its place) and the
+ * file is owner-only too: hook output and errors are no one else's to read.
+ */
+export function keepResultInFile(options: KeepResultInFileOptions = {}): KeepResult {
+  return async (result) => {
+    const dir = await mkdtemp(join(options.dir ?? tmpdir(), 'cloudiq-bootstrap-'));
+    const file = join(dir, `${result.operationId}.json`);
+    await writeFile(file, JSON.stringify(result), { mode: 0o600, flag: 'wx' });
+    options.onKept?.(file);
+    return pathToFileURL(file).href;
+  };
 }
 
 export interface FleetRunRequest {
@@ -96,5 +132,24 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
       throw new BootstrapError('INTERNAL', 'a callback URL is set but callbacks are not configured');
     return result;
   }
-  return withCallbackOutcome(result, await deps.deliver(url, result));
+  let body: FittedResult;
+  try {
+    body = await callbackBody(deps, result);
+  } catch (error) {
+    // The run is over and stands as it ended: a body that cannot be made is a callback that
+    // failed (SPEC 5), recorded in the result, never the operation's own error.
+    const lastError = `the whole result could not be kept for resultUrl: ${errorBody(error).message}`;
+    return withCallbackOutcome(result, { delivered: false, attempts: 0, lastError });
+  }
+  return withCallbackOutcome(result, await deps.deliver(url, body));
+}
+
+/**
+ * The callback body as the API and the cloud send it (fit-result.ts): the whole result while it
+ * fits in 1 MiB; else cut, with `resultUrl` at the whole result, kept only then.
+ */
+async function callbackBody(deps: OrchestrateDeps, result: FleetResult): Promise<FittedResult> {
+  if (fitsWhole(result)) return result;
+  const keep = deps.keepResult ?? keepResultInFile();
+  return fitResult(result, { resultUrl: await keep(result) });
 }

@@ -8,6 +8,7 @@
  */
 import * as z from 'zod';
 import { present } from '../../optional.ts';
+import { type Cut, type FitResultOptions, fitList } from '../fit-result.ts';
 import {
   addHeartbeatSummaries,
   type HeartbeatLogger,
@@ -19,7 +20,7 @@ import {
   runFleetHeartbeat,
 } from '../heartbeat.ts';
 import { planHeartbeatShards, type ShardInput } from '../heartbeat-shards.ts';
-import { readJson, type StepDeps } from './deps.ts';
+import { type BlobStore, readJson, type StepDeps } from './deps.ts';
 
 /** The settings of a deployment: measured or configured host cost, period, timeouts, the reserve. */
 export type HeartbeatSettings = Omit<ShardInput, 'total'>;
@@ -159,27 +160,33 @@ export async function reportHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecu
   const send = deps.deliverReport;
   const outcome = await deps.ledger.deliverOnce(report.operationId, async () =>
     send
-      ? send(url, fitHeartbeat(report))
+      ? send(url, fitHeartbeat(report, { resultUrl: await reportUrl(deps.blobs, keys.report) }))
       : { delivered: false, attempts: 0, lastError: 'callbacks are not configured in this process' },
   );
   return { operationId: report.operationId, summary: report.summary, callback: outcome };
 }
 
-/** SPEC 5 v2's 1 MiB: every host that is not healthy, then as many healthy ones as fit. */
-export function fitHeartbeat(report: HeartbeatReport, limit = 1024 * 1024): HeartbeatReport {
-  if (Buffer.byteLength(JSON.stringify(report)) <= limit) return report;
-  const unhealthy = report.hosts.filter((host) => host.status !== 'healthy');
-  const healthy = report.hosts.filter((host) => host.status === 'healthy');
-  const base = { ...report, hosts: unhealthy, truncated: true };
-  let size = Buffer.byteLength(JSON.stringify(base));
-  const kept: HostHeartbeat[] = [];
-  for (const host of healthy) {
-    const more = Buffer.byteLength(JSON.stringify(host)) + 1;
-    if (size + more > limit) break;
-    size += more;
-    kept.push(host);
-  }
-  return { ...base, hosts: [...unhealthy, ...kept] };
+/**
+ * Where a cut report's `resultUrl` points: the whole report kept above, through the runs bucket's
+ * pre-signed URL as a fleet run's result is (aggregate-step.ts). No API route serves a heartbeat's
+ * report (SPEC 7.1 has none, `GET /fleet/operations/{id}` reads fleet runs only), so a store that
+ * signs nothing answers the object's own location, `s3://bucket/key`, rather than a route that
+ * would answer 404.
+ */
+async function reportUrl(blobs: BlobStore, key: string): Promise<string> {
+  return blobs.urlOf ? blobs.urlOf(key) : `s3://${blobs.bucket}/${key}`;
+}
+
+/** The report as it goes on the wire: whole, or cut down and pointing at the whole. */
+export type FittedHeartbeat = HeartbeatReport & Cut;
+
+/**
+ * SPEC 5 v2's 1 MiB, cut as a fleet run's result is (fit-result.ts): every host that is not
+ * healthy (shortened if need be), then as many healthy ones as fit, in the selection's order,
+ * with `truncated: true` and `resultUrl`; the report itself while it fits.
+ */
+export function fitHeartbeat(report: HeartbeatReport, options: FitResultOptions): FittedHeartbeat {
+  return fitList(report, 'hosts', (host: HostHeartbeat) => host.status === 'healthy', options);
 }
 
 export const heartbeatStepSchema = z.discriminatedUnion('step', [
