@@ -57,25 +57,25 @@ describe('a CLI fleet run whose result is over 1 MiB', () => {
   });
   after(() => teardown.run());
 
+  /** product.get over every host, the whole fleet read, the result called back. */
+  const readAll = () => [
+    '--inventory',
+    inventory,
+    '--select',
+    'all',
+    'product.get',
+    'haproxy',
+    '--max-errors',
+    '100%',
+    '--max-concurrency',
+    '20',
+    '--callback',
+    `${receiver.url}/hooks/fleet`,
+    '--json',
+  ];
+
   it('POSTs at most 1 MiB, truncated, with resultUrl a file:// URL of the whole result', async () => {
-    const run = await runCli(
-      [
-        '--inventory',
-        inventory,
-        '--select',
-        'all',
-        'product.get',
-        'haproxy',
-        '--max-errors',
-        '100%',
-        '--max-concurrency',
-        '20',
-        '--callback',
-        `${receiver.url}/hooks/fleet`,
-        '--json',
-      ],
-      { TMPDIR: tmp },
-    );
+    const run = await runCli(readAll(), { TMPDIR: tmp });
     assert.equal(run.code, 4, run.stderr);
     const printed = JSON.parse(run.stdout);
     assert.equal(printed.callback.delivered, true, run.stderr);
@@ -107,24 +107,7 @@ describe('a CLI fleet run whose result is over 1 MiB', () => {
 
   it('a whole result that cannot be kept: nothing POSTed, the callback recorded as failed, the exit code its own', async () => {
     receiver.requests.length = 0;
-    const run = await runCli(
-      [
-        '--inventory',
-        inventory,
-        '--select',
-        'all',
-        'product.get',
-        'haproxy',
-        '--max-errors',
-        '100%',
-        '--max-concurrency',
-        '20',
-        '--callback',
-        `${receiver.url}/hooks/fleet`,
-        '--json',
-      ],
-      { TMPDIR: join(tmp, 'missing') },
-    );
+    const run = await runCli(readAll(), { TMPDIR: join(tmp, 'missing') });
     assert.equal(run.code, 4, run.stderr);
     const printed = JSON.parse(run.stdout);
     assert.equal(printed.callback.delivered, false);
