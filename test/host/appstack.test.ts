@@ -74,7 +74,7 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
     assert.deepEqual(Object.keys(after.products), ['deepfiler']);
   });
 
-  it('a repeated `check =` line runs only the check the parser keeps', async () => {
+  it('a repeated `check =` line is a CONFIG_ERROR, and runs neither check', async () => {
     const sandbox = fresh();
     const first = markingCheck(sandbox, 'first');
     const second = markingCheck(sandbox, 'second');
@@ -84,11 +84,12 @@ describe('heartbeat.appstack runs the checks of the plan', () => {
         `check = ${first}\ncheck = ${second}`,
       ),
     );
-    const answer = (await runCommand(sandbox.host(), { command: 'heartbeat.appstack' })) as AppstackAnswer;
-    const listed = answer.products['haproxy']?.checks.map((c) => c.check);
-    assert.deepEqual(listed, [second]);
-    assert.equal(ran(sandbox, 'second'), 'ran\n');
-    assert.equal(ran(sandbox, 'first'), null, 'a check the parser does not list ran on the host');
+    await assert.rejects(runCommand(sandbox.host(), { command: 'heartbeat.appstack' }), {
+      code: 'CONFIG_ERROR',
+      message: /\[product:haproxy\] check: given twice/,
+    });
+    assert.equal(ran(sandbox, 'first'), null, 'a check of a refused file ran on the host');
+    assert.equal(ran(sandbox, 'second'), null, 'a check of a refused file ran on the host');
   });
 
   it('a refused bootstrap.ini (CONFIG_ERROR) runs no check at all', async () => {
