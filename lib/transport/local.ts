@@ -6,7 +6,7 @@ import type { ExecRequest, ExecResult, Transport } from './types.ts';
 export interface LocalTransportOptions {
   /** The shell that runs programs: `/bin/sh` unless a test wants dash, bash or busybox. */
   shell?: string;
-  /** Extra environment for the program (merged over this process's). */
+  /** Extra environment for the program (merged over what {@link hostEnvironment} lets through). */
   env?: NodeJS.ProcessEnv;
   /** Name in results; `localhost` by default. */
   target?: string;
@@ -25,12 +25,38 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     target,
     exec(request: ExecRequest): Promise<ExecResult> {
       if (closed) return Promise.reject(new BootstrapError('INTERNAL', 'local transport used after close'));
-      return runLocal(shell, { ...process.env, ...options.env, BOOTSTRAP_SH: shell }, target, request);
+      return runLocal(
+        shell,
+        { ...hostEnvironment(process.env), ...options.env, BOOTSTRAP_SH: shell },
+        target,
+        request,
+      );
     },
     async close() {
       closed = true;
     },
   };
+}
+
+/** The login variables a program (and the hooks it runs) expects of a session on this machine. */
+const LOGIN_VARIABLES = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TZ', 'TMPDIR', 'TERM']);
+
+/**
+ * What of this process's environment reaches the host program, and through it every hook (SPEC
+ * 2.4) and its log: the login variables, the locale (`LC_*`) and the tool's own host-side
+ * `BOOTSTRAP_*` settings (`BOOTSTRAP_NO_FLOCK`, `BOOTSTRAP_FAULT_AT`, …; a hook's own `BOOTSTRAP_*`
+ * are set afresh by the runner). Nothing else: an SSH host's sshd starts a clean session too, and
+ * whatever else the tool was given (`CLOUDIQ_SSH_PASSPHRASE`, `AWS_SECRET_ACCESS_KEY`, a callback's
+ * secret) is the tool's, never a hook's to print.
+ */
+function hostEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(from)) {
+    if (value === undefined) continue;
+    if (LOGIN_VARIABLES.has(name) || name.startsWith('LC_') || name.startsWith('BOOTSTRAP_'))
+      env[name] = value;
+  }
+  return env;
 }
 
 function runLocal(
