@@ -267,6 +267,15 @@ export function hostError(
       withStderr({ server: target, file: path, section: null, key: null }),
     );
   }
+  if (error.code === 'CONFIG_ERROR' && a === 'notfile') {
+    // `@error CONFIG_ERROR notfile B64(path) KIND`: a directory, fifo, socket or device at the lock path.
+    const path = unb64(b ?? '');
+    return new BootstrapError(
+      'CONFIG_ERROR',
+      `${path} is a ${c ?? 'special file'}, not a regular file; refusing to use it`,
+      withStderr({ server: target, file: path, section: null, key: null }),
+    );
+  }
   if (error.code === 'INTERNAL' && a !== undefined) {
     // `@error INTERNAL STEP [B64]`: a step of the program failed; B64 is what the host said of it.
     const said = b === undefined ? (stderr.trim().split('\n').at(-1) ?? '') : unb64(b);

@@ -120,9 +120,9 @@ b_write_b64() {
 }
 
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
-# path is a symlink, since the lock would refuse it anyway.
+# path is a symlink or no regular file, since the lock would refuse it anyway.
 b_mkdirs() {
-  if [ -L "$B_STATE/bootstrap.pid" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$B_STATE/bootstrap.pid")"; return 2; fi
+  b_lock_refused "$B_STATE/bootstrap.pid" && return 2
   if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
   [ -d "$B_STATE/products" ] && [ -d "$B_STATE/operations" ] && [ -d "$B_STATE/logs" ] ||
     mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
@@ -443,6 +443,19 @@ b_keep_plan() {
 B_LOCKED=0
 B_STALE=''
 
+# b_lock_refused PATH: 0 (and @error CONFIG_ERROR emitted) when the lock's path holds what no lock
+# may be: a symlink (never followed), or anything but a regular file (a directory, which ln(1)
+# would link into and `exec 9<>` cannot open; a fifo, a socket, a device):
+# `@error CONFIG_ERROR symlink B64` | `@error CONFIG_ERROR notfile B64 directory|fifo|socket|device|other`.
+b_lock_refused() {
+  if [ -L "$1" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$1")"; return 0; fi
+  [ -e "$1" ] && [ ! -f "$1" ] || return 1
+  if [ -d "$1" ]; then _lr=directory; elif [ -p "$1" ]; then _lr=fifo; elif [ -S "$1" ]; then _lr=socket
+  elif [ -b "$1" ] || [ -c "$1" ]; then _lr=device; else _lr=other; fi
+  b_emit "@error CONFIG_ERROR notfile $(b_str64 "$1") $_lr"
+  return 0
+}
+
 # A lock record as read: its first 4 KiB (ours are far shorter; anything else is not ours to relay whole).
 b_read_lock() { head -c 4096 "$1" 2>/dev/null; }
 
@@ -476,7 +489,7 @@ b_past_deadline() {
 # b_take_lock OPERATION COMMAND WAIT_SECONDS: 0 taken; 1 held by a live process (@locked emitted); 2 refused.
 b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
-  if [ -L "$_lk" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$_lk")"; return 2; fi
+  b_lock_refused "$_lk" && return 2
   _deadline=''
   if b_use_flock; then
     exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
