@@ -709,13 +709,11 @@ b_run_hook() {
     if [ $# -ge 4 ]; then BOOTSTRAP_VERSION=$4; export BOOTSTRAP_VERSION; set -- "$3" "$4"; else set -- "$3"; fi
     if b_have timeout; then exec timeout -k 10 "$B_HOOK_TIMEOUT" "$@"; else exec "$@"; fi
   ) 9>&- 0<&- >>"$_log" 2>&1 &
-  B_HOOK_PID=$!
+  B_HOOK_PID=$! B_HOOK_STEP="$1 $2"
   wait "$B_HOOK_PID"
   _rc=$?
   B_HOOK_PID=''
-  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _elapsed=$((${_d%% *} - _t0)) _fin=${_d#* }
-  _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
-  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$_rc,\"startedAt\":\"$_st\",\"finishedAt\":\"$_fin\",\"output\":$_out}"
+  b_step_done "$1" "$2" "$_rc"
   # The journal lists each step as soon as it ends, so a runner killed later still says what it did.
   [ "$_rc" -eq 0 ] && { b_journal_write; return 0; }
   case "$_rc" in
@@ -730,10 +728,25 @@ b_run_hook() {
   return 1
 }
 
-# SIGTERM/SIGINT/SIGHUP on the runner: stop the hook, record the failure, release the lock.
+# b_step_done PRODUCT ACTION EXIT: adds b_run_hook's step to the journal's list (its start, its
+# end now, the last 4 KiB of what it printed).
+b_step_done() {
+  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _elapsed=$((${_d%% *} - _t0)) _fin=${_d#* }
+  _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
+  J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$3,\"startedAt\":\"$_st\",\"finishedAt\":\"$_fin\",\"output\":$_out}"
+}
+
+# SIGTERM/SIGINT/SIGHUP on the runner: stop the hook and list its step with what it printed,
+# record the failure, release the lock.
 b_on_signal() {
   trap '' TERM INT HUP
-  [ -n "${B_HOOK_PID:-}" ] && kill -TERM "$B_HOOK_PID" 2>/dev/null && wait "$B_HOOK_PID" 2>/dev/null
+  if [ -n "${B_HOOK_PID:-}" ]; then
+    kill -TERM "$B_HOOK_PID" 2>/dev/null
+    wait "$B_HOOK_PID" 2>/dev/null
+    # B_HOOK_STEP is a product name and an action: two words, split here on purpose.
+    # shellcheck disable=SC2086
+    b_step_done $B_HOOK_STEP $?
+  fi
   b_fail HOOK_FAILED "interrupted by SIG$1" "{\"signal\":\"$1\"}"
   [ -n "${B_ON_SIGNAL_STATE:-}" ] && eval "$B_ON_SIGNAL_STATE"
   b_finish

@@ -126,7 +126,7 @@ describe('hooks get exactly the environment of SPEC 2.4', () => {
 });
 
 describe('the runner', () => {
-  it('SIGTERM: the hook is stopped, the journal says failed, the lock is released', async () => {
+  it('SIGTERM: the hook is stopped and listed with what it printed, the journal says failed, the lock is released', async () => {
     const sandbox = fresh();
     const host = sandbox.host();
     await runCommand(host, { command: 'product.upgrade', product: 'deepfiler', version: '1.0' });
@@ -136,6 +136,14 @@ describe('the runner', () => {
     assert.equal(journal.status, 'failed');
     assert.match(journal.error?.message ?? '', /SIGTERM/);
     assert.match(journal.finishedAt ?? '', /Z$/);
+    // The interrupted hook is a step of its own, as one that ended is.
+    assert.equal(journal.steps.length, 1, JSON.stringify(journal.steps));
+    const [step] = journal.steps;
+    assert.equal(step?.product, 'deepfiler');
+    assert.equal(step?.action, 'upgrade');
+    assert.notEqual(step?.exitCode, 0);
+    assert.match(step?.output ?? '', /holder of deepfiler sleeps/);
+    assert.match(step?.finishedAt ?? '', /Z$/);
     await waitFor('the hook to be stopped', () => sessionMembers(held.journal.pid).length === 0);
     assert.equal(readIfExists(join(sandbox.stateDir, 'bootstrap.pid')) ?? '', '');
     const got = (await runCommand(host, { command: 'product.get', product: 'deepfiler' })) as {
