@@ -104,4 +104,16 @@ describe('the AWS-RunShellScript wrapper', () => {
     assert.equal(ssmFrame.isWholeFrame(`${ran.stdout.slice(0, 2500)}\n---Output truncated---`), false);
     assert.equal(ssmFrame.isWholeFrame(ran.stdout.slice(0, -1)), false);
   });
+
+  it('does not take a listed excerpt for the whole answer when SSM cut it, even when the sizes add up', () => {
+    const header = (n: number) => `cloudiq-ssm/1 inline 0 ${n}\n\n`;
+    // The one length where the first 2,500 characters and SSM's marker make the declared size.
+    const n = 2_500 - header(2_500).length + '\n---Output truncated---'.length;
+    const whole = `${header(n)}${'a'.repeat(n)}`;
+    const cut = `${whole.slice(0, 2_500)}\n---Output truncated---`;
+    assert.ok(ssmFrame.isWholeFrame(cut), 'by bytes alone the cut excerpt passes');
+    assert.equal(ssmFrame.isWholeListedFrame(cut), false);
+    const short = `${header(100)}${'a'.repeat(100)}`;
+    assert.ok(ssmFrame.isWholeListedFrame(short));
+  });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createLocalTransport } from '../../lib/transport/local.ts';
+import { PAGE_BYTES } from '../../lib/transport/ssm/frame.ts';
 import { createSsmTransport, type SsmBatcher } from '../../lib/transport/ssm/index.ts';
 import type { Transport } from '../../lib/transport/types.ts';
 import { type SsmTestServer, testInstanceId } from '../support/ssm-server.ts';
@@ -141,8 +142,34 @@ describe('ssm transport over the SSM wire protocol', () => {
     const sent = server.calls['SendCommand'] ?? 0;
     const result = await t.exec({ program: `cat '${instance.root}/text.txt'` });
     assert.ok(result.stdout === text, 'the output differs');
-    assert.ok((server.calls['SendCommand'] ?? 0) - sent >= Math.ceil(Buffer.byteLength(text) / 16_000));
+    assert.ok((server.calls['SendCommand'] ?? 0) - sent >= Math.ceil(Buffer.byteLength(text) / PAGE_BYTES));
     assert.deepEqual(readdirSync(instance.tmpDir), []);
+  });
+
+  it('brings a paged answer back whole when the program also wrote 2,000 bytes and more to stderr', async () => {
+    // The first page travels after the header and the stderr line (2,000 bytes: 2,668 characters
+    // of base64): all three must fit in the 24,000 characters SSM returns.
+    // Random text, which gzip cannot shrink below one page.
+    const random = randomBytes(30_000).toString('base64');
+    for (const errBytes of [0, 1_700, 2_000, 9_000]) {
+      const t = host();
+      writeFileSync(join(server.instance(t.target).root, 'random.txt'), random);
+      const result = await t.exec({
+        program: `cat '${server.instance(t.target).root}/random.txt'; head -c ${errBytes} /dev/zero | tr '\\0' e >&2`,
+        timeoutMs: 20_000,
+      });
+      assert.ok(result.stdout === random, `stderr ${errBytes}: the output differs`);
+      assert.equal(result.stderr, 'e'.repeat(Math.min(errBytes, 2_000)));
+    }
+  });
+
+  it('never takes a cut plugin output for the whole answer, whatever its length', async () => {
+    // Around the one length where the cut excerpt plus SSM's marker adds up to the size the
+    // header declares: each answer must come back exactly.
+    for (let n = 2_470; n <= 2_510; n += 1) {
+      const result = await host().exec({ program: `head -c ${n} /dev/zero | tr '\\0' a`, timeoutMs: 20_000 });
+      assert.ok(result.stdout === 'a'.repeat(n), `${n} bytes: ${JSON.stringify(result.stdout.slice(-30))}`);
+    }
   });
 
   it('reads an answer too long for the listed plugin output with GetCommandInvocation', async () => {

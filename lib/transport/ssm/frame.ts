@@ -34,8 +34,12 @@ import { shq } from '../../host/quote.ts';
 
 /** Program stdout up to this many bytes comes back inline (with header and stderr, under 24,000 characters). */
 export const INLINE_LIMIT = 20_000;
-/** Bytes of the stored output per page: their base64 (with line breaks) stays under 22,000 characters. */
-export const PAGE_BYTES = 16_000;
+/**
+ * Bytes of the stored output per page. The first page comes after the header and the stderr line
+ * (up to 2,668 characters for {@link STDERR_TAIL} bytes in base64): 15,000 bytes are 20,264
+ * characters of base64 with its line breaks, so all three stay under SSM's 24,000 characters.
+ */
+export const PAGE_BYTES = 15_000;
 /** The end of stderr that comes back (diagnostics only). */
 export const STDERR_TAIL = 2_000;
 
@@ -149,14 +153,26 @@ export function parseFrame(output: string): Frame | undefined {
   };
 }
 
+/** How much of a plugin's output ListCommandInvocations shows: its first 2,500 characters. */
+export const LISTED_OUTPUT_LIMIT = 2_500;
+
 /**
  * True when `output` holds the whole framed answer (header, stderr line, every byte of an inline
- * stdout): what an excerpt such as the plugin `Output` of ListCommandInvocations must show
- * before it can stand for StandardOutputContent.
+ * stdout): what an excerpt must show before it can stand for StandardOutputContent.
  */
 export function isWholeFrame(output: string): boolean {
   const frame = parseFrame(output);
   return frame?.kind === 'inline' && Buffer.byteLength(frame.stdout, 'utf8') === frame.outputBytes;
+}
+
+/**
+ * {@link isWholeFrame} for the plugin `Output` of ListCommandInvocations. An excerpt SSM cut is
+ * its first 2,500 characters with a marker after them (`---Output truncated---`), so longer than
+ * that: counted by bytes alone, a cut answer whose marker happened to make up the declared size
+ * would pass for whole, its last bytes replaced by the marker.
+ */
+export function isWholeListedFrame(output: string): boolean {
+  return output.length <= LISTED_OUTPUT_LIMIT && isWholeFrame(output);
 }
 
 /** How many pages the stored output has, the first one included. */

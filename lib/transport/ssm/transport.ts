@@ -8,7 +8,7 @@ import {
   assemblePages,
   type Frame,
   isStoredPath,
-  isWholeFrame,
+  isWholeListedFrame,
   pageCount,
   parseFrame,
   parsePage,
@@ -141,7 +141,7 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
   }
 
   async function run(request: ExecRequest, signal: AbortSignal): Promise<ExecResult> {
-    const result = await invoke(wrapProgram(request.program), request, signal, isWholeFrame);
+    const result = await invoke(wrapProgram(request.program), request, signal, isWholeListedFrame);
     const frame = parseFrame(result.stdout);
     if (!frame) {
       // The wrapper never printed its header: the program did not run as sent.
