@@ -4,7 +4,8 @@
  * Manager), the fleet over them, the callback deliverer, the logger, the run store and delivery
  * ledger (DynamoDB), and how a run is started (a Step Functions execution named by its operation
  * id). Built once per cold start and cached; a failed build is not cached, so the next invocation
- * tries again.
+ * tries again. The one part not kept for the container's life is the inventory's dynamic hosts:
+ * `[source:NAME]` sections are listed again at each invocation (see `runtime()`).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ import {
   type RunStore,
 } from '../lib/fleet/run-store.ts';
 import type { StepDeps } from '../lib/fleet/steps/deps.ts';
+import type { HostTarget } from '../lib/operations/types.ts';
 import { present } from '../lib/optional.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
 import { VERSION } from '../lib/version.ts';
@@ -50,6 +52,10 @@ export const KNOWN_HOSTS_SECRET_ARN = ENV.knownHostsSecretArn;
 
 /** What the functions read from their environment and its sources; secrets stay out of logs. */
 export interface CloudConfig {
+  /**
+   * The inventory as read from `INVENTORY_SOURCE`, parsed once per cold start: its static hosts,
+   * and its `[source:NAME]` sections unlisted (the runtime's fleet lists them at each invocation).
+   */
   inventory: Inventory;
   /** `knownHosts` is the file's text (written to a file for the SSH transport). */
   ssh: { privateKey?: string; knownHosts?: string };
@@ -61,6 +67,11 @@ export interface Runtime {
   env: Environment;
   clients: Clients;
   config: CloudConfig;
+  /**
+   * The inventory's hosts. With dynamic sources, one object whose hosts are those of the latest
+   * listing (`runtime()` lists at each invocation), so what holds it (step deps, the API handler)
+   * never holds a stale fleet.
+   */
   fleet: Fleet;
   /** SPEC 5 delivery of an aggregated result. */
   deliver: Deliver;
@@ -134,9 +145,18 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
   const logger = new Logger({ serviceName: env.powertoolsServiceName ?? SERVICE_NAME });
   const config = await loadConfig(env, clients);
   const ssmClientFor = sdk.ssmClientsFor(clients);
-  // Dynamic sources (SPEC 3.1 v2) are listed when the runtime is built, with the EC2 SDK loaded
-  // only by inventories that list EC2.
+  const fleetDeps = {
+    ssh: {
+      ...present({ privateKey: config.ssh.privateKey }),
+      ...(config.ssh.knownHosts === undefined ? {} : { knownHosts: writeKnownHosts(config.ssh.knownHosts) }),
+    },
+    ssmClientFor,
+  };
+  let fleet: Fleet;
+  let listAgain: ListAgain | undefined;
   if (hasDynamicSources(config.inventory)) {
+    // Dynamic sources (SPEC 3.1 v2) are listed now, for the first invocation, and again at each
+    // one after it (`runtime()`); the EC2 SDK is loaded only by inventories that list EC2.
     const { EC2Client } = await import('@aws-sdk/client-ec2');
     const ec2 = new Map<string, InstanceType<typeof EC2Client>>();
     const ec2For = (region: string | null) => {
@@ -147,15 +167,14 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
       }
       return client;
     };
-    config.inventory = await expandInventory(config.inventory, { ec2For, ssmFor: ssmClientFor });
+    const parsed = config.inventory;
+    const list = () => expandInventory(parsed, { ec2For, ssmFor: ssmClientFor });
+    const listed = listedFleet(await list(), (inventory) => createInventoryFleet(inventory, fleetDeps));
+    fleet = listed.fleet;
+    listAgain = relister(list, listed);
+  } else {
+    fleet = createInventoryFleet(config.inventory, fleetDeps);
   }
-  const fleet = createInventoryFleet(config.inventory, {
-    ssh: {
-      ...present({ privateKey: config.ssh.privateKey }),
-      ...(config.ssh.knownHosts === undefined ? {} : { knownHosts: writeKnownHosts(config.ssh.knownHosts) }),
-    },
-    ssmClientFor,
-  });
   // The secret from Secrets Manager stands in for SPEC 5's CALLBACK_SECRET variable.
   const options = {
     userAgentVersion: VERSION,
@@ -166,7 +185,138 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
   const deliverJson = (url: string, payload: { operationId: string }) =>
     deliverCallback(url, payload, options);
   const { store, ledger } = await createStores(env, clients);
-  return { env, clients, config, fleet, deliver: deliverJson, deliverJson, logger, store, ledger };
+  const rt: Runtime = {
+    env,
+    clients,
+    config,
+    fleet,
+    deliver: deliverJson,
+    deliverJson,
+    logger,
+    store,
+    ledger,
+  };
+  if (listAgain) listAgainOf.set(rt, listAgain);
+  return rt;
+}
+
+/**
+ * Lists a runtime's sources again and puts the hosts in its fleet; absent: no sources. `fresh`
+ * lists whatever the listing's age; without it, a listing younger than {@link LISTING_MAX_AGE_MS}
+ * stands.
+ */
+type ListAgain = (fresh: boolean, servers: readonly string[]) => Promise<void>;
+
+/**
+ * How old a listing a step inside a run may use. A run's plan (the fleet run's, the heartbeat's)
+ * and each API request list afresh (SPEC 3.1: "at each run"); the Map's children (targets, canary,
+ * heartbeat shards, the aggregate) run by the hundred at once on as many containers, and a listing
+ * per child would be one DescribeInstances page per 1,000 instances for each of 10,000 targets,
+ * far past EC2's request rate. A child's container lists again once its listing is a minute old
+ * (at the default cap of 100 containers, under 2 listings a second), or at once when it is handed
+ * a server its listing lacks (the plan's listing, made on another container, is newer).
+ */
+export const LISTING_MAX_AGE_MS = 60_000;
+const listAgainOf = new WeakMap<Runtime, ListAgain>();
+
+/**
+ * A listing per call, but the first call takes the listing `buildRuntime` made for the cold
+ * start's own invocation. Listings that overlap (not in Lambda, which runs one invocation per
+ * container at a time) are put in the fleet in the order they were started, never an older one
+ * over a newer one.
+ */
+function relister(
+  list: () => Promise<Inventory>,
+  listed: { install(inventory: Inventory): void; has(name: string): boolean },
+  now: () => number = Date.now,
+): ListAgain {
+  let builtListing = true;
+  let started = 0;
+  let installed = 0;
+  let listedAt = now();
+  const install = (inventory: Inventory) => listed.install(inventory);
+  return async (fresh, servers) => {
+    if (builtListing) {
+      builtListing = false;
+      return;
+    }
+    const known = servers.every((name) => listed.has(name));
+    if (!fresh && known && now() - listedAt < LISTING_MAX_AGE_MS) return;
+    listedAt = now();
+    started += 1;
+    const mine = started;
+    const inventory = await list();
+    if (mine > installed) {
+      installed = mine;
+      install(inventory);
+    }
+  };
+}
+
+/**
+ * The fleet over the latest listing of a dynamic inventory: `select` and `servers` answer from it,
+ * `target` resolves a name in it. A host whose entry is the same in a new listing keeps its
+ * transport (its SSH connection, its SSM batcher); one that is gone or changed (the same name,
+ * now another instance) gets a new transport, and the fleet of an older listing is closed once
+ * none of its hosts is in use any more.
+ */
+function listedFleet(
+  first: Inventory,
+  make: (inventory: Inventory) => Fleet,
+): { fleet: Fleet; install(inventory: Inventory): void; has(name: string): boolean } {
+  interface Listing {
+    fleet: Fleet;
+    entries: Map<string, string>;
+    /** Targets made by this listing's fleet that are still handed out. */
+    inUse: number;
+  }
+  const listingOf = (inventory: Inventory): Listing => ({
+    fleet: make(inventory),
+    entries: new Map(inventory.hosts.map((host) => [host.name, JSON.stringify(host)])),
+    inUse: 0,
+  });
+  const fingerprint = (inventory: Inventory) => JSON.stringify(inventory.hosts);
+  let current = listingOf(first);
+  let currentPrint = fingerprint(first);
+  const made = new Map<string, { entry: string; target: HostTarget; listing: Listing }>();
+  const closeIfUnused = (listing: Listing) => {
+    if (listing !== current && listing.inUse === 0) void listing.fleet.close().catch(() => {});
+  };
+  const fleet: Fleet = {
+    servers: () => current.fleet.servers(),
+    select: (selector) => current.fleet.select(selector),
+    target(name) {
+      const kept = made.get(name);
+      if (kept) return kept.target;
+      const target = current.fleet.target(name);
+      made.set(name, { entry: current.entries.get(name)!, target, listing: current });
+      current.inUse += 1;
+      return target;
+    },
+    release: (name) => made.get(name)?.listing.fleet.release?.(name),
+    async close() {
+      const listings = new Set([current, ...[...made.values()].map((kept) => kept.listing)]);
+      made.clear();
+      for (const listing of listings) listing.inUse = 0;
+      await Promise.allSettled([...listings].map((listing) => listing.fleet.close()));
+    },
+  };
+  const install = (inventory: Inventory) => {
+    const print = fingerprint(inventory);
+    if (print === currentPrint) return;
+    const previous = current;
+    current = listingOf(inventory);
+    currentPrint = print;
+    const touched = new Set([previous]);
+    for (const [name, kept] of made) {
+      if (current.entries.get(name) === kept.entry) continue;
+      made.delete(name);
+      kept.listing.inUse -= 1;
+      touched.add(kept.listing);
+    }
+    for (const listing of touched) closeIfUnused(listing);
+  };
+  return { fleet, install, has: (name) => current.entries.has(name) };
 }
 
 /**
@@ -245,13 +395,35 @@ async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
 
 let cached: Promise<Runtime> | undefined;
 
-/** The cold start's runtime, built on first use. */
-export function runtime(): Promise<Runtime> {
+/**
+ * The runtime of this invocation: built at the cold start and kept (the static inventory parsed
+ * once, the secrets, the clients, the stores), its dynamic sources listed again at every call —
+ * each handler calls this once per invocation. SPEC 3.1 adds the instances AWS lists "at each
+ * run", and a warm container serves many runs: a listing kept for its life would keep
+ * terminated instances as targets and never see launched ones. Every invocation lists, with no
+ * freshness window, because one cannot tell which kind of invocation it is: a fleet run's plan and
+ * the heartbeat's plan must see the instances of now, and a Map child (a fleet run's target, a
+ * heartbeat shard) is handed names by a plan that another container may have made after this
+ * one's last listing — or a name that has since moved to another instance. The cost is one listing
+ * (a `DescribeInstances` or `DescribeInstanceInformation` per page of 1,000, per source) per
+ * invocation, and only for inventories with sources. A listing that fails fails the invocation
+ * (CONFIG_ERROR naming the source) rather than serving the last one; the next lists again.
+ */
+/**
+ * This container's runtime. With dynamic sources, their listing is made afresh (`fresh`, the
+ * default: a run's plan, an API request) or, for a step inside a run, kept while it is recent and
+ * knows every one of `servers` (see {@link LISTING_MAX_AGE_MS}).
+ */
+export async function runtime(
+  options: { fresh?: boolean; servers?: readonly string[] } = {},
+): Promise<Runtime> {
   cached ??= buildRuntime().catch((error: unknown) => {
     cached = undefined;
     throw error;
   });
-  return cached;
+  const rt = await cached;
+  await listAgainOf.get(rt)?.(options.fresh ?? true, options.servers ?? []);
+  return rt;
 }
 
 /**

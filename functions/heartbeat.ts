@@ -88,7 +88,11 @@ async function start(rt: Runtime, operationId: string, input: Record<string, unk
 export async function handler(event: unknown) {
   if (typeof event === 'object' && event !== null && 'step' in event) {
     const input = parseWith(heartbeatStepSchema, event, 'heartbeat step');
-    return runHeartbeatStep(await deps(await runtime()), input);
+    // The heartbeat's plan lists the inventory's sources afresh; a shard may use a recent listing
+    // that knows its servers.
+    const fresh = input.step === 'heartbeat-plan';
+    const servers = input.step === 'heartbeat-shard' ? input.item.servers : [];
+    return runHeartbeatStep(await deps(await runtime({ fresh, servers })), input);
   }
   const scheduled = scheduledSchema.safeParse(event);
   if (scheduled.success) {

@@ -10,5 +10,9 @@ import { runtime, stepDeps } from './composition.ts';
 /** Lambda entry point. */
 export async function handler(event: unknown) {
   const input = parseWith(workerStepSchema, event, 'worker step');
-  return runWorkerStep(await stepDeps(await runtime()), input);
+  // A run's plan and its canaries (one at a time) list the inventory's sources afresh; a target
+  // may use a recent listing that knows its server.
+  const fresh = input.step === 'plan' || input.step === 'canary';
+  const servers = input.step === 'target' ? [input.item.server] : [];
+  return runWorkerStep(await stepDeps(await runtime({ fresh, servers })), input);
 }

@@ -1,8 +1,9 @@
 /**
  * The inventory with its dynamic hosts (SPEC 3.1 v2): each `[source:NAME]` listed once, before
  * any selection, and its instances added after the static hosts. A static host wins over a
- * dynamic one of the same name; an instance listed by two sources is added once; instances that
- * would share a name are named by their instance ids instead, so no selector is ambiguous. A
+ * dynamic one of the same name (however many instances carry it) and over the instance it names
+ * by `instance_id`; an instance listed by two sources is added once; instances that would share
+ * a name are named by their instance ids instead, so no selector is ambiguous. A
  * source that cannot be listed is a CONFIG_ERROR naming it: a run must not quietly miss hosts.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
@@ -24,27 +25,53 @@ export function hasDynamicSources(inventory: Inventory): boolean {
   return (inventory.sources?.length ?? 0) > 0;
 }
 
-/** The inventory with every source's instances added (the same inventory when it has none). */
+/**
+ * The inventory with every source's instances added (the same inventory when it has none).
+ *
+ * Who gets a name, in this order, so that every target is there once (SPEC 3.1):
+ * 1. static hosts, as written;
+ * 2. an instance a static host names by `instance_id`, or one an earlier source listed, is left
+ *    out: it is already a host, whatever its Name tag says;
+ * 3. an instance whose name a static host has is left out — however many instances carry that
+ *    name, so that the static host wins the same way over one instance or several;
+ * 4. the names several listed instances share are given up for their instance ids;
+ * 5. a name still taken (a Name tag that is another host's name or instance id) gives way to
+ *    the instance's own id, and an instance whose id is itself taken is left out.
+ */
 export async function expandInventory(inventory: Inventory, clients: SourceClients): Promise<Inventory> {
   const sources = inventory.sources ?? [];
   if (sources.length === 0) return inventory;
   const listed = await Promise.all(sources.map((source) => listSource(source, clients)));
+  const statics = new Set(inventory.hosts.map((host) => host.name));
+  const seen = new Set(
+    inventory.hosts.flatMap((host) => (host.instanceId === null ? [] : [host.instanceId])),
+  );
   const candidates: Array<{ source: DynamicSource; instance: ListedInstance; name: string }> = [];
-  const seen = new Set<string>();
   for (const [index, source] of sources.entries()) {
     for (const instance of listed[index]!) {
       if (seen.has(instance.instanceId)) continue;
       seen.add(instance.instanceId);
-      candidates.push({ source, instance, name: hostName(source, instance) });
+      const name = hostName(source, instance);
+      if (statics.has(name)) continue;
+      candidates.push({ source, instance, name });
     }
   }
   const count = new Map<string, number>();
   for (const { name } of candidates) count.set(name, (count.get(name) ?? 0) + 1);
-  const statics = new Set(inventory.hosts.map((host) => host.name));
+  for (const candidate of candidates) {
+    if ((count.get(candidate.name) ?? 0) > 1) candidate.name = candidate.instance.instanceId;
+  }
+  // Instance ids used as names are claimed first: a Name tag that is another instance's id gives way.
+  const taken = new Set(statics);
+  for (const { name, instance } of candidates) if (name === instance.instanceId) taken.add(name);
   const dynamic: InventoryHost[] = [];
   for (const { source, instance, name: wanted } of candidates) {
-    const name = (count.get(wanted) ?? 0) > 1 ? instance.instanceId : wanted;
-    if (statics.has(name)) continue;
+    let name = wanted;
+    if (name !== instance.instanceId) {
+      if (taken.has(name)) name = instance.instanceId;
+      if (taken.has(name)) continue;
+      taken.add(name);
+    } else if (statics.has(name)) continue;
     const host = toHost(source, instance, name);
     if (host) dynamic.push(host);
   }
