@@ -10,32 +10,47 @@ import type { Construct } from 'constructs';
 export const RUN_SHELL_DOCUMENT = 'AWS-RunShellScript';
 
 /**
- * Run Command, least privilege: `ssm:SendCommand` needs the document and every target instance
- * as resources; the instances are limited to those carrying the fleet's tag (EC2 instances and
- * hybrid managed nodes alike). Following and cancelling a command have no resource-level
- * permissions, hence `*` there.
+ * Run Command, least privilege, for the functions that reach hosts: `ssm:SendCommand` needs the
+ * document and every target instance as resources; the instances are limited to those carrying
+ * the fleet's tag (EC2 instances and hybrid managed nodes alike). Following and cancelling a
+ * command have no resource-level permissions, hence `*` there.
+ *
+ * A host or a dynamic source may name its own `region` (SPEC 3.1), and a command is sent in the
+ * host's region, to that region's document and instances: the ARNs are those of `regions` (the
+ * `fleetRegions` setting), the stack's own region when none are given. Not `*` for the region:
+ * the operator can list the regions the inventory uses, and a wildcard would let a function run
+ * commands on tagged instances in every region of the account.
  */
-export function ssmRunStatements(scope: Construct, tagKey: string, tagValue: string): iam.PolicyStatement[] {
+export function ssmRunStatements(
+  scope: Construct,
+  tagKey: string,
+  tagValue: string,
+  regions?: readonly string[],
+): iam.PolicyStatement[] {
   const stack = Stack.of(scope);
+  const inRegions = regions !== undefined && regions.length > 0 ? regions : [Aws.REGION];
   return [
     new iam.PolicyStatement({
       sid: 'SendRunShellScript',
       actions: ['ssm:SendCommand'],
-      resources: [
+      resources: inRegions.map((region) =>
         stack.formatArn({
           service: 'ssm',
+          region,
           account: '',
           resource: 'document',
           resourceName: RUN_SHELL_DOCUMENT,
         }),
-      ],
+      ),
     }),
     new iam.PolicyStatement({
       sid: 'SendToFleetInstances',
       actions: ['ssm:SendCommand'],
       resources: [
-        `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`,
-        `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`,
+        ...inRegions.map((region) => `arn:${Aws.PARTITION}:ec2:${region}:${Aws.ACCOUNT_ID}:instance/*`),
+        ...inRegions.map(
+          (region) => `arn:${Aws.PARTITION}:ssm:${region}:${Aws.ACCOUNT_ID}:managed-instance/*`,
+        ),
       ],
       conditions: { StringEquals: { [`ssm:resourceTag/${tagKey}`]: tagValue } },
     }),

@@ -15,8 +15,16 @@ export interface StackSettings {
   /** EC2 tag that marks the fleet: `ssm:SendCommand` reaches only instances carrying it. */
   fleetTagKey: string;
   fleetTagValue: string;
-  /** EventBridge schedule of the fleet heartbeat (SPEC 7.2). */
+  /**
+   * EventBridge schedule of the fleet heartbeat (SPEC 7.2): one with a fixed period
+   * (`schedulePeriodMs`), which names each period's execution and sizes the shards' budget.
+   */
   heartbeatSchedule: string;
+  /**
+   * Regions where hosts and dynamic sources are (SPEC 3.1's `region`), where the functions may
+   * send Run Command; absent: the stack's own region only.
+   */
+  fleetRegions?: string[];
   /** Subnets and security groups the functions run in, to reach hosts over SSH; none: no VPC. */
   network: NetworkSettings | undefined;
   authorizer: AuthorizerSettings;
@@ -47,6 +55,7 @@ export const CONTEXT_KEYS = [
   'fleetTagKey',
   'fleetTagValue',
   'heartbeatSchedule',
+  'fleetRegions',
   'subnetIds',
   'securityGroupIds',
   'authorizer',
@@ -82,6 +91,8 @@ export const LOG_RETENTION_DAYS = [
 
 const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 const SCHEDULE = /^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\([^()]+\))$/;
+/** An AWS region, as the inventory's `region` takes it (lib/config/inventory.ts). */
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
 const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
 const SECURITY_GROUP = /^sg-[0-9a-f]{8,17}$/;
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
@@ -127,6 +138,13 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
   const heartbeatSchedule =
     matching('heartbeatSchedule', SCHEDULE, 'rate(N minutes|hours|days) or cron(…)') ??
     DEFAULT_HEARTBEAT_SCHEDULE;
+  if (schedulePeriodMs(heartbeatSchedule) === undefined)
+    fail('heartbeatSchedule', heartbeatSchedule, CRON_FORMS);
+
+  const fleetRegions = [...new Set(list('fleetRegions'))];
+  for (const region of fleetRegions) {
+    if (!REGION.test(region)) fail('fleetRegions', region, 'AWS regions (eu-west-1,us-east-1)');
+  }
 
   const subnetIds = list('subnetIds');
   const securityGroupIds = list('securityGroupIds');
@@ -172,6 +190,7 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
     fleetTagKey,
     fleetTagValue,
     heartbeatSchedule,
+    ...(fleetRegions.length > 0 ? { fleetRegions } : {}),
     network,
     authorizer,
     logRetentionDays,
@@ -197,6 +216,66 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
     ),
     heartbeatHostCostMs: whole('heartbeatHostCostMs', DEFAULT_HEARTBEAT_HOST_COST_MS, 1, 600_000),
   };
+}
+
+const CRON_FORMS =
+  'a schedule with one fixed period: rate(…), or cron(M/N * * * ? *) every N minutes (N dividing 60, M below N), ' +
+  'cron(M * * * ? *) hourly, cron(M H/N * * ? *) every N hours (N dividing 24, H below N) or ' +
+  'cron(M H * * ? *) daily (day-of-month and day-of-week * and ?, month and year *)';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * The period of a heartbeat schedule in milliseconds, or undefined when it has none that the
+ * execution names can follow. The heartbeat names each execution after the period its event falls
+ * in, counted from the epoch (`hb-<period start>`, lib/fleet/steps/heartbeat.ts): a schedule must
+ * fire exactly once in each such period, or two events share a name and the later starts nothing.
+ * So a cron schedule is accepted only in the forms that fire at evenly spaced times aligned to the
+ * hour or the day (UTC): `M/N` minutes of every hour with N dividing 60; one minute of every hour;
+ * one minute of every N hours (`H/N`, N dividing 24) or of one hour of every day. Lists, ranges,
+ * other steps and day, month or year restrictions have no one period and are refused.
+ */
+export function schedulePeriodMs(schedule: string): number | undefined {
+  const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule);
+  if (rate)
+    return Number(rate[1]) * { minute: MINUTE, hour: HOUR, day: DAY }[rate[2] as 'minute' | 'hour' | 'day'];
+  const cron = /^cron\(([^()]+)\)$/.exec(schedule);
+  const fields = cron?.[1]?.trim().split(/\s+/);
+  if (fields?.length !== 6) return undefined;
+  const [minute, hour, dayOfMonth, month, dayOfWeek, year] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  // Every day of every month and year; EventBridge wants `?` in exactly one of the day fields.
+  const everyDay = (dayOfMonth === '?' && dayOfWeek === '*') || (dayOfMonth === '*' && dayOfWeek === '?');
+  if (!everyDay || month !== '*' || year !== '*') return undefined;
+  const minuteStep = evenStep(minute, 60);
+  if (minuteStep !== undefined) return hour === '*' ? minuteStep * MINUTE : undefined;
+  if (!isWithin(minute, 59)) return undefined;
+  if (hour === '*') return HOUR;
+  const hourStep = evenStep(hour, 24);
+  if (hourStep !== undefined) return hourStep * HOUR;
+  return isWithin(hour, 23) ? DAY : undefined;
+}
+
+/** The step of `*` or `S/N` when it fires evenly around a cycle of `cycle` (N divides it, S below N). */
+function evenStep(field: string, cycle: number): number | undefined {
+  if (field === '*') return 1;
+  const step = /^(\d{1,2})\/(\d{1,2})$/.exec(field);
+  if (!step) return undefined;
+  const [start, every] = [Number(step[1]), Number(step[2])];
+  return every > 0 && cycle % every === 0 && start < every ? every : undefined;
+}
+
+/** A single value from 0 to `max`. */
+function isWithin(field: string, max: number): boolean {
+  return /^\d{1,2}$/.test(field) && Number(field) <= max;
 }
 
 function fail(key: ContextKey, value: unknown, what: string): never {

@@ -18,6 +18,7 @@ import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV, METRICS_NAMESPACE, RUNS_PREFIX, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import { LAMBDA_MAX_MS, planHeartbeatShards } from '../lib/fleet/heartbeat-shards.ts';
 import { BootstrapApi } from './api.ts';
 import { BootstrapFunction, type FunctionName } from './function.ts';
 import {
@@ -29,13 +30,21 @@ import {
   startExecutionStatement,
 } from './iam.ts';
 import { RunTable } from './run-table.ts';
-import type { StackSettings } from './settings.ts';
+import { schedulePeriodMs as periodOf, type StackSettings } from './settings.ts';
 import { RunStateMachines } from './state-machines.ts';
 
 /** Executions of the worker kept for the plan, canary, aggregate and poll steps beside a Map's children. */
 export const WORKER_STEP_HEADROOM = 10;
 /** Executions of the heartbeat function kept for its plan and report steps and the schedule. */
 export const HEARTBEAT_STEP_HEADROOM = 2;
+
+/**
+ * What the heartbeat function's timeout leaves after a shard's budget: the cold start, reading a
+ * kept shard record before the budget's clock starts, and writing the shard's record after it.
+ */
+export const HEARTBEAT_SHARD_MARGIN_MS = 60_000;
+/** The heartbeat function's shortest timeout: the plan and report steps (inventory, callback) need it. */
+export const HEARTBEAT_MIN_TIMEOUT_MS = 5 * 60_000;
 
 /** Where the stack's own inventory bucket expects the inventory when the context names none. */
 export const DEFAULT_INVENTORY_KEY = 'inventory.ini';
@@ -114,12 +123,15 @@ export class CloudiqStack extends Stack {
       Duration.minutes(15),
       settings.workerReservedConcurrency,
     );
-    // A shard ends within its budget (less than the 5-minute period); its timeout leaves a margin.
+    // A shard ends within its budget, which the period sets (heartbeat-shards.ts); the timeout
+    // follows from the budget, a margin above it, so no schedule's shard is killed before it records.
+    const heartbeatPeriodMs = schedulePeriodMs(settings.heartbeatSchedule);
+    const heartbeatTimeout = heartbeatTimeoutFor(heartbeatPeriodMs);
     const heartbeat = make(
       'heartbeat',
       'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): schedule, shards, report',
       1024,
-      Duration.minutes(5),
+      heartbeatTimeout,
       settings.heartbeatReservedConcurrency,
     );
     const batchUpgrade = make(
@@ -135,14 +147,24 @@ export class CloudiqStack extends Stack {
       heartbeat: heartbeat.function,
       runsBucket,
       logRetention: retention,
+      // The plan, the shards and the report one after the other, each within the function's timeout.
+      heartbeatTimeout: Duration.seconds(3 * heartbeatTimeout.toSeconds()),
     });
     const { fleet, operation } = this.machines;
 
-    // Every function reaches hosts (SSM, or SSH with the key) and reads the inventory.
+    // api (one server's operations), worker (fleet-run targets) and heartbeat (shards) reach hosts
+    // over SSM, or SSH with the key; batch-upgrade only validates, records and starts a run.
+    for (const fn of [api, worker, heartbeat]) {
+      const statements = ssmRunStatements(
+        this,
+        settings.fleetTagKey,
+        settings.fleetTagValue,
+        settings.fleetRegions,
+      );
+      for (const statement of statements) fn.role.addToPolicy(statement);
+    }
+    // Every function reads the inventory (batch-upgrade to check the selector) and its secrets.
     for (const fn of Object.values(this.functions)) {
-      for (const statement of ssmRunStatements(this, settings.fleetTagKey, settings.fleetTagValue)) {
-        fn.role.addToPolicy(statement);
-      }
       fn.role.addToPolicy(readInventoryStatement(inventory.bucket, inventory.key));
       fn.role.addToPolicy(listFleetStatement());
       const secretArns = [sshKey.secretArn];
@@ -177,10 +199,7 @@ export class CloudiqStack extends Stack {
       String(settings.heartbeatReservedConcurrency - HEARTBEAT_STEP_HEADROOM),
     );
     heartbeat.function.addEnvironment(ENV.heartbeatHostCostMs, String(settings.heartbeatHostCostMs));
-    heartbeat.function.addEnvironment(
-      ENV.heartbeatPeriodMs,
-      String(schedulePeriodMs(settings.heartbeatSchedule)),
-    );
+    heartbeat.function.addEnvironment(ENV.heartbeatPeriodMs, String(heartbeatPeriodMs));
     if (settings.heartbeatCallbackUrl) {
       heartbeat.function.addEnvironment(ENV.heartbeatCallbackUrl, settings.heartbeatCallbackUrl);
     }
@@ -254,12 +273,47 @@ export class CloudiqStack extends Stack {
   }
 }
 
-/** The period of a `rate(N unit)` schedule in milliseconds; a cron schedule is taken as 5 minutes. */
+/**
+ * The period of a heartbeat schedule in milliseconds (infra/settings.ts); throws for a schedule
+ * with no fixed period, which readSettings refuses already.
+ */
 export function schedulePeriodMs(schedule: string): number {
-  const match = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule);
-  if (!match) return 300_000;
-  const unit = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }[match[2] as 'minute' | 'hour' | 'day'];
-  return Number(match[1]) * unit;
+  const period = periodOf(schedule);
+  if (period === undefined) throw new Error(`heartbeat schedule ${schedule} has no fixed period`);
+  return period;
+}
+
+/**
+ * A heartbeat shard's budget for this period: what the functions compute from HEARTBEAT_PERIOD_MS
+ * (lib/fleet/heartbeat-shards.ts: the period less a fifth, at most a minute, and never above 14
+ * minutes). Only the period decides it; the other inputs are placeholders.
+ */
+export function heartbeatBudgetMs(periodMs: number): number {
+  return planHeartbeatShards({
+    total: 0,
+    perHostMs: 1,
+    hostTimeoutMs: 0,
+    deadShare: 0,
+    periodMs,
+    hostConcurrency: 1,
+    maxShards: 1,
+  }).budgetMs;
+}
+
+/**
+ * The heartbeat function's timeout: a shard's budget and a margin (at least 5 minutes, for the plan
+ * and report steps), within Lambda's 15 minutes. The budget is capped below that by the shard plan,
+ * so this always leaves the margin; it throws rather than deploy a shard that could not record.
+ */
+export function heartbeatTimeoutFor(periodMs: number): Duration {
+  const budgetMs = heartbeatBudgetMs(periodMs);
+  const timeoutMs = Math.max(HEARTBEAT_MIN_TIMEOUT_MS, budgetMs + HEARTBEAT_SHARD_MARGIN_MS);
+  if (timeoutMs > LAMBDA_MAX_MS) {
+    throw new Error(
+      `a heartbeat shard budget of ${budgetMs} ms leaves no ${HEARTBEAT_SHARD_MARGIN_MS} ms margin in Lambda's ${LAMBDA_MAX_MS} ms`,
+    );
+  }
+  return Duration.seconds(Math.ceil(timeoutMs / 1000));
 }
 
 function pascal(name: string): string {

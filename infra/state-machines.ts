@@ -37,6 +37,11 @@ export interface RunStateMachinesProps {
   heartbeat: lambda.IFunction;
   runsBucket: s3.Bucket;
   logRetention: logs.RetentionDays;
+  /**
+   * The heartbeat execution's time limit: its plan, shards and report in turn, each up to the
+   * heartbeat function's timeout (infra/stack.ts derives both from the schedule). Default 15 minutes.
+   */
+  heartbeatTimeout?: Duration;
 }
 
 /** The three state machines of the stack. */
@@ -93,7 +98,7 @@ export class RunStateMachines extends Construct {
       'Heartbeat',
       'cloudiq-bootstrap: the fleet heartbeat of one period (SPEC 7.2), named after the period',
       this.heartbeatDefinition(props.heartbeat, bucket),
-      Duration.minutes(15),
+      props.heartbeatTimeout ?? Duration.minutes(15),
       heartbeatName,
     );
   }
