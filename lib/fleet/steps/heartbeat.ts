@@ -4,7 +4,9 @@
  * nothing new. Its plan splits the inventory into shards (heartbeat-shards.ts) written to the
  * runs bucket; a Map runs the shards side by side, each an in-process fleet run within its time
  * budget that logs its hosts and publishes its counts; the report step adds the shards up, keeps
- * the whole report and POSTs it once.
+ * the whole report and POSTs it once. Each shard starts reading at a point that moves with the
+ * period's number (`shardStart`), so what a slow period leaves unread is not the same hosts the
+ * next period; shards and report still list their hosts in inventory order.
  */
 import * as z from 'zod';
 import { present } from '../../optional.ts';
@@ -19,7 +21,7 @@ import {
   type ReadHeartbeat,
   runFleetHeartbeat,
 } from '../heartbeat.ts';
-import { planHeartbeatShards, type ShardInput } from '../heartbeat-shards.ts';
+import { planHeartbeatShards, rotated, type ShardInput, shardStart } from '../heartbeat-shards.ts';
 import { type BlobStore, readJson, type StepDeps } from './deps.ts';
 
 /** The settings of a deployment: measured or configured host cost, period, timeouts, the reserve. */
@@ -43,9 +45,14 @@ export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledge
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** The number of the period that `time` falls in (periods counted from the epoch). */
+export function heartbeatPeriod(time: Date, periodMs: number): number {
+  return Math.floor(time.getTime() / periodMs);
+}
+
 /** The execution's name and the report's operation id for the period that `time` falls in. */
 export function heartbeatRunId(time: Date, periodMs: number): string {
-  const start = new Date(Math.floor(time.getTime() / periodMs) * periodMs);
+  const start = new Date(heartbeatPeriod(time, periodMs) * periodMs);
   return `hb-${start
     .toISOString()
     .replace(/[-:]/g, '')
@@ -62,7 +69,10 @@ export type HeartbeatExecution = z.infer<typeof heartbeatExecutionSchema>;
 export const shardItemSchema = z.strictObject({
   operationId: z.string(),
   shard: z.number().int().min(0),
+  /** The shard's hosts, in inventory order. */
   servers: z.array(z.string()),
+  /** Where in `servers` the reading starts, wrapping round (none: at the first). */
+  startAt: z.number().int().min(0).optional(),
   hostConcurrency: z.number().int().min(1),
   hostTimeoutMs: z.number().int().min(1),
   budgetMs: z.number().int().min(1),
@@ -75,16 +85,24 @@ const keysOf = (operationId: string) => ({
   report: `runs/heartbeats/${operationId}/report.json`,
 });
 
-/** The plan: shards in the runs bucket for the Map's ItemReader. */
+/**
+ * The plan: shards in the runs bucket for the Map's ItemReader. Each shard's reading starts where
+ * the period's number puts it: the period of the execution's `startedAt` — the schedule's time,
+ * the one its name is made from (`heartbeatRunId`) — so running the period's execution again
+ * plans the same.
+ */
 export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
   const servers = deps.fleet.select(input.select ?? 'all');
   const plan = planHeartbeatShards({ ...deps.settings, total: servers.length });
+  const period = heartbeatPeriod(new Date(input.startedAt), deps.settings.periodMs);
   const items: ShardItem[] = [];
   for (let shard = 0; shard < plan.shards; shard += 1) {
+    const slice = servers.slice(shard * plan.shardSize, (shard + 1) * plan.shardSize);
     items.push({
       operationId: input.operationId,
       shard,
-      servers: servers.slice(shard * plan.shardSize, (shard + 1) * plan.shardSize),
+      servers: slice,
+      startAt: shardStart(period, slice.length),
       hostConcurrency: plan.hostConcurrency,
       hostTimeoutMs: deps.settings.hostTimeoutMs,
       budgetMs: plan.budgetMs,
@@ -110,7 +128,7 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
   const deadline = clock() + item.budgetMs;
   const report = await runFleetHeartbeat({
     fleet: deps.fleet,
-    servers: item.servers,
+    servers: rotated(item.servers, item.startAt ?? 0),
     operationId: item.operationId,
     concurrency: item.hostConcurrency,
     hostTimeoutMs: item.hostTimeoutMs,
@@ -119,7 +137,12 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
     ...present({ logger: deps.logger, metrics: deps.metrics, readHost: deps.readHost, sleep: deps.sleep }),
     now: () => new Date(clock()),
   });
-  const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts: report.hosts };
+  // Read from `startAt` on; kept (and reported) in inventory order.
+  const byServer = new Map(report.hosts.map((host) => [host.server, host]));
+  const hosts = item.servers.map(
+    (server): HostHeartbeat => byServer.get(server) ?? { server, status: 'skipped' },
+  );
+  const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts };
   await deps.blobs.put(key, JSON.stringify(record));
   return { shard: item.shard, summary: report.summary };
 }
