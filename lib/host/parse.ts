@@ -14,6 +14,8 @@ export interface ProgramOutput {
 export type FileState =
   | { kind: 'absent' }
   | { kind: 'notfile' }
+  /** `@file NAME b64 !`: a regular file the host could not read. */
+  | { kind: 'unreadable' }
   | { kind: 'file'; data: Buffer; stateOnly?: true };
 
 export type LockState =
@@ -22,9 +24,13 @@ export type LockState =
   | { kind: 'record'; alive: boolean; record: string };
 
 export interface JournalDump {
+  /** The operation's id: the journal file's name (`@journal ID`, `@lastop ID`). */
+  id?: string;
   /** The journal's process still runs (meaningful while its status is `running`). */
   alive: boolean;
   text: string;
+  /** `… b64 !`: the host could not read the file (`text` is then empty). */
+  unreadable?: boolean;
 }
 
 export interface CheckResult {
@@ -107,6 +113,7 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
         if (!name) throw bad();
         if (kind === 'absent') answer.files.set(name, { kind: 'absent' });
         else if (kind === 'notfile') answer.files.set(name, { kind: 'notfile' });
+        else if (kind === 'b64' && fields[2] === '!') answer.files.set(name, { kind: 'unreadable' });
         else {
           const body = readBody(lines, at, fields.slice(1));
           if (!body) throw bad();
@@ -135,17 +142,26 @@ export function parseAnswer(target: string, result: ProgramOutput): HostAnswer {
           answer.journals.set(id, null);
           break;
         }
+        if (fields[2] === 'b64' && fields[3] === '!') {
+          answer.journals.set(id, { id, alive: alive === '1', text: '', unreadable: true });
+          break;
+        }
         const body = readBody(lines, at, fields.slice(2));
         if (!body) throw bad();
-        answer.journals.set(id, { alive: alive === '1', text: body.data.toString('utf8') });
+        answer.journals.set(id, { id, alive: alive === '1', text: body.data.toString('utf8') });
         at = body.last;
         break;
       }
       case '@lastop': {
         const [id, alive] = fields;
-        const body = id ? readBody(lines, at, fields.slice(2)) : undefined;
+        if (!id) throw bad();
+        if (fields[2] === 'b64' && fields[3] === '!') {
+          answer.lastOperation = { id, alive: alive === '1', text: '', unreadable: true };
+          break;
+        }
+        const body = readBody(lines, at, fields.slice(2));
         if (!body) throw bad();
-        answer.lastOperation = { alive: alive === '1', text: body.data.toString('utf8') };
+        answer.lastOperation = { id, alive: alive === '1', text: body.data.toString('utf8') };
         at = body.last;
         break;
       }
@@ -274,6 +290,34 @@ export function hostError(
       'CONFIG_ERROR',
       `${path} is a ${c ?? 'special file'}, not a regular file; refusing to use it`,
       withStderr({ server: target, file: path, section: null, key: null }),
+    );
+  }
+  if (error.code === 'CONFIG_ERROR' && a === 'notdir') {
+    // `@error CONFIG_ERROR notdir B64(path) KIND`: a file, fifo, socket or device where a directory goes (the lock's .break).
+    const path = unb64(b ?? '');
+    const kind = c === 'file' ? 'regular file' : (c ?? 'special file');
+    return new BootstrapError(
+      'CONFIG_ERROR',
+      `${path} is a ${kind}, not a directory; refusing to use it`,
+      withStderr({ server: target, file: path, section: null, key: null }),
+    );
+  }
+  if (error.code === 'LOCKED' && a === 'breaking') {
+    // `@error LOCKED breaking B64(lock)`: the lock is stale, but another taker is breaking it (its
+    // .break is there) and was still at it when the wait ran out. No holder to name: it is gone.
+    const path = unb64(b ?? '');
+    return new BootstrapError(
+      'LOCKED',
+      `${target}: the stale lock ${path} is being broken by another process (${path}.break is there); try again`,
+      withStderr({
+        server: target,
+        pid: null,
+        operation: null,
+        command: null,
+        started_at: null,
+        file: path,
+        breaking: true,
+      }),
     );
   }
   if (error.code === 'INTERNAL' && a !== undefined) {

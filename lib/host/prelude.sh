@@ -25,6 +25,22 @@ b_enc() {
 b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
 
+# A monotonic clock, which no step of the wall clock moves, for every duration the program measures
+# (a hook's run, a wait): whole seconds in _mono and hundredths in _mono_f (two digits), from
+# /proc/uptime read with builtins (no process); `date +%s` only where there is none. Durations in
+# hundredths come from differences (b_mono_since), never from hundredths since boot, which mksh's
+# 32-bit arithmetic could not hold.
+b_mono() {
+  _mono=''
+  { read -r _mono _ < /proc/uptime; } 2>/dev/null
+  case "$_mono" in
+    [0-9]*.[0-9][0-9]) _mono_f=${_mono#*.} _mono=${_mono%.*} ;;
+    *) _mono=$(date +%s) _mono_f=00 ;;
+  esac
+}
+# b_mono_since S F: hundredths of a second from b_mono's reading S F to a new one, in _since.
+b_mono_since() { b_mono; _since=$(( (_mono - $1) * 100 + 1$_mono_f - 1$2 )); }
+
 # Fault points let tests kill the program at a named step (kill -9 atomicity tests).
 # Inside a pipeline the step runs in a subshell, where $$ is still the main shell: kill both.
 b_fault() {
@@ -104,6 +120,8 @@ b_write_commit() {
   b_fault write:temp
   sync "$_w_tmp" 2>/dev/null || sync
   b_fault write:synced
+  # mv(1) moves a file into a directory found at its target (or a symlink to one): never a write.
+  if [ -d "$1" ]; then rm -f "$_w_tmp"; return 1; fi
   mv -f "$_w_tmp" "$1" || { rm -f "$_w_tmp"; return 1; }
   b_fault write:renamed
   sync "$_w_dir" 2>/dev/null || sync
@@ -122,7 +140,7 @@ b_write_b64() {
 # Creates the state dir's folders; refuses first (CONFIG_ERROR, nothing created) when the lock's
 # path is a symlink or no regular file, since the lock would refuse it anyway.
 b_mkdirs() {
-  b_lock_refused "$B_STATE/bootstrap.pid" && return 2
+  b_path_refused "$B_STATE/bootstrap.pid" && return 2
   if [ ! -d "$B_STATE" ]; then mkdir -p "$B_STATE" && chmod 0750 "$B_STATE" || return 1; fi
   [ -d "$B_STATE/products" ] && [ -d "$B_STATE/operations" ] && [ -d "$B_STATE/logs" ] ||
     mkdir -p "$B_STATE/products" "$B_STATE/operations" "$B_STATE/logs"
@@ -241,9 +259,14 @@ b_journal_runner() {
 # b_queue_journal ID @lastop: the same as `@lastop ID ALIVE ...`, whose text is the journal's first
 # line only (what heartbeat.get says of the last operation, without the steps' output), and
 # nothing at all when there is no journal.
+# A symlink or anything but a regular file at a journal's path is no journal: refused (CONFIG_ERROR,
+# b_path_refused), or with @lastop passed over.
 b_queue_journal() {
   _j="$B_STATE/operations/$1.json"
-  if [ ! -f "$_j" ]; then [ -n "${2:-}" ] || b_emit "@journal $1 absent"; return 0; fi
+  if [ -L "$_j" ] || [ ! -f "$_j" ]; then
+    [ -n "${2:-}" ] || b_path_refused "$_j" || b_emit "@journal $1 absent"
+    return 0
+  fi
   # Its content is sent as read after the liveness check, so a runner that ended meanwhile is
   # seen with the final journal it wrote.
   b_journal_runner "$_j"
@@ -443,17 +466,27 @@ b_keep_plan() {
 B_LOCKED=0
 B_STALE=''
 
-# b_lock_refused PATH: 0 (and @error CONFIG_ERROR emitted) when the lock's path holds what no lock
-# may be: a symlink (never followed), or anything but a regular file (a directory, which ln(1)
-# would link into and `exec 9<>` cannot open; a fifo, a socket, a device):
+# b_path_refused PATH: 0 (and @error CONFIG_ERROR emitted) when a path the program writes or opens
+# (the lock, a journal, a log) holds what none of them may be: a symlink (never followed), or
+# anything but a regular file (a directory, which ln(1) would link into and mv(1) move into, and
+# `exec 9<>` cannot open; a fifo, which an open for writing waits on for good; a socket, a device):
 # `@error CONFIG_ERROR symlink B64` | `@error CONFIG_ERROR notfile B64 directory|fifo|socket|device|other`.
-b_lock_refused() {
+# b_path_refused PATH dir: the same for a path that must be a directory (LOCK.break), with
+# `@error CONFIG_ERROR notdir B64 file|fifo|socket|device|other` for anything else there.
+b_path_refused() {
   if [ -L "$1" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$1")"; return 0; fi
-  [ -e "$1" ] && [ ! -f "$1" ] || return 1
-  if [ -d "$1" ]; then _lr=directory; elif [ -p "$1" ]; then _lr=fifo; elif [ -S "$1" ]; then _lr=socket
-  elif [ -b "$1" ] || [ -c "$1" ]; then _lr=device; else _lr=other; fi
-  b_emit "@error CONFIG_ERROR notfile $(b_str64 "$1") $_lr"
+  if [ -n "${2:-}" ]; then [ -e "$1" ] && [ ! -d "$1" ] || return 1; _lw=notdir
+  else [ -e "$1" ] && [ ! -f "$1" ] || return 1; _lw=notfile; fi
+  if [ -f "$1" ]; then _lr=file; elif [ -d "$1" ]; then _lr=directory; elif [ -p "$1" ]; then _lr=fifo
+  elif [ -S "$1" ]; then _lr=socket; elif [ -b "$1" ] || [ -c "$1" ]; then _lr=device; else _lr=other; fi
+  b_emit "@error CONFIG_ERROR $_lw $(b_str64 "$1") $_lr"
   return 0
+}
+
+# b_runner_paths: a long operation's journal and log, refused (b_path_refused) when anything but a
+# regular file is at their paths: checked under the lock, before the journal is first written.
+b_runner_paths() {
+  ! b_path_refused "$B_STATE/operations/$J_ID.json" && ! b_path_refused "$B_STATE/logs/$J_ID.log"
 }
 
 # A lock record as read: its first 4 KiB (ours are far shorter; anything else is not ours to relay whole).
@@ -479,18 +512,19 @@ b_lock_record() {
   printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$B_SELF" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
 }
 
-# Has WAIT (seconds) passed since the first time this was asked? (`date` only once the lock is found taken.)
+# Has WAIT (seconds) passed since the first time this was asked? On the monotonic clock (b_mono):
+# a step of the wall clock neither ends a wait early nor makes it endless.
 b_past_deadline() {
-  _now=$(date +%s)
-  [ -n "$_deadline" ] || _deadline=$((_now + $1))
-  [ "$_now" -ge "$_deadline" ]
+  if [ -z "$_deadline" ]; then b_mono; _deadline=1 _dl_s=$_mono _dl_f=$_mono_f; fi
+  b_mono_since "$_dl_s" "$_dl_f"
+  [ "$_since" -ge $(($1 * 100)) ]
 }
 
 # b_take_lock OPERATION COMMAND WAIT_SECONDS: 0 taken; 1 held by a live process (@locked emitted); 2 refused.
 b_take_lock() {
   _lk="$B_STATE/bootstrap.pid"
-  b_lock_refused "$_lk" && return 2
-  _deadline=''
+  b_path_refused "$_lk" && return 2
+  _deadline='' _brk_tries=0
   if b_use_flock; then
     exec 9<>"$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot open $_lk")"; return 2; }
     _tries=0
@@ -545,7 +579,19 @@ b_take_lock() {
       # is stale (an empty one is what a flock host leaves on release, or a power loss before the
       # data hit disk; an unproven one another tool's bare PID).
       if ! b_holder_alive "$_opid" "$_ost"; then
-        b_break_stale "$_lk" "$_old" && [ -n "$_old" ] && B_STALE=$_old
+        b_break_stale "$_lk" "$_old"
+        case $? in
+          0) [ -n "$_old" ] && B_STALE=$_old; continue ;;
+          2) return 2 ;;
+          3) continue ;;
+        esac
+        # Another taker is breaking it (or was, and died doing so): past the wait, LOCKED says so.
+        # A break takes a moment, so a few looks are allowed past it, as for an empty record.
+        _brk_tries=$((${_brk_tries:-0} + 1))
+        if b_past_deadline "${3:-0}" && [ "$_brk_tries" -gt 10 ]; then
+          b_emit "@error LOCKED breaking $(b_str64 "$_lk")"; return 1
+        fi
+        b_sleep 0.05
         continue
       fi
       if b_past_deadline "${3:-0}"; then b_locked "$_old"; return 1; fi
@@ -561,18 +607,63 @@ b_take_lock() {
   return 0
 }
 
-# Without flock, breaking a stale lock is serialised by a directory (atomic mkdir), so two takers
-# can never both remove it and one of them remove the other's fresh lock.
+# Without flock, breaking a stale lock is serialised by a directory, LOCK.break, so that two takers
+# can never both remove it and one of them remove the other's fresh lock. Its maker enters only once
+# it has put its own file in it, named PID.START (b_pid_stat), and found no other there: whoever
+# writes there later sees that file and backs off. Only the maker removes its file, and the
+# directory goes with rmdir(1), which removes none but an empty one: a .break is never taken from
+# a breaker that runs, whatever anyone's clock says. One left over (its breaker killed, or made by
+# hand) is cleared by b_break_reap.
+# b_break_stale LOCK RECORD: 0 removed; 3 no longer RECORD there; 1 another taker is at it; 2 refused.
 b_break_stale() {
   _brk="$1.break"
-  if mkdir "$_brk" 2>/dev/null; then
-    _bs=$(b_read_lock "$1") && [ "$_bs" = "$2" ] && rm -f "$1"
-    rmdir "$_brk"
-  else
-    _age=$(( $(date +%s) - $(stat -c %Y "$_brk" 2>/dev/null || date +%s) ))
-    [ "$_age" -gt 30 ] && rmdir "$_brk" 2>/dev/null
-    b_sleep 0.05
+  if ! mkdir "$_brk" 2>/dev/null; then
+    b_path_refused "$_brk" dir && return 2
+    b_break_reap "$_brk"
+    return 1
   fi
+  b_pid_stat "$B_SELF"
+  _bme="$_brk/$B_SELF.$_ps_start"
+  { : > "$_bme"; } 2>/dev/null || return 1
+  _brc=1
+  if b_break_alone "$_brk" "$_bme"; then
+    _brc=3
+    _bs=$(b_read_lock "$1") && [ "$_bs" = "$2" ] && rm -f "$1" && _brc=0
+  fi
+  rm -f "$_bme"
+  rmdir "$_brk" 2>/dev/null
+  return $_brc
+}
+
+# Is FILE the only entry of DIR?
+b_break_alone() {
+  for _be in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    { [ -e "$_be" ] || [ -L "$_be" ]; } && [ "$_be" != "$2" ] && return 1
+  done
+  return 0
+}
+
+# Clears a LOCK.break that no breaker that runs is in: every entry a PID.START file of a process
+# that is gone (b_holder_alive), or none at all. A fresh one (made in the last 2 seconds by the
+# wall clock) is left to its maker, who may not have put its file in yet; one made 2 seconds ago or
+# more, or in the future (a clock stepped back since), is cleared at once. Anything else in it is
+# left alone.
+b_break_reap() {
+  _bm=$(stat -c %Y "$1" 2>/dev/null) || return 0
+  _bnow=$(date +%s)
+  case "$_bm$_bnow" in '' | *[!0-9]*) return 0 ;; esac
+  [ "$_bm" -gt "$_bnow" ] || [ $((_bnow - _bm)) -ge 2 ] || return 0
+  for _be in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    [ -e "$_be" ] || [ -L "$_be" ] || continue
+    _bn=${_be##*/}
+    case "$_bn" in *.*) ;; *) return 0 ;; esac
+    _bp=${_bn%%.*} _bt=${_bn#*.}
+    case "$_bp" in '' | *[!0-9]*) return 0 ;; esac
+    case "$_bt" in *[!0-9]*) return 0 ;; esac
+    b_holder_alive "$_bp" "$_bt" && return 0
+    rm -f "$_be"
+  done
+  rmdir "$1" 2>/dev/null
   return 0
 }
 
@@ -696,8 +787,9 @@ b_finish() {
 b_run_hook() {
   _log="$B_STATE/logs/$J_ID.log"
   _off=$(wc -c < "$_log" 2>/dev/null || echo 0)
-  # One `date` for the seconds (the timeout's measure) and the step's ISO time, at each end.
-  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _t0=${_d%% *} _st=${_d#* }
+  # The timeout's measure on the monotonic clock (b_mono: no process), the step's times the wall
+  # clock's: one `date` at each end, as ever.
+  b_mono; _t0=$_mono _t0f=$_mono_f _st=$(b_now)
   (
     cd / || exit 126
     # Exactly SPEC 2.4's variables: nothing BOOTSTRAP_* inherited from whoever started us.
@@ -718,7 +810,7 @@ b_run_hook() {
   [ "$_rc" -eq 0 ] && { b_journal_write; return 0; }
   case "$_rc" in
     124 | 137 | 143)
-      if [ "$_elapsed" -ge "$B_HOOK_TIMEOUT" ]; then
+      if [ "$_elapsed" -ge $((B_HOOK_TIMEOUT * 100)) ]; then
         b_fail HOOK_TIMEOUT "$2 hook of $1 ran longer than $B_HOOK_TIMEOUT s" \
           "{\"product\":\"$1\",\"action\":\"$2\",\"timeoutSeconds\":$B_HOOK_TIMEOUT}"
         return 1
@@ -729,9 +821,10 @@ b_run_hook() {
 }
 
 # b_step_done PRODUCT ACTION EXIT: adds b_run_hook's step to the journal's list (its start, its
-# end now, the last 4 KiB of what it printed).
+# end now, the last 4 KiB of what it printed); how long it ran, in hundredths of a second on the
+# monotonic clock, in _elapsed.
 b_step_done() {
-  _d=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ'); _elapsed=$((${_d%% *} - _t0)) _fin=${_d#* }
+  b_mono_since "$_t0" "$_t0f"; _elapsed=$_since _fin=$(b_now)
   _out=$(tail -c +$((_off + 1)) "$_log" | tail -c 4096 | b_json_stdin 1)
   J_STEPS="$J_STEPS${J_STEPS:+,}{\"product\":\"$1\",\"action\":\"$2\",\"exitCode\":$3,\"startedAt\":\"$_st\",\"finishedAt\":\"$_fin\",\"output\":$_out}"
 }
@@ -756,8 +849,8 @@ b_on_signal() {
 # or WAIT runs out), then dump it.
 b_follow() {
   _fj="$B_STATE/operations/$1.json"
-  _fdl=$(( $(date +%s) + $2 ))
-  while [ -f "$_fj" ] && [ "$(date +%s)" -lt "$_fdl" ]; do
+  b_mono; _fd0=$_mono _fd0f=$_mono_f
+  while [ -f "$_fj" ] && [ ! -L "$_fj" ] && b_mono_since "$_fd0" "$_fd0f" && [ "$_since" -lt $(($2 * 100)) ]; do
     b_journal_runner "$_fj"
     b_pid_alive "$_jp" "$_js" || break
     # A final journal is written just before the runner lets go of the lock: wait for it to be

@@ -236,6 +236,9 @@ function renderRunnerBody(plan: LongPlan): string {
     'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
     `b_take_lock "$J_ID" "$J_COMMAND" ${plan.waitLockSeconds} || exit 0`,
     '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
+    // Nothing but a regular file (or nothing) at the journal's and the log's paths: refused before
+    // anything changes (a directory there took the journal in, a fifo hung the runner holding the lock).
+    'b_runner_paths || exit 0',
     `${expectLine(plan.expect)} || exit 0`,
     "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT; trap 'b_on_signal HUP' HUP",
     'J_STARTED=$(b_now); b_pid_stat $$; J_PID_START=$_ps_start',

@@ -103,6 +103,7 @@ const BUSYBOX_APPLETS = [
   'mv',
   'rm',
   'mkdir',
+  'rmdir',
   'chmod',
   'date',
   'cut',
