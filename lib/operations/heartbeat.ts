@@ -1,10 +1,11 @@
 import type { ProductConfig } from '../config/bootstrap-config.ts';
+import type { ErrorBody } from '../errors.ts';
 import type { CheckResult } from '../host/parse.ts';
 import { parseLockRecord } from '../host/parse.ts';
 import { type CheckPlan, renderChecks } from '../host/programs.ts';
-import { readJournalHead } from './journal.ts';
+import { type JournalRecord, journalError, journalLeftovers, parseJournalHead } from './journal.ts';
 import { currentMode } from './server-mode.ts';
-import { execProgram, type Snapshot } from './snapshot.ts';
+import { execProgram, journalPath, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './target.ts';
 
 export interface HeartbeatAnswer {
@@ -17,10 +18,27 @@ export interface HeartbeatAnswer {
     command: string | null;
     started_at: string | null;
   } | null;
-  lastOperation: { id: string; command: string; status: string; finishedAt: string | null } | null;
+  lastOperation: LastOperation | null;
   uptimeSeconds: number;
   load: [number, number, number];
 }
+
+/**
+ * SPEC 2.5.1's `lastOperation`: the newest journal's `id`, `command`, `status`, `finishedAt`. When
+ * that journal cannot be read (corrupt, truncated, unreadable on the host), the heartbeat still
+ * answers: the operation is reported `failed` (a status of SPEC 2.5's journals: no caller waits
+ * for it, none takes it for a success), with `error` (SPEC 2.6's shape, as a journal's) saying why,
+ * and `id` and `command` as far as they can be told (null when they cannot).
+ */
+export type LastOperation =
+  | { id: string; command: string; status: string; finishedAt: string | null }
+  | {
+      id: string | null;
+      command: string | null;
+      status: 'failed';
+      finishedAt: null;
+      error: ErrorBody;
+    };
 
 export interface AppstackAnswer {
   status: 'healthy' | 'degraded' | 'down';
@@ -38,26 +56,37 @@ export function heartbeatGet(host: HostTarget, snapshot: Snapshot): HeartbeatAns
     products[name] = { version: state.version ?? null, status: state.status ?? null };
   }
   const lock = snapshot.answer.lock;
-  let lastOperation: HeartbeatAnswer['lastOperation'] = null;
-  const dump = snapshot.answer.lastOperation;
-  if (dump) {
-    const journal = readJournalHead(host.name, dump);
-    lastOperation = {
-      id: journal.id,
-      command: journal.command,
-      status: journal.status,
-      finishedAt: journal.finishedAt,
-    };
-  }
+  const dump: JournalRecord | undefined = snapshot.answer.lastOperation;
   return {
     mode: currentMode(snapshot),
     role: snapshot.server.role ?? null,
     products,
     lock: lock?.kind === 'record' && lock.alive ? parseLockRecord(lock.record) : null,
-    lastOperation,
+    lastOperation: dump ? lastOperationOf(host, dump) : null,
     uptimeSeconds: snapshot.answer.facts.uptime ?? 0,
     load: snapshot.answer.facts.load ?? [0, 0, 0],
   };
+}
+
+/** The newest journal as `lastOperation`; one that cannot be read is reported, never thrown. */
+function lastOperationOf(host: HostTarget, dump: JournalRecord): LastOperation {
+  const parsed = parseJournalHead(dump);
+  if ('value' in parsed) {
+    const { id, command, status, finishedAt } = parsed.value;
+    return { id, command, status, finishedAt };
+  }
+  // The record's id is the file's name; a host whose record gives none leaves what the text says.
+  const left = journalLeftovers(dump.text);
+  const id = dump.id ?? left.id;
+  const error = journalError(host.name, parsed.problem, journalPath(host, id ?? '')).toJSON();
+  if (id === null) {
+    // Which journal it was cannot be told: the error names the folder it is in.
+    const folder = `${host.stateDir}/operations/`;
+    error.message = `${host.name}: the newest journal in ${folder}: ${parsed.problem.kind} journal (${parsed.problem.reason})`;
+    error.details['file'] = folder;
+  }
+  error.details['operationId'] = id;
+  return { id, command: left.command, status: 'failed', finishedAt: null, error };
 }
 
 /** The products heartbeat.appstack checks: the recorded role's (SPEC 2.5), or all while none is recorded. */

@@ -94,10 +94,13 @@ export function heartbeatText(h: HeartbeatAnswer): string {
   out.push(
     h.lock ? `  locked by pid ${h.lock.pid} running ${h.lock.command} (${h.lock.operation})` : '  not locked',
   );
-  if (h.lastOperation)
+  const last = h.lastOperation;
+  if (last) {
     out.push(
-      `  last operation: ${h.lastOperation.command} ${h.lastOperation.status} (${h.lastOperation.id})`,
+      `  last operation: ${last.command ?? '(command unknown)'} ${last.status} (${last.id ?? 'id unknown'})`,
     );
+    if ('error' in last) out.push(`    ${last.error.message}`);
+  }
   return out.join('\n');
 }
 

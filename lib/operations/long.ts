@@ -10,7 +10,7 @@ import { type LongPlan, renderFollow, renderLong } from '../host/programs.ts';
 import { present } from '../optional.ts';
 import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
-import { execProgram, type Snapshot } from './snapshot.ts';
+import { execProgram, journalPath, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './target.ts';
 import { type DryRun, runWriteLoop } from './write-loop.ts';
 
@@ -32,9 +32,10 @@ export interface LongStart {
   plan(host: HostTarget, snapshot: Snapshot, id: string): LongSteps;
 }
 
+/** Operation `id`'s journal in a host's answer; one that is no journal is a CONFIG_ERROR naming its file. */
 function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal | null {
   const dump = answer.journals.get(id);
-  return dump ? readJournal(host.name, dump) : null;
+  return dump ? readJournal(host.name, dump, journalPath(host, id)) : null;
 }
 
 /** Starts a long command and returns its journal once it runs (or its final one, when the id already ran). */
@@ -89,7 +90,12 @@ export async function runLong(
   return followOperation(host, started.id, options);
 }
 
-/** Waits for an operation's journal to be final, in long polls on the host. */
+/**
+ * Waits for an operation's journal to be final, in long polls on the host. The operation is one
+ * this process started (or found running under the id it was asked to start): its journal was
+ * there, so one that vanishes, or stops being a journal, while it runs is not the caller's doing
+ * (see `journalLost`).
+ */
 export async function followOperation(
   host: HostTarget,
   operationId: string,
@@ -110,10 +116,49 @@ export async function followOperation(
       ...options,
       timeoutMs: Math.max(options.timeoutMs ?? 0, (FOLLOW_WAIT_SECONDS + 30) * 1000),
     });
-    const journal = journalFrom(host, answer, operationId);
-    if (!journal) throw operationNotFound(host, operationId);
+    let journal: Journal | null;
+    try {
+      journal = journalFrom(host, answer, operationId);
+    } catch (error) {
+      if (error instanceof BootstrapError && error.code === 'CONFIG_ERROR') {
+        throw journalLost(host, operationId, 'became unreadable', error);
+      }
+      throw error;
+    }
+    if (!journal) throw journalLost(host, operationId, 'vanished');
     if (journal.status !== 'running') return journal;
   }
+}
+
+/**
+ * The journal of an operation being followed is gone (or no longer a journal) while the operation
+ * ran: something on the host removed it, most likely one of its hooks (SPEC 2.4: they run with
+ * `BOOTSTRAP_STATE_DIR`), or the state dir with it. The operation ran and its outcome cannot be
+ * told, so this is `HOOK_FAILED` (SPEC 2.6: exit 4, the operation failed while running its hooks;
+ * the runner reports a run stopped by a signal the same way). Not `INVALID_REQUEST` (the caller
+ * asked for nothing malformed), not `INTERNAL` (no bug of the tool), not `CONFIG_ERROR` (SPEC 2.6
+ * promises that nothing changed after one, and hooks may have run).
+ */
+function journalLost(
+  host: HostTarget,
+  operationId: string,
+  how: 'vanished' | 'became unreadable',
+  cause?: BootstrapError,
+): BootstrapError {
+  const file = journalPath(host, operationId);
+  return new BootstrapError(
+    'HOOK_FAILED',
+    `${host.name}: the journal of ${operationId} (${file}) ${how} while the operation ran` +
+      ` (a hook, or someone else, removed or changed it, or the state dir); its outcome is unknown`,
+    {
+      server: host.name,
+      operationId,
+      file,
+      lost: how === 'vanished' ? 'vanished' : 'unreadable',
+      ...(cause ? { reason: cause.message } : {}),
+    },
+    { cause },
+  );
 }
 
 export function operationNotFound(host: HostTarget, operationId: string): BootstrapError {

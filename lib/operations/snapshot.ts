@@ -2,11 +2,17 @@ import { createHash } from 'node:crypto';
 import { type BootstrapConfig, parseBootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
 import { runWithHostCode } from '../host/host-code.ts';
-import { type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
+import { type FileState, type HostAnswer, hostError, parseAnswer } from '../host/parse.ts';
 import { type Expectation, type ReadPlan, renderRead } from '../host/programs.ts';
 import { present } from '../optional.ts';
 import { type ProductFile, parseProductIni, parseServerIni, type ServerState } from './state.ts';
 import type { HostTarget, RunOptions } from './target.ts';
+
+/**
+ * A file's record as lib/host/parse.ts gives it, or `unreadable`: the host found a regular file
+ * but could not read it (`@file NAME b64 !`, prelude.sh `b_flush`: permissions, an I/O error).
+ */
+export type FileRecord = FileState | { kind: 'unreadable' };
 
 /** What one read of a host found: the parsed config, the state files and their hashes. */
 export interface Snapshot {
@@ -66,6 +72,8 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 export const productPath = (host: HostTarget, product: string) => `${host.stateDir}/products/${product}.ini`;
 export const serverPath = (host: HostTarget) => `${host.stateDir}/server.ini`;
+export const journalPath = (host: HostTarget, operationId: string) =>
+  `${host.stateDir}/operations/${operationId}.json`;
 
 /** Reads the host (one round trip) and parses bootstrap.ini; a missing or bad one is `CONFIG_ERROR`. */
 export async function readSnapshot(
@@ -88,7 +96,7 @@ export async function readSnapshot(
 export function snapshotFrom(host: HostTarget, answer: HostAnswer, read?: readonly string[]): Snapshot {
   const expectations = new Map<string, Expectation>();
   const text = (name: string, path: string): string | null => {
-    const file = answer.files.get(name);
+    const file = answer.files.get(name) as FileRecord | undefined;
     if (!file || file.kind === 'absent') {
       expectations.set(name, { path, sha256: null });
       return null;
@@ -100,6 +108,14 @@ export function snapshotFrom(host: HostTarget, answer: HostAnswer, read?: readon
         section: null,
         key: null,
       });
+    }
+    if (file.kind === 'unreadable') {
+      // SPEC 2.6: the file the operation depends on is there but unusable, like a malformed one.
+      throw new BootstrapError(
+        'CONFIG_ERROR',
+        `${host.name}: ${path} exists but cannot be read (permissions, or an I/O error)`,
+        { server: host.name, file: path, section: null, key: null, reason: 'unreadable' },
+      );
     }
     // A file read in part has no hash to plan a write from: `expect` refuses to plan from it.
     if (!file.stateOnly) expectations.set(name, { path, sha256: sha256(file.data) });
