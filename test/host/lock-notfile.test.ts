@@ -4,7 +4,7 @@
 // (BOOTSTRAP_NO_FLOCK=1; busybox sh has no flock either way).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { stateTree } from '../support/state-tree.ts';
 
 const busybox = createBusyboxDir();
 const sandboxes: Sandbox[] = [];
@@ -57,44 +58,19 @@ async function place(kind: Kind, path: string): Promise<void> {
   }
 }
 
-/**
- * A tree's entries (kind, mode, a file's bytes), without lib/, the host code cache any program may
- * keep (SPEC 2.2): not state. A fifo or socket is only looked at, never opened (a read would block).
- */
-function tree(root: string): Record<string, string> | null {
-  if (!existsSync(root)) return null;
-  const out: Record<string, string> = {};
-  const walk = (dir: string, rel: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const key = rel === '' ? name : `${rel}/${name}`;
-      if (key === 'lib') continue;
-      const path = join(dir, name);
-      const st = lstatSync(path);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) {
-        out[key] = `dir ${mode}`;
-        walk(path, key);
-      } else if (st.isFile()) out[key] = `file ${mode} ${readFileSync(path).toString('base64')}`;
-      else if (st.isSymbolicLink()) out[key] = `symlink ${readlinkSync(path)}`;
-      else out[key] = `${st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'other'} ${mode}`;
-    }
-  };
-  walk(root, '');
-  return out;
-}
-const stateTree = (sandbox: Sandbox) => tree(sandbox.stateDir);
+const stateOf = (sandbox: Sandbox) => stateTree(sandbox.stateDir);
 
 async function refusedWithConfigError(sandbox: Sandbox, host: HostTarget, request: CommandRequest) {
-  const before = stateTree(sandbox);
-  const hooksRan = tree(join(sandbox.root, 'out'));
+  const before = stateOf(sandbox);
+  const hooksRan = stateTree(join(sandbox.root, 'out'));
   const error = await runCommand(host, request).then(
     (answer) => assert.fail(`${request.command}: expected CONFIG_ERROR, got ${JSON.stringify(answer)}`),
     (e: unknown) => e,
   );
   assert.ok(error instanceof BootstrapError, String(error));
   assert.equal(error.code, 'CONFIG_ERROR', `${request.command}: ${error.message}`);
-  assert.deepEqual(stateTree(sandbox), before, `${request.command} changed the state dir`);
-  assert.deepEqual(tree(join(sandbox.root, 'out')), hooksRan, `${request.command} ran a hook`);
+  assert.deepEqual(stateOf(sandbox), before, `${request.command} changed the state dir`);
+  assert.deepEqual(stateTree(join(sandbox.root, 'out')), hooksRan, `${request.command} ran a hook`);
   return error;
 }
 

@@ -9,12 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -29,6 +27,7 @@ import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { stateTree } from '../support/state-tree.ts';
 
 const busybox = createBusyboxDir();
 const sandboxes: Sandbox[] = [];
@@ -59,29 +58,6 @@ function place(sandbox: Sandbox, kind: Kind, path: string): void {
   } else symlinkSync(join(sandbox.root, 'not-there'), path);
 }
 
-/** A tree's entries (kind, mode, a file's bytes), without lib/ (the host code cache). Never opens a fifo. */
-function tree(root: string): Record<string, string> | null {
-  if (!existsSync(root)) return null;
-  const out: Record<string, string> = {};
-  const walk = (dir: string, rel: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const key = rel === '' ? name : `${rel}/${name}`;
-      if (key === 'lib') continue;
-      const path = join(dir, name);
-      const st = lstatSync(path);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) {
-        out[key] = `dir ${mode}`;
-        walk(path, key);
-      } else if (st.isFile()) out[key] = `file ${mode} ${readFileSync(path).toString('base64')}`;
-      else if (st.isSymbolicLink()) out[key] = `symlink ${readlinkSync(path)}`;
-      else out[key] = `${st.isFIFO() ? 'fifo' : 'other'} ${mode}`;
-    }
-  };
-  walk(root, '');
-  return out;
-}
-
 const MESSAGE: Record<Kind, (path: string) => string> = {
   directory: (path) => `${path} is a directory, not a regular file; refusing to use it`,
   fifo: (path) => `${path} is a fifo, not a regular file; refusing to use it`,
@@ -96,8 +72,8 @@ async function refused(
   path: string,
   kind: Kind,
 ) {
-  const state = tree(sandbox.stateDir);
-  const out = tree(join(sandbox.root, 'out'));
+  const state = stateTree(sandbox.stateDir);
+  const out = stateTree(join(sandbox.root, 'out'));
   const error = await runCommand(host, request).then(
     (answer) => assert.fail(`expected CONFIG_ERROR, got ${JSON.stringify(answer)}`),
     (e: unknown) => e,
@@ -106,8 +82,8 @@ async function refused(
   assert.equal(error.code, 'CONFIG_ERROR', error.message);
   assert.equal(error.details['file'], path);
   assert.equal(error.message, MESSAGE[kind](path));
-  assert.deepEqual(tree(sandbox.stateDir), state, 'the state dir changed');
-  assert.deepEqual(tree(join(sandbox.root, 'out')), out, 'a hook ran');
+  assert.deepEqual(stateTree(sandbox.stateDir), state, 'the state dir changed');
+  assert.deepEqual(stateTree(join(sandbox.root, 'out')), out, 'a hook ran');
   if (kind === 'directory') assert.deepEqual(readdirSync(path), [], 'something was moved into it');
   if (kind === 'symlink') assert.equal(readFileSync(join(sandbox.root, 'victim'), 'utf8'), 'precious\n');
   if (kind === 'dangling symlink') assert.equal(existsSync(join(sandbox.root, 'not-there')), false);
