@@ -272,6 +272,7 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
         server.closeAllConnections();
       });
       if (closeOptions.waitForJobs !== false) await worker.idle();
+      else worker.stop();
       await fleet.close();
     },
   };

@@ -47,6 +47,11 @@ export interface LocalRuns {
   idle(): Promise<void>;
   /** Jobs running now. */
   running(): number;
+  /**
+   * Stops following servers' operations, which go on on their hosts (`serve` stopping): a
+   * follower no longer reads the host nor calls back. Fleet runs go on to their end.
+   */
+  stop(): void;
 }
 
 async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
@@ -106,7 +111,7 @@ async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
   });
 }
 
-async function followServerJob(deps: LocalRunsDeps, job: ServerJob): Promise<void> {
+async function followServerJob(deps: LocalRunsDeps, job: ServerJob, stopped: AbortSignal): Promise<void> {
   const now = deps.now ?? (() => new Date());
   const run = {
     operationId: job.operationId,
@@ -117,11 +122,24 @@ async function followServerJob(deps: LocalRunsDeps, job: ServerJob): Promise<voi
   };
   let polls = 0;
   for (;;) {
+    if (stopped.aborted) return;
     const answer = await pollOperation(deps, { ...run, polls });
     polls = answer.polls;
     if (answer.done) break;
-    await new Promise((resolve) => setTimeout(resolve, deps.pollMs ?? 100));
+    // A host that cannot be read is polled for up to a day (MAX_POLLS): a stop must not wait on it.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, deps.pollMs ?? 100);
+      stopped.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
   }
+  if (stopped.aborted) return;
   await deliverOperation(deps, run);
 }
 
@@ -145,6 +163,7 @@ function namedBy(job: RunJob): Named {
 /** A driver that runs jobs in this process; a job's unexpected failure is logged. */
 export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
   const jobs = new Set<Promise<void>>();
+  const stopping = new AbortController();
   const dispatched = new Map<string, Named>();
   return {
     async dispatch(job) {
@@ -161,12 +180,12 @@ export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
         );
       }
       dispatched.set(job.operationId, named);
-      const work = (job.kind === 'fleet' ? runFleetJob(deps, job) : followServerJob(deps, job)).catch(
-        (error: unknown) => {
-          const body = errorBody(error);
-          deps.log?.(`run ${job.operationId} failed: ${body.code} ${body.message}`);
-        },
-      );
+      const work = (
+        job.kind === 'fleet' ? runFleetJob(deps, job) : followServerJob(deps, job, stopping.signal)
+      ).catch((error: unknown) => {
+        const body = errorBody(error);
+        deps.log?.(`run ${job.operationId} failed: ${body.code} ${body.message}`);
+      });
       jobs.add(work);
       void work.finally(() => jobs.delete(work));
     },
@@ -174,5 +193,6 @@ export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
       while (jobs.size > 0) await Promise.all([...jobs]);
     },
     running: () => jobs.size,
+    stop: () => stopping.abort(),
   };
 }
