@@ -15,7 +15,9 @@ export type IniDocument = Record<string, Record<string, string>>;
 export function parseIni(text: string, file = 'INI text', options: { once?: boolean } = {}): IniDocument {
   refuseProtoNames(text, file);
   if (options.once) refuseRepeats(text, file);
-  const raw = ini.parse(escapeSectionDots(text)) as Record<string, unknown>;
+  // Most files have no dotted section: they are read as they are, in one pass of the package.
+  const dotted = DOTTED_HEADER.test(text);
+  const raw = ini.parse(dotted ? escapeSectionDots(text) : text) as Record<string, unknown>;
   const doc: IniDocument = nameRecord();
   for (const [name, value] of Object.entries(raw)) {
     if (!isPlainObject(value)) {
@@ -23,13 +25,18 @@ export function parseIni(text: string, file = 'INI text', options: { once?: bool
       doc[''][name] = scalar(value);
     }
   }
-  // The package moves a section whose name it unescaped to the end: sections keep file order here.
   const sections = Object.keys(raw).filter((name) => isPlainObject(raw[name]));
-  const order = sectionOrder(text);
-  sections.sort((a, b) => (order.get(a) ?? order.size) - (order.get(b) ?? order.size));
+  if (dotted) {
+    // The package moves a section whose name it unescaped to the end: sections keep file order here.
+    const order = sectionOrder(text);
+    sections.sort((a, b) => (order.get(a) ?? order.size) - (order.get(b) ?? order.size));
+  }
   for (const name of sections) doc[name] = flattenSection(raw[name] as Record<string, unknown>);
   return doc;
 }
+
+/** A `[name]` line whose name holds a dot: only then is the text escaped and reordered. */
+const DOTTED_HEADER = /^\[[^\]\r\n]*\.[^\]\r\n]*\]/m;
 
 /** A `[name]` line as the package reads one (the whole line; nothing may come before the `[`). */
 const HEADER = /^\[([^\]]*)\]\s*$/;
@@ -40,7 +47,6 @@ const HEADER = /^\[([^\]]*)\]\s*$/;
  * by the file's own rules) under the name it was written with.
  */
 function escapeSectionDots(text: string): string {
-  if (!text.includes('.')) return text;
   return text
     .split('\n')
     .map((line) => {

@@ -14,11 +14,12 @@ b_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 b_b64() { base64 -w 0 2>/dev/null || base64 | tr -d '\n'; }
 b_b64_file() { b_b64 < "$1"; }
 b_str64() { printf '%s' "$1" | b_b64; }
-# One field of a record in _f: `=TEXT` when TEXT needs no encoding (no fork), else base64 (which
-# never starts with `=`). lib/host/parse.ts reads both.
+# b_enc TEXT [PLAIN]: one field of a record in _f: `=TEXT` when TEXT holds only the characters of
+# the bracket set PLAIN (no fork), else base64 (which never starts with `=`). lib/host/parse.ts
+# reads both. The default set leaves out spaces, which separate fields.
 b_enc() {
   case "$1" in
-    *[!A-Za-z0-9:/._@%+,=-]*) _f=$(b_str64 "$1") ;;
+    *[!${2:-A-Za-z0-9:/._@%+,=-}]*) _f=$(b_str64 "$1") ;;
     *) _f="=$1" ;;
   esac
 }
@@ -349,10 +350,7 @@ b_checks_done() {
 B_CK_PLAIN='A-Za-z0-9:/._@%+,= ()-'
 b_check_record() {
   b_enc "$2"; _fc=$_f
-  case "$4" in
-    *[!$B_CK_PLAIN]*) _f=$(b_str64 "$4") ;;
-    *) _f="=$4" ;;
-  esac
+  b_enc "$4" "$B_CK_PLAIN"
   b_emit "@check $1 $3 $_fc $_f"
 }
 
