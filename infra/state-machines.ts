@@ -3,7 +3,8 @@
  * each execution named by its operation id (starting it twice starts it once):
  *
  *   fleet run:  Plan → canary loop (Choice/Task, one target a step) → Distributed Map (one child a
- *               target; the gate in the child's step; children never fail the Map) → Aggregate
+ *               target; the gate in the child's step; a step failed for good is counted by
+ *               TargetGaveUp; children never fail the Map) → Aggregate
  *   operation:  Wait → Poll (operation.get) → … until the journal ends → Deliver
  *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side) → Report
  *
@@ -180,6 +181,22 @@ export class RunStateMachines extends Construct {
     // id it has seen with its journal), so a step that failed on its own — the run store or the
     // runs bucket did not answer — runs again before its target is given up as failed.
     retryStepFailure(target);
+    // One that fails for good is still a failure of the run: the give-up step counts it toward
+    // maxErrors before later targets pass the gate (and answers a report the step kept, if any).
+    const gaveUp = new tasks.LambdaInvoke(this, 'TargetGaveUp', {
+      lambdaFunction: worker,
+      payload: sfn.TaskInput.fromObject({
+        step: 'target-gave-up',
+        operationId: sfn.JsonPath.stringAt('$.operationId'),
+        item: sfn.JsonPath.objectAt('$.item'),
+        stepFailure: sfn.JsonPath.objectAt('$.stepFailure'),
+      }),
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+    });
+    retryTransient(gaveUp);
+    retryStepFailure(gaveUp);
+    target.addCatch(gaveUp, { errors: ['States.ALL'], resultPath: '$.stepFailure' });
     map.itemProcessor(target);
     // The Map's own failure (its items or results unreadable): the aggregate step still runs.
     map.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.fleetError' });

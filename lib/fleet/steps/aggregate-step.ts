@@ -6,14 +6,13 @@
  */
 import pLimit from 'p-limit';
 import * as z from 'zod';
-import { BootstrapError } from '../../errors.ts';
 import { present } from '../../optional.ts';
 import { aggregate, type TargetReport, withCallbackOutcome } from '../aggregate.ts';
 import { deliverOnce } from './deliver.ts';
 import { readJson, runKeys, type StepDeps } from './deps.ts';
 import type { FleetRunState, TargetItem } from './events.ts';
 import { upgradeRequest } from './plan.ts';
-import type { IndexedReport } from './target-step.ts';
+import { type IndexedReport, stepFailedReport, THROTTLED } from './target-step.ts';
 
 const manifestSchema = z.looseObject({
   ResultFiles: z.record(z.string(), z.array(z.looseObject({ Key: z.string() }))),
@@ -88,14 +87,8 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   for (const child of failed) {
     if (reports.has(child.index)) continue;
     const kept = await readJson<IndexedReport>(deps.blobs, keys.report(child.index));
-    if (!kept && child.error.startsWith('Lambda.TooManyRequestsException')) continue;
-    const error = new BootstrapError('INTERNAL', `${child.server}: its step failed: ${child.error}`, {
-      server: child.server,
-    });
-    reports.set(
-      child.index,
-      kept ?? { server: child.server, status: 'failed', error: error.toJSON(), index: child.index },
-    );
+    if (!kept && child.error.startsWith(THROTTLED)) continue;
+    reports.set(child.index, kept ?? stepFailedReport(child, child.error));
   }
   const targets = items.map((item): TargetReport => {
     const found = reports.get(item.index);

@@ -64,3 +64,14 @@ export const targetStepSchema = z.looseObject({
   item: targetItemSchema,
 });
 export type TargetStepInput = z.infer<typeof targetStepSchema>;
+
+/**
+ * A Map child whose target step failed for good (its retries spent): the state machine catches
+ * the step's error into `stepFailure` and hands it to the `target-gave-up` step with the item.
+ */
+export const targetGaveUpSchema = z.looseObject({
+  operationId,
+  item: targetItemSchema,
+  stepFailure: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }),
+});
+export type TargetGaveUpInput = z.infer<typeof targetGaveUpSchema>;

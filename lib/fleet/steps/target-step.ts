@@ -9,11 +9,12 @@
  * failure is its report, never the step's failure: the Map's children always succeed, so running
  * targets always finish.
  */
+import { BootstrapError } from '../../errors.ts';
 import type { TargetReport } from '../aggregate.ts';
 import { advanceCanary, mayStart } from '../canary.ts';
 import { countsAsFailure, runOneTarget } from '../target.ts';
 import { countFailureOnce, readJson, runKeys, type StepDeps, workOf } from './deps.ts';
-import type { FleetRunState, TargetItem, TargetStepInput } from './events.ts';
+import type { FleetRunState, TargetGaveUpInput, TargetItem, TargetStepInput } from './events.ts';
 import { upgradeRequest } from './plan.ts';
 
 /** A report and its place in the selection; what a Map child answers. */
@@ -102,6 +103,43 @@ export async function runTargetStep(deps: StepDeps, input: TargetStepInput): Pro
     return skip();
   }
   return workOnce(deps, { ...input, key });
+}
+
+/** The report of a target whose step failed for good (not the target's own failure). */
+export function stepFailedReport(item: TargetItem, failure: string): IndexedReport {
+  const message = `${item.server}: its step failed: ${failure}`.slice(0, 4096);
+  const error = new BootstrapError('INTERNAL', message, { server: item.server });
+  return { server: item.server, status: 'failed', error: error.toJSON(), index: item.index };
+}
+
+/** Lambda's throttling: a step that failed with it to the end never ran, and never touched its host. */
+export const THROTTLED = 'Lambda.TooManyRequestsException';
+
+/**
+ * A Map child whose target step failed for good, every retry spent (the run store or the runs
+ * bucket did not answer, the invocation died): the state machine catches it here, so that its
+ * failure still counts toward `maxErrors` before the next targets pass the gate (SPEC 4). The
+ * report the step kept, if it kept one, answers (and is counted once); else the target failed
+ * with INTERNAL, kept and counted like any failure — or, throttled to the end, was never
+ * started: skipped. Should this step fail too, the child fails and the aggregate step still
+ * reports the target from what was kept.
+ */
+export async function runTargetGaveUp(deps: StepDeps, input: TargetGaveUpInput): Promise<IndexedReport> {
+  const { operationId, item } = input;
+  const key = runKeys(operationId).report(item.index);
+  const kept = await keptReport(deps, operationId, key);
+  if (kept) return kept;
+  const error = input.stepFailure.Error ?? 'States.TaskFailed';
+  if (error === THROTTLED) {
+    await deps.store.recordTarget(operationId, { server: item.server, status: 'skipped' });
+    return { server: item.server, status: 'skipped', index: item.index };
+  }
+  const report = stepFailedReport(item, `${error}: ${input.stepFailure.Cause ?? ''}`);
+  await deps.blobs.put(key, JSON.stringify(report));
+  await countFailureOnce(deps, operationId, item.index);
+  const { index: _index, ...plain } = report;
+  await deps.store.recordTarget(operationId, plain as TargetReport);
+  return report;
 }
 
 /**

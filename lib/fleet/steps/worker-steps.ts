@@ -7,15 +7,16 @@
 import * as z from 'zod';
 import { aggregateFleetRun } from './aggregate-step.ts';
 import type { StepDeps } from './deps.ts';
-import { fleetExecutionSchema, fleetRunStateSchema, targetStepSchema } from './events.ts';
+import { fleetExecutionSchema, fleetRunStateSchema, targetGaveUpSchema, targetStepSchema } from './events.ts';
 import { deliverOperation, operationRunSchema, pollOperation } from './operation.ts';
 import { planFleetRun } from './plan.ts';
-import { runCanaryStep, runTargetStep } from './target-step.ts';
+import { runCanaryStep, runTargetGaveUp, runTargetStep } from './target-step.ts';
 
 export const workerStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('plan'), run: fleetExecutionSchema }),
   z.strictObject({ step: z.literal('canary'), run: fleetRunStateSchema }),
   z.looseObject({ step: z.literal('target'), ...targetStepSchema.shape }),
+  z.looseObject({ step: z.literal('target-gave-up'), ...targetGaveUpSchema.shape }),
   z.strictObject({ step: z.literal('aggregate'), run: fleetRunStateSchema }),
   z.strictObject({ step: z.literal('operation-poll'), run: operationRunSchema }),
   z.strictObject({ step: z.literal('operation-deliver'), run: operationRunSchema }),
@@ -31,6 +32,8 @@ export async function runWorkerStep(deps: StepDeps, input: WorkerStep) {
       return runCanaryStep(deps, input.run);
     case 'target':
       return runTargetStep(deps, input);
+    case 'target-gave-up':
+      return runTargetGaveUp(deps, input);
     case 'aggregate':
       return aggregateFleetRun(deps, input.run);
     case 'operation-poll':

@@ -1,0 +1,139 @@
+// A Map child's target step that fails for good, on the SYNTHESIZED fleet-run state machine (the
+// ASL simulation: Step Functions cannot run here) over the real step handlers and their real cloud
+// peers (dynalite, the loopback S3 server, a callback receiver), host doubles for the targets.
+// Its failure counts toward maxErrors (SPEC 4) before later targets pass the gate; throttled to the
+// end, it never ran and is skipped, uncounted.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
+import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
+import { LambdaServiceError, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
+import {
+  type CloudPeers,
+  cloudBackends,
+  type Definitions,
+  simulatedS3,
+  startCloudPeers,
+  synthesizedDefinitions,
+} from './simulation.ts';
+
+const TARGETS = 6;
+/** The target whose every step fails. */
+const BROKEN = 1;
+
+describe('a target step that fails for good, on the simulated state machine', () => {
+  let definitions: Definitions;
+  let peers: CloudPeers;
+  let hosts: HostDoubles;
+  let backends: ReturnType<typeof cloudBackends>;
+
+  before(async () => {
+    definitions = synthesizedDefinitions();
+    peers = await startCloudPeers(definitions.bucket);
+    hosts = createHostDoubles(TARGETS);
+    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+  });
+  after(() => peers?.close());
+
+  /** One fleet upgrade, one target at a time; every `target` step of BROKEN throws `failure()`. */
+  async function run(operationId: string, maxErrors: number, failure: () => Error) {
+    const deps: StepDeps = {
+      fleet: hosts.fleet,
+      store: backends.store,
+      ledger: backends.ledger,
+      blobs: backends.blobs,
+      deliver: (url, result) =>
+        deliverCallback(url, result, {
+          ...callbackOptionsFromEnv({}, 'test'),
+          backoffBaseMs: 5,
+          backoffMaxMs: 10,
+        }),
+      workFor: () => hosts.work(),
+      concurrencyCap: 10,
+      stoppedRuns: new Set(),
+    };
+    let brokenCalls = 0;
+    const sim = new SimulatedStepFunctions({
+      s3: simulatedS3(peers, definitions),
+      seed: 5,
+      invoke: routeByLogicalId({
+        WorkerFunction: async (payload) => {
+          const step = payload as { step?: string; item?: { index: number } };
+          if (step.step === 'target' && step.item?.index === BROKEN) {
+            brokenCalls += 1;
+            throw failure();
+          }
+          return runWorkerStep(deps, workerStepSchema.parse(payload));
+        },
+      }),
+    });
+    const input = {
+      operationId,
+      startedAt: '2026-11-28T12:00:00.000Z',
+      request: {
+        select: 'all',
+        product: 'deepfiler',
+        version: '3.2.1',
+        canary: 0,
+        maxConcurrency: 1,
+        maxErrors,
+        callbackUrl: peers.receiver.url,
+      },
+    };
+    const touched = hosts.touches.length;
+    const execution = await sim
+      .startExecution({ definition: definitions.fleet, name: operationId, input })
+      .result();
+    const callbacks = peers.receiver.requests.filter(
+      (request) => JSON.parse(request.body).operationId === operationId,
+    );
+    return { execution, callbacks, brokenCalls, touched: hosts.touches.slice(touched) };
+  }
+
+  it('counts its failure: with maxErrors 0, no later target starts', async () => {
+    const { execution, callbacks, brokenCalls, touched } = await run(
+      'op_target_broken',
+      0,
+      () => new Error('the run store did not answer'),
+    );
+    assert.equal(execution.status, 'SUCCEEDED', JSON.stringify(execution));
+    assert.equal(brokenCalls, 4, 'the first call and its three retries');
+    assert.deepEqual(
+      touched.map((t) => t.server),
+      [hosts.names[0]],
+      'only the target before the broken one was worked',
+    );
+    assert.equal(callbacks.length, 1);
+    const posted = JSON.parse(callbacks[0]!.body);
+    assert.deepEqual(posted.summary, { total: TARGETS, succeeded: 1, failed: 1, unreachable: 0, skipped: 4 });
+    const broken = posted.targets.find((t: { server: string }) => t.server === hosts.names[BROKEN]);
+    assert.equal(broken.status, 'failed');
+    assert.equal(broken.error.code, 'INTERNAL');
+    assert.match(broken.error.message, /its step failed: Error: .*the run store did not answer/);
+    const record = await backends.store.get('op_target_broken');
+    assert.equal(record?.failures, 1, 'counted once');
+  });
+
+  it('throttled to the end: skipped, not counted, and the run goes on', async () => {
+    const { execution, callbacks, touched } = await run(
+      'op_target_throttled',
+      0,
+      () => new LambdaServiceError('TooManyRequestsException', 'Rate exceeded'),
+    );
+    assert.equal(execution.status, 'SUCCEEDED', JSON.stringify(execution));
+    assert.equal(touched.length, TARGETS - 1, 'every other target was worked');
+    assert.equal(callbacks.length, 1);
+    const posted = JSON.parse(callbacks[0]!.body);
+    assert.deepEqual(posted.summary, {
+      total: TARGETS,
+      succeeded: TARGETS - 1,
+      failed: 0,
+      unreachable: 0,
+      skipped: 1,
+    });
+    const record = await backends.store.get('op_target_throttled');
+    assert.equal(record?.failures ?? 0, 0);
+  });
+});
