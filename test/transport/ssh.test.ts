@@ -346,6 +346,39 @@ describe('ssh transport: connection failures', () => {
     }
   });
 
+  it('closes at once while a host that accepted TCP has not answered (no wait for the connect timeout)', async () => {
+    const { createServer } = await import('node:net');
+    const held: Array<{ destroy(): void }> = [];
+    // Accepts and never says a word: no SSH banner ever comes.
+    const server = createServer((socket) => held.push(socket));
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'ssh-key-'));
+    const ssh = createSshTransport({
+      host: '127.0.0.1',
+      port,
+      identity: (await generateClientKey(dir)).identityFile,
+      hostKey: `SHA256:${'A'.repeat(43)}`,
+      connectTimeoutMs: 120_000,
+    });
+    try {
+      const error = await rejection(ssh.exec({ program: 'true', timeoutMs: 200 }));
+      assert.equal(error.code, 'TRANSPORT_TIMEOUT');
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise((resolve) => {
+        timer = setTimeout(resolve, 20_000, 'still waiting');
+      });
+      const outcome = await Promise.race([ssh.close().then(() => 'closed'), waited]);
+      clearTimeout(timer);
+      assert.equal(outcome, 'closed', 'close waited for the connect timeout');
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('gives up with UNREACHABLE on a host that allows no session at all (MaxSessions 0)', async () => {
     const sshd = await startSshd({ maxSessions: 0 });
     const ssh = transportTo(sshd);

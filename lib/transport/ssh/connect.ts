@@ -45,11 +45,21 @@ class Retryable extends Error {
   }
 }
 
-/** Connects and authenticates, or rejects with UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH or TRANSPORT_TIMEOUT. */
+/** The connect given up because its connection was closed meanwhile (`signal` aborted). */
+function closedMeanwhile(endpoint: ResolvedEndpoint): BootstrapError {
+  return sshError('UNREACHABLE', endpoint, 'connection closed by the client');
+}
+
+/**
+ * Connects and authenticates, or rejects with UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH or
+ * TRANSPORT_TIMEOUT. `signal` gives the connect up at once (the connection closed while a host
+ * that accepted TCP had not answered yet): nothing waits for its timeout.
+ */
 export async function connectClient(
   endpoint: ResolvedEndpoint,
   settings: ConnectSettings,
   openSocket: SocketOpener,
+  signal: AbortSignal = new AbortController().signal,
 ): Promise<OpenedClient> {
   const deadline = Date.now() + settings.connectTimeoutMs;
   let agent: Awaited<ReturnType<typeof loadClientKeys>>;
@@ -74,12 +84,14 @@ export async function connectClient(
     );
   }
   for (let attempt = 1; ; attempt += 1) {
+    if (signal.aborted) throw closedMeanwhile(endpoint);
     try {
-      return await connectOnce(endpoint, openSocket, agent, check, deadline);
+      return await connectOnce(endpoint, openSocket, agent, check, deadline, signal);
     } catch (error) {
       if (!(error instanceof Retryable)) throw error;
       const delay = 100 * 2 ** (attempt - 1) * (0.5 + Math.random());
-      if (attempt >= settings.connectAttempts || Date.now() + delay >= deadline) throw error.mapped;
+      if (attempt >= settings.connectAttempts || Date.now() + delay >= deadline || signal.aborted)
+        throw error.mapped;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
@@ -91,9 +103,11 @@ function connectOnce(
   agent: Awaited<ReturnType<typeof loadClientKeys>>,
   check: HostKeyCheck,
   deadline: number,
+  closing: AbortSignal,
 ): Promise<OpenedClient> {
   return new Promise((resolve, reject) => {
     const abort = new AbortController();
+    const onClosing = () => fail(closedMeanwhile(endpoint));
     let client: Ssh2Client | undefined;
     let sock: Duplex | undefined;
     let verdict: HostKeyVerdict | undefined;
@@ -102,6 +116,7 @@ function connectOnce(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      closing.removeEventListener('abort', onClosing);
       abort.abort();
       client?.removeAllListeners('ready');
       client?.on('error', () => {});
@@ -121,6 +136,8 @@ function connectOnce(
         ),
       budget,
     );
+    if (closing.aborted) return fail(closedMeanwhile(endpoint));
+    closing.addEventListener('abort', onClosing, { once: true });
 
     openSocket(abort.signal).then(
       (opened) => {
@@ -159,6 +176,7 @@ function connectOnce(
             return fail(sshError('INTERNAL', endpoint, 'ready without a verified host key'));
           settled = true;
           clearTimeout(timer);
+          closing.removeEventListener('abort', onClosing);
           // The listeners above stay: after `settled` they do nothing, and the connection adds its own.
           resolve({ client: c, sock: opened, hostKey: verdict });
         });

@@ -52,6 +52,8 @@ export class SshConnection {
   readonly #hooks: ConnectionHooks;
   readonly #slots: ChannelSlots;
   readonly #ready: Promise<OpenedClient>;
+  /** Gives up a connect still in progress when the connection is closed. */
+  readonly #connecting = new AbortController();
   readonly #inFlight = new Set<InFlight>();
   #opened: OpenedClient | undefined;
   #closed = false;
@@ -76,7 +78,7 @@ export class SshConnection {
     this.#settings = { ...settings, ...endpoint.timing };
     this.#hooks = hooks;
     this.#slots = new ChannelSlots(settings.maxSessions);
-    this.#ready = connectClient(endpoint, this.#settings, hooks.openSocket).then(
+    this.#ready = connectClient(endpoint, this.#settings, hooks.openSocket, this.#connecting.signal).then(
       (opened) => this.#adopt(opened),
       (error: unknown) => {
         this.#markClosed();
@@ -264,6 +266,9 @@ export class SshConnection {
     if (this.#closed && !this.#opened) return;
     this.#closing = true;
     this.#lose('UNREACHABLE', 'connection closed by the client');
+    // A host that accepted TCP and never answered would otherwise hold this close up for the
+    // whole connect timeout.
+    if (!this.#opened) this.#connecting.abort();
     const opened = this.#opened ?? (await this.#ready.catch(() => undefined));
     if (!opened || this.#closed) return;
     const closed = new Promise<void>((resolve) => opened.client.once('close', () => resolve()));
