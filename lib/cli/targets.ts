@@ -52,7 +52,9 @@ export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
     ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
     ...present({ sshConfig: options.sshConfig }),
   };
-  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common };
+  // The ssh config's ProxyJump hops share the flags' key and trust, as a `--jump` hop does.
+  const hops = { ...trust, ...(options.acceptNewHostKey ? { acceptNewHostKey: true } : {}) };
+  const endpoint: SshEndpoint = { ...parseSshAddress(options.host ?? ''), ...trust, ...common, hops };
   if (options.port !== undefined) {
     // `-p PORT`, as ssh takes it; once only, not also as `HOST:PORT`.
     const port = /^[0-9]{1,5}$/.test(options.port) ? Number(options.port) : 0;
@@ -67,7 +69,7 @@ export function sshEndpointFromFlags(options: CliOptions): SshEndpoint {
   }
   if (options.hostKey !== undefined) endpoint.hostKey = options.hostKey;
   if (options.jump !== undefined)
-    endpoint.jump = { ...parseSshAddress(options.jump), inherit: trust, ...common };
+    endpoint.jump = { ...parseSshAddress(options.jump), inherit: trust, ...common, hops };
   return endpoint;
 }
 

@@ -112,7 +112,7 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
         return lazyTransport('ssh', host.name, async () => {
           const { createSshTransport } = await sshModule();
           // The jump hosts get what is lent too, as `--jump` gets the flags' (SPEC 3.2).
-          const reached = lent && endpoint.jump ? await lendToJumps(endpoint, lent) : endpoint;
+          const reached = lent ? lendToJumps(endpoint, lent) : endpoint;
           return createSshTransport({ ...reached, target: host.name, pool: await poolFor() });
         });
       }
@@ -149,41 +149,34 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
 
 /**
  * `endpoint` with what the fleet lends (a key and known_hosts from Secrets Manager, accept-new)
- * passed on to its jump hosts, as the CLI's `--jump` takes `--identity`, `--known-hosts` and
- * `--accept-new-host-key` (sshEndpointFromFlags): accept-new applies to every hop; the key and
- * known_hosts only where neither the inventory (the bastion's own entry, or the target's that a
- * `[USER@]HOST` hop shares) nor the ssh config names one for that hop. Host keys are verified
- * all the same: only which file they are checked against, or recorded in, is lent.
+ * passed on to its jump hosts — the inventory's, and the ssh config's `ProxyJump` hops (`hops`) —
+ * as the CLI's `--jump` takes `--identity`, `--known-hosts` and `--accept-new-host-key`
+ * (sshEndpointFromFlags): accept-new applies to every hop; the key and known_hosts only where
+ * neither the inventory (the bastion's own entry, or the target's that a `[USER@]HOST` hop shares)
+ * nor the ssh config names one for that hop (configureEndpoint decides the latter). Host keys are
+ * verified all the same: only which file they are checked against, or recorded in, is lent.
  */
-async function lendToJumps(
-  endpoint: SshEndpoint,
-  lent: NonNullable<InventoryFleetDeps['ssh']>,
-): Promise<SshEndpoint> {
-  const { defaultSshConfigFiles, sshConfigFor } = await import('../transport/ssh/ssh-config.ts');
-  // The ssh config's IdentityFiles for a hop, looked up as configureEndpoint looks them up.
-  const configuredKeys = (hop: SshEndpoint): number => {
-    const files =
-      hop.sshConfig === false ? [] : hop.sshConfig === undefined ? defaultSshConfigFiles() : [hop.sshConfig];
-    return sshConfigFor(hop.host.trim(), files, { defaults: hop.sshConfig === undefined }).identityFiles
-      .length;
+function lendToJumps(endpoint: SshEndpoint, lent: NonNullable<InventoryFleetDeps['ssh']>): SshEndpoint {
+  const hops: NonNullable<SshEndpoint['hops']> = {
+    ...present({ privateKey: lent.privateKey }),
+    ...present({ knownHosts: lent.knownHosts }),
+    ...(lent.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
   };
   const lend = (hop: SshEndpoint): SshEndpoint => {
-    const out: SshEndpoint = { ...hop };
+    const out: SshEndpoint = { ...hop, hops };
+    const inherit = { ...hop.inherit };
     const ownKey =
       hop.identity !== undefined || hop.privateKey !== undefined || hop.inherit?.identity !== undefined;
-    // `inherit` holds files only: the key's text goes on the hop, where the config names no key for it.
-    if (lent.privateKey !== undefined && !ownKey && configuredKeys(hop) === 0)
-      out.privateKey = lent.privateKey;
+    if (lent.privateKey !== undefined && !ownKey) inherit.privateKey = lent.privateKey;
     const pinned = hop.hostKey !== undefined && hop.hostKey.length > 0;
     const ownTrust = pinned || hop.knownHosts !== undefined || hop.inherit?.knownHosts !== undefined;
-    // As `inherit`: the ssh config's UserKnownHostsFile for the hop still wins over it.
-    if (lent.knownHosts !== undefined && !ownTrust)
-      out.inherit = { ...hop.inherit, knownHosts: lent.knownHosts };
+    if (lent.knownHosts !== undefined && !ownTrust) inherit.knownHosts = lent.knownHosts;
+    if (Object.keys(inherit).length > 0) out.inherit = inherit;
     if (lent.acceptNewHostKey) out.acceptNewHostKey = true;
     if (hop.jump) out.jump = lend(hop.jump);
     return out;
   };
-  return { ...endpoint, ...(endpoint.jump ? { jump: lend(endpoint.jump) } : {}) };
+  return { ...endpoint, hops, ...(endpoint.jump ? { jump: lend(endpoint.jump) } : {}) };
 }
 
 /**

@@ -162,6 +162,44 @@ describe('jump hosts of an inventory fleet: the lent key and trust reach the hop
     assert.equal(changed.details['knownHosts'], wrongHosts);
   });
 
+  it('Lambda: the hops of the ssh config’s ProxyJump get the lent key and known_hosts too', async () => {
+    const config = join(dir, 'ssh_config.proxyjump');
+    await writeFile(
+      config,
+      [
+        'Host web-behind',
+        `  HostName ${target.host}`,
+        `  Port ${target.port}`,
+        `  ProxyJump ${bastion.user}@${bastion.host}:${bastion.port}`,
+        '',
+      ].join('\n'),
+    );
+    const inv = parseInventory(
+      [
+        '[defaults]',
+        `user = ${target.user}`,
+        `ssh_config = ${config}`,
+        '[host:web-1]',
+        'address = web-behind',
+        '',
+      ].join('\n'),
+      join(dir, 'inventory.ini'),
+    );
+    const through = await echo(inv, { ssh: { privateKey, knownHosts: fleet.knownHostsFile } }, 'web-1');
+    assert.match(through.stdout, new RegExp(` ${target.port} web-1\\n$`));
+    // The hop is verified against the lent known_hosts: one without its key refuses it.
+    const targetOnly = join(dir, 'known_hosts.proxyjump');
+    await writeFile(targetOnly, `[127.0.0.1]:${target.port} ${target.hostPublicKeys[0]}\n`);
+    const error = await refusal(inv, { ssh: { privateKey, knownHosts: targetOnly } }, 'web-1');
+    assert.equal(error.code, 'HOST_KEY_MISMATCH');
+    assert.equal(error.details['reason'], 'unknown');
+    assert.equal(error.details['knownHosts'], targetOnly);
+    // With accept-new lent, the hop's key is recorded there, and verified from then on.
+    const deps = { ssh: { privateKey, knownHosts: targetOnly, acceptNewHostKey: true } };
+    assert.match((await echo(inv, deps, 'web-1')).stdout, / web-1\n$/);
+    assert.deepEqual(await knownHostsNames(targetOnly), names());
+  });
+
   it('--accept-new-host-key records the hop’s key and the target’s, then verifies them', async () => {
     const knownHosts = join(dir, 'known_hosts.accept-new');
     await writeFile(knownHosts, '');

@@ -10,6 +10,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { CliOptions } from '../../lib/cli/args.ts';
+import { sshEndpointFromFlags } from '../../lib/cli/targets.ts';
 import { BootstrapError } from '../../lib/errors.ts';
 import { createSshTransport, resolveEndpoint } from '../../lib/transport/ssh/index.ts';
 import { type SshdHost, startSshd } from '../support/sshd.ts';
@@ -70,6 +72,11 @@ describe('ssh config: hosts by alias, as ssh reaches them', () => {
         `  IdentityFile ${target.identityFile}`,
         `  UserKnownHostsFile ${join(dir, 'target_known_hosts')}`,
         '  ProxyJump bastion',
+        '',
+        'Host via-plain-hop',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        '  ProxyJump hopper@10.9.8.7:2222',
         '',
         'Host global-only',
         '  HostName 127.0.0.1',
@@ -165,6 +172,26 @@ describe('ssh config: hosts by alias, as ssh reaches them', () => {
     assert.equal(endpoint.jump?.label, `${bastion.user}@127.0.0.1:${bastion.port}`);
     assert.equal(endpoint.jump?.trust.knownHostsFile, join(dir, 'bastion_known_hosts'));
     assert.deepEqual(endpoint.jump?.keys.identityFiles, [bastion.identityFile]);
+  });
+
+  it('--host: a ProxyJump hop the config names nothing for shares the flags’ key, known_hosts and accept-new', () => {
+    const flags = {
+      host: 'via-plain-hop',
+      identity: '/flags/id_ed25519',
+      knownHosts: '/flags/known_hosts',
+      acceptNewHostKey: true,
+      sshConfig: config,
+    } as CliOptions;
+    const endpoint = resolveEndpoint(sshEndpointFromFlags(flags));
+    assert.equal(endpoint.jump?.label, `hopper@10.9.8.7:2222`);
+    assert.equal(endpoint.jump?.trust.knownHostsFile, '/flags/known_hosts');
+    assert.equal(endpoint.jump?.trust.acceptNew, true);
+    assert.equal(endpoint.jump?.keys.identity, '/flags/id_ed25519');
+    // A hop the config names a key and known_hosts for keeps its own.
+    const own = resolveEndpoint(sshEndpointFromFlags({ ...flags, host: 'behind' }));
+    assert.equal(own.jump?.trust.knownHostsFile, join(dir, 'bastion_known_hosts'));
+    assert.deepEqual(own.jump?.keys.identityFiles, [bastion.identityFile]);
+    assert.equal(own.jump?.keys.identity, undefined);
   });
 
   it('follows a ProxyJump chain hop by hop, and none turns it off', () => {

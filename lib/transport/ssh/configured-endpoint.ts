@@ -58,13 +58,13 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
   };
   const expand = (paths: readonly string[]) => paths.map((path) => expandSshPath(path, tokens));
   const explicitKey = endpoint.identity !== undefined || endpoint.privateKey !== undefined;
+  const inheritedKey = endpoint.inherit?.identity !== undefined || endpoint.inherit?.privateKey !== undefined;
   const out: ConfiguredEndpoint = {
     ...endpoint,
     host,
     port,
     user,
-    identityFiles:
-      explicitKey || endpoint.inherit?.identity !== undefined ? [] : expand(config.identityFiles),
+    identityFiles: explicitKey || inheritedKey ? [] : expand(config.identityFiles),
     agentKeys: !explicitKey && config.identitiesOnly !== true,
     knownHostsFiles:
       endpoint.knownHosts !== undefined
@@ -79,9 +79,10 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
     globalKnownHostsFiles: expand(config.globalKnownHostsFiles ?? DEFAULT_GLOBAL_KNOWN_HOSTS),
   };
   // A hop's inherited key counts only where the configuration names none for the hop itself.
-  if (!explicitKey && endpoint.inherit?.identity !== undefined) {
+  if (!explicitKey && inheritedKey) {
     if (config.identityFiles.length > 0) out.identityFiles = expand(config.identityFiles);
-    else out.identity = endpoint.inherit.identity;
+    else if (endpoint.inherit?.identity !== undefined) out.identity = endpoint.inherit.identity;
+    else if (endpoint.inherit?.privateKey !== undefined) out.privateKey = endpoint.inherit.privateKey;
   }
   if (config.identityAgent !== undefined && endpoint.agent === undefined)
     out.agent = config.identityAgent === false ? false : expandAgent(config.identityAgent, tokens);
@@ -96,7 +97,7 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
   if (config.serverAliveCountMax !== undefined && config.serverAliveCountMax > 0)
     out.keepaliveCountMax = config.serverAliveCountMax;
   if (endpoint.jump === undefined && Array.isArray(config.proxyJump)) {
-    const chain = jumpChain(config.proxyJump, endpoint.sshConfig);
+    const chain = jumpChain(config.proxyJump, endpoint.sshConfig, endpoint.hops);
     if (chain) out.jump = chain;
   }
   if (out.jump === null) delete out.jump;
@@ -107,15 +108,36 @@ export function configureEndpoint(endpoint: SshEndpoint): ConfiguredEndpoint {
  * `ProxyJump a,b`: the target is reached through b, b through a (b's own ProxyJump is overridden
  * by the chain, as `ssh -J a,b` does), and a as its own configuration says.
  */
-function jumpChain(hops: readonly string[], sshConfig: SshEndpoint['sshConfig']): SshEndpoint | undefined {
+function jumpChain(
+  hops: readonly string[],
+  sshConfig: SshEndpoint['sshConfig'],
+  lent: SshEndpoint['hops'],
+): SshEndpoint | undefined {
   let previous: SshEndpoint | undefined;
   for (const [index, hop] of hops.entries()) {
     const address = parseSshAddress(hop);
-    const endpoint: SshEndpoint = { ...address, ...present({ sshConfig }) };
+    const endpoint: SshEndpoint = { ...address, ...present({ sshConfig }), ...hopShare(lent) };
     if (index > 0) endpoint.jump = previous ?? null;
     previous = endpoint;
   }
   return previous;
+}
+
+/**
+ * What a hop takes from the endpoint it leads to (`hops`): its key and known_hosts as `inherit`
+ * (used only where neither the hop nor the ssh config names its own), accept-new, and the same
+ * for its own hops.
+ */
+export function hopShare(
+  lent: SshEndpoint['hops'],
+): Pick<SshEndpoint, 'inherit' | 'acceptNewHostKey' | 'hops'> {
+  if (lent === undefined) return {};
+  const { acceptNewHostKey, ...trust } = lent;
+  return {
+    ...(Object.keys(trust).length > 0 ? { inherit: trust } : {}),
+    ...(acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+    hops: lent,
+  };
 }
 
 function inheritedOr(inherited: string | undefined, defaults: readonly string[]): string[] {

@@ -24,7 +24,12 @@ export interface SshEndpoint extends KeySource {
   /** An OpenSSH client config read instead of `~/.ssh/config` and `/etc/ssh/ssh_config` (`ssh -F`); false: none. */
   sshConfig?: string | false;
   /** Key and known_hosts used when neither this endpoint nor the ssh config names any (a `--jump` hop sharing its target's). */
-  inherit?: Pick<SshEndpoint, 'identity' | 'knownHosts'>;
+  inherit?: Pick<SshEndpoint, 'identity' | 'privateKey' | 'knownHosts'>;
+  /**
+   * What the hops of the ssh config's `ProxyJump` for this endpoint (and theirs) take from it, as
+   * a `--jump` hop does: their `inherit`, and accept-new.
+   */
+  hops?: Pick<SshEndpoint, 'identity' | 'privateKey' | 'knownHosts' | 'acceptNewHostKey'>;
 }
 
 /**
