@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BootstrapError } from '../errors.ts';
 import { PLAN_TAG, renderHeader, renderPlainHeader } from './host-code.ts';
 import { b64, shq } from './quote.ts';
 
@@ -253,7 +254,7 @@ function renderRunnerBody(plan: LongPlan): string {
   plan.steps.forEach((step, index) => {
     const fn = `b_step_${index}`;
     const env = Object.entries(step.env)
-      .map(([name, value]) => ` ${name}=${shq(value)}; export ${name};`)
+      .map(([name, value]) => ` ${envName(name)}=${shq(value)}; export ${name};`)
       .join('');
     lines.push(`${fn}_env() { :;${env} }`);
     lines.push(`${fn}_failed() {\n${writeLine(step.onFailure, ':')}\n}`);
@@ -269,4 +270,11 @@ function renderRunnerBody(plan: LongPlan): string {
   if (plan.onSuccess) lines.push(writeLine(plan.onSuccess));
   lines.push('b_finish');
   return lines.join('\n') + '\n';
+}
+
+/** A variable's name as it is written into a program: a name, or nothing is rendered at all. */
+function envName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new BootstrapError('INTERNAL', `not a variable name: ${JSON.stringify(name)}`, { name });
+  return name;
 }

@@ -136,7 +136,8 @@ export function snapshotFrom(host: HostTarget, answer: HostAnswer, read?: readon
   const products = new Map<string, ProductFile>();
   for (const name of Object.keys(config.products)) {
     if (read && !read.includes(name)) continue;
-    products.set(name, parseProductIni(text(`product:${name}`, productPath(host, name))));
+    const path = productPath(host, name);
+    products.set(name, parseProductIni(text(`product:${name}`, path), path));
   }
   return { answer, config, server, products, expectations };
 }

@@ -1,5 +1,7 @@
 import { parseIni, stringifyIni } from '../config/ini-file.ts';
+import { KEY_PATTERN } from '../config/names.ts';
 import { nameRecord } from '../config/records.ts';
+import { BootstrapError } from '../errors.ts';
 
 /** `server.ini`'s `[server]` section (SPEC 2.2). */
 export interface ServerState {
@@ -47,10 +49,24 @@ export function renderServerIni(state: ServerState): string {
   return stringifyIni({ server: pick(SERVER_FIELDS, state as Record<string, string>) });
 }
 
-export function parseProductIni(text: string | null): ProductFile {
+/**
+ * A product's state file. A `[config]` key that is no key name (SPEC 2.1) is a CONFIG_ERROR
+ * naming the file: product.set never writes one, and each key becomes a hook's
+ * `BOOTSTRAP_CFG_<KEY>` variable, whose name must be a name and nothing else.
+ */
+export function parseProductIni(text: string | null, file = 'products/<product>.ini'): ProductFile {
   if (text === null) return { config: nameRecord(), state: {} };
   const doc = parseIni(text);
-  return { config: nameRecord(Object.entries(doc['config'] ?? {})), state: pick(STATE_FIELDS, doc['state']) };
+  const config = Object.entries(doc['config'] ?? {});
+  for (const [key] of config) {
+    if (!KEY_PATTERN.test(key))
+      throw new BootstrapError('CONFIG_ERROR', `${file}: [config] ${JSON.stringify(key)} is not a key name`, {
+        file,
+        section: 'config',
+        key,
+      });
+  }
+  return { config: nameRecord(config), state: pick(STATE_FIELDS, doc['state']) };
 }
 
 export function renderProductIni(file: ProductFile): string {

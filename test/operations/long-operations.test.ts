@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { BootstrapError } from '../../lib/errors.ts';
 import type { Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { HostTarget } from '../../lib/operations/types.ts';
@@ -12,6 +13,7 @@ import { createLocalTransport } from '../../lib/transport/local.ts';
 import { holdLock } from '../support/held-lock.ts';
 import { isFile, killSession, readIfExists, sessionMembers, waitFor } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { stateTree } from '../support/state-tree.ts';
 
 const sandboxes: Sandbox[] = [];
 const cleanups: Array<() => void> = [];
@@ -122,6 +124,36 @@ describe('hooks get exactly the environment of SPEC 2.4', () => {
       'stdin=closed',
       'fd9=closed',
     ]);
+  });
+});
+
+describe('a product file whose [config] holds a key that is no key name', () => {
+  it('is a CONFIG_ERROR naming the file and the key; no hook runs, nothing changes, no code in it runs', async () => {
+    const sandbox = fresh();
+    const host = sandbox.host();
+    await runCommand(host, { command: 'product.set', product: 'deepfiler', values: { threads: '3' } });
+    const file = join(sandbox.stateDir, 'products', 'deepfiler.ini');
+    const key = `x$(touch ${sandbox.root}/ran)`;
+    const text = `[config]\nthreads = 3\n${key} = 1\n`;
+    writeFileSync(file, text);
+    const seen = recordingHook(sandbox, 'deepfiler', 'upgrade');
+    const before = stateTree(sandbox.stateDir);
+    for (const request of [
+      { command: 'product.upgrade', product: 'deepfiler', version: '3.2.2' },
+      { command: 'product.get', product: 'deepfiler' },
+    ] as const) {
+      await assert.rejects(runCommand(host, request), (error: BootstrapError) => {
+        assert.equal(error.code, 'CONFIG_ERROR');
+        assert.equal(error.details['file'], file);
+        assert.equal(error.details['section'], 'config');
+        assert.equal(error.details['key'], key);
+        return true;
+      });
+    }
+    assert.deepEqual(stateTree(sandbox.stateDir), before);
+    assert.equal(readIfExists(seen), null, 'the hook never ran');
+    assert.equal(isFile(join(sandbox.root, 'ran')), false);
+    assert.equal(readFileSync(file, 'utf8'), text);
   });
 });
 
