@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { BootstrapError } from '../errors.ts';
+import { wholeOrNothing } from '../host/envelope.ts';
 import { withDeadline } from '../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from './types.ts';
 
@@ -131,7 +132,7 @@ function spawnShell(
     );
     // A shell that exits early (syntax error) closes stdin: that is reported by 'close', not here.
     child.stdin.on('error', () => {});
-    child.stdin.end(program);
+    child.stdin.end(wholeOrNothing(program));
   });
 }
 

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
+import { wholeOrNothing } from '../../lib/host/envelope.ts';
 import { shq } from '../../lib/host/quote.ts';
 import { remoteCommand } from '../../lib/transport/ssh/index.ts';
 import type { ExecRequest, ExecResult, Transport } from '../../lib/transport/types.ts';
 
 /**
  * This machine as an SSH host runs it, without sshd: a login shell (dash, `$SHELL` naming it as
- * sshd sets it) given the remote command for `shell` with `-c`, the program arriving on a pipe.
+ * sshd sets it) given the remote command for `shell` with `-c`, the program arriving on a pipe
+ * as the SSH transport sends it (one brace group).
  * Long operations start with `shell` (BOOTSTRAP_SH), as the local transport's do.
  */
 export function createPipedTransport(shell: string, env: NodeJS.ProcessEnv = {}): Transport {
@@ -33,7 +35,7 @@ export function createPipedTransport(shell: string, env: NodeJS.ProcessEnv = {})
           }),
         );
         child.stdin.on('error', () => {});
-        child.stdin.end(request.program);
+        child.stdin.end(wholeOrNothing(request.program));
       });
     },
     async close() {},

@@ -3,6 +3,7 @@
  * before anything is sent, key authentication only, and one reused connection per host.
  */
 import { BootstrapError } from '../../errors.ts';
+import { wholeOrNothing } from '../../host/envelope.ts';
 import { sessionFrame } from '../../host/host-code.ts';
 import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
@@ -130,7 +131,7 @@ export function createSshTransport(options: SshTransportOptions): Transport {
                   const framed = await connection.runFramed(frame.text, frame.load, signal, inShell);
                   if (framed !== NOT_STARTED) return framed;
                 }
-                return await connection.exec(command, request.program, signal);
+                return await connection.exec(command, wholeOrNothing(request.program), signal);
               } catch (error) {
                 if (!(error instanceof NotSentError) || attempt >= 2) throw error;
               }
