@@ -82,7 +82,10 @@ const hostKeysSchema = z.strictObject({
     .toLowerCase()
     .refine((value) => ['true', 'false', 'yes', 'no'].includes(value), 'expected true or false')
     .transform((value) => value === 'true' || value === 'yes')
-    .default(false),
+    // Unset (null) is not `false`: the ssh config's StrictHostKeyChecking decides only where the
+    // inventory says nothing (SPEC 3.2: inventory keys win).
+    .nullable()
+    .default(null),
 });
 
 const hostSchema = hostKeysSchema.transform((keys) => ({

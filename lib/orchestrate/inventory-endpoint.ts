@@ -33,7 +33,7 @@ export function sshEndpointForHost(
   if (entry.identity !== null) trust.identity = entry.identity;
   if (entry.hostKey.length > 0) trust.hostKey = entry.hostKey;
   else if (entry.knownHosts !== null) trust.knownHosts = entry.knownHosts;
-  if (entry.acceptNewHostKey) trust.acceptNewHostKey = true;
+  if (entry.acceptNewHostKey !== null) trust.acceptNewHostKey = entry.acceptNewHostKey;
   const endpoint: SshEndpoint = { host: entry.address, ...trust };
   // Keys the inventory leaves out are the ssh config's (SPEC 3.2 v2), as for `ssh ADDRESS`.
   if (entry.port !== null) endpoint.port = entry.port;
@@ -51,7 +51,7 @@ export function sshEndpointForHost(
       if (entry.identity !== null) inherit.identity = entry.identity;
       if (entry.knownHosts !== null) inherit.knownHosts = entry.knownHosts;
       if (Object.keys(inherit).length > 0) hop.inherit = inherit;
-      if (entry.acceptNewHostKey) hop.acceptNewHostKey = true;
+      if (entry.acceptNewHostKey !== null) hop.acceptNewHostKey = entry.acceptNewHostKey;
       if (inventory.sshConfig !== undefined) hop.sshConfig = inventory.sshConfig;
       endpoint.jump = hop;
     }

@@ -81,7 +81,7 @@ describe('inventory parsing', () => {
       groups: ['edge', 'eu'],
       stateDir: null,
       configPath: null,
-      acceptNewHostKey: false,
+      acceptNewHostKey: null,
     });
     assert.deepEqual(inventory.hosts[1]?.hostKey, [PIN]);
     assert.equal(inventory.hosts[1]?.jump, 'bastion');
@@ -105,7 +105,7 @@ describe('inventory parsing', () => {
         groups: ['workers'],
         stateDir: '/srv/bootstrap',
         configPath: '/srv/cloudiq/bootstrap.ini',
-        acceptNewHostKey: false,
+        acceptNewHostKey: null,
       },
     );
   });

@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CliOptions } from '../../lib/cli/args.ts';
 import { sshEndpointFromFlags } from '../../lib/cli/targets.ts';
+import { parseInventory } from '../../lib/config/inventory.ts';
 import { BootstrapError } from '../../lib/errors.ts';
+import { sshEndpointForHost } from '../../lib/orchestrate/inventory-endpoint.ts';
 import { createSshTransport, resolveEndpoint } from '../../lib/transport/ssh/index.ts';
 import { type SshdHost, startSshd } from '../support/sshd.ts';
 
@@ -192,6 +194,22 @@ describe('ssh config: hosts by alias, as ssh reaches them', () => {
     assert.equal(own.jump?.trust.knownHostsFile, join(dir, 'bastion_known_hosts'));
     assert.deepEqual(own.jump?.keys.identityFiles, [bastion.identityFile]);
     assert.equal(own.jump?.keys.identity, undefined);
+  });
+
+  it('an inventory’s accept_new_host_key = false wins over the config’s StrictHostKeyChecking accept-new', () => {
+    const trustOf = (extra: string[]) => {
+      const inventory = parseInventory(
+        ['[defaults]', `ssh_config = ${config}`, '[host:web-1]', 'address = new-host', ...extra, ''].join(
+          '\n',
+        ),
+        join(dir, 'inventory.ini'),
+      );
+      return resolveEndpoint(sshEndpointForHost(inventory, 'web-1')).trust;
+    };
+    assert.equal(trustOf([]).acceptNew, true, 'unset: the config decides');
+    assert.equal(trustOf(['accept_new_host_key = false']).acceptNew, false);
+    assert.equal(trustOf(['accept_new_host_key = no']).acceptNew, false);
+    assert.equal(trustOf(['accept_new_host_key = true']).acceptNew, true);
   });
 
   it('follows a ProxyJump chain hop by hop, and none turns it off', () => {
