@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -206,6 +207,58 @@ describe('host keys against a fake server: nothing is sent to a refused host', (
     assert.equal(error.details['reason'], 'unknown');
     assert.equal(fake.connections, before + 1);
     assert.equal(fake.authAttempts, 0);
+  });
+
+  it('accept-new, two first connections at once meeting two keys: one is recorded, the other is "changed"', async () => {
+    const other = await startFakeSshServer();
+    // One address, two servers in turn: the second connection meets another key than the first.
+    let turn = 0;
+    const sockets: Socket[] = [];
+    const relay = createServer((socket) => {
+      const upstream = connect((turn++ % 2 === 0 ? fake : other).port, '127.0.0.1');
+      sockets.push(socket, upstream);
+      socket.pipe(upstream).pipe(socket);
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const port = (relay.address() as { port: number }).port;
+    const knownHosts = join(dir, 'accept-new-race');
+    try {
+      // Two users: two connections, not one shared.
+      const outcomes = await Promise.allSettled(
+        ['alice', 'bob'].map(async (user) => {
+          const ssh = createSshTransport({
+            host: '127.0.0.1',
+            port,
+            user,
+            identity,
+            knownHosts,
+            acceptNewHostKey: true,
+          });
+          try {
+            return (await ssh.exec({ program: 'echo in' })).stdout;
+          } finally {
+            await ssh.close();
+          }
+        }),
+      );
+      const lines = (await readFile(knownHosts, 'utf8')).split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, `one key recorded: ${lines.join(' | ')}`);
+      assert.deepEqual(
+        outcomes.map((o) => o.status).sort(),
+        ['fulfilled', 'rejected'],
+        JSON.stringify(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : o.value))),
+      );
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(refused.reason instanceof BootstrapError);
+      assert.equal(refused.reason.code, 'HOST_KEY_MISMATCH');
+      assert.equal(refused.reason.details['reason'], 'changed');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+      await other.close();
+    }
   });
 
   it('the trusted key: the same server is then used', async () => {

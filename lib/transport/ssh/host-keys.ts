@@ -162,8 +162,8 @@ export async function loadHostKeyCheck(
       if (forHost.some((entry) => entry.marker === 'cert-authority')) return verdict;
       if (!policy.acceptNew || file === undefined)
         return { ...verdict, message: unknownHostMessage(blob, where, host, port, file) };
-      await recordHostKey(file, lookup, blob);
-      return { ok: true, fingerprint, how: 'accepted-new' };
+      const recorded = await recordHostKey(file, lookup, blob);
+      return recorded.ok ? { ok: true, fingerprint, how: 'accepted-new' } : recorded;
     },
   };
 }
@@ -274,11 +274,13 @@ async function knownHostsFor(
   }
 }
 
-// One append at a time per file in this process, each re-reading first: two connections to the
-// same new host record it once.
+// One append at a time per file in this process, each re-reading first and judging the key
+// against what is there now: two connections to the same new host record it once, and a key
+// recorded meanwhile by another connection (this process's) is the host's, as OpenSSH's
+// accept-new has it: a different one is then `changed`, never recorded beside it.
 const appending = new Map<string, Promise<unknown>>();
 
-async function recordHostKey(file: string, name: string, blob: Buffer): Promise<void> {
+async function recordHostKey(file: string, name: string, blob: Buffer): Promise<HostKeyVerdict> {
   const previous = appending.get(file) ?? Promise.resolve();
   const next = previous
     .catch(() => {})
@@ -290,18 +292,20 @@ async function recordHostKey(file: string, name: string, blob: Buffer): Promise<
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       }
-      const known = parseKnownHosts(text).some(
-        (entry) => entry.marker === null && entry.key.equals(blob) && hostFieldMatches(entry.hosts, name),
-      );
-      if (known) return;
+      const entries = indexKnownHosts(text)(name);
+      const fingerprint = fingerprintOf(blob);
+      const verdict = judge(entries, blob, fingerprint, file);
+      if (verdict.ok || verdict.reason !== 'unknown') return verdict;
+      if (entries.some((entry) => entry.marker === 'cert-authority')) return verdict;
       const separator = text === '' || text.endsWith('\n') ? '' : '\n';
       await appendFile(file, `${separator}${name} ${keyTypeOf(blob)} ${blob.toString('base64')}\n`, {
         mode: 0o600,
       });
+      return { ok: true, fingerprint, how: 'accepted-new' } as const;
     });
   appending.set(file, next);
   try {
-    await next;
+    return await next;
   } finally {
     if (appending.get(file) === next) appending.delete(file);
   }
