@@ -5,16 +5,13 @@
 // that fails for good still ends in the aggregate step: the run reports and calls back once.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
-import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
-import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
-import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import {
   type CloudPeers,
   cloudBackends,
   type Definitions,
-  simulatedS3,
+  simulatedFleetUpgrade,
+  simulatedStepDeps,
   startCloudPeers,
   synthesizedDefinitions,
 } from './simulation.ts';
@@ -37,49 +34,16 @@ describe('a canary step that fails on its own, on the simulated state machine', 
 
   /** Runs one fleet upgrade; `canaryFails(attempt)` says whether the canary step's nth call throws. */
   async function run(operationId: string, canaryFails: (attempt: number) => boolean) {
-    const deps: StepDeps = {
-      fleet: hosts.fleet,
-      store: backends.store,
-      ledger: backends.ledger,
-      blobs: backends.blobs,
-      deliver: (url, result) =>
-        deliverCallback(url, result, {
-          ...callbackOptionsFromEnv({}, 'test'),
-          backoffBaseMs: 5,
-          backoffMaxMs: 10,
-        }),
-      workFor: () => hosts.work(),
-      concurrencyCap: 10,
-      stoppedRuns: new Set(),
-    };
     let canaryCalls = 0;
-    const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      seed: 3,
-      invoke: routeByLogicalId({
-        WorkerFunction: async (payload) => {
-          if ((payload as { step?: string }).step === 'canary' && canaryFails(++canaryCalls))
-            throw new Error('the run store did not answer');
-          return runWorkerStep(deps, workerStepSchema.parse(payload));
-        },
-      }),
-    });
-    const input = {
+    const { execution, callbacks } = await simulatedFleetUpgrade(
+      { definitions, peers, deps: simulatedStepDeps(hosts, backends), seed: 3 },
       operationId,
-      startedAt: '2026-11-28T12:00:00.000Z',
-      request: {
-        select: 'all',
-        product: 'deepfiler',
-        version: '3.2.1',
-        canary: 2,
-        callbackUrl: peers.receiver.url,
+      { canary: 2 },
+      async (payload, step) => {
+        if (payload.step === 'canary' && canaryFails(++canaryCalls))
+          throw new Error('the run store did not answer');
+        return step();
       },
-    };
-    const execution = await sim
-      .startExecution({ definition: definitions.fleet, name: operationId, input })
-      .result();
-    const callbacks = peers.receiver.requests.filter(
-      (request) => JSON.parse(request.body).operationId === operationId,
     );
     return { execution, callbacks, canaryCalls };
   }

@@ -7,17 +7,27 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../../lib/cloud/dynamo-run-store.ts';
 import { presignResultUrl } from '../../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
 import type { DeliveryLedger, RunStore } from '../../lib/fleet/run-store.ts';
-import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
+import type { BlobStore, StepDeps } from '../../lib/fleet/steps/deps.ts';
+import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
 import { present } from '../../lib/optional.ts';
 import { assemblyDir, synth } from '../infra/synth.ts';
-import { resolveDefinition, type S3Like, s3FromClient, validateDefinition } from '../support/asl/index.ts';
+import {
+  resolveDefinition,
+  routeByLogicalId,
+  type S3Like,
+  SimulatedStepFunctions,
+  s3FromClient,
+  validateDefinition,
+} from '../support/asl/index.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { type DynaliteServer, startDynalite } from '../support/dynalite.ts';
+import type { HostDoubles } from '../support/host-double.ts';
 import { createTestS3Client, type S3TestServer, startS3Server } from '../support/s3-server.ts';
 
 export interface Definitions {
@@ -138,4 +148,64 @@ export function cloudBackends(
     presignResultUrl(peers.s3Client, { bucket, key }),
   );
   return { store, ledger, blobs, failureEvents };
+}
+
+/** The steps' dependencies over the backends, the host doubles doing the targets' work. */
+export function simulatedStepDeps(hosts: HostDoubles, backends: ReturnType<typeof cloudBackends>): StepDeps {
+  return {
+    fleet: hosts.fleet,
+    store: backends.store,
+    ledger: backends.ledger,
+    blobs: backends.blobs,
+    deliver: (url, result) =>
+      deliverCallback(url, result, {
+        ...callbackOptionsFromEnv({}, 'test'),
+        backoffBaseMs: 5,
+        backoffMaxMs: 10,
+      }),
+    workFor: () => hosts.work(),
+    concurrencyCap: 10,
+    stoppedRuns: new Set(),
+  };
+}
+
+/**
+ * One fleet upgrade of deepfiler 3.2.1 to the end on the simulated fleet-run machine, every worker
+ * invocation going through `intercept` (which calls `step` for the real one, or throws); what the
+ * callback receiver got for it.
+ */
+export async function simulatedFleetUpgrade(
+  setup: { definitions: Definitions; peers: CloudPeers; deps: StepDeps; seed: number },
+  operationId: string,
+  request: Record<string, unknown>,
+  intercept: (
+    payload: { step?: string; item?: { index: number } },
+    step: () => Promise<unknown>,
+  ) => Promise<unknown>,
+) {
+  const { definitions, peers, deps, seed } = setup;
+  const sim = new SimulatedStepFunctions({
+    s3: simulatedS3(peers, definitions),
+    seed,
+    invoke: routeByLogicalId({
+      WorkerFunction: (payload) =>
+        intercept(payload as { step?: string }, () => runWorkerStep(deps, workerStepSchema.parse(payload))),
+    }),
+  });
+  const input = {
+    operationId,
+    startedAt: '2026-11-28T12:00:00.000Z',
+    request: {
+      select: 'all',
+      product: 'deepfiler',
+      version: '3.2.1',
+      callbackUrl: peers.receiver.url,
+      ...request,
+    },
+  };
+  const execution = await sim
+    .startExecution({ definition: definitions.fleet, name: operationId, input })
+    .result();
+  const callbacks = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === operationId);
+  return { execution, callbacks };
 }

@@ -5,16 +5,14 @@
 // end, it never ran and is skipped, uncounted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
-import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
-import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
-import { LambdaServiceError, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { LambdaServiceError } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import {
   type CloudPeers,
   cloudBackends,
   type Definitions,
-  simulatedS3,
+  simulatedFleetUpgrade,
+  simulatedStepDeps,
   startCloudPeers,
   synthesizedDefinitions,
 } from './simulation.ts';
@@ -39,55 +37,20 @@ describe('a target step that fails for good, on the simulated state machine', ()
 
   /** One fleet upgrade, one target at a time; every `target` step of BROKEN throws `failure()`. */
   async function run(operationId: string, maxErrors: number, failure: () => Error) {
-    const deps: StepDeps = {
-      fleet: hosts.fleet,
-      store: backends.store,
-      ledger: backends.ledger,
-      blobs: backends.blobs,
-      deliver: (url, result) =>
-        deliverCallback(url, result, {
-          ...callbackOptionsFromEnv({}, 'test'),
-          backoffBaseMs: 5,
-          backoffMaxMs: 10,
-        }),
-      workFor: () => hosts.work(),
-      concurrencyCap: 10,
-      stoppedRuns: new Set(),
-    };
+    const deps = simulatedStepDeps(hosts, backends);
     let brokenCalls = 0;
-    const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      seed: 5,
-      invoke: routeByLogicalId({
-        WorkerFunction: async (payload) => {
-          const step = payload as { step?: string; item?: { index: number } };
-          if (step.step === 'target' && step.item?.index === BROKEN) {
-            brokenCalls += 1;
-            throw failure();
-          }
-          return runWorkerStep(deps, workerStepSchema.parse(payload));
-        },
-      }),
-    });
-    const input = {
-      operationId,
-      startedAt: '2026-11-28T12:00:00.000Z',
-      request: {
-        select: 'all',
-        product: 'deepfiler',
-        version: '3.2.1',
-        canary: 0,
-        maxConcurrency: 1,
-        maxErrors,
-        callbackUrl: peers.receiver.url,
-      },
-    };
     const touched = hosts.touches.length;
-    const execution = await sim
-      .startExecution({ definition: definitions.fleet, name: operationId, input })
-      .result();
-    const callbacks = peers.receiver.requests.filter(
-      (request) => JSON.parse(request.body).operationId === operationId,
+    const { execution, callbacks } = await simulatedFleetUpgrade(
+      { definitions, peers, deps, seed: 5 },
+      operationId,
+      { canary: 0, maxConcurrency: 1, maxErrors },
+      async (payload, step) => {
+        if (payload.step === 'target' && payload.item?.index === BROKEN) {
+          brokenCalls += 1;
+          throw failure();
+        }
+        return step();
+      },
     );
     return { execution, callbacks, brokenCalls, touched: hosts.touches.slice(touched) };
   }
