@@ -11,7 +11,6 @@ import {
   findRow,
 } from '../operations/command-row.ts';
 import { COMMAND_TABLE } from '../operations/registry.ts';
-import { commandHelpOf } from './help.ts';
 
 /** What the command line says, as the rules read it. */
 interface Line {
@@ -85,16 +84,75 @@ const OWN: Record<string, ReadonlySet<string>> = {
   demo: new Set(['help']),
 };
 
+/** SPEC 6's TARGET: one of these, or none for this machine. */
+export const TARGET_OPTIONS = ['host', 'ssm', 'inventory'] as const;
+
+/** Options that no rule limits: every operation takes them (as `--help` lists them). */
+const EVERY_OPERATION = [
+  'host',
+  'ssm',
+  'inventory',
+  'config',
+  'state-dir',
+  'json',
+  'callback',
+  'help',
+  'version',
+];
+
+/**
+ * The options `command` accepts with some target (none, `--host`, `--ssm` or `--inventory`), by
+ * their long names: what `--help` lists for it, read from the same rules that refuse the others.
+ */
+export function acceptedOptions(command: string, table: CommandTable = COMMAND_TABLE): ReadonlySet<string> {
+  const own = OWN[command];
+  // `--help` and `--version` are answered before any command runs: every word takes them.
+  if (own) return new Set([...own, 'help', 'version']);
+  const row = findRow(table, command);
+  if (!row) return new Set();
+  const rules = table === COMMAND_TABLE ? DEFAULT_RULES : rulesOf(table);
+  // `server.mode MODE` is a change: its options are listed, as its help says when they apply.
+  const positionals = row.mutates === 'when-given' ? ['ARG'] : [];
+  const accepted = new Set(EVERY_OPERATION);
+  for (const [option, [applies]] of Object.entries(rules)) {
+    const lines = [undefined, ...TARGET_OPTIONS].map((target) => ({
+      command,
+      positionals,
+      given: new Set([option, ...(target ? [target] : [])]),
+    }));
+    if (lines.some(applies)) accepted.add(option);
+  }
+  return accepted;
+}
+
+/** The usage of `serve` and `demo`, which the CLI answers itself. */
+export const OWN_USAGE: Readonly<Record<string, string>> = {
+  serve: 'serve [--port 3000] [--inventory FILE]',
+  demo: 'demo',
+};
+
+/** A command's usage after the program's name, as help and errors show it. */
+export function usageLine(row: AnyCommandRow): string {
+  return row.cli.usage === '' ? row.name : `${row.name} ${row.cli.usage}`;
+}
+
 /** The usage line of a command, for errors that point at it. */
 export function usageOf(command: string | null, table: CommandTable = COMMAND_TABLE): string {
-  const help = command === null ? undefined : commandHelpOf(command, table);
-  return help === undefined ? 'see cloudiq-bootstrap --help' : `usage: ${help.split('\n')[0]}`;
+  const row = command === null ? undefined : findRow(table, command);
+  const line =
+    row !== undefined
+      ? usageLine(row)
+      : command !== null && Object.hasOwn(OWN_USAGE, command)
+        ? OWN_USAGE[command]
+        : undefined;
+  return line === undefined ? 'see cloudiq-bootstrap --help' : `usage: cloudiq-bootstrap ${line}`;
 }
 
 /** Throws INVALID_REQUEST for the first option that does not apply to this command line. */
 export function refuseInapplicable(line: Line, table: CommandTable = COMMAND_TABLE): void {
   const rules = table === COMMAND_TABLE ? DEFAULT_RULES : rulesOf(table);
   const own = OWN[line.command];
+  if (!own) refuseTwoTargets(line, table);
   for (const option of line.given) {
     if (option === 'help' || option === 'version') continue;
     if (own) {
@@ -104,6 +162,20 @@ export function refuseInapplicable(line: Line, table: CommandTable = COMMAND_TAB
     const rule = rules[option];
     if (rule && !rule[0](line)) throw refusal(line.command, option, rule[1], table);
   }
+}
+
+/**
+ * SPEC 6's TARGET is one of `--host`, `--ssm` and `--inventory`: a command line naming two is
+ * refused before anything runs, never resolved by picking one of them.
+ */
+function refuseTwoTargets(line: Line, table: CommandTable): void {
+  const targets = TARGET_OPTIONS.filter((option) => line.given.has(option)).map((option) => `--${option}`);
+  if (targets.length < 2) return;
+  throw new BootstrapError(
+    'INVALID_REQUEST',
+    `${listed(targets)} name ${targets.length === 2 ? 'two' : 'three'} targets: give one of --host, --ssm or --inventory; ${usageOf(line.command, table)}`,
+    { command: line.command, options: targets },
+  );
 }
 
 function refusal(command: string, option: string, why: string, table: CommandTable): BootstrapError {

@@ -41,6 +41,9 @@ const OPTIONS = {
   port: { type: 'string', short: 'p' },
 } as const;
 
+/** The long names of every option (what `--help` and applicable.ts speak of). */
+export const OPTION_NAMES: readonly string[] = Object.keys(OPTIONS);
+
 export type CliOptions = {
   json: boolean;
   help: boolean;

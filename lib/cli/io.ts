@@ -11,4 +11,9 @@ export interface CliIo {
    * node's lossy UTF-8 decoding of them stands). The process's own: from /proc/self/cmdline.
    */
   rawArguments?: (argv: readonly string[]) => readonly Buffer[] | null;
+  /**
+   * Calls `onStop` at the first SIGINT or SIGTERM, then ends the process (exit 130 or 143); returns
+   * what removes it. The process's own; absent (tests in-process), signals keep their defaults.
+   */
+  onInterrupt?: (onStop: (signal: 'SIGINT' | 'SIGTERM') => void) => () => void;
 }

@@ -17,6 +17,18 @@ const processIo: CliIo = {
   stderrIsTty: process.stderr.isTTY === true,
   stdoutIsTty: process.stdout.isTTY === true,
   rawArguments: processRawArguments,
+  onInterrupt: (onStop) => {
+    const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+      onStop(signal);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    };
+  },
 };
 
 /**

@@ -2,7 +2,10 @@ import { regionalClients } from '../cloud/regional-clients.ts';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
 import { validateRateControl } from '../fleet/index.ts';
+import { rowOf } from '../operations/command-row.ts';
+import { newOperationId } from '../operations/ids.ts';
 import { runCommand } from '../operations/index.ts';
+import { COMMAND_TABLE } from '../operations/registry.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
@@ -11,6 +14,7 @@ import { runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import { formatFleet, paletteFor } from './fleet-output.ts';
+import { onInterrupt } from './interrupt.ts';
 import type { CliIo } from './io.ts';
 import { createLiveProgress } from './live-progress.ts';
 import { keepCutResult } from './run-single.ts';
@@ -70,6 +74,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     ssmClientFor: clients.clientFor,
   });
   const live = io.stderrIsTty ? createLiveProgress(io.stderr, paletteFor(true, io.env)) : undefined;
+  let release = () => {};
   try {
     if (options.dryRun) {
       for (const name of fleet.select(options.select)) {
@@ -78,6 +83,23 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
       }
       return 0;
     }
+    // A long command's id is known from the start, so that an interrupt can say which
+    // operation goes on, on the hosts where it started (interrupt.ts).
+    const long = rowOf(COMMAND_TABLE, request.command).long;
+    const operationId = options.operationId ?? (long ? newOperationId() : undefined);
+    const stop = new AbortController();
+    release = long
+      ? onInterrupt(
+          io,
+          options,
+          {
+            command: request.command,
+            operationId: operationId!,
+            where: `the hosts of --select ${options.select} where it had started (no other will start it)`,
+          },
+          stop,
+        )
+      : release;
     const result = await runFleetOperation(
       {
         fleet,
@@ -94,7 +116,8 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
         ...rate,
         ...(options.noHealthGate ? { healthGate: false } : {}),
         ...present({ callbackUrl: options.callback }),
-        ...present({ operationId: options.operationId }),
+        ...present({ operationId }),
+        signal: stop.signal,
         ...present({ waitLockSeconds: options.waitLockSeconds }),
         ...(live ? { onProgress: live.onProgress } : {}),
       },
@@ -107,6 +130,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     );
     return result.status === 'succeeded' ? 0 : 4;
   } finally {
+    release();
     live?.stop();
     await fleet.close();
     for (const client of clients.made()) client.destroy();

@@ -1,6 +1,7 @@
 import { BootstrapError, exitCodeFor } from '../errors.ts';
 import { singleHostFleet } from '../fleet/fleet.ts';
 import { changesHost, rowOf } from '../operations/command-row.ts';
+import { newOperationId } from '../operations/ids.ts';
 import { runCommand } from '../operations/index.ts';
 import { COMMAND_TABLE } from '../operations/registry.ts';
 import type { CommandRequest, HostTarget, RunOptions } from '../operations/types.ts';
@@ -8,6 +9,8 @@ import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { keepResultInFile, runFleetOperation } from '../orchestrate/run.ts';
 import type { CliOptions } from './args.ts';
+import { followCommand } from './follow-hint.ts';
+import { onInterrupt } from './interrupt.ts';
 import type { CliIo } from './io.ts';
 import { formatHuman } from './output.ts';
 
@@ -38,7 +41,8 @@ export async function runSingle(
       `--callback cannot go with ${options.detach ? '--detach' : '--dry-run'}: the CLI would leave before the end`,
     );
   }
-  if (options.dryRun || options.detach || (options.callback === undefined && !isMutating(request))) {
+  if (options.detach && !options.dryRun) return runDetached(host, request, runOptions, options, io);
+  if (options.dryRun || (options.callback === undefined && !isMutating(request))) {
     return print(request, await runCommand(host, request, runOptions), options, io);
   }
   const deliver = createDeliver(io.env, (record) => {
@@ -47,21 +51,40 @@ export async function runSingle(
         `callback: ${record.event} ${record.target} attempt ${record.attempts}${record.error ? `: ${record.error}` : ''}\n`,
       );
   });
-  const result = await runFleetOperation(
-    { fleet: singleHostFleet(host), deliver, keepResult: keepCutResult(io) },
-    {
-      select: host.name,
-      request,
-      maxConcurrency: 1,
-      canary: 0,
-      healthGate: false,
-      ...present({
-        callbackUrl: options.callback,
-        operationId: options.operationId,
-        waitLockSeconds: options.waitLockSeconds,
-      }),
-    },
-  );
+  // A long command is followed to its end: its id is known from the start, so that an interrupt
+  // can say which operation goes on (interrupt.ts).
+  const long = rowOf(COMMAND_TABLE, request.command).long;
+  const operationId = options.operationId ?? (long ? newOperationId() : undefined);
+  const stop = new AbortController();
+  const release = long
+    ? onInterrupt(
+        io,
+        options,
+        { command: request.command, operationId: operationId!, where: host.name },
+        stop,
+      )
+    : () => {};
+  let result: Awaited<ReturnType<typeof runFleetOperation>>;
+  try {
+    result = await runFleetOperation(
+      { fleet: singleHostFleet(host), deliver, keepResult: keepCutResult(io) },
+      {
+        select: host.name,
+        request,
+        maxConcurrency: 1,
+        canary: 0,
+        healthGate: false,
+        signal: stop.signal,
+        ...present({
+          callbackUrl: options.callback,
+          operationId,
+          waitLockSeconds: options.waitLockSeconds,
+        }),
+      },
+    );
+  } finally {
+    release();
+  }
   const target = result.targets[0];
   if (!target || target.status === 'skipped')
     throw new BootstrapError('INTERNAL', 'the operation did not run');
@@ -72,6 +95,35 @@ export async function runSingle(
   if (journal !== undefined) return print(request, withFields(journal, failed), options, io);
   if (appstack !== undefined) return print(request, withFields(appstack, failed), options, io);
   throw new BootstrapError(target.error.code, target.error.message, { ...target.error.details, ...failed });
+}
+
+/**
+ * `--detach`: the journal as soon as the operation runs. A `[server] callback_url` is not called
+ * then (SPEC 5 posts "once it ends", and the CLI is gone by then; an explicit `--callback` with
+ * `--detach` is refused above): the operator is told so on stderr, with how to follow it.
+ */
+async function runDetached(
+  host: HostTarget,
+  request: CommandRequest,
+  runOptions: RunOptions,
+  options: CliOptions,
+  io: CliIo,
+): Promise<number> {
+  let configured: string | null = null;
+  const answer = await runCommand(host, request, {
+    ...runOptions,
+    onConfig: (config) => {
+      configured ??= config.server.callbackUrl;
+    },
+  });
+  const id = (answer as { id?: unknown }).id;
+  if (configured !== null && typeof id === 'string') {
+    io.stderr(
+      `warning: [server] callback_url is not called for ${id}: the CLI does not follow a detached operation;` +
+        ` follow it with: ${followCommand(options, id)} (or run without --detach to be called back)\n`,
+    );
+  }
+  return print(request, answer, options, io);
 }
 
 function withFields(answer: unknown, fields: Record<string, unknown>): unknown {

@@ -255,12 +255,14 @@ export function parseLockRecord(record: string): {
 
 /**
  * The error a host's `@error` record stands for; `stderr` (what the program printed there) is kept
- * in its details, so the host's own words for a failure are never lost.
+ * in its details, so the host's own words for a failure are never lost. `stateDir`, when the
+ * caller gives it, names the state dir a failed mkdir was about (else it is read from mkdir's words).
  */
 export function hostError(
   target: string,
   error: { code: string; fields: string[] },
   stderr = '',
+  stateDir?: string,
 ): BootstrapError {
   const [a, b, c, d] = error.fields;
   const withStderr = <T extends Record<string, unknown>>(details: T) =>
@@ -318,6 +320,18 @@ export function hostError(
         file: path,
         breaking: true,
       }),
+    );
+  }
+  if (error.code === 'INTERNAL' && a === 'mkdir') {
+    // `@error INTERNAL mkdir`: the state dir or its folders could not be made (b_mkdirs). That is
+    // the operator's setup (a path the login cannot write), as an unreadable bootstrap.ini is,
+    // not a bug: CONFIG_ERROR naming the state dir, with the host's own reason.
+    const said = stderr.trim().split('\n').at(-1) ?? '';
+    const dir = stateDir ?? /^mkdir: cannot create directory ['‘](.*)['’]: /.exec(said)?.[1] ?? null;
+    return new BootstrapError(
+      'CONFIG_ERROR',
+      `${target}: the state dir${stateDir === undefined ? '' : ` ${stateDir}`} cannot be created${said === '' ? '' : `: ${said}`}`,
+      withStderr({ server: target, file: dir, section: null, key: null, setting: 'state_dir' }),
     );
   }
   if (error.code === 'INTERNAL' && a !== undefined) {

@@ -38,6 +38,39 @@ function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal 
   return dump ? readJournal(host.name, dump, journalPath(host, id)) : null;
 }
 
+/**
+ * An id that already has a journal answers that journal (SPEC 2.5) for the same request only: a
+ * journal of another command, or of other arguments, is refused as the API refuses it
+ * (lib/api/long-routes.ts), so `server.provision --operation-id X` never "succeeds" with the
+ * journal of an upgrade. The arguments compared are those the command plans from this read
+ * (`server.provision` without `--role` plans the recorded role); when it cannot plan any more
+ * (its product or role has gone from bootstrap.ini since), the command alone is compared, and
+ * the journal is answered as before.
+ */
+function sameRequest(host: HostTarget, request: LongStart, snapshot: Snapshot, existing: Journal): Journal {
+  let args: Readonly<Record<string, string>> | undefined;
+  if (existing.command === request.command) {
+    try {
+      args = request.plan(host, snapshot, existing.id).args;
+    } catch {
+      return existing;
+    }
+    const keys = new Set([...Object.keys(args), ...Object.keys(existing.args)]);
+    if ([...keys].every((key) => args?.[key] === existing.args[key])) return existing;
+  }
+  const asked = args === undefined ? request.command : `${request.command} ${JSON.stringify(args)}`;
+  throw new BootstrapError(
+    'INVALID_REQUEST',
+    `${host.name}: operation id ${existing.id} is already used by another request ` +
+      `(${existing.command} ${JSON.stringify(existing.args)}, not ${asked}); give a new id`,
+    {
+      server: host.name,
+      operationId: existing.id,
+      existing: { command: existing.command, args: existing.args },
+    },
+  );
+}
+
 /** Starts a long command and returns its journal once it runs (or its final one, when the id already ran). */
 export async function startLong(
   host: HostTarget,
@@ -49,7 +82,7 @@ export async function startLong(
   const read = { journalId: id, ...present({ products: request.products }) };
   return runWriteLoop(host, options, read, (snapshot) => {
     const existing = journalFrom(host, snapshot.answer, id);
-    if (existing) return { answered: existing };
+    if (existing) return { answered: sameRequest(host, request, snapshot, existing) };
     const plan: LongPlan = {
       ...request.plan(host, snapshot, id),
       operationId: id,

@@ -242,8 +242,8 @@ const heartbeatAppstackRow = defineCommand({
   },
   cli: {
     ...NO_OPERANDS,
-    summary: "run every product's checks",
-    help: "Runs every product's checks: healthy, degraded (some failing) or down (all failing).",
+    summary: "run the checks of the products of the server's role",
+    help: "Runs the checks of the products of the server's role (of every product while no role is recorded): healthy, degraded (some failing) or down (all failing).",
   },
   text: appstackText,
   line: appstackLine,

@@ -64,7 +64,7 @@ export async function execProgram(
       },
     );
   }
-  if (answer.error) throw hostError(host.name, answer.error, answer.stderr);
+  if (answer.error) throw hostError(host.name, answer.error, answer.stderr, host.stateDir);
   return answer;
 }
 

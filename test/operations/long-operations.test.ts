@@ -204,10 +204,16 @@ describe('the runner', () => {
     assert.equal(first.status, 'succeeded');
     const second = await runCommand(host, {
       command: 'server.provision',
-      role: 'worker',
+      role: 'edge',
       operationId: 'deploy-42',
     });
     assert.deepEqual(second, first);
+    // The same id for other arguments is another request: refused, and nothing runs.
+    await assert.rejects(
+      runCommand(host, { command: 'server.provision', role: 'worker', operationId: 'deploy-42' }),
+      (error: BootstrapError) =>
+        error.code === 'INVALID_REQUEST' && /already used by another request/.test(error.message),
+    );
     const log = readFileSync(join(sandbox.stateDir, 'logs', 'deploy-42.log'), 'utf8');
     assert.equal(log.split('haproxy provisioned once').length - 1, 1);
   });

@@ -112,7 +112,10 @@ describe('SSM failures read as what happened and what to do', () => {
       assert.equal(fleet.code, 4, fleet.stdout + fleet.stderr);
       const target = JSON.parse(fleet.stdout).targets[0];
       assert.equal(target.error.code, 'CONFIG_ERROR');
-      assert.match(target.error.message, /no AWS region: set AWS_REGION or --region/);
+      assert.match(
+        target.error.message,
+        /no AWS region for managed: set region = in its \[host:managed\] section/,
+      );
       assert.equal(JSON.stringify(ssm.calls), calls, 'no SSM call was made');
     } finally {
       Object.assign(process.env, env);

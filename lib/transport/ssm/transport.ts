@@ -39,16 +39,30 @@ export interface SsmTransportOptions {
 /**
  * The client's region, asked of the SDK's chain (environment, profile) before any call: without
  * one every call fails with the SDK's bare "Region is missing", which reads like an unreachable
- * host instead of what it is, a setting to make.
+ * host instead of what it is, a setting to make. The setting named is the one that applies: a
+ * host named by the caller (`target`: an inventory's `[host:NAME]`) takes `region =` in its
+ * section, while `--region` goes with `--ssm` only (a transport for `--ssm INSTANCE_ID` is named
+ * by its instance id).
  */
-async function requireRegion(client: SSMClient, details: Record<string, unknown>): Promise<void> {
+async function requireRegion(
+  client: SSMClient,
+  named: string | undefined,
+  details: Record<string, unknown>,
+): Promise<void> {
   try {
     await client.config.region();
   } catch (error) {
+    const where =
+      named === undefined
+        ? { message: 'no AWS region: set AWS_REGION or --region', details: { option: '--region' } }
+        : {
+            message: `no AWS region for ${named}: set region = in its [host:${named}] section of the inventory, or AWS_REGION`,
+            details: { section: `host:${named}`, key: 'region' },
+          };
     throw new BootstrapError(
       'CONFIG_ERROR',
-      'no AWS region: set AWS_REGION or --region (in an inventory: region = on the host)',
-      { ...details, setting: 'region' },
+      where.message,
+      { ...details, ...where.details, setting: 'region' },
       { cause: error },
     );
   }
@@ -175,7 +189,7 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
     target,
     async exec(request: ExecRequest): Promise<ExecResult> {
       if (closed) throw fail('INTERNAL', 'ssm transport used after close');
-      regionKnown ??= requireRegion(client, base);
+      regionKnown ??= requireRegion(client, options.target, base);
       await regionKnown;
       return withDeadline(
         {
