@@ -7,11 +7,24 @@
  *   `waitLockSeconds` in a `fields` body and, where the body cannot carry it, as `?waitLockSeconds=N`.
  * - A long command answers 202 at once (long-routes.ts); its body also takes `callbackUrl`,
  *   `operationId` and `waitLockSeconds`.
+ * - A quick command that changes the host calls back to the host's `[server] callback_url`, as
+ *   the CLI does for the same change.
  */
 import * as z from 'zod';
+import type { BootstrapConfig } from '../config/bootstrap-config.ts';
+import { aggregate, commandArgs, type TargetReport } from '../fleet/aggregate.ts';
 import type { LongRequest } from '../fleet/job.ts';
-import type { AnyCommandRow, BodySpec, CommandRoute, CommandTable } from '../operations/command-row.ts';
+import { failedReport } from '../fleet/target.ts';
+import {
+  type AnyCommandRow,
+  type BodySpec,
+  type CommandRoute,
+  type CommandTable,
+  changesHost,
+} from '../operations/command-row.ts';
+import { newOperationId } from '../operations/ids.ts';
 import { runRow } from '../operations/index.ts';
+import type { CommandRequest, HostTarget, RunOptions } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { param, type Route, type RouteContext, runOptions, waitLockFromQuery } from './context.ts';
 import { jsonResult, readJsonBody, readQuery } from './http.ts';
@@ -62,10 +75,60 @@ function quickRoute(row: AnyCommandRow, spec: Spec): Route {
         fromBody ?? (takesLock ? waitLockFromQuery(given['waitLockSeconds']).waitLockSeconds : undefined);
       const args = argsOf(context, spec, given, body);
       const host = context.deps.fleet.target(param(context, 'server'));
-      const answer = await runRow(row, host, args, runOptions(context, present({ waitLockSeconds })));
-      return jsonResult(200, answer);
+      const options = runOptions(context, present({ waitLockSeconds }));
+      if (!changesHost(row, args)) return jsonResult(200, await runRow(row, host, args, options));
+      return jsonResult(200, await changeAndCallBack(context, row, host, args, options));
     },
   };
+}
+
+/**
+ * A quick change as the CLI makes it (lib/cli/run-single.ts): under an operation id of its own,
+ * and, when the host's bootstrap.ini names `[server] callback_url`, its result — SPEC 4's
+ * aggregated result of one target, failed ones included — goes there (SPEC 5). The answer is the
+ * command's own, whatever becomes of the callback.
+ */
+async function changeAndCallBack(
+  context: RouteContext,
+  row: AnyCommandRow,
+  host: HostTarget,
+  args: object,
+  options: RunOptions,
+): Promise<unknown> {
+  const callBack = context.deps.callBack;
+  if (callBack === undefined) return runRow(row, host, args, options);
+  const operationId = (context.deps.newOperationId ?? newOperationId)();
+  const startedAt = new Date();
+  let url: string | undefined;
+  const onConfig = (config: BootstrapConfig) => {
+    url ??= config.server.callbackUrl ?? undefined;
+  };
+  let answer: unknown;
+  let report: TargetReport;
+  let failure: { error: unknown } | undefined;
+  try {
+    answer = await runRow(row, host, args, { ...options, operationId, onConfig });
+    report = { server: host.name, status: 'succeeded', result: answer };
+  } catch (error) {
+    failure = { error };
+    report = failedReport(host.name, error);
+  }
+  if (url !== undefined) {
+    const request = { command: row.name, ...args } as CommandRequest;
+    await callBack(
+      url,
+      aggregate({
+        operationId,
+        command: request.command,
+        args: commandArgs(request),
+        startedAt,
+        finishedAt: new Date(),
+        targets: [report],
+      }),
+    );
+  }
+  if (failure) throw failure.error;
+  return answer;
 }
 
 function longRoute(row: AnyCommandRow, spec: Spec): Route {

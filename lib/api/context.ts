@@ -3,6 +3,7 @@
  * event, and a signal that ends the request's host work before API Gateway's 29 s limit.
  */
 import { BootstrapError } from '../errors.ts';
+import type { FleetResult } from '../fleet/aggregate.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import type { RunJob } from '../fleet/job.ts';
 import type { RunStore } from '../fleet/run-store.ts';
@@ -17,6 +18,19 @@ export interface ApiDeps {
    * Functions execution named by the operation id; in `serve`, the in-process driver).
    */
   dispatch: (job: RunJob) => Promise<void>;
+  /**
+   * Takes a server job's operation id before its operation starts on the host, refusing one that
+   * already names another run (INVALID_REQUEST), so the refusal comes before anything changes
+   * (SPEC 2.6, 7.1 "never a second run"); answers how to give it back when the start fails. The
+   * in-process driver knows the ids it runs; where absent, `dispatch` alone refuses.
+   */
+  reserve?: (job: RunJob) => () => void;
+  /**
+   * Sends a quick change's aggregated result (`PUT …/mode`, `PATCH …/config`) to the host's
+   * `[server] callback_url`, as the CLI does for the same change (SPEC 5). It resolves once the
+   * delivery is handed on (`serve` sends it in the background); absent: no callback.
+   */
+  callBack?: (url: string, result: FleetResult) => Promise<void>;
   /** Fleet runs, for `GET /fleet/operations/{id}`; none: that route says they are not kept. */
   runStore?: RunStore;
   /** A URL that reads a finished run's whole result (an S3 pre-signed URL in the cloud). */

@@ -139,37 +139,46 @@ export async function startServerOperation(
   const host = context.deps.fleet.target(server);
   const location = `/servers/${encodeURIComponent(server)}/operations/${encodeURIComponent(id)}`;
   const waitLock = present({ waitLockSeconds: body.waitLockSeconds });
+  const job = {
+    kind: 'server' as const,
+    operationId: id,
+    server,
+    request,
+    ...present({ callbackUrl: body.callbackUrl }),
+    ...waitLock,
+  };
   const follow = async () => {
-    await context.deps.dispatch({
-      kind: 'server',
-      operationId: id,
-      server,
-      request,
-      ...present({ callbackUrl: body.callbackUrl }),
-      ...waitLock,
-    });
+    await context.deps.dispatch(job);
     return accepted(id, location);
   };
   if (given) await notAFleetRun(context, id);
-  const existing = given ? await existingJournal(context, host, id) : undefined;
-  if (existing) {
-    sameRequest(id, request, existing);
-    // Dispatched again, as /fleet/upgrade does on a repeat: when the first request's dispatch
-    // failed after the operation began, nothing else would follow it and call back (SPEC 5: "its
-    // aggregated result is POSTed there as JSON once it ends"). A run already following it is
-    // not started twice (dispatch is idempotent by operation id), nor is a delivered callback
-    // POSTed again (the delivery ledger).
-    return follow();
+  // The id is taken before the host is touched: one that already names another run (another
+  // server's operation under the same id, say) is refused here, not after the operation ran.
+  const giveBack = context.deps.reserve?.(job) ?? (() => {});
+  try {
+    const existing = given ? await existingJournal(context, host, id) : undefined;
+    if (existing) {
+      sameRequest(id, request, existing);
+      // Dispatched again, as /fleet/upgrade does on a repeat: when the first request's dispatch
+      // failed after the operation began, nothing else would follow it and call back (SPEC 5: "its
+      // aggregated result is POSTed there as JSON once it ends"). A run already following it is
+      // not started twice (dispatch is idempotent by operation id), nor is a delivered callback
+      // POSTed again (the delivery ledger).
+      return await follow();
+    }
+    const { command: _, ...args } = request;
+    const journal = (await runRow(
+      row,
+      host,
+      { ...args, operationId: id },
+      runOptions(context, { detach: true, ...waitLock }),
+    )) as Journal;
+    sameRequest(id, request, journal);
+    return await follow();
+  } finally {
+    // Once dispatched the run holds the id; after a refused start nothing does.
+    giveBack();
   }
-  const { command: _, ...args } = request;
-  const journal = (await runRow(
-    row,
-    host,
-    { ...args, operationId: id },
-    runOptions(context, { detach: true, ...waitLock }),
-  )) as Journal;
-  sameRequest(id, request, journal);
-  return follow();
 }
 
 /** `POST /fleet/upgrade`: SPEC 7.1's body; the run is started and recorded, its result goes to the callback. */

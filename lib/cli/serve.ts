@@ -3,7 +3,8 @@
  * Lambda function runs. Each HTTP request becomes a payload 2.0 event as API Gateway would build
  * it; long operations and fleet runs go to the in-process driver (lib/fleet/local-runs.ts). The
  * default fleet is the demo fleet (three hosts on this machine, under `.demo/` or
- * `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves a real inventory.
+ * `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves a real inventory. Being on loopback is not
+ * enough against other sites in the operator's browser: see `crossSiteRefusal`.
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,7 @@ import { loadInventory } from '../config/inventory.ts';
 import { DEMO_ROOT } from '../demo/demo-fleet.ts';
 import { createDemoFleet } from '../demo/static-fleet.ts';
 import { BootstrapError, errorBody, exitCodeFor } from '../errors.ts';
+import type { FleetResult } from '../fleet/aggregate.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { createLocalRuns, type LocalRuns } from '../fleet/local-runs.ts';
 import { createMemoryDeliveryLedger, createMemoryRunStore } from '../fleet/run-store.ts';
@@ -166,6 +168,67 @@ async function answerClientError(
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
 
+/** The names this server answers to in `Host` (and `Origin`): loopback only, as it listens. */
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+function isOwnHost(host: string, port: number): boolean {
+  const lower = host.trim().toLowerCase();
+  return LOOPBACK_NAMES.some((name) => lower === `${name}:${port}` || (port === 80 && lower === name));
+}
+
+/**
+ * The local server's guard against other sites (the Lambda API, behind API Gateway and its
+ * authorizer, has none of this): a page elsewhere may make the browser send "simple" requests
+ * here (CSRF), or point its own name at 127.0.0.1 (DNS rebinding). So a request must name this
+ * server in `Host` (a loopback name with the port), come from this server's own origin if it
+ * names one, and send its body as `application/json`, which no form and no simple request can
+ * (a browser asks first, and this server grants no other origin). The console's page, served
+ * here, sends same-origin requests with that type.
+ */
+function crossSiteRefusal(req: IncomingMessage, port: number): (HttpResult & { reason: string }) | undefined {
+  const refuse = (status: number, reason: string, message: string, details: Record<string, unknown>) => ({
+    ...errorResult(new BootstrapError('INVALID_REQUEST', message, { reason, ...details }), status),
+    reason,
+  });
+  const host = req.headers.host;
+  if (host === undefined || !isOwnHost(host, port)) {
+    return refuse(
+      403,
+      'HOST_NOT_LOCAL',
+      `Host must be this server (127.0.0.1:${port} or localhost:${port})`,
+      {
+        host: host ?? null,
+      },
+    );
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    const own = origin.toLowerCase().startsWith('http://') && isOwnHost(origin.slice('http://'.length), port);
+    if (!own) {
+      return refuse(
+        403,
+        'CROSS_ORIGIN',
+        `requests from ${origin} are refused: only this server's own pages`,
+        {
+          origin,
+        },
+      );
+    }
+  }
+  const length = req.headers['content-length'];
+  const carriesBody =
+    (length !== undefined && length.trim() !== '0') || req.headers['transfer-encoding'] !== undefined;
+  if (carriesBody) {
+    const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      return refuse(415, 'NOT_JSON', 'a request body must be sent as Content-Type: application/json', {
+        contentType: req.headers['content-type'] ?? null,
+      });
+    }
+  }
+  return undefined;
+}
+
 function examples(url: string): string {
   const json = `-H 'content-type: application/json'`;
   return [
@@ -184,19 +247,25 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
   const { fleet, banner } = await fleetFor(options, io);
   const log = (line: string) => io.stderr(`${line}\n`);
   const store = createMemoryRunStore();
-  const worker = createLocalRuns({
-    fleet,
-    store,
-    ledger: createMemoryDeliveryLedger(),
-    deliver: createDeliver(io.env, (record) =>
-      log(`callback ${record.event} ${record.operationId} ${record.target} attempts=${record.attempts}`),
-    ),
-    log,
-  });
+  const deliver = createDeliver(io.env, (record) =>
+    log(`callback ${record.event} ${record.operationId} ${record.target} attempts=${record.attempts}`),
+  );
+  const worker = createLocalRuns({ fleet, store, ledger: createMemoryDeliveryLedger(), deliver, log });
+  // A quick change's callback goes on after its answer (a slow receiver must not hold the request).
+  const callbacks = new Set<Promise<unknown>>();
+  const callBack = async (callbackUrl: string, result: FleetResult) => {
+    const sending = deliver(callbackUrl, result).catch((error: unknown) => {
+      log(`callback ${result.operationId} failed: ${errorBody(error).message}`);
+    });
+    callbacks.add(sending);
+    void sending.finally(() => callbacks.delete(sending));
+  };
   const handler = createApiHandler(
     {
       fleet,
       dispatch: worker.dispatch,
+      reserve: worker.reserve,
+      callBack,
       runStore: store,
       allowPrivateCallbacks: readCallbackEnvironment(io.env).allowPrivate,
     },
@@ -208,9 +277,19 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
     },
   );
 
-  const server = createServer((req, res) => {
+  let ownPort = port;
+  // A request with no Host is refused below in SPEC 2.6's JSON, not by Node's bare 400.
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
     void (async () => {
       try {
+        const refusal = crossSiteRefusal(req, ownPort);
+        if (refusal) {
+          log(
+            `${req.method ?? '?'} ${(req.url ?? '?').split('?')[0]} ${refusal.statusCode} INVALID_REQUEST (${refusal.reason})`,
+          );
+          send(res, refusal, { connection: 'close' });
+          return;
+        }
         const body = await readBody(req);
         if (body === 'too-large') {
           const error = new BootstrapError(
@@ -257,6 +336,7 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
     throw error;
   });
   const actual = (server.address() as AddressInfo).port;
+  ownPort = actual;
   const url = `http://127.0.0.1:${actual}`;
   io.stdout(
     `cloudiq-bootstrap API on ${url} (Ctrl-C stops)\nFleet console: ${url}/\n${banner}\nTry:\n${examples(url)}\n`,
@@ -271,8 +351,10 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      if (closeOptions.waitForJobs !== false) await worker.idle();
-      else worker.stop();
+      if (closeOptions.waitForJobs !== false) {
+        await worker.idle();
+        await Promise.all([...callbacks]);
+      } else worker.stop();
       await fleet.close();
     },
   };

@@ -6,25 +6,21 @@
  * runs. Every callback goes through the delivery ledger: once per operation. A job already
  * dispatched (the same operation id again) starts nothing, as StartExecution with the same name
  * starts nothing; a job that names another operation under that id is refused (SPEC 7.1: "never
- * a second run"), as the API refuses the same id with other arguments.
+ * a second run"), as the API refuses the same id with other arguments. The API reserves a
+ * server job's id (`reserve`) before it starts the operation on the host, so that a refusal comes
+ * before anything changes there (SPEC 2.6).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError, errorBody } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { present } from '../optional.ts';
-import {
-  commandArgs,
-  type Deliver,
-  type FleetResult,
-  type TargetReport,
-  withCallbackOutcome,
-} from './aggregate.ts';
+import { commandArgs, type Deliver, type FleetResult, withCallbackOutcome } from './aggregate.ts';
 import type { Fleet } from './fleet.ts';
 import type { FleetJob, RunJob, ServerJob } from './job.ts';
 import { DEFAULT_CANARY } from './rate.ts';
 import { runFleet } from './run-fleet.ts';
-import type { DeliveryLedger, RunStore } from './run-store.ts';
+import { type DeliveryLedger, emptySummary, type RunStore } from './run-store.ts';
 import { deliverOnce } from './steps/deliver.ts';
 import { deliverOperation, pollOperation } from './steps/operation.ts';
 import { upgradeRequest } from './steps/plan.ts';
@@ -43,6 +39,12 @@ export interface LocalRunsDeps {
 
 export interface LocalRuns {
   dispatch(job: RunJob): Promise<void>;
+  /**
+   * Takes `job`'s operation id before the job is dispatched, refusing it (INVALID_REQUEST) when it
+   * already names another job, dispatched or reserved; answers the function that gives the
+   * reservation back (a start that failed) and does nothing once the job is dispatched.
+   */
+  reserve(job: RunJob): () => void;
   /** Resolves once no job is running. */
   idle(): Promise<void>;
   /** Jobs running now. */
@@ -54,29 +56,76 @@ export interface LocalRuns {
   stop(): void;
 }
 
+/**
+ * The `[server] callback_url` a fleet run may use when its request names none: only one that
+ * every host read agrees on. One host's bootstrap.ini must not decide where every other host's
+ * results go (and sign them with CALLBACK_SECRET), so hosts that disagree — another URL, or none —
+ * name no callback at all, and `disagreement()` says so for a warning.
+ */
+export interface ConfigCallbackVote {
+  /** Give to `onConfig`: each host's bootstrap.ini, as it is read. */
+  onConfig(config: BootstrapConfig): void;
+  /** The URL every host read named; undefined when none was read, or they disagree. */
+  agreed(): string | undefined;
+  /** What the hosts said when they disagree (a warning's text); undefined when they agree. */
+  disagreement(): string | undefined;
+}
+
+export function voteConfigCallback(): ConfigCallbackVote {
+  const named = new Set<string | null>();
+  const agreed = () => {
+    if (named.size !== 1) return undefined;
+    return [...named][0] ?? undefined;
+  };
+  return {
+    onConfig: (config) => {
+      named.add(config.server.callbackUrl ?? null);
+    },
+    agreed,
+    disagreement: () => {
+      if (named.size < 2) return undefined;
+      // How many, not which: a URL's path may be a secret of its own.
+      const urls = [...named].filter((url): url is string => url !== null).length;
+      const none = named.has(null) ? ', and hosts that name none' : '';
+      return (
+        `the hosts disagree on [server] callback_url (${urls} different URL${urls === 1 ? '' : 's'}${none}); ` +
+        'no callback is sent: name one in the request'
+      );
+    },
+  };
+}
+
 async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
   const now = deps.now ?? (() => new Date());
   const command = upgradeRequest(job);
-  await deps.store.create({
+  const targets = deps.fleet.select(job.select);
+  // SPEC 7.1 v2: "its status, summary and targets so far", from the start: the summary counts
+  // from the total selected (as the cloud's plan step sets it), the targets from none.
+  const { record } = await deps.store.create({
     operationId: job.operationId,
     command: command.command,
     args: commandArgs(command),
     status: 'running',
     startedAt: now().toISOString(),
+    summary: emptySummary(targets.length),
+    targets: [],
   });
-  let configUrl: string | null = null;
+  if (record.summary === undefined) {
+    await deps.store.update(job.operationId, {
+      summary: emptySummary(targets.length),
+      targets: record.targets ?? [],
+    });
+  }
+  const vote = voteConfigCallback();
   const work = commandWork(deps.fleet, command, job.operationId, {
     waitLockSeconds: job.waitLockSeconds,
-    onConfig: (config: BootstrapConfig) => {
-      configUrl ??= config.server.callbackUrl;
-    },
+    onConfig: vote.onConfig,
   });
-  const targets: TargetReport[] = [];
   const result = await runFleet({
     operationId: job.operationId,
     command: command.command,
     args: commandArgs(command),
-    targets: deps.fleet.select(job.select),
+    targets,
     canary: job.canary ?? DEFAULT_CANARY,
     ...present({
       maxConcurrency: job.maxConcurrency,
@@ -89,15 +138,21 @@ async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {
     release: (server) => deps.fleet.release?.(server),
     onProgress: (event) => {
       if (event.type === 'finished') {
-        targets.push(event.report);
         if (event.report.status === 'failed') void deps.store.addFailure(job.operationId);
-        void deps.store.update(job.operationId, { targets: [...targets] });
+        void deps.store.recordTarget(job.operationId, event.report);
+      } else if (event.type === 'skipped') {
+        void deps.store.recordTarget(job.operationId, { server: event.server, status: 'skipped' });
       }
     },
     now,
   });
   let final: FleetResult = result;
-  const url = job.callbackUrl ?? configUrl ?? undefined;
+  let url = job.callbackUrl;
+  if (url === undefined) {
+    url = vote.agreed();
+    const disagreement = vote.disagreement();
+    if (disagreement !== undefined) deps.log?.(`run ${job.operationId}: ${disagreement}`);
+  }
   if (url !== undefined) {
     const outcome = await deliverOnce(deps, url, result, `/fleet/operations/${job.operationId}`);
     final = withCallbackOutcome(result, outcome);
@@ -160,26 +215,37 @@ function namedBy(job: RunJob): Named {
   return { kind: 'server', server: job.server, command: request.command, args: commandArgs(request) };
 }
 
+/** An operation id taken: what it names, and whether its job runs or is only reserved (by how many). */
+interface Taken {
+  named: Named;
+  dispatched: boolean;
+  reservations: number;
+}
+
 /** A driver that runs jobs in this process; a job's unexpected failure is logged. */
 export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
   const jobs = new Set<Promise<void>>();
   const stopping = new AbortController();
-  const dispatched = new Map<string, Named>();
+  const taken = new Map<string, Taken>();
+  /** The id's entry when it names `job` too; INVALID_REQUEST when it names another job. */
+  const take = (job: RunJob): Taken | undefined => {
+    const named = namedBy(job);
+    const existing = taken.get(job.operationId);
+    // The callback URL, rates and selection are not what names the operation: a repeat that
+    // changes them still answers the run already going, as a repeated request does.
+    if (existing === undefined || isDeepStrictEqual(existing.named, named)) return existing;
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `operation id ${job.operationId} is already used by another request`,
+      { operationId: job.operationId, existing: existing.named },
+    );
+  };
   return {
     async dispatch(job) {
-      const named = namedBy(job);
-      const existing = dispatched.get(job.operationId);
-      if (existing) {
-        // The callback URL, rates and selection are not what names the operation: a repeat that
-        // changes them still answers the run already going, as a repeated request does.
-        if (isDeepStrictEqual(existing, named)) return;
-        throw new BootstrapError(
-          'INVALID_REQUEST',
-          `operation id ${job.operationId} is already used by another request`,
-          { operationId: job.operationId, existing },
-        );
-      }
-      dispatched.set(job.operationId, named);
+      const existing = take(job);
+      if (existing?.dispatched) return;
+      if (existing) existing.dispatched = true;
+      else taken.set(job.operationId, { named: namedBy(job), dispatched: true, reservations: 0 });
       const work = (
         job.kind === 'fleet' ? runFleetJob(deps, job) : followServerJob(deps, job, stopping.signal)
       ).catch((error: unknown) => {
@@ -188,6 +254,24 @@ export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
       });
       jobs.add(work);
       void work.finally(() => jobs.delete(work));
+    },
+    reserve(job) {
+      let entry = take(job);
+      if (entry === undefined) {
+        entry = { named: namedBy(job), dispatched: false, reservations: 0 };
+        taken.set(job.operationId, entry);
+      }
+      const held = entry;
+      held.reservations += 1;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        held.reservations -= 1;
+        if (!held.dispatched && held.reservations === 0 && taken.get(job.operationId) === held) {
+          taken.delete(job.operationId);
+        }
+      };
     },
     async idle() {
       while (jobs.size > 0) await Promise.all([...jobs]);

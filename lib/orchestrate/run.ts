@@ -2,7 +2,6 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError, errorBody } from '../errors.ts';
 import { type FittedResult, fitResult, fitsWhole } from '../fleet/fit-result.ts';
 import type { Fleet } from '../fleet/fleet.ts';
@@ -15,6 +14,7 @@ import {
   runFleet,
   withCallbackOutcome,
 } from '../fleet/index.ts';
+import { voteConfigCallback } from '../fleet/local-runs.ts';
 import { commandWork } from '../fleet/work.ts';
 import { newOperationId } from '../operations/ids.ts';
 import type { CommandRequest } from '../operations/types.ts';
@@ -30,6 +30,12 @@ export interface OrchestrateDeps {
    */
   keepResult?: KeepResult;
   now?: () => Date;
+  /**
+   * Told what the operator should know but that is no error: that the hosts disagree on
+   * `[server] callback_url`, so none is used. Default: a `callback: …` line on stderr, as the
+   * CLI's other callback lines.
+   */
+  warn?: (message: string) => void;
 }
 
 export type KeepResult = (result: FleetResult) => Promise<string>;
@@ -91,18 +97,18 @@ function runOperationId(run: FleetRunRequest): string {
 }
 
 /**
- * One command over a selection (SPEC 4), then the callback (SPEC 5) when a URL is named or the
- * first target's bootstrap.ini has `callback_url`. Long commands share one operation id on every
- * host, so a repeated run with the same id answers from the journals instead of running again.
+ * One command over a selection (SPEC 4), then the callback (SPEC 5) when a URL is named, or else
+ * when every target whose bootstrap.ini was read names the same `callback_url` (hosts that
+ * disagree name none, with a warning: one host's file must not send every target's result
+ * elsewhere). Long commands share one operation id on every host, so a repeated run with the same
+ * id answers from the journals instead of running again.
  */
 export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequest): Promise<FleetResult> {
   const targets = deps.fleet.select(run.select);
   const operationId = runOperationId(run);
-  let configCallback: string | null = null;
+  const vote = voteConfigCallback();
   const work = commandWork(deps.fleet, run.request, operationId, {
-    onConfig: (config: BootstrapConfig) => {
-      configCallback ??= config.server.callbackUrl;
-    },
+    onConfig: vote.onConfig,
     waitLockSeconds: run.waitLockSeconds,
   });
 
@@ -126,7 +132,12 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     release: (server) => deps.fleet.release?.(server),
   });
 
-  const url = run.callbackUrl ?? configCallback ?? undefined;
+  let url = run.callbackUrl;
+  if (url === undefined) {
+    url = vote.agreed();
+    const disagreement = vote.disagreement();
+    if (disagreement !== undefined) (deps.warn ?? warnProcess)(disagreement);
+  }
   if (url === undefined || !deps.deliver) {
     if (url !== undefined)
       throw new BootstrapError('INTERNAL', 'a callback URL is set but callbacks are not configured');
@@ -142,6 +153,11 @@ export async function runFleetOperation(deps: OrchestrateDeps, run: FleetRunRequ
     return withCallbackOutcome(result, { delivered: false, attempts: 0, lastError });
   }
   return withCallbackOutcome(result, await deps.deliver(url, body));
+}
+
+/** Only the CLI runs fleets through here: its callback lines go to stderr (`callback: …`) too. */
+function warnProcess(message: string): void {
+  process.stderr.write(`callback: ${message}\n`);
 }
 
 /**

@@ -2,7 +2,8 @@
  * A single long operation followed to its end (SPEC 7.1's provision and upgrade, 7.3 v2): the API
  * starts it on the host before its 202; a state machine then waits, polls the host's journal
  * with `operation.get` (a short step), and loops until the journal ends; then the callback is
- * delivered once. Locally the in-process driver runs the same two steps in a loop.
+ * delivered once, to the request's `callbackUrl` or else the host's `[server] callback_url`.
+ * Locally the in-process driver runs the same two steps in a loop.
  */
 import * as z from 'zod';
 import { OPERATION_ID_PATTERN } from '../../config/names.ts';
@@ -12,7 +13,7 @@ import type { CommandRequest } from '../../operations/types.ts';
 import { aggregate, commandArgs, type TargetReport, withCallbackOutcome } from '../aggregate.ts';
 import { longRequestSchema } from '../job.ts';
 import { failedReport } from '../target.ts';
-import { journalOutcome } from '../work.ts';
+import { configCallbackUrl, journalOutcome } from '../work.ts';
 import { deliverOnce, serverDeliveryKey } from './deliver.ts';
 import type { StepDeps } from './deps.ts';
 
@@ -39,18 +40,11 @@ export interface PollAnswer {
 
 type OperationDeps = Pick<StepDeps, 'fleet' | 'ledger' | 'deliver' | 'store' | 'now'>;
 
-async function readJournal(deps: OperationDeps, run: OperationRun, onUrl?: (url: string) => void) {
-  return (await runCommand(
-    deps.fleet.target(run.server),
-    { command: 'operation.get', operationId: run.operationId },
-    onUrl === undefined
-      ? {}
-      : {
-          onConfig: (config) => {
-            if (config.server.callbackUrl) onUrl(config.server.callbackUrl);
-          },
-        },
-  )) as Journal;
+async function readJournal(deps: OperationDeps, run: OperationRun) {
+  return (await runCommand(deps.fleet.target(run.server), {
+    command: 'operation.get',
+    operationId: run.operationId,
+  })) as Journal;
 }
 
 /** One poll: done once the journal ended, or after `MAX_POLLS`; a host that cannot be read is polled again. */
@@ -67,12 +61,9 @@ export async function pollOperation(deps: OperationDeps, run: OperationRun): Pro
 /** The operation's result, as one target of a fleet result, delivered once to its callback. */
 export async function deliverOperation(deps: OperationDeps, run: OperationRun) {
   const now = deps.now ?? (() => new Date());
-  let configUrl: string | undefined;
   let report: TargetReport;
   try {
-    const journal = await readJournal(deps, run, (url) => {
-      configUrl ??= url;
-    });
+    const journal = await readJournal(deps, run);
     if (journal.status === 'running') {
       throw new BootstrapError('TRANSPORT_TIMEOUT', `${run.server}: still running when following ended`, {
         server: run.server,
@@ -93,7 +84,10 @@ export async function deliverOperation(deps: OperationDeps, run: OperationRun) {
     finishedAt: now(),
     targets: [report],
   });
-  const url = run.callbackUrl ?? configUrl;
+  // SPEC 2.1: `[server] callback_url` is used when the request names none. `operation.get` follows
+  // the journal only and never reads bootstrap.ini, so the host's file is read here, once the
+  // operation has ended (a read: no lock, no change); an unreadable host names no callback.
+  const url = run.callbackUrl ?? (await configCallbackUrl(deps.fleet, run.server));
   if (url !== undefined) {
     const location = `/servers/${encodeURIComponent(run.server)}/operations/${encodeURIComponent(run.operationId)}`;
     result = withCallbackOutcome(
