@@ -11,11 +11,11 @@
  * before anything changes there (SPEC 2.6).
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { BootstrapConfig } from '../config/bootstrap-config.ts';
 import { BootstrapError, errorBody } from '../errors.ts';
 import type { CommandRequest } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { commandArgs, type Deliver, type FleetResult, withCallbackOutcome } from './aggregate.ts';
+import { voteConfigCallback } from './config-callback.ts';
 import type { Fleet } from './fleet.ts';
 import type { FleetJob, RunJob, ServerJob } from './job.ts';
 import { DEFAULT_CANARY } from './rate.ts';
@@ -54,45 +54,6 @@ export interface LocalRuns {
    * follower no longer reads the host nor calls back. Fleet runs go on to their end.
    */
   stop(): void;
-}
-
-/**
- * The `[server] callback_url` a fleet run may use when its request names none: only one that
- * every host read agrees on. One host's bootstrap.ini must not decide where every other host's
- * results go (and sign them with CALLBACK_SECRET), so hosts that disagree — another URL, or none —
- * name no callback at all, and `disagreement()` says so for a warning.
- */
-export interface ConfigCallbackVote {
-  /** Give to `onConfig`: each host's bootstrap.ini, as it is read. */
-  onConfig(config: BootstrapConfig): void;
-  /** The URL every host read named; undefined when none was read, or they disagree. */
-  agreed(): string | undefined;
-  /** What the hosts said when they disagree (a warning's text); undefined when they agree. */
-  disagreement(): string | undefined;
-}
-
-export function voteConfigCallback(): ConfigCallbackVote {
-  const named = new Set<string | null>();
-  const agreed = () => {
-    if (named.size !== 1) return undefined;
-    return [...named][0] ?? undefined;
-  };
-  return {
-    onConfig: (config) => {
-      named.add(config.server.callbackUrl ?? null);
-    },
-    agreed,
-    disagreement: () => {
-      if (named.size < 2) return undefined;
-      // How many, not which: a URL's path may be a secret of its own.
-      const urls = [...named].filter((url): url is string => url !== null).length;
-      const none = named.has(null) ? ', and hosts that name none' : '';
-      return (
-        `the hosts disagree on [server] callback_url (${urls} different URL${urls === 1 ? '' : 's'}${none}); ` +
-        'no callback is sent: name one in the request'
-      );
-    },
-  };
 }
 
 async function runFleetJob(deps: LocalRunsDeps, job: FleetJob): Promise<void> {

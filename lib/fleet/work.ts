@@ -16,8 +16,6 @@ import type { HealthCheck, RunTarget } from './target.ts';
 export interface TargetWork {
   runTarget: RunTarget;
   healthCheck: HealthCheck;
-  /** `[server] callback_url` of the host's bootstrap.ini, when it has one (SPEC 5). */
-  callbackUrlOf(server: string): Promise<string | undefined>;
 }
 
 export interface WorkOptions {
@@ -77,7 +75,6 @@ export function commandWork(
       )) as AppstackAnswer;
       return { status: appstack.status, products: appstack.products };
     },
-    callbackUrlOf: (server) => configCallbackUrl(fleet, server),
   };
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BootstrapError, errorBody } from '../errors.ts';
+import { voteConfigCallback } from '../fleet/config-callback.ts';
 import { type FittedResult, fitResult, fitsWhole } from '../fleet/fit-result.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import {
@@ -14,7 +15,6 @@ import {
   runFleet,
   withCallbackOutcome,
 } from '../fleet/index.ts';
-import { voteConfigCallback } from '../fleet/local-runs.ts';
 import { commandWork } from '../fleet/work.ts';
 import { newOperationId } from '../operations/ids.ts';
 import type { CommandRequest } from '../operations/types.ts';

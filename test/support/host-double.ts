@@ -104,7 +104,6 @@ export function createHostDoubles(
     async healthCheck(server) {
       return { status: behaviour.get(server) === 'unhealthy' ? 'degraded' : 'healthy' };
     },
-    callbackUrlOf: async () => undefined,
   });
   const heartbeat: HeartbeatAnswer = {
     mode: 'active',

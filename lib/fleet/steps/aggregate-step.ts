@@ -8,6 +8,7 @@ import pLimit from 'p-limit';
 import * as z from 'zod';
 import { present } from '../../optional.ts';
 import { aggregate, type TargetReport, withCallbackOutcome } from '../aggregate.ts';
+import { voteConfigCallback } from '../config-callback.ts';
 import { deliverOnce } from './deliver.ts';
 import { readJson, runKeys, type StepDeps } from './deps.ts';
 import type { FleetRunState, TargetItem } from './events.ts';
@@ -90,10 +91,12 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
     if (!kept && child.error.startsWith(THROTTLED)) continue;
     reports.set(child.index, kept ?? stepFailedReport(child, child.error));
   }
+  const vote = voteConfigCallback();
   const targets = items.map((item): TargetReport => {
     const found = reports.get(item.index);
     if (!found) return { server: item.server, status: 'skipped' };
-    const { index: _index, ...report } = found;
+    const { index: _index, hostCallbackUrl, ...report } = found;
+    if (hostCallbackUrl !== undefined) vote.add(hostCallbackUrl);
     return report as TargetReport;
   });
   const command = upgradeRequest(run.request);
@@ -108,7 +111,10 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   });
   const location = `s3://${deps.blobs.bucket}/${keys.result}`;
   await deps.blobs.put(keys.result, JSON.stringify(result));
-  const url = run.plan.callbackUrl;
+  // The request's URL, else the one every host read names (one host's file never decides alone).
+  const url = run.plan.callbackUrl ?? vote.agreed() ?? null;
+  const disagreement = run.plan.callbackUrl === null ? vote.disagreement() : undefined;
+  if (disagreement) console.warn(`${run.operationId}: ${disagreement}`);
   if (url !== null) {
     const resultUrl = deps.blobs.urlOf
       ? await deps.blobs.urlOf(keys.result)

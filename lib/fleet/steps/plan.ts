@@ -3,7 +3,9 @@
  * inventory does not change a running rollout), written to the runs bucket with each target's
  * place; the rate controls resolved by rate.ts as in-process; the Map's concurrency capped below
  * the reserved concurrency; the run's record created (kept when it exists: a re-run or a
- * repeated start answers the same plan); `[server] callback_url` read once from the first target.
+ * repeated start answers the same plan). A request's own callback URL is the plan's; without one,
+ * each target step keeps what its host's `[server] callback_url` says, and the aggregate step
+ * calls back only where they all agree (config-callback.ts).
  */
 import type { CommandRequest } from '../../operations/types.ts';
 import { commandArgs } from '../aggregate.ts';
@@ -11,7 +13,7 @@ import { startCanary } from '../canary.ts';
 import type { FleetRequest } from '../job.ts';
 import { DEFAULT_CANARY, resolveRateControl } from '../rate.ts';
 import { emptySummary } from '../run-store.ts';
-import { runKeys, type StepDeps, workOf } from './deps.ts';
+import { runKeys, type StepDeps } from './deps.ts';
 import type { FleetExecution, FleetPlan, TargetItem } from './events.ts';
 
 /** A Distributed Map runs at most this many child executions at once. */
@@ -46,10 +48,7 @@ export async function planFleetRun(deps: StepDeps, input: FleetExecution): Promi
   await deps.blobs.put(keys.targets, JSON.stringify(items));
   const canary = startCanary(rate.canary, total);
   if (canary.done) await deps.blobs.put(keys.fleet, JSON.stringify(items));
-  const work = workOf(deps, command, operationId, {});
-  const first = targets[0];
-  const fromConfig = request.callbackUrl === undefined && first !== undefined;
-  const callbackUrl = (fromConfig ? await work.callbackUrlOf(first) : request.callbackUrl) ?? null;
+  const callbackUrl = request.callbackUrl ?? null;
   return {
     total,
     rate,

@@ -10,6 +10,7 @@
  * targets always finish.
  */
 import { BootstrapError } from '../../errors.ts';
+import { present } from '../../optional.ts';
 import type { TargetReport } from '../aggregate.ts';
 import { advanceCanary, mayStart } from '../canary.ts';
 import { countsAsFailure, runOneTarget } from '../target.ts';
@@ -17,8 +18,12 @@ import { countFailureOnce, readJson, runKeys, type StepDeps, workOf } from './de
 import type { FleetRunState, TargetGaveUpInput, TargetItem, TargetStepInput } from './events.ts';
 import { upgradeRequest } from './plan.ts';
 
-/** A report and its place in the selection; what a Map child answers. */
-export type IndexedReport = TargetReport & { index: number };
+/**
+ * A report and its place in the selection; what a Map child answers. `hostCallbackUrl`: what the
+ * host's `[server] callback_url` said (null: none), where its bootstrap.ini was read — the
+ * aggregate step's vote when the request names no callback; never part of the result.
+ */
+export type IndexedReport = TargetReport & { index: number; hostCallbackUrl?: string | null };
 
 /** A child's output ends in the ResultWriter's files; Step Functions limits it to 256 KiB. */
 const MAX_REPORT_CHARS = 200_000;
@@ -65,7 +70,13 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
   if (kept) return kept;
   const { operationId, request, item } = work;
   const command = upgradeRequest(request);
-  const target = workOf(deps, command, operationId, { waitLockSeconds: request.waitLockSeconds });
+  let hostCallbackUrl: string | null | undefined;
+  const target = workOf(deps, command, operationId, {
+    waitLockSeconds: request.waitLockSeconds,
+    onConfig: (config) => {
+      hostCallbackUrl = config.server.callbackUrl ?? null;
+    },
+  });
   const report = await runOneTarget(item.server, {
     command: command.command,
     runTarget: target.runTarget,
@@ -76,7 +87,7 @@ async function workOnce(deps: StepDeps, work: Work): Promise<IndexedReport> {
   // This invocation is done with the host: its connection need not outlive it (a frozen
   // container's would die meanwhile anyway).
   deps.fleet.release?.(item.server);
-  const indexed = fit({ ...report, index: item.index });
+  const indexed = fit({ ...report, index: item.index, ...present({ hostCallbackUrl }) });
   // Kept before it is counted: should the count throw, the retry answers this report (and
   // counts it) instead of working the host again.
   await deps.blobs.put(work.key, JSON.stringify(indexed));
