@@ -81,14 +81,58 @@ export function readJsonBody(event: HttpEvent): unknown {
       size: bytes.length,
     });
   }
+  let text: string;
+  let body: unknown;
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    body = JSON.parse(text);
   } catch (error) {
     throw new BootstrapError('INVALID_REQUEST', 'request body is not valid JSON', {
       reason: 'BODY_NOT_JSON',
       error: error instanceof Error ? error.message : String(error),
     });
   }
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) {
+    // JSON.parse keeps the last of them: `{"maxconn":"1","maxconn":"2"}` would set 2 unseen.
+    throw new BootstrapError(
+      'INVALID_REQUEST',
+      `request body names ${JSON.stringify(repeated)} twice in one object`,
+      {
+        reason: 'DUPLICATE_KEY',
+        key: repeated,
+      },
+    );
+  }
+  return body;
+}
+
+/**
+ * The first key a JSON object of `text` (valid JSON) names twice, compared as decoded
+ * (`"a"` and `"\u0061"` are one key); undefined when none does.
+ */
+function repeatedKey(text: string): string | undefined {
+  const objects: Array<{ keys: Set<string>; expectKey: boolean } | null> = [];
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    const top = objects.at(-1);
+    if (c === '{') objects.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') objects.push(null);
+    else if (c === '}' || c === ']') objects.pop();
+    else if (c === ',' && top) top.expectKey = true;
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      if (top?.expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }
 
 /** Query parameters: the `allowed` ones, each at most once; others are ignored (SPEC 7.1). */

@@ -213,6 +213,13 @@ describe('API quick routes', () => {
       400,
       'INVALID_REQUEST',
     );
+    // A key named twice (JSON.parse would keep the last), however it is written.
+    for (const raw of ['{"threads":"1","threads":"2"}', '{"threads":"1","thr\\u0065ads":"2"}']) {
+      const twice = await api.call('PATCH', '/servers/worker-1/products/deepfiler/config', { raw });
+      assertError(twice, 400, 'INVALID_REQUEST');
+      assert.equal(twice.body.details.reason, 'DUPLICATE_KEY');
+      assert.equal(twice.body.details.key, 'threads');
+    }
     assertError(
       await api.call('PATCH', '/servers/worker-1/products/nope/config', { body: { a: '1' } }),
       404,
