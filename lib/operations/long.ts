@@ -28,6 +28,8 @@ export interface LongStart {
   operationId?: string;
   /** The only products whose files the plan needs (default: every file in products/). */
   products?: readonly string[];
+  /** The arguments as the request states them (a provision's role only when given). */
+  stated: Readonly<Record<string, string>>;
   /** Plans operation `id` from one read (throws INVALID_* / UNKNOWN_* before anything runs). */
   plan(host: HostTarget, snapshot: Snapshot, id: string): LongSteps;
 }
@@ -43,16 +45,21 @@ function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal 
  * journal of another command, or of other arguments, is refused as the API refuses it
  * (lib/api/long-routes.ts), so `server.provision --operation-id X` never "succeeds" with the
  * journal of an upgrade. The arguments compared are those the command plans from this read
- * (`server.provision` without `--role` plans the recorded role); when it cannot plan any more
- * (its product or role has gone from bootstrap.ini since), the command alone is compared, and
- * the journal is answered as before.
+ * (`server.provision` without `--role` plans the recorded role), after those it states; when
+ * it states the journal's and cannot plan any more (that product or role has gone from
+ * bootstrap.ini since), the journal is answered as before.
  */
 function sameRequest(host: HostTarget, request: LongStart, snapshot: Snapshot, existing: Journal): Journal {
   let args: Readonly<Record<string, string>> | undefined;
-  if (existing.command === request.command) {
+  const stated = Object.entries(request.stated);
+  // What the request states must be the journal's first: a product or role that is not (or no
+  // longer) in bootstrap.ini cannot be planned, and is never taken for the journal's.
+  if (existing.command === request.command && stated.every(([key, value]) => existing.args[key] === value)) {
     try {
       args = request.plan(host, snapshot, existing.id).args;
     } catch {
+      // What it states is the journal's; what it leaves to the read cannot be planned any more
+      // (the journal's own product or role has gone from bootstrap.ini since): that journal.
       return existing;
     }
     const keys = new Set([...Object.keys(args), ...Object.keys(existing.args)]);

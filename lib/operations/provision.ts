@@ -20,6 +20,7 @@ export function provisionRequest(args: { role?: string; operationId?: string }):
   return {
     command: 'server.provision',
     ...present({ operationId: args.operationId }),
+    stated: present({ role: args.role }),
     plan: (host, snapshot, id) => {
       const role = args.role ?? snapshot.server.role;
       const products = role === undefined ? undefined : ownValue(snapshot.config.roles, role);

@@ -22,6 +22,7 @@ export function upgradeRequest(args: { product: string; version: string; operati
   return {
     command: 'product.upgrade',
     ...present({ operationId: args.operationId }),
+    stated: { product, version },
     // bootstrap.ini and this product's file: another product's is not read.
     products: [product],
     // The step first: it refuses an unknown product before `expect` asks for its file.

@@ -31,6 +31,7 @@ export function reprovisionRequest(args: { product: string; operationId?: string
   return {
     command: 'product.reprovision',
     ...present({ operationId: args.operationId }),
+    stated: { product: args.product },
     plan: (host, snapshot, id) => ({
       steps: [hookStep(host, snapshot, id, { product: args.product, action: 'provision' })], // refuses an unknown product
       args: { product: args.product },

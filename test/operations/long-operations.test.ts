@@ -209,10 +209,34 @@ describe('the runner', () => {
     });
     assert.deepEqual(second, first);
     // The same id for other arguments is another request: refused, and nothing runs.
+    // So is one naming what bootstrap.ini does not have (it cannot be planned): never the journal.
+    for (const request of [
+      { command: 'server.provision', role: 'worker', operationId: 'deploy-42' },
+      { command: 'server.provision', role: 'nosuchrole', operationId: 'deploy-42' },
+      { command: 'product.upgrade', product: 'nosuch', version: '9.9', operationId: 'deploy-42' },
+    ] as const) {
+      await assert.rejects(
+        runCommand(host, request),
+        (error: BootstrapError) =>
+          error.code === 'INVALID_REQUEST' && /already used by another request/.test(error.message),
+        JSON.stringify(request),
+      );
+    }
+    const upgraded = (await runCommand(host, {
+      command: 'product.upgrade',
+      product: 'deepfiler',
+      version: '1.0',
+      operationId: 'upg-7',
+    })) as Journal;
+    assert.equal(upgraded.status, 'succeeded');
     await assert.rejects(
-      runCommand(host, { command: 'server.provision', role: 'worker', operationId: 'deploy-42' }),
-      (error: BootstrapError) =>
-        error.code === 'INVALID_REQUEST' && /already used by another request/.test(error.message),
+      runCommand(host, {
+        command: 'product.upgrade',
+        product: 'nosuch',
+        version: '1.0',
+        operationId: 'upg-7',
+      }),
+      (error: BootstrapError) => error.code === 'INVALID_REQUEST',
     );
     const log = readFileSync(join(sandbox.stateDir, 'logs', 'deploy-42.log'), 'utf8');
     assert.equal(log.split('haproxy provisioned once').length - 1, 1);
