@@ -19,6 +19,9 @@ function apiFor(rt: Runtime): ApiHandler {
           dispatch: async (job) => {
             await startRun(rt, job);
           },
+          // The id is claimed in the run table before any host is touched or any run started:
+          // one id names one run, across both state machines and every server (SPEC 7.1).
+          reserve: (job) => rt.claims.claim(job),
           runStore: rt.store,
           resultUrl: (location) => presignResult(rt, location),
           allowPrivateCallbacks: rt.env.callbackAllowPrivate,

@@ -1,11 +1,15 @@
 /**
  * The console-triggered batch upgrade (SPEC 7.3): the event is `/fleet/upgrade`'s body. It is
- * validated (body, rates, selector), recorded, and started as a fleet-run execution named by its
- * operation id; the answer comes at once — `{ operationId, executionArn, followAt }` — well
- * within `aws lambda invoke`'s read timeout. A retry with the same `operationId` starts nothing
- * new; the result goes to the callback.
+ * validated (body, rates, callback URL, selector) as `POST /fleet/upgrade` validates it, its id
+ * claimed (refused when it names one server's operation, or another fleet upgrade), recorded, and
+ * started as a fleet-run execution named by its operation id; the answer comes at once —
+ * `{ operationId, executionArn, followAt }` — well within `aws lambda invoke`'s read timeout. A
+ * retry with the same `operationId` starts nothing new; the result goes to the callback. It only
+ * starts runs, so it reads no secret (neither the SSH key nor the callback secret).
  */
+import { checkCallbackUrl } from '../lib/api/long-routes.ts';
 import { fleetUpgradeBodySchema, parseWith } from '../lib/api/params.ts';
+import { readEnvironment } from '../lib/cloud/environment.ts';
 import { BootstrapError } from '../lib/errors.ts';
 import { commandArgs, validateRateControl } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
@@ -15,10 +19,19 @@ import { runtime, startRun } from './composition.ts';
 export async function handler(event: unknown) {
   const body = parseWith(fleetUpgradeBodySchema, event, 'batch upgrade');
   validateRateControl(body);
-  const rt = await runtime();
+  checkCallbackUrl(
+    body.callbackUrl,
+    readEnvironment(undefined, ['callbackAllowPrivate']).callbackAllowPrivate,
+  );
+  const rt = await runtime({ secrets: false });
   rt.fleet.select(body.select);
   const { operationId: given, ...request } = body;
   const operationId = given ?? newOperationId();
+  const job = { kind: 'fleet' as const, operationId, ...request };
+  // Taken before anything is recorded or started: an id that names one server's operation (which
+  // the run store does not keep) or another upgrade is refused here. Not given back: a start
+  // that failed is made good by the same event again.
+  await rt.claims.claim(job);
   const command = { command: 'product.upgrade' as const, product: body.product, version: body.version };
   const { created, record } = await rt.store.create({
     operationId,
@@ -37,6 +50,6 @@ export async function handler(event: unknown) {
       },
     );
   }
-  const { executionArn } = await startRun(rt, { kind: 'fleet', operationId, ...request });
+  const { executionArn } = await startRun(rt, job);
   return { operationId, executionArn, followAt: `/fleet/operations/${operationId}` };
 }

@@ -22,9 +22,11 @@ import {
   SERVICE_NAME,
 } from '../lib/cloud/environment.ts';
 import type { PresignResultOptions, ResultLocation } from '../lib/cloud/result-url.ts';
+import type { RunClaims } from '../lib/cloud/run-claims.ts';
 import type { Clients } from '../lib/cloud/sdk-clients.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
+import { BootstrapError } from '../lib/errors.ts';
 import type { Deliver } from '../lib/fleet/aggregate.ts';
 import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
@@ -82,19 +84,33 @@ export interface Runtime {
   store: RunStore;
   /** Exactly-once delivery records. */
   ledger: DeliveryLedger;
+  /** What each operation id names, taken before any run starts (SPEC 7.1 "never a second run"). */
+  claims: RunClaims;
+}
+
+/**
+ * What a runtime reads beside the inventory. `secrets: false` (a function that only validates and
+ * starts runs: batch-upgrade) reads none — neither the SSH key nor known_hosts nor the callback
+ * secret — so it needs no grant on them; its fleet can select hosts but not reach them, and it
+ * delivers no callback.
+ */
+export interface RuntimeProfile {
+  secrets?: boolean;
 }
 
 /** Reads the inventory and the secrets the environment `raw` names, through the given clients. */
 export function loadCloudConfig(
   raw: RawEnv,
   clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
+  profile: RuntimeProfile = {},
 ): Promise<CloudConfig> {
-  return loadConfig(readEnvironment(raw), clients);
+  return loadConfig(readEnvironment(raw), clients, profile);
 }
 
 async function loadConfig(
   env: Environment,
   clients: Pick<Clients, 's3' | 'ssm' | 'secrets'>,
+  profile: RuntimeProfile = {},
 ): Promise<CloudConfig> {
   const sourceText = requireSetting(env, 'inventorySource');
   const { parseInventorySource, parseSshKeySecret, readInventorySource, readSecret } = await import(
@@ -108,7 +124,9 @@ async function loadConfig(
     baseDir: env.lambdaTaskRoot ?? process.cwd(),
   });
   const optionalSecret = (arn: string | undefined) =>
-    arn === undefined ? Promise.resolve(undefined) : readSecret(clients.secrets, arn);
+    arn === undefined || profile.secrets === false
+      ? Promise.resolve(undefined)
+      : readSecret(clients.secrets, arn);
   const [inventoryText, sshKey, knownHosts, callbackSecret] = await Promise.all([
     text,
     optionalSecret(env.sshKeySecretArn),
@@ -135,7 +153,11 @@ function writeKnownHosts(text: string): string {
 }
 
 /** Builds everything a function needs; `clients` default to lib/cloud/sdk-clients.ts's, each made on first use. */
-export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runtime> {
+export async function buildRuntime(
+  raw?: RawEnv,
+  given?: Clients,
+  profile: RuntimeProfile = {},
+): Promise<Runtime> {
   const env = readEnvironment(raw);
   const [sdk, { Logger }] = await Promise.all([
     import('../lib/cloud/sdk-clients.ts'),
@@ -143,7 +165,7 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
   ]);
   const clients = given ?? sdk.createClients();
   const logger = new Logger({ serviceName: env.powertoolsServiceName ?? SERVICE_NAME });
-  const config = await loadConfig(env, clients);
+  const config = await loadConfig(env, clients, profile);
   const ssmClientFor = sdk.ssmClientsFor(clients);
   const fleetDeps = {
     ssh: {
@@ -182,9 +204,14 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
     allowPrivate: env.callbackAllowPrivate,
     logger: (record: CallbackLogRecord) => logger.info('callback', { ...record }),
   };
-  const deliverJson = (url: string, payload: { operationId: string }) =>
-    deliverCallback(url, payload, options);
-  const { store, ledger } = await createStores(env, clients);
+  const deliverJson =
+    profile.secrets === false
+      ? async (): Promise<CallbackOutcome> => {
+          // Without the callback secret a delivery would go unsigned: this runtime delivers none.
+          throw new BootstrapError('INTERNAL', 'this function reads no secrets and delivers no callback');
+        }
+      : (url: string, payload: { operationId: string }) => deliverCallback(url, payload, options);
+  const { store, ledger, claims } = await createStores(env, clients);
   const rt: Runtime = {
     env,
     clients,
@@ -195,6 +222,7 @@ export async function buildRuntime(raw?: RawEnv, given?: Clients): Promise<Runti
     logger,
     store,
     ledger,
+    claims,
   };
   if (listAgain) listAgainOf.set(rt, listAgain);
   return rt;
@@ -326,19 +354,27 @@ function listedFleet(
 async function createStores(
   env: Environment,
   clients: Pick<Clients, 'dynamodb'>,
-): Promise<{ store: RunStore; ledger: DeliveryLedger }> {
+): Promise<{ store: RunStore; ledger: DeliveryLedger; claims: RunClaims }> {
   const tableName = env.runTableName;
   if (tableName === undefined) {
-    return { store: createMemoryRunStore(), ledger: createMemoryDeliveryLedger() };
+    const { createMemoryRunClaims } = await import('../lib/cloud/run-claims.ts');
+    return {
+      store: createMemoryRunStore(),
+      ledger: createMemoryDeliveryLedger(),
+      claims: createMemoryRunClaims(),
+    };
   }
-  const [{ createDynamoRunStore }, { createDynamoDeliveryLedger }] = await Promise.all([
-    import('../lib/cloud/dynamo-run-store.ts'),
-    import('../lib/cloud/dynamo-delivery-ledger.ts'),
-  ]);
+  const [{ createDynamoRunStore }, { createDynamoDeliveryLedger }, { createDynamoRunClaims }] =
+    await Promise.all([
+      import('../lib/cloud/dynamo-run-store.ts'),
+      import('../lib/cloud/dynamo-delivery-ledger.ts'),
+      import('../lib/cloud/dynamo-run-claims.ts'),
+    ]);
   const client: DynamoDBClient = clients.dynamodb;
   return {
     store: createDynamoRunStore({ client, tableName }),
     ledger: createDynamoDeliveryLedger({ client, tableName }),
+    claims: createDynamoRunClaims({ client, tableName }),
   };
 }
 
@@ -393,7 +429,8 @@ async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
   };
 }
 
-let cached: Promise<Runtime> | undefined;
+/** The runtime of each profile this container built (one, in Lambda; tests run several functions in one process). */
+const cached = new Map<boolean, Promise<Runtime>>();
 
 /**
  * The runtime of this invocation: built at the cold start and kept (the static inventory parsed
@@ -415,13 +452,18 @@ let cached: Promise<Runtime> | undefined;
  * knows every one of `servers` (see {@link LISTING_MAX_AGE_MS}).
  */
 export async function runtime(
-  options: { fresh?: boolean; servers?: readonly string[] } = {},
+  options: { fresh?: boolean; servers?: readonly string[] } & RuntimeProfile = {},
 ): Promise<Runtime> {
-  cached ??= buildRuntime().catch((error: unknown) => {
-    cached = undefined;
-    throw error;
-  });
-  const rt = await cached;
+  const secrets = options.secrets !== false;
+  let building = cached.get(secrets);
+  if (!building) {
+    building = buildRuntime(undefined, undefined, { secrets }).catch((error: unknown) => {
+      cached.delete(secrets);
+      throw error;
+    });
+    cached.set(secrets, building);
+  }
+  const rt = await building;
   await listAgainOf.get(rt)?.(options.fresh ?? true, options.servers ?? []);
   return rt;
 }

@@ -19,12 +19,14 @@ export interface ApiDeps {
    */
   dispatch: (job: RunJob) => Promise<void>;
   /**
-   * Takes a server job's operation id before its operation starts on the host, refusing one that
-   * already names another run (INVALID_REQUEST), so the refusal comes before anything changes
-   * (SPEC 2.6, 7.1 "never a second run"); answers how to give it back when the start fails. The
-   * in-process driver knows the ids it runs; where absent, `dispatch` alone refuses.
+   * Takes a job's operation id before anything starts (a server's operation on its host, a fleet
+   * run's execution), refusing one that already names another run (INVALID_REQUEST), so the
+   * refusal comes before anything changes (SPEC 2.6, 7.1 "never a second run"); answers how to
+   * give it back when the start fails before anything ran. The in-process driver knows the ids it
+   * runs (synchronously); the cloud claims them in the run table. Where absent, `dispatch` alone
+   * refuses.
    */
-  reserve?: (job: RunJob) => () => void;
+  reserve?: (job: RunJob) => GiveBack | Promise<GiveBack>;
   /**
    * Sends a quick change's aggregated result (`PUT …/mode`, `PATCH …/config`) to the host's
    * `[server] callback_url`, as the CLI does for the same change (SPEC 5). It resolves once the
@@ -41,6 +43,9 @@ export interface ApiDeps {
   requestTimeoutMs?: number;
   newOperationId?: () => string;
 }
+
+/** Gives a reservation back (a start that failed before anything ran). */
+export type GiveBack = () => void | Promise<void>;
 
 export interface RouteContext {
   deps: ApiDeps;

@@ -54,10 +54,14 @@ function operationIdOf(context: RouteContext, bodyId: string | undefined): { id:
   return { id: (context.deps.newOperationId ?? newOperationId)(), given: false };
 }
 
-function checkCallbackUrl(context: RouteContext, url: string | undefined): void {
+/**
+ * SPEC 5's check of a request's `callbackUrl` before anything starts (INVALID_REQUEST naming the
+ * field): the API's long routes and the batch-upgrade function.
+ */
+export function checkCallbackUrl(url: string | undefined, allowPrivate: boolean): void {
   if (url === undefined) return;
   try {
-    parseCallbackUrl(url, { allowPrivate: context.deps.allowPrivateCallbacks === true });
+    parseCallbackUrl(url, { allowPrivate });
   } catch (error) {
     throw new BootstrapError('INVALID_REQUEST', `callbackUrl: ${toBootstrapError(error).message}`, {
       field: 'callbackUrl',
@@ -133,7 +137,7 @@ export async function startServerOperation(
     waitLockSeconds?: number | undefined;
   },
 ) {
-  checkCallbackUrl(context, body.callbackUrl);
+  checkCallbackUrl(body.callbackUrl, context.deps.allowPrivateCallbacks === true);
   const server = param(context, 'server');
   const { id, given } = operationIdOf(context, body.operationId);
   const host = context.deps.fleet.target(server);
@@ -153,12 +157,16 @@ export async function startServerOperation(
   };
   if (given) await notAFleetRun(context, id);
   // The id is taken before the host is touched: one that already names another run (another
-  // server's operation under the same id, say) is refused here, not after the operation ran.
-  const giveBack = context.deps.reserve?.(job) ?? (() => {});
+  // server's operation under the same id, a fleet run) is refused here, not after the operation ran.
+  const giveBack = (await context.deps.reserve?.(job)) ?? (() => {});
+  /** The operation exists on the host under this id: from then on the id stays taken. */
+  let started = false;
   try {
     const existing = given ? await existingJournal(context, host, id) : undefined;
     if (existing) {
+      // Another operation under this id on the host: refused, and nothing of this request began.
       sameRequest(id, request, existing);
+      started = true;
       // Dispatched again, as /fleet/upgrade does on a repeat: when the first request's dispatch
       // failed after the operation began, nothing else would follow it and call back (SPEC 5: "its
       // aggregated result is POSTed there as JSON once it ends"). A run already following it is
@@ -173,11 +181,15 @@ export async function startServerOperation(
       { ...args, operationId: id },
       runOptions(context, { detach: true, ...waitLock }),
     )) as Journal;
+    started = true;
     sameRequest(id, request, journal);
     return await follow();
-  } finally {
-    // Once dispatched the run holds the id; after a refused start nothing does.
-    giveBack();
+  } catch (error) {
+    // A start refused before the operation began (LOCKED, UNKNOWN_ROLE, an unreachable host)
+    // holds nothing: the id is given back. Once the operation began the id stays its own, even
+    // when its run could not be started: the same request again starts that run.
+    if (!started) await Promise.resolve(giveBack()).catch(() => {});
+    throw error;
   }
 }
 
@@ -186,7 +198,7 @@ async function fleetUpgrade(context: RouteContext) {
   readQuery(context.event, []);
   const body = parseWith(fleetUpgradeBodySchema, readJsonBody(context.event), 'POST /fleet/upgrade');
   validateRateControl(body);
-  checkCallbackUrl(context, body.callbackUrl);
+  checkCallbackUrl(body.callbackUrl, context.deps.allowPrivateCallbacks === true);
   context.deps.fleet.select(body.select);
   const { id } = operationIdOf(context, body.operationId);
   const location = `/fleet/operations/${encodeURIComponent(id)}`;
@@ -195,11 +207,15 @@ async function fleetUpgrade(context: RouteContext) {
   const { operationId: _, ...job } = body;
   const kept = await store?.get(id);
   if (kept) sameRequest(id, request, kept);
-  // Started before it is recorded: the dispatcher refuses an id that already names one server's
-  // operation (which the store does not keep) before anything is written. Started again on a
-  // repeat too: a run is named by its id, so this starts nothing new, and a start that was lost
-  // on an earlier try is made good. The run's first step keeps the record made here, or makes it.
-  await context.deps.dispatch({ kind: 'fleet', operationId: id, ...job });
+  const fleetJob = { kind: 'fleet' as const, operationId: id, ...job };
+  // The id is taken first: one that already names one server's operation (which the store does
+  // not keep) is refused before anything is written or started. It is not given back: a fleet
+  // run's start that failed is made good by the same request again.
+  await context.deps.reserve?.(fleetJob);
+  // Started before it is recorded, and started again on a repeat: a run is named by its id, so
+  // this starts nothing new, and a start that was lost on an earlier try is made good. The run's
+  // first step keeps the record made here, or makes it.
+  await context.deps.dispatch(fleetJob);
   if (store) {
     const { created, record } = await store.create({
       operationId: id,

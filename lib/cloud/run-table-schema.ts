@@ -1,8 +1,9 @@
 /**
  * The one DynamoDB table of a fleet run's shared facts (infra/run-table.ts): what its items look
- * like, so that the run store, the delivery ledger and the table's definition agree. Both kinds of
- * item share the partition key `id`, told apart by a prefix: `run#<operationId>` for run records,
- * `delivery#<hash>` for the Powertools idempotency records of callback deliveries.
+ * like, so that the run store, the delivery ledger, the id claims and the table's definition agree.
+ * Every kind of item shares the partition key `id`, told apart by a prefix: `run#<operationId>`
+ * for run records, `claim#<operationId>` for what an operation id names (taken before any run
+ * starts), `delivery#<hash>` for the Powertools idempotency records of callback deliveries.
  */
 
 /** The partition key (a string) of every item. */
@@ -13,3 +14,5 @@ export const RUN_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 export const RUN_KEY_PREFIX = 'run#';
 /** Powertools' key prefix of delivery records (it writes `<prefix>#<hash of the key>`). */
 export const DELIVERY_KEY_PREFIX = 'delivery';
+/** Key prefix of operation-id claims (lib/cloud/dynamo-run-claims.ts): what each id names. */
+export const CLAIM_KEY_PREFIX = 'claim#';
