@@ -143,16 +143,15 @@ async function followServerJob(deps: LocalRunsDeps, job: ServerJob, stopped: Abo
     polls = answer.polls;
     if (answer.done) break;
     // A host that cannot be read is polled for up to a day (MAX_POLLS): a stop must not wait on it.
+    // Each wait's listener goes with it: a day of polls must not pile them up on the one signal.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, deps.pollMs ?? 100);
-      stopped.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const done = () => {
+        clearTimeout(timer);
+        stopped.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, deps.pollMs ?? 100);
+      stopped.addEventListener('abort', done, { once: true });
     });
   }
   if (stopped.aborted) return;

@@ -45,4 +45,38 @@ describe('the in-process driver, stopped', () => {
     assert.equal(delivered, 0, 'a stopped follower does not call back');
     await fleet.close();
   });
+
+  it('keeps no listener from one poll to the next (a day of polls would pile them up)', async () => {
+    const host = sandbox.host(createLocalTransport({ shell: '/nonexistent/sh', target: 'gone' }), 'gone');
+    const fleet = createStaticFleet([{ groups: [], target: host }]);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const runs = createLocalRuns({
+      fleet,
+      store: createMemoryRunStore(),
+      ledger: createMemoryDeliveryLedger(),
+      pollMs: 1,
+    });
+    try {
+      await runs.dispatch({
+        kind: 'server',
+        operationId: 'op_polled_long',
+        server: 'gone',
+        request: { command: 'product.upgrade', product: 'deepfiler', version: '1.0' },
+      });
+      // Well past the 10 listeners at which Node warns of a leak.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      runs.stop();
+      await runs.idle();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+      await fleet.close();
+    }
+  });
 });
