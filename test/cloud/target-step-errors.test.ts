@@ -79,6 +79,46 @@ describe('a target step that fails for good, on the simulated state machine', ()
     assert.equal(record?.failures, 1, 'counted once');
   });
 
+  it('throttled to the end after an earlier try began the work: failed, counted, not skipped', async () => {
+    const deps = simulatedStepDeps(hosts, backends);
+    const put = deps.blobs.put.bind(deps.blobs);
+    let lostReport = false;
+    // The first try works the host, then cannot keep its report; every retry is throttled.
+    deps.blobs = {
+      ...deps.blobs,
+      put: async (key: string, body: string) => {
+        if (!lostReport && key.endsWith(`/reports/${BROKEN}.json`)) {
+          lostReport = true;
+          throw new Error('S3 did not answer');
+        }
+        return put(key, body);
+      },
+    };
+    let calls = 0;
+    const touched = hosts.touches.length;
+    const { execution, callbacks } = await simulatedFleetUpgrade(
+      { definitions, peers, deps, seed: 5 },
+      'op_target_worked_throttled',
+      { canary: 0, maxConcurrency: 1, maxErrors: 0 },
+      async (payload, step) => {
+        if (payload.step === 'target' && payload.item?.index === BROKEN && ++calls > 1)
+          throw new LambdaServiceError('TooManyRequestsException', 'Rate exceeded');
+        return step();
+      },
+    );
+    assert.equal(execution.status, 'SUCCEEDED', JSON.stringify(execution));
+    assert.ok(lostReport);
+    assert.deepEqual(
+      hosts.touches.slice(touched).map((t) => t.server),
+      [hosts.names[0], hosts.names[BROKEN]],
+      'the broken target was worked; nothing after it started',
+    );
+    const posted = JSON.parse(callbacks[0]!.body);
+    assert.equal(posted.targets[BROKEN].status, 'failed');
+    assert.equal(posted.targets[BROKEN].error.code, 'INTERNAL');
+    assert.deepEqual(posted.summary, { total: TARGETS, succeeded: 1, failed: 1, unreachable: 0, skipped: 4 });
+  });
+
   it('throttled to the end: skipped, not counted, and the run goes on', async () => {
     const { execution, callbacks, touched } = await run(
       'op_target_throttled',

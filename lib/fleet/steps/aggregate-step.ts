@@ -13,7 +13,12 @@ import { deliverOnce } from './deliver.ts';
 import { readJson, runKeys, type StepDeps } from './deps.ts';
 import type { FleetRunState, TargetItem } from './events.ts';
 import { upgradeRequest } from './plan.ts';
-import { type IndexedReport, stepFailedReport, THROTTLED } from './target-step.ts';
+import {
+  type IndexedReport,
+  neverStarted,
+  stepFailedReport,
+  UNREACHABLE_CANARIES_PER_STEP,
+} from './target-step.ts';
 
 const manifestSchema = z.looseObject({
   ResultFiles: z.record(z.string(), z.array(z.looseObject({ Key: z.string() }))),
@@ -68,8 +73,10 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   const keys = runKeys(run.operationId);
   const items = (await readJson<TargetItem[]>(deps.blobs, keys.targets)) ?? [];
   const { reports, failed } = await readMapResults(deps, run);
-  // A canary step that failed for good (caught into `canaryError`) may have kept its target's report.
-  const canaries = run.plan.canary.next + (run['canaryError'] === undefined ? 0 : 1);
+  // A canary step that failed for good (caught into `canaryError`) may have kept the reports of
+  // the targets it tried (one, or several past unreachable ones).
+  const tried = run['canaryError'] === undefined ? 0 : UNREACHABLE_CANARIES_PER_STEP;
+  const canaries = Math.min(items.length, run.plan.canary.next + tried);
   for (let index = 0; index < canaries; index += 1) {
     const canary = await readJson<IndexedReport>(deps.blobs, keys.canary(index));
     if (canary) reports.set(index, canary);
@@ -88,7 +95,7 @@ export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   for (const child of failed) {
     if (reports.has(child.index)) continue;
     const kept = await readJson<IndexedReport>(deps.blobs, keys.report(child.index));
-    if (!kept && child.error.startsWith(THROTTLED)) continue;
+    if (!kept && (await neverStarted(deps, keys.report(child.index), child.error))) continue;
     reports.set(child.index, kept ?? stepFailedReport(child, child.error));
   }
   const vote = voteConfigCallback();
