@@ -61,14 +61,16 @@ export async function expandInventory(inventory: Inventory, clients: SourceClien
   for (const candidate of candidates) {
     if ((count.get(candidate.name) ?? 0) > 1) candidate.name = candidate.instance.instanceId;
   }
-  // Instance ids used as names are claimed first: a Name tag that is another instance's id gives way.
+  // Instance ids used as names are claimed first; a Name tag that is any known instance's id
+  // (`seen`: the static hosts' and every listed one's) gives way, whether or not that instance is
+  // named by its id: a selector naming an instance id must never reach another instance.
   const taken = new Set(statics);
   for (const { name, instance } of candidates) if (name === instance.instanceId) taken.add(name);
   const dynamic: InventoryHost[] = [];
   for (const { source, instance, name: wanted } of candidates) {
     let name = wanted;
     if (name !== instance.instanceId) {
-      if (taken.has(name)) name = instance.instanceId;
+      if (taken.has(name) || seen.has(name)) name = instance.instanceId;
       if (taken.has(name)) continue;
       taken.add(name);
     } else if (statics.has(name)) continue;

@@ -55,6 +55,20 @@ describe('dynamic inventory: a static host wins', () => {
     assert.equal(inventory.hosts[0]!.tags, undefined);
   });
 
+  it('a Name tag that is another instance’s id gives way to its own id: that id names that instance', async () => {
+    // Instance 5 is tagged with instance 6's id; instance 6 is tagged "six"; a static host has instance 9.
+    ec2.instances = [running(5, id(6)), running(6, 'six'), running(4, id(9))];
+    const inventory = await expand(`[host:nine]\ntransport = ssm\ninstance_id = ${id(9)}\n\n${SOURCE}`);
+    assert.deepEqual(shown(inventory), [
+      `nine=${id(9)}`,
+      `${id(5)}=${id(5)}`,
+      `six=${id(6)}`,
+      `${id(4)}=${id(4)}`,
+    ]);
+    // Instance 6 is named "six": its id names no host (it used to name instance 5).
+    assert.throws(() => selectHosts(inventory, id(6)), { code: 'UNKNOWN_SERVER' });
+  });
+
   it('the static host wins by instance id even when a second source lists the instance too', async () => {
     ec2.instances = [running(7, 'worker-7.aws')];
     const inventory = await expand(
