@@ -92,6 +92,17 @@ describe('ssm transport over the SSM wire protocol', () => {
     });
   });
 
+  it('batches hosts whose timeouts differ by milliseconds only: SSM takes whole seconds', async () => {
+    const sent = server.calls['SendCommand'] ?? 0;
+    const hosts = Array.from({ length: 4 }, host);
+    // As a fleet gives each host what is left of its own time.
+    await Promise.all(hosts.map((t, i) => t.exec({ program: 'echo same', timeoutMs: 29_317 + i })));
+    assert.equal((server.calls['SendCommand'] ?? 0) - sent, 1);
+    const [command] = server.sendCommands.slice(-1);
+    assert.equal(command?.InstanceIds?.length, 4);
+    assert.deepEqual(command?.Parameters?.['executionTimeout'], ['30']);
+  });
+
   it('sends per-host programs one per call, and one host twice in two commands', async () => {
     const sent = server.calls['SendCommand'] ?? 0;
     const [a, b] = [host(), host()];

@@ -115,8 +115,12 @@ export class SsmBatcher {
     });
   }
 
+  /**
+   * Execs that SSM would be sent alike share a batch: the same `commands`, and the same timeout
+   * as SSM takes it, in whole seconds (hosts' remaining times differ by milliseconds).
+   */
   private key(request: InvocationRequest): string {
-    return `${request.timeoutMs ?? ''}\n${request.commands}`;
+    return `${timeoutSeconds(request.timeoutMs) ?? ''}\n${request.commands}`;
   }
 
   private enqueue(key: string, entry: Entry): void {
@@ -234,8 +238,7 @@ export class SsmBatcher {
 
   private sendInput(batch: Batch, instanceIds: string[]) {
     const parameters: Record<string, string[]> = { commands: [batch.commands] };
-    const seconds =
-      batch.timeoutMs === undefined ? undefined : Math.max(1, Math.ceil(batch.timeoutMs / 1000));
+    const seconds = timeoutSeconds(batch.timeoutMs);
     if (seconds !== undefined) parameters['executionTimeout'] = [String(Math.min(172_800, seconds))];
     return {
       DocumentName: 'AWS-RunShellScript',
@@ -269,4 +272,9 @@ export function sharedBatcher(client: SSMClient): SsmBatcher {
     shared.set(client, batcher);
   }
   return batcher;
+}
+
+/** A timeout as SSM is given it: whole seconds, at least one. */
+function timeoutSeconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000));
 }
