@@ -76,6 +76,24 @@ describe('SSM failures read as what happened and what to do', () => {
     });
   }
 
+  it('an endpoint named with a user and password is named without them', async () => {
+    const saved = process.env['AWS_ENDPOINT_URL_SSM'];
+    const withPassword = new URL(ssm.endpoint);
+    withPassword.username = 'proxyuser';
+    withPassword.password = 'S3cr3tPass';
+    process.env['AWS_ENDPOINT_URL_SSM'] = withPassword.toString();
+    ssm.htmlAnswer = { status: 200 };
+    try {
+      const run = await runCli(argv('heartbeat.get'));
+      assert.equal(run.code, 5, run.stdout + run.stderr);
+      assert.doesNotMatch(run.stdout + run.stderr, /S3cr3tPass|proxyuser/);
+      assert.match(JSON.parse(run.stdout).error.message, /answered HTTP 200/);
+    } finally {
+      ssm.htmlAnswer = undefined;
+      process.env['AWS_ENDPOINT_URL_SSM'] = saved;
+    }
+  });
+
   it('HTML to ListCommandInvocations is not retried: one call, then the clear error', async () => {
     ssm.htmlAnswer = { status: 200, actions: ['ListCommandInvocations'] };
     const before = ssm.htmlAnswered['ListCommandInvocations'] ?? 0;

@@ -179,6 +179,19 @@ async function fetchOutput(
 }
 
 /** Where the client's calls go, for a message: the configured endpoint, else the regional one. */
+/** An endpoint URL as it may be named in a message: never with a user or password in it. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
 async function endpointOf(client: SSMClient): Promise<string> {
   try {
     const configured = await client.config.endpoint?.();
@@ -188,7 +201,7 @@ async function endpointOf(client: SSMClient): Promise<string> {
     }
     // The SDK reads these itself; they are read here only to name the endpoint in a message.
     const fromEnv = process.env['AWS_ENDPOINT_URL_SSM'] || process.env['AWS_ENDPOINT_URL'];
-    if (fromEnv) return fromEnv;
+    if (fromEnv) return withoutCredentials(fromEnv);
     return `https://ssm.${await client.config.region()}.amazonaws.com`;
   } catch {
     return 'the SSM endpoint';
