@@ -7,11 +7,13 @@
  * tries again. The one part not kept for the container's life is the inventory's dynamic hosts:
  * `[source:NAME]` sections are listed again at each invocation (see `runtime()`).
  */
+
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { AWS_HTTP } from '../lib/aws-http.ts';
 import { type CallbackLogRecord, type CallbackOutcome, deliverCallback } from '../lib/callback/index.ts';
 import {
   ENV,
@@ -184,7 +186,7 @@ export async function buildRuntime(
     const ec2For = (region: string | null) => {
       let client = ec2.get(region ?? '');
       if (!client) {
-        client = new EC2Client(region === null ? {} : { region });
+        client = new EC2Client({ ...AWS_HTTP, ...(region === null ? {} : { region }) });
         ec2.set(region ?? '', client);
       }
       return client;

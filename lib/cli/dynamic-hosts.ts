@@ -5,6 +5,7 @@
  * them once listed.
  * The SDK modules are loaded only when the inventory has sources of their kind.
  */
+import { AWS_HTTP } from '../aws-http.ts';
 import { expandInventory, hasDynamicSources, type SourceClients } from '../config/dynamic-inventory.ts';
 import type { Inventory } from '../config/inventory.ts';
 import { present } from '../optional.ts';
@@ -25,6 +26,7 @@ export async function listDynamicHosts(inventory: Inventory, profile?: string): 
     return client;
   };
   const config = (region: string | null) => ({
+    ...AWS_HTTP,
     ...(region === null ? {} : { region }),
     ...present({ profile }),
   });

@@ -1,3 +1,4 @@
+import { AWS_HTTP } from '../aws-http.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
@@ -62,6 +63,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
     return new sdk.SSMClient({
+      ...AWS_HTTP,
       retryMode: 'adaptive',
       ...(region === null ? {} : { region }),
       ...present({ profile: options.profile }),

@@ -6,12 +6,14 @@
  * `CLOUDIQ_DEMO_DIR`); `--inventory FILE` serves a real inventory. Being on loopback is not
  * enough against other sites in the operator's browser: see `crossSiteRefusal`.
  */
+
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
+import { AWS_HTTP } from '../aws-http.ts';
 import { readCallbackEnvironment } from '../cloud/environment.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { loadInventory } from '../config/inventory.ts';
@@ -65,7 +67,7 @@ async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fle
     : undefined;
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-    return new sdk.SSMClient({ retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+    return new sdk.SSMClient({ ...AWS_HTTP, retryMode: 'adaptive', ...(region === null ? {} : { region }) });
   });
   const shell = env['BOOTSTRAP_LOCAL_SHELL'];
   // A server answers request after request: each host's connection stays open between them.

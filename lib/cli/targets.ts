@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { AWS_HTTP } from '../aws-http.ts';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
@@ -90,6 +91,7 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
     const { SSMClient } = await import('../transport/ssm/sdk-commands.ts');
     const { createSsmTransport } = await import('../transport/ssm/index.ts');
     const client = new SSMClient({
+      ...AWS_HTTP,
       retryMode: 'adaptive',
       ...present({ region: options.region }),
       ...present({ profile: options.profile }),

@@ -4,11 +4,13 @@
  * invocation, not at module init, and each client is made when first read: a cold start parses
  * and runs none of the SDK, and an invocation pays only for the services it calls.
  */
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { AWS_HTTP } from '../aws-http.ts';
 import { regionalClients } from './regional-clients.ts';
 
 export interface Clients {
@@ -29,20 +31,20 @@ export function createClients(): Clients {
   };
   return {
     get s3() {
-      return once('s3', () => new S3Client({}));
+      return once('s3', () => new S3Client({ ...AWS_HTTP }));
     },
     get ssm() {
       // Adaptive retries: SendCommand and GetCommandInvocation throttle under a fleet's load.
-      return once('ssm', () => new SSMClient({ retryMode: 'adaptive' }));
+      return once('ssm', () => new SSMClient({ ...AWS_HTTP, retryMode: 'adaptive' }));
     },
     get secrets() {
-      return once('secrets', () => new SecretsManagerClient({}));
+      return once('secrets', () => new SecretsManagerClient({ ...AWS_HTTP }));
     },
     get sfn() {
-      return once('sfn', () => new SFNClient({}));
+      return once('sfn', () => new SFNClient({ ...AWS_HTTP }));
     },
     get dynamodb() {
-      return once('dynamodb', () => new DynamoDBClient({}));
+      return once('dynamodb', () => new DynamoDBClient({ ...AWS_HTTP }));
     },
   };
 }
@@ -50,6 +52,6 @@ export function createClients(): Clients {
 /** The SSM client of a host's region: `clients.ssm` for the default one, one more per other region, kept. */
 export function ssmClientsFor(clients: Pick<Clients, 'ssm'>): (region: string | null) => SSMClient {
   return regionalClients((region) =>
-    region === null ? clients.ssm : new SSMClient({ retryMode: 'adaptive', region }),
+    region === null ? clients.ssm : new SSMClient({ ...AWS_HTTP, retryMode: 'adaptive', region }),
   ).clientFor;
 }
