@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { AWS_HTTP } from '../lib/aws-http.ts';
 import { type CallbackLogRecord, type CallbackOutcome, deliverCallback } from '../lib/callback/index.ts';
 import {
   ENV,
@@ -42,6 +41,7 @@ import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { HostTarget } from '../lib/operations/types.ts';
 import { present } from '../lib/optional.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
+import { AWS_HTTP } from '../lib/transport/aws-http.ts';
 import { VERSION } from '../lib/version.ts';
 
 // Everything that loads the AWS SDK (the clients, and lib/cloud's modules that send its commands)

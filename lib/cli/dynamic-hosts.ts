@@ -5,10 +5,11 @@
  * them once listed.
  * The SDK modules are loaded only when the inventory has sources of their kind.
  */
-import { AWS_HTTP } from '../aws-http.ts';
+
 import { expandInventory, hasDynamicSources, type SourceClients } from '../config/dynamic-inventory.ts';
 import type { Inventory } from '../config/inventory.ts';
 import { present } from '../optional.ts';
+import { AWS_HTTP } from '../transport/aws-http.ts';
 
 /** The inventory with its sources' instances added; the same inventory when it has no sources. */
 export async function listDynamicHosts(inventory: Inventory, profile?: string): Promise<Inventory> {

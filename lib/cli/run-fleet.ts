@@ -1,4 +1,3 @@
-import { AWS_HTTP } from '../aws-http.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
@@ -12,6 +11,7 @@ import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
+import { AWS_HTTP } from '../transport/aws-http.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import { formatFleet, paletteFor } from './fleet-output.ts';

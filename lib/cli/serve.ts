@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
-import { AWS_HTTP } from '../aws-http.ts';
 import { readCallbackEnvironment } from '../cloud/environment.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { loadInventory } from '../config/inventory.ts';
@@ -27,6 +26,7 @@ import { createMemoryDeliveryLedger, createMemoryRunStore } from '../fleet/run-s
 import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
+import { AWS_HTTP } from '../transport/aws-http.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import type { CliIo } from './io.ts';

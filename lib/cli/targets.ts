@@ -1,9 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
-import { AWS_HTTP } from '../aws-http.ts';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
+import { AWS_HTTP } from '../transport/aws-http.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import type { SshEndpoint } from '../transport/ssh/index.ts';
 import { parseSshAddress } from '../transport/ssh/ssh-address.ts';

@@ -10,7 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { AWS_HTTP } from '../aws-http.ts';
+import { AWS_HTTP } from '../transport/aws-http.ts';
 import { regionalClients } from './regional-clients.ts';
 
 export interface Clients {

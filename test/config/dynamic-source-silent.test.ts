@@ -1,7 +1,7 @@
 // SPEC 3.1 (v2): "a source that cannot be listed is CONFIG_ERROR naming the source" — also one
 // whose endpoint accepts the connection and never answers (a VPC with no route to EC2, a proxy
 // gone quiet). The AWS SDK's own defaults wait for ever; every client of the tool is given
-// timeouts (lib/aws-http.ts). Through the CLI, against a loopback listener that never speaks.
+// timeouts (lib/transport/aws-http.ts). Through the CLI, against a loopback listener that never speaks.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
