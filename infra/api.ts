@@ -1,7 +1,8 @@
 /**
  * The HTTP API of SPEC 7.1 (API Gateway HTTP API, payload 2.0): every route to the `api`
  * function, behind IAM authorization (SigV4, `execute-api:Invoke`) unless the context asks for a
- * JWT authorizer, with access logs kept as long as the functions' logs.
+ * JWT authorizer, with access logs kept as long as the functions' logs. A `$default` route sends
+ * every other request to the function too, which answers it in SPEC 2.6's error shape.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
@@ -65,6 +66,15 @@ export class BootstrapApi extends Construct {
     for (const route of API_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
+    // Any other method or path: the function answers SPEC 2.6's 404 or 405 (INVALID_REQUEST,
+    // `details.reason` NO_ROUTE or METHOD_NOT_ALLOWED, lib/api/handler.ts) as `serve` does, not API
+    // Gateway's own `{"message":"Not Found"}`; behind the same authorizer as every API route.
+    new apigw.HttpRoute(this, 'DefaultRoute', {
+      httpApi: this.httpApi,
+      routeKey: apigw.HttpRouteKey.DEFAULT,
+      integration,
+      authorizer,
+    });
     // The fleet console's page and assets hold no fleet data and a browser cannot sign SigV4:
     // they are open; every API route keeps the authorizer (a JWT pasted into the page with
     // `-c authorizer=jwt`, see lib/console/routes.ts).

@@ -42,6 +42,11 @@ export interface StackSettings {
   heartbeatCallbackUrl: string | undefined;
   /** SNS topic that every alarm notifies. */
   alarmTopicArn: string | undefined;
+  /**
+   * Hosts the heartbeat finds `down` or `unreachable` in one period that raise the fleet-health
+   * alarm (default 1); 0: no such alarm. Present only when the context names it.
+   */
+  heartbeatAlarmHosts?: number;
   /** Reserved concurrency of the worker (the fleet runs' steps); the Map's concurrency stays below it. */
   workerReservedConcurrency: number;
   /** Reserved concurrency of the heartbeat function (its shards); the shards at once stay below it. */
@@ -69,6 +74,7 @@ export const CONTEXT_KEYS = [
   'callbackAllowPrivate',
   'heartbeatCallbackUrl',
   'alarmTopicArn',
+  'heartbeatAlarmHosts',
   'workerReservedConcurrency',
   'heartbeatReservedConcurrency',
   'heartbeatHostCostMs',
@@ -83,6 +89,7 @@ export const DEFAULT_LOG_RETENTION_DAYS = 30;
 export const DEFAULT_WORKER_RESERVED_CONCURRENCY = 100;
 export const DEFAULT_HEARTBEAT_RESERVED_CONCURRENCY = 20;
 export const DEFAULT_HEARTBEAT_HOST_COST_MS = 1000;
+export const DEFAULT_HEARTBEAT_ALARM_HOSTS = 1;
 
 /** The retention periods CloudWatch Logs accepts. */
 export const LOG_RETENTION_DAYS = [
@@ -215,6 +222,9 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
       10_000,
     ),
     heartbeatHostCostMs: whole('heartbeatHostCostMs', DEFAULT_HEARTBEAT_HOST_COST_MS, 1, 600_000),
+    ...(text('heartbeatAlarmHosts') === undefined
+      ? {}
+      : { heartbeatAlarmHosts: whole('heartbeatAlarmHosts', DEFAULT_HEARTBEAT_ALARM_HOSTS, 0, 1_000_000) }),
   };
 }
 

@@ -16,8 +16,10 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ENV, METRICS_NAMESPACE, RUNS_PREFIX, SERVICE_NAME } from '../lib/cloud/environment.ts';
+import { HEARTBEAT_METRICS } from '../lib/fleet/heartbeat.ts';
 import { LAMBDA_MAX_MS, planHeartbeatShards } from '../lib/fleet/heartbeat-shards.ts';
 import { BootstrapApi } from './api.ts';
 import { BootstrapFunction, type FunctionName } from './function.ts';
@@ -30,7 +32,11 @@ import {
   startExecutionStatement,
 } from './iam.ts';
 import { RunTable } from './run-table.ts';
-import { schedulePeriodMs as periodOf, type StackSettings } from './settings.ts';
+import {
+  DEFAULT_HEARTBEAT_ALARM_HOSTS,
+  schedulePeriodMs as periodOf,
+  type StackSettings,
+} from './settings.ts';
 import { RunStateMachines } from './state-machines.ts';
 
 /** Executions of the worker kept for the plan, canary, aggregate and poll steps beside a Map's children. */
@@ -218,21 +224,34 @@ export class CloudiqStack extends Stack {
     });
 
     const alarms: cloudwatch.Alarm[] = Object.values(this.functions).map((fn) => fn.errorsAlarm);
+    // An execution that failed, timed out or was aborted is three metrics in AWS/States: one alarm
+    // each, so that a fleet run at its 7 days or a heartbeat at its time limit is seen as a failure
+    // is. A step failed for good (its retries spent: the fleet run's Aggregate, the operation's
+    // Deliver, a heartbeat's report) fails its execution: no callback, and ExecutionsFailed fires.
+    const outcomes = [
+      ['Failed', 'failed', (m: sfn.StateMachine, p: cloudwatch.MetricOptions) => m.metricFailed(p)],
+      ['TimedOut', 'timed out', (m: sfn.StateMachine, p: cloudwatch.MetricOptions) => m.metricTimedOut(p)],
+      ['Aborted', 'was aborted', (m: sfn.StateMachine, p: cloudwatch.MetricOptions) => m.metricAborted(p)],
+    ] as const;
     for (const [name, machine] of [
       ['FleetRun', fleet],
       ['Operation', operation],
       ['Heartbeat', this.machines.heartbeat],
     ] as const) {
-      alarms.push(
-        machine.metricFailed({ period: Duration.minutes(5) }).createAlarm(this, `${name}FailedAlarm`, {
-          alarmDescription: `cloudiq-bootstrap: a ${name} execution failed, timed out or was aborted`,
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
+      for (const [outcome, what, metric] of outcomes) {
+        alarms.push(
+          metric(machine, { period: Duration.minutes(5) }).createAlarm(this, `${name}${outcome}Alarm`, {
+            alarmDescription: `cloudiq-bootstrap: ${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name} execution ${what}`,
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
+        );
+      }
     }
+    const unwell = settings.heartbeatAlarmHosts ?? DEFAULT_HEARTBEAT_ALARM_HOSTS;
+    if (unwell > 0) alarms.push(this.fleetHealthAlarm(heartbeatPeriodMs, unwell));
     if (settings.alarmTopicArn) {
       const topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
       for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
@@ -246,6 +265,40 @@ export class CloudiqStack extends Stack {
     new CfnOutput(this, 'FleetStateMachineArn', { value: fleet.stateMachineArn });
     new CfnOutput(this, 'OperationStateMachineArn', { value: operation.stateMachineArn });
     new CfnOutput(this, 'HeartbeatStateMachineArn', { value: this.machines.heartbeat.stateMachineArn });
+  }
+
+  /**
+   * The fleet's health (SPEC 7.2): the hosts the heartbeat found `down` or `unreachable`, as its
+   * shards publish them (lib/fleet/heartbeat.ts HEARTBEAT_METRICS, in EMF through Powertools: the
+   * functions' namespace, the `service` dimension), added up over one heartbeat period; at `hosts`
+   * or more the alarm fires. A period with no heartbeat is no breach.
+   */
+  private fleetHealthAlarm(periodMs: number, hosts: number): cloudwatch.Alarm {
+    const period = Duration.seconds(heartbeatAlarmPeriodSeconds(periodMs));
+    const count = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      });
+    const unwell = new cloudwatch.MathExpression({
+      expression: 'FILL(down, 0) + FILL(unreachable, 0)',
+      usingMetrics: {
+        down: count(HEARTBEAT_METRICS.down),
+        unreachable: count(HEARTBEAT_METRICS.unreachable),
+      },
+      label: 'hosts down or unreachable',
+      period,
+    });
+    return unwell.createAlarm(this, 'FleetHealthAlarm', {
+      alarmDescription: `cloudiq-bootstrap: the heartbeat found ${hosts} or more hosts down or unreachable`,
+      threshold: hosts,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
   }
 
   /**
@@ -314,6 +367,14 @@ export function heartbeatTimeoutFor(periodMs: number): Duration {
     );
   }
   return Duration.seconds(Math.ceil(timeoutMs / 1000));
+}
+
+/**
+ * The fleet-health alarm's period: the heartbeat's, in whole minutes (CloudWatch's periods above a
+ * minute), at most a day (the longest an alarm evaluates).
+ */
+export function heartbeatAlarmPeriodSeconds(periodMs: number): number {
+  return Math.min(24 * 60, Math.max(1, Math.round(periodMs / 60_000))) * 60;
 }
 
 function pascal(name: string): string {

@@ -5,12 +5,16 @@
  *   fleet run:  Plan → canary loop (Choice/Task, one target a step) → Distributed Map (one child a
  *               target; the gate in the child's step; a step failed for good is counted by
  *               TargetGaveUp; children never fail the Map) → Aggregate
- *   operation:  Wait → Poll (operation.get) → … until the journal ends → Deliver
+ *   operation:  Wait 10 s → Poll (operation.get) → Wait as the poll says (10 s, growing to 5 min)
+ *               → Poll … until the journal ends or a day has passed → Deliver
  *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side) → Report
  *
  * The steps are lib/fleet/steps over the worker and heartbeat functions. Lambda's throttling
  * (the reserved concurrency reached) and transient errors are retried with backoff in the
- * definition, so a throttled target is never a failed one.
+ * definition, so a throttled target is never a failed one; and every step is run again when it
+ * failed on its own (`States.TaskFailed`: the run store or the runs bucket did not answer), each
+ * being idempotent (see where each is made). A step failed for good fails the execution, which
+ * the stack's alarms watch (infra/stack.ts), unless it is caught (the canary, a target).
  */
 import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -19,6 +23,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { FIRST_WAIT_SECONDS } from '../lib/fleet/steps/operation.ts';
 import { present } from '../lib/optional.ts';
 
 /** Lambda's throttling and transient errors: retried on every step, never a target's failure. */
@@ -30,8 +35,19 @@ export const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
 ];
 
-/** How long the operation state machine waits between two polls of the journal. */
-export const POLL_SECONDS = 10;
+/**
+ * How long the operation state machine waits before its first poll of the journal; later waits
+ * are the poll's answer (`pollWaitSeconds`, lib/fleet/steps/operation.ts), so that a day of
+ * following stays well inside an execution's 25,000 history events.
+ */
+export const POLL_SECONDS = FIRST_WAIT_SECONDS;
+
+/**
+ * The operation state machine's time limit: a day of following (`FOLLOW_MS`), then the last
+ * poll and the deliver step, their retries, with a day to spare. It never ends a run the poll
+ * step would follow on: the poll ends the following first, so the result is still delivered.
+ */
+export const OPERATION_TIMEOUT = Duration.days(2);
 
 export interface RunStateMachinesProps {
   worker: lambda.IFunction;
@@ -93,7 +109,7 @@ export class RunStateMachines extends Construct {
       'Operation',
       "cloudiq-bootstrap: one server's long operation followed to its end (SPEC 7.1), named by its operation id",
       this.operationDefinition(props.worker),
-      Duration.days(2),
+      OPERATION_TIMEOUT,
     );
     this.heartbeat = machine(
       'Heartbeat',
@@ -104,7 +120,17 @@ export class RunStateMachines extends Construct {
     );
   }
 
-  private step(id: string, fn: lambda.IFunction, payload: sfn.TaskInput, resultPath: string | undefined) {
+  /**
+   * A step of the execution itself: Lambda's transient errors retried, then its own failure
+   * (`States.TaskFailed`) `failureAttempts` times. Every such step answers the same when run again.
+   */
+  private step(
+    id: string,
+    fn: lambda.IFunction,
+    payload: sfn.TaskInput,
+    resultPath: string | undefined,
+    failureAttempts?: number,
+  ) {
     const task = new tasks.LambdaInvoke(this, id, {
       lambdaFunction: fn,
       payload,
@@ -113,6 +139,7 @@ export class RunStateMachines extends Construct {
       ...present({ resultPath }),
     });
     retryTransient(task);
+    retryStepFailure(task, failureAttempts);
     return task;
   }
 
@@ -150,14 +177,19 @@ export class RunStateMachines extends Construct {
 
   private fleetDefinition(worker: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
     const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
+    // The plan answers the same plan when run again: the record is kept when it exists, and the
+    // item lists are written again whole before anything reads them.
     const plan = this.step('Plan', worker, run('plan'), '$.plan');
-    const canary = this.step('Canary', worker, run('canary'), '$.plan.canary');
-    const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined);
-    aggregate.next(new sfn.Succeed(this, 'Done'));
     // The canary step is idempotent as a target's is (a kept report answers a repeat, and its
     // state is its input): one that failed on its own runs again. One that fails for good still
     // ends in the aggregate step, so the run reports and calls back rather than failing silent.
-    retryStepFailure(canary);
+    const canary = this.step('Canary', worker, run('canary'), '$.plan.canary');
+    // The aggregate step reads only what the run kept (reports, the Map's results), writes the
+    // result again whole, and calls back through the delivery ledger: run again, it POSTs at most
+    // once. It is the run's last chance to call back, so it is tried longer; failed for good, the
+    // execution fails (the FleetRun alarm) and the record stays `running`.
+    const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined, LAST_STEP_ATTEMPTS);
+    aggregate.next(new sfn.Succeed(this, 'Done'));
     canary.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.canaryError' });
 
     const map = this.childMap('Fleet', bucket, '$.plan.keys.fleet', {
@@ -217,17 +249,30 @@ export class RunStateMachines extends Construct {
     const wait = new sfn.Wait(this, 'WaitForOperation', {
       time: sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)),
     });
+    // A poll is a read of the journal: run again, it answers the same (its count from its input).
     const poll = this.step('Poll', worker, run('operation-poll'), '$.poll');
-    const deliver = this.step('Deliver', worker, run('operation-deliver'), '$.delivered');
+    // The wait the poll answers: 10 s at first, growing to 5 minutes, so a day of following costs
+    // a few thousand history events, not the 25,000 an execution may have.
+    const waitAgain = new sfn.Wait(this, 'WaitToPollAgain', {
+      time: sfn.WaitTime.secondsPath('$.poll.wait'),
+    });
+    // Deliver reads the journal again and calls back through the delivery ledger (keyed by the
+    // operation and server): run again, it POSTs at most once. Failed for good, the execution
+    // fails (the Operation alarm).
+    const deliver = this.step('Deliver', worker, run('operation-deliver'), '$.delivered', LAST_STEP_ATTEMPTS);
     deliver.next(new sfn.Succeed(this, 'Delivered'));
     const ended = new sfn.Choice(this, 'OperationEnded')
       .when(sfn.Condition.booleanEquals('$.poll.done', true), deliver)
-      .otherwise(wait);
+      .otherwise(waitAgain);
+    waitAgain.next(poll);
     return wait.next(poll).next(ended);
   }
 
   private heartbeatDefinition(heartbeat: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
     const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
+    // The plan writes the same shards again for the period (their start from the period's number);
+    // the report reads the shards' records, writes the report again and POSTs it through the
+    // delivery ledger, once. Both may run again; failed for good, the Heartbeat alarm fires.
     const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
     const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
     const shards = this.childMap('Shards', bucket, '$.plan.key', {
@@ -242,13 +287,24 @@ export class RunStateMachines extends Construct {
   }
 }
 
-/** A step that failed on its own (the run store or the runs bucket did not answer): run again. */
-function retryStepFailure(task: tasks.LambdaInvoke): void {
+/**
+ * Retries of the steps after which nothing else calls back (Aggregate, Deliver): up to about three
+ * minutes of tries with the backoff below (1 s doubling, at most a minute), not a few seconds.
+ */
+export const LAST_STEP_ATTEMPTS = 8;
+
+/**
+ * A step that failed on its own (the run store or the runs bucket did not answer): run again.
+ * `States.TaskFailed` matches any error a task raises but `States.Timeout`; Lambda's own transient
+ * errors meet `retryTransient`'s rule first, which is added before this one.
+ */
+function retryStepFailure(task: tasks.LambdaInvoke, maxAttempts = 3): void {
   task.addRetry({
     errors: ['States.TaskFailed'],
     interval: Duration.seconds(1),
     backoffRate: 2,
-    maxAttempts: 3,
+    maxDelay: Duration.minutes(1),
+    maxAttempts,
     jitterStrategy: sfn.JitterType.FULL,
   });
 }

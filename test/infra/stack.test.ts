@@ -150,7 +150,7 @@ describe('the stack with its defaults', () => {
     s.template.resourceCountIs('AWS::SQS::Queue', 0);
   });
 
-  it('alarms on errors of each function and on failed executions of each state machine, with no actions unless a topic is named', () => {
+  it('alarms on errors of each function, on failed, timed-out and aborted executions of each state machine, and on the fleet health, with no actions unless a topic is named', () => {
     for (const name of FUNCTION_NAMES) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/Lambda',
@@ -171,7 +171,8 @@ describe('the stack with its defaults', () => {
         Threshold: 1,
       });
     }
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // 4 functions, 3 outcomes of 3 state machines, the fleet health (alarms-default-route.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
   });
 
@@ -203,7 +204,10 @@ describe('the stack with its defaults', () => {
     );
     s.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     s.template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
-    s.template.resourceCountIs('AWS::ApiGatewayV2::Route', API_ROUTES.length + CONSOLE_GATEWAY_PATHS.length);
+    s.template.resourceCountIs(
+      'AWS::ApiGatewayV2::Route',
+      API_ROUTES.length + CONSOLE_GATEWAY_PATHS.length + 1,
+    );
     const routes = Object.values(s.json.Resources)
       .filter((resource) => resource.Type === 'AWS::ApiGatewayV2::Route')
       .map((resource) => [resource.Properties?.['RouteKey'], resource.Properties?.['AuthorizationType']]);
@@ -212,10 +216,13 @@ describe('the stack with its defaults', () => {
       [
         ...API_ROUTE_KEYS.map((r) => [`${r.method} ${r.path}`, 'AWS_IAM']),
         ...CONSOLE_GATEWAY_PATHS.map((path) => [`GET ${path}`, 'NONE']),
+        ['$default', 'AWS_IAM'],
       ].sort(),
     );
     // The handler answers every route key the template declares with that very route…
     for (const [key] of routes) {
+      // `$default`: any other request, which the handler answers 404/405 in SPEC 2.6's shape.
+      if (key === '$default') continue;
       const [method = '', path = ''] = String(key).split(' ');
       const lookup = findRoute(ROUTES, method, samplePath(path));
       assert.equal(lookup.kind, 'found', String(key));
@@ -304,7 +311,7 @@ describe('the stack with context', () => {
     s.template.resourcePropertiesCountIs(
       'AWS::ApiGatewayV2::Route',
       { AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } },
-      API_ROUTES.length,
+      API_ROUTES.length + 1,
     );
   });
 
@@ -349,7 +356,7 @@ describe('the stack with context', () => {
   });
 
   it('sends every alarm to the topic', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC] });
   });
 });

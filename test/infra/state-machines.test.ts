@@ -127,7 +127,7 @@ describe('the state machines', () => {
     assert.ok((target['Retry'] as { MaxAttempts: number }[])[0]!.MaxAttempts >= 20);
   });
 
-  it('operation: wait, poll the journal, loop until it ends, then deliver once', () => {
+  it('operation: wait, poll the journal, wait as the poll says, loop until it ends, then deliver once', () => {
     assert.equal(operation.StartAt, 'WaitForOperation');
     assert.deepEqual(operation.States['WaitForOperation'], {
       Type: 'Wait',
@@ -139,7 +139,13 @@ describe('the state machines', () => {
     assert.deepEqual(operation.States['OperationEnded']!['Choices'], [
       { Variable: '$.poll.done', BooleanEquals: true, Next: 'Deliver' },
     ]);
-    assert.equal(operation.States['OperationEnded']!['Default'], 'WaitForOperation');
+    assert.equal(operation.States['OperationEnded']!['Default'], 'WaitToPollAgain');
+    // Later waits as the poll answers them (10 s, growing to 5 minutes: lib/fleet/steps/operation.ts).
+    assert.deepEqual(operation.States['WaitToPollAgain'], {
+      Type: 'Wait',
+      SecondsPath: '$.poll.wait',
+      Next: 'Poll',
+    });
     for (const name of ['Poll', 'Deliver']) retriesThrottling(operation.States[name]!);
   });
 

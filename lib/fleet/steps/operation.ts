@@ -29,13 +29,51 @@ export const operationRunSchema = z.looseObject({
 });
 export type OperationRun = z.infer<typeof operationRunSchema>;
 
-/** Polls before the run stops following (at the state machine's 10 s wait: a day). */
+/** How long an operation is followed before its result is delivered with what is known: a day. */
+export const FOLLOW_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The in-process driver's limit on polls (it polls every `pollMs`, local-runs.ts): 8640, a day at
+ * 10 s. The state machine never reaches it: it waits `pollWaitSeconds` between polls, and its
+ * day of following (`FOLLOW_MS`) ends after `pollsWithin(FOLLOW_MS)` (343) polls.
+ */
 export const MAX_POLLS = 8640;
+
+/** The state machine's first waits, while most operations end: 10 s, for the first 30 polls. */
+export const FIRST_WAIT_SECONDS = 10;
+const FIRST_WAITS = 30;
+/** The longest wait between two polls: 5 minutes, reached after about an hour. */
+export const LONGEST_WAIT_SECONDS = 300;
+
+/**
+ * The wait before the next poll after `polls` polls (the state machine's Wait reads it from the
+ * poll's answer): 10 s for the first 30, then each a tenth longer than the last, up to 5 minutes.
+ * Step Functions keeps 25,000 history events an execution and a poll costs 9: at 10 s throughout
+ * a day of following would be 8640 polls (77,760 events); on this schedule it is 343 (about
+ * 3,100 events), and the state machine's two days 631.
+ */
+export function pollWaitSeconds(polls: number): number {
+  if (polls <= FIRST_WAITS) return FIRST_WAIT_SECONDS;
+  return Math.min(LONGEST_WAIT_SECONDS, Math.round(FIRST_WAIT_SECONDS * 1.1 ** (polls - FIRST_WAITS)));
+}
+
+/** The polls the state machine makes in `ms` of waiting on `pollWaitSeconds` (polls taking no time). */
+export function pollsWithin(ms: number): number {
+  let waited = FIRST_WAIT_SECONDS * 1000;
+  let polls = 0;
+  while (waited <= ms) {
+    polls += 1;
+    waited += pollWaitSeconds(polls) * 1000;
+  }
+  return polls;
+}
 
 export interface PollAnswer {
   done: boolean;
   polls: number;
   status: string;
+  /** Seconds to wait before the next poll (the state machine's `SecondsPath`). */
+  wait: number;
 }
 
 type OperationDeps = Pick<StepDeps, 'fleet' | 'ledger' | 'deliver' | 'store' | 'now'>;
@@ -47,18 +85,31 @@ async function readJournal(deps: OperationDeps, run: OperationRun) {
   })) as Journal;
 }
 
-/** One poll: done once the journal ended, or after `MAX_POLLS`; a host that cannot be read is polled again. */
+/**
+ * One poll: done once the journal ended, or once the operation has been followed for a day since
+ * its start (`FOLLOW_MS`; or `MAX_POLLS` polls); a host that cannot be read is polled again. The
+ * deliver step then reports what is known: a journal still running is a failed target
+ * (TRANSPORT_TIMEOUT, "still running when following ended"), so the callback still goes out.
+ * A read only: the state machine may run it again.
+ */
 export async function pollOperation(deps: OperationDeps, run: OperationRun): Promise<PollAnswer> {
+  const now = deps.now ?? (() => new Date());
   const polls = (run.poll?.polls ?? run.polls ?? 0) + 1;
+  const over = () => polls >= MAX_POLLS || now().getTime() - Date.parse(run.startedAt) >= FOLLOW_MS;
+  const wait = pollWaitSeconds(polls);
   try {
     const journal = await readJournal(deps, run);
-    return { done: journal.status !== 'running' || polls >= MAX_POLLS, polls, status: journal.status };
+    return { done: journal.status !== 'running' || over(), polls, status: journal.status, wait };
   } catch (error) {
-    return { done: polls >= MAX_POLLS, polls, status: errorBody(error).code };
+    return { done: over(), polls, status: errorBody(error).code, wait };
   }
 }
 
-/** The operation's result, as one target of a fleet result, delivered once to its callback. */
+/**
+ * The operation's result, as one target of a fleet result, delivered once to its callback. The
+ * state machine may run it again (its own failure is retried): the journal is read again and the
+ * delivery ledger, keyed by the operation and server, POSTs once.
+ */
 export async function deliverOperation(deps: OperationDeps, run: OperationRun) {
   const now = deps.now ?? (() => new Date());
   let report: TargetReport;
