@@ -92,7 +92,10 @@ const keysOf = (operationId: string) => ({
  * plans the same.
  */
 export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
-  const servers = deps.fleet.select(input.select ?? 'all');
+  // An inventory that lists no host at the moment (its sources list nothing) is a period with
+  // nothing to read: reported, published and called back as such, not a failed execution.
+  const empty = (input.select ?? 'all') === 'all' && deps.fleet.servers().length === 0;
+  const servers = empty ? [] : deps.fleet.select(input.select ?? 'all');
   const plan = planHeartbeatShards({ ...deps.settings, total: servers.length });
   const period = heartbeatPeriod(new Date(input.startedAt), deps.settings.periodMs);
   const items: ShardItem[] = [];
