@@ -1,11 +1,12 @@
 // A long operation followed to its end on the SYNTHESIZED Operation state machine (SPEC 7.1, 7.3
 // v2), run by the ASL simulation (test/support/asl, which fails an execution at Step Functions'
 // 25,000 history events) over the real poll and deliver steps, a real sandbox host, a callback
-// receiver. Time is VIRTUAL: the Wait states and the poll step's clock are the simulation's, so a
-// day of following takes seconds. At a 10 s wait throughout, the execution died of its history
+// receiver (its hook held by a file, never killed). Time is VIRTUAL: the Wait states and the poll
+// step's clock are the simulation's, so a day of following takes seconds. At a 10 s wait throughout, the execution died of its history
 // after about 2,778 polls (7.7 hours) and never delivered.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPERATION_TIMEOUT } from '../../infra/state-machines.ts';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
@@ -25,22 +26,17 @@ import { type Definitions, synthesizedDefinitions } from './simulation.ts';
 const HOUR = 3_600_000;
 const request = { command: 'product.upgrade', product: 'deepfiler', version: '9.9.9' } as const;
 
-/** The processes below `pid` (its children, theirs, …), with their command names. */
-function descendants(pid: number): { pid: number; comm: string }[] {
-  const rows = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter((cols) => cols.length >= 3)
-    .map(([p, pp, comm]) => ({ pid: Number(p), ppid: Number(pp), comm: comm! }));
-  const found: { pid: number; comm: string }[] = [];
-  const walk = (parent: number) => {
-    for (const row of rows.filter((r) => r.ppid === parent)) {
-      found.push(row);
-      walk(row.pid);
-    }
-  };
-  walk(pid);
-  return found;
+/** Makes a host's upgrade hook wait, polling for real, until `release` exists in its sandbox. */
+function holdUpgrade(sandbox: Sandbox): void {
+  writeFileSync(
+    join(sandbox.root, 'behaviour', 'deepfiler.upgrade'),
+    'while [ ! -f "$root/release" ]; do sleep 0.05; done\n',
+  );
+}
+
+/** Lets a held hook end (it exits 0). */
+function release(sandbox: Sandbox): void {
+  writeFileSync(join(sandbox.root, 'release'), '');
 }
 
 describe('a long operation on the simulated Operation state machine (virtual time)', () => {
@@ -48,7 +44,6 @@ describe('a long operation on the simulated Operation state machine (virtual tim
   let receiver: CallbackReceiver;
   let sandboxes: Sandbox[];
   let fleet: Fleet;
-  const runners: number[] = [];
   const SERVERS = ['web-1', 'web-2'];
 
   before(async () => {
@@ -64,36 +59,27 @@ describe('a long operation on the simulated Operation state machine (virtual tim
     );
   });
   after(async () => {
-    // The hooks still sleeping, then their runners: the processes these tests started, by id.
-    for (const pid of runners) {
-      for (const child of descendants(pid).reverse()) {
-        try {
-          process.kill(child.pid, 'SIGTERM');
-        } catch {}
-      }
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {}
-    }
+    // Every hook still held ends by itself: nothing is killed by process id.
+    for (const sandbox of sandboxes ?? []) release(sandbox);
     await fleet?.close();
     for (const sandbox of sandboxes ?? []) sandbox.cleanup();
     await receiver?.close();
   });
 
   /**
-   * Starts the operation on the host (as the API does before its 202) with a hook that sleeps for
-   * real, then follows it on the simulated machine; `endAt` (virtual ms after the start), if given,
-   * ends the hook's sleep so the hook exits 0 and its journal is final before that poll reads it.
+   * Starts the operation on the host (as the API does before its 202) with a hook held until
+   * released, then follows it on the simulated machine; `endAt` (virtual ms after the start), if given,
+   * releases the hook so it exits 0 and its journal is final before that poll reads it.
    */
   async function follow(server: string, operationId: string, endAt?: number) {
-    sandboxes[SERVERS.indexOf(server)]!.behave('deepfiler', 'upgrade', { sleep: 3_600 });
+    const sandbox = sandboxes[SERVERS.indexOf(server)]!;
+    holdUpgrade(sandbox);
     const started = (await runCommand(
       fleet.target(server),
       { ...request, operationId },
       { detach: true },
     )) as Journal;
     assert.equal(started.status, 'running');
-    runners.push(started.pid);
     const sim = new SimulatedStepFunctions({
       seed: 7,
       s3: { getObject: async () => '', putObject: async () => {} },
@@ -104,7 +90,7 @@ describe('a long operation on the simulated Operation state machine (virtual tim
           if (step.step === 'operation-poll' && endAt !== undefined && !ended) {
             if (sim.clock.now() - start >= endAt) {
               ended = true;
-              await endHook(server, started);
+              await endHook(sandbox, server, started);
             }
           }
           return runWorkerStep(deps, step);
@@ -140,9 +126,9 @@ describe('a long operation on the simulated Operation state machine (virtual tim
     return { execution, callbacks, steps, hours: (execution.stopDate - execution.startDate) / HOUR };
   }
 
-  /** Ends the hook's `sleep` (the hook then exits 0) and waits until the journal is final. */
-  async function endHook(server: string, journal: Journal) {
-    for (const child of descendants(journal.pid)) if (child.comm === 'sleep') process.kill(child.pid);
+  /** Lets the hook end (it exits 0) and waits until the journal is final. */
+  async function endHook(sandbox: Sandbox, server: string, journal: Journal) {
+    release(sandbox);
     for (let i = 0; i < 200; i += 1) {
       const now = (await runCommand(fleet.target(server), {
         command: 'operation.get',
