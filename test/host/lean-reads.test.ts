@@ -448,9 +448,8 @@ describe("a heartbeat reads only the last journal's first line and the products'
         id: journal.id,
         command: 'server.provision',
         status: 'failed',
-        finishedAt: old.heartbeat.lastOperation?.finishedAt ?? 'a time',
+        finishedAt: null,
       });
-      assert.match(old.heartbeat.lastOperation?.finishedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     });
   }
 });
