@@ -255,14 +255,14 @@ export function parseLockRecord(record: string): {
 
 /**
  * The error a host's `@error` record stands for; `stderr` (what the program printed there) is kept
- * in its details, so the host's own words for a failure are never lost. `stateDir`, when the
- * caller gives it, names the state dir a failed mkdir was about (else it is read from mkdir's words).
+ * in its details, so the host's own words for a failure are never lost. `stateDir` is the
+ * state dir the program was given: what a failed mkdir was about.
  */
 export function hostError(
   target: string,
   error: { code: string; fields: string[] },
-  stderr = '',
-  stateDir?: string,
+  stderr: string,
+  stateDir: string,
 ): BootstrapError {
   const [a, b, c, d] = error.fields;
   const withStderr = <T extends Record<string, unknown>>(details: T) =>
@@ -327,11 +327,10 @@ export function hostError(
     // the operator's setup (a path the login cannot write), as an unreadable bootstrap.ini is,
     // not a bug: CONFIG_ERROR naming the state dir, with the host's own reason.
     const said = stderr.trim().split('\n').at(-1) ?? '';
-    const dir = stateDir ?? /^mkdir: cannot create directory ['‘](.*)['’]: /.exec(said)?.[1] ?? null;
     return new BootstrapError(
       'CONFIG_ERROR',
-      `${target}: the state dir${stateDir === undefined ? '' : ` ${stateDir}`} cannot be created${said === '' ? '' : `: ${said}`}`,
-      withStderr({ server: target, file: dir, section: null, key: null, setting: 'state_dir' }),
+      `${target}: the state dir ${stateDir} cannot be created${said === '' ? '' : `: ${said}`}`,
+      withStderr({ server: target, file: stateDir, section: null, key: null, setting: 'state_dir' }),
     );
   }
   if (error.code === 'INTERNAL' && a !== undefined) {

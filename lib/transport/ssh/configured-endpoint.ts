@@ -128,9 +128,7 @@ function jumpChain(
  * (used only where neither the hop nor the ssh config names its own), accept-new, and the same
  * for its own hops.
  */
-export function hopShare(
-  lent: SshEndpoint['hops'],
-): Pick<SshEndpoint, 'inherit' | 'acceptNewHostKey' | 'hops'> {
+function hopShare(lent: SshEndpoint['hops']): Pick<SshEndpoint, 'inherit' | 'acceptNewHostKey' | 'hops'> {
   if (lent === undefined) return {};
   const { acceptNewHostKey, ...trust } = lent;
   return {
