@@ -468,15 +468,18 @@ B_STALE=''
 # (the lock, a journal, a log) holds what none of them may be: a symlink (never followed), or
 # anything but a regular file (a directory, which ln(1) would link into and mv(1) move into, and
 # `exec 9<>` cannot open; a fifo, which an open for writing waits on for good; a socket, a device):
-# `@error CONFIG_ERROR symlink B64` | `@error CONFIG_ERROR notfile B64 directory|fifo|socket|device|other`.
+# `@error CONFIG_ERROR symlink B64` | `@error CONFIG_ERROR notfile B64 directory|fifo|socket|device`.
 # b_path_refused PATH dir: the same for a path that must be a directory (LOCK.break), with
-# `@error CONFIG_ERROR notdir B64 file|fifo|socket|device|other` for anything else there.
+# `@error CONFIG_ERROR notdir B64 file|fifo|socket|device` for anything else there.
+# Racing takers create and remove these paths all the time, so a refusal rests on one test that saw
+# the wrong kind there, never on two tests (`-e`, then `! -f`) that another taker's rm or rmdir
+# between them would make look like something else. Nothing seen there is nothing to refuse.
 b_path_refused() {
   if [ -L "$1" ]; then b_emit "@error CONFIG_ERROR symlink $(b_str64 "$1")"; return 0; fi
-  if [ -n "${2:-}" ]; then [ -e "$1" ] && [ ! -d "$1" ] || return 1; _lw=notdir
-  else [ -e "$1" ] && [ ! -f "$1" ] || return 1; _lw=notfile; fi
+  if [ -n "${2:-}" ]; then _lw=notdir _lok=directory; else _lw=notfile _lok=file; fi
   if [ -f "$1" ]; then _lr=file; elif [ -d "$1" ]; then _lr=directory; elif [ -p "$1" ]; then _lr=fifo
-  elif [ -S "$1" ]; then _lr=socket; elif [ -b "$1" ] || [ -c "$1" ]; then _lr=device; else _lr=other; fi
+  elif [ -S "$1" ]; then _lr=socket; elif [ -b "$1" ] || [ -c "$1" ]; then _lr=device; else return 1; fi
+  [ "$_lr" = "$_lok" ] && return 1
   b_emit "@error CONFIG_ERROR $_lw $(b_str64 "$1") $_lr"
   return 0
 }

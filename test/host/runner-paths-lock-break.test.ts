@@ -111,7 +111,16 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
       }, async () => {
         const { sandbox, host } = await setUp();
         mkdirSync(breakPath(sandbox));
-        const first = await setMaxconn(host, '2');
+        // Fresh means made less than 2 s ago by the wall clock. A loaded machine may take longer than
+        // that to start the taker, so the .break is kept fresh until the first answer.
+        const keepFresh = setInterval(() => {
+          try {
+            age(breakPath(sandbox), 0);
+          } catch {
+            // gone: nothing left to keep fresh
+          }
+        }, 100);
+        const first = await setMaxconn(host, '2').finally(() => clearInterval(keepFresh));
         assert.ok(first.ms < 5000, `took ${first.ms} ms`);
         if (flock) assert.equal(first.error, undefined, String(first.error));
         else {
@@ -141,7 +150,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
         if (!existsSync(breakPath(sandbox))) mkdirSync(breakPath(sandbox));
         age(breakPath(sandbox), 3600);
         const journal = (await runCommand(host, { command: 'server.provision', role: 'edge' })) as Journal;
-        assert.equal(journal.status, 'succeeded');
+        assert.equal(journal.status, 'succeeded', JSON.stringify(journal.error));
         assert.equal(journal.staleLockRemoved?.operation, 'op_gone');
       });
 
