@@ -225,11 +225,23 @@ b_dump_products() {
 
 # @lock absent | @lock symlink | @lock record ALIVE B64  (ALIVE: 1 when the recorded holder provably
 # holds it: b_holder_alive, and with flock the kernel lock taken by someone)
+# With flock an empty file is a free lock (its last holder emptied it), or one just taken whose
+# record is being written (b_take_lock): held, it is read again, and reported held even if still
+# empty (`@lock record 1` with no record). Builtins only, as an empty file is how a flock host's
+# lock rests between operations; where fdinfo has no inode it is taken for free, as before.
 b_dump_lock() {
   _l="$B_STATE/bootstrap.pid"
   if [ -L "$_l" ]; then b_emit "@lock symlink"; return; fi
-  if [ ! -s "$_l" ]; then b_emit "@lock absent"; return; fi
-  _rec=$(b_read_lock "$_l")
+  if [ ! -s "$_l" ]; then
+    if [ -f "$_l" ] && b_use_flock && b_lock_ino "$_l" && b_flock_seen "$_fl_ino"; then
+      _rec=$(b_read_lock "$_l")
+      if [ -z "$_rec" ]; then b_emit "@lock record 1 ="; return; fi
+    else
+      b_emit "@lock absent"; return
+    fi
+  else
+    _rec=$(b_read_lock "$_l")
+  fi
   b_lock_fields "$_rec"
   if b_holder_alive "$_lk_pid" "$_lk_start" && { ! b_use_flock || b_flock_held "$_l"; }; then _alive=1; else _alive=0; fi
   b_enc "$_rec"
@@ -498,19 +510,44 @@ b_use_flock() { [ -z "${BOOTSTRAP_NO_FLOCK:-}" ] && b_have flock; }
 # Does anyone hold a flock(2) lock on FILE? /proc/locks names each lock's file by device and
 # inode (a waiter's line has `->` in field 2). A read never takes the lock to find out. Where
 # /proc/locks cannot be read, the record's own proof (b_holder_alive) has to do.
+# The file's inode comes from this shell's own /proc/self/fdinfo (Linux 5.14 on) and /proc/locks
+# is read with builtins (b_lock_ino, b_flock_seen); only where fdinfo has no inode, awk and ls.
 b_flock_held() {
   [ -r /proc/locks ] || return 0
+  if b_lock_ino "$1"; then b_flock_seen "$_fl_ino"; return; fi
   LC_ALL=C awk -v l="$(ls -di "$1" 2>/dev/null)" '
     BEGIN { split(l, f, " "); ino = ":" f[1]; if (f[1] == "") exit 1 }
     $2 == "FLOCK" && substr($6, length($6) - length(ino) + 1) == ino { held = 1 }
     END { exit !held }' /proc/locks
 }
 
-# The record, with the time it was written also in B_LOCK_AT (a quick write's time: no second `date`).
+# b_lock_ino FILE: its inode in _fl_ino, read from the fdinfo of a descriptor this shell opens on it
+# for the moment (fd 7: the redirection of a compound command, which fails without ending the
+# program, where one of `exec` would end it); 1 where it cannot be opened or fdinfo has no `ino:`.
+b_lock_ino() {
+  _fl_ino=''
+  { while read -r _fl_k _fl_v; do
+      case "$_fl_k" in ino:) _fl_ino=$_fl_v; break ;; esac
+    done < /proc/self/fdinfo/7; } 2>/dev/null 7<"$1"
+  case "$_fl_ino" in '' | *[!0-9]*) _fl_ino=''; return 1 ;; esac
+}
+
+# b_flock_seen INODE: does /proc/locks list a flock(2) lock (a holder's: a waiter's line has `->`
+# in field 2) on a file with that inode?
+b_flock_seen() {
+  while read -r _ _fl_t _ _ _ _fl_di _; do
+    [ "$_fl_t" = FLOCK ] && case "$_fl_di" in *":$1") return 0 ;; esac
+  done < /proc/locks
+  return 1
+}
+
+# b_lock_record OPERATION COMMAND: the record in _lrec (without its last newline), made before the
+# lock is taken, so that it is written with one write once it is; the time it was made also in
+# B_LOCK_AT (a quick write's time: no second `date`).
 b_lock_record() {
   B_LOCK_AT=$(b_now)
   b_pid_stat "$B_SELF"
-  printf '%s\noperation=%s\ncommand=%s\nstarted_at=%s\npid_start=%s\n' "$B_SELF" "$1" "$2" "$B_LOCK_AT" "$_ps_start"
+  _lrec="$B_SELF${B_NL}operation=$1${B_NL}command=$2${B_NL}started_at=$B_LOCK_AT${B_NL}pid_start=$_ps_start"
 }
 
 # Has WAIT (seconds) passed since the first time this was asked? On the monotonic clock (b_mono):
@@ -533,6 +570,9 @@ b_take_lock() {
     # (8<&9: a dup2, which never copies close-on-exec). The lock belongs to the open file, which
     # fd 9 keeps open after flock(1) exits.
     while :; do
+      # The record is made first: once the lock is ours the file is empty only for the moment of
+      # its one write (b_dump_lock reads an empty file whose flock is held as held).
+      b_lock_record "$1" "$2"
       _fl_err=$(flock -n 8 8<&9 2>&1) && break
       _fl_rc=$?
       # Held by another is status 1 and silence; anything else is a failure, reported as it is.
@@ -550,12 +590,13 @@ b_take_lock() {
     done
     # A lock let go of is emptied: only a holder that died leaves a record to read.
     if [ -s "$_lk" ]; then _old=$(b_read_lock "$_lk"); [ -n "$_old" ] && B_STALE=$_old; fi
-    b_lock_record "$1" "$2" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
+    printf '%s\n' "$_lrec" > "$_lk" || { b_emit "@error INTERNAL lock $(b_str64 "cannot write $_lk")"; exec 9>&-; return 2; }
   else
     _tmp="$_lk.$B_SELF.new" _ln_tries=0
     while :; do
       # A record that could not be written whole must never be linked in: it would read as stale.
-      b_lock_record "$1" "$2" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
+      b_lock_record "$1" "$2"
+      printf '%s\n' "$_lrec" > "$_tmp" || { rm -f "$_tmp"; b_emit "@error INTERNAL lock $(b_str64 "cannot write $_tmp")"; return 2; }
       if _ln_err=$(ln "$_tmp" "$_lk" 2>&1); then rm -f "$_tmp"; break; fi
       rm -f "$_tmp"
       # No lock there: the holder released between our ln and now, so try again; but an ln that
@@ -605,7 +646,65 @@ b_take_lock() {
   for _t in "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.*; do
     [ -e "$_t" ] && rm -f "$_t" 2>/dev/null
   done
+  [ -z "$B_STALE" ] || b_finish_abandoned </dev/null >/dev/null 2>&1
   return 0
+}
+
+# A runner killed (-9) while it held the lock leaves its journal `running` and the product it was
+# running a hook for `provisioning` or `upgrading`. Whoever takes its stale lock over finishes them
+# (SPEC 2.5): the journal failed (HOOK_FAILED: a runner killed is no bug of the tool's), finished
+# now, naming the step that was running; the product `failed`, as a failed hook leaves it. Under
+# the new holder's lock, before its own work (a product changed so is a conflict for a write
+# planned from it: it plans again), each file written atomically, the journal last. Only the
+# operation the stale record names, and only while its journal is `running` and its runner gone.
+b_finish_abandoned() {
+  _ro=''
+  case "$B_STALE" in *"${B_NL}operation="*) _ro=${B_STALE#*"${B_NL}operation="} _ro=${_ro%%"$B_NL"*} ;; esac
+  case "$_ro" in '' | [!A-Za-z0-9]* | *[!A-Za-z0-9_-]*) return 0 ;; esac
+  _rj="$B_STATE/operations/$_ro.json"
+  [ -f "$_rj" ] && [ ! -L "$_rj" ] || return 0
+  b_journal_runner "$_rj"
+  case "$_jc" in *'"status":"running","pid":'*'"finishedAt":null,"error":null,'*) ;; *) return 0 ;; esac
+  case "$_jp" in '' | *[!0-9]*) return 0 ;; esac
+  b_pid_alive "$_jp" "$_js" && return 0
+  _rnow=$(b_now) _rstep=''
+  for _pf in "$B_STATE"/products/*.ini; do
+    [ -f "$_pf" ] && [ ! -L "$_pf" ] || continue
+    b_write_temp "$_pf"
+    # Exit 10 (provision) or 11 (upgrade) with the file as it becomes, when its [state] says the
+    # operation left it running a hook; 1 and nothing written otherwise.
+    LC_ALL=C awk -v id="$_ro" -v now="$_rnow" '
+      { line[NR] = $0 }
+      /^\[/ { sec = $0 }
+      sec == "[state]" && /^status=(provisioning|upgrading)$/ { st = NR; act = ($0 ~ /provisioning/) ? 10 : 11 }
+      sec == "[state]" && $0 == "last_operation=" id { mine = 1 }
+      sec == "[state]" && /^updated_at=/ { up = NR }
+      END {
+        if (!st || !mine) exit 1
+        line[st] = "status=failed"; if (up) line[up] = "updated_at=" now
+        for (i = 1; i <= NR; i++) print line[i]
+        exit act
+      }' "$_pf" > "$_w_tmp"
+    case $? in
+      10) _ra=provision ;;
+      11) _ra=upgrade ;;
+      *) rm -f "$_w_tmp"; continue ;;
+    esac
+    b_write_commit "$_pf" || continue
+    [ -n "$_rstep" ] || { _rp=${_pf##*/} _rstep=$_ra; }
+  done
+  _rm="the operation's process (pid $_jp) was killed: it ended without finishing its journal"
+  _rd="{\"pid\":$_jp,\"abandoned\":true"
+  if [ -n "$_rstep" ]; then
+    _rp=${_rp%.ini}
+    _rm="$_rm, while the $_rstep hook of $_rp ran"
+    _rd="$_rd,\"product\":$(b_json_str "$_rp"),\"action\":\"$_rstep\""
+  fi
+  # The journal's first line (b_journal_write) with its outcome put in, the rest as it is.
+  _rpre=${_jc%%\"status\":\"running\",\"pid\":*} _rpost=${_jc#*\"finishedAt\":null,\"error\":null,}
+  _rmid=${_jc#"$_rpre"\"status\":\"running\"} _rmid=${_rmid%\"finishedAt\":null,\"error\":null,"$_rpost"}
+  _rline="$_rpre\"status\":\"failed\"$_rmid\"finishedAt\":\"$_rnow\",\"error\":{\"code\":\"HOOK_FAILED\",\"message\":$(b_json_str "$_rm"),\"details\":$_rd}},$_rpost"
+  { printf '%s\n' "$_rline"; tail -n +2 "$_rj"; } | b_write_stdin "$_rj"
 }
 
 # Without flock, breaking a stale lock is serialised by a directory, LOCK.break, so that two takers
@@ -677,15 +776,26 @@ b_mark_last() { printf '%s\n' "$J_ID" | b_write_stdin "$B_STATE/operations/.last
 b_release_lock() {
   [ "$B_LOCKED" = 1 ] || return 0
   B_LOCKED=0
+  _rs=''
+  [ -n "$B_CONFLICT" ] && _rs=$B_STALE
   if b_use_flock; then
-    : > "$B_STATE/bootstrap.pid"
+    if [ -n "$_rs" ]; then printf '%s\n' "$_rs" > "$B_STATE/bootstrap.pid"; else : > "$B_STATE/bootstrap.pid"; fi
     flock -u 8 8<&9 2>/dev/null
     exec 9>&-
   else
     _rl=''; { read -r _rl < "$B_STATE/bootstrap.pid"; } 2>/dev/null
-    [ "$_rl" = "$B_SELF" ] && rm -f "$B_STATE/bootstrap.pid"
+    [ "$_rl" = "$B_SELF" ] || return 0
+    # Handed on by a rename over this holder's own record: the lock is never absent meanwhile.
+    if [ -n "$_rs" ] && printf '%s\n' "$_rs" > "$B_STATE/bootstrap.pid.$B_SELF.new" &&
+      mv -f "$B_STATE/bootstrap.pid.$B_SELF.new" "$B_STATE/bootstrap.pid"; then return 0; fi
+    rm -f "$B_STATE/bootstrap.pid" "$B_STATE/bootstrap.pid.$B_SELF.new"
   fi
 }
+
+# @conflict: nothing of this program's own is done. A stale lock it took over is handed on as it was
+# found (b_release_lock), so that the attempt planned anew, which does the work, records it too.
+B_CONFLICT=''
+b_conflict() { B_CONFLICT=1; b_emit "@conflict"; }
 
 # b_expect_unchanged PATH SHA256|absent ...: @conflict and status 1 when any file differs from what
 # was read; @error and status 2 when it cannot tell (a hash that cannot be taken is no conflict).
@@ -693,9 +803,9 @@ b_expect_unchanged() {
   _eu_args='' _eu_want='' _eu_fd=3
   while [ $# -ge 2 ]; do
     if [ "$2" = absent ]; then
-      [ -e "$1" ] && { b_emit "@conflict"; return 1; }
+      [ -e "$1" ] && { b_conflict; return 1; }
     else
-      [ -f "$1" ] || { b_emit "@conflict"; return 1; }
+      [ -f "$1" ] || { b_conflict; return 1; }
       # Hashed together: one sha256sum for up to six files, opened as fds 3-8 (9 holds the lock),
       # so that any path is safe in its output.
       b_quote "$1"
@@ -713,7 +823,7 @@ b_expect_hashes() {
   _h=$(eval "sha256sum $_eu_args") || { b_emit "@error INTERNAL sha256sum"; return 2; }
   set -- $_h
   for _w in $_eu_want; do
-    [ "${1:-}" = "$_w" ] || { b_emit "@conflict"; return 1; }
+    [ "${1:-}" = "$_w" ] || { b_conflict; return 1; }
     if [ $# -ge 2 ]; then shift 2; else set --; fi
   done
   _eu_args='' _eu_want='' _eu_fd=3
@@ -791,7 +901,11 @@ b_run_hook() {
   # The timeout's measure on the monotonic clock (b_mono: no process), the step's times the wall
   # clock's: one `date` at each end, as ever.
   b_mono; _t0=$_mono _t0f=$_mono_f _st=$(b_now)
+  # The redirections are made inside, so that the subshell's last `exec` makes $! the hook's own
+  # process (timeout, or the hook): yash forks once more for a subshell with redirections attached
+  # (`( ... ) 0<&- &`), and a signal to $! then stopped that shell, never the hook (b_on_signal).
   (
+    exec 9>&- 0<&- >>"$_log" 2>&1
     cd / || exit 126
     # Exactly SPEC 2.4's variables: nothing BOOTSTRAP_* inherited from whoever started us.
     for _v in $(env | sed -n 's/^\(BOOTSTRAP_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$_v"; done
@@ -801,10 +915,10 @@ b_run_hook() {
     export BOOTSTRAP_OPERATION_ID BOOTSTRAP_COMMAND BOOTSTRAP_PRODUCT BOOTSTRAP_STATE_DIR BOOTSTRAP_PRODUCT_FILE
     if [ $# -ge 4 ]; then BOOTSTRAP_VERSION=$4; export BOOTSTRAP_VERSION; set -- "$3" "$4"; else set -- "$3"; fi
     if b_have timeout; then exec timeout -k 10 "$B_HOOK_TIMEOUT" "$@"; else exec "$@"; fi
-  ) 9>&- 0<&- >>"$_log" 2>&1 &
+  ) &
   B_HOOK_PID=$! B_HOOK_STEP="$1 $2"
   wait "$B_HOOK_PID"
-  _rc=$?
+  b_status $?
   B_HOOK_PID=''
   b_step_done "$1" "$2" "$_rc"
   # The journal lists each step as soon as it ends, so a runner killed later still says what it did.
@@ -821,6 +935,13 @@ b_run_hook() {
   return 1
 }
 
+# b_status STATUS: in _rc, a status as most shells give it, 128+N for a process killed by signal N,
+# where ksh93 says 256+N and yash 384+N: a step's exitCode is the same under every shell.
+b_status() {
+  _rc=$1
+  if [ "$_rc" -gt 384 ]; then _rc=$((_rc - 256)); elif [ "$_rc" -gt 256 ]; then _rc=$((_rc - 128)); fi
+}
+
 # b_step_done PRODUCT ACTION EXIT: adds b_run_hook's step to the journal's list (its start, its
 # end now, the last 4 KiB of what it printed); how long it ran, in hundredths of a second on the
 # monotonic clock, in _elapsed.
@@ -835,11 +956,14 @@ b_step_done() {
 b_on_signal() {
   trap '' TERM INT HUP
   if [ -n "${B_HOOK_PID:-}" ]; then
+    # $! is timeout (which passes the signal on and waits for the hook) or the hook itself: the
+    # lock is let go of only once the hook has ended.
     kill -TERM "$B_HOOK_PID" 2>/dev/null
     wait "$B_HOOK_PID" 2>/dev/null
+    b_status $?
     # B_HOOK_STEP is a product name and an action: two words, split here on purpose.
     # shellcheck disable=SC2086
-    b_step_done $B_HOOK_STEP $?
+    b_step_done $B_HOOK_STEP "$_rc"
   fi
   b_fail HOOK_FAILED "interrupted by SIG$1" "{\"signal\":\"$1\"}"
   [ -n "${B_ON_SIGNAL_STATE:-}" ] && eval "$B_ON_SIGNAL_STATE"

@@ -144,14 +144,22 @@ function parseWith<T>(schema: z.ZodType<T>, dump: JournalRecord): { value: T } |
   return { value: result.data };
 }
 
+/**
+ * A runner killed (-9) is no bug of this tool's, so not `INTERNAL` (SPEC 2.6): it failed as a hook
+ * that did not finish fails, `HOOK_FAILED`, finished when it was found dead (the journal knows no
+ * later time). The host writes the same outcome into the journal when the next mutating operation
+ * takes over the runner's stale lock (prelude.sh `b_finish_abandoned`), with the step that was
+ * running; until then each read finds it dead anew.
+ */
 function abandonedFailed<T extends JournalHead>(journal: T, alive: boolean): T {
   if (journal.status === 'running' && !alive) {
     return {
       ...journal,
       status: 'failed',
+      finishedAt: journal.finishedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       error: {
-        code: 'INTERNAL',
-        message: `the operation's process (pid ${journal.pid}) ended without finishing its journal`,
+        code: 'HOOK_FAILED',
+        message: `the operation's process (pid ${journal.pid}) was killed: it ended without finishing its journal`,
         details: { pid: journal.pid, abandoned: true },
       },
     };

@@ -150,9 +150,11 @@ for (const [mode, modeEnv] of Object.entries(MODES)) {
           JSON.parse(readFileSync(journalFile, 'utf8'));
           const journal = (await runCommand(host, { command: 'operation.get', operationId: id })) as Journal;
           assert.equal(journal.status, 'failed');
-          assert.equal(journal.error?.code, 'INTERNAL');
+          assert.equal(journal.error?.code, 'HOOK_FAILED');
           assert.match(journal.error?.message ?? '', new RegExp(`pid ${journal.pid}`));
-          if (!(outcome instanceof Error)) assert.deepEqual(outcome, journal);
+          assert.match(journal.finishedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+          if (!(outcome instanceof Error))
+            assert.deepEqual({ ...outcome, finishedAt: null }, { ...journal, finishedAt: null });
           assert.deepEqual(
             journal.steps.map((s) => [s.product, s.action, s.exitCode]),
             [

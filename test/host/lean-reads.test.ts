@@ -448,8 +448,9 @@ describe("a heartbeat reads only the last journal's first line and the products'
         id: journal.id,
         command: 'server.provision',
         status: 'failed',
-        finishedAt: null,
+        finishedAt: old.heartbeat.lastOperation?.finishedAt ?? 'a time',
       });
+      assert.match(old.heartbeat.lastOperation?.finishedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     });
   }
 });

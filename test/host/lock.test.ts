@@ -156,7 +156,7 @@ for (const mode of ['flock', 'no-flock'] as const) {
       assert.equal(next.staleLockRemoved, undefined);
       const killed = await journalOf(host, held.journal.id);
       assert.equal(killed.status, 'failed');
-      assert.equal(killed.error?.code, 'INTERNAL');
+      assert.equal(killed.error?.code, 'HOOK_FAILED');
       assert.match(killed.error?.message ?? '', new RegExp(`pid ${held.journal.pid}`));
       killSession(held.journal.pid);
     });
