@@ -154,7 +154,7 @@ for (const [mode, modeEnv] of Object.entries(MODES)) {
           assert.match(journal.error?.message ?? '', new RegExp(`pid ${journal.pid}`));
           assert.match(journal.finishedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
           if (!(outcome instanceof Error))
-            assert.deepEqual({ ...outcome, finishedAt: null }, { ...journal, finishedAt: null });
+            assert.deepEqual({ ...(outcome as Journal), finishedAt: null }, { ...journal, finishedAt: null });
           assert.deepEqual(
             journal.steps.map((s) => [s.product, s.action, s.exitCode]),
             [
