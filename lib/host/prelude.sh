@@ -646,7 +646,9 @@ b_take_lock() {
   for _t in "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.*; do
     [ -e "$_t" ] && rm -f "$_t" 2>/dev/null
   done
-  [ -z "$B_STALE" ] || b_finish_abandoned </dev/null >/dev/null 2>&1
+  # In a subshell: it only writes files, and posh (0.14) was seen to hand the runner's next
+  # `wait` a corrupt argument after running it in the shell itself.
+  [ -z "$B_STALE" ] || (b_finish_abandoned) </dev/null >/dev/null 2>&1
   return 0
 }
 
