@@ -10,9 +10,9 @@
 import { checkCallbackUrl } from '../lib/api/long-routes.ts';
 import { fleetUpgradeBodySchema, parseWith } from '../lib/api/params.ts';
 import { readEnvironment } from '../lib/cloud/environment.ts';
-import { BootstrapError } from '../lib/errors.ts';
 import { commandArgs, validateRateControl } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
+import { assertSameRequest } from '../lib/operations/same-request.ts';
 import { runtime, startRun } from './composition.ts';
 
 /** Lambda entry point. Invalid input throws (INVALID_REQUEST, UNKNOWN_SERVER), as the console shows. */
@@ -33,23 +33,14 @@ export async function handler(event: unknown) {
   // that failed is made good by the same event again.
   await rt.claims.claim(job);
   const command = { command: 'product.upgrade' as const, product: body.product, version: body.version };
+  const named = { command: command.command, args: commandArgs(command) };
   const { created, record } = await rt.store.create({
     operationId,
-    command: command.command,
-    args: commandArgs(command),
+    ...named,
     status: 'running',
     startedAt: new Date().toISOString(),
   });
-  if (!created && (record.args['product'] !== body.product || record.args['version'] !== body.version)) {
-    throw new BootstrapError(
-      'INVALID_REQUEST',
-      `operation id ${operationId} is already used by another request`,
-      {
-        operationId,
-        existing: { command: record.command, args: record.args },
-      },
-    );
-  }
+  if (!created) assertSameRequest(operationId, named, record);
   const { executionArn } = await startRun(rt, job);
   return { operationId, executionArn, followAt: `/fleet/operations/${operationId}` };
 }

@@ -25,6 +25,7 @@ import type { LongRequest } from '../fleet/job.ts';
 import type { AnyCommandRow } from '../operations/command-row.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { type Journal, runCommand, runRow } from '../operations/index.ts';
+import { assertSameRequest } from '../operations/same-request.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
 import { param, type Route, type RouteContext, runOptions } from './context.ts';
@@ -73,34 +74,21 @@ function accepted(operationId: string, location: string) {
   return jsonResult(202, { operationId }, { location });
 }
 
-/** The same id must mean the same request: a journal of another command or arguments is refused. */
-function sameRequest(operationId: string, request: LongRequest, found: { command: string; args: object }) {
-  const wanted = commandArgs({ ...request, operationId } as Parameters<typeof commandArgs>[0]);
-  const differs =
-    found.command !== request.command ||
-    Object.entries(wanted).some(([key, value]) => (found.args as Record<string, unknown>)[key] !== value);
-  if (differs) throw usedByAnother(operationId, { command: found.command, args: found.args });
-}
-
-function usedByAnother(operationId: string, existing: Record<string, unknown>): BootstrapError {
-  return new BootstrapError(
-    'INVALID_REQUEST',
-    `operation id ${operationId} is already used by another request`,
-    {
-      operationId,
-      existing,
-    },
-  );
+/** What a long request names under its id (same-request.ts), the operation id not among its arguments. */
+function namedBy(request: LongRequest) {
+  const { command, operationId: _, ...args } = request;
+  return { command, args };
 }
 
 /**
  * A server's operation may not take the id of a fleet run: the store keeps fleet runs only, so a
  * record under the id is one, whichever hosts its selection reached.
  */
-async function notAFleetRun(context: RouteContext, operationId: string): Promise<void> {
+async function notAFleetRun(context: RouteContext, operationId: string, request: LongRequest): Promise<void> {
   const record = await context.deps.runStore?.get(operationId);
   if (record) {
-    throw usedByAnother(operationId, { kind: 'fleet', command: record.command, args: record.args });
+    const fleetRun = { kind: 'fleet' as const, command: record.command, args: record.args };
+    assertSameRequest(operationId, { kind: 'server', ...namedBy(request) }, fleetRun);
   }
 }
 
@@ -155,7 +143,7 @@ export async function startServerOperation(
     await context.deps.dispatch(job);
     return accepted(id, location);
   };
-  if (given) await notAFleetRun(context, id);
+  if (given) await notAFleetRun(context, id, request);
   // The id is taken before the host is touched: one that already names another run (another
   // server's operation under the same id, a fleet run) is refused here, not after the operation ran.
   const giveBack = (await context.deps.reserve?.(job)) ?? (() => {});
@@ -165,7 +153,7 @@ export async function startServerOperation(
     const existing = given ? await existingJournal(context, host, id) : undefined;
     if (existing) {
       // Another operation under this id on the host: refused, and nothing of this request began.
-      sameRequest(id, request, existing);
+      assertSameRequest(id, namedBy(request), existing);
       started = true;
       // Dispatched again, as /fleet/upgrade does on a repeat: when the first request's dispatch
       // failed after the operation began, nothing else would follow it and call back (SPEC 5: "its
@@ -182,7 +170,7 @@ export async function startServerOperation(
       runOptions(context, { detach: true, ...waitLock }),
     )) as Journal;
     started = true;
-    sameRequest(id, request, journal);
+    assertSameRequest(id, namedBy(request), journal);
     return await follow();
   } catch (error) {
     // A start refused before the operation began (LOCKED, UNKNOWN_ROLE, an unreachable host)
@@ -206,7 +194,7 @@ async function fleetUpgrade(context: RouteContext) {
   const store = context.deps.runStore;
   const { operationId: _, ...job } = body;
   const kept = await store?.get(id);
-  if (kept) sameRequest(id, request, kept);
+  if (kept) assertSameRequest(id, namedBy(request), kept);
   const fleetJob = { kind: 'fleet' as const, operationId: id, ...job };
   // The id is taken first: one that already names one server's operation (which the store does
   // not keep) is refused before anything is written or started. It is not given back: a fleet
@@ -224,7 +212,7 @@ async function fleetUpgrade(context: RouteContext) {
       status: 'running',
       startedAt: new Date().toISOString(),
     });
-    if (!created) sameRequest(id, request, record);
+    if (!created) assertSameRequest(id, namedBy(request), record);
   }
   return accepted(id, location);
 }

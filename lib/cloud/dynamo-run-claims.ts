@@ -14,7 +14,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import { type ClaimedRun, claimedRunOf, idTaken, type RunClaims, sameClaim } from './run-claims.ts';
+import { type NamedRun, namedRunOf } from '../fleet/named-run.ts';
+import { assertSameRequest } from '../operations/same-request.ts';
+import type { RunClaims } from './run-claims.ts';
 import { CLAIM_KEY_PREFIX, RUN_TABLE_KEY, RUN_TABLE_TTL_ATTRIBUTE } from './run-table-schema.ts';
 
 export interface DynamoRunClaimsOptions {
@@ -37,7 +39,7 @@ const claimedRunSchema = z.object({
   args: z.record(z.string(), z.unknown()),
 });
 
-function runOf(item: Parameters<typeof unmarshall>[0]): ClaimedRun {
+function runOf(item: Parameters<typeof unmarshall>[0]): NamedRun {
   const { run } = storedClaimSchema.parse(unmarshall(item));
   const parsed = claimedRunSchema.parse(JSON.parse(run));
   const { server, ...rest } = parsed;
@@ -54,7 +56,7 @@ export function createDynamoRunClaims(options: DynamoRunClaimsOptions): RunClaim
 
   return {
     async claim(job) {
-      const run = claimedRunOf(job);
+      const run = namedRunOf(job);
       const token = randomUUID();
       try {
         await client.send(
@@ -82,8 +84,7 @@ export function createDynamoRunClaims(options: DynamoRunClaimsOptions): RunClaim
           ).Item;
         // Given back between the put and the read: the id is free again, so it is tried once more.
         if (item === undefined) return this.claim(job);
-        const existing = runOf(item);
-        if (!sameClaim(existing, run)) throw idTaken(job.operationId, existing);
+        assertSameRequest(job.operationId, run, runOf(item));
         return async () => {};
       }
       return async () => {

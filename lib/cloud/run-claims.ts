@@ -7,22 +7,12 @@
  * on another server, or for a fleet run. So an id is claimed first, recording what it names —
  * one server's operation (the server, the command and its arguments) or a fleet run (the
  * command and its arguments) — and a claim that names anything else is refused
- * (INVALID_REQUEST), as `serve` refuses it (lib/fleet/local-runs.ts).
+ * (INVALID_REQUEST), as `serve` refuses it (lib/fleet/local-runs.ts), by the one rule of
+ * lib/operations/same-request.ts.
  */
-import { isDeepStrictEqual } from 'node:util';
-import { BootstrapError } from '../errors.ts';
-import { commandArgs } from '../fleet/aggregate.ts';
 import type { RunJob } from '../fleet/job.ts';
-import { upgradeRequest } from '../fleet/steps/plan.ts';
-import type { CommandRequest } from '../operations/types.ts';
-
-/** What an operation id names. The callback URL, rates and selection do not: a repeat may change them. */
-export interface ClaimedRun {
-  kind: RunJob['kind'];
-  server?: string;
-  command: string;
-  args: Record<string, unknown>;
-}
+import { type NamedRun, namedRunOf } from '../fleet/named-run.ts';
+import { assertSameRequest } from '../operations/same-request.ts';
 
 /** Gives a claim back: only one this call made, and only while it is still that one. */
 export type GiveBack = () => Promise<void>;
@@ -36,42 +26,15 @@ export interface RunClaims {
   claim(job: RunJob): Promise<GiveBack>;
 }
 
-/** What `job`'s operation id names. */
-export function claimedRunOf(job: RunJob): ClaimedRun {
-  if (job.kind === 'fleet') {
-    const command = upgradeRequest(job);
-    return { kind: 'fleet', command: command.command, args: commandArgs(command) };
-  }
-  const request = { ...job.request, operationId: job.operationId } as CommandRequest;
-  return { kind: 'server', server: job.server, command: request.command, args: commandArgs(request) };
-}
-
-/** Whether two claims name the same run (arguments compared as JSON, as they are stored). */
-export function sameClaim(a: ClaimedRun, b: ClaimedRun): boolean {
-  return isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
-}
-
-/** The refusal of an id that names another run: `serve`'s words and details. */
-export function idTaken(operationId: string, existing: ClaimedRun): BootstrapError {
-  return new BootstrapError(
-    'INVALID_REQUEST',
-    `operation id ${operationId} is already used by another request`,
-    {
-      operationId,
-      existing,
-    },
-  );
-}
-
 /** Claims kept in this process (a function run by hand, without a run table). */
 export function createMemoryRunClaims(): RunClaims {
-  const claims = new Map<string, { run: ClaimedRun }>();
+  const claims = new Map<string, { run: NamedRun }>();
   return {
     async claim(job) {
-      const run = claimedRunOf(job);
+      const run = namedRunOf(job);
       const existing = claims.get(job.operationId);
       if (existing !== undefined) {
-        if (!sameClaim(existing.run, run)) throw idTaken(job.operationId, existing.run);
+        assertSameRequest(job.operationId, run, existing.run);
         return async () => {};
       }
       const mine = { run };

@@ -10,14 +10,14 @@
  * server job's id (`reserve`) before it starts the operation on the host, so that a refusal comes
  * before anything changes there (SPEC 2.6).
  */
-import { isDeepStrictEqual } from 'node:util';
-import { BootstrapError, errorBody } from '../errors.ts';
-import type { CommandRequest } from '../operations/types.ts';
+import { errorBody } from '../errors.ts';
+import { assertSameRequest } from '../operations/same-request.ts';
 import { present } from '../optional.ts';
 import { commandArgs, type Deliver, type FleetResult, withCallbackOutcome } from './aggregate.ts';
 import { voteConfigCallback } from './config-callback.ts';
 import type { Fleet } from './fleet.ts';
 import type { FleetJob, RunJob, ServerJob } from './job.ts';
+import { type NamedRun, namedRunOf } from './named-run.ts';
 import { DEFAULT_CANARY } from './rate.ts';
 import { runFleet } from './run-fleet.ts';
 import { type DeliveryLedger, emptySummary, type RunStore } from './run-store.ts';
@@ -158,26 +158,9 @@ async function followServerJob(deps: LocalRunsDeps, job: ServerJob, stopped: Abo
   await deliverOperation(deps, run);
 }
 
-/** What an operation id names: a fleet run or one server's operation, its command and arguments. */
-interface Named {
-  kind: RunJob['kind'];
-  server?: string;
-  command: string;
-  args: Record<string, unknown>;
-}
-
-function namedBy(job: RunJob): Named {
-  if (job.kind === 'fleet') {
-    const command = upgradeRequest(job);
-    return { kind: 'fleet', command: command.command, args: commandArgs(command) };
-  }
-  const request = { ...job.request, operationId: job.operationId } as CommandRequest;
-  return { kind: 'server', server: job.server, command: request.command, args: commandArgs(request) };
-}
-
 /** An operation id taken: what it names, and whether its job runs or is only reserved (by how many). */
 interface Taken {
-  named: Named;
+  named: NamedRun;
   dispatched: boolean;
   reservations: number;
 }
@@ -189,23 +172,18 @@ export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
   const taken = new Map<string, Taken>();
   /** The id's entry when it names `job` too; INVALID_REQUEST when it names another job. */
   const take = (job: RunJob): Taken | undefined => {
-    const named = namedBy(job);
     const existing = taken.get(job.operationId);
     // The callback URL, rates and selection are not what names the operation: a repeat that
     // changes them still answers the run already going, as a repeated request does.
-    if (existing === undefined || isDeepStrictEqual(existing.named, named)) return existing;
-    throw new BootstrapError(
-      'INVALID_REQUEST',
-      `operation id ${job.operationId} is already used by another request`,
-      { operationId: job.operationId, existing: existing.named },
-    );
+    if (existing !== undefined) assertSameRequest(job.operationId, namedRunOf(job), existing.named);
+    return existing;
   };
   return {
     async dispatch(job) {
       const existing = take(job);
       if (existing?.dispatched) return;
       if (existing) existing.dispatched = true;
-      else taken.set(job.operationId, { named: namedBy(job), dispatched: true, reservations: 0 });
+      else taken.set(job.operationId, { named: namedRunOf(job), dispatched: true, reservations: 0 });
       const work = (
         job.kind === 'fleet' ? runFleetJob(deps, job) : followServerJob(deps, job, stopping.signal)
       ).catch((error: unknown) => {
@@ -218,7 +196,7 @@ export function createLocalRuns(deps: LocalRunsDeps): LocalRuns {
     reserve(job) {
       let entry = take(job);
       if (entry === undefined) {
-        entry = { named: namedBy(job), dispatched: false, reservations: 0 };
+        entry = { named: namedRunOf(job), dispatched: false, reservations: 0 };
         taken.set(job.operationId, entry);
       }
       const held = entry;

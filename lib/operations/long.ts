@@ -10,6 +10,7 @@ import { type LongPlan, renderFollow, renderLong } from '../host/programs.ts';
 import { present } from '../optional.ts';
 import { newOperationId } from './ids.ts';
 import { type Journal, readJournal } from './journal.ts';
+import { assertSameRequest } from './same-request.ts';
 import { execProgram, journalPath, type Snapshot } from './snapshot.ts';
 import type { HostTarget, RunOptions } from './target.ts';
 import { type DryRun, runWriteLoop } from './write-loop.ts';
@@ -40,44 +41,6 @@ function journalFrom(host: HostTarget, answer: HostAnswer, id: string): Journal 
   return dump ? readJournal(host.name, dump, journalPath(host, id)) : null;
 }
 
-/**
- * An id that already has a journal answers that journal (SPEC 2.5) for the same request only: a
- * journal of another command, or of other arguments, is refused as the API refuses it
- * (lib/api/long-routes.ts), so `server.provision --operation-id X` never "succeeds" with the
- * journal of an upgrade. The arguments compared are those the command plans from this read
- * (`server.provision` without `--role` plans the recorded role), after those it states; when
- * it states the journal's and cannot plan any more (that product or role has gone from
- * bootstrap.ini since), the journal is answered as before.
- */
-function sameRequest(host: HostTarget, request: LongStart, snapshot: Snapshot, existing: Journal): Journal {
-  let args: Readonly<Record<string, string>> | undefined;
-  const stated = Object.entries(request.stated);
-  // What the request states must be the journal's first: a product or role that is not (or no
-  // longer) in bootstrap.ini cannot be planned, and is never taken for the journal's.
-  if (existing.command === request.command && stated.every(([key, value]) => existing.args[key] === value)) {
-    try {
-      args = request.plan(host, snapshot, existing.id).args;
-    } catch {
-      // What it states is the journal's; what it leaves to the read cannot be planned any more
-      // (the journal's own product or role has gone from bootstrap.ini since): that journal.
-      return existing;
-    }
-    const keys = new Set([...Object.keys(args), ...Object.keys(existing.args)]);
-    if ([...keys].every((key) => args?.[key] === existing.args[key])) return existing;
-  }
-  const asked = args === undefined ? request.command : `${request.command} ${JSON.stringify(args)}`;
-  throw new BootstrapError(
-    'INVALID_REQUEST',
-    `${host.name}: operation id ${existing.id} is already used by another request ` +
-      `(${existing.command} ${JSON.stringify(existing.args)}, not ${asked}); give a new id`,
-    {
-      server: host.name,
-      operationId: existing.id,
-      existing: { command: existing.command, args: existing.args },
-    },
-  );
-}
-
 /** Starts a long command and returns its journal once it runs (or its final one, when the id already ran). */
 export async function startLong(
   host: HostTarget,
@@ -89,7 +52,15 @@ export async function startLong(
   const read = { journalId: id, ...present({ products: request.products }) };
   return runWriteLoop(host, options, read, (snapshot) => {
     const existing = journalFrom(host, snapshot.answer, id);
-    if (existing) return { answered: sameRequest(host, request, snapshot, existing) };
+    if (existing) {
+      // An id that already has a journal answers it (SPEC 2.5), for the same request only
+      // (same-request.ts, as the API and the runs' claims decide it): what the request states is
+      // compared, so an unknown product or role is never answered with another request's
+      // journal, and `server.provision` without `--role` answers the journal of the role it ran.
+      const stated = { command: request.command, args: request.stated };
+      assertSameRequest(id, stated, existing, host.name);
+      return { answered: existing };
+    }
     const plan: LongPlan = {
       ...request.plan(host, snapshot, id),
       operationId: id,

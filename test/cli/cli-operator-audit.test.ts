@@ -237,6 +237,41 @@ describe('operator-facing CLI behaviour', () => {
     assert.deepEqual(JSON.parse(again.stdout), journal);
   });
 
+  it('server.provision repeated under its id without --role answers its journal, whatever role was recorded since', async () => {
+    const sb = sandbox();
+    const first = await runCli(
+      on(sb, 'server.provision', '--role', 'edge', '--operation-id', 'p1', '--json'),
+    );
+    assert.equal(first.code, 0, first.stderr);
+    const journal = JSON.parse(first.stdout);
+    assert.deepEqual(journal.args, { role: 'edge' });
+    // Another provision since records another role, which ROLE now defaults to (SPEC 2.5): a
+    // repeat that names no role still states nothing that differs from p1's journal.
+    const other = await runCli(
+      on(sb, 'server.provision', '--role', 'worker', '--operation-id', 'p2', '--json'),
+    );
+    assert.equal(other.code, 0, other.stderr);
+    for (const argv of [
+      ['server.provision', '--operation-id', 'p1', '--json'],
+      ['server.provision', '--role', 'edge', '--operation-id', 'p1', '--json'],
+    ]) {
+      const again = await runCli(on(sb, ...argv));
+      assert.equal(again.code, 0, `${argv.join(' ')}: ${again.stdout}${again.stderr}`);
+      assert.deepEqual(JSON.parse(again.stdout), journal);
+    }
+    const refused = await runCli(
+      on(sb, 'server.provision', '--role', 'worker', '--operation-id', 'p1', '--json'),
+    );
+    assert.equal(refused.code, 2, refused.stdout);
+    const error = JSON.parse(refused.stdout).error;
+    assert.equal(error.code, 'INVALID_REQUEST');
+    assert.match(
+      error.message,
+      /operation id p1 is already used by another request \(role "edge", not "worker"\)/,
+    );
+    assert.deepEqual(journals(sb).sort(), ['p1.json', 'p2.json']);
+  });
+
   it('--detach with a configured callback_url warns on stderr that it is not called; stdout and exit unchanged', async () => {
     const sb = sandbox({ serverExtra: 'callback_url = http://127.0.0.1:9/never' });
     const run = await runCli(on(sb, 'product.upgrade', 'deepfiler', '3.2.1', '--detach', '--json'));
