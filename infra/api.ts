@@ -2,7 +2,8 @@
  * The HTTP API of SPEC 7.1 (API Gateway HTTP API, payload 2.0): every route to the `api`
  * function, behind IAM authorization (SigV4, `execute-api:Invoke`) unless the context asks for a
  * JWT authorizer, with access logs kept as long as the functions' logs. A `$default` route sends
- * every other request to the function too, which answers it in SPEC 2.6's error shape.
+ * every other request to the function too, which answers it in SPEC 2.6's error shape. The fleet
+ * console's page alone is open, and goes to a function of its own that can reach nothing.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
@@ -37,6 +38,8 @@ export const API_THROTTLE = { rateLimit: 50, burstLimit: 100 };
 
 export interface BootstrapApiProps {
   handler: lambda.IFunction;
+  /** The console's function (functions/console.ts): the page's open routes, and nothing else. */
+  consoleHandler: lambda.IFunction;
   authorizer: AuthorizerSettings;
   logRetention: logs.RetentionDays;
 }
@@ -77,12 +80,17 @@ export class BootstrapApi extends Construct {
     });
     // The fleet console's page and assets hold no fleet data and a browser cannot sign SigV4:
     // they are open; every API route keeps the authorizer (a JWT pasted into the page with
-    // `-c authorizer=jwt`, see lib/console/routes.ts).
+    // `-c authorizer=jwt`, see lib/console/routes.ts). Open, so not to `api`: an anonymous
+    // request must not run where the SSH key, Run Command and the inventory's listing are, nor
+    // cost an inventory listing; the console's function holds nothing but its logs.
+    const page = new HttpLambdaIntegration('Console', props.consoleHandler, {
+      payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+    });
     for (const path of CONSOLE_GATEWAY_PATHS) {
       this.httpApi.addRoutes({
         path,
         methods: [apigw.HttpMethod.GET],
-        integration,
+        integration: page,
         authorizer: new apigw.HttpNoneAuthorizer(),
       });
     }

@@ -24,6 +24,7 @@ const stackName = String(app.node.tryGetContext('stackName') ?? DEFAULT_STACK_NA
 new CloudiqStack(app, stackName, {
   settings: readSettings((key) => app.node.tryGetContext(key)),
   code: bundledCode(bundleDir),
-  description: 'cloudiq-bootstrap: API, worker, fleet heartbeat and batch upgrades over SSH and SSM',
+  description:
+    'cloudiq-bootstrap: API and its console, worker, fleet heartbeat and batch upgrades over SSH and SSM',
 });
 app.synth();

@@ -1,5 +1,5 @@
 /**
- * One of the four functions: its own role (nothing but what the stack grants it), its own log
+ * One of the five functions: its own role (nothing but what the stack grants it), its own log
  * group with retention, arm64 on the current Node.js runtime, an errors alarm, and optionally
  * subnets and security groups to reach hosts over SSH.
  *
@@ -21,7 +21,7 @@ import { vpcAccessStatement, writeLogsStatement } from './iam.ts';
 import type { NetworkSettings } from './settings.ts';
 
 /** The handlers, functions/<name>.ts, bundled to dist/functions/<name>/index.mjs. */
-export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade'] as const;
+export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade', 'console'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /** The newest Node.js runtime of the installed aws-cdk-lib that Lambda runs on arm64. */

@@ -1,6 +1,6 @@
 /**
- * The cloudiq-bootstrap stack (SPEC 7.5): the HTTP API to `api`; `batch-upgrade` for the console;
- * the state machines that carry every run that outlasts a request (fleet runs, one server's long
+ * The cloudiq-bootstrap stack (SPEC 7.5): the HTTP API to `api`, its fleet console's open page to
+ * `console` (which may reach nothing); `batch-upgrade` for the AWS console; the state machines that carry every run that outlasts a request (fleet runs, one server's long
  * operation, the heartbeat of each period), their steps in `worker` and `heartbeat`, each with a
  * reserved concurrency the Maps stay below; the schedule; the runs bucket; the SSH key and
  * callback secret; the inventory's source; logs with retention; alarms. No function invokes
@@ -92,18 +92,24 @@ export class CloudiqStack extends Stack {
 
     const common: Record<string, string> = {
       [ENV.inventorySource]: `s3://${inventory.bucket}/${inventory.key}`,
-      [ENV.sshKeySecretArn]: sshKey.secretArn,
-      ...(settings.knownHostsSecretArn ? { [ENV.knownHostsSecretArn]: settings.knownHostsSecretArn } : {}),
       ...(settings.callbackAllowPrivate ? { [ENV.callbackAllowPrivate]: 'true' } : {}),
       [ENV.fleetTagKey]: settings.fleetTagKey,
       [ENV.fleetTagValue]: settings.fleetTagValue,
       [ENV.powertoolsServiceName]: SERVICE_NAME,
       [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
     };
-    const withCallback = { ...common, [ENV.callbackSecretArn]: callbackSecret.secretArn };
+    // The secrets each function reads, and only those (the grants below follow the same lists):
+    // what reaches hosts reads the SSH key (and known_hosts), what calls back the callback secret.
+    const hostSecrets: Record<string, string> = {
+      [ENV.sshKeySecretArn]: sshKey.secretArn,
+      ...(settings.knownHostsSecretArn ? { [ENV.knownHostsSecretArn]: settings.knownHostsSecretArn } : {}),
+    };
+    const reachesHosts = { ...common, ...hostSecrets };
+    const callsBack = { ...reachesHosts, [ENV.callbackSecretArn]: callbackSecret.secretArn };
     const make = (
       name: FunctionName,
       description: string,
+      environment: Record<string, string>,
       memorySize: number,
       timeout: Duration,
       reservedConcurrency?: number,
@@ -114,17 +120,18 @@ export class CloudiqStack extends Stack {
         code: props.code(name),
         memorySize,
         timeout,
-        environment: name === 'api' ? { ...common } : { ...withCallback },
+        environment: { ...environment },
         logRetention: retention,
         network: settings.network,
         reservedConcurrency,
       });
     // API Gateway gives up after 30 s; long operations answer 202 and go on in an execution.
-    const api = make('api', 'cloudiq-bootstrap HTTP API (SPEC 7.1)', 512, Duration.seconds(29));
+    const api = make('api', 'cloudiq-bootstrap HTTP API (SPEC 7.1)', reachesHosts, 512, Duration.seconds(29));
     // One target's upgrade and health gate, or one poll: well within Lambda's 15 minutes.
     const worker = make(
       'worker',
       'cloudiq-bootstrap fleet-run and operation steps',
+      callsBack,
       1024,
       Duration.minutes(15),
       settings.workerReservedConcurrency,
@@ -136,17 +143,34 @@ export class CloudiqStack extends Stack {
     const heartbeat = make(
       'heartbeat',
       'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): schedule, shards, report',
+      callsBack,
       1024,
       heartbeatTimeout,
       settings.heartbeatReservedConcurrency,
     );
+    // It validates, records and starts a run (functions/batch-upgrade.ts, `runtime({ secrets:
+    // false })`): no secret, so none named in its environment.
     const batchUpgrade = make(
       'batch-upgrade',
       'cloudiq-bootstrap batch upgrade (SPEC 7.3): starts a fleet run and answers at once',
+      common,
       512,
       Duration.seconds(30),
     );
-    this.functions = { api, worker, heartbeat, 'batch-upgrade': batchUpgrade };
+    // The fleet console's page: open routes (a browser's page load carries no signature), so a
+    // function of its own that reads no environment and is granted nothing but its logs — no
+    // secret, no inventory, no SSM, no EC2, no run table — outside the fleet's subnets.
+    const consolePage = new BootstrapFunction(this, 'ConsoleFunction', {
+      name: 'console',
+      description: 'cloudiq-bootstrap fleet console page: static files, reaches nothing',
+      code: props.code('console'),
+      memorySize: 128,
+      timeout: Duration.seconds(5),
+      environment: {},
+      logRetention: retention,
+      network: undefined,
+    });
+    this.functions = { api, worker, heartbeat, 'batch-upgrade': batchUpgrade, console: consolePage };
 
     this.machines = new RunStateMachines(this, 'Runs', {
       worker: worker.function,
@@ -169,10 +193,13 @@ export class CloudiqStack extends Stack {
       );
       for (const statement of statements) fn.role.addToPolicy(statement);
     }
-    // Every function reads the inventory (batch-upgrade to check the selector) and its secrets.
-    for (const fn of Object.values(this.functions)) {
+    // Every function but the console's reads the inventory (batch-upgrade to check the selector).
+    for (const fn of [api, worker, heartbeat, batchUpgrade]) {
       fn.role.addToPolicy(readInventoryStatement(inventory.bucket, inventory.key));
       fn.role.addToPolicy(listFleetStatement());
+    }
+    // The secrets their environment names (above): batch-upgrade and the console read none.
+    for (const fn of [api, worker, heartbeat]) {
       const secretArns = [sshKey.secretArn];
       if (settings.knownHostsSecretArn) secretArns.push(settings.knownHostsSecretArn);
       if (fn !== api) secretArns.push(callbackSecret.secretArn);
@@ -219,6 +246,7 @@ export class CloudiqStack extends Stack {
 
     this.api = new BootstrapApi(this, 'HttpApi', {
       handler: api.function,
+      consoleHandler: consolePage.function,
       authorizer: settings.authorizer,
       logRetention: retention,
     });

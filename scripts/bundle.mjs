@@ -23,7 +23,7 @@ import { build } from 'esbuild';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The Lambda handlers: functions/<name>.ts, each exporting `handler`. */
-export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade'];
+export const FUNCTION_NAMES = ['api', 'worker', 'heartbeat', 'batch-upgrade', 'console'];
 
 // CommonJS dependencies (ssh2, ini) inside an ESM bundle still call require() for node builtins
 // and read __dirname at load time.
@@ -44,9 +44,10 @@ export const inlinePlugin = {
       const prelude = readFileSync(join(ROOT, 'lib', 'host', 'prelude.sh'), 'utf8');
       return { contents: `export const PRELUDE = ${JSON.stringify(prelude)};\n`, loader: 'ts' };
     });
-    // The fleet console's files (lib/console/sources.ts): the API function serves them from its
-    // bundle, stored gzipped (one base64 blob, a third of their ~70 kB) and unpacked on the first
-    // request for any of them; the texts served are the files' own, byte for byte.
+    // The fleet console's files (lib/console/sources.ts): the console function serves them from
+    // its bundle (the API's, whose handler `serve` runs, carries them too), stored gzipped (one
+    // base64 blob, a third of their ~70 kB) and unpacked on the first request for any of them;
+    // the texts served are the files' own, byte for byte.
     b.onLoad({ filter: /[\\/]lib[\\/]console[\\/]sources\.ts$/ }, () => {
       const dir = join(ROOT, 'lib', 'console', 'assets');
       const files = Object.fromEntries(

@@ -5,7 +5,7 @@
 import { BootstrapError } from '../errors.ts';
 import { present } from '../optional.ts';
 import type { ApiDeps, Route } from './context.ts';
-import { errorResult, type HttpEvent, type HttpResult, httpEventSchema } from './http.ts';
+import { errorResult, type HttpEvent, type HttpResult, httpEventSchema, stagePrefix } from './http.ts';
 import { findRoute } from './router.ts';
 import { allRoutes } from './routes.ts';
 
@@ -69,18 +69,6 @@ export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions = {})
     });
     return result;
   };
-}
-
-/**
- * SPEC 7.1: a named stage's prefix in the path is not part of the route. An HTTP API's `$default`
- * stage adds none; a named one (`prod`) is the first segment of `rawPath`, and stays the first
- * segment of the `Location` an answer gives, so the client's next request reaches the same stage.
- */
-export function stagePrefix(event: HttpEvent): string {
-  const stage = event.requestContext.stage;
-  if (stage === undefined || stage === '' || stage === '$default') return '';
-  const prefix = `/${stage}`;
-  return event.rawPath === prefix || event.rawPath.startsWith(`${prefix}/`) ? prefix : '';
 }
 
 async function answer(deps: ApiDeps, routes: readonly Route[], event: HttpEvent): Promise<HttpResult> {

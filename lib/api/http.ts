@@ -26,6 +26,20 @@ export const httpEventSchema = z.looseObject({
 
 export type HttpEvent = z.infer<typeof httpEventSchema>;
 
+/**
+ * SPEC 7.1: a named stage's prefix in the path is not part of the route. An HTTP API's `$default`
+ * stage adds none; a named one (`prod`) is the first segment of `rawPath`, and stays the first
+ * segment of the `Location` an answer gives, so the client's next request reaches the same stage.
+ * Here rather than in handler.ts so that the console's function (functions/console.ts) strips it
+ * too without loading the API's route table.
+ */
+export function stagePrefix(event: HttpEvent): string {
+  const stage = event.requestContext.stage;
+  if (stage === undefined || stage === '' || stage === '$default') return '';
+  const prefix = `/${stage}`;
+  return event.rawPath === prefix || event.rawPath.startsWith(`${prefix}/`) ? prefix : '';
+}
+
 /** API Gateway's structured answer (`APIGatewayProxyStructuredResultV2`, the fields we use). */
 export interface HttpResult {
   statusCode: number;

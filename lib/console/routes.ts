@@ -1,12 +1,16 @@
 /**
  * The fleet console's routes: the page at `/` and its files under `/console/`, a prefix no route
- * of SPEC 7.1 uses. They join the API's route table (lib/api/handler.ts), so `serve` and the API
- * function answer them through the same handler, and infra declares them from `CONSOLE_ROUTES`.
+ * of SPEC 7.1 uses. Locally they join the API's route table (lib/api/handler.ts), so `serve`
+ * answers them through the API's handler; in the cloud a function of their own answers them
+ * (functions/console.ts, through find-page.ts), and infra declares them from `CONSOLE_GATEWAY_PATHS`.
  * The page reads the fleet only through SPEC 7.1's public routes, as any client would.
  *
- * Why served by the API function rather than S3 + CloudFront: the page is a few dozen KiB of
- * text, and on the API's own origin it needs no CORS, no second origin to secure and no second
- * deployment; its files come from the function's bundle (scripts/bundle.mjs inlines them).
+ * Why served by a function rather than S3 + CloudFront: the page is a few dozen KiB of text, and
+ * on the API's own origin it needs no CORS, no second origin to secure and no second deployment;
+ * its files come from the function's bundle (scripts/bundle.mjs inlines them). Why not by the API
+ * function: these routes are open (below), and the API function holds the fleet's privileges (the
+ * SSH key, Run Command, the inventory and its listing): an anonymous page load must run in a
+ * function that can reach none of it.
  * Auth: the HTTP API's default IAM authorizer wants SigV4, which a browser cannot sign without
  * AWS credentials in the page (never); the console is for deployments with the JWT authorizer
  * (`-c authorizer=jwt`), and sends the operator's token as `Authorization: Bearer` (api.js).
@@ -82,9 +86,10 @@ function pageRoute(path: string, name: string): PageRoute {
 
 /**
  * The API Gateway routes the page needs (all `GET`): `/` and one `{file}` route under `/console/`
- * (the handler routes on the path itself, so one gateway route serves every file). In the cloud
+ * (the function routes on the path itself, so one gateway route serves every file). In the cloud
  * they take no authorizer, unlike SPEC 7.1's routes: a browser's page load carries no token, and
- * these answers hold no fleet data — every fleet read goes through the API's own authorizer.
+ * these answers hold no fleet data — every fleet read goes through the API's own authorizer. They
+ * go to the console's own function, never to the API's (infra/api.ts).
  */
 export const CONSOLE_GATEWAY_PATHS: readonly string[] = ['/', `${CONSOLE_PREFIX}{file}`];
 

@@ -1,6 +1,7 @@
-// The console as the cloud serves it: the API function's esbuild bundle (scripts/bundle.mjs),
-// built into a temp dir and run in a fresh Node.js away from the sources, answers `GET /` and each
-// `/console/` file from its own bytes, with the same headers as `serve`.
+// The console as the cloud serves it: the console function's esbuild bundle (scripts/bundle.mjs),
+// built into a temp dir and run in a fresh Node.js away from the sources and with no environment
+// (no inventory, no secret), answers `GET /` and each `/console/` file from its own bytes, with
+// the same headers as `serve`, and anything else as the API answers it (SPEC 2.6's shape).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,16 +34,15 @@ interface Answer {
   body: string;
 }
 
-describe('the console in the API bundle', () => {
+describe('the console in its own function’s bundle', () => {
   let dir = '';
   let file = '';
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'console-bundle-'));
-    const written = await bundle({ outdir: dir, cli: false, functions: ['api'] });
-    file = written.find((entry) => entry.name === 'api')?.file ?? '';
-    assert.ok(file, 'no api bundle');
+    const written = await bundle({ outdir: dir, cli: false, functions: ['console'] });
+    file = written.find((entry) => entry.name === 'console')?.file ?? '';
+    assert.ok(file, 'no console bundle');
     writeFileSync(join(dir, 'loader.mjs'), LOADER);
-    writeFileSync(join(dir, 'inventory.ini'), '[host:web-1]\ntransport = local\ngroups = edge\n');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -56,9 +56,7 @@ describe('the console in the API bundle', () => {
     assert.ok(!names.some((name) => name.endsWith('.d.ts')), 'type declarations are not served');
     const paths = names.map((name) => (name === 'index.html' ? '/' : `${CONSOLE_PREFIX}${name}`));
     const events = [...paths, '/console/missing.js'].map((url) => buildHttpEvent({ method: 'GET', url }));
-    const run = runInFreshNode(dir, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {
-      INVENTORY_SOURCE: `file:${join(dir, 'inventory.ini')}`,
-    });
+    const run = runInFreshNode(dir, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {});
     assert.equal(run.status, 0, run.stderr);
     const answers = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '[]') as Answer[];
     for (const [index, name] of names.entries()) {
@@ -70,6 +68,26 @@ describe('the console in the API bundle', () => {
     }
     assert.match(answers[names.indexOf('index.html')]?.headers['content-type'] ?? '', /^text\/html/);
     assert.equal(answers.at(-1)?.statusCode, 404);
+    assert.deepEqual(JSON.parse(answers.at(-1)?.body ?? '{}'), {
+      code: 'INVALID_REQUEST',
+      message: 'no route GET /console/missing.js',
+      details: { reason: 'NO_ROUTE' },
+    });
+  });
+
+  it('takes a named stage off the path, answers another method 405, and refuses what is not a 2.0 event', () => {
+    const staged = buildHttpEvent({ method: 'GET', url: '/prod/console/app.js' });
+    staged.requestContext['stage'] = 'prod';
+    const events = [staged, buildHttpEvent({ method: 'POST', url: '/', body: '{}' }), { rawPath: '/' }];
+    const run = runInFreshNode(dir, [join(dir, 'loader.mjs'), file, JSON.stringify(events)], {});
+    assert.equal(run.status, 0, run.stderr);
+    const [page, post, notAnEvent] = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '[]') as Answer[];
+    assert.equal(page?.statusCode, 200, page?.body);
+    assert.equal(page?.body, CONSOLE_SOURCES['app.js']);
+    assert.equal(post?.statusCode, 405);
+    assert.equal(post?.headers['allow'], 'GET');
+    assert.equal(notAnEvent?.statusCode, 400);
+    assert.equal((JSON.parse(notAnEvent?.body ?? '{}') as { code?: string }).code, 'INVALID_REQUEST');
   });
 
   it('the gateway routes infra declares for the page cover every file the handler serves', () => {

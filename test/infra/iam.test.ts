@@ -59,11 +59,14 @@ function ssmStatements(tagKey: string, tagValue: string): IamStatement[] {
   ];
 }
 
-/** What every function's role holds: SSM, its own log group, the inventory, its secrets, the run table. */
+/**
+ * What the fleet functions' roles hold: SSM, its own log group, the inventory, its secrets (none
+ * when `secrets` is undefined), the run table.
+ */
 function functionStatements(
   s: Synthesized,
   fn: { logGroup: object },
-  access: { tag: [string, string]; inventory: string; secrets: string | string[] },
+  access: { tag: [string, string]; inventory: string; secrets: string | string[] | undefined },
 ): IamStatement[] {
   return [
     ...ssmStatements(...access.tag),
@@ -74,12 +77,16 @@ function functionStatements(
       Resource: `{${s.id(fn.logGroup)}.Arn}`,
     },
     { Sid: 'ReadInventory', Effect: 'Allow', Action: 's3:GetObject', Resource: access.inventory },
-    {
-      Sid: 'ReadSecrets',
-      Effect: 'Allow',
-      Action: 'secretsmanager:GetSecretValue',
-      Resource: access.secrets,
-    },
+    ...(access.secrets === undefined
+      ? []
+      : [
+          {
+            Sid: 'ReadSecrets',
+            Effect: 'Allow',
+            Action: 'secretsmanager:GetSecretValue',
+            Resource: access.secrets,
+          },
+        ]),
     {
       Effect: 'Allow',
       Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
@@ -89,7 +96,7 @@ function functionStatements(
 }
 
 /** The default stack's access: the `cloudiq:fleet` tag and the stack's own inventory object. */
-function defaultAccess(s: Synthesized, secrets: string | string[]) {
+function defaultAccess(s: Synthesized, secrets: string | string[] | undefined) {
   const inventory = `arn:{AWS::Partition}:s3:::{${inventoryBucketId(s)}}/inventory.ini`;
   return { tag: ['cloudiq:fleet', 'default'] as [string, string], inventory, secrets };
 }
@@ -173,9 +180,9 @@ describe('IAM: each function has its own least-privilege role', () => {
     }
   });
 
-  it('the four functions have four distinct roles, each assumed by Lambda only', () => {
+  it('the five functions have five distinct roles, each assumed by Lambda only', () => {
     const roles = Object.values(s.stack.functions).map((fn) => s.id(fn.role));
-    assert.equal(new Set(roles).size, 4);
+    assert.equal(new Set(roles).size, 5);
     for (const roleId of roles) {
       const trust = s.json.Resources[roleId]?.Properties?.['AssumeRolePolicyDocument'];
       assert.deepEqual(trust, {
@@ -243,9 +250,10 @@ describe('IAM: each function has its own least-privilege role', () => {
     );
   });
 
-  it('batch-upgrade, with context: the inventory object, its sources and the secrets it names, VPC access; no SSM command', () => {
+  it('batch-upgrade, with context: the inventory object and its sources, VPC access; no SSM command, no secret', () => {
     const fn = custom.stack.functions['batch-upgrade'];
-    // It only checks the request, records it and starts the run: it reaches no host.
+    // It only checks the request, records it and starts the run (`runtime({ secrets: false })`):
+    // it reaches no host and reads no secret, even where the context names all three.
     const reachesNoHost = (statement: IamStatement) =>
       !['SendRunShellScript', 'SendToFleetInstances', 'FollowCommands'].includes(statement.Sid ?? '');
     assert.deepEqual(
@@ -254,7 +262,7 @@ describe('IAM: each function has its own least-privilege role', () => {
         ...functionStatements(custom, fn, {
           tag: ['Fleet', 'prod-eu'],
           inventory: 'arn:{AWS::Partition}:s3:::cloudiq-inventory/fleets/prod.ini',
-          secrets: [SSH_ARN, KNOWN_HOSTS_ARN, CALLBACK_ARN],
+          secrets: undefined,
         }).filter(reachesNoHost),
         {
           Sid: 'AttachToVpc',
@@ -273,6 +281,20 @@ describe('IAM: each function has its own least-privilege role', () => {
         },
       ]),
     );
+  });
+
+  it('console, with defaults and with context: its own log group, and nothing else', () => {
+    for (const synthesized of [s, custom]) {
+      const fn = synthesized.stack.functions.console;
+      assert.deepEqual(roleStatements(synthesized, fn.role), [
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `{${synthesized.id(fn.logGroup)}.Arn}`,
+        },
+      ]);
+    }
   });
 
   it('no function invokes any function, itself included: only the state machines invoke the step functions', () => {

@@ -50,14 +50,13 @@ describe('Run Command: only the functions that reach hosts, in the regions confi
     }
   });
 
-  it('batch-upgrade keeps what it uses: the inventory (and its sources), its secrets, the run table, StartExecution', () => {
+  it('batch-upgrade keeps what it uses: the inventory (and its sources), the run table, StartExecution', () => {
     const sids = statements(s, s.stack.functions['batch-upgrade'])
       .map((st) => st.Sid ?? st.Action.join(','))
       .sort();
     assert.deepEqual(sids, [
       'ListDynamicInventory',
       'ReadInventory',
-      'ReadSecrets',
       'StartRuns',
       'WriteLogs',
       'dynamodb:GetItem,dynamodb:PutItem,dynamodb:UpdateItem,dynamodb:DeleteItem',

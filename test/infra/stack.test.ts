@@ -6,6 +6,7 @@ import { FUNCTION_NAMES } from '../../infra/function.ts';
 import { ROUTES } from '../../lib/api/handler.ts';
 import { findRoute } from '../../lib/api/router.ts';
 import { API_ROUTE_KEYS } from '../../lib/api/routes.ts';
+import { findPage } from '../../lib/console/find-page.ts';
 import { CONSOLE_GATEWAY_PATHS } from '../../lib/console/routes.ts';
 
 /** A path the route template matches, with a valid value for each parameter. */
@@ -30,8 +31,8 @@ describe('the stack with its defaults', () => {
   });
   after(() => out.remove());
 
-  it('has the four functions, arm64 on Node.js 24, each with its own log group of 30 days', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 4);
+  it('has the five functions, arm64 on Node.js 24, each with its own log group of 30 days', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 5);
     for (const name of FUNCTION_NAMES) {
       const fn = s.stack.functions[name];
       const props = s.json.Resources[s.id(fn.function)]?.Properties;
@@ -46,8 +47,8 @@ describe('the stack with its defaults', () => {
       assert.equal(props?.['VpcConfig'], undefined, name);
       assert.equal(s.json.Resources[s.id(fn.logGroup)]?.Properties?.['RetentionInDays'], 30, name);
     }
-    // Four functions, the three state machines and the API's access logs: every log group has a retention.
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 8);
+    // Five functions, the three state machines and the API's access logs: every log group has a retention.
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 9);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
@@ -63,18 +64,20 @@ describe('the stack with its defaults', () => {
       worker: [900, 1024],
       heartbeat: [300, 1024],
       'batch-upgrade': [30, 512],
+      console: [5, 128],
     });
   });
 
-  it('passes each function the environment it reads, and the callback secret only to those that call back', () => {
+  it('passes each function the environment it reads: the SSH key to those that reach hosts, the callback secret to those that call back', () => {
     const env = (name: (typeof FUNCTION_NAMES)[number]) => {
       const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties ?? {};
-      return flatten((props['Environment'] as { Variables: unknown }).Variables) as Record<string, string>;
+      const variables = (props['Environment'] as { Variables?: unknown } | undefined)?.Variables ?? {};
+      return flatten(variables) as Record<string, string>;
     };
     const inventoryBucket = s.id(s.stack.node.findChild('InventoryBucket'));
+    const sshKey = { SSH_KEY_SECRET_ARN: `{${s.id(s.stack.node.findChild('SshKey'))}}` };
     const common = {
       INVENTORY_SOURCE: `s3://{${inventoryBucket}}/inventory.ini`,
-      SSH_KEY_SECRET_ARN: `{${s.id(s.stack.node.findChild('SshKey'))}}`,
       FLEET_TAG_KEY: 'cloudiq:fleet',
       FLEET_TAG_VALUE: 'default',
       POWERTOOLS_SERVICE_NAME: 'cloudiq-bootstrap',
@@ -87,10 +90,14 @@ describe('the stack with its defaults', () => {
     };
     const runs = { RUNS_BUCKET: `{${s.id(s.stack.node.findChild('RunsBucket'))}}` };
     const table = { RUN_TABLE_NAME: `{${s.id(s.stack.runTable.table)}}` };
-    assert.deepEqual(env('api'), { ...common, ...starter, ...table });
-    assert.deepEqual(env('batch-upgrade'), { ...common, ...callback, ...starter, ...table });
+    assert.deepEqual(env('api'), { ...common, ...sshKey, ...starter, ...table });
+    // It starts runs and reads no secret (`runtime({ secrets: false })`): none is named to it.
+    assert.deepEqual(env('batch-upgrade'), { ...common, ...starter, ...table });
+    // The page's files are in its bundle: it reads nothing from its environment.
+    assert.deepEqual(env('console'), {});
     assert.deepEqual(env('heartbeat'), {
       ...common,
+      ...sshKey,
       ...callback,
       ...table,
       ...runs,
@@ -100,7 +107,14 @@ describe('the stack with its defaults', () => {
       HEARTBEAT_HOST_COST_MS: '1000',
       HEARTBEAT_PERIOD_MS: '300000',
     });
-    assert.deepEqual(env('worker'), { ...common, ...callback, ...runs, ...table, MAP_CONCURRENCY_CAP: '90' });
+    assert.deepEqual(env('worker'), {
+      ...common,
+      ...sshKey,
+      ...callback,
+      ...runs,
+      ...table,
+      MAP_CONCURRENCY_CAP: '90',
+    });
   });
 
   it('creates the SSH key and callback secrets with generated placeholders, kept on stack deletion', () => {
@@ -171,8 +185,8 @@ describe('the stack with its defaults', () => {
         Threshold: 1,
       });
     }
-    // 4 functions, 3 outcomes of 3 state machines, the fleet health (alarms-default-route.test.ts).
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+    // 5 functions, 3 outcomes of 3 state machines, the fleet health (alarms-default-route.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
   });
 
@@ -196,7 +210,7 @@ describe('the stack with its defaults', () => {
     });
   });
 
-  it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization', () => {
+  it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization, and the open console page to its own function', () => {
     // The route list is the API's own table (lib/api/routes.ts, a command's routes from its row).
     assert.deepEqual(
       API_ROUTES.map((r) => `${r.method} ${r.path}`),
@@ -208,9 +222,13 @@ describe('the stack with its defaults', () => {
       'AWS::ApiGatewayV2::Route',
       API_ROUTES.length + CONSOLE_GATEWAY_PATHS.length + 1,
     );
-    const routes = Object.values(s.json.Resources)
-      .filter((resource) => resource.Type === 'AWS::ApiGatewayV2::Route')
-      .map((resource) => [resource.Properties?.['RouteKey'], resource.Properties?.['AuthorizationType']]);
+    const routeResources = Object.values(s.json.Resources).filter(
+      (resource) => resource.Type === 'AWS::ApiGatewayV2::Route',
+    );
+    const routes = routeResources.map((resource) => [
+      resource.Properties?.['RouteKey'],
+      resource.Properties?.['AuthorizationType'],
+    ]);
     assert.deepEqual(
       routes.sort(),
       [
@@ -228,6 +246,8 @@ describe('the stack with its defaults', () => {
       assert.equal(lookup.kind, 'found', String(key));
       if (lookup.kind === 'found' && !CONSOLE_GATEWAY_PATHS.includes(path))
         assert.equal(lookup.match.route.path, path, String(key));
+      // The console's function answers the page's keys from the same routes (functions/console.ts).
+      if (CONSOLE_GATEWAY_PATHS.includes(path)) assert.ok(findPage(samplePath(path)), String(key));
     }
     // …and the template declares every route the handler has (the console's files under one key).
     const declared = new Set(routes.map(([key]) => String(key)));
@@ -238,8 +258,23 @@ describe('the stack with its defaults', () => {
     s.template.allResourcesProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
-      IntegrationUri: { 'Fn::GetAtt': [s.id(s.stack.functions.api.function), 'Arn'] },
     });
+    // Each route's integration: the console's function for the page, api for everything else.
+    const functionOf = (route: (typeof routeResources)[number]) => {
+      const target = flatten(route.Properties?.['Target']) as string;
+      const integration = s.json.Resources[target.replace(/^integrations\/\{(.+)\}$/, '$1')];
+      const uri = integration?.Properties?.['IntegrationUri'] as { 'Fn::GetAtt'?: string[] } | undefined;
+      return uri?.['Fn::GetAtt']?.[0];
+    };
+    for (const route of routeResources) {
+      const key = String(route.Properties?.['RouteKey']);
+      const open = CONSOLE_GATEWAY_PATHS.some((path) => key === `GET ${path}`);
+      assert.equal(
+        functionOf(route),
+        s.id(s.stack.functions[open ? 'console' : 'api'].function),
+        `${key} goes to the wrong function`,
+      );
+    }
   });
 
   it('deploys the API on the $default stage with throttling and access logs', () => {
@@ -333,30 +368,48 @@ describe('the stack with context', () => {
   it('imports the secrets (known_hosts too) and the inventory instead of creating them', () => {
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     s.template.resourceCountIs('AWS::S3::Bucket', 1);
-    s.template.allResourcesProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          INVENTORY_SOURCE: 's3://cloudiq-inventory/fleets/prod.ini',
-          SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123',
-          KNOWN_HOSTS_SECRET_ARN:
-            'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/known_hosts-Qw3rTy',
-          CALLBACK_ALLOW_PRIVATE: 'true',
-        }),
-      },
-    });
+    const variables = (name: (typeof FUNCTION_NAMES)[number]): Record<string, unknown> => {
+      const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties ?? {};
+      return (props['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    };
+    const pick = (from: Record<string, unknown>, keys: string[]) =>
+      Object.fromEntries(keys.filter((key) => key in from).map((key) => [key, from[key]]));
+    const fleet = {
+      INVENTORY_SOURCE: 's3://cloudiq-inventory/fleets/prod.ini',
+      CALLBACK_ALLOW_PRIVATE: 'true',
+    };
+    const hostSecrets = {
+      SSH_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/ssh-key-AbC123',
+      KNOWN_HOSTS_SECRET_ARN:
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudiq/known_hosts-Qw3rTy',
+    };
+    const keys = [...Object.keys(fleet), ...Object.keys(hostSecrets)];
+    for (const name of ['api', 'worker', 'heartbeat'] as const) {
+      assert.deepEqual(pick(variables(name), keys), { ...fleet, ...hostSecrets }, name);
+    }
+    // batch-upgrade reads the inventory but no secret; the console neither.
+    assert.deepEqual(pick(variables('batch-upgrade'), keys), fleet);
+    assert.deepEqual(variables('console'), {});
   });
 
-  it('puts every function in the given subnets and security groups', () => {
-    s.template.allResourcesProperties('AWS::Lambda::Function', {
-      VpcConfig: {
-        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
-        SecurityGroupIds: ['sg-0123456789abcdef0'],
-      },
-    });
+  it('puts every function that reaches the fleet in the given subnets and security groups; the console in none', () => {
+    for (const name of FUNCTION_NAMES) {
+      const props = s.json.Resources[s.id(s.stack.functions[name].function)]?.Properties ?? {};
+      assert.deepEqual(
+        props['VpcConfig'],
+        name === 'console'
+          ? undefined
+          : {
+              SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+              SecurityGroupIds: ['sg-0123456789abcdef0'],
+            },
+        name,
+      );
+    }
   });
 
   it('sends every alarm to the topic', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC] });
   });
 });
