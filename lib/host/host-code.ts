@@ -1,15 +1,21 @@
 /**
- * The host code (the sh prelude) kept on the host between operations (SPEC 2.2 `lib/`): a file
- * named by its SHA-256 in the state dir's `lib/`, so that a program sends only its own lines.
+ * The host code (the sh prelude and the functions below) kept on the host between operations
+ * (SPEC 2.2 `lib/`): a file named by its SHA-256 in the state dir's `lib/`, so that a program sends
+ * only its own lines.
  *
- * Every program is rendered self-contained: its header carries the prelude as one single-quoted
+ * Every program is rendered self-contained: its header carries the host code as one single-quoted
  * word, evaluates it, and (re)installs it in `lib/` when the state dir exists. That text is what
  * `--dry-run` prints and what runs on a host without the cache. `runWithHostCode` first sends the
  * same program with the header swapped for a short check that sources the cached file; a host
  * whose cache is missing, corrupt, foreign-owned or writable by others answers `@hostcode absent`
  * before it runs anything else, and gets the self-contained program, which repairs the cache.
+ *
+ * A transport may send the cached form shorter still (`renderLoadedForm`): SSM, whose commands
+ * SPEC 3.2 (v2) keeps to a few hundred bytes for a read, sends the paths, one line that loads the
+ * kept code, and the program's own lines for the kept code's framing function to run.
  */
 import { createHash } from 'node:crypto';
+import { FRAMED_RUN_CODE } from './envelope.ts';
 import type { ProgramOutput } from './parse.ts';
 import { PRELUDE } from './prelude-text.ts';
 import { shq } from './quote.ts';
@@ -18,9 +24,6 @@ export interface HeaderPaths {
   configPath: string;
   stateDir: string;
 }
-
-/** The cached file's name, and the hash its content is checked against on every use. */
-export const HOST_CODE_SHA256 = createHash('sha256').update(PRELUDE).digest('hex');
 
 /** What a program answers, before running anything, when the cached code cannot be used. */
 export const ABSENT_RECORD = '@hostcode absent';
@@ -34,11 +37,10 @@ export const PLAN_TAG = '# cloudiq-bootstrap appstack plan 1';
  * SPEC 2.2's terms for lib/, the one check for every file kept there (this code, and the
  * appstack plan prelude.sh keeps): regular files owned by the running user, neither they nor
  * lib/ writable by anyone else. Ownership by `test -O` where the shell has it (posh has not:
- * `id -u` then), modes by one find, which never follows a symlink. It stands in the header, not
- * the prelude, because the cached form runs it before the prelude is loaded. b_hc_ok adds the
- * content hashing to the name (one sha256sum).
+ * `id -u` then), modes by one find, which never follows a symlink. It is part of the kept code,
+ * and stands in the cached header too, because that form runs it before the code is loaded.
  */
-const CHECK = [
+const TRUST = [
   `B_PLAN_TAG=${shq(PLAN_TAG)}`,
   'b_lib_trusted() {',
   '  [ -d "$B_STATE/lib" ] && [ ! -L "$B_STATE/lib" ] || return 1',
@@ -54,21 +56,16 @@ const CHECK = [
   '  esac',
   '  [ "$_lt" = "$_le" ]',
   '}',
-  'b_hc_ok() {',
-  `  B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
-  '  b_lib_trusted "$B_LIB" || return 1',
-  `  [ "$(sha256sum < "$B_LIB" 2>/dev/null)" = "${HOST_CODE_SHA256}  -" ]`,
-  '}',
 ].join('\n');
 
 /*
  * The kept appstack plan (prelude.sh keeps it, b_cached_checks runs it): found by its first line,
  * trusted under the same terms, and run only when its text hashes to its name and bootstrap.ini
  * and server.ini are still the files it was made from. `b_plan_check [HOSTCODE]` does that in
- * one find and one sha256sum, and with HOSTCODE checks the cached host code in the same two, as
- * a heartbeat's cached header does (b_hc_plan_ok): two processes for both, not four. It leaves
- * B_PLAN_OK (and the text, read once with builtins, in _pt) and answers 1 when HOSTCODE does not
- * match its name, 2 when there is no plan it may run.
+ * one find and one sha256sum, and with HOSTCODE (a path named by its SHA-256) checks that file in
+ * the same two, as a heartbeat's cached header does (b_hc_plan_ok): two processes for both, not
+ * four. It leaves B_PLAN_OK (and the text, read once with builtins, in _pt) and answers 1 when
+ * HOSTCODE does not match its name, 2 when there is no plan it may run. Part of the kept code.
  */
 // biome-ignore-start lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
 const PLAN_CHECK = [
@@ -86,26 +83,55 @@ const PLAN_CHECK = [
   '${_pt%?}',
   'B_PLAN',
   ')',
-  `[ -z "$_hc" ] || [ "\${1:-}" = ${HOST_CODE_SHA256} ] || return 1`,
+  '[ -z "$_hc" ] || [ "${1:-}" = "${_hc##*/}" ] || return 1',
   '[ "${3:-}" = "${_pf##*/}" ] && [ "$_ptag" = "$B_PLAN_TAG ${5:-} ${_sh:-${7:-}}" ] && B_PLAN_OK=1',
   'return 0',
   '}',
+].join('\n');
+// biome-ignore-end lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
+
+/*
+ * `b_hc_run CMD [ARG…]`, for a command that loaded this code from lib/ itself (renderLoadedForm):
+ * holds the file it came from to SPEC 2.2's terms before anything runs, then runs CMD; where they
+ * fail it answers nothing and exits 0, as that command's load does. Part of the kept code.
+ */
+const RUN_LOADED = 'b_hc_run() { b_lib_trusted "$B_LIB" || exit 0; "$@"; }';
+
+/** What the host keeps in lib/: the prelude, the functions above and SSM's framing function. */
+export const HOST_CODE: string = `${PRELUDE}${TRUST}\n${PLAN_CHECK}\n${RUN_LOADED}\n${FRAMED_RUN_CODE}`;
+
+/** The cached file's name, and the hash its content is checked against on every use. */
+export const HOST_CODE_SHA256 = createHash('sha256').update(HOST_CODE).digest('hex');
+
+/** Where the cached code is, in every header: the hash is its name (the code cannot hold its own). */
+const LIB_PATH = `$B_STATE/lib/${HOST_CODE_SHA256}`;
+
+/** The cached code checked (SPEC 2.2's terms, then one sha256sum) before it is sourced. */
+const HC_OK = [
+  'b_hc_ok() {',
+  `  B_LIB=${LIB_PATH}`,
+  '  b_lib_trusted "$B_LIB" || return 1',
+  `  [ "$(sha256sum < "$B_LIB" 2>/dev/null)" = "${HOST_CODE_SHA256}  -" ]`,
+  '}',
+].join('\n');
+
+/** The same for a heartbeat's read, whose check of lib/ also covers the kept plan. */
+const HC_PLAN_OK = [
   'b_hc_plan_ok() {',
-  `B_LIB=$B_STATE/lib/${HOST_CODE_SHA256}`,
+  `B_LIB=${LIB_PATH}`,
   'b_plan_check "$B_LIB"',
   'case $? in 0) return 0 ;; 1) return 1 ;; esac',
   'b_hc_ok',
   '}',
 ].join('\n');
-// biome-ignore-end lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
 
 const absent = (check: string) =>
   `if ${check}; then . "$B_LIB"; else printf '%s\\n' '${ABSENT_RECORD}'; exit 0; fi\n`;
 
 /** The cached form's header: check, then source; or answer so and run nothing. */
-const CACHED_TAIL = `${CHECK}\n${absent('b_hc_ok')}`;
+const CACHED_TAIL = `${TRUST}\n${HC_OK}\n${absent('b_hc_ok')}`;
 /** The same for a program that runs the kept plan, which the check then covers too. */
-const CACHED_PLAN_TAIL = `${CHECK}\n${PLAN_CHECK}\n${absent('b_hc_plan_ok')}`;
+const CACHED_PLAN_TAIL = `${TRUST}\n${HC_OK}\n${PLAN_CHECK}\n${HC_PLAN_OK}\n${absent('b_hc_plan_ok')}`;
 
 /*
  * The self-contained form's header. The install writes the very bytes evaluated (b_write_stdin:
@@ -114,10 +140,9 @@ const CACHED_PLAN_TAIL = `${CHECK}\n${PLAN_CHECK}\n${absent('b_hc_plan_ok')}`;
  * `@hostcode installed` only when the cache now passes the same check the cached form makes.
  */
 const FULL_DEFINE = [
-  `B_HOSTCODE=${shq(PRELUDE)}`,
+  `B_HOSTCODE=${shq(HOST_CODE)}`,
   'eval "$B_HOSTCODE"',
-  CHECK,
-  PLAN_CHECK,
+  HC_OK,
   'b_hc_install() {',
   '  [ -d "$B_STATE" ] && [ ! -L "$B_STATE/lib" ] || return 0',
   '  b_hc_ok && { b_emit "$1"; return 0; }',
@@ -163,6 +188,54 @@ export function cachedForm(program: string): string | undefined {
   return program.slice(0, at) + CACHED_TAIL + program.slice(at + FULL_TAIL.length);
 }
 
+/*
+ * The loaded form (renderLoadedForm). Its load reads the cached file once, at most one byte more
+ * than this code has (whatever is there: a symlink to a huge file is never read whole), and
+ * evaluates that text only if it hashes to the file's name: what runs is what was checked, with no
+ * window between the check and the use. b_hc_run then holds the file to SPEC 2.2's terms
+ * (b_lib_trusted) before anything of the program runs. `[ -f ]` first: a fifo is never opened.
+ * Where either fails the command prints nothing and exits 0 (see renderLoadedForm). It refuses
+ * what b_hc_ok refuses, but for a file that is this code with more newlines at its end (the shell's
+ * `$(…)` drops them, and the text evaluated is then this code exactly), so a host whose cache the
+ * self-contained form has just repaired is never refused here. Its cost is b_hc_ok's and one
+ * process more: head, sha256sum, and b_lib_trusted's find (and `id` under posh).
+ */
+const LOAD_BOUND = Buffer.byteLength(HOST_CODE) + 1;
+const LOAD = [
+  `B_LIB=${LIB_PATH}`,
+  `[ -f "$B_LIB" ]&&_k=$(head -c ${LOAD_BOUND} "$B_LIB")&&[ "$(sha256sum<<E`,
+  '$_k',
+  'E',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a JS template
+  ')" = "${B_LIB##*/}  -" ]&&eval "$_k"||exit 0',
+  '',
+].join('\n');
+/** The function the loaded form puts the program's own lines in. */
+const LOADED_BODY = 'b_p';
+
+/**
+ * A program in its cached form (`cachedForm`) for a transport that runs the program's own lines
+ * through a function of the kept code, `runner` (SSM: its framing function, lib/host/envelope.ts),
+ * and that must send as few bytes as it can (SPEC 3.2 v2: a read is then a few hundred bytes): its
+ * paths; one line that loads the kept code; the program's own lines as a function; and
+ * `b_hc_run RUNNER FUNCTION`. Where the kept code cannot be used (missing, corrupt, foreign-owned,
+ * writable by others) the command prints nothing at all and exits 0, having run nothing: the
+ * cached form's `@hostcode absent` (`ABSENT_RECORD`), which the transport answers in its stead:
+ * saying nothing costs the command no bytes. A program that runs the kept plan checks it
+ * from b_cached_checks, after the load, instead of in the load's find and sha256sum. Undefined
+ * when `program` is not in its cached form.
+ */
+export function renderLoadedForm(program: string, runner: string): string | undefined {
+  for (const tail of [CACHED_PLAN_TAIL, CACHED_TAIL]) {
+    const at = program.indexOf(tail);
+    if (at < 0) continue;
+    const body = program.slice(at + tail.length);
+    const lines = body.endsWith('\n') ? body : `${body}\n`;
+    return `${program.slice(0, at)}${LOAD}${LOADED_BODY}(){\n${lines}}\nb_hc_run ${runner} ${LOADED_BODY}\n`;
+  }
+  return undefined;
+}
+
 /**
  * What a long-lived host shell evaluates once so that its frames can run without their header:
  * the host code and the install function (nothing runs yet). A session whose host was last seen
@@ -174,14 +247,14 @@ export const SESSION_LOAD: string = FULL_DEFINE;
  * A session's load where the cache was usable: the cached form's check, then the cached file
  * sourced. The session reads its frames with `read`, one byte per read(2) in every shell, so the
  * whole host code as a frame (SESSION_LOAD, 19.6 KB) cost a session's start ~17 ms of host CPU
- * under dash (~26 under bash); this is ~2.1 KB and the file is read in blocks: ~7 ms (~10). Where the check fails the shell
+ * under dash (~26 under bash); this is ~1 KB and the file is read in blocks: ~7 ms (~10). Where the check fails the shell
  * ends before any frame has started: the program then goes by exec, whose cached form answers
  * `@hostcode absent` and whose self-contained form repairs the cache. The install is then only a
  * check: the code came from the file, so there is no text here to write.
  */
 const CACHED_LOAD = [
-  CHECK,
-  PLAN_CHECK,
+  TRUST,
+  HC_OK,
   'if b_hc_ok; then . "$B_LIB"; else exit 0; fi',
   'b_hc_install() { b_hc_ok && b_emit "$1"; }',
   '',

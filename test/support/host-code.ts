@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ABSENT_RECORD, HOST_CODE_SHA256 } from '../../lib/host/host-code.ts';
-import { PRELUDE } from '../../lib/host/prelude-text.ts';
+import { ABSENT_RECORD, HOST_CODE, HOST_CODE_SHA256 } from '../../lib/host/host-code.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { ExecResult, Transport } from '../../lib/transport/types.ts';
 import type { Sandbox } from './sandbox.ts';
@@ -93,7 +92,7 @@ const SMALL = 2048;
 const isWrite = (program: string) => program.includes('b_take_lock') && !program.includes('B_HOSTCODE=');
 const isLong = (program: string) => program.includes('B_RUN_DIR') && !program.includes('B_HOSTCODE=');
 
-/** The cache as a good install leaves it: the prelude's bytes, ours, readable by the group only. */
+/** The cache as a good install leaves it: the host code's bytes, ours, readable by the group only. */
 export function assertCacheSound(stateDir: string, uid: number): void {
   const file = cacheFile(stateDir);
   assert.equal(
@@ -101,7 +100,7 @@ export function assertCacheSound(stateDir: string, uid: number): void {
     HOST_CODE_SHA256,
     'named by its SHA-256',
   );
-  assert.equal(readFileSync(file, 'utf8'), PRELUDE);
+  assert.equal(readFileSync(file, 'utf8'), HOST_CODE);
   const stat = statSync(file);
   assert.equal(stat.uid, uid, 'the cache is owned by the user running the programs');
   assert.equal(stat.mode & 0o777, 0o640);

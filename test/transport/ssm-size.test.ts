@@ -47,6 +47,9 @@ function normalise(side: Side, value: unknown): string {
 const commandsBytes = (body: { Parameters?: Record<string, string[] | undefined> }) =>
   Buffer.byteLength((body.Parameters?.['commands'] ?? []).join('\n'));
 
+/** SPEC 3.2 (v2): with the host's cached code (2.2 `lib/`) a read is a few hundred bytes. */
+const CACHED_READ_LIMIT = 512;
+
 describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
   let peers: SsmPeers;
   let next = 1;
@@ -99,6 +102,49 @@ describe('SSM commands under 16 KiB (SPEC 3.2 v2)', () => {
       (c.Parameters?.['commands'] ?? []).join('\n').includes('gzip -dc'),
     );
     assert.ok(gzipped.length > 0, 'the large programs went gzipped');
+  });
+
+  it('a read relying on the cached host code sends one command of at most 512 bytes, and answers as local does', async () => {
+    const sides = pair();
+    // As bench/ssm.ts has its hosts: paths relative to the instance's working directory, as
+    // short as SPEC 2.1's and 2.2's defaults (the sandbox's own are some 40 bytes longer).
+    const instanceId = testInstanceId(next++);
+    server().addInstance(instanceId, { cwd: sides.remote.sandbox.root });
+    const remote: Side = {
+      sandbox: sides.remote.sandbox,
+      host: {
+        name: 'web-1',
+        transport: createSsmTransport({ client: peers.client, instanceId, batcher: peers.batcher }),
+        configPath: 'etc/bootstrap.ini',
+        stateDir: 'state',
+      },
+    };
+    const relative = { local: sides.local, remote };
+    // Set up: state, the cache, a journal, and heartbeat.appstack's kept plan.
+    for (const request of [
+      { command: 'server.provision', role: 'edge', operationId: PROVISION_ID },
+      { command: 'product.set', product: 'haproxy', values: { maxconn: '2048', motd: ` it's "$(id)" ; # ` } },
+      { command: 'product.upgrade', product: 'deepfiler', version: '3.2.2', operationId: UPGRADE_ID },
+      { command: 'heartbeat.appstack' },
+    ] satisfies CommandRequest[])
+      await same(relative, (host) => runCommand(host, request));
+    const reads: Array<[string, (host: HostTarget) => Promise<unknown>]> = [
+      ['heartbeat.get', (host) => runCommand(host, { command: 'heartbeat.get' })],
+      ['heartbeat.appstack', (host) => runCommand(host, { command: 'heartbeat.appstack' })],
+      ['a fleet heartbeat', (host) => runHeartbeat(host)],
+      ['product.get', (host) => runCommand(host, { command: 'product.get', product: 'haproxy' })],
+      [
+        'product.get KEY',
+        (host) => runCommand(host, { command: 'product.get', product: 'haproxy', key: 'motd' }),
+      ],
+      ['server.mode', (host) => runCommand(host, { command: 'server.mode' })],
+      ['operation.get', (host) => runCommand(host, { command: 'operation.get', operationId: UPGRADE_ID })],
+    ];
+    for (const [name, read] of reads) {
+      const sizes = await same(relative, read);
+      assert.equal(sizes.length, 1, `${name}: one command, run from the cached code`);
+      assert.ok(sizes[0]! <= CACHED_READ_LIMIT, `${name}: ${sizes[0]} bytes sent`);
+    }
   });
 
   it('values larger than 16 KiB still travel whole (the command then exceeds 16 KiB)', async () => {

@@ -2,19 +2,28 @@
  * How a program travels through AWS-RunShellScript and how its answer comes back whole.
  *
  * AWS-RunShellScript writes its `commands` into a script file that the agent runs with `sh`. We
- * do not hand it the program's text directly: SSM resolves `{{ssm:…}}` references inside
- * command parameters, and exit code 194 asks the agent to reboot the node. So `commands` is a
- * short wrapper that carries the program in base64, writes it to a private temp dir, and runs
- * it with `sh FILE </dev/null`, its stdout and stderr into files (so that a detached child that
- * inherited them can never keep the agent waiting). The program thus runs byte for byte as
- * ssh and local run it. The wrapper is a pure function of the program, so the same program
- * gives the same `commands` on every host and SSM can batch it.
+ * do not hand it the program's text as it is: SSM resolves `{{ssm:…}}` references inside command
+ * parameters, and exit code 194 asks the agent to reboot the node. A command is one of two forms,
+ * each a pure function of the program, so the same program gives the same `commands` on every
+ * host and SSM can batch it:
  *
- * The wrapper prints only on stdout: a header line (mode, the program's real exit code, its
- * stdout's size), one line with the last {@link STDERR_TAIL} bytes of its stderr in base64,
- * then the answer. Because the agent then has no stderr to append and the header declares the
- * size, a small answer read from `ListCommandInvocations`' plugin `Output` (2,500 characters)
- * is known to be whole, and needs no `GetCommandInvocation` per host.
+ * - whole (`wrapProgram`): the program in base64, written to a private temp dir and run with
+ *   `sh FILE`, byte for byte as ssh and local run it, by the framing function `b_ssm`, whose text
+ *   the command carries (lib/host/envelope.ts);
+ * - cached (`renderCommands`, for a program in the cached form of lib/host/host-code.ts): its
+ *   paths, one line that loads the host code kept on the host (which defines `b_ssm`), and the
+ *   program's own lines as a function that `b_ssm` runs in a subshell (`renderLoadedForm`). No
+ *   base64, no decoding, no second shell: a read is a few hundred bytes (SPEC 3.2 v2). Where the
+ *   kept code cannot be used the command prints nothing at all and exits 0, having run nothing;
+ *   the transport answers `@hostcode absent` for it, as the cached form would, and the caller
+ *   then sends the self-contained program, which repairs the cache. A cached program whose text
+ *   holds `{{` (or a CR), or that would pass {@link COMMANDS_LIMIT}, goes whole.
+ *
+ * `b_ssm` prints only on stdout: a header line (mode, the program's real exit code, its stdout's
+ * size), one line with the last {@link STDERR_TAIL} bytes of its stderr in base64, then the
+ * answer. Because the agent then has no stderr to append and the header declares the size, a
+ * small answer read from `ListCommandInvocations`' plugin `Output` (2,500 characters) is known to
+ * be whole, and needs no `GetCommandInvocation` per host.
  *
  * SSM returns only the first 24,000 characters of stdout. Up to {@link INLINE_LIMIT} bytes
  * the answer follows verbatim (`inline`); beyond, it stays on the host (gzipped when the host
@@ -30,24 +39,37 @@
  * told apart before anything is decoded (`missing TOOL` frame, `UNREACHABLE` here).
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  FRAME_MAGIC,
+  FRAMED_RUN,
+  FRAMED_RUN_CODE,
+  INLINE_LIMIT,
+  PAGE_BYTES,
+  STDERR_TAIL,
+} from '../../host/envelope.ts';
+import { renderLoadedForm } from '../../host/host-code.ts';
 import { shq } from '../../host/quote.ts';
 
-/** Program stdout up to this many bytes comes back inline (with header and stderr, under 24,000 characters). */
-export const INLINE_LIMIT = 20_000;
-/**
- * Bytes of the stored output per page. The first page comes after the header and the stderr line
- * (up to 2,668 characters for {@link STDERR_TAIL} bytes in base64): 15,000 bytes are 20,264
- * characters of base64 with its line breaks, so all three stay under SSM's 24,000 characters.
- */
-export const PAGE_BYTES = 15_000;
-/** The end of stderr that comes back (diagnostics only). */
-export const STDERR_TAIL = 2_000;
+export { INLINE_LIMIT, PAGE_BYTES, STDERR_TAIL };
 
 /** The size a `commands` parameter stays within (SPEC 3.2 v2), unless the values it carries are larger. */
 export const COMMANDS_LIMIT = 16 * 1024;
 
-const MAGIC = 'cloudiq-ssm/1';
+const MAGIC = FRAME_MAGIC;
 const DELIMITER = 'CLOUDIQ_PROGRAM';
+
+/** The `commands` for `program`, and whether they rely on the host's cached code (see the file's head). */
+export function renderCommands(program: string): { commands: string; cached: boolean } {
+  const loaded = renderLoadedForm(program, FRAMED_RUN);
+  if (
+    loaded !== undefined &&
+    !loaded.includes('{{') &&
+    !loaded.includes('\r') &&
+    Buffer.byteLength(loaded) <= COMMANDS_LIMIT
+  )
+    return { commands: loaded, cached: true };
+  return { commands: wrapProgram(program), cached: false };
+}
 
 /**
  * The AWS-RunShellScript `commands` text that runs `program` unchanged and frames its output:
@@ -75,24 +97,11 @@ function wrapEncoded(data: Buffer, gzipped: boolean): string {
     `${decode} || { echo "cloudiq-ssm: decoding the program failed" >&2; rm -rf "$t"; exit 125; }`,
     ...lines,
     DELIMITER,
-    'sh "$t/p" </dev/null >"$t/o" 2>"$t/e"',
+    // The framing function (lib/host/envelope.ts), as the host code kept on the host has it.
+    FRAMED_RUN_CODE.trimEnd(),
+    `${FRAMED_RUN} sh "$t/p"`,
     'c=$?',
-    'n=$(wc -c <"$t/o"); n=$((n + 0))',
-    `e=$(tail -c ${STDERR_TAIL} "$t/e" | base64 | tr -d '\\n')`,
-    `if [ "$n" -le ${INLINE_LIMIT} ]; then`,
-    `  printf '${MAGIC} inline %s %s\\n%s\\n' "$c" "$n" "$e"`,
-    '  cat "$t/o"',
-    '  rm -rf "$t"',
-    'else',
-    '  f="$t/o"; z=raw',
-    '  if gzip -c <"$t/o" >"$t/z" 2>/dev/null; then f="$t/z"; z=gzip; fi',
-    '  s=$(wc -c <"$f"); s=$((s + 0))',
-    `  printf '${MAGIC} paged %s %s %s %s %s\\n%s\\n' "$c" "$n" "$z" "$s" "$f" "$e"`,
-    `  dd if="$f" bs=${PAGE_BYTES} count=1 2>/dev/null | base64`,
-    `  [ "$s" -gt ${PAGE_BYTES} ] || rm -rf "$t"`,
-    'fi',
-    '# 194 would make the SSM agent reboot the node; the real code is in the header above.',
-    '[ "$c" -eq 194 ] && c=1',
+    'rm -rf "$t"',
     'exit "$c"',
     '',
   ].join('\n');

@@ -1,5 +1,6 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError, type ErrorCode } from '../../errors.ts';
+import { ABSENT_RECORD } from '../../host/host-code.ts';
 import { present } from '../../optional.ts';
 import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
@@ -12,8 +13,8 @@ import {
   pageCount,
   parseFrame,
   parsePage,
+  renderCommands,
   renderPageProgram,
-  wrapProgram,
 } from './frame.ts';
 import { judgeInvocation } from './status.ts';
 
@@ -67,6 +68,9 @@ async function requireRegion(
     );
   }
 }
+
+/** A listed plugin `Output` that is the whole answer of a cached command (frame.ts `renderCommands`). */
+const isWholeCachedAnswer = (output: string) => output === '' || isWholeListedFrame(output);
 
 const INSTANCE_ID = /^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
 
@@ -155,7 +159,12 @@ export function createSsmTransport(options: SsmTransportOptions): Transport {
   }
 
   async function run(request: ExecRequest, signal: AbortSignal): Promise<ExecResult> {
-    const result = await invoke(wrapProgram(request.program), request, signal, isWholeListedFrame);
+    const { commands, cached } = renderCommands(request.program);
+    const result = await invoke(commands, request, signal, cached ? isWholeCachedAnswer : isWholeListedFrame);
+    // A cached command that says nothing found no usable cache on the host, and ran nothing: it
+    // answers what the cached form says then (lib/host/host-code.ts renderLoadedForm).
+    if (cached && result.stdout === '' && result.responseCode === 0)
+      return { stdout: `${ABSENT_RECORD}\n`, stderr: '', exitCode: 0 };
     const frame = parseFrame(result.stdout);
     if (!frame) {
       // The wrapper never printed its header: the program did not run as sent.
