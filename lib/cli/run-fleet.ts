@@ -78,10 +78,16 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   const live = io.stderrIsTty ? createLiveProgress(io.stderr, paletteFor(true, io.env)) : undefined;
   let release = () => {};
   try {
+    // One target whose inventory section is malformed: nothing can run, so the command line is
+    // refused with its CONFIG_ERROR (exit 6), as for one host named with --host. With more
+    // targets it is one failed target among them (SPEC 4).
+    const selected = fleet.select(options.select);
+    if (selected.length === 1) fleet.target(selected[0]!);
     if (options.dryRun) {
-      for (const name of fleet.select(options.select)) {
-        const dry = (await runCommand(fleet.target(name), request, { dryRun: true })) as { program: string };
-        io.stdout(`# ${name}\n${dry.program}\n`);
+      // Every target first: a malformed section refuses the dry run before any program is printed.
+      for (const host of selected.map((name) => fleet.target(name))) {
+        const dry = (await runCommand(host, request, { dryRun: true })) as { program: string };
+        io.stdout(`# ${host.name}\n${dry.program}\n`);
       }
       return 0;
     }

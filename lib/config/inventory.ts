@@ -3,16 +3,25 @@
  * zod, each problem a `CONFIG_ERROR` naming the file, the section and the key. Local paths
  * (`identity`, `known_hosts`) have `~` expanded and are taken relative to the inventory's
  * folder; paths on the host (`state_dir`, `config_path`) must be absolute.
+ *
+ * What one host's own section gets wrong (a value, an unknown key, a missing `address` or
+ * `instance_id`, a `jump` to no host) is kept with that host (`problem`) rather than refusing the
+ * file: in a fleet of thousands one typo must not stop every run and every scheduled heartbeat.
+ * Such a host is still listed and selected, and fails with that CONFIG_ERROR, unreached, when it
+ * is a target (hostConfigError). What is not one host's stays the file's: the INI's syntax, a
+ * section or key given twice, `[defaults]`, `[source:…]`, unknown sections, and what decides
+ * what a selector picks — a host's name and its `groups` (a host whose groups are unknown could
+ * be missed by `group:NAME` without a word).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
-import { BootstrapError, configError } from '../errors.ts';
+import { BootstrapError, configError, type ErrorBody } from '../errors.ts';
 import { homeFor } from '../transport/ssh/home.ts';
 import { type DynamicSource, parseSources } from './dynamic-sources.ts';
-import { parseIni } from './ini-file.ts';
+import { type IniDocument, parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
-import { nameRecord } from './records.ts';
+import { nameRecord, ownValue } from './records.ts';
 
 /** Host names: like product names, upper case and (v2) dots allowed (`web-1.eu`). */
 export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
@@ -24,6 +33,7 @@ const JUMP =
   /^(?:[A-Za-z0-9._][A-Za-z0-9._-]{0,31}@)?(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const REMOTE_PATH = /^\/[^\0-\x1f\x7f]*$/;
+const SSH_CONFIG_ELSEWHERE = 'belongs to [defaults]: one ssh config for the inventory';
 
 const list = (value: string) =>
   value
@@ -116,6 +126,11 @@ type HostFields = z.output<typeof hostSchema>;
 export type InventoryHost = { name: string } & HostFields & {
     /** A dynamic host's tags (SPEC 3.1 v2), for `tag:KEY=VALUE` selectors. */
     tags?: Record<string, string>;
+    /**
+     * The CONFIG_ERROR of this host's own section, kept instead of refusing the file; the
+     * fields hold what could be read (the rest unset). Thrown when the host is a target.
+     */
+    problem?: ErrorBody;
   };
 
 export interface Inventory {
@@ -145,13 +160,9 @@ export function parseInventory(textIn: string, file: string): Inventory {
         'unknown section (expected [defaults], [host:NAME] or [source:NAME])',
       );
     }
-    if (section !== 'defaults' && doc[section] && 'ssh_config' in doc[section])
-      throw configError(
-        file,
-        section,
-        'ssh_config',
-        'belongs to [defaults]: one ssh config for the inventory',
-      );
+    // In a host's section it is that host's problem (staticHost).
+    if (section.startsWith('source:') && doc[section] && 'ssh_config' in doc[section])
+      throw configError(file, section, 'ssh_config', SSH_CONFIG_ELSEWHERE);
   }
   for (const key of ['address', 'instance_id']) {
     if (key in defaults) throw configError(file, 'defaults', key, 'belongs to one host, not to [defaults]');
@@ -164,9 +175,9 @@ export function parseInventory(textIn: string, file: string): Inventory {
     const name = section.slice('host:'.length);
     if (!HOST_NAME_PATTERN.test(name))
       throw configError(file, section, null, `invalid host name ${JSON.stringify(name)}`);
-    hosts.push(inventoryHost(name, defaults, entries, file, section));
+    hosts.push(staticHost(name, defaults, entries, file, section));
   }
-  checkHosts(hosts, file);
+  checkHosts(hosts, file, doc);
   const inventory: Inventory = { file, hosts };
   if (sshConfigPath !== undefined) inventory.sshConfig = localPath(sshConfigPath.trim(), file);
   const sources = parseSources(doc, defaults, file);
@@ -192,11 +203,86 @@ export function inventoryHost(
     section,
     new Set(Object.keys(entries)),
   );
-  return {
-    name,
-    ...localPaths(fields, file),
-    address: fields.address ?? (fields.transport === 'ssh' ? name : null),
-  };
+  return hostOf(name, localPaths(fields, file));
+}
+
+function hostOf(name: string, fields: HostFields): InventoryHost {
+  return { name, ...fields, address: fields.address ?? (fields.transport === 'ssh' ? name : null) };
+}
+
+/**
+ * A `[host:NAME]` of the file: `inventoryHost`, but what its own section gets wrong is kept with
+ * it (`problem`). Its groups are checked first and refuse the file: they decide what a selector
+ * picks, as its name does.
+ */
+function staticHost(
+  name: string,
+  defaults: Record<string, string>,
+  entries: Record<string, string>,
+  file: string,
+  section: string,
+): InventoryHost {
+  const groups = ownValue(entries, 'groups');
+  if (groups !== undefined) {
+    const read = hostKeysSchema.shape.groups.safeParse(groups);
+    if (!read.success)
+      throw configError(
+        file,
+        section,
+        'groups',
+        `${read.error.issues[0]?.message ?? 'invalid'}, got ${JSON.stringify(groups)}`,
+      );
+  }
+  try {
+    if (ownValue(entries, 'ssh_config') !== undefined)
+      throw configError(file, section, 'ssh_config', SSH_CONFIG_ELSEWHERE);
+    return inventoryHost(name, defaults, entries, file, section);
+  } catch (error) {
+    if (
+      !(error instanceof BootstrapError) ||
+      error.code !== 'CONFIG_ERROR' ||
+      error.details['section'] !== section
+    )
+      throw error;
+    return { ...readableHost(name, defaults, entries, file), problem: error.toJSON() };
+  }
+}
+
+/** What can be read of a host whose section is malformed: each key that is valid on its own. */
+function readableHost(
+  name: string,
+  defaults: Record<string, string>,
+  entries: Record<string, string>,
+  file: string,
+): InventoryHost {
+  const shape = hostKeysSchema.shape;
+  const merged = nameRecord([...Object.entries(defaults), ...Object.entries(entries)]);
+  const readable = nameRecord(
+    Object.entries(merged).filter(
+      ([key, value]) =>
+        Object.hasOwn(shape, key) && (shape[key as keyof typeof shape] as z.ZodType).safeParse(value).success,
+    ),
+  );
+  const fields = hostSchema.parse(readable);
+  let paths: HostFields;
+  try {
+    paths = localPaths(fields, file);
+  } catch {
+    paths = { ...fields, identity: null, knownHosts: null };
+  }
+  return hostOf(name, paths);
+}
+
+/** The CONFIG_ERROR kept with a host whose own section is malformed (SPEC 3.1); none for a sound one. */
+export function hostConfigError(host: InventoryHost): BootstrapError | undefined {
+  const problem = host.problem;
+  return problem && new BootstrapError(problem.code, problem.message, { ...problem.details });
+}
+
+/** A host's transport as `GET /servers` lists it: null when its section's `transport` is malformed. */
+export function listedTransport(host: InventoryHost): InventoryHost['transport'] | null {
+  // zod reports `transport`, the schema's first key, before any other key of the section.
+  return host.problem?.details['key'] === 'transport' ? null : host.transport;
 }
 
 /** Reads and parses an inventory file; a missing or unreadable file is a CONFIG_ERROR too. */
@@ -243,32 +329,50 @@ function localPaths(fields: HostFields, file: string): HostFields {
   return { ...fields, identity: expand(fields.identity), knownHosts: expand(fields.knownHosts) };
 }
 
-function checkHosts(hosts: InventoryHost[], file: string): void {
+/**
+ * What a host's section means beside the others': an ssm host's `instance_id`, and its `jump`
+ * (another host, reached over ssh, without a loop). Each problem is kept with its host; a jump
+ * through a host kept with a problem fails as that host does (sshEndpointForHost). A bare-word
+ * `jump` that [defaults] gives every host, naming no host, is [defaults]'s error: the file's.
+ */
+function checkHosts(hosts: InventoryHost[], file: string, doc: IniDocument): void {
   const byName = new Map(hosts.map((host) => [host.name, host]));
+  const keep = (host: InventoryHost, key: string, problem: string) => {
+    host.problem ??= configError(file, `host:${host.name}`, key, problem).toJSON();
+  };
   for (const host of hosts) {
-    const section = `host:${host.name}`;
+    if (host.problem) continue;
     if (host.transport === 'ssm' && host.instanceId === null) {
-      throw configError(file, section, 'instance_id', 'required for transport = ssm');
-    }
-    if (host.jump !== null && BARE_WORD.test(host.jump) && !byName.has(host.jump)) {
+      keep(host, 'instance_id', 'required for transport = ssm');
+    } else if (host.jump !== null && BARE_WORD.test(host.jump) && !byName.has(host.jump)) {
       // A bare word is meant as one of our hosts: a typo must not send the connection elsewhere.
-      throw configError(
-        file,
-        section,
-        'jump',
-        `no [host:${host.jump}] in this inventory (for a host outside it, write USER@HOST or its full name)`,
-      );
+      const problem = `no [host:${host.jump}] in this inventory (for a host outside it, write USER@HOST or its full name)`;
+      if (ownValue(doc[`host:${host.name}`] ?? {}, 'jump') === undefined)
+        throw configError(file, 'defaults', 'jump', problem);
+      keep(host, 'jump', problem);
     }
-    // A jump naming a host of the inventory goes through it; follow the chain to refuse loops.
+  }
+  // A jump naming a host of the inventory goes through it; follow the chain to refuse loops.
+  // Problems found here are kept after the walk, so that every host of a loop reports its own.
+  const chains = new Map<InventoryHost, string>();
+  for (const host of hosts) {
+    if (host.problem) continue;
     const seen = new Set([host.name]);
     for (let hop = host.jump; hop !== null && byName.has(hop); hop = byName.get(hop)!.jump) {
       const next = byName.get(hop)!;
-      if (next.transport !== 'ssh')
-        throw configError(file, section, 'jump', `${hop} is not reached over ssh`);
-      if (seen.has(hop)) throw configError(file, section, 'jump', `jump hosts loop through ${hop}`);
+      if (next.problem) break;
+      if (next.transport !== 'ssh') {
+        chains.set(host, `${hop} is not reached over ssh`);
+        break;
+      }
+      if (seen.has(hop)) {
+        chains.set(host, `jump hosts loop through ${hop}`);
+        break;
+      }
       seen.add(hop);
     }
   }
+  for (const [host, problem] of chains) keep(host, 'jump', problem);
 }
 
 /** The INI reader merges repeated sections: that would silently lose hosts. */

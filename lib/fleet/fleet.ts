@@ -5,7 +5,8 @@ import type { TransportKind } from '../transport/types.ts';
 export interface ServerEntry {
   name: string;
   groups: string[];
-  transport: TransportKind;
+  /** null: the inventory's `transport` for this host is malformed (the host fails as a target). */
+  transport: TransportKind | null;
 }
 
 /**

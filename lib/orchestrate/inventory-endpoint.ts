@@ -1,10 +1,11 @@
 /**
  * From an inventory host (SPEC 3.1) to the SSH endpoint that reaches it: address, port, user,
- * key and trust, and the jump — another host of the inventory, reached with its own settings,
- * or a `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does) where the
+ * key and trust, and the jump — another host of the inventory, reached with its own settings
+ * (a jump host whose section is malformed fails the target with its CONFIG_ERROR), or a
+ * `[USER@]HOST[:PORT]` that shares the target's key and trust (as `--jump` does) where the
  * ssh config names none for it. What the inventory leaves out, the ssh config completes.
  */
-import type { Inventory, InventoryHost } from '../config/inventory.ts';
+import { hostConfigError, type Inventory, type InventoryHost } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
 import type { SshEndpoint } from '../transport/ssh/index.ts';
 // From its own module: the transport's index would load ssh2 with it.
@@ -21,6 +22,9 @@ export function sshEndpointForHost(
   if (!entry) {
     throw new BootstrapError('UNKNOWN_SERVER', `unknown server ${JSON.stringify(host)}`, { server: host });
   }
+  // A host whose section is malformed is reached by no one: neither as a target nor as a jump.
+  const kept = hostConfigError(entry);
+  if (kept) throw kept;
   if (entry.transport !== 'ssh' || entry.address === null) {
     throw new BootstrapError('INVALID_REQUEST', `${entry.name} is not reached over ssh`, {
       server: entry.name,

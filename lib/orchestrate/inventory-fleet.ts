@@ -1,6 +1,12 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-config.ts';
-import { type Inventory, type InventoryHost, selectHosts } from '../config/inventory.ts';
+import {
+  hostConfigError,
+  type Inventory,
+  type InventoryHost,
+  listedTransport,
+  selectHosts,
+} from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import type { HostTarget } from '../operations/types.ts';
@@ -120,10 +126,15 @@ export function createInventoryFleet(inventory: Inventory, deps: InventoryFleetD
   };
 
   return {
-    servers: () => inventory.hosts.map((h) => ({ name: h.name, groups: h.groups, transport: h.transport })),
+    servers: () =>
+      inventory.hosts.map((h) => ({ name: h.name, groups: h.groups, transport: listedTransport(h) })),
     select: (selector) => selectHosts(inventory, selector).map((h) => h.name),
     target(name): HostTarget {
       const host = find(name);
+      // A host whose own section is malformed is listed and selected, and fails here, unreached,
+      // with its CONFIG_ERROR: the CLI, `serve` and the functions all take their targets here.
+      const kept = hostConfigError(host);
+      if (kept) throw kept;
       let transport = transports.get(name);
       if (!transport) {
         transport = transportFor(host);

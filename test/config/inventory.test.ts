@@ -7,6 +7,8 @@ import type { Inventory } from '../../lib/config/inventory.ts';
 import { loadInventory, parseInventory, selectHosts } from '../../lib/config/inventory.ts';
 import { BootstrapError } from '../../lib/errors.ts';
 import { sshEndpointForHost } from '../../lib/orchestrate/inventory-endpoint.ts';
+import { createInventoryFleet } from '../../lib/orchestrate/inventory-fleet.ts';
+import { SPEC_INVENTORY } from '../support/spec-inventory.ts';
 
 const FILE = '/etc/cloudiq/inventory.ini';
 const PIN = `SHA256:${'3mrfx'.padEnd(43, 'Q')}`;
@@ -56,6 +58,29 @@ function configError(text: string, section: string | null, key: string | null): 
     return error;
   }
   assert.fail(`accepted: ${text}`);
+}
+
+/**
+ * A CONFIG_ERROR of one host's own section: the file is read, the host listed, and the error
+ * (naming file, section and key, worded as when it refused the file) thrown when it is a target.
+ */
+function hostError(text: string, host: string, key: string, section = `host:${host}`): BootstrapError {
+  const inventory = parseInventory(text, FILE);
+  const fleet = createInventoryFleet(inventory, { ssmClientFor: () => assert.fail('no SSM client here') });
+  assert.ok(
+    fleet.servers().some((server) => server.name === host),
+    `${host} is listed`,
+  );
+  try {
+    fleet.target(host);
+  } catch (error) {
+    assert.ok(error instanceof BootstrapError);
+    assert.equal(error.code, 'CONFIG_ERROR', error.message);
+    assert.deepEqual(error.details, { file: FILE, section, key }, error.message);
+    assert.ok(error.message.startsWith(`${FILE}: [${section}] ${key}: `), error.message);
+    return error;
+  }
+  assert.fail(`${host} is a target: ${text}`);
 }
 
 describe('inventory parsing', () => {
@@ -119,40 +144,108 @@ describe('inventory parsing', () => {
     assert.deepEqual(parseInventory('', FILE).hosts, []);
   });
 
-  it('names file, section and key in every CONFIG_ERROR', () => {
-    configError('[host:a]\ncolour = blue\n', 'host:a', 'colour');
+  it("refuses the file for what is not one host's: [defaults], groups, a [defaults] jump to no host", () => {
     configError('[defaults]\ncolour = blue\n[host:a]\n', 'defaults', 'colour');
-    configError('[host:a]\nport = 70000\n', 'host:a', 'port');
-    configError('[host:a]\nport = twenty\n', 'host:a', 'port');
     // a bad value inherited from [defaults] is reported where it is written
     configError('[defaults]\nport = 0\n[host:a]\n', 'defaults', 'port');
-    configError('[host:a]\ntransport = telnet\n', 'host:a', 'transport');
-    configError('[host:a]\ntransport = ssm\n', 'host:a', 'instance_id');
-    configError('[host:a]\ntransport = ssm\ninstance_id = web-1\n', 'host:a', 'instance_id');
-    configError('[host:a]\nregion = Europe\n', 'host:a', 'region');
-    configError('[host:a]\nhost_key = 3mrfx\n', 'host:a', 'host_key');
-    configError('[host:a]\ngroups = edge, Bad Group\n', 'host:a', 'groups');
-    configError('[host:a]\nstate_dir = var/bootstrap\n', 'host:a', 'state_dir');
-    configError('[host:a]\nconfig_path = ~/bootstrap.ini\n', 'host:a', 'config_path');
-    configError('[host:a]\naccept_new_host_key = maybe\n', 'host:a', 'accept_new_host_key');
-    configError('[host:a]\naddress = -oProxyCommand=touch\n', 'host:a', 'address');
-    configError('[host:a]\naddress = web$(reboot)\n', 'host:a', 'address');
-    configError('[host:a]\nuser = "bad user"\n', 'host:a', 'user');
     configError('[defaults]\naddress = 10.0.0.1\n', 'defaults', 'address');
     configError('[defaults]\ninstance_id = i-0123456789abcdef0\n', 'defaults', 'instance_id');
+    configError('[defaults]\njump = bastoin\n[host:a]\n[host:bastion]\n', 'defaults', 'jump');
+    // A host's groups decide what a selector picks, as its name does.
+    configError('[host:a]\ngroups = edge, Bad Group\n[host:b]\n', 'host:a', 'groups');
+    configError('[host:a]\nport = 0\ngroups = Edge\n', 'host:a', 'groups');
+    configError('[source:aws]\nkind = ec2\nssh_config = /x\n[host:a]\n', 'source:aws', 'ssh_config');
+    configError('[source:aws]\nkind = gcp\n[host:a]\n', 'source:aws', 'kind');
   });
 
-  it('refuses jumps to unknown hosts, to non-ssh hosts, and loops', () => {
-    configError('[host:a]\njump = bastoin\n[host:bastion]\n', 'host:a', 'jump');
-    configError(
+  it("keeps what one host's section gets wrong with that host, worded as before", () => {
+    assert.equal(
+      hostError('[host:a]\nport = 70000\n', 'a', 'port').message,
+      `${FILE}: [host:a] port: expected a port number (1-65535), got "70000"`,
+    );
+    hostError('[host:a]\ncolour = blue\n', 'a', 'colour');
+    hostError('[host:a]\nport = twenty\n', 'a', 'port');
+    hostError('[host:a]\ntransport = telnet\n', 'a', 'transport');
+    hostError('[host:a]\ntransport = ssm\n', 'a', 'instance_id');
+    hostError('[defaults]\ntransport = ssm\n[host:a]\n', 'a', 'instance_id');
+    hostError('[host:a]\ntransport = ssm\ninstance_id = web-1\n', 'a', 'instance_id');
+    hostError('[host:a]\nregion = Europe\n', 'a', 'region');
+    hostError('[host:a]\nhost_key = 3mrfx\n', 'a', 'host_key');
+    hostError('[host:a]\nstate_dir = var/bootstrap\n', 'a', 'state_dir');
+    hostError('[host:a]\nconfig_path = ~/bootstrap.ini\n', 'a', 'config_path');
+    hostError('[host:a]\naccept_new_host_key = maybe\n', 'a', 'accept_new_host_key');
+    hostError('[host:a]\naddress = -oProxyCommand=touch\n', 'a', 'address');
+    hostError('[host:a]\naddress = web$(reboot)\n', 'a', 'address');
+    hostError('[host:a]\nuser = "bad user"\n', 'a', 'user');
+    hostError('[host:a]\nidentity =\n', 'a', 'identity');
+    hostError('[host:a]\nssh_config = /etc/ssh/other\n', 'a', 'ssh_config');
+  });
+
+  it('lists and selects a host kept with its error, with what could be read, beside sound ones', () => {
+    const inventory = parseInventory(
+      '[host:a]\ngroups = edge\n[host:b]\ntransport = telnet\ngroups = edge\n' +
+        '[host:c]\nport = 0\ntransport = local\ngroups = edge, eu\n',
+      FILE,
+    );
+    const fleet = createInventoryFleet(inventory);
+    assert.deepEqual(fleet.servers(), [
+      { name: 'a', groups: ['edge'], transport: 'ssh' },
+      { name: 'b', groups: ['edge'], transport: null },
+      { name: 'c', groups: ['edge', 'eu'], transport: 'local' },
+    ]);
+    assert.deepEqual(fleet.select('group:edge'), ['a', 'b', 'c']);
+    assert.deepEqual(fleet.select('eu,b'), ['b', 'c']);
+    assert.equal(fleet.target('a').name, 'a');
+    assert.throws(() => fleet.target('b'), { code: 'CONFIG_ERROR' });
+    assert.throws(() => fleet.target('c'), { code: 'CONFIG_ERROR' });
+  });
+
+  it("reads SPEC 3.1's example as written: web-2's elided pin and missing bastion are web-2's", () => {
+    const inventory = parseInventory(SPEC_INVENTORY, FILE);
+    const fleet = createInventoryFleet(inventory, { ssmClientFor: () => assert.fail('not sent') });
+    assert.deepEqual(fleet.servers(), [
+      { name: 'web-1', groups: ['edge', 'eu'], transport: 'ssh' },
+      { name: 'web-2', groups: [], transport: 'ssh' },
+      { name: 'worker-7', groups: ['workers'], transport: 'ssm' },
+    ]);
+    assert.deepEqual(fleet.select('group:edge'), ['web-1']);
+    assert.deepEqual(fleet.select('all'), ['web-1', 'web-2', 'worker-7']);
+    assert.equal(fleet.target('web-1').transport.kind, 'ssh');
+    assert.equal(fleet.target('worker-7').transport.kind, 'ssm');
+    assert.equal(
+      hostError(SPEC_INVENTORY, 'web-2', 'host_key').message,
+      `${FILE}: [host:web-2] host_key: expected SHA256:… fingerprint(s), got "SHA256:3mrfx…"`,
+    );
+    assert.throws(() => sshEndpointForHost(inventory, 'web-2'), { code: 'CONFIG_ERROR' });
+  });
+
+  it('keeps bad jumps with their host: to unknown hosts, to non-ssh hosts, and loops', () => {
+    assert.match(
+      hostError('[host:a]\njump = bastoin\n[host:bastion]\n', 'a', 'jump').message,
+      /no \[host:bastoin\] in this inventory/,
+    );
+    hostError(
       '[host:a]\njump = w\n[host:w]\ntransport = ssm\ninstance_id = i-0123456789abcdef0\n',
-      'host:a',
+      'a',
       'jump',
     );
-    configError('[host:a]\njump = b\n[host:b]\njump = a\n', 'host:a', 'jump');
-    configError('[host:a]\njump = a\n', 'host:a', 'jump');
+    hostError('[host:a]\njump = b\n[host:b]\njump = a\n', 'a', 'jump');
+    hostError('[host:a]\njump = b\n[host:b]\njump = a\n', 'b', 'jump');
+    hostError('[host:a]\njump = a\n', 'a', 'jump');
     const outside = parseInventory('[host:a]\njump = ops@bastion.example.com:2200\n', FILE);
     assert.equal(outside.hosts[0]?.jump, 'ops@bastion.example.com:2200');
+  });
+
+  it('fails a host whose jump host is kept with an error, with that error', () => {
+    const text = '[host:a]\njump = b\n[host:b]\njump = c\n[host:c]\nport = 0\n[host:d]\n';
+    // c's own port; a and b go through c.
+    for (const host of ['a', 'b', 'c']) hostError(text, host, 'port', 'host:c');
+    const fleet = createInventoryFleet(parseInventory(text, FILE));
+    assert.equal(fleet.target('d').name, 'd');
+    assert.throws(() => sshEndpointForHost(parseInventory(text, FILE), 'a'), {
+      code: 'CONFIG_ERROR',
+      message: `${FILE}: [host:c] port: expected a port number (1-65535), got "0"`,
+    });
   });
 
   it('refuses unknown sections, keys outside sections, bad and repeated host names', () => {

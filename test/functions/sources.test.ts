@@ -167,10 +167,24 @@ describe('configuration from S3, SSM and Secrets Manager', () => {
       },
     );
     // A broken inventory is the inventory parser's CONFIG_ERROR, naming the source.
-    s3.put('fleet-config', 'broken.ini', '[host:web-1]\ntransport = carrier-pigeon\n');
+    s3.put('fleet-config', 'broken.ini', '[defaults]\ntransport = carrier-pigeon\n[host:web-1]\n');
     await assert.rejects(
       loadCloudConfig({ INVENTORY_SOURCE: 's3://fleet-config/broken.ini' }, clients()),
-      rejectsWith('CONFIG_ERROR', /^s3:\/\/fleet-config\/broken\.ini: \[host:web-1\] transport/),
+      rejectsWith('CONFIG_ERROR', /^s3:\/\/fleet-config\/broken\.ini: \[defaults\] transport/),
+    );
+    // One host's malformed section is kept with that host (it fails as a target), naming the source.
+    s3.put('fleet-config', 'one-host.ini', '[host:web-1]\ntransport = carrier-pigeon\n[host:web-2]\n');
+    const kept = await loadCloudConfig({ INVENTORY_SOURCE: 's3://fleet-config/one-host.ini' }, clients());
+    assert.deepEqual(
+      kept.inventory.hosts.map((host) => [host.name, host.problem?.details['key'] ?? null]),
+      [
+        ['web-1', 'transport'],
+        ['web-2', null],
+      ],
+    );
+    assert.match(
+      kept.inventory.hosts[0]?.problem?.message ?? '',
+      /^s3:\/\/fleet-config\/one-host\.ini: \[host:web-1\] transport/,
     );
   });
 

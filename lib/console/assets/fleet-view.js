@@ -22,7 +22,7 @@ const REFRESH_MS = 10_000;
 const HEARTBEAT_CONCURRENCY = 4;
 
 /**
- * @typedef {{ name: string, groups: string[], transport: string }} ServerEntry
+ * @typedef {{ name: string, groups: string[], transport: string | null }} ServerEntry (transport null: the host's inventory section is malformed)
  * @typedef {{ server: ServerEntry, health: string, answer?: any, error?: any }} HostRow
  */
 
