@@ -114,8 +114,9 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
       const wallMs = Date.now() - started;
       assert.equal(result.status, 'SUCCEEDED', JSON.stringify(result));
 
+      // Read from the loopback server's memory: the check itself is no S3 call that could fail.
       const report = JSON.parse(
-        (await backends.blobs.get(`runs/heartbeats/${input.operationId}/report.json`))!,
+        peers.s3.text(definitions.bucket, `runs/heartbeats/${input.operationId}/report.json`)!,
       );
       assert.deepEqual(report.summary, {
         total: HOSTS,

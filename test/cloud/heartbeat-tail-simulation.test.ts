@@ -28,34 +28,17 @@ import {
   heartbeatStepSchema,
   runHeartbeatStep,
 } from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, type S3Like, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles } from '../support/host-double.ts';
 import {
   type CloudPeers,
   cloudBackends,
   type Definitions,
+  retryReset,
   simulatedS3,
   startCloudPeers,
   synthesizedDefinitions,
 } from './simulation.ts';
-
-/**
- * Calls `fn` again when the loopback connection was reset under it: the test's SDK clients make
- * one attempt only (loopbackClientConfig), and on a loaded machine a pooled keep-alive socket is
- * now and then closed by the loopback server just as it is reused ("read ECONNRESET"), which
- * fails a whole shard. The deployed S3 client retries such errors; so does this test, so that
- * what it measures is the plan, not the harness's sockets.
- */
-async function retryReset<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await fn();
-    } catch (error) {
-      const reset = /ECONNRESET|socket hang up/.test(`${(error as { code?: string }).code} ${error}`);
-      if (!reset || attempt >= attempts) throw error;
-    }
-  }
-}
 
 const HOSTS = 10_000;
 const PERIOD_MS = 300_000;
@@ -89,11 +72,6 @@ describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, mo
         get: (key) => retryReset(() => backends.blobs.get(key)),
         put: (key, body) => retryReset(() => backends.blobs.put(key, body)),
       };
-      const s3 = simulatedS3(peers, definitions);
-      const itemS3: S3Like = {
-        getObject: (bucket, key) => retryReset(() => s3.getObject(bucket, key)),
-        putObject: (bucket, key, body) => retryReset(() => s3.putObject(bucket, key, body)),
-      };
       const path = `/heartbeat-tail-${dead}`;
       const deps: HeartbeatDeps = {
         fleet: hosts.fleet,
@@ -116,7 +94,7 @@ describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, mo
       for (let period = 0; period < PERIODS; period += 1) {
         let shards = 0;
         const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-          s3: itemS3,
+          s3: simulatedS3(peers, definitions),
           invoke: routeByLogicalId({
             HeartbeatFunction: (payload, ctx) => {
               const step = heartbeatStepSchema.parse(payload);

@@ -65,13 +65,33 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
   }
 }
 
-/** The S3 of the simulated state machines (ItemReader, ResultWriter): the runs bucket by either name. */
+/**
+ * Calls `fn` again when the loopback connection was reset under it ("read ECONNRESET", "socket
+ * hang up"): the tests' SDK clients make one attempt only (loopbackClientConfig), and on a loaded
+ * machine a pooled keep-alive socket is now and then reset by the loopback server as it is reused.
+ */
+export async function retryReset<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fn();
+    } catch (error) {
+      const reset = /ECONNRESET|socket hang up/.test(`${(error as { code?: string }).code} ${error}`);
+      if (!reset || attempt >= attempts) throw error;
+    }
+  }
+}
+
+/**
+ * The S3 of the simulated state machines (ItemReader, ResultWriter): the runs bucket by either
+ * name. It is Step Functions' own access, not a step's, so a reset connection is tried again
+ * (`retryReset`), as the service retries its own calls: the steps' S3 stays one attempt.
+ */
 export function simulatedS3(peers: CloudPeers, definitions: Definitions): S3Like {
   const real = s3FromClient(peers.s3Client);
   const name = (bucket: string) => (bucket === definitions.bucketId ? definitions.bucket : bucket);
   return {
-    getObject: (bucket, key) => real.getObject(name(bucket), key),
-    putObject: (bucket, key, body) => real.putObject(name(bucket), key, body),
+    getObject: (bucket, key) => retryReset(() => real.getObject(name(bucket), key)),
+    putObject: (bucket, key, body) => retryReset(() => real.putObject(name(bucket), key, body)),
   };
 }
 

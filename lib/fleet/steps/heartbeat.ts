@@ -8,6 +8,7 @@
  * period's number (`shardStart`), so what a slow period leaves unread is not the same hosts the
  * next period; shards and report still list their hosts in inventory order.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import * as z from 'zod';
 import { present } from '../../optional.ts';
 import { type Cut, type FitResultOptions, fitList } from '../fit-result.ts';
@@ -122,10 +123,47 @@ interface ShardRecord {
   hosts: HostHeartbeat[];
 }
 
-/** One shard: its hosts read within its budget, logged, counted and published; kept for the report. */
+/**
+ * The waits before a shard's own S3 calls (its kept record read, its record written) are tried
+ * again. Nothing else tries them: the state machine runs a failed shard again only for Lambda's own
+ * errors (infra/state-machines.ts), so one call failing past the SDK's retries — a connection
+ * reset, a 500, a SlowDown — left every host of the shard unread, or read and then reported
+ * `skipped`, for the period. Seven seconds in all, within the margin the function's timeout keeps
+ * after a shard's budget (infra/stack.ts, HEARTBEAT_SHARD_MARGIN_MS).
+ */
+export const SHARD_IO_RETRY_MS: readonly number[] = [1_000, 2_000, 4_000];
+
+/** `work`, tried again after each of SHARD_IO_RETRY_MS; the last failure rejects. */
+async function withShardRetries<T>(sleep: (ms: number) => Promise<void>, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      const wait = SHARD_IO_RETRY_MS[attempt];
+      if (wait === undefined) throw error;
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * One shard: its hosts read within its budget, logged, counted and published; kept for the report.
+ * A kept record answers a repeat. One that cannot be read (S3 failed on every try) does not cost
+ * the period its hosts: they are read (again, at worst), and the record written.
+ */
 export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
   const key = keysOf(item.operationId).shard(item.shard);
-  const kept = await readJson<ShardRecord>(deps.blobs, key);
+  const sleep = deps.sleep ?? ((ms: number) => delay(ms));
+  let kept: ShardRecord | undefined;
+  try {
+    kept = await withShardRetries(sleep, () => readJson<ShardRecord>(deps.blobs, key));
+  } catch (error) {
+    deps.logger?.warn('heartbeat.shard', {
+      operationId: item.operationId,
+      shard: item.shard,
+      message: `its kept record could not be read, its hosts are read: ${(error as Error)?.message ?? error}`,
+    });
+  }
   if (kept) return { shard: item.shard, summary: kept.summary };
   const clock = deps.clock ?? Date.now;
   const deadline = clock() + item.budgetMs;
@@ -146,7 +184,8 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
     (server): HostHeartbeat => byServer.get(server) ?? { server, status: 'skipped' },
   );
   const record: ShardRecord = { shard: item.shard, summary: report.summary, hosts };
-  await deps.blobs.put(key, JSON.stringify(record));
+  const body = JSON.stringify(record);
+  await withShardRetries(sleep, () => deps.blobs.put(key, body));
   return { shard: item.shard, summary: report.summary };
 }
 

@@ -60,6 +60,7 @@ export async function runTask(
   const target = functionName ?? resource;
   const wire = checkSize(payload, 'task payload');
   const { runtime } = run;
+  const invocation = runtime.clock.trackedWork();
   const ctx: InvokeContext = {
     resource,
     functionName,
@@ -68,7 +69,7 @@ export async function runTask(
     executionArn: run.execution.Id,
     executionName: run.execution.Name,
     retryCount,
-    sleep: runtime.clock.sleeperForTrackedWork(),
+    sleep: invocation.sleep,
   };
   runtime.record(run.events, {
     type: 'TaskScheduled',
@@ -81,7 +82,7 @@ export async function runTask(
   });
   let answer: Json;
   try {
-    answer = await runtime.clock.track(() => runtime.invoke(target, JSON.parse(wire), ctx));
+    answer = await invocation.run(() => runtime.invoke(target, JSON.parse(wire), ctx));
   } catch (error) {
     const failure = toStatesError(error, functionName !== undefined, resource);
     runtime.record(run.events, {

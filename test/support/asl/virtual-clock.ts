@@ -60,20 +60,48 @@ export class VirtualClock {
   }
 
   /**
-   * A sleeper for one piece of tracked work (one handler invocation): while any of its sleeps is
-   * pending the work no longer holds time still, however many it runs at once (a shard reading
-   * ten hosts side by side is idle once, not ten times — counting each sleep would let time run
-   * on while another invocation waits on real I/O).
+   * One piece of tracked work (a handler invocation) and its sleeper. `run` holds time still while
+   * the work is in flight and not asleep: while any of its sleeps is pending it no longer does,
+   * however many it runs at once (a shard reading ten hosts side by side is idle once, not ten
+   * times — counting each sleep would let time run on while another invocation waits on real I/O).
+   * Once the work has settled, the sleeps it left pending (a host's timeout, raced against a read
+   * that answered first and never cancelled) neither hold time nor let it go: the work's hold was
+   * given back once, when it settled.
    */
-  sleeperForTrackedWork(): (ms: number) => Promise<void> {
+  trackedWork(): { sleep: (ms: number) => Promise<void>; run: <T>(work: () => Promise<T>) => Promise<T> } {
+    let running = false;
     let sleeping = 0;
-    return async (ms) => {
-      if (sleeping++ === 0) this.#busy--;
-      try {
-        await this.sleep(ms);
-      } finally {
-        if (--sleeping === 0) this.#busy++;
-      }
+    const holds = () => running && sleeping === 0;
+    const change = (update: () => void) => {
+      const held = holds();
+      update();
+      if (held === holds()) return;
+      if (held) {
+        this.#busy--;
+        this.#schedule();
+      } else this.#busy++;
+    };
+    return {
+      sleep: async (ms) => {
+        change(() => sleeping++);
+        try {
+          await this.sleep(ms);
+        } finally {
+          change(() => sleeping--);
+        }
+      },
+      run: async (work) => {
+        change(() => {
+          running = true;
+        });
+        try {
+          return await work();
+        } finally {
+          change(() => {
+            running = false;
+          });
+        }
+      },
     };
   }
 
