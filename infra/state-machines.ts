@@ -7,7 +7,8 @@
  *               TargetGaveUp; children never fail the Map) → Aggregate
  *   operation:  Wait 10 s → Poll (operation.get) → Wait as the poll says (10 s, growing to 5 min)
  *               → Poll … until the journal ends or a day has passed → Deliver
- *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side) → Report
+ *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side, a failed shard
+ *               run again until its deadline) → Report
  *
  * The steps are lib/fleet/steps over the worker and heartbeat functions. Lambda's throttling
  * (the reserved concurrency reached) and transient errors are retried with backoff in the
@@ -281,11 +282,34 @@ export class RunStateMachines extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     const shard = this.childTask('Shard', heartbeat);
+    // A shard whose invocation failed on its own (it crashed, ran out of memory or time) runs
+    // again rather than leaving its hosts `skipped` for the period: one that kept its record
+    // answers from it, one that did not reads only until the deadline the plan gave it
+    // (`deadlineAt`, lib/fleet/steps/heartbeat.ts), so a retry never runs past the period. Each
+    // child is an execution of its own: the retries cost its history, not the parent's.
+    shard.addRetry({
+      errors: SHARD_FAILURE_ERRORS,
+      interval: Duration.seconds(SHARD_RETRY_SECONDS),
+      backoffRate: 2,
+      maxAttempts: SHARD_FAILURE_ATTEMPTS,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
     shards.itemProcessor(shard);
     shards.addCatch(report, { errors: ['States.ALL'], resultPath: '$.shardsError' });
     return plan.next(shards).next(report).next(new sfn.Succeed(this, 'Reported'));
   }
 }
+
+/**
+ * A heartbeat shard's own failures, run again: any error its function raised or Lambda reported
+ * for it (`States.TaskFailed` matches all of those but `States.Timeout`), named as well for the
+ * ones a crash, an out-of-memory or a timeout report.
+ */
+export const SHARD_FAILURE_ERRORS = ['States.TaskFailed', 'States.Timeout', 'Lambda.Unknown'];
+
+/** How often a failed shard runs again, and the first wait (short: the period's time is running). */
+export const SHARD_FAILURE_ATTEMPTS = 2;
+export const SHARD_RETRY_SECONDS = 2;
 
 /**
  * Retries of the steps after which nothing else calls back (Aggregate, Deliver): up to about three

@@ -159,6 +159,17 @@ describe('the state machines', () => {
     const fn = `{${s.id(s.stack.functions.heartbeat.function)}.Arn}`;
     const processor = shards['ItemProcessor'] as { StartAt: string; States: Record<string, State> };
     assert.equal(processor.States[processor.StartAt]!['Resource'], fn);
+    // A shard that failed on its own (crashed, out of memory, timed out) runs again, briefly: it
+    // reads only until the deadline its plan gave it, so the retry stays within the period.
+    const shard = processor.States['Shard']!;
+    retriesThrottling(shard);
+    const retry = shard['Retry'] as { ErrorEquals: string[]; MaxAttempts: number; IntervalSeconds: number }[];
+    const own = retry.find((r) => r.ErrorEquals.includes('States.TaskFailed'));
+    assert.ok(own, 'the Shard task retries States.TaskFailed');
+    assert.deepEqual(own.ErrorEquals, ['States.TaskFailed', 'States.Timeout', 'Lambda.Unknown']);
+    assert.ok(own.MaxAttempts >= 1 && own.MaxAttempts <= 3);
+    assert.ok(own.IntervalSeconds <= 5);
+    assert.ok(retry.indexOf(own) > 0, 'after the transient rule, which throttling meets first');
   });
 
   it('reserves concurrency for the functions the Maps call, and caps the Maps below it', () => {

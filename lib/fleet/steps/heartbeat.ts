@@ -77,6 +77,13 @@ export const shardItemSchema = z.strictObject({
   hostConcurrency: z.number().int().min(1),
   hostTimeoutMs: z.number().int().min(1),
   budgetMs: z.number().int().min(1),
+  /**
+   * When the shard's reading must end, in milliseconds since the epoch: the plan's time plus the
+   * budget, the same for every attempt of the shard, so a shard run again (its invocation failed)
+   * or started late reads only until then, never past the period. None (an item planned before
+   * this field existed): `budgetMs` from the shard's own start.
+   */
+  deadlineAt: z.number().int().min(0).optional(),
 });
 export type ShardItem = z.infer<typeof shardItemSchema>;
 
@@ -99,6 +106,9 @@ export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecuti
   const servers = empty ? [] : deps.fleet.select(input.select ?? 'all');
   const plan = planHeartbeatShards({ ...deps.settings, total: servers.length });
   const period = heartbeatPeriod(new Date(input.startedAt), deps.settings.periodMs);
+  // Counted from the plan, not from each shard's start: a first attempt, started moments after
+  // the plan, has its whole budget; a retried or late one only what is left of it.
+  const deadlineAt = Math.floor((deps.clock ?? Date.now)()) + plan.budgetMs;
   const items: ShardItem[] = [];
   for (let shard = 0; shard < plan.shards; shard += 1) {
     const slice = servers.slice(shard * plan.shardSize, (shard + 1) * plan.shardSize);
@@ -110,6 +120,7 @@ export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecuti
       hostConcurrency: plan.hostConcurrency,
       hostTimeoutMs: deps.settings.hostTimeoutMs,
       budgetMs: plan.budgetMs,
+      deadlineAt,
     });
   }
   const keys = keysOf(input.operationId);
@@ -125,10 +136,10 @@ interface ShardRecord {
 
 /**
  * The waits before a shard's own S3 calls (its kept record read, its record written) are tried
- * again. Nothing else tries them: the state machine runs a failed shard again only for Lambda's own
- * errors (infra/state-machines.ts), so one call failing past the SDK's retries — a connection
- * reset, a 500, a SlowDown — left every host of the shard unread, or read and then reported
- * `skipped`, for the period. Seven seconds in all, within the margin the function's timeout keeps
+ * again, here, rather than by running the whole shard again (infra/state-machines.ts does that too
+ * now, but a run again reads only until the shard's deadline): one call failing past the SDK's
+ * retries — a connection reset, a 500, a SlowDown — would leave every host of the shard unread, or
+ * read and then reported `skipped`, for the period. Seven seconds in all, within the margin the function's timeout keeps
  * after a shard's budget (infra/stack.ts, HEARTBEAT_SHARD_MARGIN_MS).
  */
 export const SHARD_IO_RETRY_MS: readonly number[] = [1_000, 2_000, 4_000];
@@ -147,7 +158,8 @@ async function withShardRetries<T>(sleep: (ms: number) => Promise<void>, work: (
 }
 
 /**
- * One shard: its hosts read within its budget, logged, counted and published; kept for the report.
+ * One shard: its hosts read within its budget and before its `deadlineAt`, logged, counted and
+ * published; kept for the report.
  * A kept record answers a repeat. One that cannot be read (S3 failed on every try) does not cost
  * the period its hosts: they are read (again, at worst), and the record written.
  */
@@ -166,7 +178,9 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
   }
   if (kept) return { shard: item.shard, summary: kept.summary };
   const clock = deps.clock ?? Date.now;
-  const deadline = clock() + item.budgetMs;
+  // Within its budget and never past the plan's deadline: a shard run again after its invocation
+  // failed, or started late, reads what time is left (none: its hosts are recorded skipped).
+  const deadline = Math.min(clock() + item.budgetMs, item.deadlineAt ?? Number.POSITIVE_INFINITY);
   const report = await runFleetHeartbeat({
     fleet: deps.fleet,
     servers: rotated(item.servers, item.startAt ?? 0),
