@@ -41,7 +41,7 @@ import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { HostTarget } from '../lib/operations/types.ts';
 import { present } from '../lib/optional.ts';
 import { createInventoryFleet } from '../lib/orchestrate/inventory-fleet.ts';
-import { AWS_HTTP } from '../lib/transport/aws-http.ts';
+import { awsClientConfig } from '../lib/transport/aws-http.ts';
 import { VERSION } from '../lib/version.ts';
 
 // Everything that loads the AWS SDK (the clients, and lib/cloud's modules that send its commands)
@@ -186,7 +186,7 @@ export async function buildRuntime(
     const ec2For = (region: string | null) => {
       let client = ec2.get(region ?? '');
       if (!client) {
-        client = new EC2Client({ ...AWS_HTTP, ...(region === null ? {} : { region }) });
+        client = new EC2Client(awsClientConfig(region));
         ec2.set(region ?? '', client);
       }
       return client;

@@ -5,7 +5,13 @@
  * allows nothing but writing its own logs (infra/stack.ts). The page then reads the fleet through
  * SPEC 7.1's routes, which go to the API function behind the authorizer.
  */
-import { errorResult, type HttpResult, httpEventSchema, stagePrefix } from '../lib/api/http.ts';
+import {
+  errorResult,
+  type HttpResult,
+  httpEventSchema,
+  noRouteResult,
+  stagePrefix,
+} from '../lib/api/http.ts';
 import { findPage } from '../lib/console/find-page.ts';
 import { BootstrapError } from '../lib/errors.ts';
 
@@ -19,21 +25,7 @@ export async function handler(event: unknown): Promise<HttpResult> {
   const path = request.rawPath.slice(stagePrefix(request).length) || '/';
   const method = request.requestContext.http.method.toUpperCase();
   const page = findPage(path);
-  if (page === undefined) {
-    return errorResult(
-      new BootstrapError('INVALID_REQUEST', `no route ${method} ${path}`, { reason: 'NO_ROUTE' }),
-      404,
-    );
-  }
-  if (method !== page.method) {
-    return errorResult(
-      new BootstrapError('INVALID_REQUEST', `${method} is not allowed on ${path}`, {
-        reason: 'METHOD_NOT_ALLOWED',
-        allowed: [page.method],
-      }),
-      405,
-      { allow: page.method },
-    );
-  }
+  if (page === undefined) return noRouteResult(method, path);
+  if (method !== page.method) return noRouteResult(method, path, [page.method]);
   return page.handle();
 }

@@ -39,6 +39,9 @@ import {
 } from './settings.ts';
 import { RunStateMachines } from './state-machines.ts';
 
+/** The environment variables that name a secret a function reads (granted by `make`). */
+const SECRET_ENV_KEYS = [ENV.sshKeySecretArn, ENV.knownHostsSecretArn, ENV.callbackSecretArn];
+
 /** Executions of the worker kept for the plan, canary, aggregate and poll steps beside a Map's children. */
 export const WORKER_STEP_HEADROOM = 10;
 /** Executions of the heartbeat function kept for its plan and report steps and the schedule. */
@@ -98,7 +101,7 @@ export class CloudiqStack extends Stack {
       [ENV.powertoolsServiceName]: SERVICE_NAME,
       [ENV.powertoolsMetricsNamespace]: METRICS_NAMESPACE,
     };
-    // The secrets each function reads, and only those (the grants below follow the same lists):
+    // The secrets each function reads, and only those (`make` grants what the environment names):
     // what reaches hosts reads the SSH key (and known_hosts), what calls back the callback secret.
     const hostSecrets: Record<string, string> = {
       [ENV.sshKeySecretArn]: sshKey.secretArn,
@@ -113,8 +116,8 @@ export class CloudiqStack extends Stack {
       memorySize: number,
       timeout: Duration,
       reservedConcurrency?: number,
-    ) =>
-      new BootstrapFunction(this, `${pascal(name)}Function`, {
+    ) => {
+      const fn = new BootstrapFunction(this, `${pascal(name)}Function`, {
         name,
         description,
         code: props.code(name),
@@ -125,6 +128,11 @@ export class CloudiqStack extends Stack {
         network: settings.network,
         reservedConcurrency,
       });
+      // Read access to exactly the secrets its environment names: one list, never two to keep alike.
+      const secretArns = SECRET_ENV_KEYS.flatMap((key) => environment[key] ?? []);
+      if (secretArns.length > 0) fn.role.addToPolicy(readSecretsStatement(secretArns));
+      return fn;
+    };
     // API Gateway gives up after 30 s; long operations answer 202 and go on in an execution.
     const api = make('api', 'cloudiq-bootstrap HTTP API (SPEC 7.1)', reachesHosts, 512, Duration.seconds(29));
     // One target's upgrade and health gate, or one poll: well within Lambda's 15 minutes.
@@ -197,13 +205,6 @@ export class CloudiqStack extends Stack {
     for (const fn of [api, worker, heartbeat, batchUpgrade]) {
       fn.role.addToPolicy(readInventoryStatement(inventory.bucket, inventory.key));
       fn.role.addToPolicy(listFleetStatement());
-    }
-    // The secrets their environment names (above): batch-upgrade and the console read none.
-    for (const fn of [api, worker, heartbeat]) {
-      const secretArns = [sshKey.secretArn];
-      if (settings.knownHostsSecretArn) secretArns.push(settings.knownHostsSecretArn);
-      if (fn !== api) secretArns.push(callbackSecret.secretArn);
-      fn.role.addToPolicy(readSecretsStatement(secretArns));
     }
     // The run records (failure count, `GET /fleet/operations/{id}`) and the delivery records.
     this.runTable = new RunTable(this, 'RunTable');

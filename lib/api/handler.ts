@@ -5,7 +5,14 @@
 import { BootstrapError } from '../errors.ts';
 import { present } from '../optional.ts';
 import type { ApiDeps, Route } from './context.ts';
-import { errorResult, type HttpEvent, type HttpResult, httpEventSchema, stagePrefix } from './http.ts';
+import {
+  errorResult,
+  type HttpEvent,
+  type HttpResult,
+  httpEventSchema,
+  noRouteResult,
+  stagePrefix,
+} from './http.ts';
 import { findRoute } from './router.ts';
 import { allRoutes } from './routes.ts';
 
@@ -84,23 +91,8 @@ async function route(deps: ApiDeps, routes: readonly Route[], event: HttpEvent):
   const method = event.requestContext.http.method.toUpperCase();
   try {
     const lookup = findRoute(routes, method, event.rawPath);
-    if (lookup.kind === 'not-found') {
-      // Not an operation's error: API Gateway itself answers 404 for a route it lacks.
-      return errorResult(
-        new BootstrapError('INVALID_REQUEST', `no route ${method} ${event.rawPath}`, { reason: 'NO_ROUTE' }),
-        404,
-      );
-    }
-    if (lookup.kind === 'method-not-allowed') {
-      return errorResult(
-        new BootstrapError('INVALID_REQUEST', `${method} is not allowed on ${event.rawPath}`, {
-          reason: 'METHOD_NOT_ALLOWED',
-          allowed: lookup.allowed,
-        }),
-        405,
-        { allow: lookup.allowed.join(', ') },
-      );
-    }
+    if (lookup.kind === 'not-found') return noRouteResult(method, event.rawPath);
+    if (lookup.kind === 'method-not-allowed') return noRouteResult(method, event.rawPath, lookup.allowed);
     const signal = AbortSignal.timeout(deps.requestTimeoutMs ?? 25_000);
     return await lookup.match.route.handle({ deps, event, params: lookup.match.params, signal });
   } catch (error) {

@@ -74,6 +74,28 @@ export function errorResult(
   return jsonResult(status ?? httpStatusFor(body.code), body, headers);
 }
 
+/**
+ * The answer to a request no route takes: 404 for a path no route has (as API Gateway itself
+ * answers a route it lacks), 405 with `Allow` for a method the path's routes do not take. The API
+ * (handler.ts) and the console's function (functions/console.ts) answer alike.
+ */
+export function noRouteResult(method: string, path: string, allowed: readonly string[] = []): HttpResult {
+  if (allowed.length === 0) {
+    return errorResult(
+      new BootstrapError('INVALID_REQUEST', `no route ${method} ${path}`, { reason: 'NO_ROUTE' }),
+      404,
+    );
+  }
+  return errorResult(
+    new BootstrapError('INVALID_REQUEST', `${method} is not allowed on ${path}`, {
+      reason: 'METHOD_NOT_ALLOWED',
+      allowed: [...allowed],
+    }),
+    405,
+    { allow: allowed.join(', ') },
+  );
+}
+
 /** A header's value, whatever case the client (or a local server) used. */
 export function headerOf(event: HttpEvent, name: string): string | undefined {
   const wanted = name.toLowerCase();

@@ -8,8 +8,7 @@
 
 import { expandInventory, hasDynamicSources, type SourceClients } from '../config/dynamic-inventory.ts';
 import type { Inventory } from '../config/inventory.ts';
-import { present } from '../optional.ts';
-import { AWS_HTTP } from '../transport/aws-http.ts';
+import { awsClientConfig } from '../transport/aws-http.ts';
 
 /** The inventory with its sources' instances added; the same inventory when it has no sources. */
 export async function listDynamicHosts(inventory: Inventory, profile?: string): Promise<Inventory> {
@@ -26,11 +25,7 @@ export async function listDynamicHosts(inventory: Inventory, profile?: string): 
     }
     return client;
   };
-  const config = (region: string | null) => ({
-    ...AWS_HTTP,
-    ...(region === null ? {} : { region }),
-    ...present({ profile }),
-  });
+  const config = (region: string | null) => awsClientConfig(region, profile);
   const clients: SourceClients = {
     ec2For: (region) => once(`ec2:${region}`, () => new ec2!.EC2Client(config(region))),
     ssmFor: (region) => once(`ssm:${region}`, () => new ssm!.SSMClient(config(region))),

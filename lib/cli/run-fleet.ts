@@ -11,7 +11,7 @@ import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
 import { runFleetOperation } from '../orchestrate/run.ts';
-import { AWS_HTTP } from '../transport/aws-http.ts';
+import { ssmClientConfig } from '../transport/aws-http.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import { formatFleet, paletteFor } from './fleet-output.ts';
@@ -62,12 +62,7 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
     : null;
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-    return new sdk.SSMClient({
-      ...AWS_HTTP,
-      retryMode: 'adaptive',
-      ...(region === null ? {} : { region }),
-      ...present({ profile: options.profile }),
-    });
+    return new sdk.SSMClient(ssmClientConfig(region, options.profile));
   });
   const shell = io.env['BOOTSTRAP_LOCAL_SHELL'];
   const fleet = createInventoryFleet(inventory, {

@@ -26,7 +26,7 @@ import { createMemoryDeliveryLedger, createMemoryRunStore } from '../fleet/run-s
 import { present } from '../optional.ts';
 import { createDeliver } from '../orchestrate/deliver.ts';
 import { createInventoryFleet } from '../orchestrate/inventory-fleet.ts';
-import { AWS_HTTP } from '../transport/aws-http.ts';
+import { ssmClientConfig } from '../transport/aws-http.ts';
 import type { CliOptions } from './args.ts';
 import { listDynamicHosts } from './dynamic-hosts.ts';
 import type { CliIo } from './io.ts';
@@ -67,7 +67,7 @@ async function inventoryFleet(file: string, env: NodeJS.ProcessEnv): Promise<Fle
     : undefined;
   const clients = regionalClients((region) => {
     if (!sdk) throw new BootstrapError('INTERNAL', 'SSM client unavailable');
-    return new sdk.SSMClient({ ...AWS_HTTP, retryMode: 'adaptive', ...(region === null ? {} : { region }) });
+    return new sdk.SSMClient(ssmClientConfig(region));
   });
   const shell = env['BOOTSTRAP_LOCAL_SHELL'];
   // A server answers request after request: each host's connection stays open between them.

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG_PATH, DEFAULT_STATE_DIR } from '../config/bootstrap-conf
 import { BootstrapError } from '../errors.ts';
 import type { HostTarget } from '../operations/types.ts';
 import { present } from '../optional.ts';
-import { AWS_HTTP } from '../transport/aws-http.ts';
+import { ssmClientConfig } from '../transport/aws-http.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import type { SshEndpoint } from '../transport/ssh/index.ts';
 import { parseSshAddress } from '../transport/ssh/ssh-address.ts';
@@ -90,12 +90,7 @@ export async function resolveSingleTarget(options: CliOptions, env: NodeJS.Proce
   if (options.ssm !== undefined) {
     const { SSMClient } = await import('../transport/ssm/sdk-commands.ts');
     const { createSsmTransport } = await import('../transport/ssm/index.ts');
-    const client = new SSMClient({
-      ...AWS_HTTP,
-      retryMode: 'adaptive',
-      ...present({ region: options.region }),
-      ...present({ profile: options.profile }),
-    });
+    const client = new SSMClient(ssmClientConfig(options.region, options.profile));
     const transport = createSsmTransport({
       client,
       instanceId: options.ssm,

@@ -10,7 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { AWS_HTTP } from '../transport/aws-http.ts';
+import { awsClientConfig, ssmClientConfig } from '../transport/aws-http.ts';
 import { regionalClients } from './regional-clients.ts';
 
 export interface Clients {
@@ -31,27 +31,25 @@ export function createClients(): Clients {
   };
   return {
     get s3() {
-      return once('s3', () => new S3Client({ ...AWS_HTTP }));
+      return once('s3', () => new S3Client(awsClientConfig()));
     },
     get ssm() {
-      // Adaptive retries: SendCommand and GetCommandInvocation throttle under a fleet's load.
-      return once('ssm', () => new SSMClient({ ...AWS_HTTP, retryMode: 'adaptive' }));
+      return once('ssm', () => new SSMClient(ssmClientConfig()));
     },
     get secrets() {
-      return once('secrets', () => new SecretsManagerClient({ ...AWS_HTTP }));
+      return once('secrets', () => new SecretsManagerClient(awsClientConfig()));
     },
     get sfn() {
-      return once('sfn', () => new SFNClient({ ...AWS_HTTP }));
+      return once('sfn', () => new SFNClient(awsClientConfig()));
     },
     get dynamodb() {
-      return once('dynamodb', () => new DynamoDBClient({ ...AWS_HTTP }));
+      return once('dynamodb', () => new DynamoDBClient(awsClientConfig()));
     },
   };
 }
 
 /** The SSM client of a host's region: `clients.ssm` for the default one, one more per other region, kept. */
 export function ssmClientsFor(clients: Pick<Clients, 'ssm'>): (region: string | null) => SSMClient {
-  return regionalClients((region) =>
-    region === null ? clients.ssm : new SSMClient({ ...AWS_HTTP, retryMode: 'adaptive', region }),
-  ).clientFor;
+  return regionalClients((region) => (region === null ? clients.ssm : new SSMClient(ssmClientConfig(region))))
+    .clientFor;
 }

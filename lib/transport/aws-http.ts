@@ -8,3 +8,23 @@
 export const AWS_HTTP = {
   requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000, throwOnRequestTimeout: true },
 } as const;
+
+/**
+ * An AWS SDK client's settings: AWS_HTTP, and the region and profile where they are given (where
+ * not, the SDK's standard chain decides, SPEC 3.2). Every client is made with these.
+ */
+export function awsClientConfig(region?: string | null, profile?: string) {
+  return {
+    ...AWS_HTTP,
+    ...(region === null || region === undefined ? {} : { region }),
+    ...(profile === undefined ? {} : { profile }),
+  };
+}
+
+/**
+ * An SSM client's settings for Run Command: awsClientConfig with adaptive retries, since
+ * SendCommand and GetCommandInvocation throttle under a fleet's load.
+ */
+export function ssmClientConfig(region?: string | null, profile?: string) {
+  return { ...awsClientConfig(region, profile), retryMode: 'adaptive' as const };
+}

@@ -178,7 +178,6 @@ async function fetchOutput(
   }
 }
 
-/** Where the client's calls go, for a message: the configured endpoint, else the regional one. */
 /** An endpoint URL as it may be named in a message: never with a user or password in it. */
 function withoutCredentials(url: string): string {
   try {
@@ -192,6 +191,7 @@ function withoutCredentials(url: string): string {
   }
 }
 
+/** Where the client's calls go, for a message: the configured endpoint, else the regional one. */
 async function endpointOf(client: SSMClient): Promise<string> {
   try {
     const configured = await client.config.endpoint?.();

@@ -55,7 +55,6 @@ export { INLINE_LIMIT, PAGE_BYTES, STDERR_TAIL };
 /** The size a `commands` parameter stays within (SPEC 3.2 v2), unless the values it carries are larger. */
 export const COMMANDS_LIMIT = 16 * 1024;
 
-const MAGIC = FRAME_MAGIC;
 const DELIMITER = 'CLOUDIQ_PROGRAM';
 
 /** The `commands` for `program`, and whether they rely on the host's cached code (see the file's head). */
@@ -91,7 +90,7 @@ function wrapEncoded(data: Buffer, gzipped: boolean): string {
     : `base64 -d >"$t/p" <<'${DELIMITER}'`;
   return [
     `# cloudiq-bootstrap: the program is carried in base64${gzipped ? ', gzipped' : ''} (see lib/transport/ssm/frame.ts)`,
-    `for x in ${tools}; do command -v "$x" >/dev/null 2>&1 || { printf '${MAGIC} missing %s\\n' "$x"; exit 125; }; done`,
+    `for x in ${tools}; do command -v "$x" >/dev/null 2>&1 || { printf '${FRAME_MAGIC} missing %s\\n' "$x"; exit 125; }; done`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a JS template
     't=$(mktemp -d "${TMPDIR:-/tmp}/cloudiq-ssm.XXXXXX") || { echo "cloudiq-ssm: mktemp failed" >&2; exit 125; }',
     `${decode} || { echo "cloudiq-ssm: decoding the program failed" >&2; rm -rf "$t"; exit 125; }`,
@@ -196,7 +195,7 @@ export function renderPageProgram(frame: Extract<Frame, { kind: 'paged' }>, inde
   return [
     `f=${shq(frame.path)}`,
     '[ -f "$f" ] || { echo "cloudiq-ssm: stored output is gone" >&2; exit 66; }',
-    `printf '${MAGIC} page %s\\n' ${index}`,
+    `printf '${FRAME_MAGIC} page %s\\n' ${index}`,
     `dd if="$f" bs=${PAGE_BYTES} skip=${index} count=1 2>/dev/null | base64 || exit 74`,
     last ? `rm -rf ${shq(dir)}` : '',
     '',
@@ -205,7 +204,7 @@ export function renderPageProgram(frame: Extract<Frame, { kind: 'paged' }>, inde
 
 /** Decodes one follow-up command's answer, or `undefined` when it is not the page asked for. */
 export function parsePage(output: string, index: number): Buffer | undefined {
-  const header = `${MAGIC} page ${index}\n`;
+  const header = `${FRAME_MAGIC} page ${index}\n`;
   if (!output.startsWith(header)) return undefined;
   return Buffer.from(output.slice(header.length), 'base64');
 }
