@@ -1,6 +1,7 @@
 import { configError } from '../errors.ts';
 import { parseIni } from './ini-file.ts';
 import { KEY_PATTERN, MODE_PATTERN, NAME_PATTERN } from './names.ts';
+import { unknownKeyMessage } from './near-names.ts';
 import { nameRecord } from './records.ts';
 
 /** Default path of the static configuration on a host (SPEC 2.1). */
@@ -77,7 +78,8 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
     }
   }
   for (const key of Object.keys(server)) {
-    if (!SERVER_KEYS.includes(key)) throw configError(file, 'server', key, 'unknown key');
+    if (!SERVER_KEYS.includes(key))
+      throw configError(file, 'server', key, unknownKeyMessage(key, SERVER_KEYS));
   }
 
   const modes = list(server['modes']);
@@ -123,7 +125,7 @@ export function parseBootstrapConfig(text: string, file: string): BootstrapConfi
     if (!NAME_PATTERN.test(name))
       throw configError(file, section, null, `invalid role name ${JSON.stringify(name)}`);
     for (const key of Object.keys(entries)) {
-      if (!ROLE_KEYS.includes(key)) throw configError(file, section, key, 'unknown key');
+      if (!ROLE_KEYS.includes(key)) throw configError(file, section, key, unknownKeyMessage(key, ROLE_KEYS));
     }
     const members = list(entries['products']);
     if (members.length === 0)
@@ -147,7 +149,8 @@ function parseProduct(
   entries: Record<string, string>,
 ): ProductConfig {
   for (const key of Object.keys(entries)) {
-    if (!PRODUCT_KEYS.includes(key)) throw configError(file, section, key, 'unknown key');
+    if (!PRODUCT_KEYS.includes(key))
+      throw configError(file, section, key, unknownKeyMessage(key, PRODUCT_KEYS));
   }
   const keys = list(entries['keys']);
   for (const key of keys) {

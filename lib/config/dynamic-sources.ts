@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { configError } from '../errors.ts';
 import type { IniDocument } from './ini-file.ts';
+import { unknownKeyMessage } from './near-names.ts';
 
 const TAG_KEY = /^[^=,\s][^=,]*$/;
 const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -95,7 +96,12 @@ export function parseSources(
     if (!result.success) {
       const issue = result.error.issues[0]!;
       if (issue.code === 'unrecognized_keys')
-        throw configError(file, section, issue.keys[0] ?? null, 'unknown key');
+        throw configError(
+          file,
+          section,
+          issue.keys[0] ?? null,
+          unknownKeyMessage(issue.keys[0] ?? '', Object.keys(sourceSchema.shape)),
+        );
       const key = String(issue.path[0] ?? '');
       throw configError(
         file,

@@ -11,7 +11,8 @@
  * is a target (hostConfigError). What is not one host's stays the file's: the INI's syntax, a
  * section or key given twice, `[defaults]`, `[source:…]`, unknown sections, and what decides
  * what a selector picks — a host's name and its `groups` (a host whose groups are unknown could
- * be missed by `group:NAME` without a word).
+ * be missed by `group:NAME` without a word), and so too an unknown key that may have been meant
+ * as `groups` (`group = edge`).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -21,6 +22,7 @@ import { homeFor } from '../transport/ssh/home.ts';
 import { type DynamicSource, parseSources } from './dynamic-sources.ts';
 import { type IniDocument, parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
+import { editDistance, unknownKeyMessage } from './near-names.ts';
 import { nameRecord, ownValue } from './records.ts';
 
 /** Host names: like product names, upper case and (v2) dots allowed (`web-1.eu`). */
@@ -222,6 +224,17 @@ function staticHost(
   file: string,
   section: string,
 ): InventoryHost {
+  // A key no host has that may have been meant as `groups` (`group`, `grups`, a source's
+  // `groups_from`) would leave the host out of `group:NAME` without a word: the file's error.
+  for (const key of Object.keys(entries)) {
+    if (Object.hasOwn(hostKeysSchema.shape, key) || !meantAsGroups(key)) continue;
+    throw configError(
+      file,
+      section,
+      key,
+      `unknown key (did you mean groups?): a host's groups decide what a selector picks`,
+    );
+  }
   const groups = ownValue(entries, 'groups');
   if (groups !== undefined) {
     const read = hostKeysSchema.shape.groups.safeParse(groups);
@@ -246,6 +259,12 @@ function staticHost(
       throw error;
     return { ...readableHost(name, defaults, entries, file), problem: error.toJSON() };
   }
+}
+
+/** An unknown key that reads as a try at `groups`: it says `group`, or is two edits from `groups`. */
+function meantAsGroups(key: string): boolean {
+  const lower = key.toLowerCase();
+  return lower.includes('group') || lower.includes('grp') || editDistance(lower, 'groups') <= 2;
 }
 
 /** What can be read of a host whose section is malformed: each key that is valid on its own. */
@@ -312,7 +331,12 @@ function validate(
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   if (issue.code === 'unrecognized_keys')
-    throw configError(file, section, issue.keys[0] ?? null, 'unknown key');
+    throw configError(
+      file,
+      section,
+      issue.keys[0] ?? null,
+      unknownKeyMessage(issue.keys[0] ?? '', Object.keys(hostKeysSchema.shape)),
+    );
   const key = String(issue.path[0] ?? '');
   // A bad value inherited from [defaults] is reported there.
   const where = own.has(key) ? section : 'defaults';

@@ -87,4 +87,20 @@ describe('bootstrap.ini', () => {
       assert.match(error.message, /^\/etc\/b\.ini: /);
     });
   }
+
+  it('names the key probably meant for an unknown one, and guesses nothing when none is near', () => {
+    assert.equal(
+      configErrorOf(`${SERVER}mode = a\n`).message,
+      '/etc/b.ini: [server] mode: unknown key (did you mean modes?)',
+    );
+    assert.match(
+      configErrorOf(`${SERVER}[role:r]\nproduct = p\n`).message,
+      /\[role:r\] product: unknown key \(did you mean products\?\)$/,
+    );
+    assert.match(
+      configErrorOf(`${SERVER}[product:p]\nchecks = process:x\n`).message,
+      /\(did you mean check\?\)$/,
+    );
+    assert.match(configErrorOf(`${SERVER}colour = blue\n`).message, /colour: unknown key$/);
+  });
 });

@@ -158,6 +158,53 @@ describe('inventory parsing', () => {
     configError('[source:aws]\nkind = gcp\n[host:a]\n', 'source:aws', 'kind');
   });
 
+  it('refuses the file for a host key that may have been meant as groups, and names it', () => {
+    // Kept with the host, `group = edge` would leave it out of group:edge without a word.
+    for (const key of [
+      'group',
+      'Groups',
+      'grups',
+      'gruops',
+      'groupes',
+      'groups_from',
+      'host_groups',
+      'grp',
+    ]) {
+      const error = configError(`[host:a]\n${key} = edge\n[host:b]\ngroups = edge\n`, 'host:a', key);
+      assert.match(error.message, /unknown key \(did you mean groups\?\)/, key);
+    }
+    // Beside a valid groups too: the host's groups are still in doubt.
+    configError('[host:a]\ngroups = edge\ngroup = eu\n', 'host:a', 'group');
+  });
+
+  it('names the key probably meant for an unknown one, here and in [defaults] and [source:…]', () => {
+    assert.equal(
+      hostError('[host:a]\nadress = 10.0.0.1\n', 'a', 'adress').message,
+      `${FILE}: [host:a] adress: unknown key (did you mean address?)`,
+    );
+    assert.match(
+      hostError('[host:a]\nknownhosts = /k\n', 'a', 'knownhosts').message,
+      /did you mean known_hosts\?/,
+    );
+    assert.match(
+      hostError('[host:a]\ninstanceid = i-0123456789abcdef0\n', 'a', 'instanceid').message,
+      /did you mean instance_id\?/,
+    );
+    // Nothing near: no guess.
+    assert.equal(
+      hostError('[host:a]\ncolour = blue\n', 'a', 'colour').message,
+      `${FILE}: [host:a] colour: unknown key`,
+    );
+    assert.match(
+      configError('[defaults]\nuesr = ops\n[host:a]\n', 'defaults', 'uesr').message,
+      /did you mean user\?/,
+    );
+    assert.match(
+      configError('[source:aws]\nkind = ec2\nfilter = tag:A=b\n[host:a]\n', 'source:aws', 'filter').message,
+      /did you mean filters\?/,
+    );
+  });
+
   it("keeps what one host's section gets wrong with that host, worded as before", () => {
     assert.equal(
       hostError('[host:a]\nport = 70000\n', 'a', 'port').message,
