@@ -28,7 +28,7 @@ import type { Clients } from '../lib/cloud/sdk-clients.ts';
 import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-inventory.ts';
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
-import type { Deliver } from '../lib/fleet/aggregate.ts';
+import type { Deliver, FleetResult } from '../lib/fleet/aggregate.ts';
 import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
 import {
@@ -37,6 +37,7 @@ import {
   type DeliveryLedger,
   type RunStore,
 } from '../lib/fleet/run-store.ts';
+import { type ChangeCallback, changeResultKey } from '../lib/fleet/steps/change.ts';
 import type { StepDeps } from '../lib/fleet/steps/deps.ts';
 import type { HostTarget } from '../lib/operations/types.ts';
 import { present } from '../lib/optional.ts';
@@ -488,4 +489,26 @@ export async function startRun(
   const { kind: _kind, waitLockSeconds: _wait, ...run } = job;
   const machine = requireSetting(rt.env, 'operationStateMachineArn');
   return startExecution(rt, machine, job.operationId, { ...run, startedAt });
+}
+
+/**
+ * Hands a quick change's callback (`PUT …/mode`, `PATCH …/config`, SPEC 5) to Step Functions and
+ * resolves once it is handed on: the result written to the runs bucket, then the ChangeCallback
+ * execution named by the operation id started, whose worker step POSTs it once
+ * (lib/fleet/steps/change.ts says why this way). Nothing of it runs after the API has answered.
+ */
+export async function startChangeCallback(rt: Runtime, url: string, result: FleetResult): Promise<void> {
+  const [target, ...others] = result.targets;
+  if (target === undefined || others.length > 0) {
+    throw new BootstrapError('INTERNAL', `${result.operationId}: a quick change has one target`);
+  }
+  const machine = requireSetting(rt.env, 'changeCallbackStateMachineArn');
+  const bucket = requireSetting(rt.env, 'runsBucket');
+  const { createS3BlobStore } = await import('../lib/cloud/s3-blobs.ts');
+  await createS3BlobStore(rt.clients.s3, bucket).put(
+    changeResultKey(result.operationId),
+    JSON.stringify(result),
+  );
+  const input: ChangeCallback = { operationId: result.operationId, server: target.server, callbackUrl: url };
+  await startExecution(rt, machine, result.operationId, input);
 }

@@ -131,6 +131,19 @@ export function startExecutionStatement(stateMachineArns: string[]): iam.PolicyS
 }
 
 /**
+ * The API function's access to the runs bucket: it writes a quick change's result where the
+ * ChangeCallback execution's step reads it (`runs/<operationId>/change.json`,
+ * lib/fleet/steps/change.ts), and nothing else there: it reads none of the runs' objects.
+ */
+export function writeChangeResultsStatement(bucketArn: string, prefix: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'WriteChangeResults',
+    actions: ['s3:PutObject'],
+    resources: [`${bucketArn}/${prefix}*/change.json`],
+  });
+}
+
+/**
  * The steps' access to the runs bucket: they read and write item lists, per-target reports,
  * the Map Runs' result files and the aggregated result. Listing `runs/` is what makes S3 answer
  * a missing object with NoSuchKey (a step asking whether a report is kept) rather than AccessDenied.

@@ -1,8 +1,8 @@
 /**
  * The cloudiq-bootstrap stack (SPEC 7.5): the HTTP API to `api`, its fleet console's open page to
  * `console` (which may reach nothing); `batch-upgrade` for the AWS console; the state machines that carry every run that outlasts a request (fleet runs, one server's long
- * operation, the heartbeat of each period), their steps in `worker` and `heartbeat`, each with a
- * reserved concurrency the Maps stay below; the schedule; the runs bucket; the SSH key and
+ * operation, the heartbeat of each period, a quick change's callback), their steps in `worker`
+ * and `heartbeat`, each with a reserved concurrency the Maps stay below; the schedule; the runs bucket; the SSH key and
  * callback secret; the inventory's source; logs with retention; alarms. No function invokes
  * another or itself: Step Functions carries the work on.
  */
@@ -30,6 +30,7 @@ import {
   runsBucketStatements,
   ssmRunStatements,
   startExecutionStatement,
+  writeChangeResultsStatement,
 } from './iam.ts';
 import { RunTable } from './run-table.ts';
 import {
@@ -42,7 +43,10 @@ import { RunStateMachines } from './state-machines.ts';
 /** The environment variables that name a secret a function reads (granted by `make`). */
 const SECRET_ENV_KEYS = [ENV.sshKeySecretArn, ENV.knownHostsSecretArn, ENV.callbackSecretArn];
 
-/** Executions of the worker kept for the plan, canary, aggregate and poll steps beside a Map's children. */
+/**
+ * Executions of the worker kept for the plan, canary, aggregate, poll and deliver steps (a quick
+ * change's callback among them) beside a Map's children; a step throttled past it is retried.
+ */
 export const WORKER_STEP_HEADROOM = 10;
 /** Executions of the heartbeat function kept for its plan and report steps and the schedule. */
 export const HEARTBEAT_STEP_HEADROOM = 2;
@@ -188,7 +192,7 @@ export class CloudiqStack extends Stack {
       // The plan, the shards and the report one after the other, each within the function's timeout.
       heartbeatTimeout: Duration.seconds(3 * heartbeatTimeout.toSeconds()),
     });
-    const { fleet, operation } = this.machines;
+    const { fleet, operation, changeCallback } = this.machines;
 
     // api (one server's operations), worker (fleet-run targets) and heartbeat (shards) reach hosts
     // over SSM, or SSH with the key; batch-upgrade only validates, records and starts a run.
@@ -213,8 +217,22 @@ export class CloudiqStack extends Stack {
     for (const starter of [api, batchUpgrade]) {
       starter.function.addEnvironment(ENV.fleetStateMachineArn, fleet.stateMachineArn);
       starter.function.addEnvironment(ENV.operationStateMachineArn, operation.stateMachineArn);
-      starter.role.addToPolicy(startExecutionStatement([fleet.stateMachineArn, operation.stateMachineArn]));
     }
+    batchUpgrade.role.addToPolicy(
+      startExecutionStatement([fleet.stateMachineArn, operation.stateMachineArn]),
+    );
+    // api also hands a quick change's callback on (lib/fleet/steps/change.ts): its result written
+    // to the runs bucket (that key alone), then a ChangeCallback execution named by its id.
+    api.function.addEnvironment(ENV.changeCallbackStateMachineArn, changeCallback.stateMachineArn);
+    api.function.addEnvironment(ENV.runsBucket, runsBucket.bucketName);
+    api.role.addToPolicy(
+      startExecutionStatement([
+        fleet.stateMachineArn,
+        operation.stateMachineArn,
+        changeCallback.stateMachineArn,
+      ]),
+    );
+    api.role.addToPolicy(writeChangeResultsStatement(runsBucket.bucketArn, RUNS_PREFIX));
     heartbeat.function.addEnvironment(ENV.heartbeatStateMachineArn, this.machines.heartbeatArn);
     heartbeat.role.addToPolicy(startExecutionStatement([this.machines.heartbeatArn]));
     // The steps keep their item lists, reports and results in the runs bucket.
@@ -256,7 +274,8 @@ export class CloudiqStack extends Stack {
     // An execution that failed, timed out or was aborted is three metrics in AWS/States: one alarm
     // each, so that a fleet run at its 7 days or a heartbeat at its time limit is seen as a failure
     // is. A step failed for good (its retries spent: the fleet run's Aggregate, the operation's
-    // Deliver, a heartbeat's report) fails its execution: no callback, and ExecutionsFailed fires.
+    // Deliver, a heartbeat's report, a change's DeliverChange) fails its execution: no callback,
+    // and ExecutionsFailed fires.
     const outcomes = [
       ['Failed', 'failed', (m: sfn.StateMachine, p: cloudwatch.MetricOptions) => m.metricFailed(p)],
       ['TimedOut', 'timed out', (m: sfn.StateMachine, p: cloudwatch.MetricOptions) => m.metricTimedOut(p)],
@@ -266,6 +285,7 @@ export class CloudiqStack extends Stack {
       ['FleetRun', fleet],
       ['Operation', operation],
       ['Heartbeat', this.machines.heartbeat],
+      ['ChangeCallback', changeCallback],
     ] as const) {
       for (const [outcome, what, metric] of outcomes) {
         alarms.push(
@@ -294,6 +314,7 @@ export class CloudiqStack extends Stack {
     new CfnOutput(this, 'FleetStateMachineArn', { value: fleet.stateMachineArn });
     new CfnOutput(this, 'OperationStateMachineArn', { value: operation.stateMachineArn });
     new CfnOutput(this, 'HeartbeatStateMachineArn', { value: this.machines.heartbeat.stateMachineArn });
+    new CfnOutput(this, 'ChangeCallbackStateMachineArn', { value: changeCallback.stateMachineArn });
   }
 
   /**

@@ -9,6 +9,8 @@
  *               → Poll … until the journal ends or a day has passed → Deliver
  *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side, a failed shard
  *               run again until its deadline) → Report
+ *   change callback: Deliver (a quick change's result, which the API function kept in the runs
+ *               bucket, POSTed once; lib/fleet/steps/change.ts)
  *
  * The steps are lib/fleet/steps over the worker and heartbeat functions. Lambda's throttling
  * (the reserved concurrency reached) and transient errors are retried with backoff in the
@@ -50,6 +52,13 @@ export const POLL_SECONDS = FIRST_WAIT_SECONDS;
  */
 export const OPERATION_TIMEOUT = Duration.days(2);
 
+/**
+ * The change-callback state machine's time limit: its one step, a delivery of SPEC 5's 5 attempts
+ * (a few minutes at most) with the step's own retries (`LAST_STEP_ATTEMPTS`, about 3 minutes),
+ * and the delivery ledger's wait for a sender that died mid-delivery (its 15-minute lease).
+ */
+export const CHANGE_CALLBACK_TIMEOUT = Duration.hours(1);
+
 export interface RunStateMachinesProps {
   worker: lambda.IFunction;
   heartbeat: lambda.IFunction;
@@ -62,11 +71,13 @@ export interface RunStateMachinesProps {
   heartbeatTimeout?: Duration;
 }
 
-/** The three state machines of the stack. */
+/** The four state machines of the stack. */
 export class RunStateMachines extends Construct {
   readonly fleet: sfn.StateMachine;
   readonly operation: sfn.StateMachine;
   readonly heartbeat: sfn.StateMachine;
+  /** A quick change's callback (`PUT …/mode`, `PATCH …/config`), started by the API function. */
+  readonly changeCallback: sfn.StateMachine;
   /**
    * The heartbeat machine's ARN built from its fixed name, not a reference to it: the heartbeat
    * function both starts it and runs its steps, and a reference each way would be a cycle.
@@ -118,6 +129,12 @@ export class RunStateMachines extends Construct {
       this.heartbeatDefinition(props.heartbeat, bucket),
       props.heartbeatTimeout ?? Duration.minutes(15),
       heartbeatName,
+    );
+    this.changeCallback = machine(
+      'ChangeCallback',
+      "cloudiq-bootstrap: a quick change's callback (SPEC 5), named by its operation id",
+      this.changeCallbackDefinition(props.worker),
+      CHANGE_CALLBACK_TIMEOUT,
     );
   }
 
@@ -269,6 +286,20 @@ export class RunStateMachines extends Construct {
     return wait.next(poll).next(ended);
   }
 
+  private changeCallbackDefinition(worker: lambda.IFunction): sfn.IChainable {
+    // The one step reads the result the API function kept and calls back through the delivery
+    // ledger (keyed by the change's id and server): run again, it POSTs at most once. Failed for
+    // good, the execution fails (the ChangeCallback alarm).
+    const deliver = this.step(
+      'DeliverChange',
+      worker,
+      sfn.TaskInput.fromObject({ step: 'change-deliver', run: sfn.JsonPath.entirePayload }),
+      '$.delivered',
+      LAST_STEP_ATTEMPTS,
+    );
+    return deliver.next(new sfn.Succeed(this, 'ChangeDelivered'));
+  }
+
   private heartbeatDefinition(heartbeat: lambda.IFunction, bucket: s3.IBucket): sfn.IChainable {
     const run = (step: string) => sfn.TaskInput.fromObject({ step, run: sfn.JsonPath.entirePayload });
     // The plan writes the same shards again for the period (their start from the period's number);
@@ -312,8 +343,9 @@ export const SHARD_FAILURE_ATTEMPTS = 2;
 export const SHARD_RETRY_SECONDS = 2;
 
 /**
- * Retries of the steps after which nothing else calls back (Aggregate, Deliver): up to about three
- * minutes of tries with the backoff below (1 s doubling, at most a minute), not a few seconds.
+ * Retries of the steps after which nothing else calls back (Aggregate, Deliver, DeliverChange): up
+ * to about three minutes of tries with the backoff below (1 s doubling, at most a minute), not a
+ * few seconds.
  */
 export const LAST_STEP_ATTEMPTS = 8;
 

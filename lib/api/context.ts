@@ -30,7 +30,8 @@ export interface ApiDeps {
   /**
    * Sends a quick change's aggregated result (`PUT …/mode`, `PATCH …/config`) to the host's
    * `[server] callback_url`, as the CLI does for the same change (SPEC 5). It resolves once the
-   * delivery is handed on (`serve` sends it in the background); absent: no callback.
+   * delivery is handed on (`serve` sends it in the background; the Lambda API starts a
+   * ChangeCallback execution that sends it, lib/fleet/steps/change.ts); absent: no callback.
    */
   callBack?: (url: string, result: FleetResult) => Promise<void>;
   /** Fleet runs, for `GET /fleet/operations/{id}`; none: that route says they are not kept. */

@@ -27,6 +27,8 @@ export const ENV = {
   operationStateMachineArn: 'OPERATION_STATE_MACHINE_ARN',
   /** ARN of the heartbeat state machine, started by the schedule through the heartbeat function. */
   heartbeatStateMachineArn: 'HEARTBEAT_STATE_MACHINE_ARN',
+  /** ARN of the state machine that POSTs a quick change's callback (`PUT …/mode`…), started by api. */
+  changeCallbackStateMachineArn: 'CHANGE_CALLBACK_STATE_MACHINE_ARN',
   /** Bucket of the runs' item lists, reports and results (`runs/<operationId>/…`). */
   runsBucket: 'RUNS_BUCKET',
   /** DynamoDB table of run records and delivery records. */
@@ -119,6 +121,7 @@ const KINDS = {
   fleetStateMachineArn: 'text',
   operationStateMachineArn: 'text',
   heartbeatStateMachineArn: 'text',
+  changeCallbackStateMachineArn: 'text',
   runsBucket: 'text',
   runTableName: 'text',
   mapConcurrencyCap: 'count',

@@ -34,6 +34,8 @@ export interface Definitions {
   fleet: object;
   operation: object;
   heartbeat: object;
+  /** A quick change's callback (lib/fleet/steps/change.ts). */
+  change: object;
   /**
    * The runs bucket's name: the definitions name it by its logical id (`RunsBucket…`, upper case,
    * which S3 would refuse), so the simulation's S3 (`simulatedS3`) maps that name to this one.
@@ -43,7 +45,7 @@ export interface Definitions {
   bucketId: string;
 }
 
-/** The synthesized stack's three definitions, each validated with asl-validator. */
+/** The synthesized stack's four definitions, each validated with asl-validator. */
 export function synthesizedDefinitions(context: Record<string, unknown> = {}): Definitions {
   const out = assemblyDir();
   try {
@@ -53,10 +55,16 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
       fleet: resolveDefinition(template, s.id(s.stack.machines.fleet)),
       operation: resolveDefinition(template, s.id(s.stack.machines.operation)),
       heartbeat: resolveDefinition(template, s.id(s.stack.machines.heartbeat)),
+      change: resolveDefinition(template, s.id(s.stack.machines.changeCallback)),
       bucket: s.id(s.stack.node.findChild('RunsBucket')).toLowerCase(),
       bucketId: s.id(s.stack.node.findChild('RunsBucket')),
     };
-    for (const definition of [definitions.fleet, definitions.operation, definitions.heartbeat]) {
+    for (const definition of [
+      definitions.fleet,
+      definitions.operation,
+      definitions.heartbeat,
+      definitions.change,
+    ]) {
       validateDefinition(definition);
     }
     return definitions;

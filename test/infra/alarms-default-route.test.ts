@@ -44,7 +44,8 @@ describe('alarms and the default route', () => {
   after(() => out.remove());
 
   it('each state machine alarms when an execution failed, timed out or was aborted', () => {
-    for (const machine of [s.stack.machines.fleet, s.stack.machines.operation, s.stack.machines.heartbeat]) {
+    const { fleet, operation, heartbeat, changeCallback } = s.stack.machines;
+    for (const machine of [fleet, operation, heartbeat, changeCallback]) {
       for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
         s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
           Namespace: 'AWS/States',

@@ -80,7 +80,7 @@ describe('the CDK app', () => {
     ) as Template;
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
     const machines = of('AWS::StepFunctions::StateMachine');
-    assert.equal(machines.length, 3);
+    assert.equal(machines.length, 4);
     for (const [id, machine] of machines) {
       const definition = resolveDefinition(template, id);
       validateDefinition(definition);

@@ -194,7 +194,7 @@ describe('IAM: each function has its own least-privilege role', () => {
     }
   });
 
-  it('api: logs, SSM on the document and tagged instances, inventory, SSH key, the run table, start runs', () => {
+  it('api: logs, SSM on the document and tagged instances, inventory, SSH key, the run table, start runs, keep a change’s result', () => {
     const { api } = s.stack.functions;
     assert.deepEqual(
       roleStatements(s, api.role),
@@ -204,7 +204,19 @@ describe('IAM: each function has its own least-privilege role', () => {
           Sid: 'StartRuns',
           Effect: 'Allow',
           Action: 'states:StartExecution',
-          Resource: [`{${s.id(s.stack.machines.fleet)}}`, `{${s.id(s.stack.machines.operation)}}`],
+          Resource: [
+            `{${s.id(s.stack.machines.fleet)}}`,
+            `{${s.id(s.stack.machines.operation)}}`,
+            `{${s.id(s.stack.machines.changeCallback)}}`,
+          ],
+        },
+        // A quick change's result, for its ChangeCallback execution (lib/fleet/steps/change.ts):
+        // written, never read, and nothing else in the runs bucket.
+        {
+          Sid: 'WriteChangeResults',
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          Resource: `{${runsBucketId(s)}.Arn}/runs/*/change.json`,
         },
       ]),
     );
@@ -300,7 +312,12 @@ describe('IAM: each function has its own least-privilege role', () => {
   it('no function invokes any function, itself included: only the state machines invoke the step functions', () => {
     const { worker, heartbeat } = s.stack.functions;
     const machines = s.stack.machines;
-    const machineRoles = [machines.fleet, machines.operation, machines.heartbeat].map((m) => s.id(m.role));
+    const machineRoles = [
+      machines.fleet,
+      machines.operation,
+      machines.heartbeat,
+      machines.changeCallback,
+    ].map((m) => s.id(m.role));
     const byRole = (action: string) =>
       Object.values(s.stack.functions)
         .map((fn) => s.id(fn.role))
@@ -333,6 +350,7 @@ describe('IAM: each function has its own least-privilege role', () => {
     assert.deepEqual(invokes(machines.fleet), arns(worker));
     assert.deepEqual(invokes(machines.operation), arns(worker));
     assert.deepEqual(invokes(machines.heartbeat), arns(heartbeat));
+    assert.deepEqual(invokes(machines.changeCallback), arns(worker));
     // api, batch-upgrade and the heartbeat function start executions; the Maps their own children.
     assert.deepEqual(
       byRole('states:StartExecution'),

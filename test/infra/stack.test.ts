@@ -47,8 +47,8 @@ describe('the stack with its defaults', () => {
       assert.equal(props?.['VpcConfig'], undefined, name);
       assert.equal(s.json.Resources[s.id(fn.logGroup)]?.Properties?.['RetentionInDays'], 30, name);
     }
-    // Five functions, the three state machines and the API's access logs: every log group has a retention.
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 9);
+    // Five functions, the four state machines and the API's access logs: every log group has a retention.
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 10);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
@@ -90,7 +90,16 @@ describe('the stack with its defaults', () => {
     };
     const runs = { RUNS_BUCKET: `{${s.id(s.stack.node.findChild('RunsBucket'))}}` };
     const table = { RUN_TABLE_NAME: `{${s.id(s.stack.runTable.table)}}` };
-    assert.deepEqual(env('api'), { ...common, ...sshKey, ...starter, ...table });
+    // It also hands a quick change's callback on: the change's result to the runs bucket, then
+    // the ChangeCallback machine; it reads no callback secret (the worker signs).
+    assert.deepEqual(env('api'), {
+      ...common,
+      ...sshKey,
+      ...starter,
+      ...table,
+      ...runs,
+      CHANGE_CALLBACK_STATE_MACHINE_ARN: `{${s.id(s.stack.machines.changeCallback)}}`,
+    });
     // It starts runs and reads no secret (`runtime({ secrets: false })`): none is named to it.
     assert.deepEqual(env('batch-upgrade'), { ...common, ...starter, ...table });
     // The page's files are in its bundle: it reads nothing from its environment.
@@ -177,7 +186,12 @@ describe('the stack with its defaults', () => {
         TreatMissingData: 'notBreaching',
       });
     }
-    for (const machine of [s.stack.machines.fleet, s.stack.machines.operation, s.stack.machines.heartbeat]) {
+    for (const machine of [
+      s.stack.machines.fleet,
+      s.stack.machines.operation,
+      s.stack.machines.heartbeat,
+      s.stack.machines.changeCallback,
+    ]) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/States',
         MetricName: 'ExecutionsFailed',
@@ -185,8 +199,8 @@ describe('the stack with its defaults', () => {
         Threshold: 1,
       });
     }
-    // 5 functions, 3 outcomes of 3 state machines, the fleet health (alarms-default-route.test.ts).
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    // 5 functions, 3 outcomes of 4 state machines, the fleet health (alarms-default-route.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
   });
 
@@ -298,6 +312,7 @@ describe('the stack with its defaults', () => {
       'ApiUrl',
       'BatchUpgradeFunctionName',
       'CallbackSecretArn',
+      'ChangeCallbackStateMachineArn',
       'FleetStateMachineArn',
       'HeartbeatStateMachineArn',
       'InventorySource',
@@ -409,7 +424,7 @@ describe('the stack with context', () => {
   });
 
   it('sends every alarm to the topic', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC] });
   });
 });

@@ -1,12 +1,18 @@
 // The state machines as synthesized: what each state does, read from the template's definitions
 // (the asl simulation in test/cloud/ runs them). Standard workflows with time limits and logs;
 // the fleet run's canary loop and Distributed Map whose children never fail it; throttling
-// retried with backoff on every step; the operation's Wait/Poll loop; the heartbeat's shards;
+// retried with backoff on every step; the operation's Wait/Poll loop; the heartbeat's shards; a
+// quick change's one Deliver step;
 // reserved concurrency on the functions the Maps call, the Maps' concurrency capped below it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HEARTBEAT_STEP_HEADROOM, WORKER_STEP_HEADROOM } from '../../infra/stack.ts';
-import { LAMBDA_TRANSIENT_ERRORS, POLL_SECONDS } from '../../infra/state-machines.ts';
+import {
+  CHANGE_CALLBACK_TIMEOUT,
+  LAMBDA_TRANSIENT_ERRORS,
+  LAST_STEP_ATTEMPTS,
+  POLL_SECONDS,
+} from '../../infra/state-machines.ts';
 import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
 
 type State = Record<string, unknown> & { Type: string };
@@ -26,12 +32,14 @@ describe('the state machines', () => {
   let fleet: Definition;
   let operation: Definition;
   let heartbeat: Definition;
+  let change: Definition;
   let worker: string;
   before(() => {
     s = synth(out.dir, { workerReservedConcurrency: 250, heartbeatReservedConcurrency: 12 });
     fleet = definitionOf(s, s.stack.machines.fleet);
     operation = definitionOf(s, s.stack.machines.operation);
     heartbeat = definitionOf(s, s.stack.machines.heartbeat);
+    change = definitionOf(s, s.stack.machines.changeCallback);
     worker = `{${s.id(s.stack.functions.worker.function)}.Arn}`;
   });
   after(() => out.remove());
@@ -47,10 +55,12 @@ describe('the state machines', () => {
     assert.equal((rule as { JitterStrategy?: string }).JitterStrategy, 'FULL');
   };
 
-  it('are three standard workflows with time limits and error logs of their own', () => {
-    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 3);
+  it('are four standard workflows with time limits and error logs of their own', () => {
+    // Standard, not Express: a name starts one execution, which the change callback relies on too.
+    s.template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
     s.template.allResourcesProperties('AWS::StepFunctions::StateMachine', { StateMachineType: 'STANDARD' });
-    for (const machine of [s.stack.machines.fleet, s.stack.machines.operation, s.stack.machines.heartbeat]) {
+    const { fleet, operation, heartbeat, changeCallback } = s.stack.machines;
+    for (const machine of [fleet, operation, heartbeat, changeCallback]) {
       const props = s.json.Resources[s.id(machine)]?.Properties ?? {};
       assert.equal((props['LoggingConfiguration'] as { Level: string }).Level, 'ERROR');
       assert.ok(JSON.parse(flatten(props['DefinitionString']) as string).TimeoutSeconds > 0);
@@ -147,6 +157,27 @@ describe('the state machines', () => {
       Next: 'Poll',
     });
     for (const name of ['Poll', 'Deliver']) retriesThrottling(operation.States[name]!);
+  });
+
+  it('change callback: one Deliver step on the worker, retried as the last step is, then done', () => {
+    assert.equal(change.StartAt, 'DeliverChange');
+    assert.deepEqual(Object.keys(change.States).sort(), ['ChangeDelivered', 'DeliverChange']);
+    const deliver = change.States['DeliverChange']!;
+    assert.equal(deliver['Resource'], worker);
+    // The execution's input (the id, the server, the URL) is the step's `run`: no result, no secret.
+    assert.deepEqual(deliver['Parameters'], { step: 'change-deliver', 'run.$': '$' });
+    assert.equal(deliver['ResultPath'], '$.delivered');
+    assert.equal(deliver['Next'], 'ChangeDelivered');
+    assert.equal(change.States['ChangeDelivered']!.Type, 'Succeed');
+    retriesThrottling(deliver);
+    const own = (deliver['Retry'] as { ErrorEquals: string[]; MaxAttempts: number }[]).find((r) =>
+      r.ErrorEquals.includes('States.TaskFailed'),
+    );
+    assert.equal(own?.MaxAttempts, LAST_STEP_ATTEMPTS);
+    assert.equal(
+      (change as Definition & { TimeoutSeconds?: number }).TimeoutSeconds,
+      CHANGE_CALLBACK_TIMEOUT.toSeconds(),
+    );
   });
 
   it('heartbeat: a plan, every shard side by side in a Map, then the report', () => {

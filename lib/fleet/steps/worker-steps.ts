@@ -1,11 +1,12 @@
 /**
- * The worker's events, as the fleet-run and operation state machines send them (its `step`
- * names the step), and the one dispatch over them: functions/worker.ts parses an event with
- * `workerStepSchema` and calls `runWorkerStep`, and so does the simulation of the state machines
- * in the tests, over the same steps.
+ * The worker's events, as the fleet-run, operation and change-callback state machines send them
+ * (its `step` names the step), and the one dispatch over them: functions/worker.ts parses an
+ * event with `workerStepSchema` and calls `runWorkerStep`, and so does the simulation of the
+ * state machines in the tests, over the same steps.
  */
 import * as z from 'zod';
 import { aggregateFleetRun } from './aggregate-step.ts';
+import { changeCallbackSchema, deliverChange } from './change.ts';
 import type { StepDeps } from './deps.ts';
 import { fleetExecutionSchema, fleetRunStateSchema, targetGaveUpSchema, targetStepSchema } from './events.ts';
 import { deliverOperation, operationRunSchema, pollOperation } from './operation.ts';
@@ -20,6 +21,7 @@ export const workerStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('aggregate'), run: fleetRunStateSchema }),
   z.strictObject({ step: z.literal('operation-poll'), run: operationRunSchema }),
   z.strictObject({ step: z.literal('operation-deliver'), run: operationRunSchema }),
+  z.strictObject({ step: z.literal('change-deliver'), run: changeCallbackSchema }),
 ]);
 export type WorkerStep = z.infer<typeof workerStepSchema>;
 
@@ -42,5 +44,7 @@ export async function runWorkerStep(deps: StepDeps, input: WorkerStep) {
       const result = await deliverOperation(deps, input.run);
       return { operationId: result.operationId, status: result.status, callback: result.callback ?? null };
     }
+    case 'change-deliver':
+      return deliverChange(deps, input.run);
   }
 }
