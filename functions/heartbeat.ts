@@ -2,9 +2,11 @@
  * The fleet heartbeat (SPEC 7.2 v2), an adapter over lib/fleet/steps/heartbeat.ts. Its events:
  * - EventBridge's scheduled event: starts the heartbeat state machine's execution of that
  *   period, named `hb-<period start>`, so a schedule delivered twice starts nothing new;
- * - `{ "select": "group:edge" }` by hand: an execution of its own over that selection;
+ * - `{ "select": "group:edge" }` by hand: an execution of its own over that selection, its
+ *   counts published under their own dimension (`run: manual`), apart from the fleet's;
  * - `{ "step": "heartbeat-plan" | "heartbeat-shard" | "heartbeat-report", … }` from the state
- *   machine: the shard plan, one shard's fleet run (logs and metrics), the report and its callback.
+ *   machine: the shard plan, one shard's fleet run (a log line per host), the report, its metrics
+ *   (published once per run, stamped with its period) and its callback.
  */
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
@@ -33,7 +35,13 @@ const scheduledSchema = z.looseObject({
 });
 const manualSchema = z.strictObject({ select: z.string().min(1).optional() });
 
-/** The cold start's metrics, made with its runtime (the environment names the namespace) on first use. */
+/**
+ * The cold start's metrics, made with its runtime (the environment names the namespace) on first use.
+ * Powertools writes each EMF document as one bare JSON line on stdout through a `Console` of its
+ * own, not through the global `console` that the function's JSON log format (infra/function.ts)
+ * wraps in Lambda's envelope, so CloudWatch Logs still finds the document and extracts its metrics.
+ * `POWERTOOLS_DEV` would switch it to the global `console`: it is not set in the cloud.
+ */
 const metricsOf = new WeakMap<Runtime, Promise<Metrics>>();
 
 function metricsFor(rt: Runtime): Promise<Metrics> {
@@ -102,5 +110,6 @@ export async function handler(event: unknown) {
   }
   const manual = parseWith(manualSchema, event ?? {}, 'heartbeat event');
   const rt = await runtime();
-  return start(rt, newOperationId(), { startedAt: new Date().toISOString(), ...manual });
+  // Marked `manual`: its counts are published apart from the schedule's (the fleet's per period).
+  return start(rt, newOperationId(), { startedAt: new Date().toISOString(), ...manual, manual: true });
 }

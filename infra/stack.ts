@@ -319,9 +319,11 @@ export class CloudiqStack extends Stack {
 
   /**
    * The fleet's health (SPEC 7.2): the hosts the heartbeat found `down` or `unreachable`, as its
-   * shards publish them (lib/fleet/heartbeat.ts HEARTBEAT_METRICS, in EMF through Powertools: the
-   * functions' namespace, the `service` dimension), added up over one heartbeat period; at `hosts`
-   * or more the alarm fires. A period with no heartbeat is no breach.
+   * report step publishes them once a period, stamped with the period's start
+   * (lib/fleet/steps/heartbeat.ts publishHeartbeatCounts; HEARTBEAT_METRICS, in EMF through
+   * Powertools: the functions' namespace, the `service` dimension), added up over one heartbeat
+   * period; at `hosts` or more the alarm fires. A run started by hand publishes under another
+   * dimension and is not added. A period with no heartbeat is no breach.
    */
   private fleetHealthAlarm(periodMs: number, hosts: number): cloudwatch.Alarm {
     const period = Duration.seconds(heartbeatAlarmPeriodSeconds(periodMs));

@@ -308,7 +308,8 @@ export class RunStateMachines extends Construct {
     const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
     const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
     const shards = this.childMap('Shards', bucket, '$.plan.key', {
-      comment: 'Every shard at once: each reads its hosts within its budget, logs and publishes its counts.',
+      comment:
+        'Every shard at once: each reads its hosts within its budget and logs them; the report publishes the counts.',
       itemSelector: { step: 'heartbeat-shard', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
       resultPath: sfn.JsonPath.DISCARD,
     });

@@ -4,8 +4,9 @@
  * stop; one structured log line per host; CloudWatch counts (healthy, degraded, down,
  * unreachable — and failed, skipped); the report, POSTed to a callback URL when one is set.
  *
- * On Step Functions one call is one shard of the inventory (steps/heartbeat.ts): its metrics
- * published, its hosts kept for the report step; locally one call reads the whole selection.
+ * On Step Functions one call is one shard of the inventory (steps/heartbeat.ts): its hosts logged
+ * and kept for the report step, which alone publishes the period's counts, once
+ * (`publishPeriodMetrics`); locally one call reads the whole selection and publishes its counts.
  * The logger and the metrics are injected, shaped like Powertools for AWS Lambda's `Logger` and
  * `Metrics`, so nothing here knows Lambda. When the time left runs low, hosts not yet started
  * are reported `skipped` rather than cut off mid-way.
@@ -52,6 +53,12 @@ export interface HeartbeatLogger {
 export interface HeartbeatMetrics {
   addMetric(name: string, unit: 'Count', value: number): unknown;
   publishStoredMetrics(): unknown;
+}
+
+/** What a period's counts need of Powertools' Metrics besides: their time, and a dimension. */
+export interface PeriodMetrics extends HeartbeatMetrics {
+  setTimestamp(timestamp: number | Date): unknown;
+  addDimension(name: string, value: string): unknown;
 }
 
 /** CloudWatch metric names, one per host status. */
@@ -179,6 +186,24 @@ export function publishHeartbeatMetrics(metrics: HeartbeatMetrics | undefined, s
     metrics.addMetric(HEARTBEAT_METRICS[status], 'Count', summary[status]);
   }
   metrics.publishStoredMetrics();
+}
+
+/**
+ * Publishes `summary` as the counts of the period that starts at `periodStart`: one EMF document
+ * whose `_aws.Timestamp` is the period's start rather than the time it is written, so the counts
+ * land in their own period's datapoint however late in it (or, after retries, past it) they are
+ * published; the fleet-health alarm adds up one period (infra/stack.ts). `dimensions` are added
+ * to the service's. Powertools clears the timestamp and the dimensions once it has published, so
+ * nothing of them reaches the next document of a warm function.
+ */
+export function publishPeriodMetrics(
+  metrics: PeriodMetrics,
+  summary: HeartbeatSummary,
+  options: { periodStart?: Date; dimensions?: Record<string, string> },
+): void {
+  if (options.periodStart !== undefined) metrics.setTimestamp(options.periodStart);
+  for (const [name, value] of Object.entries(options.dimensions ?? {})) metrics.addDimension(name, value);
+  publishHeartbeatMetrics(metrics, summary);
 }
 
 /** Reads every selected host, logs and counts them, and delivers the report; never rejects for a host. */

@@ -1,8 +1,9 @@
 // SPEC 7.2 on the SYNTHESIZED heartbeat state machine (the ASL simulation: Step Functions cannot
 // run here) over the real step handlers and cloud peers: an inventory that lists no host at the
 // moment (its dynamic sources list nothing) is a period with nothing to read. It is reported and
-// the report POSTed once (no shard runs, so no count is published); the plan step used to throw ("selector
-// all picks no host") and every period's execution failed without a report.
+// the report POSTed once (no shard runs, and a period of no host publishes no counts); the plan
+// step used to throw ("selector all picks no host") and every period's execution failed without a
+// report.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
@@ -56,6 +57,8 @@ describe('the heartbeat of a fleet with no host at the moment', () => {
           published.push(stored);
           stored = {};
         },
+        setTimestamp: () => {},
+        addDimension: () => {},
       },
       callbackUrl: `${peers.receiver.url}/heartbeat-empty`,
       deliverReport: (url, report) => deliverCallback(url, report, callbackOptionsFromEnv({}, 'test')),

@@ -42,12 +42,13 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
   after(() => peers?.close());
 
   for (const costMs of [250, 1000]) {
-    it(`${costMs} ms a host, 1 % dead: every host read within the period, one report, counts per shard`, async () => {
+    it(`${costMs} ms a host, 1 % dead: every host read within the period, one report, the period's counts once`, async () => {
       const hosts = createHostDoubles(HOSTS);
       for (let i = 0; i < HOSTS; i += 100) hosts.behaviour.set(hosts.names[i + 37]!, 'dead');
       const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
       const published: Record<string, number>[] = [];
       let stored: Record<string, number> = {};
+      const stamps: number[] = [];
       const deps: HeartbeatDeps = {
         fleet: hosts.fleet,
         blobs: backends.blobs,
@@ -67,6 +68,12 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
           publishStoredMetrics: () => {
             published.push(stored);
             stored = {};
+          },
+          setTimestamp: (timestamp) => {
+            stamps.push(new Date(timestamp).getTime());
+          },
+          addDimension: () => {
+            throw new Error("the schedule's run publishes the fleet's counts, with no dimension of its own");
           },
         },
         callbackUrl: `${peers.receiver.url}/heartbeat-${costMs}`,
@@ -139,10 +146,16 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
         `the last host was read ${readWithinMs} ms into a ${PERIOD_MS} ms period`,
       );
       assert.ok(wholeMs < PERIOD_MS, `the execution took ${wholeMs} ms`);
-      const shards = published.length;
+      const shards = sim.events.filter(
+        (event) => event.type === 'TaskScheduled' && event.state === 'Shard',
+      ).length;
       assert.ok(shards >= 2, 'the work was split into shards');
+      // The period's counts, published once by the report step (no longer once a shard: a shard run
+      // again published its hosts' counts again), stamped with the period's start.
+      assert.equal(published.length, 1, "the period's counts published once");
+      assert.deepEqual(stamps, [Date.UTC(2026, 10, 27, 12, 5, 0)]);
       const sum = (metric: string) => published.reduce((total, metrics) => total + (metrics[metric] ?? 0), 0);
-      assert.equal(sum('HealthyHosts'), HOSTS - 100, 'each shard published its counts');
+      assert.equal(sum('HealthyHosts'), HOSTS - 100, 'every shard counted');
       assert.equal(sum('UnreachableHosts'), 100);
       const posts = peers.receiver.requests.filter((request) => request.path === `/heartbeat-${costMs}`);
       assert.equal(posts.length, 1, 'one report');

@@ -3,22 +3,25 @@
  * period, named after the period (`hb-20261127T121500Z`), so a schedule delivered twice starts
  * nothing new. Its plan splits the inventory into shards (heartbeat-shards.ts) written to the
  * runs bucket; a Map runs the shards side by side, each an in-process fleet run within its time
- * budget that logs its hosts and publishes its counts; the report step adds the shards up, keeps
- * the whole report and POSTs it once. Each shard starts reading at a point that moves with the
- * period's number (`shardStart`), so what a slow period leaves unread is not the same hosts the
- * next period; shards and report still list their hosts in inventory order.
+ * budget that logs its hosts; the report step adds the shards up, keeps the whole report,
+ * publishes the period's counts once (`publishHeartbeatCounts`) and POSTs the report once. Each
+ * shard starts reading at a point that moves with the period's number (`shardStart`), so what a
+ * slow period leaves unread is not the same hosts the next period; shards and report still list
+ * their hosts in inventory order.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import * as z from 'zod';
 import { present } from '../../optional.ts';
+import type { CallbackOutcome } from '../aggregate.ts';
 import { type Cut, type FitResultOptions, fitList } from '../fit-result.ts';
 import {
   addHeartbeatSummaries,
   type HeartbeatLogger,
-  type HeartbeatMetrics,
   type HeartbeatReport,
   type HeartbeatSummary,
   type HostHeartbeat,
+  type PeriodMetrics,
+  publishPeriodMetrics,
   type ReadHeartbeat,
   runFleetHeartbeat,
 } from '../heartbeat.ts';
@@ -31,7 +34,8 @@ export type HeartbeatSettings = Omit<ShardInput, 'total'>;
 export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledger' | 'now'> {
   settings: HeartbeatSettings;
   logger?: HeartbeatLogger;
-  metrics?: HeartbeatMetrics;
+  /** Powertools' Metrics: the report step publishes each run's counts through it, once. */
+  metrics?: PeriodMetrics;
   readHost?: ReadHeartbeat;
   /** POSTs the report (SPEC 5's delivery); none: not delivered. */
   deliverReport?: (
@@ -64,6 +68,11 @@ export const heartbeatExecutionSchema = z.looseObject({
   operationId: z.string().min(1),
   select: z.string().min(1).optional(),
   startedAt: z.string(),
+  /**
+   * Started by hand (`{ "select": … }` to the function), not by the schedule: its counts are
+   * published apart from the fleet's (`publishHeartbeatCounts`). None: the schedule's run.
+   */
+  manual: z.literal(true).optional(),
 });
 export type HeartbeatExecution = z.infer<typeof heartbeatExecutionSchema>;
 
@@ -158,8 +167,8 @@ async function withShardRetries<T>(sleep: (ms: number) => Promise<void>, work: (
 }
 
 /**
- * One shard: its hosts read within its budget and before its `deadlineAt`, logged, counted and
- * published; kept for the report.
+ * One shard: its hosts read within its budget and before its `deadlineAt`, logged and counted;
+ * kept for the report, which publishes the counts (`publishHeartbeatCounts`).
  * A kept record answers a repeat. One that cannot be read (S3 failed on every try) does not cost
  * the period its hosts: they are read (again, at worst), and the record written.
  */
@@ -181,6 +190,12 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
   // Within its budget and never past the plan's deadline: a shard run again after its invocation
   // failed, or started late, reads what time is left (none: its hosts are recorded skipped).
   const deadline = Math.min(clock() + item.budgetMs, item.deadlineAt ?? Number.POSITIVE_INFINITY);
+  // No metrics here: a shard may run again after it read its hosts (its record not written, its
+  // invocation crashed or timed out: the Retry in infra/state-machines.ts), and counts published
+  // by each attempt would count its hosts twice in the period. The report step publishes the
+  // period's counts once, from the shards' records. Each host read is still logged, by every
+  // attempt that reads it: a log line is one reading at its own time, not a count, so a host read
+  // again is rightly logged again.
   const report = await runFleetHeartbeat({
     fleet: deps.fleet,
     servers: rotated(item.servers, item.startAt ?? 0),
@@ -189,7 +204,7 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
     hostTimeoutMs: item.hostTimeoutMs,
     remainingTimeMs: () => deadline - clock(),
     reserveMs: 0,
-    ...present({ logger: deps.logger, metrics: deps.metrics, readHost: deps.readHost, sleep: deps.sleep }),
+    ...present({ logger: deps.logger, readHost: deps.readHost, sleep: deps.sleep }),
     now: () => new Date(clock()),
   });
   // Read from `startAt` on; kept (and reported) in inventory order.
@@ -203,8 +218,19 @@ export async function runHeartbeatShard(deps: HeartbeatDeps, item: ShardItem) {
   return { shard: item.shard, summary: report.summary };
 }
 
-/** The report: every shard's hosts and counts, kept whole, POSTed once. Answers without the hosts. */
-export async function reportHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
+/** What the report step answers: the counts, whether they were published, the callback's outcome. */
+export interface HeartbeatReported {
+  operationId: string;
+  summary: HeartbeatSummary;
+  metrics?: MetricsOutcome;
+  callback?: CallbackOutcome;
+}
+
+/** The report: every shard's hosts and counts, kept whole, published and POSTed once. Answers without the hosts. */
+export async function reportHeartbeat(
+  deps: HeartbeatDeps,
+  input: HeartbeatExecution,
+): Promise<HeartbeatReported> {
   const keys = keysOf(input.operationId);
   const items = (await readJson<ShardItem[]>(deps.blobs, keys.shards)) ?? [];
   const hosts: HostHeartbeat[] = [];
@@ -234,15 +260,95 @@ export async function reportHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecu
     hosts,
   };
   await deps.blobs.put(keys.report, JSON.stringify(report));
+  // Before the callback: its POST may take a while (SPEC 5's retries), and neither its time nor
+  // its failure should hold the counts back.
+  const metrics = await publishHeartbeatCounts(deps, input, report.summary);
+  const answer: HeartbeatReported = {
+    operationId: report.operationId,
+    summary: report.summary,
+    ...present({ metrics }),
+  };
   const url = deps.callbackUrl;
-  if (url === undefined || url === '') return { operationId: report.operationId, summary: report.summary };
+  if (url === undefined || url === '') return answer;
   const send = deps.deliverReport;
   const outcome = await deps.ledger.deliverOnce(report.operationId, async () =>
     send
       ? send(url, fitHeartbeat(report, { resultUrl: await reportUrl(deps.blobs, keys.report) }))
       : { delivered: false, attempts: 0, lastError: 'callbacks are not configured in this process' },
   );
-  return { operationId: report.operationId, summary: report.summary, callback: outcome };
+  return { ...answer, callback: outcome };
+}
+
+/**
+ * The delivery ledger's key of a heartbeat run's counts: its operation id and `#metrics` (`#` is
+ * outside operation ids, so never the key of its callback, which is the bare id).
+ */
+export function heartbeatMetricsKey(operationId: string): string {
+  return `${operationId}#metrics`;
+}
+
+/** The dimension (added to the service's) of the counts of a run started by hand. */
+export const MANUAL_RUN_DIMENSION: Readonly<Record<string, string>> = { run: 'manual' };
+
+/** Whether the metrics were written: by this call, or by an earlier run of the step. */
+export interface MetricsOutcome {
+  published: boolean;
+  lastError?: string;
+}
+
+/**
+ * A run's counts (SPEC 7.2), published once per run whatever step is run again: from the report
+ * step, the one step that has every shard's hosts (a shard's own counts would be published again
+ * by a shard run again), through the delivery ledger that makes callbacks exactly-once (the run
+ * table, lib/cloud/dynamo-delivery-ledger.ts) under `heartbeatMetricsKey`.
+ *
+ * At most once, not at least once. The ledger claims the key (a conditional put) before the EMF
+ * line is written and records it done after, so a report step run again after it published (it
+ * crashed, timed out or failed later on, or the execution was redriven) finds the record and
+ * writes nothing. The one window left is an invocation that dies between its claim and that
+ * record: its claim holds for the ledger's lease (15 minutes), longer than the step's retries
+ * take, and those publish nothing and say so (a warning, `published: false`). A doubled count is a
+ * wrong figure nothing tells from a true one, and can raise the fleet-health alarm by itself;
+ * while in that window the counts were most likely written (writing them is one synchronous line
+ * to stdout; it is the record's update after it that a timeout or a DynamoDB fault interrupts).
+ * Nor does the step fail then: running it again cannot settle the claim before its lease ends.
+ * When the ledger cannot be reached at all, nothing was written: its error fails the step, which
+ * Step Functions runs again.
+ *
+ * Stamped with the start of the period the run's `startedAt` falls in (`publishPeriodMetrics`).
+ * The schedule's run of a period publishes the fleet's counts; a run started by hand (`manual`,
+ * functions/heartbeat.ts) reads its hosts a second time in the period, so its counts are
+ * published once too but under `MANUAL_RUN_DIMENSION`, apart from the metrics the fleet-health
+ * alarm adds up, which then count every host once a period. A run of no host publishes nothing,
+ * as when the shards published (no shard ran): no datapoint, no breach.
+ */
+export async function publishHeartbeatCounts(
+  deps: Pick<HeartbeatDeps, 'metrics' | 'ledger' | 'settings' | 'logger'>,
+  input: HeartbeatExecution,
+  summary: HeartbeatSummary,
+): Promise<MetricsOutcome | undefined> {
+  const metrics = deps.metrics;
+  if (!metrics || summary.total === 0) return undefined;
+  const startedAt = new Date(input.startedAt);
+  const periodMs = deps.settings.periodMs;
+  const known = Number.isFinite(startedAt.getTime());
+  const outcome = await deps.ledger.deliverOnce(
+    heartbeatMetricsKey(input.operationId),
+    async (): Promise<CallbackOutcome> => {
+      publishPeriodMetrics(metrics, summary, {
+        ...(known ? { periodStart: new Date(heartbeatPeriod(startedAt, periodMs) * periodMs) } : {}),
+        ...(input.manual ? { dimensions: { ...MANUAL_RUN_DIMENSION } } : {}),
+      });
+      return { delivered: true, attempts: 1 };
+    },
+  );
+  if (outcome.delivered) return { published: true };
+  const lastError = outcome.lastError ?? 'not published';
+  deps.logger?.warn('heartbeat.metrics', {
+    operationId: input.operationId,
+    reason: `the run's counts were not published by this attempt, which found an earlier one's claim on them: ${lastError}`,
+  });
+  return { published: false, lastError };
 }
 
 /**
