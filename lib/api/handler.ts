@@ -14,12 +14,15 @@ import {
   stagePrefix,
 } from './http.ts';
 import { findRoute } from './router.ts';
-import { allRoutes } from './routes.ts';
+import { apiRoutes } from './routes.ts';
 
 export type { ApiDeps } from './context.ts';
 
-/** Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`), and the fleet console's page. */
-export const ROUTES: readonly Route[] = allRoutes();
+/**
+ * Every route of SPEC 7.1 (and `GET /fleet/operations/{id}`): what the API function answers.
+ * `serve` brings the console's page beside them (local-routes.ts).
+ */
+export const ROUTES: readonly Route[] = apiRoutes();
 
 /** One line per request: what was asked and how it ended (no body, no header values). */
 export interface ApiLogRecord {

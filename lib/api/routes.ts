@@ -1,10 +1,11 @@
 /**
  * The API's one route table. A command's routes are its row's in the command table
  * (lib/operations/registry.ts); the routes that are no command — the inventory, the heartbeat,
- * the fleet's runs, the console's page — are listed once, in their own files, and joined here.
- * The handler routes on it, and infra declares API Gateway's routes from `API_ROUTE_KEYS`.
+ * the fleet's runs — are listed once, in their own files, and joined here. The handler routes on
+ * it, and infra declares API Gateway's routes from `API_ROUTE_KEYS`. The fleet console's page is
+ * not here: in the cloud its own function answers it, and `serve` adds it (local-routes.ts), so
+ * the API function's bundle carries none of the page.
  */
-import { CONSOLE_ROUTES } from '../console/routes.ts';
 import type { CommandTable } from '../operations/command-row.ts';
 import { COMMAND_TABLE } from '../operations/registry.ts';
 import { commandRoutes } from './command-routes.ts';
@@ -16,11 +17,6 @@ import { serverRoutes } from './server-routes.ts';
 /** SPEC 7.1's routes (and `GET /fleet/operations/{id}`) for the commands of `table`. */
 export function apiRoutes(table: CommandTable = COMMAND_TABLE): Route[] {
   return [...serverRoutes, ...commandRoutes(table), ...fleetRoutes];
-}
-
-/** Every route the handler answers: the API's and the fleet console's page. */
-export function allRoutes(table: CommandTable = COMMAND_TABLE): Route[] {
-  return [...apiRoutes(table), ...CONSOLE_ROUTES];
 }
 
 /** The API's routes as API Gateway route keys (method and path), under the API's authorizer. */

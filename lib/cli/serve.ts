@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type ApiHandler, createApiHandler } from '../api/handler.ts';
 import { buildHttpEvent, errorResult, type HttpResult, MAX_BODY_BYTES } from '../api/http.ts';
+import { allRoutes } from '../api/local-routes.ts';
 import { readCallbackEnvironment } from '../cloud/environment.ts';
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { loadInventory } from '../config/inventory.ts';
@@ -272,6 +273,8 @@ export async function startServe(options: CliOptions, io: CliIo): Promise<ServeH
       allowPrivateCallbacks: readCallbackEnvironment(io.env).allowPrivate,
     },
     {
+      // The API's routes and the fleet console's page (in the cloud, a function of its own).
+      routes: allRoutes(),
       log: (record) =>
         log(
           `${record.method} ${record.path} ${record.status}${record.code ? ` ${record.code}` : ''} ${record.durationMs}ms`,

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,5 +172,16 @@ describe('bundles', () => {
     const heartbeat = load(file, env, buildHttpEvent({ method: 'GET', url: '/servers/local-1/heartbeat' }));
     assert.deepEqual(heartbeat.attempts, []);
     assert.equal(heartbeat.answer?.statusCode, 200, heartbeat.answer?.body);
+    // The console's page is its own function's: the API function carries none of its files, and
+    // answers its paths as any unknown route (SPEC 2.6's 404).
+    const all = readdirSync(join(dir, 'functions', 'api'), { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith('.mjs'))
+      .map((name) => readFileSync(join(dir, 'functions', 'api', name), 'utf8'))
+      .join('\n');
+    for (const mark of ['content-security-policy', 'rollout-view.js', '<!doctype html']) {
+      assert.ok(!all.toLowerCase().includes(mark), `the api bundle carries the console (${mark})`);
+    }
+    const page = load(file, env, buildHttpEvent({ method: 'GET', url: '/console/app.js' }));
+    assert.equal(page.answer?.statusCode, 404, page.answer?.body);
   });
 });

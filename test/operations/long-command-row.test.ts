@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as z from 'zod';
 import { createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { allRoutes } from '../../lib/api/routes.ts';
+import { allRoutes } from '../../lib/api/local-routes.ts';
 import { parseCli, toRequest } from '../../lib/cli/args.ts';
 import { helpFor, mainHelp } from '../../lib/cli/help.ts';
 import { assertName } from '../../lib/config/names.ts';
