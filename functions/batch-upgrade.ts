@@ -10,7 +10,7 @@
 import { checkCallbackUrl } from '../lib/api/long-routes.ts';
 import { fleetUpgradeBodySchema, parseWith } from '../lib/api/params.ts';
 import { readEnvironment } from '../lib/cloud/environment.ts';
-import { commandArgs, validateRateControl } from '../lib/fleet/index.ts';
+import { commandArgs, selectTargets, validateRateControl } from '../lib/fleet/index.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
 import { assertSameRequest } from '../lib/operations/same-request.ts';
 import { runtime, startRun } from './composition.ts';
@@ -24,7 +24,7 @@ export async function handler(event: unknown) {
     readEnvironment(undefined, ['callbackAllowPrivate']).callbackAllowPrivate,
   );
   const rt = await runtime({ secrets: false });
-  rt.fleet.select(body.select);
+  selectTargets(rt.fleet, body.select);
   const { operationId: given, ...request } = body;
   const operationId = given ?? newOperationId();
   const job = { kind: 'fleet' as const, operationId, ...request };

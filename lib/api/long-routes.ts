@@ -20,7 +20,7 @@
 import { parseCallbackUrl } from '../callback/index.ts';
 import { assertOperationId } from '../config/names.ts';
 import { BootstrapError, toBootstrapError } from '../errors.ts';
-import { commandArgs, validateRateControl } from '../fleet/index.ts';
+import { commandArgs, selectTargets, validateRateControl } from '../fleet/index.ts';
 import type { LongRequest } from '../fleet/job.ts';
 import type { AnyCommandRow } from '../operations/command-row.ts';
 import { newOperationId } from '../operations/ids.ts';
@@ -187,7 +187,7 @@ async function fleetUpgrade(context: RouteContext) {
   const body = parseWith(fleetUpgradeBodySchema, readJsonBody(context.event), 'POST /fleet/upgrade');
   validateRateControl(body);
   checkCallbackUrl(body.callbackUrl, context.deps.allowPrivateCallbacks === true);
-  context.deps.fleet.select(body.select);
+  selectTargets(context.deps.fleet, body.select);
   const { id } = operationIdOf(context, body.operationId);
   const location = `/fleet/operations/${encodeURIComponent(id)}`;
   const request = { command: 'product.upgrade' as const, product: body.product, version: body.version };

@@ -1,7 +1,7 @@
 import { regionalClients } from '../cloud/regional-clients.ts';
 import { type Inventory, loadInventory } from '../config/inventory.ts';
 import { BootstrapError } from '../errors.ts';
-import { validateRateControl } from '../fleet/index.ts';
+import { selectTargets, validateRateControl } from '../fleet/index.ts';
 import { rowOf } from '../operations/command-row.ts';
 import { newOperationId } from '../operations/ids.ts';
 import { runCommand } from '../operations/index.ts';
@@ -73,11 +73,8 @@ export async function runFleetCli(request: CommandRequest, options: CliOptions, 
   const live = io.stderrIsTty ? createLiveProgress(io.stderr, paletteFor(true, io.env)) : undefined;
   let release = () => {};
   try {
-    // One target whose inventory section is malformed: nothing can run, so the command line is
-    // refused with its CONFIG_ERROR (exit 6), as for one host named with --host. With more
-    // targets it is one failed target among them (SPEC 4).
-    const selected = fleet.select(options.select);
-    if (selected.length === 1) fleet.target(selected[0]!);
+    // One target whose inventory section is malformed is refused here, with its CONFIG_ERROR.
+    const selected = selectTargets(fleet, options.select);
     if (options.dryRun) {
       // Every target first: a malformed section refuses the dry run before any program is printed.
       for (const host of selected.map((name) => fleet.target(name))) {

@@ -28,6 +28,22 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
+/**
+ * A fleet run's selection (SPEC 3.1), refused up front when it is one target whose inventory
+ * section is malformed: nothing could run, so the request gets that host's CONFIG_ERROR (exit 6,
+ * 424), as the same host named alone does. With more targets it is one failed target among
+ * them (SPEC 4). The CLI, `POST /fleet/upgrade` and the batch-upgrade function select through it.
+ */
+export function selectTargets(fleet: Fleet, selector: string): string[] {
+  const selected = fleet.select(selector);
+  const [only] = selected;
+  if (only !== undefined && selected.length === 1) {
+    fleet.target(only);
+    fleet.release?.(only);
+  }
+  return selected;
+}
+
 /** A fleet of one: how a single-server operation reuses the fleet path (one-target result, callback). */
 export function singleHostFleet(host: HostTarget): Fleet {
   return {

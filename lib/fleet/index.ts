@@ -15,6 +15,7 @@ export {
   withCallbackOutcome,
 } from './aggregate.ts';
 export { advanceCanary, type CanaryState, mayStart, startCanary } from './canary.ts';
+export { selectTargets } from './fleet.ts';
 export { createProgressPrinter, formatProgress } from './progress.ts';
 export {
   DEFAULT_CANARY,

@@ -120,6 +120,23 @@ describe("SPEC 3.1's example inventory, one host's section malformed", () => {
       assert.equal(body.code, 'CONFIG_ERROR');
       assert.equal(body.details['key'], 'host_key');
       assert.equal((await fetch(`${server.url}/servers/web-1/heartbeat`)).status, 200);
+      // A fleet upgrade of web-2 alone is refused as the CLI refuses it: nothing is started or kept.
+      const upgrade = (select: string, operationId: string) =>
+        fetch(`${server.url}/fleet/upgrade`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ select, product: 'haproxy', version: '3.1', operationId }),
+        });
+      const alone = await upgrade('web-2', 'lone-broken');
+      assert.equal(alone.status, 424);
+      const refused = (await alone.json()) as { code: string; details: Record<string, unknown> };
+      assert.deepEqual(
+        [refused.code, refused.details['section'], refused.details['key']],
+        ['CONFIG_ERROR', 'host:web-2', 'host_key'],
+      );
+      assert.equal((await fetch(`${server.url}/fleet/operations/lone-broken`)).status, 400);
+      // Beside another host it is one failed target of the run, which starts.
+      assert.equal((await upgrade('web-2,web-1', 'with-web-1')).status, 202);
     } finally {
       await server.close();
     }
