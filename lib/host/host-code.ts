@@ -13,6 +13,10 @@
  * A transport may send the cached form shorter still (`renderLoadedForm`): SSM, whose commands
  * SPEC 3.2 (v2) keeps to a few hundred bytes for a read, sends the paths, one line that loads the
  * kept code, and the program's own lines for the kept code's framing function to run.
+ *
+ * A long operation's runner, which runs on after its program has ended, holds the host code
+ * itself; the program writes it there on the host from the code it already holds, whatever its
+ * form (`b_long`), so only the runner's own lines travel.
  */
 import { createHash } from 'node:crypto';
 import { FRAMED_RUN_CODE } from './envelope.ts';
@@ -97,11 +101,69 @@ const PLAN_CHECK = [
  */
 const RUN_LOADED = 'b_hc_run() { b_lib_trusted "$B_LIB" || exit 0; "$@"; }';
 
+/*
+ * `b_long DIR SHA256 BOUND`, the start of a long operation (lib/host/programs.ts renderLong), whose
+ * runner's own lines come on stdin: it writes the runner (the host code, then those lines) in the
+ * program's private temp dir DIR (mktemp -d) under umask 077, starts it detached, relays its first
+ * answer, and removes DIR. The runner runs on after the program has ended, when lib/ may be gone
+ * (SPEC 2.2), so it holds the code itself, never a `.` of lib/; but that code is written from what
+ * the program already holds, so no command carries it twice: the self-contained form's
+ * $B_HOSTCODE, the loaded form's checked $_k (the cached file less its last newline), or, in the
+ * cached form, which sourced the file and holds no text, the file read once more (at most BOUND
+ * bytes: a symlink to a huge file is never read whole). One sha256sum then checks what was
+ * written against SHA256, the host code's name (which this code cannot hold): a file changed or
+ * deleted since the header's check, or a variable of that name inherited from the environment,
+ * never gets into a runner. Where the text came from lib/ and failed, the answer is the cached
+ * form's `@hostcode absent` (ABSENT_RECORD) alone, before anything else has run, and the caller
+ * sends the self-contained form (runWithHostCode); where it came from a variable (the write
+ * failed, or the variable was inherited), `@error INTERNAL runner`. The runner is started only
+ * once written whole. Part of the kept code, which only long
+ * operations call (and which their runners hold, unused).
+ */
+// biome-ignore-start lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
+const LONG_START = [
+  'b_long() {',
+  '_ld=$1; umask 077',
+  '_hf=1; [ -z "${B_HOSTCODE+x}${_k+x}" ] || _hf=',
+  `if [ -n "\${B_HOSTCODE+x}" ]; then printf '%s' "$B_HOSTCODE"; elif [ -n "\${_k+x}" ]; then printf '%s\\n' "$_k"`,
+  'else [ -f "${B_LIB:-}" ] && head -c "$3" "$B_LIB"; fi >"$_ld/code" 2>/dev/null &&',
+  '[ "$(sha256sum <"$_ld/code" 2>/dev/null)" = "$2  -" ] || {',
+  `rm -rf "$_ld"; [ -z "$_hf" ] || { b_emit ${shq(ABSENT_RECORD)}; exit 0; }`,
+  'b_emit "@bootstrap 1"; b_emit "@error INTERNAL runner"; exit 0; }',
+  'b_emit "@bootstrap 1"',
+  `{ b_emit 'rm -f "$0"' && cat "$_ld/code" -; } >"$_ld/runner" || { rm -rf "$_ld"; b_emit "@error INTERNAL runner"; exit 0; }`,
+  'umask 027',
+  'if b_have setsid; then',
+  'setsid setsid "${BOOTSTRAP_SH:-sh}" "$_ld/runner" </dev/null 2>"$_ld/err" | cat',
+  'else',
+  // Without setsid there is no detaching but `&` (SIGINT then stays ignored in the runner).
+  `{ ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" "$_ld/runner" ) </dev/null 2>"$_ld/err" & } | cat`,
+  'fi',
+  'cat "$_ld/err" >&2',
+  'rm -rf "$_ld"',
+  '}',
+].join('\n');
+// biome-ignore-end lint/suspicious/noTemplateCurlyInString: sh parameter expansions, not JS templates
+
 /** What the host keeps in lib/: the prelude, the functions above and SSM's framing function. */
-export const HOST_CODE: string = `${PRELUDE}${TRUST}\n${PLAN_CHECK}\n${RUN_LOADED}\n${FRAMED_RUN_CODE}`;
+export const HOST_CODE: string = `${PRELUDE}${TRUST}\n${PLAN_CHECK}\n${RUN_LOADED}\n${LONG_START}\n${FRAMED_RUN_CODE}`;
 
 /** The cached file's name, and the hash its content is checked against on every use. */
 export const HOST_CODE_SHA256 = createHash('sha256').update(HOST_CODE).digest('hex');
+
+/** A long operation's call of b_long, up to its bound: found only in programs that start a runner. */
+const LONG_CALL = `b_long "$B_RUN_DIR" ${HOST_CODE_SHA256} `;
+
+/**
+ * How a long operation starts its runner: its private temp dir, then b_long, whose stdin is the
+ * runner's own lines, a here-document ending at `delimiter` that follows these lines.
+ */
+export function renderLongStart(delimiter: string): string {
+  return [
+    'B_RUN_DIR=$(mktemp -d) || { b_emit "@bootstrap 1"; b_emit "@error INTERNAL runner"; exit 0; }',
+    `${LONG_CALL}${Buffer.byteLength(HOST_CODE) + 1} <<'${delimiter}'`,
+  ].join('\n');
+}
 
 /** Where the cached code is, in every header: the hash is its name (the code cannot hold its own). */
 const LIB_PATH = `$B_STATE/lib/${HOST_CODE_SHA256}`;
@@ -171,11 +233,6 @@ function pathLines(paths: HeaderPaths): string {
  */
 export function renderHeader(paths: HeaderPaths, options: { plan?: boolean } = {}): string {
   return pathLines(paths) + (options.plan ? PLAN_MARK : '') + FULL_TAIL;
-}
-
-/** The paths and the prelude as plain code: for a program written to a file on the host (a runner). */
-export function renderPlainHeader(paths: HeaderPaths): string {
-  return `${pathLines(paths)}${PRELUDE}\n`;
 }
 
 /** The same program with its header relying on the cached code; undefined when it has no such header. */
@@ -266,12 +323,19 @@ const CACHED_LOAD = [
  * writes). `load` is what the session starting with this frame loads: for a program in its cached
  * form, the host was last seen with a usable cache, and the session sources it (CACHED_LOAD);
  * otherwise the host code itself (SESSION_LOAD). Undefined when the program has no header of ours.
+ *
+ * A self-contained program that writes the host code into a runner (b_long: a long operation)
+ * goes whole: a session that loaded the code from lib/ holds no text of it, and this
+ * is the program sent when lib/ failed that copy, so it must bring the text, and repair lib/ as
+ * it does alone. Long operations are rare; the frame is about the size their runner was.
  */
 export function sessionFrame(program: string): { text: string; installs: boolean; load: string } | undefined {
   const full = program.indexOf(FULL_TAIL);
   if (full >= 0)
     return {
-      text: program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length),
+      text: program.includes(LONG_CALL)
+        ? program
+        : program.slice(0, full) + FULL_CALL + program.slice(full + FULL_TAIL.length),
       installs: true,
       load: SESSION_LOAD,
     };

@@ -25,6 +25,12 @@ b_enc() {
 }
 b_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 b_have() { command -v "$1" >/dev/null 2>&1; }
+# posh (0.14) parses its builtins' options with getopt(3) and never resets it: the next builtin
+# that parses options (`wait` among them) first reads on from the end of the last option word
+# parsed (`read -r`'s `-r`), memory freed since, and once something else is stored there it finds
+# an option nobody gave ("wait: invalid option -- 'T'") and fails without waiting. getopts with
+# OPTIND=0 resets getopt(3); elsewhere it is a getopts that finds nothing. Before waiting on a hook.
+b_getopt_reset() { OPTIND=0; getopts : _go -- 2>/dev/null; }
 
 # A monotonic clock, which no step of the wall clock moves, for every duration the program measures
 # (a hook's run, a wait): whole seconds in _mono and hundredths in _mono_f (two digits), from
@@ -886,6 +892,10 @@ b_write_failed() {
   b_finish
 }
 
+# b_put FILE: a runner's write of FILE (b_write_b64, the data on stdin); where it fails, so does
+# the operation.
+b_put() { b_write_b64 "$1" || b_write_failed "$1"; }
+
 b_finish() {
   [ "$J_STATUS" = running ] && J_STATUS=succeeded
   J_FINISHED="\"$(b_now)\""
@@ -919,6 +929,7 @@ b_run_hook() {
     if b_have timeout; then exec timeout -k 10 "$B_HOOK_TIMEOUT" "$@"; else exec "$@"; fi
   ) &
   B_HOOK_PID=$! B_HOOK_STEP="$1 $2"
+  b_getopt_reset
   wait "$B_HOOK_PID"
   b_status $?
   B_HOOK_PID=''
@@ -961,6 +972,7 @@ b_on_signal() {
     # $! is timeout (which passes the signal on and waits for the hook) or the hook itself: the
     # lock is let go of only once the hook has ended.
     kill -TERM "$B_HOOK_PID" 2>/dev/null
+    b_getopt_reset
     wait "$B_HOOK_PID" 2>/dev/null
     b_status $?
     # B_HOOK_STEP is a product name and an action: two words, split here on purpose.
@@ -970,6 +982,58 @@ b_on_signal() {
   b_fail HOOK_FAILED "interrupted by SIG$1" "{\"signal\":\"$1\"}"
   [ -n "${B_ON_SIGNAL_STATE:-}" ] && eval "$B_ON_SIGNAL_STATE"
   b_finish
+}
+
+# ---- a long operation's runner (lib/host/programs.ts renderRunnerBody) -------------------------------
+# Its lines set J_ID, J_COMMAND, J_HEAD and B_HOOK_TIMEOUT, then call these in order, with its own
+# checks between them: the same lines in every runner, kept here so that a command carries only
+# what is the runner's own (lib/host/host-code.ts b_long writes this code into every runner).
+
+# b_long_known: an id that already has a journal answers with it instead of running again (SPEC
+# 2.5); the runner then exits.
+b_long_known() {
+  [ -f "$B_STATE/operations/$J_ID.json" ] || return 1
+  b_dump_journal "$J_ID"
+}
+
+# b_long_lock WAIT: the state dirs, then the lock (waiting up to WAIT seconds), the id once more
+# under it, and nothing but a regular file (or nothing) at the journal's and the log's paths,
+# refused before anything changes (a directory there took the journal in, a fifo hung the runner
+# holding the lock). Where any of them answers, the runner exits.
+b_long_lock() {
+  b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac
+  b_take_lock "$J_ID" "$J_COMMAND" "$1" || exit 0
+  b_long_known && exit 0
+  b_runner_paths || exit 0
+}
+
+# b_long_begin: the operation is the runner's from here: a signal ends it as failed, its journal
+# says running, it is the last operation; its answer (the journal) is relayed, and from then on
+# what it prints goes to its log or nowhere (traps and `exec` made in a function are the shell's).
+b_long_begin() {
+  trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT; trap 'b_on_signal HUP' HUP
+  J_STARTED=$(b_now); b_pid_stat $$; J_PID_START=$_ps_start
+  b_journal_stale
+  b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }
+  b_mark_last
+  b_fault long:started
+  exec 2>>"$B_STATE/logs/$J_ID.log"
+  b_dump_journal "$J_ID"
+  exec >/dev/null
+}
+
+# b_step N PRODUCT ACTION PATH [VERSION]: step N, whose product file the runner has just written
+# as it is while the hook runs. Runs the hook with b_step_N_env's variables; on success writes the
+# file as b_step_N_ok does, on failure (or a signal meanwhile) as b_step_N_failed does, and ends.
+b_step() {
+  b_fault "long:before-hook-$1"
+  B_STEP_N=$1 B_CFG_FN=b_step_$1_env B_ON_SIGNAL_STATE=b_step_$1_failed
+  if b_run_hook "$2" "$3" "$4" ${5+"$5"}; then
+    B_ON_SIGNAL_STATE=; "b_step_${B_STEP_N}_ok"
+  else
+    B_ON_SIGNAL_STATE=; "b_step_${B_STEP_N}_failed"; b_finish
+  fi
+  b_fault "long:after-hook-$B_STEP_N"
 }
 
 # b_follow ID WAIT_SECONDS: wait until the operation's journal is final (or its process is gone,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BootstrapError } from '../errors.ts';
-import { PLAN_TAG, renderHeader, renderPlainHeader } from './host-code.ts';
+import { PLAN_TAG, renderHeader, renderLongStart } from './host-code.ts';
 import { b64, shq } from './quote.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
@@ -113,12 +113,15 @@ function expectLine(expect: readonly Expectation[]): string {
 const DATA_END = 'CLOUDIQ_DATA';
 
 /**
- * An atomic write; `orElse` runs when it fails (the file is then untouched). The data follows as
- * a here-document (lines of base64), so however large the file no argument carries it.
+ * An atomic write; `orElse` runs when it fails (the file is then untouched); without it, a
+ * runner's write, whose failure fails the operation (prelude.sh b_put). The data follows as a
+ * here-document (lines of base64), so however large the file no argument carries it.
  */
-function writeLine(write: FileWrite, orElse = `b_write_failed ${shq(write.path)}`): string {
+function writeLine(write: FileWrite, orElse?: string): string {
   const data = (b64(write.content).match(/.{1,76}/g) ?? []).join('\n');
-  return `b_write_b64 ${shq(write.path)} <<'${DATA_END}' || ${orElse}\n${data}\n${DATA_END}`;
+  const path = shq(write.path);
+  const command = orElse === undefined ? `b_put ${path}` : `b_write_b64 ${path}`;
+  return `${command} <<'${DATA_END}'${orElse === undefined ? '' : ` || ${orElse}`}\n${data}\n${DATA_END}`;
 }
 
 /** `text` as a here-document body with a delimiter that none of its lines is. */
@@ -186,12 +189,20 @@ export interface LongPlan {
  * its first answer (the running journal, or why it refused). The runner finishes whatever happens
  * to the connection that started it.
  *
+ * The runner is self-contained: the host code, then its paths and its own lines. It runs after
+ * this program has ended, when lib/ may be gone (SPEC 2.2), so it never sources lib/; but the host
+ * code in it is written by the host from the code this program already holds there (host-code.ts
+ * `b_long`), so only the runner's own lines travel, as a here-document on b_long's stdin. Where
+ * that code is lib/'s file, read again after the header checked it, and it has changed or gone
+ * since, the program answers `@hostcode absent` before anything else, as the cached form's header
+ * does, and the self-contained form follows (runWithHostCode): nothing ran, so nothing runs twice.
+ *
  * The runner's text goes through a file, never argv (Linux caps one argument at 128 KiB, and a
  * role's config may be far larger) nor stdin (the runner would read its own program from a pipe
  * its starter must keep feeding until the very end). The file sits in `mktemp -d`'s 0700 dir,
- * not the state dir: nothing may change there before the runner has checked the hooks
- * (INVALID_SCRIPT changes nothing). The runner unlinks it as it starts; its shell keeps reading
- * the open file.
+ * written under umask 077, not the state dir: nothing may change there before the runner has
+ * checked the hooks (INVALID_SCRIPT changes nothing). It is started only once written whole. The
+ * runner unlinks it as it starts; its shell keeps reading the open file.
  *
  * `setsid setsid`: the first becomes a session leader, so the second must fork, and its parent
  * returns at once. The runner is so never an asynchronous list (`&`), whose commands a shell
@@ -202,54 +213,28 @@ export interface LongPlan {
  */
 export function renderLong(paths: HostPaths, plan: LongPlan): string {
   const runner = hereDocument(
-    `rm -f "$0"\n${renderPlainHeader(paths)}${renderRunnerBody(plan)}`,
+    `B_STATE=${shq(paths.stateDir)}\nB_CONFIG=${shq(paths.configPath)}\n${renderRunnerBody(plan)}`,
     'CLOUDIQ_RUNNER',
   );
-  const lines = [
-    'b_emit "@bootstrap 1"',
-    'B_RUN_DIR=$(mktemp -d) || { b_emit "@error INTERNAL runner"; exit 0; }',
-    'umask 077',
-    `cat > "$B_RUN_DIR/runner" <<'${runner.delimiter}' || { rm -rf "$B_RUN_DIR"; b_emit "@error INTERNAL runner"; exit 0; }`,
-    `${runner.body}${runner.delimiter}`,
-    'umask 027',
-    'if b_have setsid; then',
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
-    '  setsid setsid "${BOOTSTRAP_SH:-sh}" "$B_RUN_DIR/runner" </dev/null 2>"$B_RUN_DIR/err" | cat',
-    'else',
-    // Without setsid there is no detaching but `&` (SIGINT then stays ignored in the runner).
-    `  { ( trap '' HUP; exec "\${BOOTSTRAP_SH:-sh}" "$B_RUN_DIR/runner" ) </dev/null 2>"$B_RUN_DIR/err" & } | cat`,
-    'fi',
-    'cat "$B_RUN_DIR/err" >&2',
-    'rm -rf "$B_RUN_DIR"',
-    'b_emit "@end"',
-  ];
+  const lines = [renderLongStart(runner.delimiter), `${runner.body}${runner.delimiter}`, 'b_emit "@end"'];
   return header(paths) + lines.join('\n') + '\n';
 }
 
+/**
+ * The runner's own lines: its operation, its checks and its steps, between the calls of the
+ * prelude's functions that are the same in every runner (b_long_known, b_long_lock, b_long_begin,
+ * b_step: lib/host/prelude.sh, in the order they run).
+ */
 function renderRunnerBody(plan: LongPlan): string {
   const id = shq(plan.operationId);
   const head = `"id":${JSON.stringify(plan.operationId)},"command":${JSON.stringify(plan.command)},"args":${JSON.stringify(plan.args)}`;
   const lines = [
     `J_ID=${id}; J_COMMAND=${shq(plan.command)}; J_HEAD=${shq(head)}; B_HOOK_TIMEOUT=${plan.hookTimeout}`,
-    // An id that already has a journal answers with it instead of running again (SPEC 2.5).
-    '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
+    'b_long_known && exit 0',
     ...plan.steps.map((s) => `b_check_hook ${shq(s.product)} ${s.action} ${shq(s.path)} || exit 0`),
-    'b_mkdirs; case $? in 0) ;; 2) exit 0 ;; *) b_emit "@error INTERNAL mkdir"; exit 0 ;; esac',
-    `b_take_lock "$J_ID" "$J_COMMAND" ${plan.waitLockSeconds} || exit 0`,
-    '[ -f "$B_STATE/operations/$J_ID.json" ] && { b_dump_journal "$J_ID"; exit 0; }',
-    // Nothing but a regular file (or nothing) at the journal's and the log's paths: refused before
-    // anything changes (a directory there took the journal in, a fifo hung the runner holding the lock).
-    'b_runner_paths || exit 0',
+    `b_long_lock ${plan.waitLockSeconds}`,
     `${expectLine(plan.expect)} || exit 0`,
-    "trap 'b_on_signal TERM' TERM; trap 'b_on_signal INT' INT; trap 'b_on_signal HUP' HUP",
-    'J_STARTED=$(b_now); b_pid_stat $$; J_PID_START=$_ps_start',
-    'b_journal_stale',
-    'b_journal_write || { b_emit "@error INTERNAL journal"; exit 0; }',
-    'b_mark_last',
-    'b_fault long:started',
-    'exec 2>>"$B_STATE/logs/$J_ID.log"',
-    'b_dump_journal "$J_ID"',
-    'exec >/dev/null',
+    'b_long_begin',
   ];
   plan.steps.forEach((step, index) => {
     const fn = `b_step_${index}`;
@@ -258,14 +243,10 @@ function renderRunnerBody(plan: LongPlan): string {
       .join('');
     lines.push(`${fn}_env() { :;${env} }`);
     lines.push(`${fn}_failed() {\n${writeLine(step.onFailure, ':')}\n}`);
+    lines.push(`${fn}_ok() {\n${writeLine(step.onSuccess)}\n}`);
     lines.push(writeLine(step.before));
-    lines.push(`b_fault long:before-hook-${index}`);
-    lines.push(`B_CFG_FN=${fn}_env; B_ON_SIGNAL_STATE=${fn}_failed`);
     const version = step.version === undefined ? '' : ` ${shq(step.version)}`;
-    lines.push(`if b_run_hook ${shq(step.product)} ${step.action} ${shq(step.path)}${version}; then`);
-    lines.push(`  B_ON_SIGNAL_STATE=; ${writeLine(step.onSuccess)}`);
-    lines.push(`else\n  B_ON_SIGNAL_STATE=; ${fn}_failed; b_finish\nfi`);
-    lines.push(`b_fault long:after-hook-${index}`);
+    lines.push(`b_step ${index} ${shq(step.product)} ${step.action} ${shq(step.path)}${version}`);
   });
   if (plan.onSuccess) lines.push(writeLine(plan.onSuccess));
   lines.push('b_finish');

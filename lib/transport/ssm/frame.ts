@@ -13,11 +13,13 @@
  * - cached (`renderCommands`, for a program in the cached form of lib/host/host-code.ts): its
  *   paths, one line that loads the host code kept on the host (which defines `b_ssm`), and the
  *   program's own lines as a function that `b_ssm` runs in a subshell (`renderLoadedForm`). No
- *   base64, no decoding, no second shell: a read is a few hundred bytes (SPEC 3.2 v2). Where the
- *   kept code cannot be used the command prints nothing at all and exits 0, having run nothing;
- *   the transport answers `@hostcode absent` for it, as the cached form would, and the caller
- *   then sends the self-contained program, which repairs the cache. A cached program whose text
- *   holds `{{` (or a CR), or that would pass {@link COMMANDS_LIMIT}, goes whole.
+ *   base64, no decoding, no second shell: a read is a few hundred bytes (SPEC 3.2 v2), a long
+ *   operation its runner's own lines and a few hundred more (the runner's code is written on the
+ *   host from the code loaded there, lib/host/host-code.ts `b_long`). Where the kept code cannot
+ *   be used the command prints nothing at all and exits 0, having run nothing; the transport
+ *   answers `@hostcode absent` for it, as the cached form would, and the caller then sends the
+ *   self-contained program, which repairs the cache. A cached program whose text holds `{{` (or
+ *   a CR), or that would pass {@link COMMANDS_LIMIT}, goes whole.
  *
  * `b_ssm` prints only on stdout: a header line (mode, the program's real exit code, its stdout's
  * size), one line with the last {@link STDERR_TAIL} bytes of its stderr in base64, then the
