@@ -354,10 +354,12 @@ b_checks_done() {
   eval "set -- $B_CK_EXEC"
   B_CK_EXEC=''
   while [ $# -ge 3 ]; do
+    b_getopt_reset
     wait "$1"; _c_rc=$?
     if [ $_c_rc -eq 0 ]; then b_check_record "$2" "$3" 1 ''; else b_check_record "$2" "$3" 0 "exited $_c_rc"; fi
     shift 3
   done
+  b_getopt_reset
   wait
 }
 
@@ -652,8 +654,8 @@ b_take_lock() {
   for _t in "$B_STATE"/.*.tmp.* "$B_STATE"/products/.*.tmp.* "$B_STATE"/operations/.*.tmp.*; do
     [ -e "$_t" ] && rm -f "$_t" 2>/dev/null
   done
-  # In a subshell: it only writes files, and posh (0.14) was seen to hand the runner's next
-  # `wait` a corrupt argument after running it in the shell itself.
+  # In a subshell: it only writes files (it also kept posh's getopt(3) state away from the
+  # runner's next `wait`, before b_getopt_reset, which is what the corruption seen there was).
   [ -z "$B_STALE" ] || (b_finish_abandoned) </dev/null >/dev/null 2>&1
   return 0
 }
