@@ -14,7 +14,7 @@ export function wholeOrNothing(program: string): string {
 /*
  * A program's answer as SSM's AWS-RunShellScript brings it back (lib/transport/ssm/frame.ts
  * explains the format and reads it). The shell function that frames it is defined here, in
- * lib/host, because it is part of the host code kept on the host (lib/host/host-code.ts): a
+ * lib/host, because it is part of the host code kept on the host (lib/host/kept-code.ts): a
  * command sent relying on that cache only calls it, which keeps a read a few hundred bytes
  * (SPEC 3.2 v2); a command that carries its program whole defines it first (the same text).
  */

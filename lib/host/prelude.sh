@@ -450,7 +450,7 @@ b_check_http() {
 # was made from, so that a heartbeat needs one program: the checks it runs are still those the
 # tool's parser listed (rendered through shq), never a reading of `check =` here.
 # B_PLAN_TAG (the plan's first line) and b_plan_check, which finds the plan and checks it, are
-# defined by the header (lib/host/host-code.ts); a heartbeat's cached header has already run it.
+# defined by the header (lib/host/kept-code.ts); a heartbeat's cached header has already run it.
 
 # Runs the cached plan for this host's bootstrap.ini and server.ini as they are now, if one is kept.
 # The plan is read once, and the bytes checked are the bytes run (a plan replaced or removed
@@ -462,7 +462,7 @@ b_cached_checks() {
 }
 
 # b_lib_trusted FILE (SPEC 2.2's terms for lib/) is defined by every program's header
-# (lib/host/host-code.ts), before this prelude: the cached form checks this very code with it.
+# (lib/host/kept-code.ts), before this prelude: the cached form checks this very code with it.
 
 # b_keep_plan NAME < base64: keeps a plan in lib/ (only where the state dir exists: a read creates
 # none), dropping the plans kept before it.
@@ -989,7 +989,7 @@ b_on_signal() {
 # ---- a long operation's runner (lib/host/programs.ts renderRunnerBody) -------------------------------
 # Its lines set J_ID, J_COMMAND, J_HEAD and B_HOOK_TIMEOUT, then call these in order, with its own
 # checks between them: the same lines in every runner, kept here so that a command carries only
-# what is the runner's own (lib/host/host-code.ts b_long writes this code into every runner).
+# what is the runner's own (lib/host/kept-code.ts b_long writes this code into every runner).
 
 # b_long_known: an id that already has a journal answers with it instead of running again (SPEC
 # 2.5); the runner then exits.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BootstrapError } from '../errors.ts';
-import { PLAN_TAG, renderHeader, renderLongStart } from './host-code.ts';
+import { renderHeader } from './host-code.ts';
+import { PLAN_TAG, renderLongStart } from './kept-code.ts';
 import { b64, shq } from './quote.ts';
 
 /** Marks where the host writes its own time into a file (\001 never appears in a valid value). */
@@ -191,7 +192,7 @@ export interface LongPlan {
  *
  * The runner is self-contained: the host code, then its paths and its own lines. It runs after
  * this program has ended, when lib/ may be gone (SPEC 2.2), so it never sources lib/; but the host
- * code in it is written by the host from the code this program already holds there (host-code.ts
+ * code in it is written by the host from the code this program already holds there (kept-code.ts
  * `b_long`), so only the runner's own lines travel, as a here-document on b_long's stdin. Where
  * that code is lib/'s file, read again after the header checked it, and it has changed or gone
  * since, the program answers `@hostcode absent` before anything else, as the cached form's header

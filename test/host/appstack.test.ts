@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ensureDemoHost } from '../../lib/demo/demo-fleet.ts';
 import { BootstrapError } from '../../lib/errors.ts';
-import { HOST_CODE_SHA256 } from '../../lib/host/host-code.ts';
+import { HOST_CODE_SHA256 } from '../../lib/host/kept-code.ts';
 import type { AppstackAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';

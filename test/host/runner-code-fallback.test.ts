@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ABSENT_RECORD } from '../../lib/host/host-code.ts';
+import { ABSENT_RECORD } from '../../lib/host/kept-code.ts';
 import { shq } from '../../lib/host/quote.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ABSENT_RECORD, HOST_CODE, HOST_CODE_SHA256 } from '../../lib/host/host-code.ts';
+import { ABSENT_RECORD, HOST_CODE, HOST_CODE_SHA256 } from '../../lib/host/kept-code.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { ExecResult, Transport } from '../../lib/transport/types.ts';
 import type { Sandbox } from './sandbox.ts';

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ABSENT_RECORD } from '../../lib/host/host-code.ts';
+import { ABSENT_RECORD } from '../../lib/host/kept-code.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { SshPool } from '../../lib/transport/ssh/index.ts';
 import { assertCacheSound, libDir, recording } from '../support/host-code.ts';

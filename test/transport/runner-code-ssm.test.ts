@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ABSENT_RECORD } from '../../lib/host/host-code.ts';
+import { ABSENT_RECORD } from '../../lib/host/kept-code.ts';
 import { type CommandRequest, runCommand } from '../../lib/operations/index.ts';
 import { createSsmTransport } from '../../lib/transport/ssm/index.ts';
 import { assertCacheSound, libDir, recording } from '../support/host-code.ts';

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   cachedForm,
-  HOST_CODE_SHA256,
   renderHeader,
   runWithHostCode,
   SESSION_LOAD,
   sessionFrame,
 } from '../../lib/host/host-code.ts';
+import { HOST_CODE_SHA256 } from '../../lib/host/kept-code.ts';
 import { PRELUDE } from '../../lib/host/shell-source.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { present } from '../../lib/optional.ts';

@@ -15,7 +15,7 @@
  *   program's own lines as a function that `b_ssm` runs in a subshell (`renderLoadedForm`). No
  *   base64, no decoding, no second shell: a read is a few hundred bytes (SPEC 3.2 v2), a long
  *   operation its runner's own lines and a few hundred more (the runner's code is written on the
- *   host from the code loaded there, lib/host/host-code.ts `b_long`). Where the kept code cannot
+ *   host from the code loaded there, lib/host/kept-code.ts `b_long`). Where the kept code cannot
  *   be used the command prints nothing at all and exits 0, having run nothing; the transport
  *   answers `@hostcode absent` for it, as the cached form would, and the caller then sends the
  *   self-contained program, which repairs the cache. A cached program whose text holds `{{` (or

@@ -1,6 +1,6 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { BootstrapError, type ErrorCode } from '../../errors.ts';
-import { ABSENT_RECORD } from '../../host/host-code.ts';
+import { ABSENT_RECORD } from '../../host/kept-code.ts';
 import { present } from '../../optional.ts';
 import { withDeadline } from '../../time/deadline.ts';
 import type { ExecRequest, ExecResult, Transport } from '../types.ts';
