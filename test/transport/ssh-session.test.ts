@@ -25,14 +25,27 @@ import { readIfExists, waitFor } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 
-/** PIDs of the host session shells the test user runs. */
-function sessionShells(user: string): number[] {
+/**
+ * PIDs of the host session shells the test user runs through the sshd on `port`: other test files
+ * running meanwhile start session shells of their own, as the same user, through their own sshd
+ * (told apart by SSH_CONNECTION's server port, in each shell's environment).
+ */
+function sessionShells(user: string, port: number): number[] {
+  let out = '';
   try {
-    const out = execFileSync('pgrep', ['-u', user, '-f', 'read -r _Zn'], { encoding: 'utf8' });
-    return out.split('\n').filter(Boolean).map(Number);
+    out = execFileSync('pgrep', ['-u', user, '-f', 'read -r _Zn'], { encoding: 'utf8' });
   } catch {
     return [];
   }
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => {
+      const environ = readIfExists(`/proc/${pid}/environ`) ?? '';
+      const connection = environ.split('\0').find((entry) => entry.startsWith('SSH_CONNECTION='));
+      return connection?.endsWith(` ${port}`) === true;
+    });
 }
 
 describe('one host session per pooled SSH connection', () => {
@@ -69,13 +82,13 @@ describe('one host session per pooled SSH connection', () => {
   it('runs the further operations of a connection in one session, one shell for all', async () => {
     const pool = new SshPool();
     const host = sandbox.host(connect(sshd, { pool }));
-    const known = new Set(sessionShells(user));
+    const known = new Set(sessionShells(user, sshd.port));
     await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '9' } });
     const seen = new Set<number>();
     for (let i = 0; i < 6; i += 1) {
       const got = await runCommand(host, { command: 'product.get', product: 'haproxy', key: 'maxconn' });
       assert.deepEqual(got, { product: 'haproxy', key: 'maxconn', value: '9' });
-      for (const pid of sessionShells(user)) if (!known.has(pid)) seen.add(pid);
+      for (const pid of sessionShells(user, sshd.port)) if (!known.has(pid)) seen.add(pid);
     }
     assert.equal(pool.stats().sessionsStarted, 1);
     assert.equal(pool.stats().connectionsOpened, 1);
@@ -135,7 +148,7 @@ describe('one host session per pooled SSH connection', () => {
     await transport.exec({ program: program("b_queue '@file stale' /etc/hostname"), readsOnly: true });
     const next = await transport.exec({ program: program('b_flush; b_emit "@end"'), readsOnly: true });
     assert.equal(next.stdout, '@end\n');
-    assert.equal(sessionShells(user).includes(shell), true, 'the session lives on');
+    assert.equal(sessionShells(user, sshd.port).includes(shell), true, 'the session lives on');
   });
 
   it('names its own variables so that no host code can overwrite them in a read', () => {
@@ -151,10 +164,10 @@ describe('one host session per pooled SSH connection', () => {
     const marks = join(sandbox.root, 'out', name);
     writeFileSync(marks, '');
     execFileSync('chown', [`${owner.uid}:${owner.gid}`, marks]);
-    const known = new Set(sessionShells(user));
+    const known = new Set(sessionShells(user, sshd.port));
     await transport.exec({ program: program('true') });
     await transport.exec({ program: program('true') });
-    const [shell] = sessionShells(user).filter((pid) => !known.has(pid));
+    const [shell] = sessionShells(user, sshd.port).filter((pid) => !known.has(pid));
     assert.ok(shell, 'a session shell runs');
     return { transport, shell, marks };
   }
