@@ -1,6 +1,6 @@
 /**
  * The fleet console's routes: the page at `/` and its files under `/console/`, a prefix no route
- * of SPEC 7.1 uses. Locally they join the API's route table (lib/api/handler.ts), so `serve`
+ * of SPEC 7.1 uses. Locally `serve` adds them to the API's routes (lib/api/local-routes.ts) and
  * answers them through the API's handler; in the cloud a function of their own answers them
  * (functions/console.ts, through find-page.ts), and infra declares them from `CONSOLE_GATEWAY_PATHS`.
  * The page reads the fleet only through SPEC 7.1's public routes, as any client would.
