@@ -10,6 +10,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { BootstrapError } from '../../lib/errors.ts';
 import { runCommand } from '../../lib/operations/index.ts';
+import { waitFor } from '../support/host-files.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 const run = promisify(execFile);
@@ -39,14 +40,18 @@ describe("an operation's journal lost while it runs", () => {
   it('a hook deletes the state dir: HOOK_FAILED saying the journal vanished', async () => {
     // The hook removes the state dir until it is gone (the caller's poll, reinstalling the host
     // code it finds missing, may put lib/ back in it while rm walks it, and rm then leaves the
-    // dir), then holds until the error is in hand, so that the runner (which goes on writing once
-    // the hook ends) has not made the state dir again when the test looks.
+    // dir), says so, then holds until the error is in hand, so that the runner (which goes on
+    // writing once the hook ends) has not made the state dir again when the test looks. The
+    // caller may answer as soon as the journal is gone, while rm still walks the rest of the dir:
+    // the test looks once the hook has said the dir is gone.
     const release = join(sandbox.root, 'release');
+    const removed = join(sandbox.root, 'removed');
     hookDoes(
-      `n=0; while [ -e "$BOOTSTRAP_STATE_DIR" ] && [ "$n" -lt 200 ]; do rm -rf "$BOOTSTRAP_STATE_DIR" 2>/dev/null; n=$((n + 1)); done; i=0; while [ ! -e '${release}' ] && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i + 1)); done`,
+      `n=0; while [ -e "$BOOTSTRAP_STATE_DIR" ] && [ "$n" -lt 200 ]; do rm -rf "$BOOTSTRAP_STATE_DIR" 2>/dev/null; n=$((n + 1)); done; [ -e "$BOOTSTRAP_STATE_DIR" ] || : > '${removed}'; i=0; while [ ! -e '${release}' ] && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i + 1)); done`,
     );
     let gone = false;
-    const error = await fails().finally(() => {
+    const error = await fails().finally(async () => {
+      await waitFor('the hook to have removed the state dir', () => existsSync(removed)).catch(() => {});
       gone = !existsSync(sandbox.stateDir);
       writeFileSync(release, '');
     });
