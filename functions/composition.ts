@@ -29,6 +29,7 @@ import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-invent
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
 import type { Deliver, FleetResult } from '../lib/fleet/aggregate.ts';
+import { type ConcurrencyPool, WORKER_POOL } from '../lib/fleet/concurrency-pool.ts';
 import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
 import {
@@ -89,6 +90,11 @@ export interface Runtime {
   ledger: DeliveryLedger;
   /** What each operation id names, taken before any run starts (SPEC 7.1 "never a second run"). */
   claims: RunClaims;
+  /**
+   * The worker's concurrency, shared by every fleet run at once (lib/fleet/steps/reserve.ts): on
+   * the run table; absent without one (a function run by hand, one process).
+   */
+  pool?: ConcurrencyPool;
 }
 
 /**
@@ -214,7 +220,7 @@ export async function buildRuntime(
           throw new BootstrapError('INTERNAL', 'this function reads no secrets and delivers no callback');
         }
       : (url: string, payload: { operationId: string }) => deliverCallback(url, payload, options);
-  const { store, ledger, claims } = await createStores(env, clients);
+  const { store, ledger, claims, pool } = await createStores(env, clients);
   const rt: Runtime = {
     env,
     clients,
@@ -226,6 +232,7 @@ export async function buildRuntime(
     store,
     ledger,
     claims,
+    ...present({ pool }),
   };
   if (listAgain) listAgainOf.set(rt, listAgain);
   return rt;
@@ -357,7 +364,7 @@ function listedFleet(
 async function createStores(
   env: Environment,
   clients: Pick<Clients, 'dynamodb'>,
-): Promise<{ store: RunStore; ledger: DeliveryLedger; claims: RunClaims }> {
+): Promise<{ store: RunStore; ledger: DeliveryLedger; claims: RunClaims; pool?: ConcurrencyPool }> {
   const tableName = env.runTableName;
   if (tableName === undefined) {
     const { createMemoryRunClaims } = await import('../lib/cloud/run-claims.ts');
@@ -367,17 +374,23 @@ async function createStores(
       claims: createMemoryRunClaims(),
     };
   }
-  const [{ createDynamoRunStore }, { createDynamoDeliveryLedger }, { createDynamoRunClaims }] =
-    await Promise.all([
-      import('../lib/cloud/dynamo-run-store.ts'),
-      import('../lib/cloud/dynamo-delivery-ledger.ts'),
-      import('../lib/cloud/dynamo-run-claims.ts'),
-    ]);
+  const [
+    { createDynamoRunStore },
+    { createDynamoDeliveryLedger },
+    { createDynamoRunClaims },
+    { createDynamoConcurrencyPool },
+  ] = await Promise.all([
+    import('../lib/cloud/dynamo-run-store.ts'),
+    import('../lib/cloud/dynamo-delivery-ledger.ts'),
+    import('../lib/cloud/dynamo-run-claims.ts'),
+    import('../lib/cloud/dynamo-concurrency-pool.ts'),
+  ]);
   const client: DynamoDBClient = clients.dynamodb;
   return {
     store: createDynamoRunStore({ client, tableName }),
     ledger: createDynamoDeliveryLedger({ client, tableName }),
     claims: createDynamoRunClaims({ client, tableName }),
+    pool: createDynamoConcurrencyPool({ client, tableName, name: WORKER_POOL }),
   };
 }
 
@@ -428,7 +441,7 @@ async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
     ),
     deliver: rt.deliver,
     stoppedRuns: new Set(),
-    ...present({ concurrencyCap: rt.env.mapConcurrencyCap }),
+    ...present({ concurrencyCap: rt.env.mapConcurrencyCap, pool: rt.pool }),
   };
 }
 

@@ -44,10 +44,15 @@ import { RunStateMachines } from './state-machines.ts';
 const SECRET_ENV_KEYS = [ENV.sshKeySecretArn, ENV.knownHostsSecretArn, ENV.callbackSecretArn];
 
 /**
- * Executions of the worker kept for the plan, canary, aggregate, poll and deliver steps (a quick
- * change's callback among them) beside a Map's children; a step throttled past it is retried.
+ * Executions of the worker kept outside the fleet runs' concurrency pool (lib/fleet/steps/reserve.ts),
+ * for the short steps that do no target's work: plan, reserve, aggregate, a long operation's
+ * polls and delivery, a quick change's callback. A run's canaries and Map children are inside the
+ * pool. A short step throttled past the headroom is retried.
  */
 export const WORKER_STEP_HEADROOM = 10;
+/** The ends of an execution that did not run its last step (Step Functions' EventBridge statuses). */
+export const RUN_ENDED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+
 /** Executions of the heartbeat function kept for its plan and report steps and the schedule. */
 export const HEARTBEAT_STEP_HEADROOM = 2;
 
@@ -255,6 +260,29 @@ export class CloudiqStack extends Stack {
     if (settings.heartbeatCallbackUrl) {
       heartbeat.function.addEnvironment(ENV.heartbeatCallbackUrl, settings.heartbeatCallbackUrl);
     }
+
+    // A fleet run whose execution ended without its aggregate step (failed, timed out, aborted)
+    // gives back its units of the concurrency pool here: Step Functions reports every standard
+    // execution's end to EventBridge, and the worker's `run-ended` step releases the run named.
+    new events.Rule(this, 'FleetRunEnded', {
+      description:
+        "cloudiq-bootstrap: a fleet run that ended without its aggregate step gives back its units of the worker's concurrency",
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [fleet.stateMachineArn], status: [...RUN_ENDED_STATUSES] },
+      },
+      targets: [
+        new eventTargets.LambdaFunction(worker.function, {
+          event: events.RuleTargetInput.fromObject({
+            step: 'run-ended',
+            operationId: events.EventField.fromPath('$.detail.name'),
+            status: events.EventField.fromPath('$.detail.status'),
+          }),
+          retryAttempts: 8,
+        }),
+      ],
+    });
 
     new events.Rule(this, 'HeartbeatSchedule', {
       description: 'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): starts the execution of each period',

@@ -2,9 +2,11 @@
  * The state machines that carry every run that may outlast one invocation (SPEC 7.2, 7.3 v2),
  * each execution named by its operation id (starting it twice starts it once):
  *
- *   fleet run:  Plan → canary loop (Choice/Task, one target a step) → Distributed Map (one child a
- *               target; the gate in the child's step; a step failed for good is counted by
- *               TargetGaveUp; children never fail the Map) → Aggregate
+ *   fleet run:  Plan → Reserve (one unit of the worker's concurrency pool, shared by all runs) →
+ *               canary loop (Choice/Task, one target a step) → Reserve (the Map's width) →
+ *               Distributed Map (one child a target; the gate in the child's step; a step failed
+ *               for good is counted by TargetGaveUp; children never fail the Map) → Aggregate
+ *               (gives the units back); an ungranted Reserve waits and asks again
  *   operation:  Wait 10 s → Poll (operation.get) → Wait as the poll says (10 s, growing to 5 min)
  *               → Poll … until the journal ends or a day has passed → Deliver
  *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side, a failed shard
@@ -27,6 +29,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FIRST_WAIT_SECONDS } from '../lib/fleet/steps/operation.ts';
+import { FLEET_RUN_TIMEOUT_MS } from '../lib/fleet/steps/reserve.ts';
 import { present } from '../lib/optional.ts';
 
 /** Lambda's throttling and transient errors: retried on every step, never a target's failure. */
@@ -115,7 +118,8 @@ export class RunStateMachines extends Construct {
       'FleetRun',
       'cloudiq-bootstrap: a fleet run (SPEC 4, 7.3), named by its operation id',
       this.fleetDefinition(props.worker, bucket),
-      Duration.days(7),
+      // Also the lease of the run's units of the concurrency pool: none is held past it.
+      Duration.millis(FLEET_RUN_TIMEOUT_MS),
     );
     this.operation = machine(
       'Operation',
@@ -162,20 +166,21 @@ export class RunStateMachines extends Construct {
   }
 
   /**
-   * A Distributed Map over the JSON item list at `keyPath` in the runs bucket, as wide as the plan
-   * says. Children report a failure in their output; a child that still fails (its step failed for
+   * A Distributed Map over the JSON item list at `keyPath` in the runs bucket, as wide as the
+   * number at `concurrencyPath` says. Children report a failure in their output; a child that still fails (its step failed for
    * good) must not fail the Map, which would abort the running children.
    */
   private childMap(
     label: string,
     bucket: s3.IBucket,
     keyPath: string,
+    concurrencyPath: string,
     options: Pick<sfn.DistributedMapProps, 'comment' | 'itemSelector' | 'resultPath' | 'resultWriterV2'>,
   ): sfn.DistributedMap {
     return new sfn.DistributedMap(this, label, {
       ...options,
       label,
-      maxConcurrencyPath: '$.plan.mapConcurrency',
+      maxConcurrencyPath: concurrencyPath,
       toleratedFailurePercentage: 100,
       itemReader: new sfn.S3JsonItemReader({ bucket, key: sfn.JsonPath.stringAt(keyPath) }),
       mapExecutionType: sfn.StateMachineType.STANDARD,
@@ -202,15 +207,27 @@ export class RunStateMachines extends Construct {
     // state is its input): one that failed on its own runs again. One that fails for good still
     // ends in the aggregate step, so the run reports and calls back rather than failing silent.
     const canary = this.step('Canary', worker, run('canary'), '$.plan.canary');
+    // The run's units of the worker's concurrency pool (lib/fleet/steps/reserve.ts), shared by
+    // every fleet run at once: one for the canary stage, then the Map's MaxConcurrency. Asked
+    // again, it answers as the pool stands; ungranted, the run waits and asks again.
+    const reserve = this.step('Reserve', worker, run('reserve'), '$.plan.slots');
+    const waitForSlots = new sfn.Wait(this, 'WaitForSlots', {
+      time: sfn.WaitTime.secondsPath('$.plan.slots.wait'),
+    });
+    waitForSlots.next(reserve);
     // The aggregate step reads only what the run kept (reports, the Map's results), writes the
     // result again whole, and calls back through the delivery ledger: run again, it POSTs at most
     // once. It is the run's last chance to call back, so it is tried longer; failed for good, the
-    // execution fails (the FleetRun alarm) and the record stays `running`.
+    // execution fails (the FleetRun alarm) and the record stays `running`. It gives the run's
+    // units back first; an execution that ends without it gives them back through the stack's
+    // FleetRunEnded rule (infra/stack.ts).
     const aggregate = this.step('Aggregate', worker, run('aggregate'), undefined, LAST_STEP_ATTEMPTS);
     aggregate.next(new sfn.Succeed(this, 'Done'));
     canary.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.canaryError' });
+    // The pool unreadable for good: the run ends in the aggregate step, its targets not started.
+    reserve.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.reserveError' });
 
-    const map = this.childMap('Fleet', bucket, '$.plan.keys.fleet', {
+    const map = this.childMap('Fleet', bucket, '$.plan.keys.fleet', '$.plan.slots.granted', {
       comment: 'One child a target: the maxErrors gate, then the target; children never fail the Map.',
       itemSelector: {
         step: 'target',
@@ -252,14 +269,24 @@ export class RunStateMachines extends Construct {
     map.addCatch(aggregate, { errors: ['States.ALL'], resultPath: '$.fleetError' });
     map.next(aggregate);
 
-    const fanOut = new sfn.Choice(this, 'FleetTargetsLeft')
-      .when(sfn.Condition.numberGreaterThan('$.plan.canary.fleetCount', 0), map)
+    const fleetLeft = sfn.Condition.numberGreaterThan('$.plan.canary.fleetCount', 0);
+    const canaryLeft = sfn.Condition.booleanEquals('$.plan.canary.done', false);
+    const holding = (stage: string) => sfn.Condition.stringEquals('$.plan.slots.stage', stage);
+    // Where the run goes next: its units for the stage first, then the canaries one by one, then
+    // the Map; the aggregate step once nothing is left to start.
+    const next = new sfn.Choice(this, 'NextStage')
+      .when(sfn.Condition.and(canaryLeft, holding('none')), reserve)
+      .when(canaryLeft, canary)
+      .when(sfn.Condition.and(fleetLeft, holding('fleet')), map)
+      .when(fleetLeft, reserve)
       .otherwise(aggregate);
-    const canaryLoop = new sfn.Choice(this, 'CanaryDone')
-      .when(sfn.Condition.booleanEquals('$.plan.canary.done', false), canary)
-      .otherwise(fanOut);
-    canary.next(canaryLoop);
-    return plan.next(canaryLoop);
+    reserve.next(
+      new sfn.Choice(this, 'SlotsGranted')
+        .when(sfn.Condition.numberGreaterThan('$.plan.slots.granted', 0), next)
+        .otherwise(waitForSlots),
+    );
+    canary.next(next);
+    return plan.next(next);
   }
 
   private operationDefinition(worker: lambda.IFunction): sfn.IChainable {
@@ -307,7 +334,7 @@ export class RunStateMachines extends Construct {
     // delivery ledger, once. Both may run again; failed for good, the Heartbeat alarm fires.
     const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
     const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
-    const shards = this.childMap('Shards', bucket, '$.plan.key', {
+    const shards = this.childMap('Shards', bucket, '$.plan.key', '$.plan.mapConcurrency', {
       comment:
         'Every shard at once: each reads its hosts within its budget and logs them; the report publishes the counts.',
       itemSelector: { step: 'heartbeat-shard', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },

@@ -3,7 +3,8 @@
  * like, so that the run store, the delivery ledger, the id claims and the table's definition agree.
  * Every kind of item shares the partition key `id`, told apart by a prefix: `run#<operationId>`
  * for run records, `claim#<operationId>` for what an operation id names (taken before any run
- * starts), `delivery#<hash>` for the Powertools idempotency records of callback deliveries.
+ * starts), `delivery#<hash>` for the Powertools idempotency records of callback deliveries,
+ * `pool#<name>` for the concurrency the fleet runs share.
  */
 
 /** The partition key (a string) of every item. */
@@ -16,3 +17,9 @@ export const RUN_KEY_PREFIX = 'run#';
 export const DELIVERY_KEY_PREFIX = 'delivery';
 /** Key prefix of operation-id claims (lib/cloud/dynamo-run-claims.ts): what each id names. */
 export const CLAIM_KEY_PREFIX = 'claim#';
+/**
+ * Key prefix of the concurrency pools (lib/cloud/dynamo-concurrency-pool.ts): one item a pool,
+ * `pool#worker` for the fleet runs' targets, `pool#heartbeat` for the heartbeat's shards. It
+ * carries no `expiresAt`: its holders' leases end one by one inside it.
+ */
+export const POOL_KEY_PREFIX = 'pool#';

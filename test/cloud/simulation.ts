@@ -8,10 +8,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
 import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
 import { createDynamoRunStore } from '../../lib/cloud/dynamo-run-store.ts';
 import { presignResultUrl } from '../../lib/cloud/result-url.ts';
 import { createS3BlobStore } from '../../lib/cloud/s3-blobs.ts';
+import { type ConcurrencyPool, WORKER_POOL } from '../../lib/fleet/concurrency-pool.ts';
 import type { DeliveryLedger, RunStore } from '../../lib/fleet/run-store.ts';
 import type { BlobStore, StepDeps } from '../../lib/fleet/steps/deps.ts';
 import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
@@ -43,6 +45,23 @@ export interface Definitions {
   bucket: string;
   /** The logical id the definitions use for it. */
   bucketId: string;
+  /**
+   * The FleetRunEnded rule (infra/stack.ts): what it matches, the logical ids of the fleet-run
+   * machine and of the function it invokes, and how it shapes the event it hands over.
+   */
+  runEnded: {
+    eventPattern: {
+      source: string[];
+      'detail-type': string[];
+      detail: { stateMachineArn: unknown[]; status: string[] };
+    };
+    fleetId: string;
+    workerId: string;
+    target: {
+      Arn: unknown;
+      InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
+    };
+  };
 }
 
 /** The synthesized stack's four definitions, each validated with asl-validator. */
@@ -58,6 +77,7 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
       change: resolveDefinition(template, s.id(s.stack.machines.changeCallback)),
       bucket: s.id(s.stack.node.findChild('RunsBucket')).toLowerCase(),
       bucketId: s.id(s.stack.node.findChild('RunsBucket')),
+      runEnded: runEndedRule(s),
     };
     for (const definition of [
       definitions.fleet,
@@ -71,6 +91,37 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
   } finally {
     out.remove();
   }
+}
+
+function runEndedRule(s: ReturnType<typeof synth>): Definitions['runEnded'] {
+  const rule = s.json.Resources[s.id(s.stack.node.findChild('FleetRunEnded'))]?.Properties ?? {};
+  const [target] = rule['Targets'] as Definitions['runEnded']['target'][];
+  return {
+    eventPattern: rule['EventPattern'] as Definitions['runEnded']['eventPattern'],
+    fleetId: s.id(s.stack.machines.fleet),
+    workerId: s.id(s.stack.functions.worker.function),
+    target: target!,
+  };
+}
+
+/**
+ * The event EventBridge hands the rule's target for `event`: each `<name>` of the input template
+ * replaced by the value its path reads, as JSON (a string in quotes), as EventBridge does.
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
+ */
+export function transformedInput(
+  transformer: { InputPathsMap: Record<string, string>; InputTemplate: string },
+  event: Record<string, unknown>,
+): unknown {
+  let text = transformer.InputTemplate;
+  for (const [name, path] of Object.entries(transformer.InputPathsMap)) {
+    const value = path
+      .replace(/^\$\./, '')
+      .split('.')
+      .reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], event);
+    text = text.replaceAll(`<${name}>`, JSON.stringify(value));
+  }
+  return JSON.parse(text);
 }
 
 /**
@@ -139,8 +190,8 @@ export const invocation = new AsyncLocalStorage<InvocationContext>();
 
 /**
  * The cloud backends of the steps over the peers: a Dynamo run store whose reads are tagged
- * (`tick()` taken as each read is sent) in the invocation's context, a Dynamo ledger, and the
- * runs bucket through a real S3Client.
+ * (`tick()` taken as each read is sent) in the invocation's context, a Dynamo ledger, the worker's
+ * concurrency pool on the same table, and the runs bucket through a real S3Client.
  */
 export function cloudBackends(
   peers: CloudPeers,
@@ -150,6 +201,7 @@ export function cloudBackends(
   store: RunStore;
   ledger: DeliveryLedger;
   blobs: BlobStore;
+  pool: ConcurrencyPool;
   failureEvents: { seq: number; count: number }[];
 } {
   const real = createDynamoRunStore({ client: peers.dynamo.client(), tableName: peers.tableName });
@@ -175,7 +227,12 @@ export function cloudBackends(
   const blobs = createS3BlobStore(peers.s3Client, bucket, (key) =>
     presignResultUrl(peers.s3Client, { bucket, key }),
   );
-  return { store, ledger, blobs, failureEvents };
+  const pool = createDynamoConcurrencyPool({
+    client: peers.dynamo.client(),
+    tableName: peers.tableName,
+    name: WORKER_POOL,
+  });
+  return { store, ledger, blobs, pool, failureEvents };
 }
 
 /** The steps' dependencies over the backends, the host doubles doing the targets' work. */
@@ -193,6 +250,7 @@ export function simulatedStepDeps(hosts: HostDoubles, backends: ReturnType<typeo
       }),
     workFor: () => hosts.work(),
     concurrencyCap: 10,
+    pool: backends.pool,
     stoppedRuns: new Set(),
   };
 }

@@ -206,7 +206,8 @@ describe('the stack with its defaults', () => {
   });
 
   it('runs the heartbeat every 5 minutes; a repeated delivery starts the same execution, so it may retry', () => {
-    s.template.resourceCountIs('AWS::Events::Rule', 1);
+    // Two rules: this schedule, and FleetRunEnded (test/cloud/fleet-concurrency-simulation.test.ts).
+    s.template.resourceCountIs('AWS::Events::Rule', 2);
     s.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
@@ -222,6 +223,33 @@ describe('the stack with its defaults', () => {
       Action: 'lambda:InvokeFunction',
       Principal: 'events.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [s.id(s.stack.functions.heartbeat.function), 'Arn'] },
+    });
+  });
+
+  it("gives a fleet run's units of the worker's concurrency back when its execution ends without its aggregate step", () => {
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          stateMachineArn: [{ Ref: s.id(s.stack.machines.fleet) }],
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+        },
+      },
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [s.id(s.stack.functions.worker.function), 'Arn'] },
+          Id: Match.anyValue(),
+          InputTransformer: Match.objectLike({ InputPathsMap: Match.anyValue() }),
+          RetryPolicy: { MaximumRetryAttempts: 8 },
+        },
+      ],
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [s.id(s.stack.functions.worker.function), 'Arn'] },
     });
   });
 

@@ -67,25 +67,40 @@ describe('the state machines', () => {
     }
   });
 
-  it('fleet run: plan, a canary loop one target a step, the Map only when targets are left, one aggregate', () => {
+  it('fleet run: plan, units of the pool, a canary loop one target a step, the Map only when targets are left, one aggregate', () => {
     assert.equal(fleet.StartAt, 'Plan');
     const plan = fleet.States['Plan']!;
-    assert.equal(plan['Next'], 'CanaryDone');
+    assert.equal(plan['Next'], 'NextStage');
     assert.equal(plan['ResultPath'], '$.plan');
-    const loop = fleet.States['CanaryDone']!;
-    assert.deepEqual(loop['Choices'], [
-      { Variable: '$.plan.canary.done', BooleanEquals: false, Next: 'Canary' },
+    const next = fleet.States['NextStage']!;
+    const canaryLeft = { Variable: '$.plan.canary.done', BooleanEquals: false };
+    const fleetLeft = { Variable: '$.plan.canary.fleetCount', NumericGreaterThan: 0 };
+    const holding = (stage: string) => ({ Variable: '$.plan.slots.stage', StringEquals: stage });
+    assert.deepEqual(next['Choices'], [
+      { And: [canaryLeft, holding('none')], Next: 'Reserve' },
+      { ...canaryLeft, Next: 'Canary' },
+      { And: [fleetLeft, holding('fleet')], Next: 'Fleet' },
+      { ...fleetLeft, Next: 'Reserve' },
     ]);
-    assert.equal(loop['Default'], 'FleetTargetsLeft');
+    assert.equal(next['Default'], 'Aggregate');
     const canary = fleet.States['Canary']!;
-    assert.equal(canary['Next'], 'CanaryDone', 'the canary step loops back');
+    assert.equal(canary['Next'], 'NextStage', 'the canary step loops back');
     assert.equal(canary['ResultPath'], '$.plan.canary', 'its state, not its reports, in the execution');
-    const left = fleet.States['FleetTargetsLeft']!;
-    assert.deepEqual(left['Choices'], [
-      { Variable: '$.plan.canary.fleetCount', NumericGreaterThan: 0, Next: 'Fleet' },
+    const reserve = fleet.States['Reserve']!;
+    assert.equal(reserve['ResultPath'], '$.plan.slots');
+    assert.equal(reserve['Next'], 'SlotsGranted');
+    assert.deepEqual(reserve['Catch'], [
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.reserveError', Next: 'Aggregate' },
     ]);
-    assert.equal(left['Default'], 'Aggregate');
-    for (const name of ['Plan', 'Canary', 'Aggregate']) {
+    const granted = fleet.States['SlotsGranted']!;
+    assert.deepEqual(granted['Choices'], [
+      { Variable: '$.plan.slots.granted', NumericGreaterThan: 0, Next: 'NextStage' },
+    ]);
+    assert.equal(granted['Default'], 'WaitForSlots');
+    const wait = fleet.States['WaitForSlots']!;
+    assert.equal(wait['SecondsPath'], '$.plan.slots.wait');
+    assert.equal(wait['Next'], 'Reserve');
+    for (const name of ['Plan', 'Reserve', 'Canary', 'Aggregate']) {
       const state = fleet.States[name]!;
       assert.equal(state['Resource'], worker, name);
       retriesThrottling(state);
@@ -100,7 +115,7 @@ describe('the state machines', () => {
       100,
       'a failed child never fails the Map: running targets finish',
     );
-    assert.equal(map['MaxConcurrencyPath'], '$.plan.mapConcurrency');
+    assert.equal(map['MaxConcurrencyPath'], '$.plan.slots.granted', 'as wide as the pool granted');
     assert.equal(map['Next'], 'Aggregate');
     assert.deepEqual(map['Catch'], [
       { ErrorEquals: ['States.ALL'], ResultPath: '$.fleetError', Next: 'Aggregate' },

@@ -13,6 +13,7 @@ import { deliverOnce } from './deliver.ts';
 import { readJson, runKeys, type StepDeps } from './deps.ts';
 import type { FleetRunState, TargetItem } from './events.ts';
 import { upgradeRequest } from './plan.ts';
+import { releaseSlots } from './reserve.ts';
 import {
   type IndexedReport,
   neverStarted,
@@ -70,6 +71,9 @@ async function readMapResults(deps: StepDeps, run: FleetRunState) {
 /** Aggregates the run, stores it whole, calls back once; answers the result without its targets. */
 export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   const now = deps.now ?? (() => new Date());
+  // No target of the run is invoked any more (its Map ended, or never started): its units of the
+  // pool are given back first, so a failure below never holds them.
+  await releaseSlots(deps, run.operationId);
   const keys = runKeys(run.operationId);
   const items = (await readJson<TargetItem[]>(deps.blobs, keys.targets)) ?? [];
   const { reports, failed } = await readMapResults(deps, run);

@@ -7,6 +7,7 @@
  */
 import type { CommandRequest } from '../../operations/types.ts';
 import type { CallbackOutcome, Deliver } from '../aggregate.ts';
+import type { ConcurrencyPool } from '../concurrency-pool.ts';
 import type { Fleet } from '../fleet.ts';
 import type { DeliveryLedger, RunStore } from '../run-store.ts';
 import { commandWork, type TargetWork, type WorkOptions } from '../work.ts';
@@ -36,6 +37,11 @@ export interface StepDeps {
    * they invoke, so a fleet run is never throttled into failures (SPEC 7.3). Default 100.
    */
   concurrencyCap?: number | undefined;
+  /**
+   * The concurrency all fleet runs share (`concurrencyCap` units, SPEC 7.3 v2: reserve.ts); absent,
+   * each run is granted what it asks for (one process).
+   */
+  pool?: ConcurrencyPool | undefined;
   /**
    * Runs this process has seen stopped (their failure count past `maxErrors`): a count never
    * goes down, so a warm invocation answers `skipped` without reading it again.

@@ -25,6 +25,23 @@ export const canaryStateSchema = z.strictObject({
   fleetCount: z.number().int().min(0),
 });
 
+/**
+ * What the run holds of the worker's concurrency pool (lib/fleet/concurrency-pool.ts) and for
+ * which stage: `none` before its first reservation, `canary` (one unit: canaries run one at a
+ * time), `fleet` (the Map's MaxConcurrency is `granted`). `granted` 0: none granted yet, the run
+ * waits `wait` seconds and asks again (`tries` so far, from which the wait grows).
+ */
+export const slotsSchema = z.strictObject({
+  stage: z.enum(['none', 'canary', 'fleet']),
+  granted: z.number().int().min(0),
+  wait: z.number().int().min(0),
+  tries: z.number().int().min(0),
+});
+export type Slots = z.infer<typeof slotsSchema>;
+
+/** The slots of a plan before its first reservation. */
+export const NO_SLOTS: Slots = { stage: 'none', granted: 0, wait: 0, tries: 0 };
+
 export const fleetPlanSchema = z.strictObject({
   total: z.number().int().min(0),
   rate: z.strictObject({
@@ -32,13 +49,14 @@ export const fleetPlanSchema = z.strictObject({
     maxErrors: z.number().int().min(0),
     canary: z.number().int().min(0),
   }),
-  /** The Map's MaxConcurrency: `maxConcurrency` capped below the reserved concurrency. */
+  /** What the Map asks of the pool: `maxConcurrency` capped below the reserved concurrency. */
   mapConcurrency: z.number().int().min(1),
   healthGate: z.boolean(),
   callbackUrl: z.string().nullable(),
   bucket: z.string(),
   keys: z.strictObject({ targets: z.string(), fleet: z.string(), results: z.string(), result: z.string() }),
   canary: canaryStateSchema,
+  slots: slotsSchema,
 });
 export type FleetPlan = z.infer<typeof fleetPlanSchema>;
 
@@ -75,3 +93,10 @@ export const targetGaveUpSchema = z.looseObject({
   stepFailure: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }),
 });
 export type TargetGaveUpInput = z.infer<typeof targetGaveUpSchema>;
+
+/**
+ * A fleet run's execution that ended without its aggregate step (failed, timed out, aborted), as
+ * the stack's EventBridge rule hands it to the worker: its units of the pool are given back.
+ */
+export const runEndedSchema = z.strictObject({ operationId: z.string().min(1).max(80), status: z.string() });
+export type RunEndedInput = z.infer<typeof runEndedSchema>;

@@ -14,7 +14,7 @@ import type { FleetRequest } from '../job.ts';
 import { DEFAULT_CANARY, resolveRateControl } from '../rate.ts';
 import { emptySummary } from '../run-store.ts';
 import { runKeys, type StepDeps } from './deps.ts';
-import type { FleetExecution, FleetPlan, TargetItem } from './events.ts';
+import { type FleetExecution, type FleetPlan, NO_SLOTS, type TargetItem } from './events.ts';
 
 /** A Distributed Map runs at most this many child executions at once. */
 export const MAX_MAP_CONCURRENCY = 10_000;
@@ -58,5 +58,6 @@ export async function planFleetRun(deps: StepDeps, input: FleetExecution): Promi
     bucket: deps.blobs.bucket,
     keys: { targets: keys.targets, fleet: keys.fleet, results: keys.results, result: keys.result },
     canary: { ...canary, fleetCount: canary.done ? total : 0 },
+    slots: NO_SLOTS,
   };
 }

@@ -8,13 +8,21 @@ import * as z from 'zod';
 import { aggregateFleetRun } from './aggregate-step.ts';
 import { changeCallbackSchema, deliverChange } from './change.ts';
 import type { StepDeps } from './deps.ts';
-import { fleetExecutionSchema, fleetRunStateSchema, targetGaveUpSchema, targetStepSchema } from './events.ts';
+import {
+  fleetExecutionSchema,
+  fleetRunStateSchema,
+  runEndedSchema,
+  targetGaveUpSchema,
+  targetStepSchema,
+} from './events.ts';
 import { deliverOperation, operationRunSchema, pollOperation } from './operation.ts';
 import { planFleetRun } from './plan.ts';
+import { reserveSlots, runEnded } from './reserve.ts';
 import { runCanaryStep, runTargetGaveUp, runTargetStep } from './target-step.ts';
 
 export const workerStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('plan'), run: fleetExecutionSchema }),
+  z.strictObject({ step: z.literal('reserve'), run: fleetRunStateSchema }),
   z.strictObject({ step: z.literal('canary'), run: fleetRunStateSchema }),
   z.looseObject({ step: z.literal('target'), ...targetStepSchema.shape }),
   z.looseObject({ step: z.literal('target-gave-up'), ...targetGaveUpSchema.shape }),
@@ -22,6 +30,7 @@ export const workerStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('operation-poll'), run: operationRunSchema }),
   z.strictObject({ step: z.literal('operation-deliver'), run: operationRunSchema }),
   z.strictObject({ step: z.literal('change-deliver'), run: changeCallbackSchema }),
+  z.strictObject({ step: z.literal('run-ended'), ...runEndedSchema.shape }),
 ]);
 export type WorkerStep = z.infer<typeof workerStepSchema>;
 
@@ -30,6 +39,8 @@ export async function runWorkerStep(deps: StepDeps, input: WorkerStep) {
   switch (input.step) {
     case 'plan':
       return planFleetRun(deps, input.run);
+    case 'reserve':
+      return reserveSlots(deps, input.run);
     case 'canary':
       return runCanaryStep(deps, input.run);
     case 'target':
@@ -46,5 +57,7 @@ export async function runWorkerStep(deps: StepDeps, input: WorkerStep) {
     }
     case 'change-deliver':
       return deliverChange(deps, input.run);
+    case 'run-ended':
+      return runEnded(deps, input);
   }
 }

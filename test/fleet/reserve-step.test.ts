@@ -1,0 +1,139 @@
+// The reserve step of a fleet run (lib/fleet/steps/reserve.ts) over a memory pool: one unit for
+// the canary stage, the Map's width after it, a wait that grows while the pool is short and starts
+// short again at a new stage, the units given back by the aggregate step and by `run-ended`, and
+// every run granted what it asks for when there is no pool (one process).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createMemoryConcurrencyPool } from '../../lib/fleet/concurrency-pool.ts';
+import { createMemoryDeliveryLedger, createMemoryRunStore } from '../../lib/fleet/run-store.ts';
+import { aggregateFleetRun } from '../../lib/fleet/steps/aggregate-step.ts';
+import { createMemoryBlobStore, type StepDeps } from '../../lib/fleet/steps/deps.ts';
+import type { FleetRunState, Slots } from '../../lib/fleet/steps/events.ts';
+import { planFleetRun } from '../../lib/fleet/steps/plan.ts';
+import {
+  FLEET_RUN_TIMEOUT_MS,
+  MAX_SLOT_WAIT_SECONDS,
+  reserveSlots,
+  slotWaitSeconds,
+} from '../../lib/fleet/steps/reserve.ts';
+import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
+import { createHostDoubles } from '../support/host-double.ts';
+
+const STARTED = '2026-11-29T12:00:00.000Z';
+const NOW = Date.parse(STARTED) + 60_000;
+
+function setup(pool = createMemoryConcurrencyPool(() => NOW)) {
+  const hosts = createHostDoubles(30);
+  const deps: StepDeps = {
+    fleet: hosts.fleet,
+    store: createMemoryRunStore(),
+    ledger: createMemoryDeliveryLedger(),
+    blobs: createMemoryBlobStore('runs'),
+    workFor: () => hosts.work(),
+    concurrencyCap: 10,
+    pool,
+  };
+  const planned = async (operationId: string, request: Record<string, unknown>): Promise<FleetRunState> => {
+    const input = {
+      operationId,
+      startedAt: STARTED,
+      request: { select: 'all', product: 'deepfiler', version: '3.2.1', maxConcurrency: 8, ...request },
+    };
+    return { ...input, plan: await planFleetRun(deps, input) };
+  };
+  const withSlots = (run: FleetRunState, slots: Slots): FleetRunState => ({
+    ...run,
+    plan: { ...run.plan, slots },
+  });
+  return { pool, deps, planned, withSlots };
+}
+
+describe('the reserve step', () => {
+  it('holds one unit through the canary stage, then the Map’s width', async () => {
+    const { pool, deps, planned, withSlots } = setup();
+    const run = await planned('op_stages', { canary: 2 });
+    assert.deepEqual(run.plan.slots, { stage: 'none', granted: 0, wait: 0, tries: 0 });
+    const canary = await reserveSlots(deps, run);
+    assert.deepEqual(canary, { stage: 'canary', granted: 1, wait: 0, tries: 0 });
+    assert.deepEqual(pool.holdings(), {
+      op_stages: { units: 1, until: Date.parse(STARTED) + FLEET_RUN_TIMEOUT_MS },
+    });
+    const afterCanaries = withSlots(
+      {
+        ...run,
+        plan: {
+          ...run.plan,
+          canary: { ...run.plan.canary, done: true, next: 2, succeeded: 2, fleetCount: 28 },
+        },
+      },
+      canary,
+    );
+    assert.deepEqual(await reserveSlots(deps, afterCanaries), {
+      stage: 'fleet',
+      granted: 8,
+      wait: 0,
+      tries: 0,
+    });
+    assert.equal(pool.holdings()['op_stages']?.units, 8);
+  });
+
+  it('waits longer each ungranted ask, up to 5 minutes, and starts short again at a new stage', async () => {
+    const { pool, deps, planned, withSlots } = setup();
+    await pool.reserve('op_other', 10, 10, NOW + 3_600_000);
+    let run = await planned('op_short', { canary: 0 });
+    const waits: number[] = [];
+    for (let ask = 0; ask < 8; ask += 1) {
+      const slots = await reserveSlots(deps, run);
+      assert.equal(slots.granted, 0);
+      assert.equal(slots.stage, 'fleet');
+      waits.push(slots.wait);
+      run = withSlots(run, slots);
+    }
+    assert.deepEqual(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+    assert.equal(MAX_SLOT_WAIT_SECONDS, 300);
+    // The waits of a day stay far inside an execution's 25,000 history events (~8 events a wait).
+    let asks = 0;
+    for (let waited = 0; waited < 86_400; asks += 1) waited += slotWaitSeconds(asks + 1);
+    assert.ok(asks * 8 < 5_000, `${asks} asks a day`);
+    await pool.release('op_other');
+    assert.deepEqual(await reserveSlots(deps, run), { stage: 'fleet', granted: 8, wait: 0, tries: 0 });
+    // A canary stage's waits do not carry over into the fleet stage's.
+    const next = await planned('op_next', { canary: 1 });
+    const waiting = withSlots(next, { stage: 'canary', granted: 1, wait: 0, tries: 0 });
+    const fleetStage = {
+      ...waiting,
+      plan: {
+        ...waiting.plan,
+        canary: { ...waiting.plan.canary, done: true, next: 1, succeeded: 1, fleetCount: 29 },
+      },
+    };
+    assert.deepEqual(await reserveSlots(deps, fleetStage), {
+      stage: 'fleet',
+      granted: 0,
+      wait: 10,
+      tries: 1,
+    });
+  });
+
+  it('gives the units back in the aggregate step and on `run-ended`, each idempotent', async () => {
+    const { pool, deps, planned } = setup();
+    const run = await planned('op_back', { canary: 0 });
+    await reserveSlots(deps, run);
+    await reserveSlots(deps, await planned('op_ended', { canary: 0, maxConcurrency: 2 }));
+    assert.deepEqual(Object.keys(pool.holdings()).sort(), ['op_back', 'op_ended']);
+    await aggregateFleetRun(deps, run);
+    await aggregateFleetRun(deps, run);
+    assert.deepEqual(Object.keys(pool.holdings()), ['op_ended']);
+    const ended = workerStepSchema.parse({ step: 'run-ended', operationId: 'op_ended', status: 'ABORTED' });
+    assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
+    assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
+    assert.deepEqual(pool.holdings(), {});
+  });
+
+  it('grants what is asked without a pool (one process)', async () => {
+    const { deps, planned } = setup();
+    const alone = { ...deps, pool: undefined };
+    const run = await planned('op_alone', { canary: 0 });
+    assert.deepEqual(await reserveSlots(alone, run), { stage: 'fleet', granted: 8, wait: 0, tries: 0 });
+  });
+});
