@@ -29,7 +29,12 @@ import { expandInventory, hasDynamicSources } from '../lib/config/dynamic-invent
 import { type Inventory, parseInventory } from '../lib/config/inventory.ts';
 import { BootstrapError } from '../lib/errors.ts';
 import type { Deliver, FleetResult } from '../lib/fleet/aggregate.ts';
-import { type ConcurrencyPool, WORKER_POOL } from '../lib/fleet/concurrency-pool.ts';
+import {
+  type ConcurrencyPool,
+  HEARTBEAT_POOL,
+  type PoolName,
+  WORKER_POOL,
+} from '../lib/fleet/concurrency-pool.ts';
 import type { Fleet } from '../lib/fleet/fleet.ts';
 import type { RunJob } from '../lib/fleet/job.ts';
 import {
@@ -91,10 +96,11 @@ export interface Runtime {
   /** What each operation id names, taken before any run starts (SPEC 7.1 "never a second run"). */
   claims: RunClaims;
   /**
-   * The worker's concurrency, shared by every fleet run at once (lib/fleet/steps/reserve.ts): on
-   * the run table; absent without one (a function run by hand, one process).
+   * The concurrency every run at once shares, on the run table: the worker's (fleet runs' targets,
+   * lib/fleet/steps/reserve.ts) and the heartbeat function's (its shards). Absent without a table
+   * (a function run by hand, one process).
    */
-  pool?: ConcurrencyPool;
+  pools?: Record<PoolName, ConcurrencyPool>;
 }
 
 /**
@@ -220,7 +226,7 @@ export async function buildRuntime(
           throw new BootstrapError('INTERNAL', 'this function reads no secrets and delivers no callback');
         }
       : (url: string, payload: { operationId: string }) => deliverCallback(url, payload, options);
-  const { store, ledger, claims, pool } = await createStores(env, clients);
+  const { store, ledger, claims, pools } = await createStores(env, clients);
   const rt: Runtime = {
     env,
     clients,
@@ -232,7 +238,7 @@ export async function buildRuntime(
     store,
     ledger,
     claims,
-    ...present({ pool }),
+    ...present({ pools }),
   };
   if (listAgain) listAgainOf.set(rt, listAgain);
   return rt;
@@ -364,7 +370,12 @@ function listedFleet(
 async function createStores(
   env: Environment,
   clients: Pick<Clients, 'dynamodb'>,
-): Promise<{ store: RunStore; ledger: DeliveryLedger; claims: RunClaims; pool?: ConcurrencyPool }> {
+): Promise<{
+  store: RunStore;
+  ledger: DeliveryLedger;
+  claims: RunClaims;
+  pools?: Record<PoolName, ConcurrencyPool>;
+}> {
   const tableName = env.runTableName;
   if (tableName === undefined) {
     const { createMemoryRunClaims } = await import('../lib/cloud/run-claims.ts');
@@ -390,7 +401,10 @@ async function createStores(
     store: createDynamoRunStore({ client, tableName }),
     ledger: createDynamoDeliveryLedger({ client, tableName }),
     claims: createDynamoRunClaims({ client, tableName }),
-    pool: createDynamoConcurrencyPool({ client, tableName, name: WORKER_POOL }),
+    pools: {
+      [WORKER_POOL]: createDynamoConcurrencyPool({ client, tableName, name: WORKER_POOL }),
+      [HEARTBEAT_POOL]: createDynamoConcurrencyPool({ client, tableName, name: HEARTBEAT_POOL }),
+    },
   };
 }
 
@@ -441,7 +455,7 @@ async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
     ),
     deliver: rt.deliver,
     stoppedRuns: new Set(),
-    ...present({ concurrencyCap: rt.env.mapConcurrencyCap, pool: rt.pool }),
+    ...present({ concurrencyCap: rt.env.mapConcurrencyCap, pool: rt.pools?.[WORKER_POOL] }),
   };
 }
 

@@ -5,8 +5,10 @@
  * - `{ "select": "group:edge" }` by hand: an execution of its own over that selection, its
  *   counts published under their own dimension (`run: manual`), apart from the fleet's;
  * - `{ "step": "heartbeat-plan" | "heartbeat-shard" | "heartbeat-report", … }` from the state
- *   machine: the shard plan, one shard's fleet run (a log line per host), the report, its metrics
- *   (published once per run, stamped with its period) and its callback.
+ *   machine: the shard plan (and its shards' units of the function's concurrency), one shard's
+ *   fleet run (a log line per host), the report, its metrics (published once per run, stamped
+ *   with its period) and its callback; `heartbeat-ended` from the HeartbeatEnded rule gives back
+ *   the units of an execution that ended without its report.
  */
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
@@ -17,6 +19,7 @@ import {
   requireSetting,
   SERVICE_NAME,
 } from '../lib/cloud/environment.ts';
+import { HEARTBEAT_POOL } from '../lib/fleet/concurrency-pool.ts';
 import {
   type HeartbeatDeps,
   type HeartbeatSettings,
@@ -25,6 +28,7 @@ import {
   runHeartbeatStep,
 } from '../lib/fleet/steps/heartbeat.ts';
 import { newOperationId } from '../lib/operations/ids.ts';
+import { present } from '../lib/optional.ts';
 import { type Runtime, runtime, startExecution, stepDeps } from './composition.ts';
 
 /** EventBridge's scheduled event (its documented shape; `detail` is empty). */
@@ -82,6 +86,7 @@ async function deps(rt: Runtime): Promise<HeartbeatDeps> {
     metrics: await metricsFor(rt),
     deliverReport: rt.deliverJson,
     callbackUrl: rt.env.heartbeatCallbackUrl,
+    ...present({ pool: rt.pools?.[HEARTBEAT_POOL] }),
   };
 }
 

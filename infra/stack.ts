@@ -261,28 +261,42 @@ export class CloudiqStack extends Stack {
       heartbeat.function.addEnvironment(ENV.heartbeatCallbackUrl, settings.heartbeatCallbackUrl);
     }
 
-    // A fleet run whose execution ended without its aggregate step (failed, timed out, aborted)
-    // gives back its units of the concurrency pool here: Step Functions reports every standard
-    // execution's end to EventBridge, and the worker's `run-ended` step releases the run named.
-    new events.Rule(this, 'FleetRunEnded', {
-      description:
-        "cloudiq-bootstrap: a fleet run that ended without its aggregate step gives back its units of the worker's concurrency",
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [fleet.stateMachineArn], status: [...RUN_ENDED_STATUSES] },
-      },
-      targets: [
-        new eventTargets.LambdaFunction(worker.function, {
-          event: events.RuleTargetInput.fromObject({
-            step: 'run-ended',
-            operationId: events.EventField.fromPath('$.detail.name'),
-            status: events.EventField.fromPath('$.detail.status'),
+    // A run whose execution ended without its last step (failed, timed out, aborted) gives back
+    // its units of the concurrency pool here: Step Functions reports every standard execution's
+    // end to EventBridge, and the function's `*-ended` step releases the run named.
+    const releaseOnEnd = (
+      id: string,
+      machine: sfn.IStateMachine,
+      fn: lambda.IFunction,
+      pool: string,
+      step: string,
+    ) =>
+      new events.Rule(this, id, {
+        description: `cloudiq-bootstrap: a run that ended without its last step gives back its units of ${pool}`,
+        eventPattern: {
+          source: ['aws.states'],
+          detailType: ['Step Functions Execution Status Change'],
+          detail: { stateMachineArn: [machine.stateMachineArn], status: [...RUN_ENDED_STATUSES] },
+        },
+        targets: [
+          new eventTargets.LambdaFunction(fn, {
+            event: events.RuleTargetInput.fromObject({
+              step,
+              operationId: events.EventField.fromPath('$.detail.name'),
+              status: events.EventField.fromPath('$.detail.status'),
+            }),
+            retryAttempts: 8,
           }),
-          retryAttempts: 8,
-        }),
-      ],
-    });
+        ],
+      });
+    releaseOnEnd('FleetRunEnded', fleet, worker.function, "the worker's concurrency", 'run-ended');
+    releaseOnEnd(
+      'HeartbeatEnded',
+      this.machines.heartbeat,
+      heartbeat.function,
+      "the heartbeat function's concurrency",
+      'heartbeat-ended',
+    );
 
     new events.Rule(this, 'HeartbeatSchedule', {
       description: 'cloudiq-bootstrap fleet heartbeat (SPEC 7.2): starts the execution of each period',

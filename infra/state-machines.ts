@@ -9,8 +9,9 @@
  *               (gives the units back); an ungranted Reserve waits and asks again
  *   operation:  Wait 10 s → Poll (operation.get) → Wait as the poll says (10 s, growing to 5 min)
  *               → Poll … until the journal ends or a day has passed → Deliver
- *   heartbeat:  Plan (shards) → Distributed Map (one child a shard, side by side, a failed shard
- *               run again until its deadline) → Report
+ *   heartbeat:  Plan (shards, and their units of the heartbeat function's concurrency pool; none
+ *               granted: wait and plan again) → Distributed Map (one child a shard, side by side,
+ *               a failed shard run again until its deadline) → Report (gives the units back)
  *   change callback: Deliver (a quick change's result, which the API function kept in the runs
  *               bucket, POSTed once; lib/fleet/steps/change.ts)
  *
@@ -334,7 +335,7 @@ export class RunStateMachines extends Construct {
     // delivery ledger, once. Both may run again; failed for good, the Heartbeat alarm fires.
     const plan = this.step('HeartbeatPlan', heartbeat, run('heartbeat-plan'), '$.plan');
     const report = this.step('HeartbeatReport', heartbeat, run('heartbeat-report'), undefined);
-    const shards = this.childMap('Shards', bucket, '$.plan.key', '$.plan.mapConcurrency', {
+    const shards = this.childMap('Shards', bucket, '$.plan.key', '$.plan.granted', {
       comment:
         'Every shard at once: each reads its hosts within its budget and logs them; the report publishes the counts.',
       itemSelector: { step: 'heartbeat-shard', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
@@ -355,7 +356,18 @@ export class RunStateMachines extends Construct {
     });
     shards.itemProcessor(shard);
     shards.addCatch(report, { errors: ['States.ALL'], resultPath: '$.shardsError' });
-    return plan.next(shards).next(report).next(new sfn.Succeed(this, 'Reported'));
+    shards.next(report).next(new sfn.Succeed(this, 'Reported'));
+    // The plan answers the units of the function's concurrency its shards were granted (a run by
+    // hand beside the schedule's shares them): none, and the execution waits and plans again.
+    const waitForShards = new sfn.Wait(this, 'WaitForShards', {
+      time: sfn.WaitTime.secondsPath('$.plan.wait'),
+    });
+    waitForShards.next(plan);
+    return plan.next(
+      new sfn.Choice(this, 'ShardsGranted')
+        .when(sfn.Condition.numberGreaterThan('$.plan.granted', 0), shards)
+        .otherwise(waitForShards),
+    );
   }
 }
 

@@ -22,6 +22,9 @@
 
 /** The pool of the worker's concurrency, which every fleet run's canaries and Map children share. */
 export const WORKER_POOL = 'worker';
+/** The pool of the heartbeat function's concurrency, which every heartbeat run's shards share. */
+export const HEARTBEAT_POOL = 'heartbeat';
+export type PoolName = typeof WORKER_POOL | typeof HEARTBEAT_POOL;
 
 /** One holder's units and when its lease ends (milliseconds since the epoch). */
 export interface PoolHolding {

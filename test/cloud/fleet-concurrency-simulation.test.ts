@@ -101,15 +101,13 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   };
 
   const holdings = async (tableName: string) => {
-    const answer = await peers.dynamo
-      .client()
-      .send(
-        new GetItemCommand({
-          TableName: tableName,
-          Key: marshall({ id: `pool#${WORKER_POOL}` }),
-          ConsistentRead: true,
-        }),
-      );
+    const answer = await peers.dynamo.client().send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: marshall({ id: `pool#${WORKER_POOL}` }),
+        ConsistentRead: true,
+      }),
+    );
     return answer.Item === undefined
       ? undefined
       : (unmarshall(answer.Item)['holdings'] as Record<string, unknown>);
@@ -237,12 +235,12 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   });
 
   it('the rule: every end without the aggregate step, of the fleet-run machine only, to the worker', () => {
-    const { eventPattern, target, fleetId, workerId } = definitions.runEnded;
+    const { eventPattern, target, machineId, functionId } = definitions.runEnded;
     assert.deepEqual(eventPattern.source, ['aws.states']);
     assert.deepEqual(eventPattern['detail-type'], ['Step Functions Execution Status Change']);
     assert.deepEqual([...eventPattern.detail.status].sort(), ['ABORTED', 'FAILED', 'TIMED_OUT']);
-    assert.deepEqual(eventPattern.detail.stateMachineArn, [{ Ref: fleetId }]);
-    assert.deepEqual(target.Arn, { 'Fn::GetAtt': [workerId, 'Arn'] });
+    assert.deepEqual(eventPattern.detail.stateMachineArn, [{ Ref: machineId }]);
+    assert.deepEqual(target.Arn, { 'Fn::GetAtt': [functionId, 'Arn'] });
   });
 });
 

@@ -45,23 +45,10 @@ export interface Definitions {
   bucket: string;
   /** The logical id the definitions use for it. */
   bucketId: string;
-  /**
-   * The FleetRunEnded rule (infra/stack.ts): what it matches, the logical ids of the fleet-run
-   * machine and of the function it invokes, and how it shapes the event it hands over.
-   */
-  runEnded: {
-    eventPattern: {
-      source: string[];
-      'detail-type': string[];
-      detail: { stateMachineArn: unknown[]; status: string[] };
-    };
-    fleetId: string;
-    workerId: string;
-    target: {
-      Arn: unknown;
-      InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
-    };
-  };
+  /** The FleetRunEnded rule (infra/stack.ts): a fleet run's execution ended without its aggregate step. */
+  runEnded: EndedRule;
+  /** The HeartbeatEnded rule: a heartbeat execution ended without its report. */
+  heartbeatEnded: EndedRule;
 }
 
 /** The synthesized stack's four definitions, each validated with asl-validator. */
@@ -77,7 +64,13 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
       change: resolveDefinition(template, s.id(s.stack.machines.changeCallback)),
       bucket: s.id(s.stack.node.findChild('RunsBucket')).toLowerCase(),
       bucketId: s.id(s.stack.node.findChild('RunsBucket')),
-      runEnded: runEndedRule(s),
+      runEnded: endedRule(s, 'FleetRunEnded', s.stack.machines.fleet, s.stack.functions.worker.function),
+      heartbeatEnded: endedRule(
+        s,
+        'HeartbeatEnded',
+        s.stack.machines.heartbeat,
+        s.stack.functions.heartbeat.function,
+      ),
     };
     for (const definition of [
       definitions.fleet,
@@ -93,13 +86,32 @@ export function synthesizedDefinitions(context: Record<string, unknown> = {}): D
   }
 }
 
-function runEndedRule(s: ReturnType<typeof synth>): Definitions['runEnded'] {
-  const rule = s.json.Resources[s.id(s.stack.node.findChild('FleetRunEnded'))]?.Properties ?? {};
-  const [target] = rule['Targets'] as Definitions['runEnded']['target'][];
+/**
+ * A rule that gives back a run's units of a concurrency pool (infra/stack.ts): what it matches, the
+ * logical ids of the state machine it watches and of the function it invokes, and how it shapes
+ * the event it hands over.
+ */
+export interface EndedRule {
+  eventPattern: {
+    source: string[];
+    'detail-type': string[];
+    detail: { stateMachineArn: unknown[]; status: string[] };
+  };
+  machineId: string;
+  functionId: string;
+  target: {
+    Arn: unknown;
+    InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
+  };
+}
+
+function endedRule(s: ReturnType<typeof synth>, id: string, machine: object, fn: object): EndedRule {
+  const rule = s.json.Resources[s.id(s.stack.node.findChild(id))]?.Properties ?? {};
+  const [target] = rule['Targets'] as EndedRule['target'][];
   return {
-    eventPattern: rule['EventPattern'] as Definitions['runEnded']['eventPattern'],
-    fleetId: s.id(s.stack.machines.fleet),
-    workerId: s.id(s.stack.functions.worker.function),
+    eventPattern: rule['EventPattern'] as EndedRule['eventPattern'],
+    machineId: s.id(machine),
+    functionId: s.id(fn),
     target: target!,
   };
 }

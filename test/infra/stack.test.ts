@@ -206,8 +206,8 @@ describe('the stack with its defaults', () => {
   });
 
   it('runs the heartbeat every 5 minutes; a repeated delivery starts the same execution, so it may retry', () => {
-    // Two rules: this schedule, and FleetRunEnded (test/cloud/fleet-concurrency-simulation.test.ts).
-    s.template.resourceCountIs('AWS::Events::Rule', 2);
+    // Three rules: this schedule, FleetRunEnded and HeartbeatEnded (test/cloud/*-concurrency-simulation.test.ts).
+    s.template.resourceCountIs('AWS::Events::Rule', 3);
     s.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
@@ -226,31 +226,38 @@ describe('the stack with its defaults', () => {
     });
   });
 
-  it("gives a fleet run's units of the worker's concurrency back when its execution ends without its aggregate step", () => {
-    s.template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: {
-        source: ['aws.states'],
-        'detail-type': ['Step Functions Execution Status Change'],
-        detail: {
-          stateMachineArn: [{ Ref: s.id(s.stack.machines.fleet) }],
-          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
-        },
+  it("gives a run's units of its function's concurrency back when its execution ends without its last step", () => {
+    const cases = [
+      { machine: s.stack.machines.fleet, fn: s.stack.functions.worker.function, step: 'run-ended' },
+      {
+        machine: s.stack.machines.heartbeat,
+        fn: s.stack.functions.heartbeat.function,
+        step: 'heartbeat-ended',
       },
-      State: 'ENABLED',
-      Targets: [
-        {
-          Arn: { 'Fn::GetAtt': [s.id(s.stack.functions.worker.function), 'Arn'] },
-          Id: Match.anyValue(),
-          InputTransformer: Match.objectLike({ InputPathsMap: Match.anyValue() }),
-          RetryPolicy: { MaximumRetryAttempts: 8 },
+    ];
+    for (const { machine, fn, step } of cases) {
+      s.template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: { stateMachineArn: [{ Ref: s.id(machine) }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
         },
-      ],
-    });
-    s.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'events.amazonaws.com',
-      FunctionName: { 'Fn::GetAtt': [s.id(s.stack.functions.worker.function), 'Arn'] },
-    });
+        State: 'ENABLED',
+        Targets: [
+          {
+            Arn: { 'Fn::GetAtt': [s.id(fn), 'Arn'] },
+            Id: Match.anyValue(),
+            InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp(`"step":"${step}"`) }),
+            RetryPolicy: { MaximumRetryAttempts: 8 },
+          },
+        ],
+      });
+      s.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [s.id(fn), 'Arn'] },
+      });
+    }
   });
 
   it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization, and the open console page to its own function', () => {

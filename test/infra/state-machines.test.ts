@@ -195,11 +195,19 @@ describe('the state machines', () => {
     );
   });
 
-  it('heartbeat: a plan, every shard side by side in a Map, then the report', () => {
+  it('heartbeat: a plan, every shard side by side in a Map as wide as the pool granted, then the report', () => {
     assert.equal(heartbeat.StartAt, 'HeartbeatPlan');
+    assert.equal(heartbeat.States['HeartbeatPlan']!['Next'], 'ShardsGranted');
+    const granted = heartbeat.States['ShardsGranted']!;
+    assert.deepEqual(granted['Choices'], [
+      { Variable: '$.plan.granted', NumericGreaterThan: 0, Next: 'Shards' },
+    ]);
+    assert.equal(granted['Default'], 'WaitForShards');
+    assert.equal(heartbeat.States['WaitForShards']!['SecondsPath'], '$.plan.wait');
+    assert.equal(heartbeat.States['WaitForShards']!['Next'], 'HeartbeatPlan', 'none granted: plan again');
     const shards = heartbeat.States['Shards']!;
     assert.equal(shards['ToleratedFailurePercentage'], 100);
-    assert.equal(shards['MaxConcurrencyPath'], '$.plan.mapConcurrency');
+    assert.equal(shards['MaxConcurrencyPath'], '$.plan.granted');
     assert.deepEqual(shards['ItemSelector'], { step: 'heartbeat-shard', 'item.$': '$$.Map.Item.Value' });
     assert.equal(shards['Next'], 'HeartbeatReport');
     const fn = `{${s.id(s.stack.functions.heartbeat.function)}.Arn}`;

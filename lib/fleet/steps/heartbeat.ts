@@ -25,13 +25,21 @@ import {
   type ReadHeartbeat,
   runFleetHeartbeat,
 } from '../heartbeat.ts';
-import { planHeartbeatShards, rotated, type ShardInput, shardStart } from '../heartbeat-shards.ts';
+import {
+  LAMBDA_MAX_MS,
+  planHeartbeatShards,
+  rotated,
+  type ShardInput,
+  shardStart,
+} from '../heartbeat-shards.ts';
 import { type BlobStore, readJson, type StepDeps } from './deps.ts';
+import { runEndedSchema } from './events.ts';
+import { runEnded } from './reserve.ts';
 
 /** The settings of a deployment: measured or configured host cost, period, timeouts, the reserve. */
 export type HeartbeatSettings = Omit<ShardInput, 'total'>;
 
-export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledger' | 'now'> {
+export interface HeartbeatDeps extends Pick<StepDeps, 'fleet' | 'blobs' | 'ledger' | 'now' | 'pool'> {
   settings: HeartbeatSettings;
   logger?: HeartbeatLogger;
   /** Powertools' Metrics: the report step publishes each run's counts through it, once. */
@@ -102,11 +110,22 @@ const keysOf = (operationId: string) => ({
   report: `runs/heartbeats/${operationId}/report.json`,
 });
 
+/** Between two asks for the shards' units when none were granted (a run by hand holds them). */
+export const SHARD_SLOT_WAIT_SECONDS = 10;
+
 /**
  * The plan: shards in the runs bucket for the Map's ItemReader. Each shard's reading starts where
  * the period's number puts it: the period of the execution's `startedAt` — the schedule's time,
  * the one its name is made from (`heartbeatRunId`) — so running the period's execution again
  * plans the same.
+ *
+ * Its shards' units of the heartbeat function's concurrency first (SPEC 7.3 v2: runs side by
+ * side — a run started by hand beside the schedule's — never ask for more than the function's
+ * reserved concurrency): the Map runs `granted` shards at once. None granted, nothing is written:
+ * the execution waits and plans again, so that the shards' deadline counts from when they may
+ * start. Their lease ends when no shard of the run can still be running: its deadline plus the
+ * longest a Lambda invocation runs. The report step gives them back; an execution that ends
+ * without it, through the HeartbeatEnded rule (`heartbeat-ended`).
  */
 export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecution) {
   // An inventory that lists no host at the moment (its sources list nothing) is a period with
@@ -118,6 +137,17 @@ export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecuti
   // Counted from the plan, not from each shard's start: a first attempt, started moments after
   // the plan, has its whole budget; a retried or late one only what is left of it.
   const deadlineAt = Math.floor((deps.clock ?? Date.now)()) + plan.budgetMs;
+  const keys = keysOf(input.operationId);
+  const planned = { ...plan, total: servers.length, bucket: deps.blobs.bucket, key: keys.shards };
+  const granted = deps.pool
+    ? await deps.pool.reserve(
+        input.operationId,
+        plan.mapConcurrency,
+        Math.max(1, deps.settings.maxShards),
+        deadlineAt + LAMBDA_MAX_MS,
+      )
+    : plan.mapConcurrency;
+  if (granted === 0) return { ...planned, granted, wait: SHARD_SLOT_WAIT_SECONDS };
   const items: ShardItem[] = [];
   for (let shard = 0; shard < plan.shards; shard += 1) {
     const slice = servers.slice(shard * plan.shardSize, (shard + 1) * plan.shardSize);
@@ -132,9 +162,8 @@ export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecuti
       deadlineAt,
     });
   }
-  const keys = keysOf(input.operationId);
   await deps.blobs.put(keys.shards, JSON.stringify(items));
-  return { ...plan, total: servers.length, bucket: deps.blobs.bucket, key: keys.shards };
+  return { ...planned, granted, wait: 0 };
 }
 
 interface ShardRecord {
@@ -231,6 +260,8 @@ export async function reportHeartbeat(
   deps: HeartbeatDeps,
   input: HeartbeatExecution,
 ): Promise<HeartbeatReported> {
+  // No shard of the run is invoked any more: its units of the pool are given back first.
+  await deps.pool?.release(input.operationId);
   const keys = keysOf(input.operationId);
   const items = (await readJson<ShardItem[]>(deps.blobs, keys.shards)) ?? [];
   const hosts: HostHeartbeat[] = [];
@@ -378,6 +409,7 @@ export const heartbeatStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('heartbeat-plan'), run: heartbeatExecutionSchema }),
   z.strictObject({ step: z.literal('heartbeat-shard'), item: shardItemSchema }),
   z.strictObject({ step: z.literal('heartbeat-report'), run: heartbeatExecutionSchema }),
+  z.strictObject({ step: z.literal('heartbeat-ended'), ...runEndedSchema.shape }),
 ]);
 export type HeartbeatStep = z.infer<typeof heartbeatStepSchema>;
 
@@ -385,5 +417,6 @@ export type HeartbeatStep = z.infer<typeof heartbeatStepSchema>;
 export function runHeartbeatStep(deps: HeartbeatDeps, input: HeartbeatStep) {
   if (input.step === 'heartbeat-plan') return planHeartbeat(deps, input.run);
   if (input.step === 'heartbeat-shard') return runHeartbeatShard(deps, input.item);
+  if (input.step === 'heartbeat-ended') return runEnded(deps, input);
   return reportHeartbeat(deps, input.run);
 }

@@ -1,0 +1,205 @@
+// SPEC 7.3 v2 for the heartbeat function: runs side by side — a heartbeat started by hand while
+// the schedule's runs — never ask for more than the function's reserved concurrency. Both run on
+// the SYNTHESIZED heartbeat state machine, simulated (Step Functions cannot run here) over the
+// real heartbeat steps, with the function's concurrency pool on dynalite and host doubles on the
+// simulation's virtual clock: at no moment are more shards in flight than the pool holds, and
+// both runs still read every host. Without the pool the same two runs ask for more. An execution
+// that ends without its report gives its units back through the HeartbeatEnded rule.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
+import { type ConcurrencyPool, HEARTBEAT_POOL } from '../../lib/fleet/concurrency-pool.ts';
+import type { HeartbeatReport } from '../../lib/fleet/heartbeat.ts';
+import {
+  type HeartbeatDeps,
+  heartbeatRunId,
+  heartbeatStepSchema,
+  runHeartbeatStep,
+} from '../../lib/fleet/steps/heartbeat.ts';
+import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
+import {
+  type CloudPeers,
+  cloudBackends,
+  type Definitions,
+  simulatedS3,
+  startCloudPeers,
+  synthesizedDefinitions,
+  transformedInput,
+} from './simulation.ts';
+
+const HOSTS = 400;
+const PERIOD_MS = 300_000;
+/** The pool: the heartbeat function's reserved concurrency less its headroom. */
+const MAX_SHARDS = 6;
+
+describe('heartbeat runs side by side share the heartbeat function’s concurrency (simulated, virtual time)', () => {
+  let definitions: Definitions;
+  let peers: CloudPeers;
+  let hosts: HostDoubles;
+
+  before(async () => {
+    definitions = synthesizedDefinitions();
+    peers = await startCloudPeers(definitions.bucket);
+    hosts = createHostDoubles(HOSTS);
+  });
+  after(() => peers?.close());
+
+  function simulation(pool: ConcurrencyPool | undefined, tag: string) {
+    const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const flight = { now: 0, most: 0 };
+    const deps: HeartbeatDeps = {
+      fleet: hosts.fleet,
+      blobs: backends.blobs,
+      ledger: backends.ledger,
+      settings: {
+        // 20 s a host makes every shard of 400 hosts wide and long: the two runs overlap.
+        perHostMs: 20_000,
+        hostTimeoutMs: 30_000,
+        deadShare: 0.01,
+        periodMs: PERIOD_MS,
+        hostConcurrency: 10,
+        maxShards: MAX_SHARDS,
+      },
+      callbackUrl: `${peers.receiver.url}/${tag}`,
+      // The report as it would be POSTed: kept here, to read what each run read.
+      deliverReport: async (_url, report) => {
+        reports.set(report.operationId, report);
+        return { delivered: true, attempts: 1 };
+      },
+      ...(pool ? { pool } : {}),
+    };
+    const reports = new Map<string, HeartbeatReport>();
+    const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
+      s3: simulatedS3(peers, definitions),
+      invoke: routeByLogicalId({
+        HeartbeatFunction: async (payload, ctx) => {
+          const shard = (payload as { step?: string }).step === 'heartbeat-shard';
+          if (shard) flight.most = Math.max(flight.most, ++flight.now);
+          try {
+            return await runHeartbeatStep(
+              {
+                ...deps,
+                clock: () => sim.clock.now(),
+                sleep: ctx.sleep,
+                readHost: hosts.readHeartbeat(() => 1_000, ctx.sleep),
+              },
+              heartbeatStepSchema.parse(payload),
+            );
+          } finally {
+            if (shard) flight.now -= 1;
+          }
+        },
+      }),
+    });
+    return { sim, flight, reports, deps };
+  }
+
+  const poolOn = async (clock: () => number) =>
+    createDynamoConcurrencyPool({
+      client: peers.dynamo.client(),
+      tableName: await peers.dynamo.createTable(),
+      name: HEARTBEAT_POOL,
+      now: clock,
+    });
+
+  const startBoth = (sim: SimulatedStepFunctions, suffix: string) => {
+    const time = new Date(sim.clock.now() + 2_000);
+    const scheduled = {
+      operationId: `${heartbeatRunId(time, PERIOD_MS)}-${suffix}`,
+      startedAt: time.toISOString(),
+    };
+    const manual = { operationId: `op_manual_${suffix}`, startedAt: time.toISOString(), manual: true };
+    return [scheduled, manual].map((input) =>
+      sim.startExecution({ definition: definitions.heartbeat, name: input.operationId, input }),
+    );
+  };
+
+  const entered = (execution: Execution, state: string) =>
+    execution.events.filter((e) => e.type === 'StateEntered' && e.state === state).length;
+
+  it('never has more shards in flight than the pool, and both runs read every host', async () => {
+    let sim!: SimulatedStepFunctions;
+    const pool = await poolOn(() => sim.clock.now());
+    const made = simulation(pool, 'pooled');
+    sim = made.sim;
+    const runs = startBoth(sim, 'pooled');
+    const results = await Promise.all(runs.map((run) => run.result()));
+    for (const result of results) assert.equal(result.status, 'SUCCEEDED');
+    assert.ok(
+      made.flight.most <= MAX_SHARDS,
+      `${made.flight.most} shards at once, the pool holds ${MAX_SHARDS}`,
+    );
+    assert.equal(made.flight.most, MAX_SHARDS, 'the pool was used whole');
+    for (const run of runs) {
+      const report = made.reports.get(run.name);
+      assert.ok(report, `${run.name} reported`);
+      assert.equal(report.summary.healthy, HOSTS, `${run.name}: every host read`);
+    }
+    // Whichever planned first holds the whole pool; the other waited for it, then read every host.
+    const waited = runs.map((run) => entered(run, 'WaitForShards'));
+    assert.equal(waited.filter((count) => count > 0).length, 1, `waits: ${waited.join(', ')}`);
+  });
+
+  it('the same two runs without the pool ask for more than it holds', async () => {
+    const made = simulation(undefined, 'unpooled');
+    const runs = startBoth(made.sim, 'unpooled');
+    for (const result of await Promise.all(runs.map((run) => run.result()))) {
+      assert.equal(result.status, 'SUCCEEDED');
+    }
+    assert.ok(made.flight.most > MAX_SHARDS, `${made.flight.most} shards at once`);
+  });
+
+  it('an execution that ended without its report gives its units back through the HeartbeatEnded rule', async () => {
+    let now = Date.parse('2026-11-29T12:00:00Z');
+    const pool = await poolOn(() => now);
+    const made = simulation(pool, 'ended');
+    const planned = await runHeartbeatStep(
+      { ...made.deps, clock: () => now },
+      heartbeatStepSchema.parse({
+        step: 'heartbeat-plan',
+        run: { operationId: 'hb-ended', startedAt: new Date(now).toISOString() },
+      }),
+    );
+    assert.equal((planned as { granted: number }).granted, MAX_SHARDS);
+    const other = {
+      step: 'heartbeat-plan',
+      run: { operationId: 'op_after', startedAt: new Date(now).toISOString(), manual: true },
+    };
+    assert.equal(
+      (
+        (await runHeartbeatStep({ ...made.deps, clock: () => now }, heartbeatStepSchema.parse(other))) as {
+          granted: number;
+        }
+      ).granted,
+      0,
+      'the pool is held',
+    );
+    const rule = definitions.heartbeatEnded;
+    const event = {
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      detail: {
+        name: 'hb-ended',
+        status: 'TIMED_OUT',
+        executionArn: 'arn:aws:states:us-east-1:123456789012:execution:heartbeat:hb-ended',
+      },
+    };
+    assert.ok(rule.eventPattern.detail.status.includes(event.detail.status));
+    await runHeartbeatStep(
+      made.deps,
+      heartbeatStepSchema.parse(transformedInput(rule.target.InputTransformer, event)),
+    );
+    now += 1;
+    assert.equal(
+      (
+        (await runHeartbeatStep({ ...made.deps, clock: () => now }, heartbeatStepSchema.parse(other))) as {
+          granted: number;
+        }
+      ).granted,
+      MAX_SHARDS,
+    );
+    assert.deepEqual(rule.eventPattern.detail.stateMachineArn, [{ Ref: rule.machineId }]);
+    assert.deepEqual(rule.target.Arn, { 'Fn::GetAtt': [rule.functionId, 'Arn'] });
+  });
+});
