@@ -56,15 +56,13 @@ describe('the pool on DynamoDB', () => {
   const peers = usePeers();
 
   const poolItem = async (tableName: string, name: string) => {
-    const answer = await peers.dynamo
-      .client()
-      .send(
-        new GetItemCommand({
-          TableName: tableName,
-          Key: marshall({ id: `pool#${name}` }),
-          ConsistentRead: true,
-        }),
-      );
+    const answer = await peers.dynamo.client().send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: marshall({ id: `pool#${name}` }),
+        ConsistentRead: true,
+      }),
+    );
     return answer.Item === undefined ? undefined : unmarshall(answer.Item);
   };
 
