@@ -44,9 +44,9 @@ export interface StackSettings {
   alarmTopicArn: string | undefined;
   /**
    * Hosts the heartbeat finds `down` or `unreachable` in one period that raise the fleet-health
-   * alarm (default 1); 0: no such alarm. Present only when the context names it.
+   * alarm (default 1); 0: no such alarm.
    */
-  heartbeatAlarmHosts?: number;
+  heartbeatAlarmHosts: number;
   /** Reserved concurrency of the worker (the fleet runs' steps); the Map's concurrency stays below it. */
   workerReservedConcurrency: number;
   /** Reserved concurrency of the heartbeat function (its shards); the shards at once stay below it. */
@@ -222,9 +222,7 @@ export function readSettings(read: (key: ContextKey) => unknown): StackSettings 
       10_000,
     ),
     heartbeatHostCostMs: whole('heartbeatHostCostMs', DEFAULT_HEARTBEAT_HOST_COST_MS, 1, 600_000),
-    ...(text('heartbeatAlarmHosts') === undefined
-      ? {}
-      : { heartbeatAlarmHosts: whole('heartbeatAlarmHosts', DEFAULT_HEARTBEAT_ALARM_HOSTS, 0, 1_000_000) }),
+    heartbeatAlarmHosts: whole('heartbeatAlarmHosts', DEFAULT_HEARTBEAT_ALARM_HOSTS, 0, 1_000_000),
   };
 }
 

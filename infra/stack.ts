@@ -33,11 +33,7 @@ import {
   writeChangeResultsStatement,
 } from './iam.ts';
 import { RunTable } from './run-table.ts';
-import {
-  DEFAULT_HEARTBEAT_ALARM_HOSTS,
-  schedulePeriodMs as periodOf,
-  type StackSettings,
-} from './settings.ts';
+import { schedulePeriodMs as periodOf, type StackSettings } from './settings.ts';
 import { RunStateMachines } from './state-machines.ts';
 
 /** The environment variables that name a secret a function reads (granted by `make`). */
@@ -341,7 +337,7 @@ export class CloudiqStack extends Stack {
         );
       }
     }
-    const unwell = settings.heartbeatAlarmHosts ?? DEFAULT_HEARTBEAT_ALARM_HOSTS;
+    const unwell = settings.heartbeatAlarmHosts;
     if (unwell > 0) alarms.push(this.fleetHealthAlarm(heartbeatPeriodMs, unwell));
     if (settings.alarmTopicArn) {
       const topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);

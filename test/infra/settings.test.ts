@@ -23,6 +23,7 @@ describe('stack settings from context', () => {
       workerReservedConcurrency: 100,
       heartbeatReservedConcurrency: 20,
       heartbeatHostCostMs: 1000,
+      heartbeatAlarmHosts: 1,
     });
   });
 
@@ -68,6 +69,7 @@ describe('stack settings from context', () => {
       workerReservedConcurrency: 400,
       heartbeatReservedConcurrency: 30,
       heartbeatHostCostMs: 250,
+      heartbeatAlarmHosts: 1,
     });
     assert.equal(read({ callbackAllowPrivate: true }).callbackAllowPrivate, true);
     assert.equal(read({ callbackAllowPrivate: 'false' }).callbackAllowPrivate, false);
