@@ -133,6 +133,8 @@ export type InventoryHost = { name: string } & HostFields & {
      * fields hold what could be read (the rest unset). Thrown when the host is a target.
      */
     problem?: ErrorBody;
+    /** With `problem`: the keys of its section that are not valid even on their own (left unset). */
+    unreadable?: string[];
   };
 
 export interface Inventory {
@@ -276,20 +278,17 @@ function readableHost(
 ): InventoryHost {
   const shape = hostKeysSchema.shape;
   const merged = nameRecord([...Object.entries(defaults), ...Object.entries(entries)]);
-  const readable = nameRecord(
-    Object.entries(merged).filter(
-      ([key, value]) =>
-        Object.hasOwn(shape, key) && (shape[key as keyof typeof shape] as z.ZodType).safeParse(value).success,
-    ),
-  );
-  const fields = hostSchema.parse(readable);
+  const known = Object.entries(merged).filter(([key]) => Object.hasOwn(shape, key));
+  const valid = ([key, value]: [string, string]) =>
+    (shape[key as keyof typeof shape] as z.ZodType).safeParse(value).success;
+  const fields = hostSchema.parse(nameRecord(known.filter(valid)));
   let paths: HostFields;
   try {
     paths = localPaths(fields, file);
   } catch {
     paths = { ...fields, identity: null, knownHosts: null };
   }
-  return hostOf(name, paths);
+  return { ...hostOf(name, paths), unreadable: known.filter((entry) => !valid(entry)).map(([key]) => key) };
 }
 
 /** The CONFIG_ERROR kept with a host whose own section is malformed (SPEC 3.1); none for a sound one. */
@@ -300,8 +299,7 @@ export function hostConfigError(host: InventoryHost): BootstrapError | undefined
 
 /** A host's transport as `GET /servers` lists it: null when its section's `transport` is malformed. */
 export function listedTransport(host: InventoryHost): InventoryHost['transport'] | null {
-  // zod reports `transport`, the schema's first key, before any other key of the section.
-  return host.problem?.details['key'] === 'transport' ? null : host.transport;
+  return host.problem && host.unreadable?.includes('transport') ? null : host.transport;
 }
 
 /** Reads and parses an inventory file; a missing or unreadable file is a CONFIG_ERROR too. */

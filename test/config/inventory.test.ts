@@ -231,7 +231,9 @@ describe('inventory parsing', () => {
   it('lists and selects a host kept with its error, with what could be read, beside sound ones', () => {
     const inventory = parseInventory(
       '[host:a]\ngroups = edge\n[host:b]\ntransport = telnet\ngroups = edge\n' +
-        '[host:c]\nport = 0\ntransport = local\ngroups = edge, eu\n',
+        '[host:c]\nport = 0\ntransport = local\ngroups = edge, eu\n' +
+        // Two bad keys: the transport is unknown whichever of them the error names.
+        '[host:d]\nuser = "bad user"\nport = 0\ntransport = telnet\n',
       FILE,
     );
     const fleet = createInventoryFleet(inventory);
@@ -239,6 +241,12 @@ describe('inventory parsing', () => {
       { name: 'a', groups: ['edge'], transport: 'ssh' },
       { name: 'b', groups: ['edge'], transport: null },
       { name: 'c', groups: ['edge', 'eu'], transport: 'local' },
+      { name: 'd', groups: [], transport: null },
+    ]);
+    assert.deepEqual(inventory.hosts.find((h) => h.name === 'd')?.unreadable?.sort(), [
+      'port',
+      'transport',
+      'user',
     ]);
     assert.deepEqual(fleet.select('group:edge'), ['a', 'b', 'c']);
     assert.deepEqual(fleet.select('eu,b'), ['b', 'c']);
