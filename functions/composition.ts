@@ -456,6 +456,10 @@ async function makeStepDeps(rt: Runtime): Promise<StepDeps> {
     deliver: rt.deliver,
     stoppedRuns: new Set(),
     ...present({ concurrencyCap: rt.env.mapConcurrencyCap, pool: rt.pools?.[WORKER_POOL] }),
+    executionEnded: async (executionArn) => {
+      const { executionEnded } = await import('../lib/cloud/start-run.ts');
+      return executionEnded(rt.clients.sfn, executionArn);
+    },
   };
 }
 

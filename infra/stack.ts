@@ -6,11 +6,12 @@
  * callback secret; the inventory's source; logs with retention; alarms. No function invokes
  * another or itself: Step Functions carries the work on.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -259,7 +260,26 @@ export class CloudiqStack extends Stack {
 
     // A run whose execution ended without its last step (failed, timed out, aborted) gives back
     // its units of the concurrency pool here: Step Functions reports every standard execution's
-    // end to EventBridge, and the function's `*-ended` step releases the run named.
+    // end to EventBridge, and the function's `*-ended` step releases the run named. That delivery
+    // is best effort, so the worker may also ask whether a fleet run holding units still runs
+    // (lib/fleet/steps/reserve.ts): DescribeExecution on that machine's executions only, in a
+    // policy of its own, since the machine already depends on the worker and its default policy.
+    new iam.Policy(this, 'WorkerDescribesFleetRuns', {
+      roles: [worker.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'states',
+              resource: 'execution',
+              resourceName: `${fleet.stateMachineName}:*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      ],
+    });
     const releaseOnEnd = (
       id: string,
       machine: sfn.IStateMachine,
@@ -280,6 +300,7 @@ export class CloudiqStack extends Stack {
               step,
               operationId: events.EventField.fromPath('$.detail.name'),
               status: events.EventField.fromPath('$.detail.status'),
+              execution: events.EventField.fromPath('$.detail.executionArn'),
             }),
             retryAttempts: 8,
           }),

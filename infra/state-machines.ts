@@ -211,7 +211,17 @@ export class RunStateMachines extends Construct {
     // The run's units of the worker's concurrency pool (lib/fleet/steps/reserve.ts), shared by
     // every fleet run at once: one for the canary stage, then the Map's MaxConcurrency. Asked
     // again, it answers as the pool stands; ungranted, the run waits and asks again.
-    const reserve = this.step('Reserve', worker, run('reserve'), '$.plan.slots');
+    const reserve = this.step(
+      'Reserve',
+      worker,
+      sfn.TaskInput.fromObject({
+        step: 'reserve',
+        run: sfn.JsonPath.entirePayload,
+        // Kept with the units: a run that finds the pool short asks whether this one still runs.
+        execution: sfn.JsonPath.executionId,
+      }),
+      '$.plan.slots',
+    );
     const waitForSlots = new sfn.Wait(this, 'WaitForSlots', {
       time: sfn.WaitTime.secondsPath('$.plan.slots.wait'),
     });

@@ -17,7 +17,13 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
-import { afterGrant, type ConcurrencyPool, grantUnits, type PoolHolding } from '../fleet/concurrency-pool.ts';
+import {
+  afterGrant,
+  type ConcurrencyPool,
+  grantUnits,
+  liveHoldings,
+  type PoolHolding,
+} from '../fleet/concurrency-pool.ts';
 import { POOL_KEY_PREFIX, RUN_TABLE_KEY } from './run-table-schema.ts';
 
 export interface DynamoConcurrencyPoolOptions {
@@ -35,7 +41,14 @@ export interface DynamoConcurrencyPoolOptions {
 /** The stored pool, checked as it comes back from the table. */
 const storedPoolSchema = z.object({
   version: z.number().int().nonnegative(),
-  holdings: z.record(z.string(), z.object({ units: z.number().int().positive(), until: z.number().int() })),
+  holdings: z.record(
+    z.string(),
+    z.object({
+      units: z.number().int().positive(),
+      until: z.number().int(),
+      execution: z.string().optional(),
+    }),
+  ),
 });
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -79,12 +92,15 @@ export function createDynamoConcurrencyPool(options: DynamoConcurrencyPoolOption
   const backOff = (attempt: number) => sleep(Math.random() * 20 * 2 ** Math.min(attempt, 5));
 
   return {
-    async reserve(holder, wanted, capacity, until) {
+    async holdings() {
+      return liveHoldings((await read()).holdings, now());
+    },
+    async reserve(holder, wanted, capacity, until, execution) {
       for (let attempt = 1; attempt <= attempts; attempt += 1) {
         const at = now();
         const { version, holdings } = await read();
         const units = grantUnits(holdings, holder, wanted, capacity, at);
-        const next = afterGrant(holdings, holder, units, until, at);
+        const next = afterGrant(holdings, holder, { units, until, execution }, at);
         // Nothing to grant and no lease ended: nothing to write.
         if (units === 0 && Object.keys(next).length === Object.keys(holdings).length) return 0;
         if (await write(version, next)) return units;

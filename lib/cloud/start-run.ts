@@ -4,7 +4,7 @@
  * starts nothing new, and with another input (a repeat accepted at another time) answers
  * `ExecutionAlreadyExists` — the run already exists, which is what the caller wanted.
  */
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 
 /** An execution name: the operation id, or, past Step Functions' 80 characters, its head and a hash. */
 export function executionName(operationId: string): string {
@@ -35,6 +35,20 @@ export async function startNamedExecution(
   } catch (error) {
     if ((error as { name?: string }).name !== 'ExecutionAlreadyExists') throw error;
     return { executionArn: executionArn(stateMachineArn, name), started: false };
+  }
+}
+
+/**
+ * Whether the execution of this ARN has ended: its status is not RUNNING, or Step Functions has no
+ * such execution (past its 90 days). Any other error rejects: the caller cannot tell.
+ */
+export async function executionEnded(client: SFNClient, executionArn: string): Promise<boolean> {
+  try {
+    const answer = await client.send(new DescribeExecutionCommand({ executionArn }));
+    return answer.status !== 'RUNNING';
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return true;
+    throw error;
   }
 }
 

@@ -26,10 +26,14 @@ export const WORKER_POOL = 'worker';
 export const HEARTBEAT_POOL = 'heartbeat';
 export type PoolName = typeof WORKER_POOL | typeof HEARTBEAT_POOL;
 
-/** One holder's units and when its lease ends (milliseconds since the epoch). */
+/**
+ * One holder's units, when its lease ends (milliseconds since the epoch) and, when it is a Step
+ * Functions execution, its ARN: whether it still runs can then be asked of Step Functions.
+ */
 export interface PoolHolding {
   units: number;
   until: number;
+  execution?: string | undefined;
 }
 
 export interface ConcurrencyPool {
@@ -39,9 +43,17 @@ export interface ConcurrencyPool {
    * are granted now (what the holder held before is kept), ask again later. Asking again with
    * the same numbers answers the same while the other holders stay as they are.
    */
-  reserve(holder: string, wanted: number, capacity: number, until: number): Promise<number>;
+  reserve(
+    holder: string,
+    wanted: number,
+    capacity: number,
+    until: number,
+    execution?: string,
+  ): Promise<number>;
   /** Gives back all `holder` holds; nothing when it holds nothing. */
   release(holder: string): Promise<void>;
+  /** Every holding whose lease has not ended, by holder. */
+  holdings(): Promise<Record<string, PoolHolding>>;
 }
 
 /**
@@ -75,29 +87,36 @@ export function grantUnits(
 export function afterGrant(
   holdings: Readonly<Record<string, PoolHolding>>,
   holder: string,
-  units: number,
-  until: number,
+  grant: { units: number; until: number; execution?: string | undefined },
+  now: number,
+): Record<string, PoolHolding> {
+  const live = liveHoldings(holdings, now);
+  const { units, until, execution } = grant;
+  if (units > 0) live[holder] = execution === undefined ? { units, until } : { units, until, execution };
+  return live;
+}
+
+/** The holdings whose lease has not ended at `now`. */
+export function liveHoldings(
+  holdings: Readonly<Record<string, PoolHolding>>,
   now: number,
 ): Record<string, PoolHolding> {
   const live: Record<string, PoolHolding> = {};
   for (const [name, holding] of Object.entries(holdings)) {
     if (holding.until > now) live[name] = { ...holding };
   }
-  if (units > 0) live[holder] = { units, until };
   return live;
 }
 
 /** A pool for one process (local runs and tests of the steps). */
-export function createMemoryConcurrencyPool(now: () => number = Date.now): ConcurrencyPool & {
-  holdings(): Record<string, PoolHolding>;
-} {
+export function createMemoryConcurrencyPool(now: () => number = Date.now): ConcurrencyPool {
   let holdings: Record<string, PoolHolding> = {};
   return {
-    holdings: () => structuredClone(holdings),
-    async reserve(holder, wanted, capacity, until) {
+    holdings: async () => liveHoldings(holdings, now()),
+    async reserve(holder, wanted, capacity, until, execution) {
       const at = now();
       const units = grantUnits(holdings, holder, wanted, capacity, at);
-      holdings = afterGrant(holdings, holder, units, until, at);
+      holdings = afterGrant(holdings, holder, { units, until, execution }, at);
       return units;
     },
     async release(holder) {

@@ -135,6 +135,21 @@ describe('the pool on DynamoDB', () => {
     assert.deepEqual(Object.keys((await poolItem(tableName, 'worker'))?.['holdings'] ?? {}), ['op_next']);
   });
 
+  it("keeps each holder's execution ARN through the others' writes", async () => {
+    const tableName = await peers.dynamo.createTable();
+    const pool = createDynamoConcurrencyPool({
+      client: peers.dynamo.client(),
+      tableName,
+      name: 'worker',
+      now: () => NOW,
+    });
+    const arn = 'arn:aws:states:us-east-1:123456789012:execution:FleetRun:op_a';
+    await pool.reserve('op_a', 4, 10, LATER, arn);
+    await pool.reserve('op_b', 4, 10, LATER);
+    await pool.release('op_b');
+    assert.deepEqual(await pool.holdings(), { op_a: { units: 4, until: LATER, execution: arn } });
+  });
+
   it('keeps pools apart by name', async () => {
     const tableName = await peers.dynamo.createTable();
     const make = (name: string) =>

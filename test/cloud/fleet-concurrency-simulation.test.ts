@@ -12,12 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
+import { executionEnded } from '../../lib/cloud/start-run.ts';
 import type { FleetResult } from '../../lib/fleet/aggregate.ts';
 import { type ConcurrencyPool, WORKER_POOL } from '../../lib/fleet/concurrency-pool.ts';
 import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
 import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
 import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
+import { createTestSfnClient, startSfnServer } from '../support/sfn-server.ts';
 import {
   type CloudPeers,
   cloudBackends,
@@ -232,6 +234,62 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
     assert.equal(entered(waiting, 'WaitForSlots'), 2);
     assert.equal(callbackOf('op_waiting').summary.succeeded, HOSTS);
     assert.deepEqual(await holdings(tableName), {});
+  });
+
+  it('an aborted run whose end event was lost: the waiting run asks Step Functions, and goes on', async () => {
+    const tableName = await peers.dynamo.createTable();
+    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const sfnServer = await startSfnServer();
+    const client = createTestSfnClient(sfnServer);
+    try {
+      let sim!: SimulatedStepFunctions;
+      const deps: StepDeps = {
+        ...simulatedStepDeps(hosts, backends),
+        concurrencyCap: CAPACITY,
+        pool: poolOn(tableName, () => sim),
+        // The worker's own lookup (functions/composition.ts), through the real SFNClient.
+        executionEnded: (arn) => executionEnded(client, arn),
+      };
+      let aborted!: Execution;
+      let waiting: Execution | undefined;
+      let heldWhenShort: Record<string, unknown> | undefined;
+      const made = simulation(deps, 9, async (payload) => {
+        if (payload.step === 'target' && payload.operationId === 'op_lost' && !waiting) {
+          aborted.stop('States.Aborted', 'stopped by an operator');
+          // Step Functions knows it ended; EventBridge never delivers the event.
+          sfnServer.executions.set(aborted.executionArn, {
+            stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:FleetRun',
+            name: aborted.name,
+            input: aborted.inputJson,
+            executionArn: aborted.executionArn,
+            status: 'ABORTED',
+          });
+          heldWhenShort = Object.fromEntries(
+            Object.entries((await holdings(tableName)) ?? {}).map(([k, v]) => [
+              k,
+              (v as { execution?: string }).execution,
+            ]),
+          );
+          waiting = start(sim, 'op_after_lost', { canary: 0 });
+        }
+      });
+      sim = made.sim;
+      aborted = start(sim, 'op_lost', { canary: 0 });
+      assert.equal((await aborted.result()).status, 'ABORTED');
+      while (!waiting) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal((await waiting.result()).status, 'SUCCEEDED');
+      assert.deepEqual(heldWhenShort, { op_lost: aborted.executionArn }, 'held with its execution’s ARN');
+      assert.equal(
+        entered(waiting, 'WaitForSlots'),
+        0,
+        'granted at its first ask, once the lookup freed the units',
+      );
+      assert.equal(callbackOf('op_after_lost').summary.succeeded, HOSTS);
+      assert.deepEqual(Object.keys((await holdings(tableName)) ?? {}), []);
+    } finally {
+      client.destroy();
+      await sfnServer.close();
+    }
   });
 
   it('the rule: every end without the aggregate step, of the fleet-run machine only, to the worker', () => {

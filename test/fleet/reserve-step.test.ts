@@ -55,7 +55,7 @@ describe('the reserve step', () => {
     assert.deepEqual(run.plan.slots, { stage: 'none', granted: 0, wait: 0, tries: 0 });
     const canary = await reserveSlots(deps, run);
     assert.deepEqual(canary, { stage: 'canary', granted: 1, wait: 0, tries: 0 });
-    assert.deepEqual(pool.holdings(), {
+    assert.deepEqual(await pool.holdings(), {
       op_stages: { units: 1, until: Date.parse(STARTED) + FLEET_RUN_TIMEOUT_MS },
     });
     const afterCanaries = withSlots(
@@ -74,7 +74,7 @@ describe('the reserve step', () => {
       wait: 0,
       tries: 0,
     });
-    assert.equal(pool.holdings()['op_stages']?.units, 8);
+    assert.equal((await pool.holdings())['op_stages']?.units, 8);
   });
 
   it('waits longer each ungranted ask, up to 5 minutes, and starts short again at a new stage', async () => {
@@ -120,14 +120,61 @@ describe('the reserve step', () => {
     const run = await planned('op_back', { canary: 0 });
     await reserveSlots(deps, run);
     await reserveSlots(deps, await planned('op_ended', { canary: 0, maxConcurrency: 2 }));
-    assert.deepEqual(Object.keys(pool.holdings()).sort(), ['op_back', 'op_ended']);
+    assert.deepEqual(Object.keys(await pool.holdings()).sort(), ['op_back', 'op_ended']);
     await aggregateFleetRun(deps, run);
     await aggregateFleetRun(deps, run);
-    assert.deepEqual(Object.keys(pool.holdings()), ['op_ended']);
+    assert.deepEqual(Object.keys(await pool.holdings()), ['op_ended']);
     const ended = workerStepSchema.parse({ step: 'run-ended', operationId: 'op_ended', status: 'ABORTED' });
     assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
     assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
-    assert.deepEqual(pool.holdings(), {});
+    assert.deepEqual(await pool.holdings(), {});
+  });
+
+  it('asks Step Functions whether the holders still run when short, and frees those that ended', async () => {
+    const { pool, deps, planned } = setup();
+    const arn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:FleetRun:${name}`;
+    await pool.reserve('op_gone', 6, 10, NOW + 3_600_000, arn('op_gone'));
+    await pool.reserve('op_running', 4, 10, NOW + 3_600_000, arn('op_running'));
+    await pool.reserve('op_unknown', 1, 10, NOW + 3_600_000);
+    const asked: string[] = [];
+    const withLookup: StepDeps = {
+      ...deps,
+      executionEnded: async (execution) => {
+        asked.push(execution);
+        if (execution === arn('op_running')) throw new Error('DescribeExecution throttled');
+        return execution === arn('op_gone');
+      },
+    };
+    const run = await planned('op_new', { canary: 0 });
+    // 10 units: op_gone 6, op_running 4 (op_unknown was granted none). Short: op_gone has ended.
+    assert.deepEqual(await reserveSlots(withLookup, run, arn('op_new')), {
+      stage: 'fleet',
+      granted: 6,
+      wait: 0,
+      tries: 0,
+    });
+    assert.deepEqual(asked.sort(), [arn('op_gone'), arn('op_running')]);
+    assert.deepEqual(Object.keys(await pool.holdings()).sort(), ['op_new', 'op_running']);
+    assert.equal((await pool.holdings())['op_new']?.execution, arn('op_new'));
+    // Not short: nobody is asked.
+    asked.length = 0;
+    await reserveSlots(withLookup, run, arn('op_new'));
+    assert.deepEqual(asked, []);
+  });
+
+  it('`run-ended` frees the holder kept with the execution’s ARN, whatever its name', async () => {
+    const { pool, deps } = setup();
+    const long = `op_${'x'.repeat(100)}`;
+    const arn = 'arn:aws:states:us-east-1:123456789012:execution:FleetRun:op_xxxx-1a2b3c4d';
+    await pool.reserve(long, 2, 10, NOW + 3_600_000, arn);
+    const ended = workerStepSchema.parse({
+      step: 'run-ended',
+      operationId: 'op_xxxx-1a2b3c4d',
+      status: 'FAILED',
+      execution: arn,
+    });
+    await runWorkerStep(deps, ended);
+    assert.deepEqual(await pool.holdings(), {});
   });
 
   it('grants what is asked without a pool (one process)', async () => {

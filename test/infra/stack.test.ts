@@ -20,7 +20,7 @@ const SAMPLE: Record<string, string> = {
 const samplePath = (template: string) =>
   template.replace(/\{([^}]+)\}/g, (_, name: string) => SAMPLE[name] ?? assert.fail(`no sample {${name}}`));
 
-import { assemblyDir, flatten, type Synthesized, synth } from './synth.ts';
+import { assemblyDir, flatten, type IamStatement, type Synthesized, synth } from './synth.ts';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:cloudiq-alarms';
 
@@ -258,6 +258,25 @@ describe('the stack with its defaults', () => {
         FunctionName: { 'Fn::GetAtt': [s.id(fn), 'Arn'] },
       });
     }
+    // The event is best effort: the worker may also ask whether a fleet run holding units still
+    // runs — DescribeExecution on that machine's executions, nothing else.
+    const workerRole = { Ref: s.id(s.stack.functions.worker.role) };
+    const describes = Object.values(s.json.Resources).filter(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        JSON.stringify(r.Properties?.['Roles']) === JSON.stringify([workerRole]) &&
+        JSON.stringify(r.Properties?.['PolicyDocument']).includes('states:DescribeExecution'),
+    );
+    assert.equal(describes.length, 1);
+    const policy = describes[0]!.Properties!;
+    const [statement] = (policy['PolicyDocument'] as { Statement: IamStatement[] }).Statement;
+    assert.equal(statement!.Action, 'states:DescribeExecution');
+    const resource = JSON.stringify(statement!.Resource);
+    assert.match(resource, /:execution:/);
+    assert.ok(
+      resource.includes(s.id(s.stack.machines.fleet)),
+      `${resource}: the fleet-run machine's executions`,
+    );
   });
 
   it('routes every SPEC 7.1 route to api with payload 2.0 under IAM authorization, and the open console page to its own function', () => {

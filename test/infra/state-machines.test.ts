@@ -88,6 +88,11 @@ describe('the state machines', () => {
     assert.equal(canary['ResultPath'], '$.plan.canary', 'its state, not its reports, in the execution');
     const reserve = fleet.States['Reserve']!;
     assert.equal(reserve['ResultPath'], '$.plan.slots');
+    assert.deepEqual(reserve['Parameters'], {
+      step: 'reserve',
+      'run.$': '$',
+      'execution.$': '$$.Execution.Id',
+    });
     assert.equal(reserve['Next'], 'SlotsGranted');
     assert.deepEqual(reserve['Catch'], [
       { ErrorEquals: ['States.ALL'], ResultPath: '$.reserveError', Next: 'Aggregate' },

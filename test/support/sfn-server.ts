@@ -15,7 +15,7 @@ export interface StartedExecution {
   name: string;
   input: string;
   executionArn: string;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 }
 
 export interface SfnTestServer {

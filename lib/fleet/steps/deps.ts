@@ -43,6 +43,11 @@ export interface StepDeps {
    */
   pool?: ConcurrencyPool | undefined;
   /**
+   * Whether the Step Functions execution of this ARN has ended (DescribeExecution: not RUNNING, or
+   * no such execution); absent, a holder's end is known from its event or its lease only.
+   */
+  executionEnded?: ((executionArn: string) => Promise<boolean>) | undefined;
+  /**
    * Runs this process has seen stopped (their failure count past `maxErrors`): a count never
    * goes down, so a warm invocation answers `skipped` without reading it again.
    */

@@ -98,5 +98,11 @@ export type TargetGaveUpInput = z.infer<typeof targetGaveUpSchema>;
  * A fleet run's execution that ended without its aggregate step (failed, timed out, aborted), as
  * the stack's EventBridge rule hands it to the worker: its units of the pool are given back.
  */
-export const runEndedSchema = z.strictObject({ operationId: z.string().min(1).max(80), status: z.string() });
+export const runEndedSchema = z.strictObject({
+  /** The execution's name. */
+  operationId: z.string().min(1).max(80),
+  status: z.string(),
+  /** The execution's ARN. */
+  execution: z.string().min(1).optional(),
+});
 export type RunEndedInput = z.infer<typeof runEndedSchema>;

@@ -5,8 +5,10 @@
  * the Map's MaxConcurrency is what was granted. Ungranted, the run waits and asks again, the wait
  * growing from 10 s to 5 minutes so that days of waiting stay far inside an execution's history.
  * The aggregate step gives the units back; an execution that ends without it (failed, timed out,
- * aborted) gives them back through the stack's EventBridge rule (`run-ended`), or, were that
- * event lost, when the holder's lease — the execution's time limit — ends.
+ * aborted) gives them back through the stack's EventBridge rule (`run-ended`). EventBridge
+ * delivers Step Functions' events on a best-effort basis, so a run that finds the pool short also
+ * asks Step Functions whether each holder's execution still runs, and gives back the units of
+ * those that ended; past that, a holder's lease ends with its execution's time limit.
  *
  * Without a pool (a run in one process), every run is granted what it asks for.
  */
@@ -30,19 +32,30 @@ export function slotWaitSeconds(tries: number): number {
   return Math.min(MAX_SLOT_WAIT_SECONDS, FIRST_SLOT_WAIT_SECONDS * 2 ** Math.max(0, tries - 1));
 }
 
-/** Reserves the units of the run's next stage; run again, it answers the same while the pool stays as it is. */
-export async function reserveSlots(deps: StepDeps, run: FleetRunState): Promise<Slots> {
+/** The most holders' executions one ungranted ask looks up. */
+export const MAX_LOOKUPS = 20;
+
+/**
+ * Reserves the units of the run's next stage; run again, it answers the same while the pool stays
+ * as it is. `execution`: the run's own execution ARN, kept with its units.
+ */
+export async function reserveSlots(deps: StepDeps, run: FleetRunState, execution?: string): Promise<Slots> {
   const { plan } = run;
   const stage = plan.canary.done ? 'fleet' : 'canary';
   const wanted = stage === 'canary' ? 1 : plan.mapConcurrency;
-  const granted = deps.pool
-    ? await deps.pool.reserve(
-        run.operationId,
-        wanted,
-        poolCapacity(deps),
-        Date.parse(run.startedAt) + FLEET_RUN_TIMEOUT_MS,
-      )
-    : wanted;
+  const pool = deps.pool;
+  const ask = () =>
+    pool
+      ? pool.reserve(
+          run.operationId,
+          wanted,
+          poolCapacity(deps),
+          Date.parse(run.startedAt) + FLEET_RUN_TIMEOUT_MS,
+          execution,
+        )
+      : Promise.resolve(wanted);
+  let granted = await ask();
+  if (granted === 0 && (await releaseEnded(deps, run.operationId)) > 0) granted = await ask();
   // Tries count this stage's ungranted asks in a row: a new stage starts with the shortest wait.
   const waiting = plan.slots.stage === stage && plan.slots.granted === 0;
   const tries = granted > 0 ? 0 : (waiting ? plan.slots.tries : 0) + 1;
@@ -54,8 +67,43 @@ export async function releaseSlots(deps: Pick<StepDeps, 'pool'>, operationId: st
   await deps.pool?.release(operationId);
 }
 
-/** The execution ended without its aggregate step: its units are given back. */
+/**
+ * Gives back the units of the other holders whose execution Step Functions says has ended (their
+ * `run-ended` event lost); answers how many holders that was. Looks up at most `MAX_LOOKUPS`,
+ * those whose lease ends first; a lookup that fails counts as still running.
+ */
+async function releaseEnded(deps: StepDeps, self: string): Promise<number> {
+  const { pool, executionEnded } = deps;
+  if (!pool || !executionEnded) return 0;
+  const others = Object.entries(await pool.holdings())
+    .filter(([holder, holding]) => holder !== self && holding.execution !== undefined)
+    .sort(([, a], [, b]) => a.until - b.until)
+    .slice(0, MAX_LOOKUPS);
+  const ended = await Promise.all(
+    others.map(([holder, holding]) =>
+      executionEnded(holding.execution!).then(
+        (gone) => (gone ? holder : undefined),
+        () => undefined,
+      ),
+    ),
+  );
+  const gone = ended.filter((holder) => holder !== undefined);
+  for (const holder of gone) await pool.release(holder);
+  return gone.length;
+}
+
+/**
+ * The execution ended without its aggregate step: the units of the run it names are given back —
+ * the holder of that name, and any holder kept with that execution's ARN (an execution's name is
+ * its operation id, shortened past 80 characters).
+ */
 export async function runEnded(deps: Pick<StepDeps, 'pool'>, input: RunEndedInput) {
-  await releaseSlots(deps, input.operationId);
+  const pool = deps.pool;
+  if (pool) {
+    const holders = Object.entries(await pool.holdings())
+      .filter(([holder, holding]) => holder === input.operationId || holding.execution === input.execution)
+      .map(([holder]) => holder);
+    for (const holder of holders) await pool.release(holder);
+  }
   return { operationId: input.operationId, released: true };
 }

@@ -22,7 +22,11 @@ import { runCanaryStep, runTargetGaveUp, runTargetStep } from './target-step.ts'
 
 export const workerStepSchema = z.discriminatedUnion('step', [
   z.strictObject({ step: z.literal('plan'), run: fleetExecutionSchema }),
-  z.strictObject({ step: z.literal('reserve'), run: fleetRunStateSchema }),
+  z.strictObject({
+    step: z.literal('reserve'),
+    run: fleetRunStateSchema,
+    execution: z.string().min(1).optional(),
+  }),
   z.strictObject({ step: z.literal('canary'), run: fleetRunStateSchema }),
   z.looseObject({ step: z.literal('target'), ...targetStepSchema.shape }),
   z.looseObject({ step: z.literal('target-gave-up'), ...targetGaveUpSchema.shape }),
@@ -40,7 +44,7 @@ export async function runWorkerStep(deps: StepDeps, input: WorkerStep) {
     case 'plan':
       return planFleetRun(deps, input.run);
     case 'reserve':
-      return reserveSlots(deps, input.run);
+      return reserveSlots(deps, input.run, input.execution);
     case 'canary':
       return runCanaryStep(deps, input.run);
     case 'target':
