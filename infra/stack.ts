@@ -268,6 +268,7 @@ export class CloudiqStack extends Stack {
       roles: [worker.role],
       statements: [
         new iam.PolicyStatement({
+          sid: 'DescribeFleetRuns',
           actions: ['states:DescribeExecution'],
           resources: [
             Stack.of(this).formatArn({

@@ -222,7 +222,7 @@ describe('IAM: each function has its own least-privilege role', () => {
     );
   });
 
-  it('worker and heartbeat: both secrets, the runs bucket, the run table; heartbeat starts its own machine only', () => {
+  it('worker and heartbeat: both secrets, the runs bucket, the run table; the worker describes fleet runs, heartbeat starts its own machine only', () => {
     const { worker, heartbeat } = s.stack.functions;
     const runs = `{${runsBucketId(s)}.Arn}`;
     const secrets = [`{${secretId(s, 'SshKey')}}`, `{${secretId(s, 'CallbackSecret')}}`];
@@ -242,7 +242,20 @@ describe('IAM: each function has its own least-privilege role', () => {
         Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
       },
     ];
-    assert.deepEqual(roleStatements(s, worker.role), sortStatements(base(worker)));
+    // The worker may also ask whether a fleet run holding units of its concurrency still runs
+    // (lib/fleet/steps/reserve.ts): that machine's executions only.
+    assert.deepEqual(
+      roleStatements(s, worker.role),
+      sortStatements([
+        ...base(worker),
+        {
+          Sid: 'DescribeFleetRuns',
+          Effect: 'Allow',
+          Action: 'states:DescribeExecution',
+          Resource: `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:execution:{${s.id(s.stack.machines.fleet)}.Name}:*`,
+        },
+      ]),
+    );
     assert.deepEqual(
       roleStatements(s, heartbeat.role),
       sortStatements([
