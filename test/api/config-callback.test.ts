@@ -7,59 +7,37 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ApiHandler, createApiHandler } from '../../lib/api/handler.ts';
 import { buildHttpEvent } from '../../lib/api/http.ts';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
-import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
-import type { FleetResult } from '../../lib/fleet/aggregate.ts';
-import type { Fleet } from '../../lib/fleet/fleet.ts';
 import { createLocalRuns, type LocalRuns } from '../../lib/fleet/local-runs.ts';
 import { createMemoryDeliveryLedger, createMemoryRunStore } from '../../lib/fleet/run-store.ts';
-import { createLocalTransport } from '../../lib/transport/local.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { type CallbackUrlHosts, startCallbackUrlHosts } from '../fleet/callback-url-hosts.ts';
 
 describe('API: the host’s [server] callback_url when the request names none', () => {
-  let receiver: CallbackReceiver;
-  let sandboxes: Sandbox[];
-  let fleet: Fleet;
+  let hosts: CallbackUrlHosts;
   let worker: LocalRuns;
   let handler: ApiHandler;
-  const options = { ...callbackOptionsFromEnv({}, 'test'), backoffBaseMs: 5, backoffMaxMs: 10 };
-  const deliver = (url: string, result: FleetResult) => deliverCallback(url, result, options);
 
   before(async () => {
-    receiver = await startCallbackReceiver([]);
     // cfg-1 names a callback_url; plain names none.
-    sandboxes = [
-      createSandbox({ serverExtra: `callback_url = ${receiver.url}/configured\n` }),
-      createSandbox(),
-    ];
-    fleet = createStaticFleet(
-      ['cfg-1', 'plain'].map((name, i) => ({
-        groups: ['edge'],
-        target: sandboxes[i]!.host(createLocalTransport({ target: name }), name),
-      })),
-    );
+    hosts = await startCallbackUrlHosts();
     worker = createLocalRuns({
-      fleet,
+      fleet: hosts.fleet,
       store: createMemoryRunStore(),
       ledger: createMemoryDeliveryLedger(),
-      deliver,
+      deliver: hosts.deliver,
       pollMs: 20,
     });
     handler = createApiHandler({
-      fleet,
+      fleet: hosts.fleet,
       dispatch: worker.dispatch,
       reserve: worker.reserve,
       callBack: async (url, result) => {
-        await deliver(url, result);
+        await hosts.deliver(url, result);
       },
     });
   });
   after(async () => {
     await worker.idle();
-    await fleet.close();
-    for (const sandbox of sandboxes) sandbox.cleanup();
-    await receiver.close();
+    await hosts.close();
   });
 
   const call = async (method: string, url: string, body?: unknown) => {
@@ -73,7 +51,7 @@ describe('API: the host’s [server] callback_url when the request names none', 
     );
     return { status: result.statusCode, headers: result.headers, body: JSON.parse(result.body) };
   };
-  const posted = (path: string) => receiver.requests.filter((request) => request.path === path);
+  const posted = (path: string) => hosts.receiver.requests.filter((request) => request.path === path);
 
   it('provision and upgrade of one server POST their result to callback_url once they end', async () => {
     const provision = await call('POST', '/servers/cfg-1/provision', {
@@ -100,11 +78,11 @@ describe('API: the host’s [server] callback_url when the request names none', 
   });
 
   it('a request’s callbackUrl wins over callback_url; a host naming none gets no callback', async () => {
-    const before = receiver.requests.length;
+    const before = hosts.receiver.requests.length;
     const named = await call('POST', '/servers/cfg-1/products/deepfiler/upgrade', {
       version: '1.2.3',
       operationId: 'cfg-upg-2',
-      callbackUrl: `${receiver.url}/named`,
+      callbackUrl: `${hosts.receiver.url}/named`,
     });
     assert.equal(named.status, 202);
     const none = await call('POST', '/servers/plain/provision', {
@@ -114,7 +92,9 @@ describe('API: the host’s [server] callback_url when the request names none', 
     assert.equal(none.status, 202);
     await worker.idle();
     assert.deepEqual(
-      receiver.requests.slice(before).map((request) => [request.path, JSON.parse(request.body).operationId]),
+      hosts.receiver.requests
+        .slice(before)
+        .map((request) => [request.path, JSON.parse(request.body).operationId]),
       [['/named', 'cfg-upg-2']],
     );
   });
@@ -157,7 +137,7 @@ describe('API: the host’s [server] callback_url when the request names none', 
     // The operation id the callback carries is the host's last_operation (as with the CLI).
     assert.match(bodies[0].operationId, /^op_/);
     assert.equal(
-      receiver.requests.filter((request) => request.path !== '/configured' && request.path !== '/named')
+      hosts.receiver.requests.filter((request) => request.path !== '/configured' && request.path !== '/named')
         .length,
       0,
     );

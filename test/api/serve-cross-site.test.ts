@@ -5,14 +5,12 @@
 // Same-origin requests as the console sends them, and the README's curl commands, still work.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseCli } from '../../lib/cli/args.ts';
-import { type ServeHandle, startServe } from '../../lib/cli/serve.ts';
+import { useDemoServe } from './serve-setup.ts';
 
 const run = promisify(execFile);
 
@@ -23,24 +21,11 @@ interface Answer {
 }
 
 describe('serve refuses cross-site and rebound requests', () => {
-  let demoDir = '';
-  let server: ServeHandle;
+  const demo = useDemoServe('serve-cross-site-');
   let own = '';
 
-  before(async () => {
-    demoDir = mkdtempSync(join(tmpdir(), 'serve-cross-site-'));
-    const quiet = () => {};
-    server = await startServe(parseCli(['serve', '--port', '0']).options, {
-      stdout: quiet,
-      stderr: quiet,
-      env: { ...process.env, CLOUDIQ_DEMO_DIR: demoDir },
-      stderrIsTty: false,
-    });
-    own = `127.0.0.1:${server.port}`;
-  });
-  after(async () => {
-    await server?.close();
-    rmSync(demoDir, { recursive: true, force: true });
+  before(() => {
+    own = `127.0.0.1:${demo.server.port}`;
   });
 
   /** One request with exactly these headers (node:http sets Host only when not given). */
@@ -52,7 +37,7 @@ describe('serve refuses cross-site and rebound requests', () => {
   ): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
-        { host: '127.0.0.1', port: server.port, method, path, headers, setHost: false },
+        { host: '127.0.0.1', port: demo.server.port, method, path, headers, setHost: false },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
@@ -80,29 +65,33 @@ describe('serve refuses cross-site and rebound requests', () => {
     const answer = await send(
       'POST',
       '/servers/web-1/products/haproxy/upgrade',
-      { host: `evil.example:${server.port}`, origin: 'https://evil.example', 'content-type': 'text/plain' },
+      {
+        host: `evil.example:${demo.server.port}`,
+        origin: 'https://evil.example',
+        'content-type': 'text/plain',
+      },
       '{"version":"6.6.6"}',
     );
     assertRefused(answer, 403, 'HOST_NOT_LOCAL');
-    await server.worker.idle();
+    await demo.server.worker.idle();
     assert.equal(await versionOf('web-1', 'haproxy'), before);
   });
 
   it('a Host that is not a loopback name with this port is refused (DNS rebinding)', async () => {
     for (const host of [
-      `evil.example:${server.port}`,
+      `evil.example:${demo.server.port}`,
       '127.0.0.1',
-      `127.0.0.1:${server.port + 1}`,
-      `10.0.0.1:${server.port}`,
+      `127.0.0.1:${demo.server.port + 1}`,
+      `10.0.0.1:${demo.server.port}`,
     ]) {
       assertRefused(await send('GET', '/servers', { host }), 403, 'HOST_NOT_LOCAL');
     }
     assertRefused(await send('GET', '/servers', {}), 403, 'HOST_NOT_LOCAL');
     for (const host of [
       own,
-      `localhost:${server.port}`,
-      `LOCALHOST:${server.port}`,
-      `[::1]:${server.port}`,
+      `localhost:${demo.server.port}`,
+      `LOCALHOST:${demo.server.port}`,
+      `[::1]:${demo.server.port}`,
     ]) {
       assert.equal((await send('GET', '/servers', { host })).status, 200, host);
     }
@@ -112,7 +101,7 @@ describe('serve refuses cross-site and rebound requests', () => {
     for (const origin of [
       'https://evil.example',
       'null',
-      `http://evil.example:${server.port}`,
+      `http://evil.example:${demo.server.port}`,
       `https://${own}`,
     ]) {
       const answer = await send(
@@ -125,7 +114,7 @@ describe('serve refuses cross-site and rebound requests', () => {
     }
     assert.deepEqual((await send('GET', '/servers/web-1/mode', { host: own })).body, { mode: 'maintenance' });
     // The console's own origin (either loopback name) is this server's.
-    for (const origin of [`http://${own}`, `http://localhost:${server.port}`]) {
+    for (const origin of [`http://${own}`, `http://localhost:${demo.server.port}`]) {
       const answer = await send(
         'PUT',
         '/servers/web-1/mode',
@@ -155,7 +144,7 @@ describe('serve refuses cross-site and rebound requests', () => {
       415,
       'NOT_JSON',
     );
-    await server.worker.idle();
+    await demo.server.worker.idle();
     assert.deepEqual((await send('GET', '/servers/web-2/mode', { host: own })).body, { mode: 'maintenance' });
     // No body needs no type: a provision with none reaches its route (which wants a role here).
     const bare = await send('POST', '/servers/web-2/provision', { host: own });
@@ -174,7 +163,7 @@ describe('serve refuses cross-site and rebound requests', () => {
       '-s',
       '-X',
       'PATCH',
-      `${server.url}/servers/web-1/products/haproxy/config`,
+      `${demo.server.url}/servers/web-1/products/haproxy/config`,
       '-H',
       'content-type: application/json',
       '-d',

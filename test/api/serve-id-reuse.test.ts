@@ -3,34 +3,16 @@
 // an operation id already taken by one server's operation, sent for another server, is refused
 // before anything runs on that server — one after the other, and racing.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { parseCli } from '../../lib/cli/args.ts';
-import { type ServeHandle, startServe } from '../../lib/cli/serve.ts';
+import { describe, it } from 'node:test';
+import { useDemoServe } from './serve-setup.ts';
 
 describe('serve: one operation id, two servers', () => {
-  let demoDir = '';
-  let server: ServeHandle;
-
-  before(async () => {
-    demoDir = mkdtempSync(join(tmpdir(), 'serve-id-reuse-'));
-    const quiet = () => {};
-    server = await startServe(parseCli(['serve', '--port', '0']).options, {
-      stdout: quiet,
-      stderr: quiet,
-      env: { ...process.env, CLOUDIQ_DEMO_DIR: demoDir },
-      stderrIsTty: false,
-    });
-  });
-  after(async () => {
-    await server?.close();
-    rmSync(demoDir, { recursive: true, force: true });
-  });
+  const demo = useDemoServe('serve-id-reuse-');
 
   const post = async (path: string, body: unknown) => {
-    const response = await fetch(`${server.url}${path}`, {
+    const response = await fetch(`${demo.server.url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -38,11 +20,11 @@ describe('serve: one operation id, two servers', () => {
     return { status: response.status, body: await response.json() };
   };
   const get = async (path: string) => {
-    const response = await fetch(`${server.url}${path}`);
+    const response = await fetch(`${demo.server.url}${path}`);
     return { status: response.status, body: await response.json() };
   };
   const journal = (host: string, id: string) =>
-    join(demoDir, 'hosts', host, 'state', 'operations', `${id}.json`);
+    join(demo.dir, 'hosts', host, 'state', 'operations', `${id}.json`);
 
   it('refuses the id for another server before anything runs there', async () => {
     const first = await post('/servers/web-1/provision', { role: 'edge', operationId: 'dup-1' });
@@ -51,7 +33,7 @@ describe('serve: one operation id, two servers', () => {
     assert.equal(second.status, 400, JSON.stringify(second.body));
     assert.equal(second.body.code, 'INVALID_REQUEST');
     assert.equal(second.body.details.operationId, 'dup-1');
-    await server.worker.idle();
+    await demo.server.worker.idle();
     assert.ok(existsSync(journal('web-1', 'dup-1')));
     assert.ok(!existsSync(journal('web-2', 'dup-1')), 'web-2 ran the operation it was refused');
     assert.deepEqual((await get('/servers/web-2/mode')).body, { mode: 'maintenance' });
@@ -66,7 +48,7 @@ describe('serve: one operation id, two servers', () => {
       post('/servers/worker-1/provision', { role: 'worker', operationId: 'dup-race' }),
     ]);
     assert.deepEqual([a.status, b.status].sort(), [202, 400], JSON.stringify([a.body, b.body]));
-    await server.worker.idle();
+    await demo.server.worker.idle();
     const ran = ['web-1', 'worker-1'].filter((host) => existsSync(journal(host, 'dup-race')));
     assert.equal(ran.length, 1, `ran on ${ran.join(', ')}`);
     assert.equal(ran[0], a.status === 202 ? 'web-1' : 'worker-1');
@@ -80,6 +62,6 @@ describe('serve: one operation id, two servers', () => {
       operationId: 'free-1',
     });
     assert.equal(next.status, 202, JSON.stringify(next.body));
-    await server.worker.idle();
+    await demo.server.worker.idle();
   });
 });

@@ -4,13 +4,9 @@
 // do reach the handler (bad percent-encoding, bad JSON, an oversized body). Raw sockets, so that
 // nothing between the test and the server tidies the request up.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { parseCli } from '../../lib/cli/args.ts';
-import { type ServeHandle, startServe } from '../../lib/cli/serve.ts';
+import { describe, it } from 'node:test';
+import { useDemoServe } from './serve-setup.ts';
 
 interface RawAnswer {
   status: number;
@@ -19,28 +15,12 @@ interface RawAnswer {
 }
 
 describe('serve: malformed and unknown requests get SPEC 2.6 JSON', () => {
-  let demoDir = '';
-  let server: ServeHandle;
-
-  before(async () => {
-    demoDir = mkdtempSync(join(tmpdir(), 'serve-malformed-'));
-    const quiet = () => {};
-    server = await startServe(parseCli(['serve', '--port', '0']).options, {
-      stdout: quiet,
-      stderr: quiet,
-      env: { ...process.env, CLOUDIQ_DEMO_DIR: demoDir },
-      stderrIsTty: false,
-    });
-  });
-  after(async () => {
-    await server?.close();
-    rmSync(demoDir, { recursive: true, force: true });
-  });
+  const demo = useDemoServe('serve-malformed-');
 
   /** Sends bytes as they are and reads the whole answer (the server closes or keeps the socket). */
   function raw(request: string): Promise<RawAnswer> {
     return new Promise((resolve, reject) => {
-      const socket = connect(server.port, '127.0.0.1');
+      const socket = connect(demo.server.port, '127.0.0.1');
       let text = '';
       const finish = () => {
         const at = text.indexOf('\r\n\r\n');
@@ -69,7 +49,7 @@ describe('serve: malformed and unknown requests get SPEC 2.6 JSON', () => {
       socket.on('end', finish);
       socket.on('error', reject);
       // serve answers only requests that name it in Host (DNS rebinding): these name it.
-      socket.write(request.replace('\r\nHost: x\r\n', `\r\nHost: 127.0.0.1:${server.port}\r\n`));
+      socket.write(request.replace('\r\nHost: x\r\n', `\r\nHost: 127.0.0.1:${demo.server.port}\r\n`));
     });
   }
 

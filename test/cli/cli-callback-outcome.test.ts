@@ -2,19 +2,20 @@
 // false, attempts, lastError }` — in the CLI's --json output for one server and for a fleet run,
 // not only on stderr; and it never changes the operation's own exit code.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { runCli } from '../support/cli.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sandboxArgv, writeLocalInventory } from './sandbox-cli.ts';
 
 describe('a failed callback in the --json output', () => {
   let sb: Sandbox;
   let receiver: CallbackReceiver;
   let dir: string;
-  const on = (...argv: string[]) => ['--config', sb.configPath, '--state-dir', sb.stateDir, ...argv];
+  const on = (...argv: string[]) => sandboxArgv(sb, ...argv);
 
   before(async () => {
     sb = createSandbox();
@@ -59,21 +60,8 @@ describe('a failed callback in the --json output', () => {
   });
 
   it('a fleet run: the aggregated result carries it', async () => {
-    const inventory = join(dir, 'inventory.ini');
-    writeFileSync(
-      inventory,
-      `[host:a]\ntransport = local\nconfig_path = ${sb.configPath}\nstate_dir = ${sb.stateDir}\n`,
-    );
-    const run = await runCli([
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      'heartbeat.get',
-      '--callback',
-      `${receiver.url}/h`,
-      '--json',
-    ]);
+    const inventory = writeLocalInventory(join(dir, 'inventory.ini'), { a: sb });
+    const run = await runCli(fleetArgv(inventory, 'all', 'heartbeat.get', '--callback', `${receiver.url}/h`));
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assertFailed(JSON.parse(run.stdout).callback);
   });

@@ -4,13 +4,14 @@
 // anything runs: nothing on the host changes, no hook runs. The resolved-address check stays
 // at delivery.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { runCli } from '../support/cli.ts';
+import { fleetArgv, runCli } from '../support/cli.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sandboxArgv, writeLocalInventory } from './sandbox-cli.ts';
 
 const REFUSED = [
   'notaurl',
@@ -28,7 +29,7 @@ describe('--callback is checked before anything runs', () => {
   let sb: Sandbox;
   let dir: string;
   let receiver: CallbackReceiver;
-  const on = (...argv: string[]) => ['--config', sb.configPath, '--state-dir', sb.stateDir, ...argv];
+  const on = (...argv: string[]) => sandboxArgv(sb, ...argv);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cloudiq-cbin-'));
@@ -78,22 +79,17 @@ describe('--callback is checked before anything runs', () => {
 
   it('a fleet run: refused before any target runs', async () => {
     sb = createSandbox();
-    const inventory = join(dir, 'inventory.ini');
-    writeFileSync(
-      inventory,
-      `[host:a]\ntransport = local\nconfig_path = ${sb.configPath}\nstate_dir = ${sb.stateDir}\n`,
+    const inventory = writeLocalInventory(join(dir, 'inventory.ini'), { a: sb });
+    const run = await runCli(
+      fleetArgv(
+        inventory,
+        'all',
+        'server.mode',
+        'drain',
+        '--callback',
+        'https://169.254.169.254/latest/meta-data/',
+      ),
     );
-    const run = await runCli([
-      '--inventory',
-      inventory,
-      '--select',
-      'all',
-      'server.mode',
-      'drain',
-      '--callback',
-      'https://169.254.169.254/latest/meta-data/',
-      '--json',
-    ]);
     refused(run, 'IMDS');
     assert.equal(existsSync(join(sb.stateDir, 'server.ini')), false);
   });

@@ -15,15 +15,10 @@ import { acceptedOptions } from '../../lib/cli/applicable.ts';
 import { COMMANDS, OPTION_NAMES, parseCli } from '../../lib/cli/args.ts';
 import { helpFor } from '../../lib/cli/help.ts';
 import { runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { sandboxArgv, sandboxPool, writeLocalInventory } from './sandbox-cli.ts';
 
-const on = (sb: Sandbox, ...argv: string[]) => [
-  '--config',
-  sb.configPath,
-  '--state-dir',
-  sb.stateDir,
-  ...argv,
-];
+const on = sandboxArgv;
 
 /** Waits (up to `ms`) until `check` answers something other than undefined. */
 async function until<T>(check: () => T | undefined, ms = 20_000): Promise<T> {
@@ -52,15 +47,8 @@ const journals = (sb: Sandbox) => {
 };
 
 describe('operator-facing CLI behaviour', () => {
-  const sandboxes: Sandbox[] = [];
-  const sandbox = (options?: Parameters<typeof createSandbox>[0]) => {
-    const sb = createSandbox(options);
-    sandboxes.push(sb);
-    return sb;
-  };
-  after(() => {
-    for (const sb of sandboxes) sb.cleanup();
-  });
+  const { sandbox, cleanup } = sandboxPool();
+  after(cleanup);
 
   describe('SIGINT or SIGTERM while a long operation is followed', () => {
     /** Spawns the real CLI (bin/, as an operator runs it) and ends it with `signal` once the operation runs. */
@@ -118,11 +106,7 @@ describe('operator-facing CLI behaviour', () => {
     it('a fleet run (--inventory): exits 130 and names the command that follows the run', async () => {
       const sb = sandbox();
       sb.behave('deepfiler', 'upgrade', { sleep: 3 });
-      const inventory = join(sb.root, 'inventory.ini');
-      writeFileSync(
-        inventory,
-        `[host:h0]\ntransport = local\nconfig_path = ${sb.configPath}\nstate_dir = ${sb.stateDir}\n`,
-      );
+      const inventory = writeLocalInventory(join(sb.root, 'inventory.ini'), { h0: sb });
       const child = spawn(
         process.execPath,
         [
@@ -156,11 +140,7 @@ describe('operator-facing CLI behaviour', () => {
 
   it('refuses two targets on one command line before anything runs (INVALID_REQUEST, exit 2)', async () => {
     const sb = sandbox();
-    const inventory = join(sb.root, 'inventory.ini');
-    writeFileSync(
-      inventory,
-      `[host:web-1]\ntransport = local\nconfig_path = ${sb.configPath}\nstate_dir = ${sb.stateDir}\n`,
-    );
+    const inventory = writeLocalInventory(join(sb.root, 'inventory.ini'), { 'web-1': sb });
     const cases: Array<[string[], RegExp]> = [
       [
         [

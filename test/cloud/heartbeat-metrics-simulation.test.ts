@@ -10,9 +10,8 @@
 // counts a second time, doubling them in CloudWatch for the period. The report step now publishes
 // the period's counts once, through the delivery ledger, stamped with the period's start.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createDynamoDeliveryLedger } from '../../lib/cloud/dynamo-delivery-ledger.ts';
 import { HEARTBEAT_METRICS, type PeriodMetrics } from '../../lib/fleet/heartbeat.ts';
 import type { DeliveryLedger } from '../../lib/fleet/run-store.ts';
@@ -20,39 +19,28 @@ import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
 import {
   type HeartbeatDeps,
   type HeartbeatExecution,
+  type HeartbeatStep,
   heartbeatRunId,
-  heartbeatStepSchema,
   runHeartbeatStep,
 } from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
+import type { SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+  connectionReset,
+  deliverReport,
+  killed,
+  onVirtualClock,
+  taskRuns,
+  useHeartbeatSimulation,
+} from './heartbeat-setup.ts';
+import type { cloudBackends } from './simulation.ts';
 
 const HOSTS = 40;
 const PERIOD_MS = 300_000;
 const RETRIED_SHARD = 1;
 const NAMESPACE = 'CloudiqBootstrapTest';
 const SERVICE = 'cloudiq-bootstrap-test';
-
-/** A function error as Lambda reports it (Error = its errorType): `States.TaskFailed` matches it. */
-const functionError = (name: string, message: string) => Object.assign(new Error(message), { name });
-const killed = () =>
-  functionError('Runtime.ExitError', 'RequestId: x Error: Runtime exited with error: signal: killed');
-
-/** What the SDK's S3Client rejects with when the connection is reset under a request. */
-const connectionReset = () =>
-  Object.assign(new Error('read ECONNRESET'), {
-    name: 'TimeoutError',
-    code: 'ECONNRESET',
-    $metadata: { attempts: 1, totalRetryDelay: 0 },
-  });
 
 interface Emf {
   _aws: {
@@ -151,7 +139,7 @@ function assertPeriodCounts(documents: Emf[], periodStart: number, dimensions: R
 
 /** How one invocation of a step goes wrong, on purpose; `work` runs the real step. */
 type Fault = (
-  step: ReturnType<typeof heartbeatStepSchema.parse>,
+  step: HeartbeatStep,
   retryCount: number,
   deps: HeartbeatDeps,
   work: (deps: HeartbeatDeps) => Promise<unknown>,
@@ -169,14 +157,7 @@ interface Run {
 }
 
 describe("a period's heartbeat metrics count every host once, whatever step runs again (virtual time)", () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
 
   /** The period's execution on the simulated state machine, every invocation through `fault`. */
   async function runPeriod(
@@ -185,7 +166,7 @@ describe("a period's heartbeat metrics count every host once, whatever step runs
     ledger?: (backends: ReturnType<typeof cloudBackends>) => DeliveryLedger,
   ): Promise<Run> {
     const hosts = createHostDoubles(HOSTS);
-    const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const backends = hb.backends(hosts.tick);
     const { metrics, documents } = capturedMetrics();
     const logged: string[] = [];
     const warnings: Record<string, unknown>[] = [];
@@ -204,44 +185,27 @@ describe("a period's heartbeat metrics count every host once, whatever step runs
           else warnings.push({ ...attributes, message });
         },
       },
-      settings: {
-        perHostMs: 1000,
-        hostTimeoutMs: 30_000,
-        deadShare: 0.01,
-        periodMs: PERIOD_MS,
-        hostConcurrency: 10,
-        maxShards: 4,
-      },
-      callbackUrl: `${peers.receiver.url}${path}`,
-      deliverReport: (url, report) => deliverCallback(url, report, callbackOptionsFromEnv({}, 'test')),
+      settings: heartbeatSettings({ periodMs: PERIOD_MS, maxShards: 4 }),
+      callbackUrl: `${hb.peers.receiver.url}${path}`,
+      deliverReport,
     };
-    const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      invoke: routeByLogicalId({
-        HeartbeatFunction: (payload, ctx) => {
-          const step = heartbeatStepSchema.parse(payload);
-          const invocation: HeartbeatDeps = {
-            ...deps,
-            clock: () => sim.clock.now(),
-            sleep: ctx.sleep,
-            readHost: hosts.readHeartbeat(() => 1000, ctx.sleep),
-          };
-          const work = (d: HeartbeatDeps) => runHeartbeatStep(d, step);
-          return fault(step, ctx.retryCount, invocation, work) ?? work(invocation);
-        },
-      }),
+    const sim = hb.stepFunctions((step, ctx, sim) => {
+      const invocation = onVirtualClock(
+        deps,
+        sim,
+        ctx,
+        hosts.readHeartbeat(() => 1000, ctx.sleep),
+      );
+      const work = (d: HeartbeatDeps) => runHeartbeatStep(d, step);
+      return fault(step, ctx.retryCount, invocation, work) ?? work(invocation);
     });
-    const result = await sim
-      .startExecution({ definition: definitions.heartbeat, name: input.operationId, input })
-      .result();
-    const callbacks = peers.receiver.requests.filter((request) => request.path === path).length;
+    const result = await hb.execute(sim, input);
+    const callbacks = hb.callbacks(path).length;
     return { hosts, documents, logged, warnings, sim, result, callbacks };
   }
 
-  const shardRuns = (sim: SimulatedStepFunctions) =>
-    sim.events.filter((event) => event.type === 'TaskScheduled' && event.state === 'Shard').length;
-  const reportRuns = (sim: SimulatedStepFunctions) =>
-    sim.events.filter((event) => event.type === 'TaskScheduled' && event.state === 'HeartbeatReport').length;
+  const shardRuns = (sim: SimulatedStepFunctions) => taskRuns(sim, 'Shard');
+  const reportRuns = (sim: SimulatedStepFunctions) => taskRuns(sim, 'HeartbeatReport');
 
   /** The retried shard's first attempt reads its hosts, then fails as `failWrite` makes its record's write fail. */
   const shardFaults: { title: string; failWrite: (fail: (error: Error) => void) => Promise<void> }[] = [
@@ -292,9 +256,7 @@ describe("a period's heartbeat metrics count every host once, whatever step runs
       // Each reading is logged, a host read again logged again: a log line is a reading, not a count.
       assert.equal(run.logged.length, HOSTS + retried.length);
       for (const server of retried) assert.equal(run.logged.filter((s) => s === server).length, 2, server);
-      const report = JSON.parse(
-        peers.s3.text(definitions.bucket, `runs/heartbeats/${input.operationId}/report.json`)!,
-      );
+      const report = hb.report(input.operationId);
       assert.equal(report.summary.healthy, HOSTS);
       assert.equal(run.callbacks, 1);
     });
@@ -329,7 +291,7 @@ describe("a period's heartbeat metrics count every host once, whatever step runs
         // The ledger's own client, whose first completion of a record (Powertools' UpdateItem after
         // the EMF line was written) DynamoDB refuses: the claim stays held, as when the invocation
         // dies between the two. A short wait for it: the real one is three minutes.
-        const client = peers.dynamo.client();
+        const client = hb.peers.dynamo.client();
         client.middlewareStack.add(
           (next, context) => async (args) => {
             if (context.commandName === 'UpdateItemCommand' && recordsRefused === 0) {
@@ -343,7 +305,7 @@ describe("a period's heartbeat metrics count every host once, whatever step runs
           },
           { step: 'initialize', name: 'refuseFirstCompletion' },
         );
-        return createDynamoDeliveryLedger({ client, tableName: peers.tableName, pollMs: 5, waitMs: 300 });
+        return createDynamoDeliveryLedger({ client, tableName: hb.peers.tableName, pollMs: 5, waitMs: 300 });
       },
     );
     assert.equal(run.result.status, 'SUCCEEDED', JSON.stringify(run.result));

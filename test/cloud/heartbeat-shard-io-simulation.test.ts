@@ -13,33 +13,20 @@
 // Here one call fails on purpose, the way the SDK fails (its error carries `$metadata`); a call
 // that is slow, not failing, skips no host either.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
-import {
-  type HeartbeatDeps,
-  heartbeatStepSchema,
-  runHeartbeatStep,
-} from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { type HeartbeatDeps, runHeartbeatStep } from '../../lib/fleet/steps/heartbeat.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
 import { createHostDoubles } from '../support/host-double.ts';
 import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+  allHealthy,
+  connectionReset,
+  onVirtualClock,
+  taskRuns,
+  useHeartbeatSimulation,
+} from './heartbeat-setup.ts';
 
 const HOSTS = 40;
-
-/** What the SDK's S3Client rejects with when the connection is reset under a request. */
-const connectionReset = () =>
-  Object.assign(new Error('read ECONNRESET'), {
-    name: 'TimeoutError',
-    code: 'ECONNRESET',
-    $metadata: { attempts: 1, totalRetryDelay: 0 },
-  });
 
 type Fault = { method: 'get' | 'put'; shard: number; times: number } | { slowMs: number };
 
@@ -56,20 +43,13 @@ const cases: { title: string; fault: Fault; calls?: number }[] = [
 ];
 
 describe('a heartbeat shard whose own S3 call fails still reads and reports its hosts (virtual time)', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
 
   for (const [index, { title, fault, calls }] of cases.entries()) {
     it(`${title}: every host read once, none skipped`, async () => {
       const operationId = `hb-shard-io-${index}`;
       const hosts = createHostDoubles(HOSTS);
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+      const backends = hb.backends(hosts.tick);
       const shardKey = (shard: number) => `runs/heartbeats/${operationId}/shard-${shard}.json`;
       let faulted = 0;
       const seen = new Map<string, number>();
@@ -101,55 +81,28 @@ describe('a heartbeat shard whose own S3 call fails still reads and reports its 
         blobs,
         ledger: backends.ledger,
         logger: { info: () => {}, warn: (message, attributes) => warnings.push({ message, ...attributes }) },
-        settings: {
-          perHostMs: 1000,
-          hostTimeoutMs: 30_000,
-          deadShare: 0.01,
-          periodMs: 300_000,
-          hostConcurrency: 10,
-          maxShards: 4,
-        },
+        settings: heartbeatSettings({ maxShards: 4 }),
       };
-      const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-        s3: simulatedS3(peers, definitions),
-        invoke: routeByLogicalId({
-          HeartbeatFunction: (payload, ctx) =>
-            runHeartbeatStep(
-              {
-                ...deps,
-                clock: () => sim.clock.now(),
-                sleep: ctx.sleep,
-                readHost: hosts.readHeartbeat(() => 1000, ctx.sleep),
-              },
-              heartbeatStepSchema.parse(payload),
-            ),
-        }),
+      const sim = hb.stepFunctions((step, ctx, sim) =>
+        runHeartbeatStep(
+          onVirtualClock(
+            deps,
+            sim,
+            ctx,
+            hosts.readHeartbeat(() => 1000, ctx.sleep),
+          ),
+          step,
+        ),
+      );
+      const result = await hb.execute(sim, {
+        operationId,
+        startedAt: new Date(sim.clock.now()).toISOString(),
       });
-      const result = await sim
-        .startExecution({
-          definition: definitions.heartbeat,
-          name: operationId,
-          input: { operationId, startedAt: new Date(sim.clock.now()).toISOString() },
-        })
-        .result();
       assert.equal(result.status, 'SUCCEEDED', JSON.stringify(result));
       assert.ok(result.stopDate - result.startDate < 300_000, 'within the period');
-      const shardRuns = sim.events.filter(
-        (event) => event.type === 'TaskScheduled' && event.state === 'Shard',
-      );
-      assert.equal(shardRuns.length, 4, 'four shards of ten, each run once');
-      const report = JSON.parse(
-        peers.s3.text(definitions.bucket, `runs/heartbeats/${operationId}/report.json`)!,
-      );
-      assert.deepEqual(report.summary, {
-        total: HOSTS,
-        healthy: HOSTS,
-        degraded: 0,
-        down: 0,
-        unreachable: 0,
-        failed: 0,
-        skipped: 0,
-      });
+      assert.equal(taskRuns(sim, 'Shard'), 4, 'four shards of ten, each run once');
+      const report = hb.report(operationId);
+      assert.deepEqual(report.summary, allHealthy(HOSTS));
       const failures = sim.events.filter((event) => /Failed|Aborted|TimedOut/.test(event.type));
       assert.deepEqual(failures, [], 'no step failed');
       assert.deepEqual(

@@ -10,35 +10,32 @@
 // a record as skipped); and a shard's deadline was counted from its own start, so a retried one
 // would have had a whole budget again and run past the period.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { planHeartbeatShards } from '../../lib/fleet/heartbeat-shards.ts';
 import { createMemoryBlobStore } from '../../lib/fleet/steps/deps.ts';
 import {
   type HeartbeatDeps,
   type HeartbeatSettings,
-  heartbeatStepSchema,
   planHeartbeat,
   runHeartbeatShard,
   runHeartbeatStep,
   type ShardItem,
 } from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions, StatesError } from '../support/asl/index.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
+import { StatesError } from '../support/asl/index.ts';
 import { createHostDoubles } from '../support/host-double.ts';
 import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+  allHealthy,
+  functionError,
+  killed,
+  onVirtualClock,
+  taskRuns,
+  useHeartbeatSimulation,
+} from './heartbeat-setup.ts';
 
 const HOSTS = 40;
 const PERIOD_MS = 300_000;
 const CRASHING_SHARD = 1;
-
-/** A function error as Lambda reports it (Error = its errorType): `States.TaskFailed` matches it. */
-const functionError = (name: string, message: string) => Object.assign(new Error(message), { name });
 
 interface Case {
   title: string;
@@ -59,8 +56,7 @@ const cases: Case[] = [
     crash: {
       afterHosts: 3,
       hangMs: 0,
-      error: () =>
-        functionError('Runtime.ExitError', 'RequestId: x Error: Runtime exited with error: signal: killed'),
+      error: killed,
     },
     allRead: true,
   },
@@ -89,27 +85,14 @@ const cases: Case[] = [
 ];
 
 describe('a heartbeat shard whose invocation fails on its own runs again until its deadline (virtual time)', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
 
   for (const [index, { title, settings: shape, hostMs, crash, allRead }] of cases.entries()) {
     it(`${title}: ${allRead ? 'every host read, none skipped' : 'the retry reads until the deadline, the rest skipped'}, within the period`, async () => {
       const operationId = `hb-shard-retry-${index}`;
       const hosts = createHostDoubles(HOSTS);
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
-      const settings: HeartbeatSettings = {
-        perHostMs: 1000,
-        deadShare: 0.01,
-        periodMs: PERIOD_MS,
-        maxShards: 4,
-        ...shape,
-      };
+      const backends = hb.backends(hosts.tick);
+      const settings = heartbeatSettings({ periodMs: PERIOD_MS, maxShards: 4, ...shape });
       const { budgetMs } = planHeartbeatShards({ ...settings, total: HOSTS });
       const deps: HeartbeatDeps = {
         fleet: hosts.fleet,
@@ -121,70 +104,58 @@ describe('a heartbeat shard whose invocation fails on its own runs again until i
       /** Every host read: by which shard attempt, from when until when (virtual ms). */
       const reads: { server: string; shard: number; attempt: number; at: number; done?: number }[] = [];
       let crashed = 0;
-      const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-        s3: simulatedS3(peers, definitions),
-        invoke: routeByLogicalId({
-          HeartbeatFunction: (payload, ctx) => {
-            const step = heartbeatStepSchema.parse(payload);
-            const shard = step.step === 'heartbeat-shard' ? step.item.shard : -1;
-            const crashing = shard === CRASHING_SHARD && ctx.retryCount === 0;
-            const read = hosts.readHeartbeat(() => hostMs, ctx.sleep);
-            let failed: ((error: Error) => void) | undefined;
-            const failure = new Promise<never>((_, reject) => {
-              failed = reject;
-            });
-            let started = 0;
-            const work = runHeartbeatStep(
-              {
-                ...deps,
-                // The failed invocation never gets as far as writing its record (the hosts it left
-                // hanging would time out here, where a dead function stops).
-                blobs: crashing ? { ...deps.blobs, put: () => new Promise(() => {}) } : deps.blobs,
-                clock: () => sim.clock.now(),
-                sleep: ctx.sleep,
-                readHost: async (server, options) => {
-                  if (crashing && started >= crash.afterHosts) {
-                    // The invocation dies here: nothing after it runs (its record is never written).
-                    if (started++ === crash.afterHosts) {
-                      await ctx.sleep(crash.hangMs);
-                      crashed += 1;
-                      failed!(crash.error());
-                    }
-                    return new Promise(() => {});
-                  }
-                  started += 1;
-                  const entry = {
-                    server,
-                    shard,
-                    attempt: ctx.retryCount,
-                    at: sim.clock.now(),
-                  } as (typeof reads)[0];
-                  reads.push(entry);
-                  const answer = await read(server, options);
-                  entry.done = sim.clock.now();
-                  return answer;
-                },
-              },
-              step,
-            );
-            return crashing ? Promise.race([work, failure]) : work;
+      const sim = hb.stepFunctions((step, ctx, sim) => {
+        const shard = step.step === 'heartbeat-shard' ? step.item.shard : -1;
+        const crashing = shard === CRASHING_SHARD && ctx.retryCount === 0;
+        const read = hosts.readHeartbeat(() => hostMs, ctx.sleep);
+        let failed: ((error: Error) => void) | undefined;
+        const failure = new Promise<never>((_, reject) => {
+          failed = reject;
+        });
+        let started = 0;
+        const invocation = onVirtualClock(
+          {
+            ...deps,
+            // The failed invocation never gets as far as writing its record (the hosts it left
+            // hanging would time out here, where a dead function stops).
+            blobs: crashing ? { ...deps.blobs, put: () => new Promise(() => {}) } : deps.blobs,
           },
-        }),
+          sim,
+          ctx,
+          async (server, options) => {
+            if (crashing && started >= crash.afterHosts) {
+              // The invocation dies here: nothing after it runs (its record is never written).
+              if (started++ === crash.afterHosts) {
+                await ctx.sleep(crash.hangMs);
+                crashed += 1;
+                failed!(crash.error());
+              }
+              return new Promise(() => {});
+            }
+            started += 1;
+            const entry = {
+              server,
+              shard,
+              attempt: ctx.retryCount,
+              at: sim.clock.now(),
+            } as (typeof reads)[0];
+            reads.push(entry);
+            const answer = await read(server, options);
+            entry.done = sim.clock.now();
+            return answer;
+          },
+        );
+        const work = runHeartbeatStep(invocation, step);
+        return crashing ? Promise.race([work, failure]) : work;
       });
-      const result = await sim
-        .startExecution({
-          definition: definitions.heartbeat,
-          name: operationId,
-          input: { operationId, startedAt: new Date(sim.clock.now()).toISOString() },
-        })
-        .result();
+      const result = await hb.execute(sim, {
+        operationId,
+        startedAt: new Date(sim.clock.now()).toISOString(),
+      });
       assert.equal(result.status, 'SUCCEEDED', JSON.stringify(result));
       assert.ok(result.stopDate - result.startDate < PERIOD_MS, 'the execution ends within the period');
       assert.equal(crashed, 1, 'the first attempt of the shard failed');
-      const shardRuns = sim.events.filter(
-        (event) => event.type === 'TaskScheduled' && event.state === 'Shard',
-      );
-      assert.equal(shardRuns.length, 5, 'four shards, the failed one run again');
+      assert.equal(taskRuns(sim, 'Shard'), 5, 'four shards, the failed one run again');
       const failures = sim.events.filter((event) => event.type === 'TaskFailed' && event.state === 'Shard');
       assert.equal(failures.length, 1, 'one shard invocation failed');
 
@@ -202,9 +173,7 @@ describe('a heartbeat shard whose invocation fails on its own runs again until i
       assert.equal(retryDone.length, 4);
       for (const event of retryDone) assert.ok(event.at <= deadlineAt, 'every shard ends by its deadline');
 
-      const report = JSON.parse(
-        peers.s3.text(definitions.bucket, `runs/heartbeats/${operationId}/report.json`)!,
-      );
+      const report = hb.report(operationId);
       assert.deepEqual(
         report.hosts.map((host: { server: string }) => host.server),
         hosts.names,
@@ -212,15 +181,7 @@ describe('a heartbeat shard whose invocation fails on its own runs again until i
       );
       const skipped = report.hosts.filter((host: { status: string }) => host.status === 'skipped');
       if (allRead) {
-        assert.deepEqual(report.summary, {
-          total: HOSTS,
-          healthy: HOSTS,
-          degraded: 0,
-          down: 0,
-          unreachable: 0,
-          failed: 0,
-          skipped: 0,
-        });
+        assert.deepEqual(report.summary, allHealthy(HOSTS));
         assert.deepEqual(
           [...new Set(hosts.touches.map((touch) => touch.server))].sort(),
           hosts.names,
@@ -261,14 +222,7 @@ describe("a heartbeat shard's deadline (the plan's time plus the budget)", () =>
         fleet: hosts.fleet,
         blobs,
         ledger: undefined as never,
-        settings: {
-          perHostMs: 1000,
-          hostTimeoutMs: 30_000,
-          deadShare: 0.01,
-          periodMs: PERIOD_MS,
-          hostConcurrency: 1,
-          maxShards: 4,
-        },
+        settings: heartbeatSettings({ periodMs: PERIOD_MS, hostConcurrency: 1, maxShards: 4 }),
         clock: () => now,
         sleep: async (ms) => {
           now += ms;
@@ -307,14 +261,7 @@ describe("a heartbeat shard's deadline (the plan's time plus the budget)", () =>
   it('the plan gives every shard the same deadline: its own time plus the budget', async () => {
     const hosts = createHostDoubles(HOSTS);
     const blobs = createMemoryBlobStore();
-    const settings: HeartbeatSettings = {
-      perHostMs: 1000,
-      hostTimeoutMs: 30_000,
-      deadShare: 0.01,
-      periodMs: PERIOD_MS,
-      hostConcurrency: 10,
-      maxShards: 4,
-    };
+    const settings = heartbeatSettings({ periodMs: PERIOD_MS, maxShards: 4 });
     const at = Date.parse('2026-11-27T12:15:04Z');
     const plan = await planHeartbeat(
       { fleet: hosts.fleet, blobs, ledger: undefined as never, settings, clock: () => at },

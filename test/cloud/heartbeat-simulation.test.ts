@@ -9,100 +9,59 @@
 // and 1 s a host, 30 s timeouts, a 5-minute period) and a loaded machine changes nothing;
 // "every host read within the period" is measured on that clock.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
-import {
-  type HeartbeatDeps,
-  heartbeatRunId,
-  heartbeatStepSchema,
-  runHeartbeatStep,
-} from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { describe, it } from 'node:test';
+import { type HeartbeatDeps, heartbeatRunId, runHeartbeatStep } from '../../lib/fleet/steps/heartbeat.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
 import { createHostDoubles } from '../support/host-double.ts';
 import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+  deliverReport,
+  onVirtualClock,
+  publishedCounts,
+  taskRuns,
+  useHeartbeatSimulation,
+} from './heartbeat-setup.ts';
 
 const HOSTS = 10_000;
 const PERIOD_MS = 300_000;
 
 describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtual time)`, () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
 
   for (const costMs of [250, 1000]) {
     it(`${costMs} ms a host, 1 % dead: every host read within the period, one report, the period's counts once`, async () => {
       const hosts = createHostDoubles(HOSTS);
       for (let i = 0; i < HOSTS; i += 100) hosts.behaviour.set(hosts.names[i + 37]!, 'dead');
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
-      const published: Record<string, number>[] = [];
-      let stored: Record<string, number> = {};
+      const backends = hb.backends(hosts.tick);
       const stamps: number[] = [];
+      const { metrics, published } = publishedCounts({
+        setTimestamp: (timestamp) => {
+          stamps.push(new Date(timestamp).getTime());
+        },
+        addDimension: () => {
+          throw new Error("the schedule's run publishes the fleet's counts, with no dimension of its own");
+        },
+      });
       const deps: HeartbeatDeps = {
         fleet: hosts.fleet,
         blobs: backends.blobs,
         ledger: backends.ledger,
-        settings: {
-          perHostMs: costMs,
-          hostTimeoutMs: 30_000,
-          deadShare: 0.01,
-          periodMs: PERIOD_MS,
-          hostConcurrency: 10,
-          maxShards: 18,
-        },
-        metrics: {
-          addMetric: (name, _unit, value) => {
-            stored[name] = value;
-          },
-          publishStoredMetrics: () => {
-            published.push(stored);
-            stored = {};
-          },
-          setTimestamp: (timestamp) => {
-            stamps.push(new Date(timestamp).getTime());
-          },
-          addDimension: () => {
-            throw new Error("the schedule's run publishes the fleet's counts, with no dimension of its own");
-          },
-        },
-        callbackUrl: `${peers.receiver.url}/heartbeat-${costMs}`,
-        deliverReport: (url, report) => deliverCallback(url, report, callbackOptionsFromEnv({}, 'test')),
+        settings: heartbeatSettings({ perHostMs: costMs, periodMs: PERIOD_MS }),
+        metrics,
+        callbackUrl: `${hb.peers.receiver.url}/heartbeat-${costMs}`,
+        deliverReport,
       };
       let lastRead = 0;
-      const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-        s3: simulatedS3(peers, definitions),
-        // Each invocation's hosts wait on the simulation's clock.
-        invoke: routeByLogicalId({
-          HeartbeatFunction: (payload, ctx) => {
-            // A dead host answers a second after its 30 s timeout: it is never read in time.
-            const read = hosts.readHeartbeat(() => costMs, ctx.sleep, 31_000);
-            return runHeartbeatStep(
-              {
-                ...deps,
-                clock: () => sim.clock.now(),
-                sleep: ctx.sleep,
-                readHost: async (server, options) => {
-                  const answer = await read(server, options);
-                  // A dead host's read ends long after its timeout decided it: not a read.
-                  if (!options.signal.aborted) lastRead = Math.max(lastRead, sim.clock.now());
-                  return answer;
-                },
-              },
-              heartbeatStepSchema.parse(payload),
-            );
-          },
-        }),
+      // Each invocation's hosts wait on the simulation's clock.
+      const sim = hb.stepFunctions((step, ctx, sim) => {
+        // A dead host answers a second after its 30 s timeout: it is never read in time.
+        const read = hosts.readHeartbeat(() => costMs, ctx.sleep, 31_000);
+        const readHost: typeof read = async (server, options) => {
+          const answer = await read(server, options);
+          // A dead host's read ends long after its timeout decided it: not a read.
+          if (!options.signal.aborted) lastRead = Math.max(lastRead, sim.clock.now());
+          return answer;
+        };
+        return runHeartbeatStep(onVirtualClock(deps, sim, ctx, readHost), step);
       });
       // The schedule's event, delivered twice, starts the period's execution once.
       const time = new Date(Date.UTC(2026, 10, 27, 12, 5, 3 + costMs / 1000));
@@ -112,19 +71,17 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
       const started = Date.now();
       const begin = sim.clock.now();
       const execution = sim.startExecution({
-        definition: definitions.heartbeat,
+        definition: hb.definitions.heartbeat,
         name: input.operationId,
         input,
       });
-      sim.startExecution({ definition: definitions.heartbeat, name: input.operationId, input });
+      sim.startExecution({ definition: hb.definitions.heartbeat, name: input.operationId, input });
       const result = await execution.result();
       const wallMs = Date.now() - started;
       assert.equal(result.status, 'SUCCEEDED', JSON.stringify(result));
 
       // Read from the loopback server's memory: the check itself is no S3 call that could fail.
-      const report = JSON.parse(
-        peers.s3.text(definitions.bucket, `runs/heartbeats/${input.operationId}/report.json`)!,
-      );
+      const report = hb.report(input.operationId);
       assert.deepEqual(report.summary, {
         total: HOSTS,
         healthy: HOSTS - 100,
@@ -146,9 +103,7 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
         `the last host was read ${readWithinMs} ms into a ${PERIOD_MS} ms period`,
       );
       assert.ok(wholeMs < PERIOD_MS, `the execution took ${wholeMs} ms`);
-      const shards = sim.events.filter(
-        (event) => event.type === 'TaskScheduled' && event.state === 'Shard',
-      ).length;
+      const shards = taskRuns(sim, 'Shard');
       assert.ok(shards >= 2, 'the work was split into shards');
       // The period's counts, published once by the report step (no longer once a shard: a shard run
       // again published its hosts' counts again), stamped with the period's start.
@@ -157,7 +112,7 @@ describe(`the heartbeat of ${HOSTS} hosts on the simulated state machine (virtua
       const sum = (metric: string) => published.reduce((total, metrics) => total + (metrics[metric] ?? 0), 0);
       assert.equal(sum('HealthyHosts'), HOSTS - 100, 'every shard counted');
       assert.equal(sum('UnreachableHosts'), 100);
-      const posts = peers.receiver.requests.filter((request) => request.path === `/heartbeat-${costMs}`);
+      const posts = hb.callbacks(`/heartbeat-${costMs}`);
       assert.equal(posts.length, 1, 'one report');
       assert.ok(Buffer.byteLength(posts[0]!.body) <= 1024 * 1024);
       console.log(

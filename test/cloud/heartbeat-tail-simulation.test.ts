@@ -17,28 +17,15 @@
 //   each shard's order ensures: no host is skipped twice in a row (before: 5,466 skipped each
 //   period, the same ones).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
+import { describe, it } from 'node:test';
 import type { HeartbeatSummary, HostHeartbeat } from '../../lib/fleet/heartbeat.ts';
 import { rotationStride } from '../../lib/fleet/heartbeat-shards.ts';
 import type { BlobStore } from '../../lib/fleet/steps/deps.ts';
-import {
-  type HeartbeatDeps,
-  heartbeatRunId,
-  heartbeatStepSchema,
-  runHeartbeatStep,
-} from '../../lib/fleet/steps/heartbeat.ts';
-import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { type HeartbeatDeps, heartbeatRunId, runHeartbeatStep } from '../../lib/fleet/steps/heartbeat.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
 import { createHostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  retryReset,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { deliverReport, onVirtualClock, useHeartbeatSimulation } from './heartbeat-setup.ts';
+import { retryReset } from './simulation.ts';
 
 const HOSTS = 10_000;
 const PERIOD_MS = 300_000;
@@ -47,14 +34,7 @@ const PERIODS = 3;
 const SHARD_SIZE = Math.ceil(HOSTS / 18);
 
 describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, more dead than assumed`, () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
 
   for (const dead of [0.05, 0.1]) {
     const everyPeriod = dead <= 0.05;
@@ -66,7 +46,7 @@ describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, mo
       }
       const deadCount = [...hosts.behaviour.values()].filter((kind) => kind === 'dead').length;
       assert.equal(deadCount, HOSTS * dead);
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+      const backends = hb.backends(hosts.tick);
       const blobs: BlobStore = {
         ...backends.blobs,
         get: (key) => retryReset(() => backends.blobs.get(key)),
@@ -77,49 +57,27 @@ describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, mo
         fleet: hosts.fleet,
         blobs,
         ledger: backends.ledger,
-        settings: {
-          perHostMs: 1000,
-          hostTimeoutMs: 30_000,
-          deadShare: 0.01,
-          periodMs: PERIOD_MS,
-          hostConcurrency: 10,
-          maxShards: 18,
-        },
-        callbackUrl: `${peers.receiver.url}${path}`,
-        deliverReport: (url, report) => deliverCallback(url, report, callbackOptionsFromEnv({}, 'test')),
+        settings: heartbeatSettings({ periodMs: PERIOD_MS }),
+        callbackUrl: `${hb.peers.receiver.url}${path}`,
+        deliverReport,
       };
 
       const skippedBy: Set<string>[] = [];
       const figures: string[] = [];
       for (let period = 0; period < PERIODS; period += 1) {
         let shards = 0;
-        const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-          s3: simulatedS3(peers, definitions),
-          invoke: routeByLogicalId({
-            HeartbeatFunction: (payload, ctx) => {
-              const step = heartbeatStepSchema.parse(payload);
-              if (step.step === 'heartbeat-shard') shards += 1;
-              return runHeartbeatStep(
-                {
-                  ...deps,
-                  clock: () => sim.clock.now(),
-                  sleep: ctx.sleep,
-                  // A dead host answers a second after its 30 s timeout: it is never read in time.
-                  readHost: hosts.readHeartbeat(() => 1000, ctx.sleep, 31_000),
-                },
-                step,
-              );
-            },
-          }),
+        const sim = hb.stepFunctions((step, ctx, sim) => {
+          if (step.step === 'heartbeat-shard') shards += 1;
+          // A dead host answers a second after its 30 s timeout: it is never read in time.
+          const readHost = hosts.readHeartbeat(() => 1000, ctx.sleep, 31_000);
+          return runHeartbeatStep(onVirtualClock(deps, sim, ctx, readHost), step);
         });
         // The schedule's event for each period, as functions/heartbeat.ts starts it.
         const time = new Date(Date.UTC(2026, 10, 27, 12, 5 * period, 3));
         const name = heartbeatRunId(time, PERIOD_MS);
         const input = { operationId: `${name}-tail-${dead}`, startedAt: time.toISOString() };
         const touched = hosts.touches.length;
-        const result = await sim
-          .startExecution({ definition: definitions.heartbeat, name: input.operationId, input })
-          .result();
+        const result = await hb.execute(sim, input);
         assert.equal(result.status, 'SUCCEEDED', JSON.stringify(result));
         assert.ok(result.stopDate - result.startDate < PERIOD_MS, 'the execution ends within its period');
         assert.equal(shards, 18, 'every shard the cap allows');
@@ -154,9 +112,9 @@ describe(`heartbeat tail: ${HOSTS} hosts over ${PERIODS} consecutive periods, mo
         assert.equal(new Set(reads).size, reads.length);
         for (const server of reads) assert.ok(!skipped.has(server));
         // The callback: one per period, its hosts in inventory order too.
-        const posts = peers.receiver.requests.filter(
-          (request) => request.path === path && JSON.parse(request.body).operationId === input.operationId,
-        );
+        const posts = hb
+          .callbacks(path)
+          .filter((request) => JSON.parse(request.body).operationId === input.operationId);
         assert.equal(posts.length, 1, 'one report a period');
         const posted = (JSON.parse(posts[0]!.body).hosts as HostHeartbeat[]).map((host) => host.server);
         const position = new Map(hosts.names.map((server, index) => [server, index]));

@@ -4,15 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LAMBDA_MAX_MS, planHeartbeatShards } from '../../lib/fleet/heartbeat-shards.ts';
+import { anyFleetAndCost, heartbeatSettings } from './heartbeat-settings.ts';
 
-const base = {
-  perHostMs: 1000,
-  hostTimeoutMs: 30_000,
-  deadShare: 0.01,
-  periodMs: 300_000,
-  hostConcurrency: 10,
-  maxShards: 18,
-};
+const base = heartbeatSettings();
 
 describe('heartbeat shard plans', () => {
   it('10,000 hosts at 1 s and at 250 ms a host, 1 % dead: every shard the cap allows, ending within the period', () => {
@@ -38,19 +32,13 @@ describe('heartbeat shard plans', () => {
 
   it('for any fleet and cost: every host in one shard, within the budget, the budget within the period and Lambda', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 50_000 }),
-        fc.integer({ min: 10, max: 5_000 }),
-        fc.integer({ min: 1_000, max: 60_000 }),
-        fc.integer({ min: 1, max: 100 }),
-        (total, perHostMs, hostTimeoutMs, maxShards) => {
-          const plan = planHeartbeatShards({ ...base, total, perHostMs, hostTimeoutMs, maxShards });
-          assert.ok(plan.shards * plan.shardSize >= total);
-          assert.ok(plan.shards <= Math.max(1, maxShards));
-          assert.ok(plan.budgetMs < base.periodMs && plan.budgetMs < LAMBDA_MAX_MS);
-          assert.ok(plan.expectedShardMs <= plan.budgetMs - hostTimeoutMs);
-        },
-      ),
+      fc.property(...anyFleetAndCost, (total, perHostMs, hostTimeoutMs, maxShards) => {
+        const plan = planHeartbeatShards({ ...base, total, perHostMs, hostTimeoutMs, maxShards });
+        assert.ok(plan.shards * plan.shardSize >= total);
+        assert.ok(plan.shards <= Math.max(1, maxShards));
+        assert.ok(plan.budgetMs < base.periodMs && plan.budgetMs < LAMBDA_MAX_MS);
+        assert.ok(plan.expectedShardMs <= plan.budgetMs - hostTimeoutMs);
+      }),
     );
   });
 });

@@ -24,15 +24,9 @@ import {
   type ShardItem,
 } from '../../lib/fleet/steps/heartbeat.ts';
 import { createHostDoubles } from '../support/host-double.ts';
+import { anyFleetAndCost, heartbeatSettings } from './heartbeat-settings.ts';
 
-const base = {
-  perHostMs: 1000,
-  hostTimeoutMs: 30_000,
-  deadShare: 0.01,
-  periodMs: 300_000,
-  hostConcurrency: 10,
-  maxShards: 18,
-};
+const base = heartbeatSettings();
 
 /** What one shard's hosts cost when `dead` of them are dead (the time the shard needs to start them). */
 const shardWorkMs = (size: number, concurrency: number, dead: number) =>
@@ -80,10 +74,7 @@ describe('heartbeat plan: the concurrency it has', () => {
   it('for any fleet: the fewest shards that fit, else as many as shorten a shard, never past the cap', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 50_000 }),
-        fc.integer({ min: 10, max: 5_000 }),
-        fc.integer({ min: 1_000, max: 60_000 }),
-        fc.integer({ min: 1, max: 100 }),
+        ...anyFleetAndCost,
         fc.integer({ min: 1, max: 50 }),
         fc.double({ min: 0, max: 0.5, noNaN: true }),
         (total, perHostMs, hostTimeoutMs, maxShards, hostConcurrency, deadShare) => {
@@ -186,6 +177,14 @@ describe('heartbeat plan step and shard step', () => {
     const plan = await planHeartbeat(deps, { operationId, startedAt: time.toISOString() });
     return JSON.parse(mem.get(plan.key)!) as ShardItem[];
   };
+  /** `deps` whose hosts answer at once, each noted in `order` as it is read. */
+  const readingInto = (order: string[]): HeartbeatDeps => ({
+    ...deps,
+    readHost: async (server, options) => {
+      order.push(server);
+      return hosts.readHeartbeat(() => 0)(server, options);
+    },
+  });
 
   it('shards in inventory order, each starting where its period puts it; the same period plans the same', async () => {
     const time = new Date('2026-11-27T12:05:03Z');
@@ -223,16 +222,7 @@ describe('heartbeat plan step and shard step', () => {
       budgetMs: 240_000,
     };
     const order: string[] = [];
-    await runHeartbeatShard(
-      {
-        ...deps,
-        readHost: async (server, options) => {
-          order.push(server);
-          return hosts.readHeartbeat(() => 0)(server, options);
-        },
-      },
-      item,
-    );
+    await runHeartbeatShard(readingInto(order), item);
     assert.deepEqual(order, rotated(item.servers, 3));
     const record = JSON.parse(mem.get('runs/heartbeats/hb-shard-order/shard-0.json')!);
     assert.deepEqual(
@@ -244,23 +234,14 @@ describe('heartbeat plan step and shard step', () => {
 
   it('an item planned before the rotation (no startAt) reads from the first host', async () => {
     const order: string[] = [];
-    await runHeartbeatShard(
-      {
-        ...deps,
-        readHost: async (server, options) => {
-          order.push(server);
-          return hosts.readHeartbeat(() => 0)(server, options);
-        },
-      },
-      {
-        operationId: 'hb-no-start',
-        shard: 0,
-        servers: hosts.names.slice(0, 4),
-        hostConcurrency: 1,
-        hostTimeoutMs: 30_000,
-        budgetMs: 240_000,
-      },
-    );
+    await runHeartbeatShard(readingInto(order), {
+      operationId: 'hb-no-start',
+      shard: 0,
+      servers: hosts.names.slice(0, 4),
+      hostConcurrency: 1,
+      hostTimeoutMs: 30_000,
+      budgetMs: 240_000,
+    });
     assert.deepEqual(order, hosts.names.slice(0, 4));
   });
 });

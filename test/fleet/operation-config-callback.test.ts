@@ -4,55 +4,32 @@
 // run's own `callbackUrl` wins; a host that names none gets no callback.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
-import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
-import type { FleetResult } from '../../lib/fleet/aggregate.ts';
-import type { Fleet } from '../../lib/fleet/fleet.ts';
 import { createMemoryDeliveryLedger, createMemoryRunStore } from '../../lib/fleet/run-store.ts';
 import { createMemoryBlobStore, type StepDeps } from '../../lib/fleet/steps/deps.ts';
 import { runWorkerStep } from '../../lib/fleet/steps/worker-steps.ts';
 import { runCommand } from '../../lib/operations/index.ts';
-import { createLocalTransport } from '../../lib/transport/local.ts';
-import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { type CallbackUrlHosts, startCallbackUrlHosts } from './callback-url-hosts.ts';
 
 describe('operation state machine steps: the host’s callback_url', () => {
-  let receiver: CallbackReceiver;
-  let sandboxes: Sandbox[];
-  let fleet: Fleet;
+  let hosts: CallbackUrlHosts;
   let deps: StepDeps;
-  const options = { ...callbackOptionsFromEnv({}, 'test'), backoffBaseMs: 5, backoffMaxMs: 10 };
 
   before(async () => {
-    receiver = await startCallbackReceiver([]);
-    sandboxes = [
-      createSandbox({ serverExtra: `callback_url = ${receiver.url}/configured\n` }),
-      createSandbox(),
-    ];
-    fleet = createStaticFleet(
-      ['cfg-1', 'plain'].map((name, i) => ({
-        groups: ['edge'],
-        target: sandboxes[i]!.host(createLocalTransport({ target: name }), name),
-      })),
-    );
+    hosts = await startCallbackUrlHosts();
     deps = {
-      fleet,
+      fleet: hosts.fleet,
       store: createMemoryRunStore(),
       ledger: createMemoryDeliveryLedger(),
       blobs: createMemoryBlobStore(),
-      deliver: (url: string, result: FleetResult) => deliverCallback(url, result, options),
+      deliver: hosts.deliver,
     };
   });
-  after(async () => {
-    await fleet.close();
-    for (const sandbox of sandboxes) sandbox.cleanup();
-    await receiver.close();
-  });
+  after(() => hosts?.close());
 
   const request = { command: 'product.upgrade', product: 'haproxy', version: '6.7' } as const;
   /** Started on the host (as the API does before its 202), then polled and delivered as the machine does. */
   async function follow(server: string, operationId: string, callbackUrl?: string) {
-    await runCommand(fleet.target(server), { ...request, operationId });
+    await runCommand(hosts.fleet.target(server), { ...request, operationId });
     const run = {
       operationId,
       server,
@@ -74,7 +51,7 @@ describe('operation state machine steps: the host’s callback_url', () => {
     });
     // The step run again (a retried Task): no second POST.
     await follow('cfg-1', 'op_cfg_sm_1');
-    const got = receiver.requests.filter((r) => r.path === '/configured');
+    const got = hosts.receiver.requests.filter((r) => r.path === '/configured');
     assert.equal(got.length, 1);
     const body = JSON.parse(got[0]!.body);
     assert.equal(body.operationId, 'op_cfg_sm_1');
@@ -83,12 +60,12 @@ describe('operation state machine steps: the host’s callback_url', () => {
   });
 
   it('the run’s own callbackUrl wins; a host naming none gets no callback', async () => {
-    const before = receiver.requests.length;
-    await follow('cfg-1', 'op_cfg_sm_2', `${receiver.url}/named`);
+    const before = hosts.receiver.requests.length;
+    await follow('cfg-1', 'op_cfg_sm_2', `${hosts.receiver.url}/named`);
     const none = await follow('plain', 'op_cfg_sm_3');
     assert.deepEqual(none, { operationId: 'op_cfg_sm_3', status: 'succeeded', callback: null });
     assert.deepEqual(
-      receiver.requests.slice(before).map((r) => r.path),
+      hosts.receiver.requests.slice(before).map((r) => r.path),
       ['/named'],
     );
   });

@@ -17,32 +17,19 @@ import { after, before, describe, it } from 'node:test';
 import type * as ApiFunction from '../../functions/api.ts';
 import type * as CompositionModule from '../../functions/composition.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
-import { buildHttpEvent } from '../../lib/api/http.ts';
 import { parseCli } from '../../lib/cli/args.ts';
 import { type ServeHandle, startServe } from '../../lib/cli/serve.ts';
 import type { FleetResult } from '../../lib/fleet/aggregate.ts';
 import { VERSION } from '../../lib/version.ts';
-import {
-  type CloudPeers,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from '../cloud/simulation.ts';
+import { simulatedS3 } from '../cloud/simulation.ts';
 import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import type { ReceivedRequest } from '../support/callback-receiver.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { type SecretsTestServer, startSecretsServer } from '../support/secrets-server.ts';
-import { type SfnTestServer, type StartedExecution, startSfnServer } from '../support/sfn-server.ts';
+import type { StartedExecution } from '../support/sfn-server.ts';
+import { callApi, type FunctionsEnv, localHosts, MACHINES, startFunctionsEnv } from './functions-env.ts';
 
 const SECRET = 'quick-change-callback-secret';
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:callback-Qc42Zz';
-const MACHINES = {
-  fleet: 'arn:aws:states:us-east-1:123456789012:stateMachine:fleet-run',
-  operation: 'arn:aws:states:us-east-1:123456789012:stateMachine:operation',
-  heartbeat: 'arn:aws:states:us-east-1:123456789012:stateMachine:heartbeat',
-  change: 'arn:aws:states:us-east-1:123456789012:stateMachine:change-callback',
-};
 /** A link-local callback_url (IMDS): SPEC 5's guard refuses it whatever CALLBACK_ALLOW_PRIVATE says. */
 const IMDS_URL = 'http://169.254.169.254/latest/meta-data/';
 
@@ -55,10 +42,7 @@ function deferred() {
 }
 
 describe('cloud: a quick change calls back to callback_url as serve does, once', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-  let aws: SecretsTestServer;
-  let sfn: SfnTestServer;
+  let env: FunctionsEnv;
   let api: typeof ApiFunction;
   let worker: typeof WorkerFunction;
   let composition: typeof CompositionModule;
@@ -66,43 +50,25 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
   let serveDir = '';
   const sandboxes: Record<string, Sandbox> = {};
   const twins: Record<string, Sandbox> = {};
-  const executions: Execution[] = [];
-  const saved = { ...process.env };
   /** What the worker's invocations by the simulated state machines wait for (open by default). */
   let gate = Promise.resolve();
   /** Armed: the next change-deliver invocation runs, then fails as a Lambda that died after its POST. */
   let failAfterDelivery = false;
 
-  const finished = async () => {
-    let seen = -1;
-    let results: Awaited<ReturnType<Execution['result']>>[] = [];
-    while (seen !== executions.length) {
-      seen = executions.length;
-      results = await Promise.all(executions.map((execution) => execution.result()));
-    }
-    return results;
-  };
   const call = async (method: string, url: string, body?: unknown) => {
-    const result = await api.handler(
-      buildHttpEvent({
-        method,
-        url,
-        headers: { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-    );
-    return { status: result.statusCode, body: JSON.parse(result.body) };
+    const answer = await callApi(api, method, url, body, { 'content-type': 'application/json' });
+    return { status: answer.status, body: answer.body };
   };
   const posts = (path: string, operationId?: string) =>
-    peers.receiver.requests.filter(
+    env.peers.receiver.requests.filter(
       (r) => r.path === path && (operationId === undefined || JSON.parse(r.body).operationId === operationId),
     );
   const changeObjects = () =>
-    [...(peers.s3.buckets.get(definitions.bucket)?.keys() ?? [])].filter((key) =>
+    [...(env.peers.s3.buckets.get(env.definitions.bucket)?.keys() ?? [])].filter((key) =>
       key.endsWith('/change.json'),
     );
   const executionNamed = (name: string): StartedExecution | undefined =>
-    [...sfn.executions.values()].find((e) => e.name === name);
+    [...env.sfn.executions.values()].find((e) => e.name === name);
   /** A body with what differs between two runs of one change made alike: id, times, hosts' folders. */
   const shape = (body: string, operationId: string) => {
     let text = body.replaceAll(operationId, 'OPERATION_ID');
@@ -135,9 +101,9 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
    * (named by the operation id, its input the id, server and URL), and what the receiver got.
    */
   const throughCloud = async (method: string, path: string, body: unknown, server: string) => {
-    const calls = sfn.calls.length;
+    const calls = env.sfn.calls.length;
     const answer = await call(method, path, body);
-    const started = sfn.calls.slice(calls);
+    const started = env.sfn.calls.slice(calls);
     assert.equal(started.length, 1, 'one execution started before the answer');
     const operationId = started[0]!.name;
     assert.match(operationId, /^op_/);
@@ -145,7 +111,7 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     const input = JSON.parse(started[0]!.input);
     assert.deepEqual(input, { operationId, server, callbackUrl: input.callbackUrl });
     assert.ok(!started[0]!.input.includes(SECRET), 'the callback secret is in the execution input');
-    const kept = peers.s3.text(definitions.bucket, `runs/${operationId}/change.json`);
+    const kept = env.peers.s3.text(env.definitions.bucket, `runs/${operationId}/change.json`);
     assert.ok(kept, 'the result is kept in the runs bucket');
     assert.ok(!kept.includes(SECRET), 'the callback secret is in the kept result');
     return { answer, operationId, input };
@@ -172,52 +138,12 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
   };
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    [peers, aws, sfn] = await Promise.all([
-      startCloudPeers(definitions.bucket, SECRET),
-      startSecretsServer(),
-      startSfnServer(),
-    ]);
-    sandboxes['cfg-1'] = createSandbox({ serverExtra: `callback_url = ${peers.receiver.url}/cloud\n` });
-    sandboxes['plain'] = createSandbox();
-    sandboxes['imds'] = createSandbox({ serverExtra: `callback_url = ${IMDS_URL}\n` });
-    twins['cfg-1'] = createSandbox({ serverExtra: `callback_url = ${peers.receiver.url}/serve\n` });
-    const inventory = (hosts: Record<string, Sandbox>) =>
-      Object.entries(hosts)
-        .map(
-          ([name, sandbox]) =>
-            `[host:${name}]\ntransport = local\ngroups = edge\nconfig_path = ${sandbox.configPath}\nstate_dir = ${sandbox.stateDir}\n`,
-        )
-        .join('\n');
-    peers.s3.put('config', 'inventory.ini', inventory(sandboxes));
-    aws.secrets.set(SECRET_ARN, SECRET);
-    Object.assign(process.env, {
-      INVENTORY_SOURCE: 's3://config/inventory.ini',
-      CALLBACK_SECRET_ARN: SECRET_ARN,
-      RUNS_BUCKET: definitions.bucket,
-      RUN_TABLE_NAME: peers.tableName,
-      FLEET_STATE_MACHINE_ARN: MACHINES.fleet,
-      OPERATION_STATE_MACHINE_ARN: MACHINES.operation,
-      HEARTBEAT_STATE_MACHINE_ARN: MACHINES.heartbeat,
-      CHANGE_CALLBACK_STATE_MACHINE_ARN: MACHINES.change,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'test-secret',
-      AWS_ENDPOINT_URL_S3: peers.s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
-      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: peers.dynamo.endpoint,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-    });
-    [api, worker, composition] = await Promise.all([
-      import('../../functions/api.ts'),
-      import('../../functions/worker.ts'),
-      import('../../functions/composition.ts'),
-    ]);
-    const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      invoke: routeByLogicalId({
+    env = await startFunctionsEnv({
+      callbackSecret: SECRET,
+      machines: ['fleet', 'operation', 'heartbeat', 'change'],
+      secrets: { [SECRET_ARN]: SECRET },
+      env: { CALLBACK_SECRET_ARN: SECRET_ARN },
+      invoke: {
         WorkerFunction: async (payload) => {
           await gate;
           const step = (payload as { step?: string }).step;
@@ -228,28 +154,23 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
           }
           return answer;
         },
-      }),
+      },
     });
-    const byArn: Record<string, object> = {
-      [MACHINES.fleet]: definitions.fleet,
-      [MACHINES.operation]: definitions.operation,
-      [MACHINES.change]: definitions.change,
-    };
-    sfn.onStart = (execution) => {
-      executions.push(
-        sim.startExecution({
-          definition: byArn[execution.stateMachineArn]!,
-          name: execution.name,
-          input: execution.input,
-          stateMachineName: execution.stateMachineArn,
-        }),
-      );
-    };
+    sandboxes['cfg-1'] = createSandbox({ serverExtra: `callback_url = ${env.peers.receiver.url}/cloud\n` });
+    sandboxes['plain'] = createSandbox();
+    sandboxes['imds'] = createSandbox({ serverExtra: `callback_url = ${IMDS_URL}\n` });
+    twins['cfg-1'] = createSandbox({ serverExtra: `callback_url = ${env.peers.receiver.url}/serve\n` });
+    env.peers.s3.put('config', 'inventory.ini', localHosts(sandboxes));
+    [api, worker, composition] = await Promise.all([
+      import('../../functions/api.ts'),
+      import('../../functions/worker.ts'),
+      import('../../functions/composition.ts'),
+    ]);
 
     // `serve` over the twin host, signing with the same secret (CALLBACK_SECRET, as it reads it).
     serveDir = mkdtempSync(join(tmpdir(), 'change-callback-serve-'));
     const file = join(serveDir, 'inventory.ini');
-    writeFileSync(file, inventory(twins));
+    writeFileSync(file, localHosts(twins));
     const quiet = () => {};
     serve = await startServe(parseCli(['serve', '--port', '0', '--inventory', file]).options, {
       stdout: quiet,
@@ -261,12 +182,10 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
 
   after(async () => {
     gate = Promise.resolve();
-    await finished().catch(() => {});
+    await env?.close();
     await serve?.close();
-    await Promise.all([peers?.close(), aws?.close(), sfn?.close()]);
     for (const sandbox of [...Object.values(sandboxes), ...Object.values(twins)]) sandbox.cleanup();
     if (serveDir) rmSync(serveDir, { recursive: true, force: true });
-    process.env = saved;
   });
 
   it('PUT …/mode: answered before its callback, then one signed callback, the body serve sends', async () => {
@@ -276,12 +195,12 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     const cloud = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'drain' }, 'cfg-1');
     assert.equal(cloud.answer.status, 200, JSON.stringify(cloud.answer.body));
     assert.deepEqual(cloud.answer.body, { mode: 'drain' });
-    assert.equal(cloud.input.callbackUrl, `${peers.receiver.url}/cloud`);
+    assert.equal(cloud.input.callbackUrl, `${env.peers.receiver.url}/cloud`);
     assert.equal(posts('/cloud', cloud.operationId).length, 0, 'nothing POSTed before the answer');
-    assert.equal(executions.at(-1)!.status, 'RUNNING');
+    assert.equal(env.executions.at(-1)!.status, 'RUNNING');
     held.open();
     gate = Promise.resolve();
-    const [result] = (await finished()).slice(-1);
+    const [result] = (await env.finished()).slice(-1);
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
     const post = oneSignedCallback('/cloud', cloud.operationId);
     const body = JSON.parse(post.body) as FleetResult;
@@ -308,7 +227,7 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
       'cfg-1',
     );
     assert.equal(cloud.answer.status, 200, JSON.stringify(cloud.answer.body));
-    await finished();
+    await env.finished();
     const post = oneSignedCallback('/cloud', cloud.operationId);
     const body = JSON.parse(post.body) as FleetResult;
     assert.equal(body.command, 'product.set');
@@ -331,7 +250,7 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     const refused = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'party' }, 'cfg-1');
     assert.equal(refused.answer.status, 422);
     assert.equal(refused.answer.body.code, 'INVALID_MODE');
-    await finished();
+    await env.finished();
     const failed = oneSignedCallback('/cloud', refused.operationId);
     const failedBody = JSON.parse(failed.body) as FleetResult;
     assert.equal(failedBody.status, 'failed');
@@ -347,10 +266,10 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
   it('a redelivered start, event or step delivers nothing twice', async () => {
     const cloud = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'active' }, 'cfg-1');
     assert.equal(cloud.answer.status, 200);
-    const [first] = (await finished()).slice(-1);
+    const [first] = (await env.finished()).slice(-1);
     assert.equal(first?.status, 'SUCCEEDED', JSON.stringify(first));
     oneSignedCallback('/cloud', cloud.operationId);
-    const count = peers.receiver.requests.length;
+    const count = env.peers.receiver.requests.length;
 
     // The worker's event delivered again (Lambda's at-least-once, Step Functions running the step again).
     const again = await worker.handler({ step: 'change-deliver', run: cloud.input });
@@ -361,24 +280,26 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     });
     // A second execution over the same input (a start that Step Functions did not fold into the first).
     const redelivered = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
+      s3: simulatedS3(env.peers, env.definitions),
       invoke: routeByLogicalId({ WorkerFunction: (payload) => worker.handler(payload) }),
     })
-      .startExecution({ definition: definitions.change, name: cloud.operationId, input: cloud.input })
+      .startExecution({ definition: env.definitions.change, name: cloud.operationId, input: cloud.input })
       .result();
     assert.equal((await redelivered).status, 'SUCCEEDED');
     // The API's hand-off repeated: the execution's name starts nothing new.
-    const kept = JSON.parse(peers.s3.text(definitions.bucket, `runs/${cloud.operationId}/change.json`)!);
-    const executionsBefore = executions.length;
+    const kept = JSON.parse(
+      env.peers.s3.text(env.definitions.bucket, `runs/${cloud.operationId}/change.json`)!,
+    );
+    const executionsBefore = env.executions.length;
     await composition.startChangeCallback(await composition.runtime(), cloud.input.callbackUrl, kept);
-    assert.equal(executions.length, executionsBefore, 'no second execution under the same name');
-    await finished();
-    assert.equal(peers.receiver.requests.length, count, 'nothing POSTed again');
+    assert.equal(env.executions.length, executionsBefore, 'no second execution under the same name');
+    await env.finished();
+    assert.equal(env.peers.receiver.requests.length, count, 'nothing POSTed again');
 
     // A step that POSTed, then failed (its Lambda timed out): Step Functions runs it again.
     failAfterDelivery = true;
     const retried = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'maintenance' }, 'cfg-1');
-    const [result] = (await finished()).slice(-1);
+    const [result] = (await env.finished()).slice(-1);
     assert.equal(failAfterDelivery, false, 'the step failed once');
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
     assert.deepEqual(deliveredBy(result), {
@@ -390,9 +311,9 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
   });
 
   it('only a host that names callback_url has anything written or started', async () => {
-    const calls = sfn.calls.length;
+    const calls = env.sfn.calls.length;
     const objects = changeObjects().length;
-    const requests = peers.receiver.requests.length;
+    const requests = env.peers.receiver.requests.length;
     const plain = await call('PUT', '/servers/plain/mode', { mode: 'drain' });
     assert.equal(plain.status, 200, JSON.stringify(plain.body));
     assert.deepEqual(plain.body, { mode: 'drain' });
@@ -400,39 +321,39 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     assert.equal(patch.status, 200, JSON.stringify(patch.body));
     // A read changes nothing and calls back to no one, on any host.
     assert.equal((await call('GET', '/servers/cfg-1/mode')).status, 200);
-    await finished();
-    assert.equal(sfn.calls.length, calls, 'no execution started');
+    await env.finished();
+    assert.equal(env.sfn.calls.length, calls, 'no execution started');
     assert.equal(changeObjects().length, objects, 'nothing written to the runs bucket');
-    assert.equal(peers.receiver.requests.length, requests, 'no callback');
+    assert.equal(env.peers.receiver.requests.length, requests, 'no callback');
 
     // The same change on a host that names one: one execution, one object, one callback.
     const named = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'drain' }, 'cfg-1');
-    await finished();
-    assert.equal(sfn.calls.length, calls + 1);
+    await env.finished();
+    assert.equal(env.sfn.calls.length, calls + 1);
     assert.equal(changeObjects().length, objects + 1);
     oneSignedCallback('/cloud', named.operationId);
   });
 
   it('a hand-off that fails leaves the answer the change’s; the next change calls back', async () => {
     // The runs bucket refuses the result (NoSuchBucket): nothing is started, the change stands.
-    const runs = peers.s3.buckets.get(definitions.bucket)!;
-    peers.s3.buckets.delete(definitions.bucket);
-    const calls = sfn.calls.length;
-    const requests = peers.receiver.requests.length;
+    const runs = env.peers.s3.buckets.get(env.definitions.bucket)!;
+    env.peers.s3.buckets.delete(env.definitions.bucket);
+    const calls = env.sfn.calls.length;
+    const requests = env.peers.receiver.requests.length;
     let answer: Awaited<ReturnType<typeof call>>;
     try {
       answer = await call('PUT', '/servers/cfg-1/mode', { mode: 'active' });
     } finally {
-      peers.s3.buckets.set(definitions.bucket, runs);
+      env.peers.s3.buckets.set(env.definitions.bucket, runs);
     }
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.deepEqual(answer.body, { mode: 'active' });
     assert.equal((await call('GET', '/servers/cfg-1/mode')).body.mode, 'active');
-    await finished();
-    assert.equal(sfn.calls.length, calls, 'nothing started without the kept result');
-    assert.equal(peers.receiver.requests.length, requests);
+    await env.finished();
+    assert.equal(env.sfn.calls.length, calls, 'nothing started without the kept result');
+    assert.equal(env.peers.receiver.requests.length, requests);
     const next = await throughCloud('PUT', '/servers/cfg-1/mode', { mode: 'drain' }, 'cfg-1');
-    await finished();
+    await env.finished();
     oneSignedCallback('/cloud', next.operationId);
   });
 
@@ -440,7 +361,7 @@ describe('cloud: a quick change calls back to callback_url as serve does, once',
     const cloud = await throughCloud('PUT', '/servers/imds/mode', { mode: 'drain' }, 'imds');
     assert.equal(cloud.answer.status, 200);
     assert.equal(cloud.input.callbackUrl, IMDS_URL);
-    const [result] = (await finished()).slice(-1);
+    const [result] = (await env.finished()).slice(-1);
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
     const delivered = deliveredBy(result);
     assert.equal(delivered.operationId, cloud.operationId);

@@ -14,120 +14,43 @@ import { after, before, describe, it } from 'node:test';
 import type * as ApiFunction from '../../functions/api.ts';
 import type * as BatchFunction from '../../functions/batch-upgrade.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
-import { buildHttpEvent } from '../../lib/api/http.ts';
-import { present } from '../../lib/optional.ts';
-import {
-  type CloudPeers,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from '../cloud/simulation.ts';
-import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { type SfnTestServer, startSfnServer } from '../support/sfn-server.ts';
+import { callApi, type FunctionsEnv, localHosts, startFunctionsEnv } from './functions-env.ts';
 
-const MACHINES = {
-  fleet: 'arn:aws:states:us-east-1:123456789012:stateMachine:fleet-run',
-  operation: 'arn:aws:states:us-east-1:123456789012:stateMachine:operation',
-  heartbeat: 'arn:aws:states:us-east-1:123456789012:stateMachine:heartbeat',
-};
 const HOSTS = ['web-01', 'web-02', 'web-03'];
 
 describe('cloud: one operation id names one run', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-  let sfn: SfnTestServer;
+  let env: FunctionsEnv;
   let api: typeof ApiFunction;
   let worker: typeof WorkerFunction;
   let batch: typeof BatchFunction;
   const sandboxes = {} as Record<string, Sandbox>;
-  const executions: Execution[] = [];
-  const saved = { ...process.env };
-
-  const finished = async () => {
-    let seen = -1;
-    while (seen !== executions.length) {
-      seen = executions.length;
-      await Promise.all(executions.map((execution) => execution.result()));
-    }
-  };
-  const call = async (method: string, url: string, body?: unknown, headers?: Record<string, string>) => {
-    const result = await api.handler(
-      buildHttpEvent({
-        method,
-        url,
-        ...present({ headers }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-    );
-    return { status: result.statusCode, headers: result.headers, body: JSON.parse(result.body) };
-  };
+  const call = (method: string, url: string, body?: unknown, headers?: Record<string, string>) =>
+    callApi(api, method, url, body, headers);
   const journal = (server: string, id: string) =>
     existsSync(join(sandboxes[server]!.stateDir, 'operations', `${id}.json`));
-  const started = () => sfn.calls.map((c) => c.name);
+  const started = () => env.sfn.calls.map((c) => c.name);
   const key = (id: string) => ({ 'idempotency-key': id });
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    [peers, sfn] = await Promise.all([startCloudPeers(definitions.bucket, 'secret'), startSfnServer()]);
-    peers.s3.buckets.set('config', new Map());
-    for (const name of HOSTS) sandboxes[name] = createSandbox();
-    peers.s3.put(
-      'config',
-      'inventory.ini',
-      HOSTS.map(
-        (name) =>
-          `[host:${name}]\ntransport = local\ngroups = edge\nconfig_path = ${sandboxes[name]!.configPath}\nstate_dir = ${sandboxes[name]!.stateDir}\n`,
-      ).join('\n'),
-    );
-    Object.assign(process.env, {
-      INVENTORY_SOURCE: 's3://config/inventory.ini',
-      RUNS_BUCKET: definitions.bucket,
-      RUN_TABLE_NAME: peers.tableName,
-      FLEET_STATE_MACHINE_ARN: MACHINES.fleet,
-      OPERATION_STATE_MACHINE_ARN: MACHINES.operation,
-      HEARTBEAT_STATE_MACHINE_ARN: MACHINES.heartbeat,
-      MAP_CONCURRENCY_CAP: '4',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'test-secret',
-      AWS_ENDPOINT_URL_S3: peers.s3.endpoint,
-      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: peers.dynamo.endpoint,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
+    env = await startFunctionsEnv({
+      callbackSecret: 'secret',
+      machines: ['fleet', 'operation', 'heartbeat'],
+      env: { MAP_CONCURRENCY_CAP: '4' },
+      invoke: { WorkerFunction: (payload) => worker.handler(payload) },
     });
+    for (const name of HOSTS) sandboxes[name] = createSandbox();
+    env.peers.s3.put('config', 'inventory.ini', localHosts(sandboxes));
     [api, worker, batch] = await Promise.all([
       import('../../functions/api.ts'),
       import('../../functions/worker.ts'),
       import('../../functions/batch-upgrade.ts'),
     ]);
-    const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      invoke: routeByLogicalId({ WorkerFunction: (payload) => worker.handler(payload) }),
-    });
-    const byArn: Record<string, object> = {
-      [MACHINES.fleet]: definitions.fleet,
-      [MACHINES.operation]: definitions.operation,
-    };
-    sfn.onStart = (execution) => {
-      executions.push(
-        sim.startExecution({
-          definition: byArn[execution.stateMachineArn]!,
-          name: execution.name,
-          input: execution.input,
-          stateMachineName: execution.stateMachineArn,
-        }),
-      );
-    };
   });
 
   after(async () => {
-    await finished().catch(() => {});
-    await Promise.all([peers.close(), sfn.close()]);
+    await env?.close();
     for (const sandbox of Object.values(sandboxes)) sandbox.cleanup();
-    process.env = saved;
   });
 
   it('a server operation’s id on another server, another command, a fleet run or a batch upgrade is refused; nothing runs', async () => {
@@ -190,9 +113,9 @@ describe('cloud: one operation id names one run', () => {
     assert.equal(again.body.operationId, id);
     assert.equal(again.headers['location'], first.headers['location']);
 
-    await finished();
+    await env.finished();
     assert.deepEqual(
-      [...sfn.executions.values()].map((e) => `${e.stateMachineArn.split(':').pop()}:${e.name}`),
+      [...env.sfn.executions.values()].map((e) => `${e.stateMachineArn.split(':').pop()}:${e.name}`),
       [`operation:${id}`],
       'one execution: no fleet run beside the operation',
     );
@@ -251,10 +174,10 @@ describe('cloud: one operation id names one run', () => {
       /already used by another request/,
     );
     assert.equal(started().length, callsBefore, 'no execution started');
-    await finished();
+    await env.finished();
     assert.equal(journal('web-02', serverId), false, 'web-02 was never upgraded under that id');
     assert.deepEqual(
-      [...sfn.executions.values()]
+      [...env.sfn.executions.values()]
         .map((e) => `${e.stateMachineArn.split(':').pop()}:${e.name}`)
         .filter((name) => !name.endsWith('shared-op-1')),
       [`fleet-run:${id}`, `operation:${serverId}`],
@@ -268,7 +191,7 @@ describe('cloud: one operation id names one run', () => {
     assert.equal(refused.body.code, 'UNKNOWN_ROLE');
     const accepted = await call('POST', '/servers/web-03/provision', { role: 'edge' }, key(id));
     assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
-    await finished();
+    await env.finished();
     assert.equal(journal('web-03', id), true);
   });
 

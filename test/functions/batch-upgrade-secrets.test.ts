@@ -11,74 +11,48 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as BatchFunction from '../../functions/batch-upgrade.ts';
-import {
-  type CloudPeers,
-  type Definitions,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from '../cloud/simulation.ts';
-import { type SecretsTestServer, startSecretsServer } from '../support/secrets-server.ts';
-import { type SfnTestServer, startSfnServer } from '../support/sfn-server.ts';
+import { type FunctionsEnv, MACHINES, startFunctionsEnv } from './functions-env.ts';
 
 const SECRETS = {
   ssh: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ssh-key-Ab12Cd',
   knownHosts: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:known-hosts-Ef34Gh',
   callback: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:callback-Ij56Kl',
 };
-const FLEET = 'arn:aws:states:us-east-1:123456789012:stateMachine:fleet-run';
+const FLEET = MACHINES.fleet;
 
 describe('batch-upgrade reads no secret', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-  let aws: SecretsTestServer;
-  let sfn: SfnTestServer;
+  let env: FunctionsEnv;
   let batch: typeof BatchFunction;
   let keyDir = '';
-  const saved = { ...process.env };
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    [peers, aws, sfn] = await Promise.all([
-      startCloudPeers(definitions.bucket, 'secret'),
-      startSecretsServer(),
-      startSfnServer(),
-    ]);
     keyDir = mkdtempSync(join(tmpdir(), 'cloudiq-batch-key-'));
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'key')]);
-    aws.secrets.set(SECRETS.ssh, readFileSync(join(keyDir, 'key'), 'utf8'));
-    aws.secrets.set(SECRETS.knownHosts, `10.0.0.5 ${readFileSync(join(keyDir, 'key.pub'), 'utf8')}`);
-    aws.secrets.set(SECRETS.callback, 'callback-secret');
-    peers.s3.buckets.set('config', new Map());
-    peers.s3.put(
+    env = await startFunctionsEnv({
+      callbackSecret: 'secret',
+      machines: ['fleet'],
+      secrets: {
+        [SECRETS.ssh]: readFileSync(join(keyDir, 'key'), 'utf8'),
+        [SECRETS.knownHosts]: `10.0.0.5 ${readFileSync(join(keyDir, 'key.pub'), 'utf8')}`,
+        [SECRETS.callback]: 'callback-secret',
+      },
+      env: {
+        SSH_KEY_SECRET_ARN: SECRETS.ssh,
+        KNOWN_HOSTS_SECRET_ARN: SECRETS.knownHosts,
+        CALLBACK_SECRET_ARN: SECRETS.callback,
+      },
+    });
+    env.peers.s3.put(
       'config',
       'inventory.ini',
       '[host:db-01]\ntransport = ssh\naddress = 10.0.0.5\nuser = ops\ngroups = db\n\n[host:db-02]\ntransport = ssh\naddress = 10.0.0.6\nuser = ops\ngroups = db\n',
     );
-    Object.assign(process.env, {
-      INVENTORY_SOURCE: 's3://config/inventory.ini',
-      SSH_KEY_SECRET_ARN: SECRETS.ssh,
-      KNOWN_HOSTS_SECRET_ARN: SECRETS.knownHosts,
-      CALLBACK_SECRET_ARN: SECRETS.callback,
-      RUNS_BUCKET: definitions.bucket,
-      RUN_TABLE_NAME: peers.tableName,
-      FLEET_STATE_MACHINE_ARN: FLEET,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'test-secret',
-      AWS_ENDPOINT_URL_S3: peers.s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
-      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: peers.dynamo.endpoint,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-    });
     batch = await import('../../functions/batch-upgrade.ts');
   });
 
   after(async () => {
-    await Promise.all([peers.close(), aws.close(), sfn.close()]);
+    await env?.close();
     rmSync(keyDir, { recursive: true, force: true });
-    process.env = saved;
   });
 
   it('starts the run with the callback URL it was given, and never asks Secrets Manager', async () => {
@@ -95,11 +69,11 @@ describe('batch-upgrade reads no secret', () => {
       followAt: '/fleet/operations/console-lean-1',
     });
     assert.deepEqual(
-      sfn.calls.map((c) => c.name),
+      env.sfn.calls.map((c) => c.name),
       ['console-lean-1'],
     );
     assert.deepEqual(
-      aws.calls.map((c) => `${c.target} ${String(c.input['SecretId'])}`),
+      env.aws!.calls.map((c) => `${c.target} ${String(c.input['SecretId'])}`),
       [],
       'no secret was read',
     );

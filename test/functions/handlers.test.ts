@@ -16,78 +16,41 @@ import type * as ApiFunction from '../../functions/api.ts';
 import type * as BatchFunction from '../../functions/batch-upgrade.ts';
 import type * as HeartbeatFunction from '../../functions/heartbeat.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
-import { buildHttpEvent } from '../../lib/api/http.ts';
-import { present } from '../../lib/optional.ts';
-import {
-  type CloudPeers,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from '../cloud/simulation.ts';
-import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import { type SecretsTestServer, startSecretsServer } from '../support/secrets-server.ts';
-import { type SfnTestServer, startSfnServer } from '../support/sfn-server.ts';
+import { callApi, type FunctionsEnv, localHosts, startFunctionsEnv } from './functions-env.ts';
 
 const SECRET = 'function-callback-secret';
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:callback-Xy12Zz';
-const MACHINES = {
-  fleet: 'arn:aws:states:us-east-1:123456789012:stateMachine:fleet-run',
-  operation: 'arn:aws:states:us-east-1:123456789012:stateMachine:operation',
-  heartbeat: 'arn:aws:states:us-east-1:123456789012:stateMachine:heartbeat',
-};
 const HOSTS = Array.from({ length: 12 }, (_, i) => `web-${String(i + 1).padStart(2, '0')}`);
 const fixture = (name: string) =>
   JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'events', name), 'utf8'));
 
 describe('Lambda handlers with their composition root, runs on the simulated state machines', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-  let aws: SecretsTestServer;
-  let sfn: SfnTestServer;
+  let env: FunctionsEnv;
   let api: typeof ApiFunction;
   let worker: typeof WorkerFunction;
   let heartbeat: typeof HeartbeatFunction;
   let batch: typeof BatchFunction;
   const sandboxes = {} as Record<string, Sandbox>;
-  const executions: Execution[] = [];
-  const saved = { ...process.env };
   const cleanups: (() => void)[] = [];
   let inventoryText = '';
 
-  /** Waits for every execution started so far, and for those they lead to. */
-  const finished = async () => {
-    let seen = -1;
-    let results: Awaited<ReturnType<Execution['result']>>[] = [];
-    while (seen !== executions.length) {
-      seen = executions.length;
-      results = await Promise.all(executions.map((execution) => execution.result()));
-    }
-    return results;
-  };
-  const call = async (method: string, url: string, body?: unknown, headers?: Record<string, string>) => {
-    const result = await api.handler(
-      buildHttpEvent({
-        method,
-        url,
-        ...present({ headers }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-    );
-    return { status: result.statusCode, headers: result.headers, body: JSON.parse(result.body) };
-  };
+  const call = (method: string, url: string, body?: unknown, headers?: Record<string, string>) =>
+    callApi(api, method, url, body, headers);
   const journalOf = (server: string, id: string) =>
     join(sandboxes[server]!.stateDir, 'operations', `${id}.json`);
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    [peers, aws, sfn] = await Promise.all([
-      startCloudPeers(definitions.bucket, SECRET),
-      startSecretsServer(),
-      startSfnServer(),
-    ]);
-    peers.s3.buckets.set('config', new Map());
+    env = await startFunctionsEnv({
+      callbackSecret: SECRET,
+      machines: ['fleet', 'operation', 'heartbeat'],
+      secrets: { [SECRET_ARN]: SECRET },
+      env: { CALLBACK_SECRET_ARN: SECRET_ARN, MAP_CONCURRENCY_CAP: '4' },
+      invoke: {
+        WorkerFunction: (payload) => worker.handler(payload),
+        HeartbeatFunction: (payload) => heartbeat.handler(payload),
+      },
+    });
     for (const name of HOSTS) sandboxes[name] = createSandbox();
     // ghost: an SSH host whose port refuses connections (UNREACHABLE), with a real key to offer.
     const keyDir = mkdtempSync(join(tmpdir(), 'cloudiq-ghost-'));
@@ -95,67 +58,20 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
     cleanups.push(() => rmSync(keyDir, { recursive: true, force: true }));
     inventoryText = [
       `[host:ghost]\ntransport = ssh\naddress = 127.0.0.1\nport = 9\nuser = nobody\nidentity = ${join(keyDir, 'key')}\nhost_key = SHA256:${'A'.repeat(43)}\ngroups = fleet\n`,
-      ...HOSTS.map(
-        (name) =>
-          `[host:${name}]\ntransport = local\ngroups = edge, fleet\nconfig_path = ${sandboxes[name]!.configPath}\nstate_dir = ${sandboxes[name]!.stateDir}\n`,
-      ),
+      localHosts(sandboxes, 'edge, fleet'),
     ].join('\n');
-    aws.secrets.set(SECRET_ARN, SECRET);
-    Object.assign(process.env, {
-      INVENTORY_SOURCE: 's3://config/inventory.ini',
-      CALLBACK_SECRET_ARN: SECRET_ARN,
-      RUNS_BUCKET: definitions.bucket,
-      RUN_TABLE_NAME: peers.tableName,
-      FLEET_STATE_MACHINE_ARN: MACHINES.fleet,
-      OPERATION_STATE_MACHINE_ARN: MACHINES.operation,
-      HEARTBEAT_STATE_MACHINE_ARN: MACHINES.heartbeat,
-      MAP_CONCURRENCY_CAP: '4',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'test-secret',
-      AWS_ENDPOINT_URL_S3: peers.s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
-      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: peers.dynamo.endpoint,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-    });
     [api, worker, heartbeat, batch] = await Promise.all([
       import('../../functions/api.ts'),
       import('../../functions/worker.ts'),
       import('../../functions/heartbeat.ts'),
       import('../../functions/batch-upgrade.ts'),
     ]);
-    const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      invoke: routeByLogicalId({
-        WorkerFunction: (payload) => worker.handler(payload),
-        HeartbeatFunction: (payload) => heartbeat.handler(payload),
-      }),
-    });
-    const byArn: Record<string, object> = {
-      [MACHINES.fleet]: definitions.fleet,
-      [MACHINES.operation]: definitions.operation,
-      [MACHINES.heartbeat]: definitions.heartbeat,
-    };
-    sfn.onStart = (execution) => {
-      executions.push(
-        sim.startExecution({
-          definition: byArn[execution.stateMachineArn]!,
-          name: execution.name,
-          input: execution.input,
-          stateMachineName: execution.stateMachineArn,
-        }),
-      );
-    };
   });
 
   after(async () => {
-    await finished().catch(() => {});
-    await Promise.all([peers.close(), aws.close(), sfn.close()]);
+    await env?.close();
     for (const sandbox of Object.values(sandboxes)) sandbox.cleanup();
     for (const cleanup of cleanups) cleanup();
-    process.env = saved;
   });
 
   it('api: an inventory that cannot be read is CONFIG_ERROR (424), and is read again on the next request', async () => {
@@ -163,7 +79,7 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
     assert.equal(refused.status, 424);
     assert.equal(refused.body.code, 'CONFIG_ERROR');
     assert.match(refused.body.message, /s3:\/\/config\/inventory\.ini: cannot read the inventory: NoSuchKey/);
-    peers.s3.put('config', 'inventory.ini', inventoryText);
+    env.peers.s3.put('config', 'inventory.ini', inventoryText);
     assert.equal((await call('GET', '/servers')).status, 200);
   });
 
@@ -193,22 +109,22 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
   });
 
   it('api: provision answers 202 at once; an execution named by the operation id follows it and calls back once', async () => {
-    const body = { role: 'edge', callbackUrl: peers.receiver.url };
+    const body = { role: 'edge', callbackUrl: env.peers.receiver.url };
     const answer = await call('POST', '/servers/web-02/provision', body, {
       'idempotency-key': 'prov-web-02',
     });
     assert.equal(answer.status, 202);
     assert.equal(answer.body.operationId, 'prov-web-02');
     assert.deepEqual(
-      sfn.calls.map((c) => c.name),
+      env.sfn.calls.map((c) => c.name),
       ['prov-web-02'],
     );
     const again = await call('POST', '/servers/web-02/provision', body, { 'idempotency-key': 'prov-web-02' });
     assert.equal(again.status, 202);
-    const [result] = await finished();
+    const [result] = await env.finished();
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
-    assert.equal(executions.length, 1, 'one execution for the repeated request');
-    const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'prov-web-02');
+    assert.equal(env.executions.length, 1, 'one execution for the repeated request');
+    const posts = env.peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'prov-web-02');
     assert.equal(posts.length, 1);
     assert.equal(posts[0]!.signatureValid, true, 'signed with the secret from Secrets Manager');
     const posted = JSON.parse(posts[0]!.body);
@@ -226,7 +142,7 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
       canary: 1,
       maxErrors: 0,
       maxConcurrency: 2,
-      callbackUrl: peers.receiver.url,
+      callbackUrl: env.peers.receiver.url,
       operationId: 'rollout-e2e',
     });
     assert.equal(answer.status, 202);
@@ -234,13 +150,13 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
     const running = await call('GET', '/fleet/operations/rollout-e2e');
     assert.equal(running.status, 200);
     assert.equal(running.body.status, 'running');
-    await finished();
+    await env.finished();
     const record = await call('GET', '/fleet/operations/rollout-e2e');
     assert.equal(record.body.status, 'partial');
     assert.equal(record.body.failures, 1);
-    assert.equal(record.body.resultLocation, `s3://${definitions.bucket}/runs/rollout-e2e/result.json`);
+    assert.equal(record.body.resultLocation, `s3://${env.definitions.bucket}/runs/rollout-e2e/result.json`);
     assert.match(record.body.resultUrl, /\/runs\/rollout-e2e\/result\.json\?.*X-Amz-Signature=/);
-    const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'rollout-e2e');
+    const posts = env.peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === 'rollout-e2e');
     assert.equal(posts.length, 1, 'one callback');
     const result = JSON.parse(posts[0]!.body);
     const status = Object.fromEntries(
@@ -259,7 +175,7 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
   });
 
   it('batch-upgrade answers at once with where to follow it; a retry starts nothing new', async () => {
-    const executionsBefore = executions.length;
+    const executionsBefore = env.executions.length;
     const event = { select: 'web-10,web-11', product: 'deepfiler', version: '4.1', operationId: 'console-1' };
     const first = await batch.handler(event);
     assert.deepEqual(first, {
@@ -267,10 +183,10 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
       executionArn: 'arn:aws:states:us-east-1:123456789012:execution:fleet-run:console-1',
       followAt: '/fleet/operations/console-1',
     });
-    assert.equal(executions.at(-1)!.status, 'RUNNING', 'answered before the run ended');
+    assert.equal(env.executions.at(-1)!.status, 'RUNNING', 'answered before the run ended');
     assert.deepEqual(await batch.handler(event), first);
-    assert.equal(executions.length, executionsBefore + 1);
-    await finished();
+    assert.equal(env.executions.length, executionsBefore + 1);
+    await env.finished();
     assert.equal((await call('GET', '/fleet/operations/console-1')).body.status, 'succeeded');
     await assert.rejects(batch.handler({ ...event, select: 'web-99', operationId: 'console-2' }), /web-99/);
     await assert.rejects(batch.handler({ product: 'haproxy' }), /select/);
@@ -283,11 +199,11 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
     const again = await heartbeat.handler(event);
     assert.equal((first as { operationId: string }).operationId, 'hb-20151008T165000Z');
     assert.deepEqual(again, { ...first, started: true });
-    const [result] = (await finished()).slice(-1);
+    const [result] = (await env.finished()).slice(-1);
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
-    assert.equal(sfn.executions.size, executions.length);
+    assert.equal(env.sfn.executions.size, env.executions.length);
     const report = JSON.parse(
-      peers.s3.text(definitions.bucket, 'runs/heartbeats/hb-20151008T165000Z/report.json') ?? 'null',
+      env.peers.s3.text(env.definitions.bucket, 'runs/heartbeats/hb-20151008T165000Z/report.json') ?? 'null',
     );
     assert.deepEqual(report.summary, {
       total: HOSTS.length + 1,

@@ -4,31 +4,26 @@
 // is still HOOK_FAILED with exit code 124. The journal's times stay wall-clock times. Under each of
 // the seven shells, with a `date` on PATH whose clock the hook steps (as ntpd or an operator would).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
+import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sevenShells } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { useHostScratch } from './runner-setup.ts';
 
-const busybox = createBusyboxDir();
-const cleanups: Array<() => void> = [busybox.cleanup];
-after(() => {
-  for (const cleanup of cleanups.reverse()) cleanup();
-});
+const scratch = useHostScratch();
 
 const HOOK_TIMEOUT = 2;
 const HOUR = 3600;
 
 /** A sandbox whose `date` (first on PATH) runs OFFSET seconds off, OFFSET read from `clock-offset` at each call. */
 function steppableClock(): { sandbox: Sandbox; binDir: string; setOffset: (seconds: number) => void } {
-  const sandbox = createSandbox({ hookTimeout: HOOK_TIMEOUT });
-  cleanups.push(() => sandbox.cleanup());
-  const binDir = mkdtempSync(join(tmpdir(), 'cloudiq-clock-'));
-  cleanups.push(() => rmSync(binDir, { recursive: true, force: true }));
+  const sandbox = scratch.sandbox({ hookTimeout: HOOK_TIMEOUT });
+  const binDir = scratch.tempDir('cloudiq-clock-');
   const offsetFile = join(sandbox.root, 'clock-offset');
   writeFileSync(
     join(binDir, 'date'),
@@ -55,7 +50,11 @@ function hookSteppingClock(sandbox: Sandbox, seconds: number, then: string): voi
 
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 
-for (const [name, shell, shellEnv] of sevenShells(busybox)) {
+/** An upgrade of haproxy to `version` on `host`: its journal once it ends. */
+const upgradeHaproxy = async (host: HostTarget, version: string) =>
+  (await runCommand(host, { command: 'product.upgrade', product: 'haproxy', version })) as Journal;
+
+for (const [name, shell, shellEnv] of sevenShells(scratch.busybox)) {
   describe(`${name}: a hook's time is measured on a monotonic clock`, () => {
     const setUp = () => {
       const clock = steppableClock();
@@ -67,11 +66,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
     it('the clock stepped back an hour while a hook runs past hook_timeout: HOOK_TIMEOUT', async () => {
       const { sandbox, host } = setUp();
       hookSteppingClock(sandbox, -HOUR, 'sleep_for=30');
-      const journal = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '2',
-      })) as Journal;
+      const journal = await upgradeHaproxy(host, '2');
       assert.equal(journal.status, 'failed');
       assert.equal(journal.error?.code, 'HOOK_TIMEOUT', journal.error?.message);
       assert.deepEqual(journal.error?.details, {
@@ -88,11 +83,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
     it('the clock stepped forward an hour while a hook exits 124 itself: HOOK_FAILED, exit code 124', async () => {
       const { sandbox, host } = setUp();
       hookSteppingClock(sandbox, HOUR, 'exit_code=124');
-      const journal = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '2',
-      })) as Journal;
+      const journal = await upgradeHaproxy(host, '2');
       assert.equal(journal.status, 'failed');
       assert.equal(journal.error?.code, 'HOOK_FAILED', journal.error?.message);
       assert.deepEqual(journal.error?.details, { product: 'haproxy', action: 'upgrade', exitCode: 124 });
@@ -105,18 +96,10 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
     it('with the clock left alone, a hook past hook_timeout is HOOK_TIMEOUT and one exiting 124 is HOOK_FAILED', async () => {
       const { sandbox, host } = setUp();
       hookSteppingClock(sandbox, 0, 'sleep_for=30');
-      const late = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '3',
-      })) as Journal;
+      const late = await upgradeHaproxy(host, '3');
       assert.equal(late.error?.code, 'HOOK_TIMEOUT', late.error?.message);
       hookSteppingClock(sandbox, 0, 'exit_code=124');
-      const own = (await runCommand(host, {
-        command: 'product.upgrade',
-        product: 'haproxy',
-        version: '4',
-      })) as Journal;
+      const own = await upgradeHaproxy(host, '4');
       assert.equal(own.error?.code, 'HOOK_FAILED', own.error?.message);
     });
   });

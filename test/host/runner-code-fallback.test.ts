@@ -8,36 +8,22 @@
 // Under the seven shells the tests use.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ABSENT_RECORD } from '../../lib/host/kept-code.ts';
 import { shq } from '../../lib/host/quote.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import type { ExecResult, Transport } from '../../lib/transport/types.ts';
 import { assertCacheSound, cacheFile } from '../support/host-code.ts';
-import { createBusyboxDir, sevenShells, snapshotTree } from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sevenShells, snapshotTree } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { assertRanOnce, useHostScratch, warmCache } from './runner-setup.ts';
 
 const uid = process.getuid?.() ?? 0;
-const busybox = createBusyboxDir();
-const dirs: string[] = [];
-const sandboxes: Sandbox[] = [];
-after(() => {
-  for (const sandbox of sandboxes) sandbox.cleanup();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  busybox.cleanup();
-});
+const scratch = useHostScratch();
+const busybox = scratch.busybox;
 
 /** A long operation's program, and one that relies on the cached code (lib/host/host-code.ts). */
 const isLong = (program: string) => program.includes('B_RUN_DIR=');
@@ -51,8 +37,7 @@ type Change = 'deleted' | 'replaced';
  * is the real `mktemp`.
  */
 function mktempThatChanges(sandbox: Sandbox, real: string, change: Change) {
-  const dir = mkdtempSync(join(tmpdir(), 'cloudiq-mktemp-'));
-  dirs.push(dir);
+  const dir = scratch.tempDir('cloudiq-mktemp-');
   const armed = join(dir, 'armed');
   const mark = join(sandbox.root, 'out', 'replaced-code-ran');
   const file = cacheFile(sandbox.stateDir);
@@ -105,8 +90,7 @@ describe('the cached code changes between the check and the copy into the runner
         : execFileSync('sh', ['-c', 'command -v mktemp'], { encoding: 'utf8' }).trim();
     for (const change of ['deleted', 'replaced'] satisfies Change[]) {
       it(`${name}: lib/'s code ${change}: @hostcode absent before anything ran, then once whole, lib/ repaired`, async () => {
-        const sandbox = createSandbox();
-        sandboxes.push(sandbox);
+        const sandbox = scratch.sandbox();
         const wrapper = mktempThatChanges(sandbox, real, change);
         const tmp = join(sandbox.root, 'tmp');
         mkdirSync(tmp);
@@ -116,13 +100,7 @@ describe('the cached code changes between the check and the copy into the runner
           env: { ...env, PATH: `${wrapper.dir}:${base}`, TMPDIR: tmp },
         });
         // The cache installed and in use (the local transport's first write installs it).
-        await runCommand(sandbox.host(local), {
-          command: 'product.set',
-          product: 'deepfiler',
-          values: { threads: '2' },
-        });
-        await runCommand(sandbox.host(local), { command: 'product.get', product: 'deepfiler' });
-        assertCacheSound(sandbox.stateDir, uid);
+        await warmCache(sandbox, sandbox.host(local), uid, 'deepfiler', { threads: '2' });
 
         let state: unknown;
         const { transport, exchanges } = watching(local, sandbox, (program) => {
@@ -156,14 +134,7 @@ describe('the cached code changes between the check and the copy into the runner
         assert.deepEqual(cached!.state, state, 'nothing in the state dir changed before that answer');
         assert.deepEqual(readdirSync(tmp), [], 'its private dir is gone too');
 
-        assert.equal(journal.status, 'succeeded');
-        assert.equal(journal.steps.length, 1);
-        assert.deepEqual(
-          readdirSync(join(sandbox.stateDir, 'operations')).filter((f) => f.endsWith('.json')),
-          [`${journal.id}.json`],
-        );
-        const log = readFileSync(join(sandbox.stateDir, 'logs', `${journal.id}.log`), 'utf8');
-        assert.equal(log.split('deepfiler upgraded once').length - 1, 1, 'the hook ran exactly once');
+        assertRanOnce(sandbox, journal, 'deepfiler upgraded once');
         assert.equal(existsSync(wrapper.mark), false, 'code that does not match its name never ran');
         assertCacheSound(sandbox.stateDir, uid);
         const got = (await runCommand(sandbox.host(local), {

@@ -9,25 +9,21 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { cachedForm } from '../../lib/host/host-code.ts';
 import { PRELUDE } from '../../lib/host/prelude-text.ts';
 import { type HostTarget, runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { parseFrame, renderCommands } from '../../lib/transport/ssm/frame.ts';
 import type { Transport } from '../../lib/transport/types.ts';
-import { assertCacheSound, recording } from '../support/host-code.ts';
-import { createBusyboxDir, sevenShells, waitFor } from '../support/host-files.ts';
+import { recording } from '../support/host-code.ts';
+import { sevenShells, waitFor } from '../support/host-files.ts';
 import { createPipedTransport } from '../support/piped-transport.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { useHostScratch, warmCache } from './runner-setup.ts';
 
 const uid = process.getuid?.() ?? 0;
-const busybox = createBusyboxDir();
-const sandboxes: Sandbox[] = [];
-after(() => {
-  for (const sandbox of sandboxes) sandbox.cleanup();
-  busybox.cleanup();
-});
+const scratch = useHostScratch();
 
 /** The cached long program with its runner's code left out: its header, its own lines, and no more. */
 const CACHED_LONG_LIMIT = 8 * 1024;
@@ -68,18 +64,11 @@ function ranOnce(sandbox: Sandbox, journal: Journal, how: string): void {
 }
 
 describe('a provision whose runner takes its code from what the program holds, under seven shells', () => {
-  for (const [name, shell, env = {}] of sevenShells(busybox)) {
+  for (const [name, shell, env = {}] of sevenShells(scratch.busybox)) {
     it(`${name}: from lib/ (stdin and the SSH remote command), from SSM's loaded code, and from the self-contained program`, async () => {
-      const sandbox = createSandbox();
-      sandboxes.push(sandbox);
+      const sandbox = scratch.sandbox();
       const local = createLocalTransport({ shell, env });
-      await runCommand(sandbox.host(local), {
-        command: 'product.set',
-        product: 'haproxy',
-        values: { maxconn: '5' },
-      });
-      await runCommand(sandbox.host(local), { command: 'product.get', product: 'haproxy' });
-      assertCacheSound(sandbox.stateDir, uid);
+      await warmCache(sandbox, sandbox.host(local), uid, 'haproxy', { maxconn: '5' });
       let n = 0;
       const provision = async (host: HostTarget) =>
         (await runCommand(host, {

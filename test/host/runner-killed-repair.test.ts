@@ -9,36 +9,25 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { HeartbeatAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { holdLock } from '../support/held-lock.ts';
-import {
-  createBusyboxDir,
-  killSession,
-  pidAlive,
-  readIfExists,
-  sevenShells,
-  waitFor,
-} from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { killSession, pidAlive, readIfExists, sevenShells, waitFor } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { useHostScratch } from './runner-setup.ts';
 
-const busybox = createBusyboxDir();
-const sandboxes: Sandbox[] = [];
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const cleanup of cleanups) cleanup();
-  for (const sandbox of sandboxes) sandbox.cleanup();
-  busybox.cleanup();
-});
+const scratch = useHostScratch();
 
 const MODES: Array<[string, { shell: string; env: NodeJS.ProcessEnv }]> = [
-  ...sevenShells(busybox).map(([name, shell, env]): [string, { shell: string; env: NodeJS.ProcessEnv }] => [
-    name,
-    { shell, env: { ...env } },
-  ]),
+  ...sevenShells(scratch.busybox).map(
+    ([name, shell, env]): [string, { shell: string; env: NodeJS.ProcessEnv }] => [
+      name,
+      { shell, env: { ...env } },
+    ],
+  ),
   ['dash, no flock', { shell: '/usr/bin/dash', env: { BOOTSTRAP_NO_FLOCK: '1' } }],
 ];
 
@@ -54,7 +43,7 @@ const productOf = async (host: HostTarget, product: string) =>
 
 /** SIGKILL to a runner; its hook goes on (hooks never hold the lock) until the test ends. */
 async function killRunner(pid: number): Promise<void> {
-  cleanups.push(() => killSession(pid));
+  scratch.onCleanup(() => killSession(pid));
   process.kill(pid, 'SIGKILL');
   await waitFor('the runner to die', () => !pidAlive(pid));
 }
@@ -85,8 +74,7 @@ async function assertFinished(
 for (const [mode, options] of MODES) {
   describe(`a runner killed with -9 mid-hook (${mode})`, () => {
     const setUp = async () => {
-      const sandbox = createSandbox();
-      sandboxes.push(sandbox);
+      const sandbox = scratch.sandbox();
       const host = sandbox.host(createLocalTransport(options));
       const first = (await runCommand(host, {
         command: 'product.upgrade',

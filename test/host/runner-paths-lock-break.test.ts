@@ -19,20 +19,17 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import type { Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createBusyboxDir, pidAlive, pidStart, sevenShells, waitFor } from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { pidAlive, pidStart, sevenShells, waitFor } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { useHostScratch } from './runner-setup.ts';
 
-const busybox = createBusyboxDir();
-const cleanups: Array<() => void> = [busybox.cleanup];
-after(() => {
-  for (const cleanup of cleanups.reverse()) cleanup();
-});
+const scratch = useHostScratch();
 
 const lockPath = (sandbox: Sandbox) => join(sandbox.stateDir, 'bootstrap.pid');
 const breakPath = (sandbox: Sandbox) => `${lockPath(sandbox)}.break`;
@@ -43,7 +40,7 @@ const STALE = `${process.pid}\noperation=op_gone\ncommand=product.set\nstarted_a
 /** A `sleep` that stays alive: a breaker that still runs. */
 async function liveSleeper(): Promise<{ pid: number; start: string; child: ChildProcess }> {
   const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  cleanups.push(() => child.kill('SIGKILL'));
+  scratch.onCleanup(() => child.kill('SIGKILL'));
   const pid = await waitFor(
     'sleep to start',
     () => child.pid !== undefined && pidAlive(child.pid) && child.pid,
@@ -92,14 +89,13 @@ function assertBreaking(sandbox: Sandbox, error: unknown): void {
   assert.equal(error.details['pid'], null);
 }
 
-for (const [name, shell, shellEnv] of sevenShells(busybox)) {
+for (const [name, shell, shellEnv] of sevenShells(scratch.busybox)) {
   for (const mode of ['no-flock', 'flock'] as const) {
     describe(`${name} (${mode}): a stale lock with a bootstrap.pid.break left over`, () => {
       const env = { ...shellEnv, ...(mode === 'no-flock' ? { BOOTSTRAP_NO_FLOCK: '1' } : {}) };
       const flock = mode === 'flock' && name !== 'busybox sh';
       const setUp = async () => {
-        const sandbox = createSandbox();
-        cleanups.push(() => sandbox.cleanup());
+        const sandbox = scratch.sandbox();
         const host = sandbox.host(createLocalTransport({ shell, env }));
         await runCommand(host, { command: 'product.set', product: 'haproxy', values: { maxconn: '1' } });
         writeFileSync(lockPath(sandbox), STALE);
@@ -225,8 +221,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
 
   describe(`${name} (no-flock): takers that each leave a stale lock behind never hold it together`, () => {
     it('six takers, eight takes each, every take breaking the last one', { timeout: 120_000 }, () => {
-      const sandbox = createSandbox();
-      cleanups.push(() => sandbox.cleanup());
+      const sandbox = scratch.sandbox();
       mkdirSync(sandbox.stateDir);
       const prelude = join(import.meta.dirname, '../../lib/host/prelude.sh');
       const inside = join(sandbox.root, 'out', 'inside');

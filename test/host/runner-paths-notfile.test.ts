@@ -10,33 +10,25 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BootstrapError } from '../../lib/errors.ts';
 import type { CommandRequest, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { HostTarget } from '../../lib/operations/types.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sevenShells } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
 import { stateTree } from '../support/state-tree.ts';
+import { useHostScratch } from './runner-setup.ts';
 
-const busybox = createBusyboxDir();
-const sandboxes: Sandbox[] = [];
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const sandbox of sandboxes) sandbox.cleanup();
-  for (const cleanup of cleanups) cleanup();
-  busybox.cleanup();
-});
+const scratch = useHostScratch();
 
 type Kind = 'directory' | 'fifo' | 'symlink' | 'dangling symlink';
 const KINDS: readonly Kind[] = ['directory', 'fifo', 'symlink', 'dangling symlink'];
@@ -89,7 +81,7 @@ async function refused(
   if (kind === 'dangling symlink') assert.equal(existsSync(join(sandbox.root, 'not-there')), false);
 }
 
-for (const [name, shell, shellEnv] of sevenShells(busybox)) {
+for (const [name, shell, shellEnv] of sevenShells(scratch.busybox)) {
   for (const mode of ['flock', 'no-flock'] as const) {
     describe(`${name} (${mode}): the journal's and the log's paths`, () => {
       const env = { ...shellEnv, ...(mode === 'no-flock' ? { BOOTSTRAP_NO_FLOCK: '1' } : {}) };
@@ -98,8 +90,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
         it(`anything but a regular file at the ${where}'s path is CONFIG_ERROR, and nothing changes`, {
           timeout: 60_000,
         }, async () => {
-          const sandbox = createSandbox();
-          sandboxes.push(sandbox);
+          const sandbox = scratch.sandbox();
           const host = sandbox.host(createLocalTransport({ shell, env }));
           await runCommand(host, { command: 'server.provision', role: 'edge' });
           const lastBefore = readFileSync(join(sandbox.stateDir, 'operations', '.last'), 'utf8');
@@ -132,10 +123,9 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
 
 describe('the atomic write never moves its temp file into a directory at its path', () => {
   const prelude = join(import.meta.dirname, '../../lib/host/prelude.sh');
-  for (const [name, shell, shellEnv] of sevenShells(busybox)) {
+  for (const [name, shell, shellEnv] of sevenShells(scratch.busybox)) {
     it(name, () => {
-      const dir = mkdtempSync(join(tmpdir(), 'cloudiq-commit-'));
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const dir = scratch.tempDir('cloudiq-commit-');
       mkdirSync(join(dir, 'target'));
       const linked = join(dir, 'linked');
       mkdirSync(join(dir, 'elsewhere'));

@@ -6,28 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { HeartbeatAnswer, Journal } from '../../lib/operations/index.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
-import {
-  createBusyboxDir,
-  killSession,
-  pidAlive,
-  readIfExists,
-  sevenShells,
-  waitFor,
-} from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { killSession, pidAlive, readIfExists, sevenShells, waitFor } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
+import { useHostScratch } from './runner-setup.ts';
 
-const busybox = createBusyboxDir();
-const sandboxes: Sandbox[] = [];
-const cleanups: Array<() => void> = [];
-after(() => {
-  for (const cleanup of cleanups) cleanup();
-  for (const sandbox of sandboxes) sandbox.cleanup();
-  busybox.cleanup();
-});
+const scratch = useHostScratch();
 
 /**
  * A hook that records its PID, and on SIGTERM takes a second, records the lock file as it is then,
@@ -48,11 +35,10 @@ wait "$s"
   );
 }
 
-for (const [name, shell, shellEnv] of sevenShells(busybox)) {
+for (const [name, shell, shellEnv] of sevenShells(scratch.busybox)) {
   describe(`${name}: SIGTERM to a runner mid-hook`, () => {
     it('stops the hook before the lock is released; the step says 143, as under every shell', async () => {
-      const sandbox = createSandbox();
-      sandboxes.push(sandbox);
+      const sandbox = scratch.sandbox();
       slowToStopHook(sandbox);
       const host = sandbox.host(createLocalTransport({ shell, env: { ...shellEnv } }));
       const started = (await runCommand(
@@ -61,7 +47,7 @@ for (const [name, shell, shellEnv] of sevenShells(busybox)) {
         { detach: true },
       )) as Journal;
       assert.equal(started.status, 'running');
-      cleanups.push(() => killSession(started.pid));
+      scratch.onCleanup(() => killSession(started.pid));
       const out = join(sandbox.root, 'out');
       const hookPid = await waitFor('the hook to run', () => {
         const text = readIfExists(join(out, 'hook.pid'));

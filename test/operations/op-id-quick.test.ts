@@ -2,15 +2,15 @@
 // writes it on the host (`last_operation`), the CLI prints it, and the callback carries the
 // same one (`Idempotency-Key` and the body's `operationId`), as the long operations do.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runCommand } from '../../lib/operations/index.ts';
 import type { RunOptions } from '../../lib/operations/types.ts';
+import { sandboxArgv, sandboxPool, writeLocalInventory } from '../cli/sandbox-cli.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../support/callback-receiver.ts';
 import { fleetArgv, runCli } from '../support/cli.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 
 /** `last_operation` of an INI state file. */
 function lastOperation(path: string): string | undefined {
@@ -20,27 +20,14 @@ function lastOperation(path: string): string | undefined {
 describe('one id per quick operation: host, CLI output and callback', () => {
   let receiver: CallbackReceiver;
   let dir: string;
-  const sandboxes: Sandbox[] = [];
-  const sandbox = (options?: Parameters<typeof createSandbox>[0]) => {
-    const sb = createSandbox(options);
-    sandboxes.push(sb);
-    return sb;
-  };
-  const on = (sb: Sandbox, ...argv: string[]) => [
-    '--config',
-    sb.configPath,
-    '--state-dir',
-    sb.stateDir,
-    ...argv,
-  ];
+  const { sandbox, cleanup } = sandboxPool();
+  const on = sandboxArgv;
 
   before(async () => {
     receiver = await startCallbackReceiver();
     dir = mkdtempSync(join(tmpdir(), 'cloudiq-opid-'));
   });
-  afterEach(() => {
-    for (const sb of sandboxes.splice(0)) sb.cleanup();
-  });
+  afterEach(cleanup);
   after(async () => {
     await receiver.close();
     rmSync(dir, { recursive: true, force: true });
@@ -81,16 +68,7 @@ describe('one id per quick operation: host, CLI output and callback', () => {
   it('a fleet run of product.set: every host, the result and the callback share the run id', async () => {
     const a = sandbox();
     const b = sandbox();
-    const inventory = join(dir, 'inventory.ini');
-    writeFileSync(
-      inventory,
-      [a, b]
-        .map(
-          (sb, i) =>
-            `[host:h${i}]\ntransport = local\nconfig_path = ${sb.configPath}\nstate_dir = ${sb.stateDir}\n`,
-        )
-        .join('\n'),
-    );
+    const inventory = writeLocalInventory(join(dir, 'inventory.ini'), { h0: a, h1: b });
     const from = receiver.requests.length;
     const run = await runCli([
       ...fleetArgv(inventory, 'all', 'product.set', 'haproxy', 'maxconn=9'),

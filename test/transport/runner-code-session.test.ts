@@ -6,12 +6,12 @@
 // operation runs once, and lib/ is repaired.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ABSENT_RECORD } from '../../lib/host/kept-code.ts';
 import { runCommand } from '../../lib/operations/index.ts';
 import { SshPool } from '../../lib/transport/ssh/index.ts';
+import { assertRanOnce, warmCache } from '../host/runner-setup.ts';
 import { assertCacheSound, libDir, recording } from '../support/host-code.ts';
 import { createSandbox, ownedBy, type Sandbox } from '../support/sandbox.ts';
 import { ensureTestUser, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
@@ -47,13 +47,7 @@ describe('a long operation in a host session whose lib/ was deleted after the se
     };
     // The cache installed, by the login user.
     const warm = connect();
-    await runCommand(sandbox.host(warm.transport), {
-      command: 'product.set',
-      product: 'haproxy',
-      values: { maxconn: '3' },
-    });
-    await runCommand(sandbox.host(warm.transport), { command: 'product.get', product: 'haproxy' });
-    assertCacheSound(sandbox.stateDir, owner.uid);
+    await warmCache(sandbox, sandbox.host(warm.transport), owner.uid, 'haproxy', { maxconn: '3' });
 
     // A new connection: its first program goes by exec, the second starts the session, which
     // loads the code from lib/ (the host was seen with a usable cache).
@@ -83,14 +77,7 @@ describe('a long operation in a host session whose lib/ was deleted after the se
       { sessions: 1, connections: 1 },
       'both ran in the one session',
     );
-    assert.equal(journal.status, 'succeeded');
-    assert.equal(journal.steps.length, 1);
-    assert.deepEqual(
-      readdirSync(join(sandbox.stateDir, 'operations')).filter((f) => f.endsWith('.json')),
-      [`${journal.id}.json`],
-    );
-    const log = readFileSync(join(sandbox.stateDir, 'logs', `${journal.id}.log`), 'utf8');
-    assert.equal(log.split('haproxy upgraded once').length - 1, 1, 'the hook ran exactly once');
+    assertRanOnce(sandbox, journal, 'haproxy upgraded once');
     assertCacheSound(sandbox.stateDir, owner.uid);
   });
 });

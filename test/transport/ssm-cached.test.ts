@@ -10,15 +10,13 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { cachedForm } from '../../lib/host/host-code.ts';
 import { renderRead } from '../../lib/host/programs.ts';
 import { shq } from '../../lib/host/quote.ts';
@@ -26,9 +24,10 @@ import { type HostTarget, runCommand } from '../../lib/operations/index.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { parseFrame, renderCommands } from '../../lib/transport/ssm/frame.ts';
 import { createSsmTransport } from '../../lib/transport/ssm/index.ts';
+import { useHostScratch, warmCache } from '../host/runner-setup.ts';
 import { assertCacheSound, cacheFile, type Damage, damage, libDir, recording } from '../support/host-code.ts';
-import { createBusyboxDir, sevenShells } from '../support/host-files.ts';
-import { createSandbox, type Sandbox } from '../support/sandbox.ts';
+import { sevenShells } from '../support/host-files.ts';
+import type { Sandbox } from '../support/sandbox.ts';
 import type { SendCommandBody } from '../support/ssm-invocations.ts';
 import { testInstanceId } from '../support/ssm-server.ts';
 import { type SsmPeers, useSsmPeers } from '../support/ssm-suite.ts';
@@ -56,22 +55,15 @@ const isCached = (commands: string) => !commands.includes('base64 -d') && !comma
 describe('SSM commands relying on the cached host code', () => {
   let peers: SsmPeers;
   let next = 1;
-  const cleanups: Array<() => void> = [];
   useSsmPeers((given) => {
     peers = given;
   });
-  after(() => {
-    for (const cleanup of cleanups.reverse()) cleanup();
-  });
+  const scratch = useHostScratch();
 
   /** A host with state and a sound cache (installed by the local transport's first program after a write). */
   async function warm(): Promise<Sandbox> {
-    const sandbox = createSandbox();
-    cleanups.push(() => sandbox.cleanup());
-    const local = sandbox.host();
-    await runCommand(local, { command: 'product.set', product: 'haproxy', values: { maxconn: '1' } });
-    await runCommand(local, { command: 'product.get', product: 'haproxy' });
-    assertCacheSound(sandbox.stateDir, uid);
+    const sandbox = scratch.sandbox();
+    await warmCache(sandbox, sandbox.host(), uid, 'haproxy', { maxconn: '1' });
     return sandbox;
   }
 
@@ -91,8 +83,7 @@ describe('SSM commands relying on the cached host code', () => {
   it('a heartbeat of 60 hosts goes as one text of at most 512 bytes, in 2 SendCommand calls (50 + 10)', async () => {
     // As bench/ssm.ts has its hosts: the same relative paths on every host, so the same text.
     const template = await warm();
-    const root = mkdtempSync(join(tmpdir(), 'cloudiq-ssm-cached-'));
-    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const root = scratch.tempDir('cloudiq-ssm-cached-');
     const hosts: HostTarget[] = [];
     for (let i = 0; i < 60; i++) {
       const dir = join(root, String(i));
@@ -254,14 +245,8 @@ describe('which programs go as a cached command', () => {
 });
 
 describe('the cached command under the seven shells, as the agent runs it', () => {
-  const busybox = createBusyboxDir();
-  const dir = mkdtempSync(join(tmpdir(), 'ssm-cached-shells-'));
-  const sandboxes: Sandbox[] = [];
-  after(() => {
-    for (const sandbox of sandboxes) sandbox.cleanup();
-    busybox.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const scratch = useHostScratch();
+  const dir = scratch.tempDir('ssm-cached-shells-');
 
   /** The text in a script file, run with `SHELL -c FILE` in an environment of its own. */
   function runAsAgent(shell: string, env: NodeJS.ProcessEnv, text: string) {
@@ -281,10 +266,9 @@ describe('the cached command under the seven shells, as the agent runs it', () =
   /** A read's answer without what differs from run to run (uptime, load). */
   const steady = (stdout: string) => stdout.replace(/^@fact .*\n/gm, '');
 
-  for (const [name, shell, env = {}] of sevenShells(busybox)) {
+  for (const [name, shell, env = {}] of sevenShells(scratch.busybox)) {
     it(`${name}: loads the kept code, answers as the cached program does, and says nothing where the cache is unusable`, async () => {
-      const sandbox = createSandbox();
-      sandboxes.push(sandbox);
+      const sandbox = scratch.sandbox();
       const local = createLocalTransport({ shell, env });
       await runCommand(sandbox.host(local), { command: 'server.provision', role: 'edge' });
       await runCommand(sandbox.host(local), { command: 'heartbeat.appstack' });
