@@ -6,7 +6,7 @@
 // both runs still read every host. Without the pool the same two runs ask for more. An execution
 // that ends without its report gives its units back through the HeartbeatEnded rule.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
 import { type ConcurrencyPool, HEARTBEAT_POOL } from '../../lib/fleet/concurrency-pool.ts';
 import type { HeartbeatReport } from '../../lib/fleet/heartbeat.ts';
@@ -16,52 +16,33 @@ import {
   heartbeatStepSchema,
   runHeartbeatStep,
 } from '../../lib/fleet/steps/heartbeat.ts';
-import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
-import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
-  transformedInput,
-} from './simulation.ts';
+import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
+import type { Execution, SimulatedStepFunctions } from '../support/asl/index.ts';
+import { createHostDoubles } from '../support/host-double.ts';
+import { onVirtualClock, useHeartbeatSimulation } from './heartbeat-setup.ts';
+import { transformedInput } from './simulation.ts';
 
 const HOSTS = 400;
+/** The heartbeat's period (heartbeatSettings' default). */
 const PERIOD_MS = 300_000;
 /** The pool: the heartbeat function's reserved concurrency less its headroom. */
 const MAX_SHARDS = 6;
 
 describe('heartbeat runs side by side share the heartbeat function’s concurrency (simulated, virtual time)', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-  let hosts: HostDoubles;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-    hosts = createHostDoubles(HOSTS);
-  });
-  after(() => peers?.close());
+  const hb = useHeartbeatSimulation();
+  const hosts = createHostDoubles(HOSTS);
 
   function simulation(pool: ConcurrencyPool | undefined, tag: string) {
-    const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const backends = hb.backends(hosts.tick);
     const flight = { now: 0, most: 0 };
+    const reports = new Map<string, HeartbeatReport>();
     const deps: HeartbeatDeps = {
       fleet: hosts.fleet,
       blobs: backends.blobs,
       ledger: backends.ledger,
-      settings: {
-        // 20 s a host makes every shard of 400 hosts wide and long: the two runs overlap.
-        perHostMs: 20_000,
-        hostTimeoutMs: 30_000,
-        deadShare: 0.01,
-        periodMs: PERIOD_MS,
-        hostConcurrency: 10,
-        maxShards: MAX_SHARDS,
-      },
-      callbackUrl: `${peers.receiver.url}/${tag}`,
+      // 20 s a host makes every shard of 400 hosts wide and long: the two runs overlap.
+      settings: heartbeatSettings({ perHostMs: 20_000, maxShards: MAX_SHARDS }),
+      callbackUrl: `${hb.peers.receiver.url}/${tag}`,
       // The report as it would be POSTed: kept here, to read what each run read.
       deliverReport: async (_url, report) => {
         reports.set(report.operationId, report);
@@ -69,36 +50,30 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
       },
       ...(pool ? { pool } : {}),
     };
-    const reports = new Map<string, HeartbeatReport>();
-    const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
-      invoke: routeByLogicalId({
-        HeartbeatFunction: async (payload, ctx) => {
-          const shard = (payload as { step?: string }).step === 'heartbeat-shard';
-          if (shard) flight.most = Math.max(flight.most, ++flight.now);
-          try {
-            return await runHeartbeatStep(
-              {
-                ...deps,
-                clock: () => sim.clock.now(),
-                sleep: ctx.sleep,
-                readHost: hosts.readHeartbeat(() => 1_000, ctx.sleep),
-              },
-              heartbeatStepSchema.parse(payload),
-            );
-          } finally {
-            if (shard) flight.now -= 1;
-          }
-        },
-      }),
+    const sim = hb.stepFunctions(async (step, ctx, sim) => {
+      const shard = step.step === 'heartbeat-shard';
+      if (shard) flight.most = Math.max(flight.most, ++flight.now);
+      try {
+        return await runHeartbeatStep(
+          onVirtualClock(
+            deps,
+            sim,
+            ctx,
+            hosts.readHeartbeat(() => 1_000, ctx.sleep),
+          ),
+          step,
+        );
+      } finally {
+        if (shard) flight.now -= 1;
+      }
     });
     return { sim, flight, reports, deps };
   }
 
   const poolOn = async (clock: () => number) =>
     createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName: await peers.dynamo.createTable(),
+      client: hb.peers.dynamo.client(),
+      tableName: await hb.peers.dynamo.createTable(),
       name: HEARTBEAT_POOL,
       now: clock,
     });
@@ -111,7 +86,7 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
     };
     const manual = { operationId: `op_manual_${suffix}`, startedAt: time.toISOString(), manual: true };
     return [scheduled, manual].map((input) =>
-      sim.startExecution({ definition: definitions.heartbeat, name: input.operationId, input }),
+      sim.startExecution({ definition: hb.definitions.heartbeat, name: input.operationId, input }),
     );
   };
 
@@ -175,7 +150,7 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
       0,
       'the pool is held',
     );
-    const rule = definitions.heartbeatEnded;
+    const rule = hb.definitions.heartbeatEnded;
     const event = {
       'detail-type': 'Step Functions Execution Status Change',
       source: 'aws.states',
