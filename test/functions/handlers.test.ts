@@ -16,6 +16,7 @@ import type * as ApiFunction from '../../functions/api.ts';
 import type * as BatchFunction from '../../functions/batch-upgrade.ts';
 import type * as HeartbeatFunction from '../../functions/heartbeat.ts';
 import type * as WorkerFunction from '../../functions/worker.ts';
+import { heartbeatRunId } from '../../lib/fleet/steps/heartbeat.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import { callApi, type FunctionsEnv, localHosts, startFunctionsEnv } from './functions-env.ts';
 
@@ -194,16 +195,21 @@ describe('Lambda handlers with their composition root, runs on the simulated sta
 
   it('heartbeat: AWS’s scheduled event starts the period’s execution once; its shards read every host', async () => {
     sandboxes['web-03']!.setHealthy('haproxy', false);
-    const event = fixture('eventbridge-scheduled.json');
+    // AWS's event at a time of today (its `time` alone changed): the period's counts are stamped
+    // with it, and Powertools warns of a timestamp more than 14 days old (the published 2015 one).
+    const time = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const event = { ...fixture('eventbridge-scheduled.json'), time };
     const first = await heartbeat.handler(event);
     const again = await heartbeat.handler(event);
-    assert.equal((first as { operationId: string }).operationId, 'hb-20151008T165000Z');
+    const period = heartbeatRunId(new Date(time), 300_000);
+    assert.match(period, /^hb-\d{8}T\d{4}00Z$/);
+    assert.equal((first as { operationId: string }).operationId, period);
     assert.deepEqual(again, { ...first, started: true });
     const [result] = (await env.finished()).slice(-1);
     assert.equal(result?.status, 'SUCCEEDED', JSON.stringify(result));
     assert.equal(env.sfn.executions.size, env.executions.length);
     const report = JSON.parse(
-      env.peers.s3.text(env.definitions.bucket, 'runs/heartbeats/hb-20151008T165000Z/report.json') ?? 'null',
+      env.peers.s3.text(env.definitions.bucket, `runs/heartbeats/${period}/report.json`) ?? 'null',
     );
     assert.deepEqual(report.summary, {
       total: HOSTS.length + 1,
