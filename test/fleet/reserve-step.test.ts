@@ -177,6 +177,21 @@ describe('the reserve step', () => {
     assert.deepEqual(await pool.holdings(), {});
   });
 
+  it('reads a run planned before the pool (under way when the stack was updated) as holding nothing', async () => {
+    const { deps, planned } = setup();
+    const run = await planned('op_before', { canary: 0 });
+    const { slots: _slots, ...before } = run.plan;
+    const step = workerStepSchema.parse({ step: 'aggregate', run: { ...run, plan: before } });
+    assert.equal(step.step, 'aggregate');
+    assert.deepEqual(step.step === 'aggregate' && step.run.plan.slots, {
+      stage: 'none',
+      granted: 0,
+      wait: 0,
+      tries: 0,
+    });
+    await runWorkerStep(deps, step);
+  });
+
   it('grants what is asked without a pool (one process)', async () => {
     const { deps, planned } = setup();
     const alone = { ...deps, pool: undefined };

@@ -56,7 +56,8 @@ export const fleetPlanSchema = z.strictObject({
   bucket: z.string(),
   keys: z.strictObject({ targets: z.string(), fleet: z.string(), results: z.string(), result: z.string() }),
   canary: canaryStateSchema,
-  slots: slotsSchema,
+  // A plan made before the pool (a run under way when the stack was updated) holds nothing.
+  slots: slotsSchema.default(() => ({ ...NO_SLOTS })),
 });
 export type FleetPlan = z.infer<typeof fleetPlanSchema>;
 
