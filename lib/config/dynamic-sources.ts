@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { configError } from '../errors.ts';
 import type { IniDocument } from './ini-file.ts';
-import { unknownKeyMessage } from './near-names.ts';
+import { sectionError } from './near-names.ts';
 
 const TAG_KEY = /^[^=,\s][^=,]*$/;
 const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -94,21 +94,7 @@ export function parseSources(
       throw configError(file, section, null, `invalid source name ${JSON.stringify(name)}`);
     const result = sourceSchema.safeParse(entries);
     if (!result.success) {
-      const issue = result.error.issues[0]!;
-      if (issue.code === 'unrecognized_keys')
-        throw configError(
-          file,
-          section,
-          issue.keys[0] ?? null,
-          unknownKeyMessage(issue.keys[0] ?? '', Object.keys(sourceSchema.shape)),
-        );
-      const key = String(issue.path[0] ?? '');
-      throw configError(
-        file,
-        section,
-        key || null,
-        `${issue.message}, got ${JSON.stringify(entries[key] ?? '')}`,
-      );
+      throw sectionError(file, section, result.error.issues[0]!, entries, Object.keys(sourceSchema.shape));
     }
     const fields = result.data;
     if (fields.kind === 'ssm') {

@@ -22,7 +22,7 @@ import { homeFor } from '../transport/ssh/home.ts';
 import { type DynamicSource, parseSources } from './dynamic-sources.ts';
 import { type IniDocument, parseIni } from './ini-file.ts';
 import { NAME_PATTERN } from './names.ts';
-import { editDistance, unknownKeyMessage } from './near-names.ts';
+import { editDistance, sectionError } from './near-names.ts';
 import { nameRecord, ownValue } from './records.ts';
 
 /** Host names: like product names, upper case and (v2) dots allowed (`web-1.eu`). */
@@ -327,18 +327,15 @@ function validate(
 ): HostFields {
   const result = schema.safeParse(entries);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys')
-    throw configError(
-      file,
-      section,
-      issue.keys[0] ?? null,
-      unknownKeyMessage(issue.keys[0] ?? '', Object.keys(hostKeysSchema.shape)),
-    );
-  const key = String(issue.path[0] ?? '');
   // A bad value inherited from [defaults] is reported there.
-  const where = own.has(key) ? section : 'defaults';
-  throw configError(file, where, key || null, `${issue.message}, got ${JSON.stringify(entries[key] ?? '')}`);
+  throw sectionError(
+    file,
+    section,
+    result.error.issues[0]!,
+    entries,
+    Object.keys(hostKeysSchema.shape),
+    (key) => (own.has(key) ? section : 'defaults'),
+  );
 }
 
 function localPath(path: string, file: string): string {

@@ -2,8 +2,11 @@
  * Which known name an unknown one was probably meant to be: the nearest by edit distance
  * (insertions, deletions, substitutions and the swap of two neighbours), when it is close enough
  * to be a typo. Used where a key no schema knows is reported, so that the message says what to
- * write instead (`adress` → `address`).
+ * write instead (`adress` → `address`); `sectionError` makes the whole CONFIG_ERROR of an inventory
+ * section (a host's, a source's) that failed its schema.
  */
+import type * as z from 'zod';
+import { type BootstrapError, configError } from '../errors.ts';
 
 /** Edits between `a` and `b` (optimal string alignment: a swap of neighbours counts one). */
 export function editDistance(a: string, b: string): number {
@@ -50,4 +53,30 @@ export function nearestName(name: string, known: Iterable<string>): string | und
 export function unknownKeyMessage(key: string, known: Iterable<string>): string {
   const near = nearestName(key, known);
   return near === undefined ? 'unknown key' : `unknown key (did you mean ${near}?)`;
+}
+
+/**
+ * The CONFIG_ERROR of a section that failed its schema, from zod's first issue: an unknown key
+ * (with the known name it was probably meant to be), or a bad value with what was given. `where`
+ * names the section a key's value came from (a host's from `[defaults]`); by default `section`.
+ */
+export function sectionError(
+  file: string,
+  section: string,
+  issue: z.core.$ZodIssue,
+  entries: Record<string, string>,
+  known: Iterable<string>,
+  where: (key: string) => string = () => section,
+): BootstrapError {
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    return configError(file, section, key || null, unknownKeyMessage(key, known));
+  }
+  const key = String(issue.path[0] ?? '');
+  return configError(
+    file,
+    where(key),
+    key || null,
+    `${issue.message}, got ${JSON.stringify(entries[key] ?? '')}`,
+  );
 }
