@@ -19,6 +19,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod';
 import {
   afterGrant,
+  afterRelease,
   type ConcurrencyPool,
   grantUnits,
   liveHoldings,
@@ -109,12 +110,12 @@ export function createDynamoConcurrencyPool(options: DynamoConcurrencyPoolOption
       // Lost every race: as if none were free now; the run asks again after its wait.
       return 0;
     },
-    async release(holder) {
+    async release(holder, tail) {
       for (let attempt = 1; ; attempt += 1) {
         const { version, holdings } = await read();
-        if (!Object.hasOwn(holdings, holder)) return;
-        const { [holder]: _gone, ...rest } = holdings;
-        if (await write(version, rest)) return;
+        const next = afterRelease(holdings, holder, tail, now());
+        if (next === undefined) return;
+        if (await write(version, next)) return;
         if (attempt >= attempts) {
           throw new Error(`the ${options.name} pool changed under every try to release ${holder}`);
         }

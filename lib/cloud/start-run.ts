@@ -39,15 +39,17 @@ export async function startNamedExecution(
 }
 
 /**
- * Whether the execution of this ARN has ended: its status is not RUNNING, or Step Functions has no
- * such execution (past its 90 days). Any other error rejects: the caller cannot tell.
+ * When the execution of this ARN ended, in milliseconds since the epoch (its `stopDate`; 0 when
+ * Step Functions has no such execution any more, past its 90 days), or undefined while it runs.
+ * Any other error rejects: the caller cannot tell.
  */
-export async function executionEnded(client: SFNClient, executionArn: string): Promise<boolean> {
+export async function executionEnded(client: SFNClient, executionArn: string): Promise<number | undefined> {
   try {
     const answer = await client.send(new DescribeExecutionCommand({ executionArn }));
-    return answer.status !== 'RUNNING';
+    if (answer.status === 'RUNNING') return undefined;
+    return answer.stopDate?.getTime() ?? Date.now();
   } catch (error) {
-    if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return true;
+    if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return 0;
     throw error;
   }
 }

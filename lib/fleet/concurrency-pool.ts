@@ -36,6 +36,12 @@ export interface PoolHolding {
   execution?: string | undefined;
 }
 
+/** When a holder that ended may still have invocations running: `tailMs` after `endedAt` (or now). */
+export interface ReleaseTail {
+  tailMs: number;
+  endedAt?: number | undefined;
+}
+
 export interface ConcurrencyPool {
   /**
    * Sets what `holder` holds to the units `grantUnits` grants it (at most `wanted`, at most
@@ -50,8 +56,12 @@ export interface ConcurrencyPool {
     until: number,
     execution?: string,
   ): Promise<number>;
-  /** Gives back all `holder` holds; nothing when it holds nothing. */
-  release(holder: string): Promise<void>;
+  /**
+   * Gives back all `holder` holds; nothing when it holds nothing. `tail`: not before `tailMs`
+   * after `endedAt` (default: now, on the pool's clock), its lease shortened to then — an
+   * invocation the holder started may still run until then.
+   */
+  release(holder: string, tail?: ReleaseTail): Promise<void>;
   /** Every holding whose lease has not ended, by holder. */
   holdings(): Promise<Record<string, PoolHolding>>;
 }
@@ -96,6 +106,25 @@ export function afterGrant(
   return live;
 }
 
+/**
+ * The holdings after `holder` gave its units back (with a `tail`, not before its end: its lease
+ * shortened to it); undefined when that changes nothing.
+ */
+export function afterRelease(
+  holdings: Readonly<Record<string, PoolHolding>>,
+  holder: string,
+  tail: ReleaseTail | undefined,
+  now: number,
+): Record<string, PoolHolding> | undefined {
+  const held = Object.hasOwn(holdings, holder) ? holdings[holder] : undefined;
+  if (held === undefined) return undefined;
+  const { [holder]: _gone, ...rest } = holdings;
+  const after = tail === undefined ? now : (tail.endedAt ?? now) + tail.tailMs;
+  if (after <= now) return rest;
+  if (held.until <= after) return undefined;
+  return { ...rest, [holder]: { ...held, until: after } };
+}
+
 /** The holdings whose lease has not ended at `now`. */
 export function liveHoldings(
   holdings: Readonly<Record<string, PoolHolding>>,
@@ -119,9 +148,8 @@ export function createMemoryConcurrencyPool(now: () => number = Date.now): Concu
       holdings = afterGrant(holdings, holder, { units, until, execution }, at);
       return units;
     },
-    async release(holder) {
-      const { [holder]: _gone, ...rest } = holdings;
-      holdings = rest;
+    async release(holder, tail) {
+      holdings = afterRelease(holdings, holder, tail, now()) ?? holdings;
     },
   };
 }

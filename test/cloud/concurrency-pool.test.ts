@@ -150,6 +150,28 @@ describe('the pool on DynamoDB', () => {
     assert.deepEqual(await pool.holdings(), { op_a: { units: 4, until: LATER, execution: arn } });
   });
 
+  it('a release with a tail shortens the lease to it, never lengthens it, and frees at once when it has passed', async () => {
+    const tableName = await peers.dynamo.createTable();
+    let now = NOW;
+    const pool = createDynamoConcurrencyPool({
+      client: peers.dynamo.client(),
+      tableName,
+      name: 'worker',
+      now: () => now,
+    });
+    await pool.reserve('op_a', 4, 10, LATER);
+    await pool.reserve('op_b', 4, 10, NOW + 60_000);
+    await pool.release('op_a', { tailMs: 900_000 });
+    await pool.release('op_b', { tailMs: 900_000 });
+    const held = await pool.holdings();
+    assert.equal(held['op_a']?.until, NOW + 900_000, 'shortened from LATER');
+    assert.equal(held['op_b']?.until, NOW + 60_000, 'its own lease ended sooner: kept');
+    await pool.release('op_a', { tailMs: 900_000, endedAt: NOW - 900_000 });
+    assert.deepEqual(Object.keys(await pool.holdings()), ['op_b'], 'ended 15 minutes ago: free now');
+    now = NOW + 60_000;
+    assert.deepEqual(await pool.holdings(), {});
+  });
+
   it('keeps pools apart by name', async () => {
     const tableName = await peers.dynamo.createTable();
     const make = (name: string) =>

@@ -16,6 +16,7 @@ import { executionEnded } from '../../lib/cloud/start-run.ts';
 import type { FleetResult } from '../../lib/fleet/aggregate.ts';
 import { type ConcurrencyPool, WORKER_POOL } from '../../lib/fleet/concurrency-pool.ts';
 import type { StepDeps } from '../../lib/fleet/steps/deps.ts';
+import { INVOCATION_TAIL_MS } from '../../lib/fleet/steps/reserve.ts';
 import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
 import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
@@ -167,7 +168,7 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
     assert.ok(flight.most > CAPACITY, `${flight.most} in flight: each Map alone stays at ${CAPACITY}`);
   });
 
-  it('an aborted run gives its units back through the FleetRunEnded rule, and the waiting run goes on', async () => {
+  it('an aborted run gives its units back through the FleetRunEnded rule once its invocations may have ended, and the waiting run goes on', async () => {
     const tableName = await peers.dynamo.createTable();
     backends = cloudBackends(peers, definitions.bucket, hosts.tick);
     let sim!: SimulatedStepFunctions;
@@ -178,6 +179,8 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
     let waiting: Execution | undefined;
     let ungranted = 0;
     let heldAtRelease: Record<string, unknown> | undefined;
+    let releasedAt = 0;
+    let grantedAt = 0;
     const made = simulation(deps, 5, async (payload, answer) => {
       if (payload.step === 'target' && payload.operationId === 'op_aborted' && !waiting) {
         // The first run is in its Map, holding the whole pool: an operator stops it, and a
@@ -186,11 +189,15 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
         waiting = start(sim, 'op_waiting', { canary: 0 });
       }
       const granted = (answer as { granted?: number }).granted;
+      if (payload.step === 'reserve' && payload.run?.operationId === 'op_waiting' && granted! > 0) {
+        grantedAt = sim.clock.now();
+      }
       if (payload.step === 'reserve' && payload.run?.operationId === 'op_waiting' && granted === 0) {
         ungranted += 1;
         if (ungranted === 2) {
           // EventBridge reports the aborted execution's end; the rule hands the worker its event.
           heldAtRelease = await holdings(tableName);
+          releasedAt = sim.clock.now();
           const event = {
             version: '0',
             id: 'c1d7d8b4-8b11-4d5b-9a3e-2f5b1a1f0c11',
@@ -230,8 +237,11 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
       ['op_aborted'],
       'the aborted run held its units until then',
     );
-    assert.equal(ungranted, 2, 'the waiting run was granted its units once the aborted run gave them back');
-    assert.equal(entered(waiting, 'WaitForSlots'), 2);
+    // Its units came back 15 minutes after the event: the aborted run's invocations could run
+    // that long. The waiting run asked on (10 s, growing to 5 minutes) and got them then.
+    assert.ok(ungranted > 2, `${ungranted} ungranted asks`);
+    assert.ok(grantedAt >= releasedAt + INVOCATION_TAIL_MS, 'not before the invocations could have ended');
+    assert.ok(grantedAt <= releasedAt + INVOCATION_TAIL_MS + 300_000, 'within one wait after that');
     assert.equal(callbackOf('op_waiting').summary.succeeded, HOSTS);
     assert.deepEqual(await holdings(tableName), {});
   });
@@ -253,16 +263,29 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
       let aborted!: Execution;
       let waiting: Execution | undefined;
       let heldWhenShort: Record<string, unknown> | undefined;
-      const made = simulation(deps, 9, async (payload) => {
+      let abortedAt = 0;
+      let grantedAt = 0;
+      let leaseAfterLookup: number | undefined;
+      const made = simulation(deps, 9, async (payload, answer) => {
+        if (payload.step === 'reserve' && payload.run?.operationId === 'op_after_lost') {
+          const granted = (answer as { granted: number }).granted;
+          if (granted > 0 && grantedAt === 0) grantedAt = sim.clock.now();
+          if (granted === 0 && leaseAfterLookup === undefined) {
+            const held = (await holdings(tableName))?.['op_lost'] as { until: number } | undefined;
+            leaseAfterLookup = held?.until;
+          }
+        }
         if (payload.step === 'target' && payload.operationId === 'op_lost' && !waiting) {
           aborted.stop('States.Aborted', 'stopped by an operator');
-          // Step Functions knows it ended; EventBridge never delivers the event.
+          abortedAt = sim.clock.now();
+          // Step Functions knows it ended, and when; EventBridge never delivers the event.
           sfnServer.executions.set(aborted.executionArn, {
             stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:FleetRun',
             name: aborted.name,
             input: aborted.inputJson,
             executionArn: aborted.executionArn,
             status: 'ABORTED',
+            stopDate: abortedAt / 1000,
           });
           heldWhenShort = Object.fromEntries(
             Object.entries((await holdings(tableName)) ?? {}).map(([k, v]) => [
@@ -279,11 +302,12 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
       while (!waiting) await new Promise((resolve) => setTimeout(resolve, 5));
       assert.equal((await waiting.result()).status, 'SUCCEEDED');
       assert.deepEqual(heldWhenShort, { op_lost: aborted.executionArn }, 'held with its execution’s ARN');
-      assert.equal(
-        entered(waiting, 'WaitForSlots'),
-        0,
-        'granted at its first ask, once the lookup freed the units',
-      );
+      // The first short ask looked the holder up and shortened its lease to 15 minutes after its
+      // end (its invocations could run that long); the run got the units then.
+      assert.equal(leaseAfterLookup, abortedAt + INVOCATION_TAIL_MS, 'the lease ends with the invocations');
+      assert.ok(entered(waiting, 'WaitForSlots') > 0);
+      assert.ok(grantedAt >= abortedAt + INVOCATION_TAIL_MS, 'not before the invocations could have ended');
+      assert.ok(grantedAt <= abortedAt + INVOCATION_TAIL_MS + 300_000, 'within one wait after that');
       assert.equal(callbackOf('op_after_lost').summary.succeeded, HOSTS);
       assert.deepEqual(Object.keys((await holdings(tableName)) ?? {}), []);
     } finally {

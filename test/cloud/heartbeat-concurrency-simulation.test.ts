@@ -16,6 +16,7 @@ import {
   heartbeatStepSchema,
   runHeartbeatStep,
 } from '../../lib/fleet/steps/heartbeat.ts';
+import { INVOCATION_TAIL_MS } from '../../lib/fleet/steps/reserve.ts';
 import { heartbeatSettings } from '../fleet/heartbeat-settings.ts';
 import type { Execution, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles } from '../support/host-double.ts';
@@ -125,7 +126,7 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
     assert.ok(made.flight.most > MAX_SHARDS, `${made.flight.most} shards at once`);
   });
 
-  it('an execution that ended without its report gives its units back through the HeartbeatEnded rule', async () => {
+  it('an execution that ended without its report gives its units back through the HeartbeatEnded rule, once its shards’ invocations may have ended', async () => {
     let now = Date.parse('2026-11-29T12:00:00Z');
     const pool = await poolOn(() => now);
     const made = simulation(pool, 'ended');
@@ -165,15 +166,17 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
       made.deps,
       heartbeatStepSchema.parse(transformedInput(rule.target.InputTransformer, event)),
     );
-    now += 1;
-    assert.equal(
+    const planAgain = async () =>
       (
         (await runHeartbeatStep({ ...made.deps, clock: () => now }, heartbeatStepSchema.parse(other))) as {
           granted: number;
         }
-      ).granted,
-      MAX_SHARDS,
-    );
+      ).granted;
+    // Its shards' invocations may run on for up to 15 minutes after the execution ended.
+    now += INVOCATION_TAIL_MS - 1;
+    assert.equal(await planAgain(), 0, 'held while its invocations may still run');
+    now += 1;
+    assert.equal(await planAgain(), MAX_SHARDS);
     assert.deepEqual(rule.eventPattern.detail.stateMachineArn, [{ Ref: rule.machineId }]);
     assert.deepEqual(rule.target.Arn, { 'Fn::GetAtt': [rule.functionId, 'Arn'] });
   });

@@ -12,6 +12,7 @@ import type { FleetRunState, Slots } from '../../lib/fleet/steps/events.ts';
 import { planFleetRun } from '../../lib/fleet/steps/plan.ts';
 import {
   FLEET_RUN_TIMEOUT_MS,
+  INVOCATION_TAIL_MS,
   MAX_SLOT_WAIT_SECONDS,
   reserveSlots,
   slotWaitSeconds,
@@ -22,7 +23,7 @@ import { createHostDoubles } from '../support/host-double.ts';
 const STARTED = '2026-11-29T12:00:00.000Z';
 const NOW = Date.parse(STARTED) + 60_000;
 
-function setup(pool = createMemoryConcurrencyPool(() => NOW)) {
+function setup(clock = { now: NOW }, pool = createMemoryConcurrencyPool(() => clock.now)) {
   const hosts = createHostDoubles(30);
   const deps: StepDeps = {
     fleet: hosts.fleet,
@@ -45,7 +46,7 @@ function setup(pool = createMemoryConcurrencyPool(() => NOW)) {
     ...run,
     plan: { ...run.plan, slots },
   });
-  return { pool, deps, planned, withSlots };
+  return { pool, deps, planned, withSlots, clock };
 }
 
 describe('the reserve step', () => {
@@ -115,8 +116,8 @@ describe('the reserve step', () => {
     });
   });
 
-  it('gives the units back in the aggregate step and on `run-ended`, each idempotent', async () => {
-    const { pool, deps, planned } = setup();
+  it('gives the units back in the aggregate step, and on `run-ended` once its invocations may have ended; each idempotent', async () => {
+    const { pool, deps, planned, clock } = setup();
     const run = await planned('op_back', { canary: 0 });
     await reserveSlots(deps, run);
     await reserveSlots(deps, await planned('op_ended', { canary: 0, maxConcurrency: 2 }));
@@ -126,15 +127,31 @@ describe('the reserve step', () => {
     assert.deepEqual(Object.keys(await pool.holdings()), ['op_ended']);
     const ended = workerStepSchema.parse({ step: 'run-ended', operationId: 'op_ended', status: 'ABORTED' });
     assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
+    clock.now += 60_000;
     assert.deepEqual(await runWorkerStep(deps, ended), { operationId: 'op_ended', released: true });
+    // Held 15 minutes from the first event: an invocation the aborted run started runs on.
+    assert.deepEqual(Object.keys(await pool.holdings()), ['op_ended']);
+    assert.equal((await pool.holdings())['op_ended']?.until, NOW + INVOCATION_TAIL_MS);
+    clock.now = NOW + INVOCATION_TAIL_MS;
+    assert.deepEqual(await pool.holdings(), {});
+  });
+
+  it('a run whose Map failed gives its units back once its stopped children’s invocations may have ended', async () => {
+    const { pool, deps, planned, clock } = setup();
+    const run = await planned('op_mapfailed', { canary: 0 });
+    await reserveSlots(deps, run);
+    await aggregateFleetRun(deps, { ...run, fleetError: { Error: 'States.ItemReaderFailed' } });
+    assert.equal((await pool.holdings())['op_mapfailed']?.until, NOW + INVOCATION_TAIL_MS);
+    clock.now += INVOCATION_TAIL_MS;
     assert.deepEqual(await pool.holdings(), {});
   });
 
   it('asks Step Functions whether the holders still run when short, and frees those that ended', async () => {
     const { pool, deps, planned } = setup();
     const arn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:FleetRun:${name}`;
-    await pool.reserve('op_gone', 6, 10, NOW + 3_600_000, arn('op_gone'));
-    await pool.reserve('op_running', 4, 10, NOW + 3_600_000, arn('op_running'));
+    await pool.reserve('op_gone', 5, 10, NOW + 3_600_000, arn('op_gone'));
+    await pool.reserve('op_just_gone', 2, 10, NOW + 3_600_000, arn('op_just_gone'));
+    await pool.reserve('op_running', 3, 10, NOW + 3_600_000, arn('op_running'));
     await pool.reserve('op_unknown', 1, 10, NOW + 3_600_000);
     const asked: string[] = [];
     const withLookup: StepDeps = {
@@ -142,19 +159,24 @@ describe('the reserve step', () => {
       executionEnded: async (execution) => {
         asked.push(execution);
         if (execution === arn('op_running')) throw new Error('DescribeExecution throttled');
-        return execution === arn('op_gone');
+        // op_gone ended 20 minutes ago, op_just_gone a minute ago.
+        if (execution === arn('op_gone')) return NOW - 20 * 60_000;
+        if (execution === arn('op_just_gone')) return NOW - 60_000;
+        return undefined;
       },
     };
     const run = await planned('op_new', { canary: 0 });
-    // 10 units: op_gone 6, op_running 4 (op_unknown was granted none). Short: op_gone has ended.
+    // 10 units: op_gone 5, op_just_gone 2, op_running 3 (op_unknown was granted none). Short:
+    // op_gone's invocations have ended, op_just_gone's may still run for 14 minutes.
     assert.deepEqual(await reserveSlots(withLookup, run, arn('op_new')), {
       stage: 'fleet',
-      granted: 6,
+      granted: 5,
       wait: 0,
       tries: 0,
     });
-    assert.deepEqual(asked.sort(), [arn('op_gone'), arn('op_running')]);
-    assert.deepEqual(Object.keys(await pool.holdings()).sort(), ['op_new', 'op_running']);
+    assert.deepEqual(asked.sort(), [arn('op_gone'), arn('op_just_gone'), arn('op_running')]);
+    assert.deepEqual(Object.keys(await pool.holdings()).sort(), ['op_just_gone', 'op_new', 'op_running']);
+    assert.equal((await pool.holdings())['op_just_gone']?.until, NOW - 60_000 + INVOCATION_TAIL_MS);
     assert.equal((await pool.holdings())['op_new']?.execution, arn('op_new'));
     // Not short: nobody is asked.
     asked.length = 0;
@@ -174,7 +196,7 @@ describe('the reserve step', () => {
       execution: arn,
     });
     await runWorkerStep(deps, ended);
-    assert.deepEqual(await pool.holdings(), {});
+    assert.equal((await pool.holdings())[long]?.until, NOW + INVOCATION_TAIL_MS);
   });
 
   it('reads a run planned before the pool (under way when the stack was updated) as holding nothing', async () => {

@@ -16,6 +16,8 @@ export interface StartedExecution {
   input: string;
   executionArn: string;
   status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  /** When it ended (epoch seconds, as the JSON protocol sends timestamps); none while it runs. */
+  stopDate?: number;
 }
 
 export interface SfnTestServer {

@@ -71,9 +71,10 @@ async function readMapResults(deps: StepDeps, run: FleetRunState) {
 /** Aggregates the run, stores it whole, calls back once; answers the result without its targets. */
 export async function aggregateFleetRun(deps: StepDeps, run: FleetRunState) {
   const now = deps.now ?? (() => new Date());
-  // No target of the run is invoked any more (its Map ended, or never started): its units of the
-  // pool are given back first, so a failure below never holds them.
-  await releaseSlots(deps, run.operationId);
+  // The run starts no target any more: its units of the pool are given back first, so a failure
+  // below never holds them — at once when its Map ended (every child done) or never started; when
+  // the Map failed, its children were stopped but their invocations run on a while.
+  await releaseSlots(deps, run.operationId, run['fleetError'] === undefined ? undefined : {});
   const keys = runKeys(run.operationId);
   const items = (await readJson<TargetItem[]>(deps.blobs, keys.targets)) ?? [];
   const { reports, failed } = await readMapResults(deps, run);

@@ -43,10 +43,11 @@ export interface StepDeps {
    */
   pool?: ConcurrencyPool | undefined;
   /**
-   * Whether the Step Functions execution of this ARN has ended (DescribeExecution: not RUNNING, or
-   * no such execution); absent, a holder's end is known from its event or its lease only.
+   * When the Step Functions execution of this ARN ended (DescribeExecution's `stopDate`, in
+   * milliseconds since the epoch; 0 when there is no such execution any more), undefined while it
+   * runs; absent, a holder's end is known from its event or its lease only.
    */
-  executionEnded?: ((executionArn: string) => Promise<boolean>) | undefined;
+  executionEnded?: ((executionArn: string) => Promise<number | undefined>) | undefined;
   /**
    * Runs this process has seen stopped (their failure count past `maxErrors`): a count never
    * goes down, so a warm invocation answers `skipped` without reading it again.

@@ -34,7 +34,7 @@ import {
 } from '../heartbeat-shards.ts';
 import { type BlobStore, readJson, type StepDeps } from './deps.ts';
 import { runEndedSchema } from './events.ts';
-import { runEnded } from './reserve.ts';
+import { releaseSlots, runEnded } from './reserve.ts';
 
 /** The settings of a deployment: measured or configured host cost, period, timeouts, the reserve. */
 export type HeartbeatSettings = Omit<ShardInput, 'total'>;
@@ -260,8 +260,9 @@ export async function reportHeartbeat(
   deps: HeartbeatDeps,
   input: HeartbeatExecution,
 ): Promise<HeartbeatReported> {
-  // No shard of the run is invoked any more: its units of the pool are given back first.
-  await deps.pool?.release(input.operationId);
+  // No shard of the run starts any more: its units of the pool are given back first — when the
+  // Map failed (its shards stopped, their invocations running on), not before they may have ended.
+  await releaseSlots(deps, input.operationId, input['shardsError'] === undefined ? undefined : {});
   const keys = keysOf(input.operationId);
   const items = (await readJson<ShardItem[]>(deps.blobs, keys.shards)) ?? [];
   const hosts: HostHeartbeat[] = [];

@@ -8,10 +8,13 @@
  * aborted) gives them back through the stack's EventBridge rule (`run-ended`). EventBridge
  * delivers Step Functions' events on a best-effort basis, so a run that finds the pool short also
  * asks Step Functions whether each holder's execution still runs, and gives back the units of
- * those that ended; past that, a holder's lease ends with its execution's time limit.
+ * those that ended; past that, a holder's lease ends with its execution's time limit. Units given
+ * back at an execution's end are free only `INVOCATION_TAIL_MS` after it: the invocations it
+ * started run on.
  *
  * Without a pool (a run in one process), every run is granted what it asks for.
  */
+import { LAMBDA_MAX_MS } from '../heartbeat-shards.ts';
 import type { StepDeps } from './deps.ts';
 import type { FleetRunState, RunEndedInput, Slots } from './events.ts';
 import { DEFAULT_CONCURRENCY_CAP, MAX_MAP_CONCURRENCY } from './plan.ts';
@@ -62,15 +65,31 @@ export async function reserveSlots(deps: StepDeps, run: FleetRunState, execution
   return { stage, granted, wait: granted > 0 ? 0 : slotWaitSeconds(tries), tries };
 }
 
-/** Gives back what the run holds (its aggregate step, or its execution's end). */
-export async function releaseSlots(deps: Pick<StepDeps, 'pool'>, operationId: string): Promise<void> {
-  await deps.pool?.release(operationId);
+/**
+ * How long after a run's end its units stay held when it may have left invocations running: a
+ * Lambda invocation goes on after the execution that started it was aborted, timed out or failed
+ * (Step Functions does not stop it), for at most Lambda's 15 minutes.
+ */
+export const INVOCATION_TAIL_MS = LAMBDA_MAX_MS;
+
+/**
+ * Gives back what the run holds: at once when none of its invocations can still run (its Map
+ * ended), else `INVOCATION_TAIL_MS` after it ended (`ended`: at `endedAt`, or now).
+ */
+export async function releaseSlots(
+  deps: Pick<StepDeps, 'pool'>,
+  operationId: string,
+  ended?: { endedAt?: number },
+): Promise<void> {
+  await deps.pool?.release(operationId, ended && { tailMs: INVOCATION_TAIL_MS, endedAt: ended.endedAt });
 }
 
 /**
  * Gives back the units of the other holders whose execution Step Functions says has ended (their
- * `run-ended` event lost); answers how many holders that was. Looks up at most `MAX_LOOKUPS`,
- * those whose lease ends first; a lookup that fails counts as still running.
+ * `run-ended` event lost), `INVOCATION_TAIL_MS` after it ended; answers how many of them are free
+ * now.
+ * Looks up at most `MAX_LOOKUPS`, those whose lease ends first; a lookup that fails counts as
+ * still running.
  */
 async function releaseEnded(deps: StepDeps, self: string): Promise<number> {
   const { pool, executionEnded } = deps;
@@ -82,20 +101,24 @@ async function releaseEnded(deps: StepDeps, self: string): Promise<number> {
   const ended = await Promise.all(
     others.map(([holder, holding]) =>
       executionEnded(holding.execution!).then(
-        (gone) => (gone ? holder : undefined),
+        (endedAt) => (endedAt === undefined ? undefined : { holder, endedAt }),
         () => undefined,
       ),
     ),
   );
-  const gone = ended.filter((holder) => holder !== undefined);
-  for (const holder of gone) await pool.release(holder);
-  return gone.length;
+  const gone = ended.filter((found) => found !== undefined);
+  for (const { holder, endedAt } of gone) await releaseSlots(deps, holder, { endedAt });
+  if (gone.length === 0) return 0;
+  // Free now: those whose tail had passed already (no longer in the holdings, on the pool's clock).
+  const left = await pool.holdings();
+  return gone.filter(({ holder }) => !Object.hasOwn(left, holder)).length;
 }
 
 /**
- * The execution ended without its aggregate step: the units of the run it names are given back —
+ * The execution ended without its last step: the units of the run it names are given back —
  * the holder of that name, and any holder kept with that execution's ARN (an execution's name is
- * its operation id, shortened past 80 characters).
+ * its operation id, shortened past 80 characters) — once the invocations it may have left running
+ * have ended (`INVOCATION_TAIL_MS` from now).
  */
 export async function runEnded(deps: Pick<StepDeps, 'pool'>, input: RunEndedInput) {
   const pool = deps.pool;
@@ -103,7 +126,7 @@ export async function runEnded(deps: Pick<StepDeps, 'pool'>, input: RunEndedInpu
     const holders = Object.entries(await pool.holdings())
       .filter(([holder, holding]) => holder === input.operationId || holding.execution === input.execution)
       .map(([holder]) => holder);
-    for (const holder of holders) await pool.release(holder);
+    for (const holder of holders) await releaseSlots(deps, holder, {});
   }
   return { operationId: input.operationId, released: true };
 }
