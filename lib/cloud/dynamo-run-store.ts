@@ -57,6 +57,10 @@ const storedRunSchema = z.object({
   callback: z
     .object({ delivered: z.boolean(), attempts: z.number(), lastError: z.string().optional() })
     .optional(),
+  waiting: z
+    .object({ for: z.literal('concurrency'), since: z.string(), holders: z.array(z.string()) })
+    .nullable()
+    .optional(),
 });
 
 /** The fields a patch may set here: everything of `RunPatch` but `targets` (see the file's note). */
@@ -70,6 +74,7 @@ const PATCHABLE = [
   'execution',
   'resultLocation',
   'callback',
+  'waiting',
 ] as const satisfies readonly (keyof RunPatch)[];
 
 /** A `RunStore` on one DynamoDB table shared with the delivery ledger (infra/run-table.ts). */
@@ -221,6 +226,7 @@ function toRunRecord(item: Parameters<typeof unmarshall>[0]): RunRecord {
   if (parsed.summary !== undefined) record.summary = parsed.summary;
   if (parsed.execution !== undefined) record.execution = parsed.execution;
   if (parsed.resultLocation !== undefined) record.resultLocation = parsed.resultLocation;
+  if (parsed.waiting !== undefined) record.waiting = parsed.waiting;
   if (parsed.callback !== undefined) {
     const { delivered, attempts, lastError } = parsed.callback;
     record.callback = lastError === undefined ? { delivered, attempts } : { delivered, attempts, lastError };

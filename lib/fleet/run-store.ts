@@ -29,6 +29,18 @@ export interface RunRecord {
    */
   targets?: TargetReport[];
   callback?: CallbackOutcome;
+  /**
+   * Set while the run waits for units of its function's concurrency that other runs hold
+   * (lib/fleet/steps/reserve.ts): since when, and the runs that held them then; null once granted.
+   */
+  waiting?: RunWaiting | null;
+}
+
+/** What a run waits for before it may start targets. */
+export interface RunWaiting {
+  for: 'concurrency';
+  since: string;
+  holders: string[];
 }
 
 export type NewRunRecord = Omit<RunRecord, 'failures'>;

@@ -154,6 +154,12 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
       runs.some((run) => entered(run, 'WaitForSlots') > 0),
       'a run waited for units another run held',
     );
+    // GET /fleet/operations/{id}: a run that waited said so (`waiting`), and no longer does (null);
+    // one that never waited has no such field.
+    for (const run of runs) {
+      const record = await backends.store.get(run.name);
+      assert.equal(record?.waiting, entered(run, 'WaitForSlots') > 0 ? null : undefined, run.name);
+    }
     assert.deepEqual(await holdings(tableName), {}, 'every run gave its units back');
   });
 

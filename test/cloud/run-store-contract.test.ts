@@ -112,6 +112,12 @@ for (const backend of backends) {
       assert.deepEqual(await store.get(run.operationId), { ...run, ...patch, failures: 1 });
       await store.update(run.operationId, { callback: { delivered: true, attempts: 1 } });
       assert.deepEqual((await store.get(run.operationId))?.callback, { delivered: true, attempts: 1 });
+      // A run waiting for units of its function's concurrency, then granted them.
+      const waiting = { for: 'concurrency' as const, since: '2026-01-02T03:05:00.000Z', holders: ['op_a'] };
+      await store.update(run.operationId, { waiting });
+      assert.deepEqual((await store.get(run.operationId))?.waiting, waiting);
+      await store.update(run.operationId, { waiting: null });
+      assert.equal((await store.get(run.operationId))?.waiting, null);
     });
 
     it('recordTarget: the summary so far counts every outcome, the targets so far keep those that did not succeed', async () => {

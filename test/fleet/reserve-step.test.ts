@@ -33,6 +33,7 @@ function setup(clock = { now: NOW }, pool = createMemoryConcurrencyPool(() => cl
     workFor: () => hosts.work(),
     concurrencyCap: 10,
     pool,
+    now: () => new Date(clock.now),
   };
   const planned = async (operationId: string, request: Record<string, unknown>): Promise<FleetRunState> => {
     const input = {
@@ -91,6 +92,12 @@ describe('the reserve step', () => {
       run = withSlots(run, slots);
     }
     assert.deepEqual(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+    // What GET /fleet/operations/{id} shows meanwhile: waiting since its first ask, and for whom.
+    assert.deepEqual((await deps.store.get('op_short'))?.waiting, {
+      for: 'concurrency',
+      since: new Date(NOW).toISOString(),
+      holders: ['op_other'],
+    });
     assert.equal(MAX_SLOT_WAIT_SECONDS, 300);
     // The waits of a day stay far inside an execution's 25,000 history events (~8 events a wait).
     let asks = 0;
@@ -98,6 +105,7 @@ describe('the reserve step', () => {
     assert.ok(asks * 8 < 5_000, `${asks} asks a day`);
     await pool.release('op_other');
     assert.deepEqual(await reserveSlots(deps, run), { stage: 'fleet', granted: 8, wait: 0, tries: 0 });
+    assert.equal((await deps.store.get('op_short'))?.waiting, null, 'granted: no longer waiting');
     // A canary stage's waits do not carry over into the fleet stage's.
     const next = await planned('op_next', { canary: 1 });
     const waiting = withSlots(next, { stage: 'canary', granted: 1, wait: 0, tries: 0 });

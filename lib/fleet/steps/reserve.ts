@@ -60,9 +60,30 @@ export async function reserveSlots(deps: StepDeps, run: FleetRunState, execution
   let granted = await ask();
   if (granted === 0 && (await releaseEnded(deps, run.operationId)) > 0) granted = await ask();
   // Tries count this stage's ungranted asks in a row: a new stage starts with the shortest wait.
-  const waiting = plan.slots.stage === stage && plan.slots.granted === 0;
+  const waiting = plan.slots.stage === stage && plan.slots.granted === 0 && plan.slots.tries > 0;
   const tries = granted > 0 ? 0 : (waiting ? plan.slots.tries : 0) + 1;
+  await showWaiting(deps, run.operationId, granted, waiting);
   return { stage, granted, wait: granted > 0 ? 0 : slotWaitSeconds(tries), tries };
+}
+
+/** The most holders a waiting run's record names. */
+export const MAX_NAMED_HOLDERS = 10;
+
+/**
+ * What `GET /fleet/operations/{id}` shows of a run that waits for units: set at its first
+ * ungranted ask of a stage (since when, and who held the units), cleared once it is granted.
+ */
+async function showWaiting(deps: StepDeps, operationId: string, granted: number, wasWaiting: boolean) {
+  if (granted > 0) {
+    if (wasWaiting) await deps.store.update(operationId, { waiting: null });
+    return;
+  }
+  if (wasWaiting || !deps.pool) return;
+  const holders = Object.keys(await deps.pool.holdings())
+    .filter((holder) => holder !== operationId)
+    .slice(0, MAX_NAMED_HOLDERS);
+  const since = (deps.now?.() ?? new Date()).toISOString();
+  await deps.store.update(operationId, { waiting: { for: 'concurrency', since, holders } });
 }
 
 /**
