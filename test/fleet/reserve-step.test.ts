@@ -222,6 +222,14 @@ describe('the reserve step', () => {
     await runWorkerStep(deps, step);
   });
 
+  it('a start that does not read as a time leases from now, never NaN', async () => {
+    const { pool, deps, planned } = setup();
+    const run = await planned('op_nostart', { canary: 0 });
+    await reserveSlots(deps, { ...run, startedAt: 'soon' });
+    const until = (await pool.holdings())['op_nostart']?.until ?? Number.NaN;
+    assert.ok(Number.isFinite(until) && until > Date.now(), `${until}`);
+  });
+
   it('grants what is asked without a pool (one process)', async () => {
     const { deps, planned } = setup();
     const alone = { ...deps, pool: undefined };

@@ -47,15 +47,13 @@ export async function reserveSlots(deps: StepDeps, run: FleetRunState, execution
   const stage = plan.canary.done ? 'fleet' : 'canary';
   const wanted = stage === 'canary' ? 1 : plan.mapConcurrency;
   const pool = deps.pool;
+  // The lease ends with the execution's time limit (from the run's start; a start that does not
+  // read as a time counts from now, which can only hold the units longer).
+  const started = Date.parse(run.startedAt);
+  const until = (Number.isFinite(started) ? started : Date.now()) + FLEET_RUN_TIMEOUT_MS;
   const ask = () =>
     pool
-      ? pool.reserve(
-          run.operationId,
-          wanted,
-          poolCapacity(deps),
-          Date.parse(run.startedAt) + FLEET_RUN_TIMEOUT_MS,
-          execution,
-        )
+      ? pool.reserve(run.operationId, wanted, poolCapacity(deps), until, execution)
       : Promise.resolve(wanted);
   let granted = await ask();
   if (granted === 0 && (await releaseEnded(deps, run.operationId)) > 0) granted = await ask();
