@@ -374,6 +374,49 @@ describe('fleet console in chromium', () => {
     assertClean('failed canary');
   });
 
+  it('a run waiting for units of the worker’s concurrency says for what, since when, and who holds them', async () => {
+    // `serve` has no pool, so no run of its own waits: the cloud's answer for one is given here.
+    const id = 'op_waits_for_units';
+    const answer = {
+      operationId: id,
+      command: 'product.upgrade',
+      args: { product: 'deepfiler', version: '3.2.2' },
+      status: 'running',
+      startedAt: '2026-11-29T12:00:00.000Z',
+      failures: 0,
+      summary: { total: 40, succeeded: 0, failed: 0, unreachable: 0, skipped: 0 },
+      waiting: {
+        for: 'concurrency',
+        since: '2026-11-29T12:00:05.000Z',
+        holders: ['op_rollout_eu', 'op_rollout_us'],
+      },
+    };
+    await page.setRequestInterception(true);
+    const respond = (request: {
+      url(): string;
+      respond(r: object): Promise<void>;
+      continue(): Promise<void>;
+    }) =>
+      void (request.url().endsWith(`/fleet/operations/${id}`)
+        ? request.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) })
+        : request.continue());
+    page.on('request', respond);
+    try {
+      await page.goto(`${url}/#/run/${id}`);
+      await page.waitForFunction(
+        () => /Waiting/.test(document.querySelector('#run-facts')?.textContent ?? ''),
+        WAIT,
+      );
+      const facts = await textOf(page, '#run-facts');
+      assert.match(facts, /for the worker's concurrency, held by op_rollout_eu, op_rollout_us/);
+      assert.match(facts, /no target starts until this run is granted units/);
+      await shoot('run-waiting');
+    } finally {
+      page.off('request', respond);
+      await page.setRequestInterception(false);
+    }
+  });
+
   it('shows API errors readably, as text, and asks only for public routes', async () => {
     record.clear();
     await page.goto(`${url}/#/operation/web-1/${encodeURIComponent('<img src=x id=injected>')}`);

@@ -132,6 +132,14 @@ function render(record, plan, progress) {
     ...fact('Failures', failures),
     ...fact('Skipped', run.skipped.length > 0 ? run.skipped.join(', ') : 'none'),
     ...fact('Summary', summary),
+    ...(record.waiting
+      ? fact(
+          'Waiting',
+          `since ${formatTime(record.waiting.since)} for the worker's concurrency, held by ${
+            record.waiting.holders.length > 0 ? record.waiting.holders.join(', ') : 'other runs'
+          }: no target starts until this run is granted units`,
+        )
+      : []),
   );
   replaceKeepingFocus(
     byId('run-body'),
