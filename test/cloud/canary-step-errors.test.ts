@@ -4,39 +4,27 @@
 // own (the run store or the runs bucket did not answer) runs again, as a target's step does; one
 // that fails for good still ends in the aggregate step: the run reports and calls back once.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedFleetUpgrade,
-  simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { cloudBackends, simulatedFleetUpgrade, simulatedStepDeps, useCloudSimulation } from './simulation.ts';
 
 const TARGETS = 6;
 
 describe('a canary step that fails on its own, on the simulated state machine', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
+  const cloud = useCloudSimulation();
   let hosts: HostDoubles;
   let backends: ReturnType<typeof cloudBackends>;
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
     hosts = createHostDoubles(TARGETS);
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
   });
-  after(() => peers?.close());
 
   /** Runs one fleet upgrade; `canaryFails(attempt)` says whether the canary step's nth call throws. */
   async function run(operationId: string, canaryFails: (attempt: number) => boolean) {
     let canaryCalls = 0;
     const { execution, callbacks } = await simulatedFleetUpgrade(
-      { definitions, peers, deps: simulatedStepDeps(hosts, backends), seed: 3 },
+      { ...cloud, deps: simulatedStepDeps(hosts, backends), seed: 3 },
       operationId,
       { canary: 2 },
       async (payload, step) => {

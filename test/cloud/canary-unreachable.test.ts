@@ -5,39 +5,24 @@
 // history events a step, 3,570 of them used to spend the execution's 25,000 events, and the run
 // failed without reporting or calling back.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { UNREACHABLE_CANARIES_PER_STEP } from '../../lib/fleet/steps/target-step.ts';
 import { createHostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedFleetUpgrade,
-  simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { cloudBackends, simulatedFleetUpgrade, simulatedStepDeps, useCloudSimulation } from './simulation.ts';
 
 const TARGETS = 300;
 const UNREACHABLE = 250;
 
 describe('a canary stage that opens with many unreachable hosts', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const cloud = useCloudSimulation();
 
   it('tries several to a step; the first reachable ones are the canaries; one callback', async () => {
     const hosts = createHostDoubles(TARGETS);
     for (let i = 0; i < UNREACHABLE; i++) hosts.behaviour.set(hosts.names[i]!, 'unreachable');
-    const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
     let canarySteps = 0;
     const { execution, callbacks } = await simulatedFleetUpgrade(
-      { definitions, peers, deps: simulatedStepDeps(hosts, backends), seed: 2 },
+      { ...cloud, deps: simulatedStepDeps(hosts, backends), seed: 2 },
       'op_canary_unreachable',
       { canary: 2, maxConcurrency: 25 },
       async (payload, step) => {

@@ -5,31 +5,16 @@
 // another change's is never POSTed: the step fails until its retries are spent, then the
 // execution (the ChangeCallback alarm).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { aggregate } from '../../lib/fleet/aggregate.ts';
 import { type ChangeCallback, changeResultKey } from '../../lib/fleet/steps/change.ts';
 import { runWorkerStep, workerStepSchema } from '../../lib/fleet/steps/worker-steps.ts';
 import { LambdaServiceError, routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.ts';
 import { createHostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedS3,
-  simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { cloudBackends, simulatedS3, simulatedStepDeps, useCloudSimulation } from './simulation.ts';
 
 describe('a quick change’s callback on the simulated ChangeCallback machine', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const cloud = useCloudSimulation();
 
   /** A change's result as the API function keeps it (SPEC 4's aggregated result of one target). */
   const keep = (operationId: string, server: string, mode: string) => {
@@ -42,7 +27,7 @@ describe('a quick change’s callback on the simulated ChangeCallback machine', 
       targets: [{ server, status: 'succeeded', result: { mode } }],
     });
     const body = JSON.stringify(result);
-    peers.s3.put(definitions.bucket, changeResultKey(operationId), body);
+    cloud.peers.s3.put(cloud.definitions.bucket, changeResultKey(operationId), body);
     return body;
   };
 
@@ -52,10 +37,10 @@ describe('a quick change’s callback on the simulated ChangeCallback machine', 
     intercept: (step: () => Promise<unknown>, attempt: number) => Promise<unknown> = (step) => step(),
   ) => {
     const hosts = createHostDoubles(1);
-    const deps = simulatedStepDeps(hosts, cloudBackends(peers, definitions.bucket, hosts.tick));
+    const deps = simulatedStepDeps(hosts, cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick));
     let attempts = 0;
     const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
+      s3: simulatedS3(cloud.peers, cloud.definitions),
       seed: 5,
       invoke: routeByLogicalId({
         WorkerFunction: (payload) => {
@@ -65,16 +50,16 @@ describe('a quick change’s callback on the simulated ChangeCallback machine', 
       }),
     });
     const execution = await sim
-      .startExecution({ definition: definitions.change, name: input.operationId, input })
+      .startExecution({ definition: cloud.definitions.change, name: input.operationId, input })
       .result();
-    const callbacks = peers.receiver.requests.filter((r) => r.path === `/${input.operationId}`);
+    const callbacks = cloud.peers.receiver.requests.filter((r) => r.path === `/${input.operationId}`);
     return { execution, callbacks, attempts, hosts };
   };
 
   it('POSTs the kept result once, as it was kept; throttling and a step failed after its POST are retried', async () => {
     const operationId = 'op_change_sim_1';
     const body = keep(operationId, 'web-1', 'drain');
-    const input = { operationId, server: 'web-1', callbackUrl: `${peers.receiver.url}/${operationId}` };
+    const input = { operationId, server: 'web-1', callbackUrl: `${cloud.peers.receiver.url}/${operationId}` };
     const { execution, callbacks, attempts, hosts } = await run(input, async (step, attempt) => {
       if (attempt === 1) throw new LambdaServiceError('TooManyRequestsException', 'Rate exceeded');
       const answer = await step();
@@ -99,7 +84,7 @@ describe('a quick change’s callback on the simulated ChangeCallback machine', 
     const missing = await run({
       operationId: 'op_change_sim_missing',
       server: 'web-1',
-      callbackUrl: `${peers.receiver.url}/op_change_sim_missing`,
+      callbackUrl: `${cloud.peers.receiver.url}/op_change_sim_missing`,
     });
     assert.equal(missing.execution.status, 'FAILED');
     assert.match(String(missing.execution.cause), /no result to deliver/);
@@ -111,7 +96,7 @@ describe('a quick change’s callback on the simulated ChangeCallback machine', 
     const other = await run({
       operationId: 'op_change_sim_other',
       server: 'web-1',
-      callbackUrl: `${peers.receiver.url}/op_change_sim_other`,
+      callbackUrl: `${cloud.peers.receiver.url}/op_change_sim_other`,
     });
     assert.equal(other.execution.status, 'FAILED');
     assert.match(String(other.execution.cause), /is not this change's result/);

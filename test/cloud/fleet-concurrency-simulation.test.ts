@@ -8,7 +8,7 @@
 // FleetRunEnded rule's event — shaped by the synthesized rule's own input transformer — reaches
 // the worker, and the run that waited for them goes on.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
@@ -22,14 +22,11 @@ import { type Execution, routeByLogicalId, SimulatedStepFunctions } from '../sup
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
 import { createTestSfnClient, startSfnServer } from '../support/sfn-server.ts';
 import {
-  type CloudPeers,
   cloudBackends,
-  type Definitions,
   simulatedS3,
   simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
   transformedInput,
+  useCloudSimulation,
 } from './simulation.ts';
 
 const HOSTS = 24;
@@ -39,17 +36,13 @@ const CAPACITY = 6;
 const TARGET_STEPS = new Set(['canary', 'target']);
 
 describe('fleet runs side by side share the worker’s concurrency (simulated state machine)', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
+  const cloud = useCloudSimulation();
   let hosts: HostDoubles;
   let backends: ReturnType<typeof cloudBackends>;
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
     hosts = createHostDoubles(HOSTS, { delayMs: () => 5 });
   });
-  after(() => peers?.close());
 
   /** A simulation whose worker counts the target steps in flight over every execution. */
   function simulation(
@@ -59,7 +52,7 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   ) {
     const flight = { now: 0, most: 0 };
     const sim = new SimulatedStepFunctions({
-      s3: simulatedS3(peers, definitions),
+      s3: simulatedS3(cloud.peers, cloud.definitions),
       seed,
       invoke: routeByLogicalId({
         WorkerFunction: async (payload) => {
@@ -81,7 +74,7 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
 
   const start = (sim: SimulatedStepFunctions, operationId: string, request: Record<string, unknown>) =>
     sim.startExecution({
-      definition: definitions.fleet,
+      definition: cloud.definitions.fleet,
       name: operationId,
       input: {
         operationId,
@@ -91,20 +84,20 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
           product: 'deepfiler',
           version: '3.2.1',
           maxConcurrency: CAPACITY,
-          callbackUrl: peers.receiver.url,
+          callbackUrl: cloud.peers.receiver.url,
           ...request,
         },
       },
     });
 
   const callbackOf = (operationId: string): FleetResult => {
-    const posts = peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === operationId);
+    const posts = cloud.peers.receiver.requests.filter((r) => JSON.parse(r.body).operationId === operationId);
     assert.equal(posts.length, 1, `${operationId}: one callback`);
     return JSON.parse(posts[0]!.body) as FleetResult;
   };
 
   const holdings = async (tableName: string) => {
-    const answer = await peers.dynamo.client().send(
+    const answer = await cloud.peers.dynamo.client().send(
       new GetItemCommand({
         TableName: tableName,
         Key: marshall({ id: `pool#${WORKER_POOL}` }),
@@ -122,15 +115,15 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   /** The worker's pool on a table of its own, its leases on the simulation's clock. */
   const poolOn = (tableName: string, clock: () => SimulatedStepFunctions) =>
     createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
+      client: cloud.peers.dynamo.client(),
       tableName,
       name: WORKER_POOL,
       now: () => clock().clock.now(),
     });
 
   it('never has more targets in flight over all runs than the pool, and every run ends upgraded', async () => {
-    const tableName = await peers.dynamo.createTable();
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const tableName = await cloud.peers.dynamo.createTable();
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
     let made!: ReturnType<typeof simulation>;
     const pool = poolOn(tableName, () => made.sim);
     const deps = { ...simulatedStepDeps(hosts, backends), concurrencyCap: CAPACITY, pool };
@@ -164,7 +157,7 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   });
 
   it('the same runs without the pool ask for more than it holds', async () => {
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
     const deps = { ...simulatedStepDeps(hosts, backends), concurrencyCap: CAPACITY, pool: undefined };
     const { sim, flight } = simulation(deps, 3);
     const runs = ['op_nopool1', 'op_nopool2', 'op_nopool3'].map((id) => start(sim, id, { canary: 0 }));
@@ -175,12 +168,12 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   });
 
   it('an aborted run gives its units back through the FleetRunEnded rule once its invocations may have ended, and the waiting run goes on', async () => {
-    const tableName = await peers.dynamo.createTable();
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const tableName = await cloud.peers.dynamo.createTable();
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
     let sim!: SimulatedStepFunctions;
     const pool: ConcurrencyPool = poolOn(tableName, () => sim);
     const deps: StepDeps = { ...simulatedStepDeps(hosts, backends), concurrencyCap: CAPACITY, pool };
-    const rule = definitions.runEnded;
+    const rule = cloud.definitions.runEnded;
     let aborted: Execution | undefined;
     let waiting: Execution | undefined;
     let ungranted = 0;
@@ -253,8 +246,8 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   });
 
   it('an aborted run whose end event was lost: the waiting run asks Step Functions, and goes on', async () => {
-    const tableName = await peers.dynamo.createTable();
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    const tableName = await cloud.peers.dynamo.createTable();
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
     const sfnServer = await startSfnServer();
     const client = createTestSfnClient(sfnServer);
     try {
@@ -323,7 +316,7 @@ describe('fleet runs side by side share the worker’s concurrency (simulated st
   });
 
   it('the rule: every end without the aggregate step, of the fleet-run machine only, to the worker', () => {
-    const { eventPattern, target, machineId, functionId } = definitions.runEnded;
+    const { eventPattern, target, machineId, functionId } = cloud.definitions.runEnded;
     assert.deepEqual(eventPattern.source, ['aws.states']);
     assert.deepEqual(eventPattern['detail-type'], ['Step Functions Execution Status Change']);
     assert.deepEqual([...eventPattern.detail.status].sort(), ['ABORTED', 'FAILED', 'TIMED_OUT']);

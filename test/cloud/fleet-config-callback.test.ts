@@ -5,36 +5,23 @@
 // host read names the same one (SPEC 5). One host's bootstrap.ini never decides alone where the
 // whole fleet's result goes — the plan used to read the first target's.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
 import type { FleetResult } from '../../lib/fleet/aggregate.ts';
 import type { Fleet } from '../../lib/fleet/fleet.ts';
 import { createLocalTransport } from '../../lib/transport/local.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedFleetUpgrade,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { cloudBackends, simulatedFleetUpgrade, useCloudSimulation } from './simulation.ts';
 
 describe('a cloud fleet run with no callback URL of its own: the hosts’ callback_url', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
+  const cloud = useCloudSimulation();
   const sandboxes: Sandbox[] = [];
   const fleets: Fleet[] = [];
 
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
   after(async () => {
     for (const fleet of fleets) await fleet.close();
     for (const sandbox of sandboxes) sandbox.cleanup();
-    await peers?.close();
   });
 
   /** A fleet of real hosts, each naming the callback path given (or none). */
@@ -42,7 +29,7 @@ describe('a cloud fleet run with no callback URL of its own: the hosts’ callba
     const fleet = createStaticFleet(
       paths.map((path, i) => {
         const sandbox = createSandbox(
-          path === null ? {} : { serverExtra: `callback_url = ${peers.receiver.url}${path}\n` },
+          path === null ? {} : { serverExtra: `callback_url = ${cloud.peers.receiver.url}${path}\n` },
         );
         sandboxes.push(sandbox);
         const name = `host-${i + 1}`;
@@ -54,7 +41,7 @@ describe('a cloud fleet run with no callback URL of its own: the hosts’ callba
   }
 
   async function upgrade(fleet: Fleet, operationId: string) {
-    const backends = cloudBackends(peers, definitions.bucket, () => 0);
+    const backends = cloudBackends(cloud.peers, cloud.definitions.bucket, () => 0);
     const deps = {
       fleet,
       store: backends.store,
@@ -74,7 +61,7 @@ describe('a cloud fleet run with no callback URL of its own: the hosts’ callba
     console.warn = (...args: unknown[]) => warned.push(args.join(' '));
     try {
       const { execution, callbacks } = await simulatedFleetUpgrade(
-        { definitions, peers, deps, seed: 11 },
+        { ...cloud, deps, seed: 11 },
         operationId,
         { canary: 1, maxConcurrency: 2, callbackUrl: undefined },
         (_payload, step) => step(),

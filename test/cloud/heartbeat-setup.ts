@@ -4,7 +4,6 @@
  * parsed with the function's own schema), the runs bucket in the loopback S3 server, the delivery
  * ledger on dynalite and a callback receiver (./simulation.ts); and the faults the tests make.
  */
-import { after, before } from 'node:test';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import type { PeriodMetrics, ReadHeartbeat } from '../../lib/fleet/heartbeat.ts';
 import {
@@ -25,8 +24,7 @@ import {
   cloudBackends,
   type Definitions,
   simulatedS3,
-  startCloudPeers,
-  synthesizedDefinitions,
+  useCloudSimulation,
 } from './simulation.ts';
 
 export interface HeartbeatSimulation {
@@ -60,24 +58,14 @@ export interface HeartbeatSimulation {
  * that closes them, in the calling `describe`.
  */
 export function useHeartbeatSimulation(): HeartbeatSimulation {
-  let definitions: Definitions | undefined;
-  let peers: CloudPeers | undefined;
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
-
-  const started = () => {
-    if (!definitions || !peers) throw new Error('the heartbeat simulation is set up in `before`');
-    return { definitions, peers };
-  };
+  const cloud = useCloudSimulation();
+  const started = () => ({ definitions: cloud.definitions, peers: cloud.peers });
   return {
     get definitions() {
-      return started().definitions;
+      return cloud.definitions;
     },
     get peers() {
-      return started().peers;
+      return cloud.peers;
     },
     backends: (tick) => {
       const { definitions, peers } = started();

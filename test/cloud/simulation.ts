@@ -6,6 +6,7 @@
  * is simulated by test/support/asl over these real step handlers.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { after, before } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { callbackOptionsFromEnv, deliverCallback } from '../../lib/callback/index.ts';
 import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
@@ -163,6 +164,37 @@ export function simulatedS3(peers: CloudPeers, definitions: Definitions): S3Like
   return {
     getObject: (bucket, key) => retryReset(() => real.getObject(name(bucket), key)),
     putObject: (bucket, key, body) => retryReset(() => real.putObject(name(bucket), key, body)),
+  };
+}
+
+/** The definitions and peers of a file's cloud simulations, set up in its `before`. */
+export interface CloudSimulation {
+  readonly definitions: Definitions;
+  readonly peers: CloudPeers;
+}
+
+/**
+ * Registers, in the calling `describe`, the `before` that synthesizes the stack's definitions and
+ * starts the cloud peers, and the `after` that closes them; read the fields in tests and hooks only.
+ */
+export function useCloudSimulation(): CloudSimulation {
+  let state: { definitions: Definitions; peers: CloudPeers } | undefined;
+  before(async () => {
+    const definitions = synthesizedDefinitions();
+    state = { definitions, peers: await startCloudPeers(definitions.bucket) };
+  });
+  after(() => state?.peers.close());
+  const started = () => {
+    if (!state) throw new Error('the cloud simulation is set up in `before`');
+    return state;
+  };
+  return {
+    get definitions() {
+      return started().definitions;
+    },
+    get peers() {
+      return started().peers;
+    },
   };
 }
 

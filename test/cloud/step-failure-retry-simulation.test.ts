@@ -23,37 +23,27 @@ import { routeByLogicalId, SimulatedStepFunctions } from '../support/asl/index.t
 import { createHostDoubles } from '../support/host-double.ts';
 import { createSandbox, type Sandbox } from '../support/sandbox.ts';
 import {
-  type CloudPeers,
   cloudBackends,
-  type Definitions,
   simulatedFleetUpgrade,
   simulatedS3,
   simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
+  useCloudSimulation,
 } from './simulation.ts';
 
 /** What a step throws when the run table throttled past the SDK's own retries. */
 const throttled = () => new Error('ProvisionedThroughputExceededException: the run table throttled');
 
 describe('a step that fails once on its own is run again (simulated state machines)', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
-
-  before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
-  });
-  after(() => peers?.close());
+  const cloud = useCloudSimulation();
 
   for (const failing of ['plan', 'aggregate'] as const) {
     it(`fleet run: ${failing} fails once, the run still ends, recorded, with one callback`, async () => {
       const hosts = createHostDoubles(5);
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+      const backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
       const operationId = `op_retry_${failing}`;
       let calls = 0;
       const { execution, callbacks } = await simulatedFleetUpgrade(
-        { definitions, peers, deps: simulatedStepDeps(hosts, backends), seed: 3 },
+        { ...cloud, deps: simulatedStepDeps(hosts, backends), seed: 3 },
         operationId,
         { canary: 1 },
         async (payload, step) => {
@@ -100,7 +90,7 @@ describe('a step that fails once on its own is run again (simulated state machin
         let calls = 0;
         const sim = new SimulatedStepFunctions({
           seed: 3,
-          s3: simulatedS3(peers, definitions),
+          s3: simulatedS3(cloud.peers, cloud.definitions),
           invoke: routeByLogicalId({
             WorkerFunction: async (payload) => {
               const step = workerStepSchema.parse(payload);
@@ -111,20 +101,20 @@ describe('a step that fails once on its own is run again (simulated state machin
         });
         const execution = await sim
           .startExecution({
-            definition: definitions.operation,
+            definition: cloud.definitions.operation,
             name: operationId,
             input: {
               operationId,
               server: 'web-1',
               request: { ...request },
-              callbackUrl: `${peers.receiver.url}/${operationId}`,
+              callbackUrl: `${cloud.peers.receiver.url}/${operationId}`,
               startedAt: sim.clock.iso(),
             },
           })
           .result();
         assert.equal(execution.status, 'SUCCEEDED', `${execution.error}: ${execution.cause}`);
         assert.equal(calls, 2, 'failed once, then answered');
-        const callbacks = peers.receiver.requests.filter((r) => r.path === `/${operationId}`);
+        const callbacks = cloud.peers.receiver.requests.filter((r) => r.path === `/${operationId}`);
         assert.equal(callbacks.length, 1);
         assert.equal(JSON.parse(callbacks[0]!.body).status, 'succeeded');
       });
@@ -134,7 +124,7 @@ describe('a step that fails once on its own is run again (simulated state machin
   for (const failing of ['heartbeat-plan', 'heartbeat-report'] as const) {
     it(`heartbeat: ${failing} fails once, the report is still made and POSTed once`, async () => {
       const hosts = createHostDoubles(20);
-      const backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+      const backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
       const operationId = `hb-retry-${failing}`;
       const deps: HeartbeatDeps = {
         fleet: hosts.fleet,
@@ -148,13 +138,13 @@ describe('a step that fails once on its own is run again (simulated state machin
           hostConcurrency: 10,
           maxShards: 4,
         },
-        callbackUrl: `${peers.receiver.url}/${operationId}`,
+        callbackUrl: `${cloud.peers.receiver.url}/${operationId}`,
         deliverReport: (url, report) => deliverCallback(url, report, callbackOptionsFromEnv({}, 'test')),
       };
       let calls = 0;
       const sim: SimulatedStepFunctions = new SimulatedStepFunctions({
         seed: 3,
-        s3: simulatedS3(peers, definitions),
+        s3: simulatedS3(cloud.peers, cloud.definitions),
         invoke: routeByLogicalId({
           HeartbeatFunction: (payload, ctx) => {
             const step = heartbeatStepSchema.parse(payload);
@@ -173,14 +163,14 @@ describe('a step that fails once on its own is run again (simulated state machin
       });
       const execution = await sim
         .startExecution({
-          definition: definitions.heartbeat,
+          definition: cloud.definitions.heartbeat,
           name: operationId,
           input: { operationId, startedAt: new Date(sim.clock.now()).toISOString() },
         })
         .result();
       assert.equal(execution.status, 'SUCCEEDED', `${execution.error}: ${execution.cause}`);
       assert.equal(calls, 2, 'failed once, then answered');
-      const callbacks = peers.receiver.requests.filter((r) => r.path === `/${operationId}`);
+      const callbacks = cloud.peers.receiver.requests.filter((r) => r.path === `/${operationId}`);
       assert.equal(callbacks.length, 1);
       assert.equal(JSON.parse(callbacks[0]!.body).summary.healthy, 20);
     });

@@ -4,36 +4,24 @@
 // Its failure counts toward maxErrors (SPEC 4) before later targets pass the gate; throttled to the
 // end, it never ran and is skipped, uncounted.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { LambdaServiceError } from '../support/asl/index.ts';
 import { createHostDoubles, type HostDoubles } from '../support/host-double.ts';
-import {
-  type CloudPeers,
-  cloudBackends,
-  type Definitions,
-  simulatedFleetUpgrade,
-  simulatedStepDeps,
-  startCloudPeers,
-  synthesizedDefinitions,
-} from './simulation.ts';
+import { cloudBackends, simulatedFleetUpgrade, simulatedStepDeps, useCloudSimulation } from './simulation.ts';
 
 const TARGETS = 6;
 /** The target whose every step fails. */
 const BROKEN = 1;
 
 describe('a target step that fails for good, on the simulated state machine', () => {
-  let definitions: Definitions;
-  let peers: CloudPeers;
+  const cloud = useCloudSimulation();
   let hosts: HostDoubles;
   let backends: ReturnType<typeof cloudBackends>;
 
   before(async () => {
-    definitions = synthesizedDefinitions();
-    peers = await startCloudPeers(definitions.bucket);
     hosts = createHostDoubles(TARGETS);
-    backends = cloudBackends(peers, definitions.bucket, hosts.tick);
+    backends = cloudBackends(cloud.peers, cloud.definitions.bucket, hosts.tick);
   });
-  after(() => peers?.close());
 
   /** One fleet upgrade, one target at a time; every `target` step of BROKEN throws `failure()`. */
   async function run(operationId: string, maxErrors: number, failure: () => Error) {
@@ -41,7 +29,7 @@ describe('a target step that fails for good, on the simulated state machine', ()
     let brokenCalls = 0;
     const touched = hosts.touches.length;
     const { execution, callbacks } = await simulatedFleetUpgrade(
-      { definitions, peers, deps, seed: 5 },
+      { ...cloud, deps, seed: 5 },
       operationId,
       { canary: 0, maxConcurrency: 1, maxErrors },
       async (payload, step) => {
@@ -97,7 +85,7 @@ describe('a target step that fails for good, on the simulated state machine', ()
     let calls = 0;
     const touched = hosts.touches.length;
     const { execution, callbacks } = await simulatedFleetUpgrade(
-      { definitions, peers, deps, seed: 5 },
+      { ...cloud, deps, seed: 5 },
       'op_target_worked_throttled',
       { canary: 0, maxConcurrency: 1, maxErrors: 0 },
       async (payload, step) => {
