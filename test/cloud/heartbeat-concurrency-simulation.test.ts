@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createDynamoConcurrencyPool } from '../../lib/cloud/dynamo-concurrency-pool.ts';
+import { createStaticFleet } from '../../lib/demo/static-fleet.ts';
 import { type ConcurrencyPool, HEARTBEAT_POOL } from '../../lib/fleet/concurrency-pool.ts';
 import type { HeartbeatReport } from '../../lib/fleet/heartbeat.ts';
 import {
@@ -124,6 +125,23 @@ describe('heartbeat runs side by side share the heartbeat function’s concurren
       assert.equal(result.status, 'SUCCEEDED');
     }
     assert.ok(made.flight.most > MAX_SHARDS, `${made.flight.most} shards at once`);
+  });
+
+  it('a period with no host to read neither waits for units nor takes any', async () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    const pool = await poolOn(() => now);
+    await pool.reserve('hb-busy', MAX_SHARDS, MAX_SHARDS, now + 3_600_000);
+    const made = simulation(pool, 'empty');
+    const planned = (await runHeartbeatStep(
+      { ...made.deps, fleet: createStaticFleet([]), clock: () => now },
+      heartbeatStepSchema.parse({
+        step: 'heartbeat-plan',
+        run: { operationId: 'hb-empty', startedAt: new Date(now).toISOString() },
+      }),
+    )) as { granted: number; shards: number };
+    assert.equal(planned.shards, 0);
+    assert.ok(planned.granted > 0, 'granted: the execution goes on to its report');
+    assert.deepEqual(Object.keys(await pool.holdings()), ['hb-busy']);
   });
 
   it('an execution that ended without its report gives its units back through the HeartbeatEnded rule, once its shards’ invocations may have ended', async () => {

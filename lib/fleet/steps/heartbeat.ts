@@ -139,14 +139,16 @@ export async function planHeartbeat(deps: HeartbeatDeps, input: HeartbeatExecuti
   const deadlineAt = Math.floor((deps.clock ?? Date.now)()) + plan.budgetMs;
   const keys = keysOf(input.operationId);
   const planned = { ...plan, total: servers.length, bucket: deps.blobs.bucket, key: keys.shards };
-  const granted = deps.pool
-    ? await deps.pool.reserve(
-        input.operationId,
-        plan.mapConcurrency,
-        Math.max(1, deps.settings.maxShards),
-        deadlineAt + LAMBDA_MAX_MS,
-      )
-    : plan.mapConcurrency;
+  // No shard, no unit: a period with no host to read never waits for one.
+  const granted =
+    deps.pool && plan.shards > 0
+      ? await deps.pool.reserve(
+          input.operationId,
+          plan.mapConcurrency,
+          Math.max(1, deps.settings.maxShards),
+          deadlineAt + LAMBDA_MAX_MS,
+        )
+      : plan.mapConcurrency;
   if (granted === 0) return { ...planned, granted, wait: SHARD_SLOT_WAIT_SECONDS };
   const items: ShardItem[] = [];
   for (let shard = 0; shard < plan.shards; shard += 1) {
