@@ -55,6 +55,10 @@ describe('the grant rule', () => {
 describe('the pool on DynamoDB', () => {
   const peers = usePeers();
 
+  /** The worker's pool on `tableName`, in a client of its own, on the given clock. */
+  const poolIn = (tableName: string, now: () => number = () => NOW) =>
+    createDynamoConcurrencyPool({ client: peers.dynamo.client(), tableName, name: 'worker', now });
+
   const poolItem = async (tableName: string, name: string) => {
     const answer = await peers.dynamo.client().send(
       new GetItemCommand({
@@ -102,12 +106,7 @@ describe('the pool on DynamoDB', () => {
 
   it('asked again, answers the same; released, the units are free for the next holder', async () => {
     const tableName = await peers.dynamo.createTable();
-    const pool = createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName,
-      name: 'worker',
-      now: () => NOW,
-    });
+    const pool = poolIn(tableName);
     assert.equal(await pool.reserve('op_a', 8, 10, LATER), 8);
     assert.equal(await pool.reserve('op_a', 8, 10, LATER), 8, 'a repeated step answers the same');
     assert.equal(await pool.reserve('op_b', 8, 10, LATER), 0, '2 free, below a fair share of 5');
@@ -122,12 +121,7 @@ describe('the pool on DynamoDB', () => {
   it('frees the units of a holder whose lease ended, and drops it from the item', async () => {
     const tableName = await peers.dynamo.createTable();
     let now = NOW;
-    const pool = createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName,
-      name: 'worker',
-      now: () => now,
-    });
+    const pool = poolIn(tableName, () => now);
     assert.equal(await pool.reserve('op_dead', 10, 10, NOW + 1000), 10);
     assert.equal(await pool.reserve('op_next', 4, 10, LATER), 0);
     now = NOW + 1000;
@@ -137,12 +131,7 @@ describe('the pool on DynamoDB', () => {
 
   it("keeps each holder's execution ARN through the others' writes", async () => {
     const tableName = await peers.dynamo.createTable();
-    const pool = createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName,
-      name: 'worker',
-      now: () => NOW,
-    });
+    const pool = poolIn(tableName);
     const arn = 'arn:aws:states:us-east-1:123456789012:execution:FleetRun:op_a';
     await pool.reserve('op_a', 4, 10, LATER, arn);
     await pool.reserve('op_b', 4, 10, LATER);
@@ -153,12 +142,7 @@ describe('the pool on DynamoDB', () => {
   it('a release with a tail shortens the lease to it, never lengthens it, and frees at once when it has passed', async () => {
     const tableName = await peers.dynamo.createTable();
     let now = NOW;
-    const pool = createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName,
-      name: 'worker',
-      now: () => now,
-    });
+    const pool = poolIn(tableName, () => now);
     await pool.reserve('op_a', 4, 10, LATER);
     await pool.reserve('op_b', 4, 10, NOW + 60_000);
     await pool.release('op_a', { tailMs: 900_000 });
@@ -188,12 +172,7 @@ describe('the pool on DynamoDB', () => {
         Item: marshall({ id: 'pool#worker', version: 3, holdings: { op_a: { units: -2, until: LATER } } }),
       }),
     );
-    const pool = createDynamoConcurrencyPool({
-      client: peers.dynamo.client(),
-      tableName,
-      name: 'worker',
-      now: () => NOW,
-    });
+    const pool = poolIn(tableName);
     await assert.rejects(pool.reserve('op_b', 1, 10, LATER), /units/);
     await assert.rejects(pool.release('op_a'), /units/);
   });
