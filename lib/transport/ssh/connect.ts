@@ -16,6 +16,7 @@ import { coalesceWrites } from './coalesce.ts';
 import type { ResolvedEndpoint } from './endpoint.ts';
 import type { Ssh2Error } from './errors.ts';
 import { isRetryableBeforeAuth, mapConnectError, sshError } from './errors.ts';
+import { skipHostKeyProof } from './host-key-proof.ts';
 import type { HostKeyCheck, HostKeyVerdict } from './host-keys.ts';
 import { loadHostKeyCheck } from './host-keys.ts';
 import { signFirst } from './sign-first.ts';
@@ -211,6 +212,8 @@ function connectOnce(
         });
         // Our own keys sign their first request (one round trip less; sign-first.ts).
         signFirst(c, agent);
+        // sshd's announcement of its other host keys is not answered with a proof (host-key-proof.ts).
+        skipHostKeyProof(c);
       },
       (error: unknown) => fail(error),
     );
