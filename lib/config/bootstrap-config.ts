@@ -61,6 +61,33 @@ function list(value: string | undefined): string[] {
  * passes silently.
  */
 export function parseBootstrapConfig(text: string, file: string): BootstrapConfig {
+  // A fleet's hosts of one role hold the same bootstrap.ini: each distinct file is parsed once per
+  // process, and every host that holds it shares that one reading (frozen: nobody can change it).
+  const key = `${file}\0${text}`;
+  const known = parsedConfigs.get(key);
+  if (known) return known;
+  const config = deepFreeze(parseConfigText(text, file));
+  if (text.length <= MAX_REMEMBERED_TEXT) {
+    if (parsedConfigs.size >= MAX_REMEMBERED) parsedConfigs.delete(parsedConfigs.keys().next().value!);
+    parsedConfigs.set(key, config);
+  }
+  return config;
+}
+
+/** Readings kept, and the largest file kept: a fleet has a few distinct files, each a few KiB. */
+const MAX_REMEMBERED = 32;
+const MAX_REMEMBERED_TEXT = 64 * 1024;
+const parsedConfigs = new Map<string, BootstrapConfig>();
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+function parseConfigText(text: string, file: string): BootstrapConfig {
   const doc = parseIni(text, file, { once: true });
   const server = doc['server'];
   if (!server) throw configError(file, 'server', null, 'missing section');

@@ -103,4 +103,26 @@ describe('bootstrap.ini', () => {
     );
     assert.match(configErrorOf(`${SERVER}colour = blue\n`).message, /colour: unknown key$/);
   });
+
+  it('reads one file once for every host that holds it, and nobody can change that reading', () => {
+    const first = parseBootstrapConfig(SAMPLE, '/etc/b.ini');
+    assert.equal(parseBootstrapConfig(SAMPLE, '/etc/b.ini'), first, 'the same text is read once');
+    // The reading names its file: the same text at another path is a reading of its own.
+    const elsewhere = parseBootstrapConfig(SAMPLE, '/etc/other.ini');
+    assert.notEqual(elsewhere, first);
+    assert.equal(elsewhere.file, '/etc/other.ini');
+    assert.notEqual(parseBootstrapConfig(`${SAMPLE}\n`, '/etc/b.ini'), first);
+    assert.throws(() => {
+      first.server.modes.push('open');
+    }, TypeError);
+    assert.throws(() => {
+      (first.products['haproxy'] as { upgrade: string | null }).upgrade = '/tmp/x';
+    }, TypeError);
+    assert.equal(
+      parseBootstrapConfig(SAMPLE, '/etc/b.ini').products['haproxy']?.upgrade,
+      '/opt/cloudiq/haproxy/upgrade.sh',
+    );
+    // A file in error is refused every time it is read.
+    for (let i = 0; i < 2; i++) assert.match(configErrorOf(`${SAMPLE}[bogus]\n`).message, /unknown section/);
+  });
 });
