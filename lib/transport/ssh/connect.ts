@@ -19,6 +19,7 @@ import { isRetryableBeforeAuth, mapConnectError, sshError } from './errors.ts';
 import { skipHostKeyProof } from './host-key-proof.ts';
 import type { HostKeyCheck, HostKeyVerdict } from './host-keys.ts';
 import { loadHostKeyCheck } from './host-keys.ts';
+import { pipelineAuth } from './pipelined-auth.ts';
 import { signFirst } from './sign-first.ts';
 
 export interface ConnectSettings {
@@ -214,6 +215,8 @@ function connectOnce(
         signFirst(c, agent);
         // sshd's announcement of its other host keys is not answered with a proof (host-key-proof.ts).
         skipHostKeyProof(c);
+        // The first auth request goes with the service request (one round trip less; pipelined-auth.ts).
+        pipelineAuth(c);
       },
       (error: unknown) => fail(error),
     );

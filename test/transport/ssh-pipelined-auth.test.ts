@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import ssh2 from 'ssh2';
+import { createDelayProxy, type DelayProxy } from '../../bench/delay-proxy.ts';
+import { sshAlgorithms } from '../../lib/transport/ssh/algorithms.ts';
+import { pipelineAuth } from '../../lib/transport/ssh/pipelined-auth.ts';
+import { startDropbear } from '../support/dropbear.ts';
+import { keyQueries, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
+
+const run = promisify(execFile);
+const RTT_MS = 10;
+
+/**
+ * The first auth request goes out with the service request (lib/transport/ssh/pipelined-auth.ts):
+ * a new connection and one program cost 7 round trips instead of 8, counted by the bench's delay
+ * proxy on the connection's critical path, TCP handshake included. Against real sshd (ed25519, RSA
+ * and ECDSA keys: an RSA key still signs rsa-sha2-*, which sshd requires) and dropbear.
+ */
+describe('login one round trip sooner', () => {
+  let dir: string;
+  let proxy: DelayProxy;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pipelined-auth-'));
+    proxy = createDelayProxy(RTT_MS);
+  });
+  after(async () => {
+    await proxy.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The host behind the proxy: its port there, and a known_hosts file naming that port. */
+  async function behindProxy(host: SshdHost) {
+    const port = await proxy.listen('127.0.0.1', { host: host.host, port: host.port });
+    const knownHostsFile = join(dir, `known_hosts-${port}`);
+    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${host.hostPublicKeys[0]}\n`);
+    return { ...host, port, knownHostsFile };
+  }
+
+  /** Round trips that `work` took through the proxy. */
+  async function roundTrips(work: () => Promise<void>): Promise<number> {
+    const before = proxy.counters().roundTrips;
+    await work();
+    return proxy.counters().roundTrips - before;
+  }
+
+  async function ourExec(host: SshdHost): Promise<void> {
+    const ssh = sshTransportTo(host, { hostSessions: false });
+    try {
+      assert.equal((await ssh.exec({ program: 'echo in' })).stdout, 'in\n');
+    } finally {
+      await ssh.close();
+    }
+  }
+
+  for (const type of ['ed25519', 'rsa', 'ecdsa'] as const) {
+    it(`sshd, ${type} key: 7 round trips to a program's answer, no key query`, async () => {
+      const identityFile = join(dir, `id_${type}`);
+      await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', '', '-f', identityFile]);
+      const publicKey = (await readFile(`${identityFile}.pub`, 'utf8')).trim();
+      const sshd = await startSshd({ clientKey: { identityFile, publicKey } });
+      try {
+        const proxied = await behindProxy(sshd);
+        assert.equal(await roundTrips(() => ourExec(proxied)), 7);
+        assert.equal(await sshd.acceptedLogins(), 1);
+        assert.equal(await keyQueries(sshd), 0);
+      } finally {
+        await sshd.stop();
+      }
+    });
+  }
+
+  it('dropbear: logs in, in no more round trips than sshd', async () => {
+    const dropbear = await startDropbear();
+    try {
+      const proxied = await behindProxy(dropbear);
+      const trips = await roundTrips(() => ourExec(proxied));
+      assert.ok(trips <= 7, `${trips} round trips`);
+      assert.equal(await dropbear.acceptedLogins(), 1);
+    } finally {
+      await dropbear.stop();
+    }
+  });
+
+  it('the same ssh2 client with the hook takes exactly one round trip less than without it', async () => {
+    const sshd = await startSshd({});
+    try {
+      const proxied = await behindProxy(sshd);
+      const privateKey = await readFile(sshd.identityFile);
+      const expected = Buffer.from(sshd.hostPublicKeys[0]!.split(' ')[1]!, 'base64');
+      const login = (hook: boolean) =>
+        new Promise<void>((resolve, reject) => {
+          const client = new ssh2.Client();
+          client.on('error', reject);
+          client.on('ready', () => client.end());
+          client.on('close', () => resolve());
+          client.connect({
+            host: proxied.host,
+            port: proxied.port,
+            username: sshd.user,
+            privateKey,
+            authHandler: ['publickey'],
+            algorithms: sshAlgorithms(['ssh-ed25519']),
+            hostVerifier: (key: Buffer) => key.equals(expected),
+          });
+          if (hook) pipelineAuth(client);
+        });
+      const without = await roundTrips(() => login(false));
+      const withHook = await roundTrips(() => login(true));
+      assert.equal(without - withHook, 1, `without ${without}, with ${withHook}`);
+    } finally {
+      await sshd.stop();
+    }
+  });
+
+  describe('the order of events it waits for', () => {
+    /** A stand-in for ssh2's protocol: what reached the original handlers, in order. */
+    function protocolDouble() {
+      const seen: string[] = [];
+      const protocol = {
+        service: (name: string) => seen.push(`service ${name}`),
+        _handlers: {
+          SERVICE_ACCEPT: (_p: unknown, name: unknown) => seen.push(`accept ${String(name)}`),
+          EXT_INFO: () => seen.push('ext-info'),
+        },
+      };
+      pipelineAuth({ _protocol: protocol } as unknown as ssh2.Client);
+      const h = protocol._handlers as Record<string, (...args: unknown[]) => void>;
+      return {
+        seen,
+        service: (name: string) => protocol.service(name),
+        accept: (name: string) => h['SERVICE_ACCEPT']!(protocol, name),
+        extInfo: () => h['EXT_INFO']!(protocol, []),
+      };
+    }
+
+    it('EXT_INFO after the service request starts auth there; the accept that follows is let go', () => {
+      const p = protocolDouble();
+      p.service('ssh-userauth');
+      p.extInfo();
+      p.accept('ssh-userauth');
+      assert.deepEqual(p.seen, ['service ssh-userauth', 'ext-info', 'accept ssh-userauth']);
+    });
+
+    it('EXT_INFO before the service request: auth starts right after the request', () => {
+      const p = protocolDouble();
+      p.extInfo();
+      p.service('ssh-userauth');
+      p.accept('ssh-userauth');
+      assert.deepEqual(p.seen, ['ext-info', 'service ssh-userauth', 'accept ssh-userauth']);
+    });
+
+    it('a server that sends no EXT_INFO: auth waits for the accept, as ssh2 does', () => {
+      const p = protocolDouble();
+      p.service('ssh-userauth');
+      assert.deepEqual(p.seen, ['service ssh-userauth']);
+      p.accept('ssh-userauth');
+      p.extInfo();
+      assert.deepEqual(p.seen, ['service ssh-userauth', 'accept ssh-userauth', 'ext-info']);
+    });
+
+    it('another service is ssh2’s own business', () => {
+      const p = protocolDouble();
+      p.service('ssh-connection');
+      p.extInfo();
+      p.accept('ssh-connection');
+      assert.deepEqual(p.seen, ['service ssh-connection', 'ext-info', 'accept ssh-connection']);
+    });
+  });
+});
