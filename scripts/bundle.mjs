@@ -11,6 +11,9 @@
 // - ssh2's native add-ons (sshcrypto.node, cpu-features) are built for this machine, not for
 //   Lambda's arm64. They become modules that throw, which ssh2 catches (it requires them in
 //   try/catch) and then uses its pure-JS ciphers over node:crypto.
+// - bowser, a browser user-agent parser (37 kB): the AWS SDK's core re-exports its browser
+//   user-agent code, which imports bowser only when it runs in a browser. It becomes a module that
+//   throws too; in Node nothing imports it.
 //
 // `node scripts/bundle.mjs [--outdir DIR] [--no-cli] [--no-functions] [--external-sdk]`; `bundle()` is the same
 // for code (infra/app.ts and the infra tests call it).
@@ -36,7 +39,7 @@ export const REQUIRE_BANNER = [
   'const __dirname = __cjsDirname(__filename);',
 ].join(' ');
 
-/** esbuild plugin: inline the sh prelude and stub the native add-ons (see the header). */
+/** esbuild plugin: inline the sh prelude and stub the native add-ons and bowser (see the header). */
 export const inlinePlugin = {
   name: 'cloudiq-inline',
   setup(b) {
@@ -71,12 +74,12 @@ export const inlinePlugin = {
       ].join('\n');
       return { contents, loader: 'js' };
     });
-    b.onResolve({ filter: /(\.node$|^cpu-features$)/ }, (args) => ({
+    b.onResolve({ filter: /(\.node$|^cpu-features$|^bowser$)/ }, (args) => ({
       path: args.path,
       namespace: 'native-stub',
     }));
     b.onLoad({ filter: /.*/, namespace: 'native-stub' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`native add-on ${args.path} is not bundled`)});`,
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled (a native add-on, or code for browsers)`)});`,
       loader: 'js',
     }));
   },

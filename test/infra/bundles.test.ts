@@ -148,6 +148,12 @@ describe('bundles', () => {
       assert.ok(out.bytes <= MAX_FUNCTION_BYTES, `${name}: ${out.bytes} bytes > ${MAX_FUNCTION_BYTES}`);
       const text = readFileSync(out.file, 'utf8');
       assert.ok(!text.includes("'./prelude.sh'"), 'the prelude is read from a file');
+      // bowser, the SDK's browser user-agent parser, is stubbed (scripts/bundle.mjs): no file holds it.
+      const files = readdirSync(join(dir, 'functions', name), { recursive: true, encoding: 'utf8' });
+      for (const file of files.filter((f) => f.endsWith('.mjs'))) {
+        const code = readFileSync(join(dir, 'functions', name, file), 'utf8');
+        assert.ok(!code.includes('Internet Explorer'), `${name}: ${file} holds bowser`);
+      }
       const result = load(out.file);
       assert.equal(result.handler, 'function');
       assert.deepEqual(result.attempts, [], 'network access while loading');
