@@ -107,6 +107,11 @@ class KeySetAgent extends BaseAgent<AgentKey> implements OwnKeySigner {
     return this.#own(pubKey) !== undefined;
   }
 
+  /** One key, held here, and no ssh-agent: the first signed request is the whole login's fate. */
+  get soleOwnKey(): boolean {
+    return this.#keys.length === 1 && !this.#agent;
+  }
+
   signOwn(pubKey: unknown, data: Buffer, hash: string | undefined): Buffer | Error {
     const own = this.#own(pubKey);
     if (!own) return new Error('unknown key');

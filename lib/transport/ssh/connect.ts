@@ -7,7 +7,7 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Client as Ssh2Client } from 'ssh2';
+import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
 import ssh2 from 'ssh2';
 import type { BootstrapError } from '../../errors.ts';
 import { sshAlgorithms } from './algorithms.ts';
@@ -39,6 +39,14 @@ export interface OpenedClient {
   client: Ssh2Client;
   sock: Duplex;
   hostKey: HostKeyVerdict & { ok: true };
+  /** The exec started with the login (see `speculateFirstExec`), for the connection's first program. */
+  early?: EarlyExec;
+}
+
+/** An exec channel asked for in the flight of the login: `command` started, nothing on its stdin yet. */
+export interface EarlyExec {
+  command: string;
+  channel: Promise<ClientChannel>;
 }
 
 class Retryable extends Error {
@@ -62,6 +70,7 @@ export async function connectClient(
   settings: ConnectSettings,
   openSocket: SocketOpener,
   signal: AbortSignal = new AbortController().signal,
+  firstCommand?: string,
 ): Promise<OpenedClient> {
   const deadline = Date.now() + settings.connectTimeoutMs;
   let agent: Awaited<ReturnType<typeof loadClientKeys>>;
@@ -88,7 +97,7 @@ export async function connectClient(
   for (let attempt = 1; ; attempt += 1) {
     if (signal.aborted) throw closedMeanwhile(endpoint);
     try {
-      return await connectOnce(endpoint, openSocket, agent, check, deadline, signal);
+      return await connectOnce(endpoint, openSocket, agent, check, deadline, signal, firstCommand);
     } catch (error) {
       if (!(error instanceof Retryable)) throw error;
       const delay = 100 * 2 ** (attempt - 1) * (0.5 + Math.random());
@@ -106,8 +115,10 @@ function connectOnce(
   check: HostKeyCheck,
   deadline: number,
   closing: AbortSignal,
+  firstCommand: string | undefined,
 ): Promise<OpenedClient> {
   return new Promise((resolve, reject) => {
+    let early: EarlyExec | undefined;
     const abort = new AbortController();
     const onClosing = () => fail(closedMeanwhile(endpoint));
     let client: Ssh2Client | undefined;
@@ -180,7 +191,7 @@ function connectOnce(
           clearTimeout(timer);
           closing.removeEventListener('abort', onClosing);
           // The listeners above stay: after `settled` they do nothing, and the connection adds its own.
-          resolve({ client: c, sock: opened, hostKey: verdict });
+          resolve({ client: c, sock: opened, hostKey: verdict, ...(early ? { early } : {}) });
         });
         c.connect({
           sock: opened,
@@ -211,8 +222,17 @@ function connectOnce(
           readyTimeout: 0,
           keepaliveInterval: 0,
         });
-        // Our own keys sign their first request (one round trip less; sign-first.ts).
-        signFirst(c, agent);
+        // Our own keys sign their first request (one round trip less; sign-first.ts), and the
+        // connection's first exec may be asked for right behind it (speculateFirstExec).
+        signFirst(
+          c,
+          agent,
+          firstCommand !== undefined && agent.soleOwnKey
+            ? () => {
+                early ??= speculateFirstExec(c, firstCommand);
+              }
+            : undefined,
+        );
         // sshd's announcement of its other host keys is not answered with a proof (host-key-proof.ts).
         skipHostKeyProof(c);
         // The first auth request goes with the service request (one round trip less; pipelined-auth.ts).
@@ -221,6 +241,37 @@ function connectOnce(
       (error: unknown) => fail(error),
     );
   });
+}
+
+/**
+ * The connection's first exec, asked for in the same flight as the signed login request: one
+ * round trip less for the first program. sshd reads a connection's packets in order, and once the
+ * login succeeds the channel request behind it is read as if it had waited for the success (the
+ * unread input goes to the session's process with the rest of the connection's state). Only
+ *
+ * - for OpenSSH servers: before a login succeeds sshd answers such a request UNIMPLEMENTED and
+ *   goes on, where dropbear ends the connection;
+ * - with a sole key of our own and no agent (`soleOwnKey`): a login that fails with it has failed
+ *   altogether, so a channel request that met a failed login is never waited for (the connection
+ *   ends, and ssh2 fails the request with it).
+ *
+ * The command starts and waits on its stdin, which is only written when the connection's first
+ * program takes the channel (connection.ts): a channel never taken runs nothing. Undefined where
+ * the conditions do not hold.
+ */
+function speculateFirstExec(client: Ssh2Client, command: string): EarlyExec | undefined {
+  const version = (client as unknown as { _remoteVer?: unknown })._remoteVer;
+  if (typeof version !== 'string' || !version.startsWith('OpenSSH_')) return undefined;
+  const channel = new Promise<ClientChannel>((resolve, reject) => {
+    try {
+      client.exec(command, (error, opened) => (error ? reject(error) : resolve(opened)));
+    } catch (error) {
+      reject(error);
+    }
+  });
+  // Taken by the first program, or ended with the connection: never reported on its own.
+  channel.catch(() => {});
+  return { command, channel };
 }
 
 /** A TCP connection with Nagle off: on a reused connection every exec otherwise waits ~40 ms for delayed ACKs. */

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { ClientChannel, Client as Ssh2Client } from 'ssh2';
 import { BootstrapError, type ErrorCode } from '../../errors.ts';
 import type { ExecResult } from '../types.ts';
-import type { ConnectSettings, OpenedClient, SocketOpener } from './connect.ts';
+import type { ConnectSettings, EarlyExec, OpenedClient, SocketOpener } from './connect.ts';
 import { connectClient } from './connect.ts';
 import type { ResolvedEndpoint } from './endpoint.ts';
 import type { Ssh2Error } from './errors.ts';
@@ -56,6 +56,8 @@ export class SshConnection {
   readonly #connecting = new AbortController();
   readonly #inFlight = new Set<InFlight>();
   #opened: OpenedClient | undefined;
+  /** The exec asked for with the login, until the first program takes it. */
+  #early: EarlyExec | undefined;
   #closed = false;
   #closing = false;
   /** Why the connection ended, the first reason winning; its error is built when someone needs it. */
@@ -72,13 +74,28 @@ export class SshConnection {
   #released = false;
   #ended = false;
 
-  constructor(endpoint: ResolvedEndpoint, settings: ConnectionSettings, hooks: ConnectionHooks) {
+  /**
+   * `firstCommand`: the command this connection's first program runs, asked for with the login
+   * where the server and keys allow it (connect.ts `speculateFirstExec`); none for a jump host.
+   */
+  constructor(
+    endpoint: ResolvedEndpoint,
+    settings: ConnectionSettings,
+    hooks: ConnectionHooks,
+    firstCommand?: string,
+  ) {
     this.endpoint = endpoint;
     // The ssh config's ConnectTimeout and ServerAliveInterval for this host win over the pool's.
     this.#settings = { ...settings, ...endpoint.timing };
     this.#hooks = hooks;
     this.#slots = new ChannelSlots(settings.maxSessions);
-    this.#ready = connectClient(endpoint, this.#settings, hooks.openSocket, this.#connecting.signal).then(
+    this.#ready = connectClient(
+      endpoint,
+      this.#settings,
+      hooks.openSocket,
+      this.#connecting.signal,
+      firstCommand,
+    ).then(
       (opened) => this.#adopt(opened),
       (error: unknown) => {
         this.#markClosed();
@@ -111,7 +128,8 @@ export class SshConnection {
         await this.#slots.acquire(signal);
         let channel: ClientChannel;
         try {
-          channel = await this.#openExec(client, command, signal);
+          channel =
+            (await this.#earlyExec(command, signal)) ?? (await this.#openExec(client, command, signal));
         } catch (error) {
           // A host session holds a channel the server may need for this one: give it back for good.
           if (isChannelRefusal(error) && this.#session) {
@@ -302,6 +320,7 @@ export class SshConnection {
 
   #adopt(opened: OpenedClient): OpenedClient {
     this.#opened = opened;
+    this.#early = opened.early;
     this.#setRef(this.#busy > 0);
     this.#hooks.hop?.addDependent();
     const { keepaliveIntervalMs, keepaliveCountMax } = this.#settings;
@@ -340,6 +359,38 @@ export class SshConnection {
     this.#lose('UNREACHABLE', 'connection lost');
     if (this.#slots.waiting > 0) this.#slots.failAll(this.#lost());
     this.#hooks.onClosed(this);
+  }
+
+  /**
+   * The channel asked for with the login, for the first program that runs its command; undefined
+   * when there is none (or it is taken, or it failed: the caller then opens one as usual, and
+   * nothing ran, since its stdin was never written).
+   */
+  async #earlyExec(command: string, signal: AbortSignal): Promise<ClientChannel | undefined> {
+    const early = this.#early;
+    if (!early) return undefined;
+    this.#early = undefined;
+    if (early.command !== command) {
+      // Asked for another command (a pool shared by transports that run different ones): closed
+      // unused, its command ends at the end of its stdin having run nothing.
+      early.channel.then(
+        (channel) => channel.end(),
+        () => {},
+      );
+      return undefined;
+    }
+    let channel: ClientChannel;
+    try {
+      channel = await early.channel;
+    } catch {
+      return undefined;
+    }
+    if (signal.aborted) {
+      // The caller gave up meanwhile: nothing was sent on it.
+      channel.close();
+      throw signal.reason;
+    }
+    return channel;
   }
 
   #openExec(client: Ssh2Client, command: string, signal: AbortSignal): Promise<ClientChannel> {

@@ -124,7 +124,7 @@ export function createSshTransport(options: SshTransportOptions): Transport {
             // A connection found dead before the program was sent is replaced once; after that, never.
             for (let attempt = 1; ; attempt += 1) {
               try {
-                const connection = pool.connectionFor(endpoint);
+                const connection = pool.connectionFor(endpoint, command);
                 if (frame !== undefined) {
                   // A read runs in the session's own shell; anything that writes, in a subshell.
                   const inShell = request.readsOnly === true && !frame.installs;

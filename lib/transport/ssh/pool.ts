@@ -45,25 +45,33 @@ export class SshPool {
     this.#settings = { ...DEFAULT_CONNECTION_SETTINGS, ...defined };
   }
 
-  /** The open connection for this endpoint, or a new one (connecting in the background). */
-  connectionFor(endpoint: ResolvedEndpoint): SshConnection {
+  /**
+   * The open connection for this endpoint, or a new one (connecting in the background);
+   * `firstCommand`, the command its programs run, lets a new connection start it with the login.
+   */
+  connectionFor(endpoint: ResolvedEndpoint, firstCommand?: string): SshConnection {
     const existing = this.#connections.get(endpoint.id);
     if (existing && !existing.closed) return existing;
     const hop = endpoint.jump ? this.connectionFor(endpoint.jump) : null;
     this.#opened += 1;
-    const connection = new SshConnection(endpoint, this.#settings, {
-      openSocket: hop ? openThroughHop(hop, endpoint) : openTcp(endpoint),
-      hop,
-      onClosed: (closed) => {
-        if (this.#connections.get(endpoint.id) === closed) this.#connections.delete(endpoint.id);
+    const connection = new SshConnection(
+      endpoint,
+      this.#settings,
+      {
+        openSocket: hop ? openThroughHop(hop, endpoint) : openTcp(endpoint),
+        hop,
+        onClosed: (closed) => {
+          if (this.#connections.get(endpoint.id) === closed) this.#connections.delete(endpoint.id);
+        },
+        onChannelRetry: () => {
+          this.#channelRetries += 1;
+        },
+        onSessionStart: () => {
+          this.#sessionsStarted += 1;
+        },
       },
-      onChannelRetry: () => {
-        this.#channelRetries += 1;
-      },
-      onSessionStart: () => {
-        this.#sessionsStarted += 1;
-      },
-    });
+      firstCommand,
+    );
     this.#connections.set(endpoint.id, connection);
     return connection;
   }

@@ -25,6 +25,8 @@ export interface OwnKeySigner {
   holds(pubKey: unknown): boolean;
   /** Signs with a key held in this process. */
   signOwn(pubKey: unknown, data: Buffer, hash: string | undefined): Buffer | Error;
+  /** One key, held in this process, and no ssh-agent. */
+  readonly soleOwnKey: boolean;
 }
 
 /** The hash a key algorithm signs with; undefined for the key's own (ed25519, ecdsa). */
@@ -36,8 +38,11 @@ function hashOf(keyAlgo: string): string | undefined | null {
   return undefined;
 }
 
-/** Makes `client` (after `connect()`) send signed requests at once for keys `signer` holds. */
-export function signFirst(client: Ssh2Client, signer: OwnKeySigner): void {
+/**
+ * Makes `client` (after `connect()`) send signed requests at once for keys `signer` holds;
+ * `onSent` is called right after each such request is written.
+ */
+export function signFirst(client: Ssh2Client, signer: OwnKeySigner, onSent?: () => void): void {
   const protocol = (client as unknown as { _protocol?: { authPK?: AuthPk } })._protocol;
   const authPK = protocol?.authPK;
   if (!protocol || typeof authPK !== 'function') return;
@@ -51,7 +56,10 @@ export function signFirst(client: Ssh2Client, signer: OwnKeySigner): void {
     }
     authPK.call(this, username, pubKey, keyAlgo, (data: Buffer, send: SignCallback) => {
       const signature = signer.signOwn(pubKey, data, hash);
-      if (signature instanceof Buffer) send(signature);
+      if (signature instanceof Buffer) {
+        send(signature);
+        onSent?.();
+      }
       // Cannot sign after all: ask first, as ssh2 would have (its PK_OK path reports the error).
       else authPK.call(this, username, pubKey, keyAlgo);
     });
