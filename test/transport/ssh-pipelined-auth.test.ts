@@ -9,8 +9,10 @@ import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import { createDelayProxy, type DelayProxy } from '../../bench/delay-proxy.ts';
 import { sshAlgorithms } from '../../lib/transport/ssh/algorithms.ts';
-import { createSshTransport } from '../../lib/transport/ssh/index.ts';
+import { resolveEndpoint } from '../../lib/transport/ssh/endpoint.ts';
+import { createSshTransport, REMOTE_COMMAND } from '../../lib/transport/ssh/index.ts';
 import { pipelineAuth } from '../../lib/transport/ssh/pipelined-auth.ts';
+import { SshPool } from '../../lib/transport/ssh/pool.ts';
 import { startDropbear } from '../support/dropbear.ts';
 import { keyQueries, type SshdHost, sshTransportTo, startSshd } from '../support/sshd.ts';
 
@@ -145,6 +147,36 @@ describe('a login and its first program in the fewest round trips', () => {
       assert.match(log, /dispatch_protocol_error: type 90/);
       assert.equal(await sshd.acceptedLogins(), 0);
     } finally {
+      await sshd.stop();
+    }
+  });
+
+  it('a connection whose first program runs another command closes the early channel, having run nothing', async () => {
+    const sshd = await startSshd({ extraConfig: ['LogLevel DEBUG'] });
+    const pool = new SshPool();
+    try {
+      const endpoint = resolveEndpoint({
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        identity: sshd.identityFile,
+        knownHosts: sshd.knownHostsFile,
+        agent: false,
+      });
+      // Asked for with the login: a command that keeps what it reads and says when its stdin ended.
+      const marker = join(sshd.stateDir, 'early');
+      const connection = pool.connectionFor(endpoint, `cat > ${marker}.read; echo ended > ${marker}`);
+      const answer = await connection.exec(REMOTE_COMMAND, 'echo in', new AbortController().signal);
+      assert.equal(answer.stdout, 'in\n');
+      // The connection is still open: the early channel's stdin was ended, with nothing on it.
+      const ended = () => readFile(marker, 'utf8').catch(() => '');
+      const deadline = Date.now() + 5_000;
+      while ((await ended()) !== 'ended\n' && Date.now() < deadline) await sleep(50);
+      assert.equal(await ended(), 'ended\n');
+      assert.equal(await readFile(`${marker}.read`, 'utf8'), '');
+      assert.equal(await sshd.acceptedLogins(), 1);
+    } finally {
+      await pool.close();
       await sshd.stop();
     }
   });
