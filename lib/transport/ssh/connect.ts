@@ -247,9 +247,10 @@ function connectOnce(
  * The connection's first exec, asked for in the same flight as the signed login request: one
  * round trip less for the first program. sshd reads a connection's packets in order, and once the
  * login succeeds the channel request behind it is read as if it had waited for the success (the
- * unread input goes to the session's process with the rest of the connection's state). Only
+ * unread input goes to the session's process with the rest of the connection's state). It is
+ * asked for only
  *
- * - for OpenSSH servers: before a login succeeds sshd answers such a request UNIMPLEMENTED and
+ * - of OpenSSH servers: before a login succeeds sshd answers such a request UNIMPLEMENTED and
  *   goes on, where dropbear ends the connection;
  * - with a sole key of our own and no agent (`soleOwnKey`): a login that fails with it has failed
  *   altogether, so a channel request that met a failed login is never waited for (the connection
