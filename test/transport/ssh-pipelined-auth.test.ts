@@ -58,6 +58,13 @@ describe('a login and its first program in the fewest round trips', () => {
     return proxy.counters().roundTrips - before;
   }
 
+  /** A new key pair in the test's dir: `{ identityFile, publicKey }`, as startSshd takes it. */
+  async function keyPair(name: string, type: 'ed25519' | 'rsa' | 'ecdsa' = 'ed25519') {
+    const identityFile = join(dir, `id_${name}`);
+    await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', '', '-f', identityFile]);
+    return { identityFile, publicKey: (await readFile(`${identityFile}.pub`, 'utf8')).trim() };
+  }
+
   async function ourExec(host: SshdHost): Promise<void> {
     const ssh = sshTransportTo(host, { hostSessions: false });
     try {
@@ -69,10 +76,7 @@ describe('a login and its first program in the fewest round trips', () => {
 
   for (const type of ['ed25519', 'rsa', 'ecdsa'] as const) {
     it(`sshd, ${type} key: 6 round trips to a program's answer, no key query`, async () => {
-      const identityFile = join(dir, `id_${type}`);
-      await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', '', '-f', identityFile]);
-      const publicKey = (await readFile(`${identityFile}.pub`, 'utf8')).trim();
-      const sshd = await startSshd({ clientKey: { identityFile, publicKey } });
+      const sshd = await startSshd({ clientKey: await keyPair(type, type) });
       try {
         const proxied = await behindProxy(sshd);
         assert.equal(await roundTrips(() => ourExec(proxied)), 6);
@@ -85,13 +89,8 @@ describe('a login and its first program in the fewest round trips', () => {
   }
 
   it('two keys to try, the first refused: the channel waits for the login (8 round trips, one a key)', async () => {
-    const keys = [];
-    for (const name of ['refused', 'good']) {
-      const identityFile = join(dir, `id_two_${name}`);
-      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', identityFile]);
-      keys.push({ identityFile, publicKey: (await readFile(`${identityFile}.pub`, 'utf8')).trim() });
-    }
-    const [refused, good] = keys as [(typeof keys)[0], (typeof keys)[0]];
+    const refused = await keyPair('two-refused');
+    const good = await keyPair('two-good');
     const sshd = await startSshd({ clientKey: good, extraConfig: ['LogLevel DEBUG'] });
     try {
       const proxied = await behindProxy(sshd);
@@ -126,8 +125,7 @@ describe('a login and its first program in the fewest round trips', () => {
   });
 
   it('a sole key the host refuses: AUTH_FAILED, the channel asked for with it refused by sshd', async () => {
-    const identityFile = join(dir, 'id_stranger');
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', identityFile]);
+    const { identityFile } = await keyPair('stranger');
     const sshd = await startSshd({ extraConfig: ['LogLevel DEBUG'] });
     try {
       const stranger = sshTransportTo(sshd, { identity: identityFile, hostSessions: false });
