@@ -21,6 +21,7 @@ import type { HostKeyCheck, HostKeyVerdict } from './host-keys.ts';
 import { loadHostKeyCheck } from './host-keys.ts';
 import { pipelineAuth } from './pipelined-auth.ts';
 import { signFirst } from './sign-first.ts';
+import { serverSoftware } from './ssh2-internals.ts';
 
 export interface ConnectSettings {
   /** Whole budget for TCP, handshake and authentication, retries included. */
@@ -261,8 +262,7 @@ function connectOnce(
  * the conditions do not hold.
  */
 function speculateFirstExec(client: Ssh2Client, command: string): EarlyExec | undefined {
-  const version = (client as unknown as { _remoteVer?: unknown })._remoteVer;
-  if (typeof version !== 'string' || !version.startsWith('OpenSSH_')) return undefined;
+  if (!serverSoftware(client)?.startsWith('OpenSSH_')) return undefined;
   const channel = new Promise<ClientChannel>((resolve, reject) => {
     try {
       client.exec(command, (error, opened) => (error ? reject(error) : resolve(opened)));

@@ -17,19 +17,13 @@
  * protocol is not as expected (another ssh2 version) keeps ssh2's behaviour.
  */
 import type { Client as Ssh2Client } from 'ssh2';
+import { protocolOf } from './ssh2-internals.ts';
 
 const ANNOUNCEMENT = 'hostkeys-00@openssh.com';
 
-type GlobalRequestHandler = (protocol: unknown, name: string, wantReply: boolean, data: unknown) => void;
-
-interface ProtocolLike {
-  _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler };
-  requestSuccess?: () => void;
-}
-
 /** Makes `client` (after `connect()`) let sshd's host-key announcement go unproved. */
 export function skipHostKeyProof(client: Ssh2Client): void {
-  const protocol = (client as unknown as { _protocol?: ProtocolLike })._protocol;
+  const protocol = protocolOf(client);
   const handlers = protocol?._handlers;
   const handler = handlers?.GLOBAL_REQUEST;
   if (!handlers || typeof handler !== 'function' || typeof protocol?.requestSuccess !== 'function') return;

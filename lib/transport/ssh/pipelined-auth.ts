@@ -20,19 +20,13 @@
  * is not as expected (another ssh2 version) keeps ssh2's order.
  */
 import type { Client as Ssh2Client } from 'ssh2';
+import { protocolOf } from './ssh2-internals.ts';
 
 const USERAUTH = 'ssh-userauth';
 
-type Handler = (protocol: unknown, ...args: unknown[]) => void;
-
-interface ProtocolLike {
-  service?: (name: string) => void;
-  _handlers?: { SERVICE_ACCEPT?: Handler; EXT_INFO?: Handler };
-}
-
 /** Makes `client` (after `connect()`) send its first auth request without waiting for SERVICE_ACCEPT. */
 export function pipelineAuth(client: Ssh2Client): void {
-  const protocol = (client as unknown as { _protocol?: ProtocolLike })._protocol;
+  const protocol = protocolOf(client);
   const handlers = protocol?._handlers;
   const accept = handlers?.SERVICE_ACCEPT;
   const extInfo = handlers?.EXT_INFO;

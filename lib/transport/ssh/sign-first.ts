@@ -15,9 +15,9 @@
  * writer is not as expected (another ssh2 version) keeps ssh2's two steps.
  */
 import type { Client as Ssh2Client } from 'ssh2';
+import { protocolOf } from './ssh2-internals.ts';
 
 type SignCallback = (signature: Buffer) => void;
-type AuthPk = (username: string, pubKey: unknown, keyAlgo?: unknown, cbSign?: unknown) => void;
 
 /** What sign-first needs of the agent (auth.ts's KeySetAgent). */
 export interface OwnKeySigner {
@@ -43,7 +43,7 @@ function hashOf(keyAlgo: string): string | undefined | null {
  * `onSent` is called right after each such request is written.
  */
 export function signFirst(client: Ssh2Client, signer: OwnKeySigner, onSent?: () => void): void {
-  const protocol = (client as unknown as { _protocol?: { authPK?: AuthPk } })._protocol;
+  const protocol = protocolOf(client);
   const authPK = protocol?.authPK;
   if (!protocol || typeof authPK !== 'function') return;
   protocol.authPK = function (this: unknown, username, pubKey, keyAlgo, cbSign) {
