@@ -242,31 +242,25 @@ describe('IAM: each function has its own least-privilege role', () => {
         Condition: { StringLike: { 's3:prefix': ['runs/*'] } },
       },
     ];
+    /** Each role: the shared statements and one Step Functions action of its own. */
+    const expectRole = (fn: typeof worker, Sid: string, Action: string, Resource: string) =>
+      assert.deepEqual(
+        roleStatements(s, fn.role),
+        sortStatements([...base(fn), { Sid, Effect: 'Allow', Action, Resource }]),
+      );
     // The worker may also ask whether a fleet run holding units of its concurrency still runs
     // (lib/fleet/steps/reserve.ts): that machine's executions only.
-    assert.deepEqual(
-      roleStatements(s, worker.role),
-      sortStatements([
-        ...base(worker),
-        {
-          Sid: 'DescribeFleetRuns',
-          Effect: 'Allow',
-          Action: 'states:DescribeExecution',
-          Resource: `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:execution:{${s.id(s.stack.machines.fleet)}.Name}:*`,
-        },
-      ]),
+    expectRole(
+      worker,
+      'DescribeFleetRuns',
+      'states:DescribeExecution',
+      `arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:execution:{${s.id(s.stack.machines.fleet)}.Name}:*`,
     );
-    assert.deepEqual(
-      roleStatements(s, heartbeat.role),
-      sortStatements([
-        ...base(heartbeat),
-        {
-          Sid: 'StartRuns',
-          Effect: 'Allow',
-          Action: 'states:StartExecution',
-          Resource: 'arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:Test-heartbeat',
-        },
-      ]),
+    expectRole(
+      heartbeat,
+      'StartRuns',
+      'states:StartExecution',
+      'arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:stateMachine:Test-heartbeat',
     );
     // That ARN is the heartbeat machine's own: its fixed name.
     assert.equal(

@@ -224,8 +224,13 @@ describe('a login and its first program in the fewest round trips', () => {
   });
 
   describe('the order of events it waits for', () => {
-    /** A stand-in for ssh2's protocol: what reached the original handlers, in order. */
-    function protocolDouble() {
+    type Event = 'service' | 'ext-info' | 'accept';
+    /**
+     * Delivers `events` to a stand-in for ssh2's protocol with the hook on, and says what reached
+     * the original handlers: `→ EVENT` marks where each event was delivered, so an auth started by
+     * the hook shows before the accept that would have started it.
+     */
+    function deliver(service: string, events: Event[]): string[] {
       const seen: string[] = [];
       const protocol = {
         service: (name: string) => seen.push(`service ${name}`),
@@ -236,45 +241,73 @@ describe('a login and its first program in the fewest round trips', () => {
       };
       pipelineAuth({ _protocol: protocol } as unknown as ssh2.Client);
       const h = protocol._handlers as Record<string, (...args: unknown[]) => void>;
-      return {
-        seen,
-        service: (name: string) => protocol.service(name),
-        accept: (name: string) => h['SERVICE_ACCEPT']!(protocol, name),
-        extInfo: () => h['EXT_INFO']!(protocol, []),
-      };
+      for (const event of events) {
+        seen.push(`→ ${event}`);
+        if (event === 'service') protocol.service(service);
+        else if (event === 'ext-info') h['EXT_INFO']!(protocol, []);
+        else h['SERVICE_ACCEPT']!(protocol, service);
+      }
+      return seen;
     }
 
-    it('EXT_INFO after the service request starts auth there; the accept that follows is let go', () => {
-      const p = protocolDouble();
-      p.service('ssh-userauth');
-      p.extInfo();
-      p.accept('ssh-userauth');
-      assert.deepEqual(p.seen, ['service ssh-userauth', 'ext-info', 'accept ssh-userauth']);
-    });
-
-    it('EXT_INFO before the service request: auth starts right after the request', () => {
-      const p = protocolDouble();
-      p.extInfo();
-      p.service('ssh-userauth');
-      p.accept('ssh-userauth');
-      assert.deepEqual(p.seen, ['ext-info', 'service ssh-userauth', 'accept ssh-userauth']);
-    });
-
-    it('a server that sends no EXT_INFO: auth waits for the accept, as ssh2 does', () => {
-      const p = protocolDouble();
-      p.service('ssh-userauth');
-      assert.deepEqual(p.seen, ['service ssh-userauth']);
-      p.accept('ssh-userauth');
-      p.extInfo();
-      assert.deepEqual(p.seen, ['service ssh-userauth', 'accept ssh-userauth', 'ext-info']);
-    });
-
-    it('another service is ssh2’s own business', () => {
-      const p = protocolDouble();
-      p.service('ssh-connection');
-      p.extInfo();
-      p.accept('ssh-connection');
-      assert.deepEqual(p.seen, ['service ssh-connection', 'ext-info', 'accept ssh-connection']);
-    });
+    const cases: Array<{ name: string; service: string; events: Event[]; seen: string[] }> = [
+      {
+        name: 'EXT_INFO after the service request starts auth there; the accept that follows is let go',
+        service: 'ssh-userauth',
+        events: ['service', 'ext-info', 'accept'],
+        seen: [
+          '→ service',
+          'service ssh-userauth',
+          '→ ext-info',
+          'ext-info',
+          'accept ssh-userauth',
+          '→ accept',
+        ],
+      },
+      {
+        name: 'EXT_INFO before the service request: auth starts right after the request',
+        service: 'ssh-userauth',
+        events: ['ext-info', 'service', 'accept'],
+        seen: [
+          '→ ext-info',
+          'ext-info',
+          '→ service',
+          'service ssh-userauth',
+          'accept ssh-userauth',
+          '→ accept',
+        ],
+      },
+      {
+        name: 'a server that sends no EXT_INFO: auth waits for the accept, as ssh2 does',
+        service: 'ssh-userauth',
+        events: ['service', 'accept', 'ext-info'],
+        seen: [
+          '→ service',
+          'service ssh-userauth',
+          '→ accept',
+          'accept ssh-userauth',
+          '→ ext-info',
+          'ext-info',
+        ],
+      },
+      {
+        name: 'another service is ssh2’s own business',
+        service: 'ssh-connection',
+        events: ['service', 'ext-info', 'accept'],
+        seen: [
+          '→ service',
+          'service ssh-connection',
+          '→ ext-info',
+          'ext-info',
+          '→ accept',
+          'accept ssh-connection',
+        ],
+      },
+    ];
+    for (const c of cases) {
+      it(c.name, () => {
+        assert.deepEqual(deliver(c.service, c.events), c.seen);
+      });
+    }
   });
 });
